@@ -1,0 +1,180 @@
+"""The Bundle: what a captured cell becomes, and how it is laid out on disk.
+
+A bundle is self-contained: a fresh Python (a subprocess, or a container with only the stdlib and
+cloudpickle besides the pinned requirements) runs it with the bootstrap it carries::
+
+    bundle/
+      fairing_manifest.json   what is inside: names, outputs, python version, requirements, digest
+      main.py                 the readable program: imports, definitions, then the cell
+      values/NAME.pkl         cloudpickled values the program uses, one file per name
+      requirements.txt        pinned third-party packages (dist==version), one a line
+      files/...               local modules and --include files, by their path relative to the
+                              notebook's working folder; copied into the run's working folder
+      fairing_bootstrap.py    the runtime (stdlib + cloudpickle): loads values, runs main.py
+
+The :class:`Bundle` value is pure data; :func:`write_bundle` is the only function here that
+touches the disk. The same bundle gives byte-identical files and the same :attr:`Bundle.digest`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+MANIFEST_NAME = "fairing_manifest.json"
+MAIN_NAME = "main.py"
+BOOTSTRAP_NAME = "fairing_bootstrap.py"
+REQUIREMENTS_NAME = "requirements.txt"
+VALUES_DIR = "values"
+FILES_DIR = "files"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ValueInfo:
+    """One value the program needs: its name, type and pickled size in bytes."""
+
+    name: str
+    type_name: str
+    size: int
+    as_source: bool = False  # written into main.py as a literal instead of pickled
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    """A third-party import and the distribution that provides it."""
+
+    import_name: str
+    dist: str
+    version: str
+    reproducible: bool = True  # False for editable or local installs
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CaptureReport:
+    """What was captured, for a person to read: in the panel and printed by ``--dry-run``."""
+
+    source: str = ""
+    values: tuple[ValueInfo, ...] = ()
+    files: tuple[tuple[str, int], ...] = ()
+    packages: tuple[PackageInfo, ...] = ()
+    notes: tuple[str, ...] = ()
+    python: str = ""
+
+    def render_text(self) -> str:
+        """The report as plain text, sections in a fixed order."""
+        lines = [f"Capture report (Python {self.python})"]
+        lines.append("  Source:")
+        lines.extend("    " + line for line in self.source.rstrip("\n").splitlines())
+        lines.append("  Values:" + ("" if self.values else " none"))
+        for value in self.values:
+            how = "as source" if value.as_source else "pickled"
+            lines.append(f"    {value.name}: {value.type_name}, {_human_size(value.size)} ({how})")
+        lines.append("  Files:" + ("" if self.files else " none"))
+        for path, size in self.files:
+            lines.append(f"    {path} ({_human_size(size)})")
+        lines.append("  Packages:" + ("" if self.packages else " none"))
+        for pkg in self.packages:
+            flag = "" if pkg.reproducible else "  [not reproducible: " + (pkg.note or "local install") + "]"
+            lines.append(f"    {pkg.import_name} -> {pkg.dist}=={pkg.version}{flag}")
+        if self.notes:
+            lines.append("  Notes:")
+            lines.extend("    " + note for note in self.notes)
+        return "\n".join(lines)
+
+
+def _human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A captured cell, ready to run anywhere Python runs.
+
+    ``values`` maps names to cloudpickle bytes; ``files`` maps POSIX paths (relative to the
+    notebook's working folder) to their bytes. Mappings are stored sorted so that equal
+    bundles are equal byte for byte.
+    """
+
+    source: str
+    values: Mapping[str, bytes] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    requirements: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    python: str = ""
+    report: CaptureReport = field(default_factory=CaptureReport, compare=False)
+
+    @cached_property
+    def manifest(self) -> dict:
+        """The manifest as a dict (also written as ``fairing_manifest.json``)."""
+        return {
+            "format": FORMAT_VERSION,
+            "python": self.python,
+            "outputs": list(self.outputs),
+            "values": sorted(self.values),
+            "files": sorted(self.files),
+            "requirements": list(self.requirements),
+        }
+
+    def members(self) -> dict[str, bytes]:
+        """Every file of the bundle as {relative POSIX path: bytes}, the bootstrap included."""
+        out: dict[str, bytes] = {
+            MAIN_NAME: self.source.encode("utf-8"),
+            REQUIREMENTS_NAME: "".join(r + "\n" for r in self.requirements).encode("utf-8"),
+            BOOTSTRAP_NAME: bootstrap_source(),
+        }
+        for name, data in self.values.items():
+            out[f"{VALUES_DIR}/{name}.pkl"] = data
+        for path, data in self.files.items():
+            out[f"{FILES_DIR}/{path}"] = data
+        body = dict(self.manifest)
+        body["digest"] = self._content_digest(out)
+        out[MANIFEST_NAME] = (json.dumps(body, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        return dict(sorted(out.items()))
+
+    @staticmethod
+    def _content_digest(members: Mapping[str, bytes]) -> str:
+        h = hashlib.sha256()
+        for path in sorted(members):
+            data = members[path]
+            h.update(path.encode("utf-8") + b"\0" + str(len(data)).encode() + b"\0")
+            h.update(data)
+        return "sha256:" + h.hexdigest()
+
+    @cached_property
+    def digest(self) -> str:
+        """``sha256:...`` of the bundle's content; keys the build caches and labels the image."""
+        members = self.members()
+        members.pop(MANIFEST_NAME)
+        return self._content_digest(members)
+
+    @property
+    def size(self) -> int:
+        return sum(len(data) for data in self.members().values())
+
+
+def bootstrap_source() -> bytes:
+    """The runtime's bootstrap script, shipped inside every bundle."""
+    return (Path(__file__).resolve().parent.parent / "runtime" / "bootstrap.py").read_bytes()
+
+
+def write_bundle(bundle: Bundle, folder: str | os.PathLike) -> Path:
+    """Write ``bundle`` into ``folder`` (created if needed) and return its path."""
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, data in bundle.members().items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return root

@@ -1,0 +1,25 @@
+"""Real services the tests start: an OCI registry, podman, a Python base rootfs, moto, and the
+Kubernetes API emulator. Each starts on 127.0.0.1 only and is stopped by its PID.
+
+:func:`need` is the one place of the e2e skip policy: on a laptop a missing service skips the
+test with a clear reason; in CI (``CI=true``) it fails it, because CI must have everything.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need(ok: bool, reason: str) -> None:
+    """Skip (laptop) or fail (CI) the current test when ``ok`` is false."""
+    if ok:
+        return
+    if in_ci():
+        pytest.fail(f"required service unavailable in CI: {reason}", pytrace=False)
+    pytest.skip(reason)

@@ -1,0 +1,1 @@
+"""pytest fixtures for the aws services (loaded as a plugin by tests/conftest.py)."""
