@@ -1,0 +1,148 @@
+"""Files a bundle carries: local modules (followed transitively) and ``--include`` paths.
+
+A *local module* is one whose file lies under the notebook's working folder (and not in a
+virtual environment there). The runtime copies ``files/`` into its working folder and puts that
+folder first on ``sys.path``, so a local module is stored at its path relative to the working
+folder and imports the same way. Each local module's own imports are followed: local ones are
+included in turn, third-party ones become requirements.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fairing_magics.capture.requirements import is_stdlib
+from fairing_magics.errors import CaptureError
+
+_SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints", ".venv", "venv", ".mypy_cache",
+                           ".pytest_cache", "node_modules"})
+
+
+@dataclass
+class LocalFiles:
+    """What :func:`collect_local_modules` found."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    modules: set[str] = field(default_factory=set)  # local module names
+    third_party: set[str] = field(default_factory=set)  # non-local, non-stdlib imports they make
+    notes: list[str] = field(default_factory=list)
+
+
+def _module_file(name: str) -> Path | None:
+    module = sys.modules.get(name)
+    path = getattr(module, "__file__", None) if module is not None else None
+    if path is None and module is None:
+        try:
+            spec = importlib.util.find_spec(name) if "." not in name or name.split(".")[0] in sys.modules else None
+        except (ImportError, ValueError, AttributeError):
+            spec = None
+        path = spec.origin if spec is not None and spec.has_location else None
+    return Path(path).resolve() if path else None
+
+
+def local_path(name: str, cwd: Path) -> Path | None:
+    """The file of module ``name`` when it lives under ``cwd`` (a local module), else None."""
+    path = _module_file(name)
+    if path is None or path.suffix != ".py":
+        return None
+    try:
+        rel = path.relative_to(cwd)
+    except ValueError:
+        return None
+    if any(part in ("site-packages", "dist-packages") or part in _SKIPPED_DIRS for part in rel.parts):
+        return None
+    return path
+
+
+def _imports_of(tree: ast.Module, module: str, is_package: bool) -> set[str]:
+    package = module if is_package else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".") if package else []
+                base_parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+                base = ".".join(base_parts + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            if not base:
+                continue
+            found.add(base)
+            for alias in node.names:
+                if alias.name != "*":
+                    found.add(base + "." + alias.name)  # maybe a submodule; checked when followed
+    return found
+
+
+def collect_local_modules(modules: Iterable[str], cwd: Path) -> LocalFiles:
+    """Local modules among ``modules`` and everything local they import, as files."""
+    result = LocalFiles()
+    queue = sorted(set(modules))
+    seen: set[str] = set()
+    while queue:
+        name = queue.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        path = local_path(name, cwd)
+        if path is None:
+            parent = name.rpartition(".")[0]
+            if parent and parent in seen and parent in result.modules:
+                continue  # "from pkg import attribute": not a submodule
+            if not is_stdlib(name) and name.split(".")[0] not in {m.split(".")[0] for m in result.modules}:
+                result.third_party.add(name.split(".")[0])
+            continue
+        result.modules.add(name)
+        rel = path.relative_to(cwd).as_posix()
+        expected = name.replace(".", "/") + ("/__init__.py" if path.name == "__init__.py" else ".py")
+        if rel != expected:
+            result.notes.append(
+                f"local module {name} is {rel}; the runtime imports from the working folder, "
+                "so it may not be found there"
+            )
+        data = path.read_bytes()
+        result.files[rel] = data
+        # parent packages must come along for "import pkg.sub" to work
+        parts = name.split(".")
+        for depth in range(1, len(parts)):
+            queue.append(".".join(parts[:depth]))
+        try:
+            tree = ast.parse(data, filename=str(path))
+        except SyntaxError:
+            result.notes.append(f"local module {rel} has a syntax error; included as is")
+            continue
+        queue.extend(sorted(_imports_of(tree, name, path.name == "__init__.py") - seen))
+    # a dotted name whose parent turned out local is not third-party
+    result.third_party = {m for m in result.third_party
+                          if m not in {x.split(".")[0] for x in result.modules}}
+    return result
+
+
+def collect_includes(paths: Sequence[str], cwd: Path) -> dict[str, bytes]:
+    """``--include`` files and folders (relative to ``cwd``) as {posix path: bytes}."""
+    files: dict[str, bytes] = {}
+    for raw in paths:
+        path = (cwd / raw).resolve()
+        if not path.exists():
+            raise CaptureError(f"--include {raw}: no such file or folder in {cwd}; check the path.")
+        try:
+            base = cwd
+            path.relative_to(cwd)
+        except ValueError:
+            base = path.parent  # outside the working folder: stored under its own name
+        if path.is_file():
+            files[path.relative_to(base).as_posix()] = path.read_bytes()
+            continue
+        for item in sorted(path.rglob("*")):
+            rel = item.relative_to(base)
+            if any(part in _SKIPPED_DIRS for part in rel.parts) or not item.is_file():
+                continue
+            files[rel.as_posix()] = item.read_bytes()
+    return files

@@ -1,0 +1,88 @@
+"""Finding the source of notebook functions and classes in the kernel's input history.
+
+A function or class defined in the notebook lives in ``__main__``; pickled by reference it
+would be missing in the container, and pickled by value it is unreadable. So we ship its
+source: the *latest* top-level ``def``/``class`` of that name in the input history (later
+definitions replace earlier ones, as they did in the kernel), decorators included, methods and
+nested helpers along with it.
+
+Scanning is cheap: a regular expression picks the candidate cells from the newest back, and
+only those are parsed (and parsing is cached per cell text, see :func:`syntax.to_python`).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fairing_magics.capture.syntax import to_python
+
+SKIPPED_CELL_MAGICS = ("%%fairing_train",)
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A ``def`` or ``class`` found in the history: its name, source and position."""
+
+    name: str
+    kind: str  # "def" | "class"
+    source: str
+    cell_index: int
+    line: int
+
+
+def _defines_pattern(name: str) -> re.Pattern:
+    return re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+" + re.escape(name) + r"\b", re.M)
+
+
+def _top_level_definitions(tree: ast.Module):
+    """def/class statements at module level, also inside top-level if/try/with blocks."""
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield node
+        elif isinstance(node, (ast.If, ast.With, ast.AsyncWith)):
+            stack.extend(node.body)
+            stack.extend(getattr(node, "orelse", []))
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            stack.extend(node.body)
+            for handler in node.handlers:
+                stack.extend(handler.body)
+            stack.extend(node.orelse)
+            stack.extend(node.finalbody)
+
+
+def usable_cells(history: Sequence[str]) -> list[str]:
+    """History cells that ran in the kernel (``%%fairing_train`` cells ran elsewhere)."""
+    return [cell for cell in history if not cell.lstrip().startswith(SKIPPED_CELL_MAGICS)]
+
+
+def find_definition(name: str, kind: str, cells: Sequence[str]) -> Definition | None:
+    """The latest top-level definition of ``name`` of ``kind`` ("def" or "class") in ``cells``."""
+    pattern = _defines_pattern(name)
+    wanted = (ast.ClassDef,) if kind == "class" else (ast.FunctionDef, ast.AsyncFunctionDef)
+    for index in range(len(cells) - 1, -1, -1):
+        cell = cells[index]
+        if name not in cell or not pattern.search(cell):
+            continue
+        try:
+            python = to_python(cell)
+        except Exception:  # noqa: BLE001 - a cell that never ran defines nothing
+            continue
+        found = None
+        for node in _top_level_definitions(python.tree):
+            if node.name == name:
+                found = node  # the last one in the cell wins, as it did in the kernel
+        if found is None:
+            continue
+        if not isinstance(found, wanted):
+            return None  # the latest definition is of another kind: not what the kernel holds
+        first = min([found.lineno, *(d.lineno for d in found.decorator_list)])
+        lines = python.text.splitlines()[first - 1: found.end_lineno]
+        source = textwrap.dedent("\n".join(lines)) + "\n"
+        return Definition(name, kind, source, index, first)
+    return None

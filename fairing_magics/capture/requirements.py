@@ -1,0 +1,122 @@
+"""Third-party imports -> pinned requirements (``dist==version``).
+
+An import name is mapped to the distribution that installed it with
+``importlib.metadata.packages_distributions()`` (``sklearn`` -> scikit-learn, ``yaml`` ->
+PyYAML, ``cv2`` -> whichever opencv-python variant is installed), with a small table of
+well-known names as a fallback for packages whose metadata does not list their top-level
+modules. The standard library is left out. Editable and local (``file://``) installs are
+reported as not reproducible and left out of ``requirements.txt``: a container cannot install
+them from an index.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import json
+import sys
+from functools import lru_cache
+
+from fairing_magics.capture.bundle import PackageInfo
+
+# import name -> distribution, for metadata that does not say (old sdists, some wheels)
+KNOWN_DISTRIBUTIONS = {
+    "sklearn": "scikit-learn",
+    "skimage": "scikit-image",
+    "yaml": "PyYAML",
+    "cv2": "opencv-python",
+    "PIL": "Pillow",
+    "bs4": "beautifulsoup4",
+    "attr": "attrs",
+    "dateutil": "python-dateutil",
+    "google.protobuf": "protobuf",
+    "jwt": "PyJWT",
+    "OpenSSL": "pyOpenSSL",
+    "Crypto": "pycryptodome",
+    "dotenv": "python-dotenv",
+    "magic": "python-magic",
+    "serial": "pyserial",
+    "usb": "pyusb",
+    "zmq": "pyzmq",
+    "docx": "python-docx",
+    "pptx": "python-pptx",
+    "tensorflow": "tensorflow",
+    "torch": "torch",
+}
+
+# Modules a fresh interpreter has without installing anything.
+STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | frozenset(sys.builtin_module_names) | {
+    "__future__", "__main__",
+}
+
+
+def is_stdlib(module: str) -> bool:
+    """True when ``module`` (or its top-level package) is part of the standard library."""
+    return module.split(".")[0] in STDLIB
+
+
+@lru_cache(maxsize=1)
+def _distributions_by_import() -> dict[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+@lru_cache(maxsize=256)
+def _dist_facts(dist: str) -> tuple[str, str, bool, str] | None:
+    """(canonical name, version, reproducible, note) of an installed distribution."""
+    try:
+        found = list(metadata.distributions(name=dist))
+    except Exception:  # noqa: BLE001 - broken metadata is treated as not installed
+        found = []
+    if not found:
+        return None
+    name = found[0].metadata["Name"] or dist
+    version = found[0].version
+    for dist_obj in found:
+        text = dist_obj.read_text("direct_url.json")
+        if not text:
+            continue
+        try:
+            direct = json.loads(text)
+        except ValueError:
+            continue
+        if direct.get("dir_info", {}).get("editable"):
+            return name, version, False, "editable install from " + direct.get("url", "a local folder")
+        if str(direct.get("url", "")).startswith("file:"):
+            return name, version, False, "installed from local path " + direct["url"]
+    return name, version, True, ""
+
+
+def find_package(module: str) -> PackageInfo | None:
+    """The distribution providing ``module`` (a dotted import name), or None if unknown/stdlib."""
+    if is_stdlib(module):
+        return None
+    top = module.split(".")[0]
+    dists = _distributions_by_import().get(top) or []
+    if not dists:
+        known = KNOWN_DISTRIBUTIONS.get(module) or KNOWN_DISTRIBUTIONS.get(top)
+        dists = [known] if known else [top]
+    for dist in sorted(set(dists)):
+        facts = _dist_facts(dist)
+        if facts is not None:
+            name, version, reproducible, note = facts
+            return PackageInfo(top, name, version, reproducible, note)
+    return None
+
+
+def pin_requirements(modules: set[str]) -> tuple[tuple[PackageInfo, ...], tuple[str, ...]]:
+    """Packages for the imported ``modules`` and the notes about modules no package provides."""
+    packages: dict[str, PackageInfo] = {}
+    notes = []
+    for top in sorted({m.split(".")[0] for m in modules}):
+        if is_stdlib(top) or top in packages:
+            continue
+        info = find_package(top)
+        if info is None:
+            notes.append(f"module {top!r} comes from no installed distribution; it is not in requirements.txt")
+            continue
+        packages[top] = info
+    return tuple(packages.values()), tuple(notes)
+
+
+def requirement_lines(packages: tuple[PackageInfo, ...]) -> tuple[str, ...]:
+    """``dist==version`` for every reproducible package, sorted by distribution name, deduplicated."""
+    return tuple(sorted({f"{p.dist}=={p.version}" for p in packages if p.reproducible}, key=str.lower))

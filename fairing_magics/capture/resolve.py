@@ -1,0 +1,230 @@
+"""Resolving free names against the kernel: import, definition, value, builtin, or error.
+
+For each name the cell reads, :func:`resolve_names` decides, in this order:
+
+1. a module -> ``import x as y``;
+2. a function or class defined in the notebook -> its source from the input history (and
+   then, in turn, the names *that* source reads);
+3. an object importable from a module -> ``from m import n as y``, found by the object's
+   ``__module__`` and identity (the shortest public module path that holds the very object),
+   or by an import statement for the name in the history;
+4. any other value -> literal source or a cloudpickle (see :mod:`values`);
+5. a builtin -> nothing; a name found nowhere -> CaptureError.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import sys
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from fairing_magics.capture.history import Definition, find_definition
+from fairing_magics.capture.names import find_free_names, find_imported_modules
+from fairing_magics.capture.syntax import to_python
+from fairing_magics.capture.values import CapturedValue, capture_value
+from fairing_magics.errors import CaptureError
+
+# Names IPython puts into the user namespace or builtins that a plain Python either has as a
+# builtin (exit, quit, open) or that we provide a stand-in for (display).
+_IPYTHON_AS_BUILTIN = frozenset({"exit", "quit", "open"})
+DISPLAY_SHIM = (
+    "def display(*objs, **kwargs):  # IPython's display() outside IPython: print each object\n"
+    "    for obj in objs:\n"
+    "        print(repr(obj))\n"
+)
+
+
+@dataclass(frozen=True)
+class ImportLine:
+    """``import module as name`` (attr empty) or ``from module import attr as name``."""
+
+    name: str
+    module: str
+    attr: str = ""
+
+    @property
+    def statement(self) -> str:
+        if not self.attr:
+            if self.name == self.module:
+                return f"import {self.module}"
+            return f"import {self.module} as {self.name}"
+        if self.name == self.attr:
+            return f"from {self.module} import {self.attr}"
+        return f"from {self.module} import {self.attr} as {self.name}"
+
+
+@dataclass(frozen=True)
+class Alias:
+    """``name = target`` for a notebook function bound to a second name (``g = f``)."""
+
+    name: str
+    target: str
+
+
+@dataclass
+class Resolution:
+    """Everything the cell needs, by kind."""
+
+    imports: dict[str, ImportLine] = field(default_factory=dict)
+    definitions: dict[str, Definition] = field(default_factory=dict)
+    deps: dict[str, set[str]] = field(default_factory=dict)  # immediate deps of definitions/aliases
+    aliases: dict[str, Alias] = field(default_factory=dict)
+    values: dict[str, CapturedValue] = field(default_factory=dict)
+    display_shim: bool = False
+    notes: list[str] = field(default_factory=list)
+    modules: set[str] = field(default_factory=set)  # modules imported by the captured code
+
+
+def _is_builtin(name: str, namespace: Mapping) -> bool:
+    if name in namespace:
+        obj = namespace[name]
+        if name in _IPYTHON_AS_BUILTIN and str(getattr(obj, "__module__", "") or "").startswith(("IPython", "_sitebuiltins")):
+            return True
+        return hasattr(builtins, name) and getattr(builtins, name) is obj
+    return hasattr(builtins, name) and name not in ("display", "get_ipython")
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, (types.MethodType, types.BuiltinMethodType)) and type(a) is type(b):
+        try:
+            return bool(a == b)
+        except Exception:  # noqa: BLE001
+            return False
+    return False
+
+
+def _import_for_object(name: str, obj) -> ImportLine | None:
+    """``from m import attr as name`` by the object's __module__ and identity, or None."""
+    module_name = getattr(obj, "__module__", None)
+    attr = getattr(obj, "__name__", None)
+    if not isinstance(module_name, str) or not isinstance(attr, str) or module_name == "__main__":
+        return None
+    parts = module_name.split(".")
+    candidates = [".".join(parts[: i + 1]) for i in range(len(parts))]
+    public = [c for c in candidates if not any(p.startswith("_") for p in c.split("."))]
+    for candidate in public + [c for c in candidates if c not in public]:
+        module = sys.modules.get(candidate)
+        if module is not None and _same(getattr(module, attr, None), obj):
+            return ImportLine(name, candidate, attr)
+    return None
+
+
+def _import_from_history(name: str, obj, cells: Sequence[str]) -> ImportLine | None:
+    """An ``import``/``from ... import`` in the history that binds ``name`` to this very object."""
+    pattern = re.compile(r"\bimport\b[^\n]*\b" + re.escape(name) + r"\b")
+    import ast
+
+    for cell in reversed(cells):
+        if name not in cell or not pattern.search(cell):
+            continue
+        try:
+            tree = to_python(cell).tree
+        except CaptureError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    if (alias.asname or alias.name) == name:
+                        module = sys.modules.get(node.module)
+                        if module is not None and _same(getattr(module, alias.name, None), obj):
+                            return ImportLine(name, node.module, alias.name)
+    return None
+
+
+def _defined_in_notebook(obj) -> str | None:
+    """"def" or "class" when ``obj`` is a named function or class of ``__main__``."""
+    if getattr(obj, "__module__", None) != "__main__":
+        return None
+    qualname = getattr(obj, "__qualname__", None)
+    if not isinstance(qualname, str) or "<" in qualname or "." in qualname:
+        return None
+    if isinstance(obj, type):
+        return "class"
+    if callable(obj):
+        return "def"
+    return None
+
+
+def resolve_names(
+    free: Mapping[str, bool],
+    namespace: Mapping,
+    cells: Sequence[str],
+    *,
+    value_limit: int,
+) -> Resolution:
+    """Resolve the cell's ``free`` names (see the module docstring) and what they need in turn."""
+    result = Resolution()
+    missing = [n for n in free if n not in namespace and not _is_builtin(n, namespace)
+               and n not in ("display", "get_ipython")]
+    if missing:
+        raise CaptureError(
+            f"the cell uses {_names(missing)}, defined neither in the cell nor in the notebook; "
+            "define it in an earlier cell (and run that cell) or in this one."
+        )
+    queue = list(free)
+    seen: set[str] = set()
+    while queue:
+        name = queue.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        if name not in namespace or _is_builtin(name, namespace):
+            if name == "display" and name not in namespace:
+                result.display_shim = True
+                result.notes.append("display(): IPython only; replaced by a function that prints each object's repr")
+            elif name == "get_ipython" and name not in namespace:
+                raise CaptureError("the cell calls get_ipython(), which only exists inside IPython; "
+                                   "use plain Python instead.")
+            continue
+        obj = namespace[name]
+        if name == "get_ipython":
+            raise CaptureError("the cell calls get_ipython(), which only exists inside IPython; use plain Python instead.")
+        if isinstance(obj, types.ModuleType):
+            if obj.__name__ == "__main__":
+                raise CaptureError(f"the cell uses {name!r}, the notebook's own __main__ module; "
+                                   "use the names it holds directly.")
+            result.imports[name] = ImportLine(name, obj.__name__)
+            result.modules.add(obj.__name__)
+            continue
+        kind = _defined_in_notebook(obj)
+        if kind is not None:
+            real = obj.__qualname__
+            if real != name and namespace.get(real) is obj:
+                result.aliases[name] = Alias(name, real)
+                result.deps[name] = {real}
+                queue.append(real)
+                continue
+            definition = find_definition(real, kind, cells) if real == name else None
+            if definition is not None:
+                result.definitions[name] = definition
+                tree = to_python(definition.source).tree
+                result.modules.update(find_imported_modules(tree))
+                inner = find_free_names(tree)
+                result.deps[name] = {n for n, immediate in inner.free.items() if immediate}
+                for dep in sorted(inner.free):
+                    if dep in namespace or _is_builtin(dep, namespace) or dep in ("display", "get_ipython"):
+                        queue.append(dep)
+                    else:
+                        result.notes.append(f"{name} uses {dep!r}, which is defined nowhere; "
+                                            "it will fail if that code runs")
+                continue
+            result.notes.append(f"{name}: source not found in the input history; pickled by value")
+        line = _import_for_object(name, obj) or _import_from_history(name, obj, cells)
+        if line is not None:
+            result.imports[name] = line
+            result.modules.add(line.module)
+            continue
+        captured = capture_value(name, obj, value_limit)
+        result.values[name] = captured
+        result.modules.update(captured.modules)
+    return result
+
+
+def _names(names: Sequence[str]) -> str:
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]

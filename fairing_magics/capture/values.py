@@ -1,0 +1,156 @@
+"""Values from the kernel: small literals as source, everything else cloudpickled.
+
+Pickles use a fixed protocol so the same value gives the same bytes (sets of strings and
+objects with their own unstable ``__reduce__`` are the exceptions Python leaves us). While
+pickling we note the module of every class and function the pickle refers to, so that the
+packages needed to *unpickle* a value (pandas for a DataFrame, scikit-learn for a model) end up
+in the requirements too.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import cloudpickle
+
+from fairing_magics.capture.bundle import ValueInfo
+from fairing_magics.errors import CaptureError
+
+PICKLE_PROTOCOL = 5
+LITERAL_MAX_CHARS = 200
+
+_UNPICKLABLE_HINTS = {
+    "TextIOWrapper": "open the file inside the cell (and --include it)",
+    "BufferedReader": "open the file inside the cell (and --include it)",
+    "BufferedWriter": "open the file inside the cell",
+    "socket": "connect inside the cell",
+    "lock": "create the lock inside the cell",
+    "RLock": "create the lock inside the cell",
+    "generator": "turn it into a list first (data = list(data)), or create it inside the cell",
+    "Connection": "connect to the database inside the cell",
+    "Cursor": "query the database inside the cell",
+}
+
+
+@dataclass(frozen=True)
+class CapturedValue:
+    """A value ready for the bundle: either literal source or pickle bytes."""
+
+    name: str
+    info: ValueInfo
+    source: str = ""  # "name = <literal>" when written as source
+    data: bytes = b""  # cloudpickle bytes otherwise
+    modules: frozenset[str] = frozenset()  # modules the pickle refers to
+
+
+def _literal(value, budget: list[int]) -> str | None:
+    """Deterministic source for a small literal, or None."""
+    kind = type(value)
+    if value is None or kind in (bool, int, str, bytes):
+        text = repr(value)
+    elif kind is float:
+        if not math.isfinite(value):
+            return None
+        text = repr(value)
+    elif kind is complex:
+        if not (math.isfinite(value.real) and math.isfinite(value.imag)):
+            return None
+        text = repr(value)
+    elif kind in (list, tuple):
+        parts = [_literal(v, budget) for v in value]
+        if any(p is None for p in parts):
+            return None
+        if kind is tuple:
+            text = "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+        else:
+            text = "[" + ", ".join(parts) + "]"
+    elif kind is dict:
+        items = []
+        for key, item in value.items():
+            k, v = _literal(key, budget), _literal(item, budget)
+            if k is None or v is None:
+                return None
+            items.append(f"{k}: {v}")
+        text = "{" + ", ".join(items) + "}"
+    elif kind in (set, frozenset):
+        parts = [_literal(v, budget) for v in value]
+        if any(p is None for p in parts) or not parts:
+            return None
+        body = "{" + ", ".join(sorted(parts)) + "}"  # sorted: set order varies between processes
+        text = body if kind is set else f"frozenset({body})"
+    else:
+        return None
+    budget[0] -= len(text)
+    return text if budget[0] >= 0 else None
+
+
+def literal_source(value) -> str | None:
+    """Source text for ``value`` when it is a short literal (numbers, strings, small containers)."""
+    return _literal(value, [LITERAL_MAX_CHARS])
+
+
+class _RecordingPickler(cloudpickle.Pickler):
+    """A cloudpickle Pickler that notes the module of each class/function it meets."""
+
+    def __init__(self, file, modules: set[str]):
+        super().__init__(file, protocol=PICKLE_PROTOCOL)
+        self._modules = modules
+
+    def reducer_override(self, obj):
+        modules = self._modules
+        kind = type(obj)
+        if kind.__module__ != "builtins":
+            modules.add(kind.__module__)
+        if isinstance(obj, type) or callable(obj):
+            module = getattr(obj, "__module__", None)
+            if isinstance(module, str):
+                modules.add(module)
+        if kind.__name__ == "module":
+            modules.add(obj.__name__)
+        return super().reducer_override(obj)
+
+
+def _unpicklable(name: str, value, exc: Exception) -> CaptureError:
+    type_name = type(value).__name__
+    hint = _UNPICKLABLE_HINTS.get(type_name)
+    if hint is None:
+        hint = "create it inside the cell, or pass what it is made from instead"
+    return CaptureError(
+        f"the cell uses {name!r}, a {type(value).__module__}.{type_name} that cannot be sent to the job "
+        f"({type(exc).__name__}: {exc}); {hint}."
+    )
+
+
+def capture_value(name: str, value, limit: int) -> CapturedValue:
+    """``value`` as literal source if small and simple, else as cloudpickle bytes.
+
+    Raises CaptureError when the value cannot be pickled or its pickle exceeds ``limit`` bytes.
+    """
+    type_name = f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
+    text = literal_source(value)
+    if text is not None:
+        source = f"{name} = {text}\n"
+        return CapturedValue(name, ValueInfo(name, type_name, len(source), as_source=True), source=source)
+    if type(value).__name__ == "generator":
+        return _raise(_unpicklable(name, value, TypeError("cannot pickle 'generator' object")))
+    buffer = io.BytesIO()
+    modules: set[str] = set()
+    try:
+        _RecordingPickler(buffer, modules).dump(value)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure is reported the same way
+        raise _unpicklable(name, value, exc) from exc
+    data = buffer.getvalue()
+    if len(data) > limit:
+        raise CaptureError(
+            f"the cell uses {name!r} ({type_name}), which pickles to {len(data) / 2**20:.1f} MiB, more than the "
+            f"{limit / 2**20:.0f} MiB limit; save it to a file and --include it, or put it in storage "
+            "(--storage) and load it inside the cell."
+        )
+    modules.discard("__main__")
+    return CapturedValue(name, ValueInfo(name, type_name, len(data)), data=data, modules=frozenset(modules))
+
+
+def _raise(exc: Exception):
+    raise exc
