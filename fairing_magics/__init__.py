@@ -1,0 +1,64 @@
+"""fairing_magics: a notebook cell becomes a training job, and a model a prediction endpoint.
+
+In IPython or Jupyter::
+
+    %load_ext fairing_magics
+    %%fairing_train --outputs model
+    model = fit(x, y)
+
+The extension registers the magics (:class:`~fairing_magics.magics.FairingMagics`) and shows a
+:class:`~fairing_magics.errors.FairingError` as one clear message that fails the cell.
+"""
+
+from __future__ import annotations
+
+from fairing_magics.errors import (
+    BuildError,
+    CaptureError,
+    ClusterError,
+    ConfigError,
+    DeployError,
+    FairingError,
+    FairingTimeout,
+    JobFailed,
+    RegistryError,
+    RunCancelled,
+)
+
+__version__ = "0.1.0"
+__all__ = [
+    "BuildError", "CaptureError", "ClusterError", "ConfigError", "DeployError", "FairingError",
+    "FairingTimeout", "JobFailed", "RegistryError", "RunCancelled", "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+_LOADED: dict[int, object] = {}  # id(shell) -> FairingMagics
+
+
+def load_ipython_extension(shell) -> None:
+    """``%load_ext fairing_magics``: register the magics. Loading twice is harmless."""
+    from fairing_magics.magics import FairingMagics, show_fairing_error
+
+    if id(shell) in _LOADED:
+        return
+    magics = FairingMagics(shell=shell, parent=shell)
+    shell.register_magics(magics)
+    shell.configurables.append(magics)
+    shell.set_custom_exc((FairingError,), show_fairing_error)
+    _LOADED[id(shell)] = magics
+
+
+def unload_ipython_extension(shell) -> None:
+    """``%unload_ext fairing_magics``: remove the magics and the error handler."""
+    magics = _LOADED.pop(id(shell), None)
+    if magics is None:
+        return
+    manager = shell.magics_manager
+    for kind, names in magics.magics.items():
+        for name in names:
+            manager.magics[kind].pop(name, None)
+    manager.registry.pop(type(magics).__name__, None)
+    if magics in shell.configurables:
+        shell.configurables.remove(magics)
+    if FairingError in getattr(shell, "custom_exceptions", ()):
+        shell.set_custom_exc((), None)

@@ -1,0 +1,45 @@
+"""Backends: where a captured bundle runs.
+
+Every backend has the same small interface (:class:`Backend`): ``start(launch, run)`` begins the
+run and returns at once; from then on the backend feeds ``run`` with events from its own threads
+and ends it with ``run.finish(...)``. ``stages`` names the pipeline stages it has, so the panel
+shows only those.
+
+- :class:`~fairing_magics.backends.local.LocalBackend`: a fresh Python subprocess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from fairing_magics.run import Run
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What a backend needs to start a run."""
+
+    bundle_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    image: str = ""  # repo@sha256:..., for container backends
+
+
+class Backend(Protocol):
+    name: str
+    stages: tuple[str, ...]
+
+    def start(self, launch: Launch, run: Run) -> None: ...
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name`` (``local``; ``docker`` and ``kubernetes`` as they arrive)."""
+    from fairing_magics.errors import ConfigError
+
+    if name == "local":
+        from fairing_magics.backends.local import LocalBackend
+
+        return LocalBackend()
+    raise ConfigError(f"the {name!r} backend is not available yet; use --backend local")

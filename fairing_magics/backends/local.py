@@ -1,0 +1,181 @@
+"""The local backend: the bundle runs in a fresh Python subprocess, never in the kernel.
+
+It runs exactly what a container would run (``fairing_bootstrap.py`` on the bundle) with the
+kernel's Python, in a clean temporary working folder, and streams stdout and stderr (merged, so
+their order is kept) line by line as they are written. Outputs and errors come back through the
+run folder, which has the same layout as run storage (``runs/<run>/outputs.pkl``, ``error.json``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from fairing_magics import events as ev
+from fairing_magics.backends import Launch
+from fairing_magics.capture.bundle import BOOTSTRAP_NAME
+from fairing_magics.errors import FairingTimeout, JobFailed, RunCancelled
+from fairing_magics.run import Run
+
+READ_CHUNK = 1 << 16
+TERM_GRACE_SECONDS = 3.0
+
+
+class LocalBackend:
+    """Runs bundles as subprocesses of the kernel's Python."""
+
+    name = "local"
+    stages = ("capture", "run")
+
+    def start(self, launch: Launch, run: Run) -> None:
+        workdir = Path(tempfile.mkdtemp(prefix=f"fairing-{run.name}-"))
+        env = dict(os.environ)
+        env.update(launch.env)
+        env["FAIRING_OUTPUT_DIR"] = str(run.folder)
+        env["FAIRING_RUN_NAME"] = run.name
+        env["PYTHONUNBUFFERED"] = "1"
+        env.pop("PYTHONSTARTUP", None)
+        command = [sys.executable, "-u", str(Path(launch.bundle_dir) / BOOTSTRAP_NAME), str(launch.bundle_dir)]
+        run.emit(ev.StageChanged("run", "running"))
+        proc = subprocess.Popen(
+            command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        run.emit(ev.PhaseChanged(ev.RUNNING, f"pid {proc.pid}"))
+        state = _ProcessState(proc)
+        run.set_canceller(lambda: state.stop("cancelled"))
+        if launch.timeout:
+            timer = threading.Timer(launch.timeout, state.stop, args=("timeout",))
+            timer.daemon = True
+            timer.start()
+            state.timer = timer
+        thread = threading.Thread(target=_follow, args=(proc, state, run, workdir, launch),
+                                  name=f"fairing-local-{run.name}", daemon=True)
+        thread.start()
+
+
+class _ProcessState:
+    """Why a process ended early (cancelled or timed out), and how to stop it."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.reason = ""
+        self.timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def stop(self, reason: str) -> None:
+        with self._lock:
+            if self.proc.poll() is not None or self.reason:
+                return
+            self.reason = reason
+        _terminate_group(self.proc)
+
+
+def _terminate_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group, then SIGKILL it if it is still there after a grace period."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(TERM_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def pump_lines(fd: int, deliver, chunk: int = READ_CHUNK) -> None:
+    """Read ``fd`` until EOF and call ``deliver(tuple_of_lines)`` for each batch of whole lines.
+
+    Reads whatever is available (so lines show up as soon as they are written), decodes UTF-8
+    incrementally (a character split across reads stays whole) and keeps a partial last line
+    until its newline arrives.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    while True:
+        data = os.read(fd, chunk)
+        if not data:
+            break
+        text = pending + decoder.decode(data)
+        parts = text.split("\n")
+        pending = parts.pop()
+        if parts:
+            deliver(tuple(p[:-1] if p.endswith("\r") else p for p in parts))
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        deliver((pending,))
+
+
+def _follow(proc: subprocess.Popen, state: _ProcessState, run: Run, workdir: Path, launch: Launch) -> None:
+    started = time.monotonic()
+    try:
+        pump_lines(proc.stdout.fileno(), lambda lines: run.emit(ev.LogLines(lines)))
+        returncode = proc.wait()
+    finally:
+        proc.stdout.close()
+        if state.timer is not None:
+            state.timer.cancel()
+        shutil.rmtree(workdir, ignore_errors=True)
+    seconds = time.monotonic() - started
+    _finish(run, returncode, state.reason, seconds, launch)
+
+
+def _finish(run: Run, returncode: int, reason: str, seconds: float, launch: Launch) -> None:
+    folder = run.folder
+    if reason == "cancelled":
+        run.emit(ev.StageChanged("run", "failed", seconds))
+        run.finish(ev.CANCELLED, f"cancelled after {seconds:.1f} s",
+                   error=RunCancelled(f"run {run.name} was cancelled; its process was stopped",
+                                      phase=ev.CANCELLED, last_lines=tuple(run.tail())))
+        return
+    if reason == "timeout":
+        run.emit(ev.StageChanged("run", "failed", seconds))
+        run.finish(ev.TIMED_OUT, f"stopped by --timeout {launch.timeout:g} s",
+                   error=FairingTimeout(f"run {run.name} took longer than --timeout {launch.timeout:g} s "
+                                        "and was stopped; raise --timeout or make the cell faster"))
+        return
+    if returncode == 0:
+        outputs = {}
+        path = folder / "outputs.pkl"
+        if run.requested_outputs and path.exists():
+            import cloudpickle
+
+            outputs = cloudpickle.loads(path.read_bytes())
+        run.emit(ev.StageChanged("run", "done", seconds))
+        names = ", ".join(outputs) if outputs else "no outputs"
+        run.finish(ev.SUCCEEDED, f"succeeded in {seconds:.1f} s ({names})", outputs=outputs)
+        return
+    run.emit(ev.StageChanged("run", "failed", seconds))
+    run.finish(ev.FAILED, f"failed after {seconds:.1f} s (exit code {returncode})",
+               error=error_from_output(run, folder, returncode))
+
+
+def error_from_output(run: Run, folder: Path, returncode: int) -> JobFailed:
+    """The JobFailed for a run whose program exited non-zero, from its ``error.json`` if any."""
+    try:
+        info = json.loads((folder / "error.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = {}
+    last = tuple(run.tail())
+    if info.get("kind") == "cell":
+        return JobFailed(
+            f"the cell raised {info.get('type')}: {info.get('message')} (run {run.name}; "
+            f"the remote traceback is above, the full log in run.logs())",
+            reason=info.get("type", ""), last_lines=last, remote_traceback=info.get("traceback", ""))
+    if info.get("kind") == "bundle":
+        return JobFailed(f"run {run.name} could not start its program: {info.get('message')}",
+                         reason="BundleError", last_lines=last)
+    return JobFailed(f"run {run.name} exited with code {returncode}; last lines:\n" + "\n".join(last[-10:]),
+                     reason=f"exit code {returncode}", last_lines=last)

@@ -1,0 +1,157 @@
+"""Every setting, its default and its environment variable, in one place.
+
+Settings live on :class:`FairingSettings`, a traitlets ``Configurable``. The magics class inherits
+from it, so each setting can be changed three ways, strongest first:
+
+1. ``%fairing_config --registry REPO`` (or ``%config FairingMagics.registry = "REPO"``);
+2. the environment: ``FAIRING_REGISTRY``, ``FAIRING_BASE_IMAGE``, ``FAIRING_BACKEND``,
+   ``FAIRING_NAMESPACE``, ``FAIRING_STORAGE``, ``FAIRING_INSECURE_REGISTRIES`` (comma separated),
+   ``FAIRING_UI``, ``FAIRING_HOME``, ``FAIRING_ON_INTERRUPT``, ``FAIRING_CONTEXT``;
+3. the defaults below.
+
+The pipeline never reads traitlets: it gets a frozen :class:`Settings` snapshot from
+:meth:`FairingSettings.snapshot`, so tests can build one directly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from traitlets import Bool, Enum, Integer, List, Unicode, default
+from traitlets.config import Configurable
+
+BACKENDS = ("local", "docker", "kubernetes")
+UI_MODES = ("auto", "widget", "text")
+INTERRUPT_ACTIONS = ("auto", "detach", "cancel")
+
+
+def default_base_image() -> str:
+    """A slim Python image with the kernel's minor version (pickles need the same minor)."""
+    return f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
+
+
+def default_home() -> Path:
+    """Where runs are recorded on this machine (logs, outputs of the local backend)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "fairing-magics"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A frozen snapshot of the settings, handed to the pipeline."""
+
+    registry: str = ""
+    base_image: str = field(default_factory=default_base_image)
+    backend: str = "local"
+    namespace: str = ""
+    context: str = ""
+    storage: str = ""
+    insecure_registries: tuple[str, ...] = ()
+    ui: str = "auto"
+    home: Path = field(default_factory=default_home)
+    on_interrupt: str = "auto"
+    log_lines: int = 1000
+    value_limit_mb: int = 100
+    istio_inject: bool = False
+
+    def with_changes(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+    def describe(self) -> str:
+        """The settings as aligned ``name = value`` lines."""
+        width = max(len(f.name) for f in fields(self))
+        lines = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = ",".join(value)
+            lines.append(f"{f.name.ljust(width)} = {value if value != '' else '(not set)'}")
+        return "\n".join(lines)
+
+
+def _env(name: str, fallback: str = "") -> str:
+    return os.environ.get(name, "").strip() or fallback
+
+
+class FairingSettings(Configurable):
+    """The traitlets face of :class:`Settings` (``%config FairingMagics.<name> = ...``)."""
+
+    registry = Unicode(help="Repository images are pushed to, e.g. 123456789012.dkr.ecr.cn-northwest-1."
+                       "amazonaws.com.cn/fairing-job or 127.0.0.1:5000/me").tag(config=True)
+    base_image = Unicode(help="Base image for training and serving images").tag(config=True)
+    backend = Enum(BACKENDS, help="Where runs go: local (subprocess), docker, kubernetes").tag(config=True)
+    namespace = Unicode(help="Kubernetes namespace (default: from the pod or the kubeconfig)").tag(config=True)
+    context = Unicode(help="kubeconfig context (default: the current one)").tag(config=True)
+    storage = Unicode(help="Where runs keep outputs and models: a folder or s3://bucket/prefix").tag(config=True)
+    insecure_registries = List(Unicode(), help="Registries reached without TLS verification (HOST[:PORT])").tag(config=True)
+    ui = Enum(UI_MODES, help="Panel: widget, text, or auto (widget in Jupyter, text elsewhere)").tag(config=True)
+    home = Unicode(help="Folder where runs are recorded").tag(config=True)
+    on_interrupt = Enum(INTERRUPT_ACTIONS, help="On a kernel interrupt while following: cancel the run, "
+                        "detach from it, or auto (cancel local runs, detach cluster runs)").tag(config=True)
+    log_lines = Integer(1000, help="Log lines kept in the panel (the full log stays on disk)").tag(config=True)
+    value_limit_mb = Integer(100, help="Largest captured value in MiB; bigger data belongs in storage").tag(config=True)
+    istio_inject = Bool(False, help="Let Istio inject sidecars into job pods (they keep Jobs from finishing)").tag(config=True)
+
+    @default("registry")
+    def _default_registry(self):
+        return _env("FAIRING_REGISTRY")
+
+    @default("base_image")
+    def _default_base_image(self):
+        return _env("FAIRING_BASE_IMAGE", default_base_image())
+
+    @default("backend")
+    def _default_backend(self):
+        value = _env("FAIRING_BACKEND", "local")
+        return value if value in BACKENDS else "local"
+
+    @default("namespace")
+    def _default_namespace(self):
+        return _env("FAIRING_NAMESPACE")
+
+    @default("context")
+    def _default_context(self):
+        return _env("FAIRING_CONTEXT")
+
+    @default("storage")
+    def _default_storage(self):
+        return _env("FAIRING_STORAGE")
+
+    @default("insecure_registries")
+    def _default_insecure(self):
+        return [h.strip() for h in _env("FAIRING_INSECURE_REGISTRIES").split(",") if h.strip()]
+
+    @default("ui")
+    def _default_ui(self):
+        value = _env("FAIRING_UI", "auto")
+        return value if value in UI_MODES else "auto"
+
+    @default("home")
+    def _default_home(self):
+        return _env("FAIRING_HOME", str(default_home()))
+
+    @default("on_interrupt")
+    def _default_on_interrupt(self):
+        value = _env("FAIRING_ON_INTERRUPT", "auto")
+        return value if value in INTERRUPT_ACTIONS else "auto"
+
+    def snapshot(self) -> Settings:
+        """The current settings as a frozen :class:`Settings`."""
+        return Settings(
+            registry=self.registry,
+            base_image=self.base_image,
+            backend=self.backend,
+            namespace=self.namespace,
+            context=self.context,
+            storage=self.storage,
+            insecure_registries=tuple(self.insecure_registries),
+            ui=self.ui,
+            home=Path(self.home).expanduser(),
+            on_interrupt=self.on_interrupt,
+            log_lines=self.log_lines,
+            value_limit_mb=self.value_limit_mb,
+            istio_inject=self.istio_inject,
+        )

@@ -1,0 +1,259 @@
+"""The magics: ``%fairing_config``, ``%%fairing_train``, ``%fairing_jobs``, ``%fairing_logs``,
+``%fairing_cancel``. The only module that knows IPython.
+
+Each magic parses its flags, calls :mod:`fairing_magics.pipeline` and shows the result. Bad flags
+raise ``UsageError`` and every :class:`~fairing_magics.errors.FairingError` is shown as one clear
+message; both fail the cell, so papermill, nbclient and CI see the failure.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+from traitlets import TraitError
+
+from fairing_magics import pipeline
+from fairing_magics.config import FairingSettings
+from fairing_magics.errors import ConfigError, JobFailed
+from fairing_magics.run import RunBook, read_records
+from fairing_magics.ui.format import format_seconds
+
+
+def _parse(magic, line: str):
+    try:
+        return parse_argstring(magic, line)
+    except UsageError:
+        raise
+    except SystemExit as exc:  # argparse on --help and some errors
+        raise UsageError(f"bad arguments: {line!r}") from exc
+
+
+@magics_class
+class FairingMagics(Magics, FairingSettings):
+    """Notebook cell -> training job -> prediction endpoint. Settings: ``%fairing_config``."""
+
+    def __init__(self, shell=None, **kwargs):
+        super().__init__(shell=shell, **kwargs)
+        self.runs = RunBook()
+
+    # -- %fairing_config ----------------------------------------------------------------
+    @magic_arguments()
+    @argument("--registry", help="repository to push images to (e.g. 123456789012.dkr.ecr."
+              "cn-northwest-1.amazonaws.com.cn/fairing-job)")
+    @argument("--base-image", help="base image of training and serving images")
+    @argument("--backend", help="where runs go: local, docker or kubernetes")
+    @argument("--namespace", help="Kubernetes namespace")
+    @argument("--context", help="kubeconfig context")
+    @argument("--storage", help="where runs keep outputs and models: a folder or s3://bucket/prefix")
+    @argument("--insecure-registry", action="append", default=None, metavar="HOST[:PORT]",
+              help="a registry reached without TLS verification (repeatable)")
+    @argument("--ui", help="panel kind: auto, widget or text")
+    @argument("--show", action="store_true", help="print the settings (the default with no flags)")
+    @line_magic
+    def fairing_config(self, line=""):
+        """Show or change fairing settings.
+
+        Every setting also comes from the environment (FAIRING_REGISTRY, FAIRING_BASE_IMAGE,
+        FAIRING_BACKEND, FAIRING_NAMESPACE, FAIRING_STORAGE, FAIRING_INSECURE_REGISTRIES,
+        FAIRING_UI, FAIRING_HOME) and from ``%config FairingMagics.<name> = value``.
+
+        Example::
+
+            %fairing_config --registry 127.0.0.1:5000/me --backend local
+        """
+        args = _parse(self.fairing_config, line)
+        changes = {
+            "registry": args.registry, "base_image": args.base_image, "backend": args.backend,
+            "namespace": args.namespace, "context": args.context, "storage": args.storage,
+            "ui": args.ui,
+        }
+        changed = []
+        for name, value in changes.items():
+            if value is None:
+                continue
+            try:
+                setattr(self, name, value)
+            except TraitError:
+                choices = ", ".join(self.traits()[name].values)
+                raise UsageError(f"--{name.replace('_', '-')} {value!r} is not one of: {choices}") from None
+            changed.append(name)
+        if args.insecure_registry:
+            self.insecure_registries = list(dict.fromkeys([*self.insecure_registries, *args.insecure_registry]))
+            changed.append("insecure_registries")
+        print(self.snapshot().describe())
+
+    # -- %%fairing_train ----------------------------------------------------------------
+    @magic_arguments()
+    @argument("--name", default="train", help="run name: lowercase letters, digits and '-' "
+              "(a unique suffix is added)")
+    @argument("--backend", default="", help="local (subprocess), docker or kubernetes; "
+              "default: %%fairing_config's")
+    @argument("--env", action="append", default=[], metavar="KEY=VALUE",
+              help="environment variable for the run (repeatable)")
+    @argument("--include", action="append", default=[], metavar="PATH",
+              help="file or folder (relative to the notebook) to ship with the run (repeatable)")
+    @argument("--requirements", default="auto", metavar="auto|none|FILE",
+              help="third-party packages: detected (auto), none, or a requirements file")
+    @argument("--outputs", default="", metavar="a,b",
+              help="variables to bring back into the notebook after success")
+    @argument("--timeout", type=float, default=None, metavar="SECONDS",
+              help="stop the run and fail the cell after this many seconds")
+    @argument("--no-wait", action="store_true",
+              help="return the run at once; the panel keeps streaming")
+    @argument("--dry-run", action="store_true",
+              help="print the capture report and the plan; build and run nothing")
+    @cell_magic
+    def fairing_train(self, line, cell):
+        """Run this cell as a training job, with everything it needs from the notebook.
+
+        The cell and what it depends on (earlier definitions and imports, data values, local
+        modules, pinned third-party packages) are captured into a bundle that runs in a fresh
+        process: a subprocess here (``--backend local``), a container, or a Kubernetes Job.
+        Logs stream into the panel as they are written. The cell's value is the run
+        (``.status``, ``.logs()``, ``.outputs``, ``.cancel()``, ``.wait()``); with
+        ``--outputs`` the named variables come back into the notebook. If the cell raises,
+        this cell fails with the remote traceback.
+
+        Example::
+
+            %%fairing_train --name linreg --outputs w,b
+            w, b = fit(x, y, epochs=200)
+            print("loss", loss(w, b, x, y))
+        """
+        args = _parse(self.fairing_train, line)
+        settings = self.snapshot()
+        options = pipeline.TrainOptions(
+            name=args.name, backend=args.backend, env=pipeline.parse_env(args.env),
+            includes=tuple(args.include), outputs=pipeline.parse_outputs(args.outputs),
+            requirements=args.requirements, timeout=args.timeout, wait=not args.no_wait,
+            dry_run=args.dry_run,
+        )
+        namespace = self.shell.user_ns
+        history = list(self.shell.history_manager.input_hist_raw[1:])
+        if options.dry_run:
+            print(pipeline.plan_train(cell, namespace, history, options, settings, cwd=Path.cwd()))
+            return None
+        run = pipeline.train(cell, namespace, history, options, settings, self.runs, cwd=Path.cwd(),
+                             show=self._show_view)
+        run.suppress_next_display = True  # the panel is already displayed above
+        if not options.wait:
+            return run
+        try:
+            pipeline.follow(run, on_interrupt=settings.on_interrupt)
+        except JobFailed as exc:
+            exc.shown_in_log = not hasattr(run.view, "widget")
+            raise
+        namespace.update(run.outputs)
+        return run
+
+    def _show_view(self, view) -> None:
+        if hasattr(view, "widget"):
+            display(view.widget)
+
+    # -- %fairing_jobs / %fairing_logs / %fairing_cancel -----------------------------------
+    @line_magic
+    def fairing_jobs(self, line=""):
+        """List runs: name, backend, status, start time and duration (this kernel's and earlier ones').
+
+        Example::
+
+            %fairing_jobs
+        """
+        rows = {}
+        for record in read_records(self.snapshot().home):
+            rows[record["name"]] = record
+        for run in self.runs.all():
+            rows[run.name] = run.record()
+        if not rows:
+            print("No runs yet. Start one with %%fairing_train.")
+            return
+        table = [("NAME", "BACKEND", "STATUS", "START", "DURATION")]
+        now = time.time()
+        for record in sorted(rows.values(), key=lambda r: r.get("started_at") or 0):
+            start = record.get("started_at") or now
+            end = record.get("finished_at") or now
+            table.append((record["name"], record.get("backend", ""), record.get("phase", ""),
+                          time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)),
+                          format_seconds(max(0.0, end - start))))
+        widths = [max(len(str(row[i])) for row in table) for i in range(5)]
+        for row in table:
+            print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
+
+    @magic_arguments()
+    @argument("name", help="run name (or the --name it was started with: the latest such run)")
+    @line_magic
+    def fairing_logs(self, line=""):
+        """Show a run's logs again; if it is still running in this kernel, keep following it.
+
+        Example::
+
+            %fairing_logs linreg-a1b2c3
+        """
+        args = _parse(self.fairing_logs, line)
+        run = self.runs.get(args.name)
+        if run is None:
+            folder = self._run_folder(args.name)
+            sys.stdout.write((folder / "logs.txt").read_text(encoding="utf-8", errors="replace"))
+            return
+        if run.done:
+            sys.stdout.write(run.logs())
+            return
+        from fairing_magics.ui.textview import TextView
+
+        view = TextView(title=run.name, stream=sys.stdout)
+        sys.stdout.write(run.attach(view.handle))
+        try:
+            while not run.wait_done(0.1):
+                pass
+        except KeyboardInterrupt:
+            print(f"[fairing] stopped following {run.name}; it goes on (%fairing_cancel {run.name} stops it)")
+        finally:
+            run.unsubscribe(view.handle)
+
+    @magic_arguments()
+    @argument("name", help="run name")
+    @line_magic
+    def fairing_cancel(self, line=""):
+        """Stop a run of this kernel.
+
+        Example::
+
+            %fairing_cancel linreg-a1b2c3
+        """
+        args = _parse(self.fairing_cancel, line)
+        run = self.runs.get(args.name)
+        if run is None:
+            raise ConfigError(f"no run {args.name!r} in this kernel; %fairing_jobs lists the runs")
+        if run.done:
+            print(f"{run.name} already ended: {run.phase}")
+            return
+        run.cancel()
+        run.wait_done(15)
+        print(f"{run.name}: {run.phase}")
+
+    def _run_folder(self, name: str) -> Path:
+        home = Path(self.snapshot().home)
+        folder = home / "runs" / name
+        if folder.is_dir():
+            return folder
+        matches = sorted((home / "runs").glob(f"{name}-*"), key=lambda p: p.stat().st_mtime)
+        if matches:
+            return matches[-1]
+        raise ConfigError(f"no run {name!r}; %fairing_jobs lists the runs")
+
+
+def show_fairing_error(shell, etype, value, tb, tb_offset=None):
+    """IPython custom exception handler: a FairingError is one clear message, not a traceback."""
+    lines = []
+    remote = getattr(value, "remote_traceback", "")
+    if remote and not getattr(value, "shown_in_log", False):
+        lines.append("Remote traceback:")
+        lines.extend(remote.rstrip("\n").splitlines())
+    lines.append(f"{etype.__name__}: {value}")
+    return lines

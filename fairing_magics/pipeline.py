@@ -1,0 +1,152 @@
+"""The pipeline: cell -> Bundle -> (image) -> run. Magics and tests drive this same code.
+
+:func:`train` captures a cell and starts it on a backend, returning the :class:`Run` at once;
+:func:`follow` waits for it in the calling thread and decides what a kernel interrupt does.
+:func:`plan_train` is ``--dry-run``: it captures and describes, and touches nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fairing_magics import events as ev
+from fairing_magics.backends import Launch, get_backend
+from fairing_magics.backends.kubernetes.naming import unique_name, validate_name
+from fairing_magics.capture import capture_cell
+from fairing_magics.capture.bundle import Bundle, write_bundle
+from fairing_magics.config import BACKENDS, Settings
+from fairing_magics.errors import ConfigError, FairingError, RunCancelled
+from fairing_magics.run import Run, RunBook
+from fairing_magics.ui import make_view
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """The flags of one ``%%fairing_train`` cell (see ``%%fairing_train?``)."""
+
+    name: str = "train"
+    backend: str = ""  # empty: the configured backend
+    env: Mapping[str, str] = field(default_factory=dict)
+    includes: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    requirements: str = "auto"
+    timeout: float | None = None
+    wait: bool = True
+    dry_run: bool = False
+
+
+def parse_env(pairs: Sequence[str]) -> dict[str, str]:
+    """``["K=V", ...]`` to a dict; a pair without ``=`` or with a bad key is a ConfigError."""
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not key.replace("_", "a").isalnum() or key[0].isdigit():
+            raise ConfigError(f"--env {pair!r} is not KEY=VALUE with KEY made of letters, digits and '_'")
+        env[key] = value
+    return env
+
+
+def parse_outputs(text: str) -> tuple[str, ...]:
+    """``"a,b"`` to ``("a", "b")``; each must be a Python identifier."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
+    for name in names:
+        if not name.isidentifier():
+            raise ConfigError(f"--outputs {text!r}: {name!r} is not a Python variable name")
+    return names
+
+
+def check_options(options: TrainOptions, settings: Settings) -> str:
+    """Validate what can be checked before any work; return the backend name."""
+    backend = options.backend or settings.backend
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}")
+    validate_name(options.name)
+    if options.timeout is not None and options.timeout <= 0:
+        raise ConfigError(f"--timeout {options.timeout:g} must be a positive number of seconds")
+    return backend
+
+
+def capture(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
+            settings: Settings, cwd: Path | None = None) -> tuple[Bundle, float]:
+    """Capture the cell; return the bundle and the seconds it took."""
+    started = time.perf_counter()
+    bundle = capture_cell(cell, namespace, history, cwd=cwd, includes=options.includes,
+                          requirements=options.requirements, outputs=options.outputs,
+                          value_limit=settings.value_limit_mb * 2**20)
+    return bundle, time.perf_counter() - started
+
+
+def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
+               settings: Settings, cwd: Path | None = None) -> str:
+    """``--dry-run``: the capture report and what would be done, as text. Nothing is touched."""
+    backend_name = check_options(options, settings)
+    bundle, seconds = capture(cell, namespace, history, options, settings, cwd)
+    lines = [f"Dry run of {options.name!r} on the {backend_name} backend (capture took "
+             f"{seconds * 1000:.0f} ms); nothing was built, pushed or started.", "",
+             bundle.report.render_text(), "",
+             f"Bundle digest: {bundle.digest} ({len(bundle.members())} files, {bundle.size} bytes)"]
+    if options.outputs:
+        lines.append("Outputs brought back: " + ", ".join(options.outputs))
+    if backend_name == "local":
+        lines.append("Would run: a fresh Python subprocess running fairing_bootstrap.py on the bundle.")
+    return "\n".join(lines)
+
+
+def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
+          settings: Settings, runs: RunBook, *, cwd: Path | None = None,
+          show: Callable[[object], None] | None = None) -> Run:
+    """Capture ``cell`` and start it; return the run at once (use :func:`follow` to wait).
+
+    Bad input raises before anything is made; ``show(view)`` is called with the panel as soon as
+    the run exists.
+    """
+    backend_name = check_options(options, settings)
+    backend = get_backend(backend_name)
+    bundle, capture_seconds = capture(cell, namespace, history, options, settings, cwd)
+
+    name = unique_name(options.name)
+    run = Run(name, backend.name, Path(settings.home) / "runs" / name, outputs=options.outputs,
+              stages=backend.stages)
+    view = make_view(settings.ui, title=name, backend=backend.name, stages=backend.stages,
+                     log_lines=settings.log_lines, on_cancel=run.cancel)
+    run.view = view
+    run.subscribe(view.handle)
+    runs.add(run)
+    if show is not None:
+        show(view)
+    run.emit(ev.StageChanged("capture", "done", capture_seconds, f"{len(bundle.members())} files"))
+    try:
+        bundle_dir = write_bundle(bundle, run.folder / "bundle")
+        backend.start(Launch(bundle_dir=bundle_dir, env=dict(options.env), timeout=options.timeout), run)
+    except FairingError as exc:
+        run.finish(ev.FAILED, str(exc), error=exc)
+        raise
+    return run
+
+
+def follow(run: Run, *, on_interrupt: str = "auto") -> Run:
+    """Wait for ``run`` in this thread; raise its error if it failed.
+
+    A kernel interrupt (KeyboardInterrupt) cancels or detaches as ``on_interrupt`` says (``auto``:
+    cancel local runs, detach from cluster runs) and always ends in a clear error, so the cell fails.
+    """
+    try:
+        return run.wait()
+    except KeyboardInterrupt:
+        action = on_interrupt if on_interrupt != "auto" else ("cancel" if run.backend == "local" else "detach")
+        if action == "cancel":
+            run.cancel()
+            try:
+                run.wait_done(10)
+            except KeyboardInterrupt:
+                pass
+            raise RunCancelled(f"interrupted: run {run.name} was stopped and nothing is left running",
+                               phase=ev.CANCELLED, last_lines=tuple(run.tail())) from None
+        run.emit(ev.PhaseChanged(ev.DETACHED, "the run goes on"))
+        raise RunCancelled(f"interrupted: detached from run {run.name}, which goes on. "
+                           f"Reattach with %fairing_logs {run.name}; stop it with %fairing_cancel {run.name}",
+                           phase=ev.DETACHED) from None
