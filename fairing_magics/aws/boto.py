@@ -8,6 +8,8 @@ way everywhere.
 
 from __future__ import annotations
 
+import os
+
 from ..errors import ConfigError, FairingError
 
 INSTALL_HINT = "pip install 'fairing-magics[aws]'"
@@ -35,7 +37,11 @@ def aws_session(purpose: str, error_class: type[FairingError] = ConfigError, reg
 
 
 def default_region() -> str | None:
-    """The region boto3 would use (AWS_REGION, AWS_DEFAULT_REGION, the profile), or None."""
+    """The region to use: AWS_REGION, else what boto3 would use (AWS_DEFAULT_REGION, the
+    profile's region), or None. AWS_REGION is read here because older botocore releases only
+    honour AWS_DEFAULT_REGION, while the AWS CLI v2 and the other SDKs use AWS_REGION."""
+    if os.environ.get("AWS_REGION"):
+        return os.environ["AWS_REGION"]
     try:
         import boto3
     except ImportError:

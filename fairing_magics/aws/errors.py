@@ -38,6 +38,8 @@ _TEMPORARY = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "Slow
               "ServerException", "500", "503"}
 
 # "User: arn:aws:iam::1:user/x is not authorized to perform: ecr:CreateRepository on resource: ..."
+_XML_CODE = re.compile(r"<Code>([^<]+)</Code>")
+_XML_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
 _DENIED_ACTION = re.compile(r"perform:\s*([a-z0-9-]+:[A-Za-z0-9*]+)")
 
 CREDENTIALS_HINT = (
@@ -53,9 +55,20 @@ def iam_action(service: str, operation: str) -> str:
 
 
 def aws_error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ``ClientError`` ("" for anything else)."""
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", "") or "")
+    """The AWS error code of a botocore ``ClientError`` ("" for anything else).
+
+    Some endpoints (and moto for JSON services) send a query-style XML error body that botocore
+    does not parse: the code is then "403" and the real code sits in the message's XML.
+    """
+    error = (getattr(exc, "response", None) or {}).get("Error", {})
+    code = str(error.get("Code", "") or "")
+    inner = _XML_CODE.search(str(error.get("Message", "") or ""))
+    return inner.group(1) if inner and code.isdigit() else code
+
+
+def _plain_message(message: str) -> str:
+    inner = _XML_MESSAGE.search(message)
+    return inner.group(1).strip() if inner else message
 
 
 def aws_error(exc: BaseException, *, service: str, doing: str, region: str | None = None,
@@ -68,10 +81,10 @@ def aws_error(exc: BaseException, *, service: str, doing: str, region: str | Non
     """
     where = f" in {region}" if region else ""
     name = type(exc).__name__
-    code = aws_error_code(exc)
     response = getattr(exc, "response", None) or {}
+    code = aws_error_code(exc)
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    aws_message = str(response.get("Error", {}).get("Message", "") or "")
+    aws_message = _plain_message(str(response.get("Error", {}).get("Message", "") or ""))
     operation = getattr(exc, "operation_name", "") or ""
     temporary = False
 
