@@ -1,0 +1,219 @@
+"""Pushing an :class:`~fairing_magics.image.image.Image`: only the blobs the registry lacks.
+
+:func:`push_image` does, in order:
+
+1. ``HEAD`` the manifest by digest: when the registry has it, the image is there, nothing else
+   is sent (a re-run of an unchanged cell costs one request);
+2. for each blob, in parallel with a bound:
+   - a base layer on the same registry is mounted from the base repository (one request; a
+     refused mount, as ECR does without opt-in, falls back to copying it);
+   - a base layer from another registry is copied (streamed through a temporary file) unless a
+     ``HEAD`` finds it;
+   - our layers and the config: a ``HEAD`` first, then an upload when missing; blobs smaller than
+     ``SMALL_BLOB`` skip the ``HEAD`` (uploading them again costs less than asking);
+   - blobs seen in this repository earlier in the process (``known``) are skipped outright;
+3. ``PUT`` the manifest by its digest (and under ``tag`` when given), only after every blob made
+   it: a push that fails leaves no manifest behind.
+
+It returns ``registry/repository@sha256:...``. ``progress(done_bytes, total_bytes, what)`` is
+called as bytes go out.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Callable, MutableSet
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from fairing_magics.errors import RegistryError
+from fairing_magics.image.image import Image
+from fairing_magics.image.layer import Layer
+from fairing_magics.registry.client import RegistryClient
+from fairing_magics.registry.reference import Reference, parse_reference
+
+ProgressCallback = Callable[[int, int, str], None]
+SMALL_BLOB = 256 << 10
+DEFAULT_PARALLEL = 4
+
+
+@dataclass(frozen=True)
+class _Blob:
+    digest: str
+    size: int
+    what: str
+    layer: Layer | None = None  # one of ours
+    data: bytes | None = None  # the config
+    base: Reference | None = None  # a base layer, readable from this repository
+
+
+class _Progress:
+    """Sums per-blob byte counts (a retried blob starts again from 0) and reports the total."""
+
+    def __init__(self, total: int, callback: ProgressCallback | None):
+        self.total = total
+        self.callback = callback
+        self.done: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def update(self, digest: str, sent: int, what: str) -> None:
+        if self.callback is None:
+            return
+        with self.lock:
+            self.done[digest] = sent
+            done = sum(self.done.values())
+        self.callback(min(done, self.total), self.total, what)
+
+
+def _target(repository: Reference | str) -> Reference:
+    return parse_reference(repository) if isinstance(repository, str) else repository
+
+
+def _blobs_of(image: Image) -> list[_Blob]:
+    blobs: list[_Blob] = []
+    if image.base is not None:
+        source = parse_reference(image.base.ref)
+        for i, desc in enumerate(image.base.layers):
+            blobs.append(_Blob(desc.digest, desc.size, f"base layer {i + 1}/{len(image.base.layers)}", base=source))
+    for layer in image.layers:
+        blobs.append(_Blob(layer.digest, layer.size, layer.description, layer=layer))
+    config = image.config_descriptor
+    blobs.append(_Blob(config.digest, config.size, "image config", data=image.config_bytes))
+    seen: set[str] = set()
+    unique = []
+    for blob in blobs:  # an image may hold the same layer twice (e.g. an empty layer)
+        if blob.digest not in seen:
+            seen.add(blob.digest)
+            unique.append(blob)
+    return unique
+
+
+def push_image(client: RegistryClient, image: Image, repository: Reference | str, *, tag: str | None = None,
+               progress: ProgressCallback | None = None, parallel: int = DEFAULT_PARALLEL,
+               known: MutableSet[tuple[str, str]] | None = None) -> str:
+    """Push ``image`` to ``repository`` (``registry/name``) and return ``registry/name@sha256:...``.
+
+    ``known`` holds ``(repository name, blob digest)`` pairs already seen in the registry; it is
+    consulted and extended, so a publisher that keeps it skips ``HEAD`` requests on later pushes.
+    """
+    target = _target(repository)
+    tag = tag or target.tag or None
+    pinned = target.with_digest(image.digest)
+    if client.manifest_exists(pinned):
+        if tag:
+            client.put_manifest(target.with_tag(tag), image.manifest_bytes, image.media_type)
+        if progress is not None:
+            progress(0, 0, "image already in the registry")
+        return str(pinned)
+    known = known if known is not None else set()
+    try:
+        return _push_missing(client, image, target, pinned, tag, progress, parallel, known)
+    except RegistryError as exc:
+        if "MANIFEST_BLOB_UNKNOWN" not in exc.codes or not any(k[0] == target.name for k in known):
+            raise
+        # A blob we remembered was deleted since (garbage collection): forget and check them all.
+        for entry in [k for k in known if k[0] == target.name]:
+            known.discard(entry)
+        return _push_missing(client, image, target, pinned, tag, progress, parallel, known)
+
+
+def _push_missing(client: RegistryClient, image: Image, target: Reference, pinned: Reference, tag: str | None,
+                  progress: ProgressCallback | None, parallel: int, known: MutableSet[tuple[str, str]]) -> str:
+    blobs = [b for b in _blobs_of(image) if (target.name, b.digest) not in known]
+    meter = _Progress(sum(b.size for b in blobs), progress)
+
+    def transfer(blob: _Blob) -> None:
+        _push_blob(client, target, blob, meter)
+        known.add((target.name, blob.digest))
+
+    _run_bounded(transfer, blobs, parallel)
+    client.put_manifest(pinned, image.manifest_bytes, image.media_type)
+    if tag:
+        client.put_manifest(target.with_tag(tag), image.manifest_bytes, image.media_type)
+    return str(pinned)
+
+
+def _run_bounded(fn: Callable[[_Blob], None], blobs: list[_Blob], parallel: int) -> None:
+    if not blobs:
+        return
+    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(blobs))), thread_name_prefix="fairing-push")
+    try:
+        futures = [pool.submit(fn, blob) for blob in blobs]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            if future.done() and future.exception() is not None:
+                for other in futures:
+                    other.cancel()
+                raise future.exception()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _push_blob(client: RegistryClient, target: Reference, blob: _Blob, meter: _Progress) -> None:
+    def sent(n: int) -> None:
+        meter.update(blob.digest, n, blob.what)
+
+    if blob.base is not None:
+        if blob.base.registry == target.registry:
+            if blob.base.repository == target.repository or client.mount_blob(target, blob.digest, blob.base):
+                sent(blob.size)
+                return
+        elif client.head_blob(target, blob.digest):
+            sent(blob.size)
+            return
+        _copy_blob(client, blob, target, sent)
+        return
+    if blob.size >= SMALL_BLOB and client.head_blob(target, blob.digest):
+        sent(blob.size)
+        return
+    if blob.layer is not None:
+        client.upload_blob(target, blob.digest, blob.size, blob.layer.open, sent)
+    else:
+        data = blob.data or b""
+        client.upload_blob(target, blob.digest, blob.size, lambda: _bytes_stream(data), sent)
+
+
+def _bytes_stream(data: bytes) -> BinaryIO:
+    import io
+
+    return io.BytesIO(data)
+
+
+def _copy_blob(client: RegistryClient, blob: _Blob, target: Reference, sent: Callable[[int], None]) -> None:
+    """Stream a base layer from its repository into ``target`` through a temporary file."""
+    assert blob.base is not None
+    with tempfile.TemporaryFile(prefix="fairing-blob-") as spool:
+        response = client.open_blob(blob.base, blob.digest)
+        try:
+            for chunk in response.iter_content(1 << 20):
+                spool.write(chunk)
+        finally:
+            response.close()
+        spool.flush()
+        if spool.tell() != blob.size:
+            raise RegistryError(f"Base layer {blob.digest} came in at {spool.tell()} bytes, not {blob.size}; "
+                                "try again.", temporary=True)
+
+        def reopen() -> BinaryIO:
+            spool.seek(0)
+            return _Unclosable(spool)
+
+        client.upload_blob(target, blob.digest, blob.size, reopen, sent)
+
+
+class _Unclosable:
+    """Lets the transport 'close' the body without closing the shared temporary file."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        return self.stream.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.stream.seek(offset, whence)
+
+    def close(self) -> None:
+        pass
