@@ -50,6 +50,7 @@ class BaseImage:
     media_type: str
     config_bytes: bytes
     layers: tuple[Descriptor, ...]
+    source_digest: str = field(default="", compare=False)  # what the tag pointed at (an index, maybe)
 
     @cached_property
     def config(self) -> dict:

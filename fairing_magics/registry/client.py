@@ -109,6 +109,15 @@ class RegistryClient:
         response.close()
         return response.status_code == 200
 
+    def manifest_digest(self, ref: Reference) -> str:
+        """The digest the registry gives the manifest ``ref`` names (one HEAD; a GET if it says none)."""
+        response = self.transport.request(
+            "HEAD", self._url(ref, f"/manifests/{ref.identifier}"), scopes=self._scopes(ref, "pull"),
+            headers={"Accept": ACCEPT_ANY_MANIFEST}, what=f"checking {ref}")
+        response.close()
+        digest = response.headers.get("Docker-Content-Digest", "")
+        return digest or self.get_manifest(ref)[2]
+
     def get_blob(self, ref: Reference, digest: str) -> bytes:
         """The bytes of blob ``digest`` in ``ref``'s repository, checked against the digest."""
         response = self.transport.request("GET", self._url(ref, f"/blobs/{digest}"),
@@ -126,6 +135,7 @@ class RegistryClient:
     def resolve_base(self, ref: Reference, platform: str | None = None) -> BaseImage:
         """The base image ``ref`` names, for one platform, pinned to its manifest digest."""
         data, media_type, digest = self.get_manifest(ref)
+        source_digest = digest
         if media_type in INDEX_TYPES:
             want_os, want_arch, want_variant = parse_platform(platform or DEFAULT_PLATFORM)
             choices = []
@@ -151,7 +161,7 @@ class RegistryClient:
         config_bytes = self.get_blob(ref, config_digest)
         layers = tuple(Descriptor.from_json(layer) for layer in manifest["layers"])
         return BaseImage(ref=str(ref.with_digest(digest)), media_type=media_type or manifest.get("mediaType", ""),
-                         config_bytes=config_bytes, layers=layers)
+                         config_bytes=config_bytes, layers=layers, source_digest=source_digest)
 
     # -- writing -------------------------------------------------------------------------
 
