@@ -300,6 +300,7 @@ class EcrTokenCache:
         self.clock = clock
         self.fetches = 0
         self._tokens: dict[tuple, _Token] = {}
+        self._sessions: dict[str, object] = {}
         self._lock = threading.Lock()
 
     def __call__(self, host: str) -> tuple[str, str] | None:
@@ -311,7 +312,7 @@ class EcrTokenCache:
 
     def credentials_for(self, registry: EcrRegistry) -> tuple[str, str]:
         """``("AWS", token)`` for ``registry``, fetched or cached."""
-        session = aws_session(_BOTO_PURPOSE, RegistryError, registry.region)
+        session = self._session(registry.region)
         credentials = session.get_credentials()
         if credentials is None:
             raise RegistryError(
@@ -325,9 +326,21 @@ class EcrTokenCache:
             return token.user, token.password
 
     def clear(self) -> None:
-        """Forget every cached token (e.g. after the registry answered 401 with one)."""
+        """Forget every cached token and session (e.g. after the registry answered 401, or
+        after the AWS profile or keys of the kernel changed)."""
         with self._lock:
             self._tokens.clear()
+            self._sessions.clear()
+
+    def _session(self, region: str):
+        # A boto3 session costs ~0.5 s to make and resolves credentials once (refreshing
+        # temporary ones itself): keep one per region, so that a cache hit costs microseconds.
+        with self._lock:
+            session = self._sessions.get(region)
+            if session is None:
+                session = aws_session(_BOTO_PURPOSE, RegistryError, region)
+                self._sessions[region] = session
+            return session
 
     def _fetch(self, session, registry: EcrRegistry) -> _Token:
         client = _ecr_client(session, registry)
@@ -372,3 +385,8 @@ def ecr_credentials(host: str) -> tuple[str, str] | None:
     missing IAM permission, or how to install boto3) when an ECR token cannot be had.
     """
     return _DEFAULT_TOKENS(host)
+
+
+def forget_ecr_tokens() -> None:
+    """Drop the kernel-wide ECR tokens and sessions (after changing AWS profile or keys)."""
+    _DEFAULT_TOKENS.clear()

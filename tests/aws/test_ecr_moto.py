@@ -14,6 +14,7 @@ from fairing_magics.aws import (
     ecr_credentials,
     ecr_registry,
     ensure_repository,
+    forget_ecr_tokens,
     parse_ecr_host,
 )
 from fairing_magics.aws.ecr import TOKEN_LIFETIME_SECONDS, TOKEN_REFRESH_MARGIN_SECONDS
@@ -75,6 +76,7 @@ def test_token_fetch_and_cache(aws):
 
 
 def test_default_hook(aws):
+    forget_ecr_tokens()  # the kernel-wide cache may hold a session of an earlier test
     assert ecr_credentials("127.0.0.1:5000") is None
     assert ecr_credentials(CHINA_HOST)[0] == "AWS"
 
