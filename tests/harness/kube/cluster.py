@@ -1,0 +1,95 @@
+"""A whole emulated cluster for tests and benchmarks: registry + podman kubelet + emulator.
+
+    cluster = start_kube_cluster(folder)       # or the pytest fixture ``kube_cluster``
+    image = cluster.python_image()             # 127.0.0.1:PORT/fairing-test/python:3.11
+    config.load_kube_config(str(cluster.kubeconfig))
+    ...
+    cluster.stop()
+
+The registry is Debian's ``docker-registry`` (plain HTTP on 127.0.0.1); the kubelet pulls with
+``--tls-verify=false``. Two podman stores are used: one to build/push test images, one for
+the kubelet, so every pod's image really travels through the registry.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .emulator import KubeEmulator
+
+PYTHON_REPOSITORY = "fairing-test/python"
+PYTHON_TAG = "3.11"
+
+
+@dataclass
+class KubeCluster:
+    """What the ``kube_cluster`` fixture yields."""
+
+    emulator: KubeEmulator
+    kubeconfig: Path
+    folder: Path
+    registry: object | None = None  # tests.harness.registry.RegistryServer
+    builder: object | None = None  # Podman used to push test images
+    _images: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def api_url(self) -> str:
+        return self.emulator.api_url
+
+    @property
+    def registry_host(self) -> str:
+        assert self.registry is not None, "this cluster has no registry (API-only)"
+        return self.registry.host
+
+    def api_client(self):
+        """A ``kubernetes.client.ApiClient`` for this cluster (from the kubeconfig)."""
+        from kubernetes import config
+        return config.new_client_from_config(str(self.kubeconfig))
+
+    def python_image(self, repository: str = PYTHON_REPOSITORY, tag: str = PYTHON_TAG) -> str:
+        """Push the Debian bookworm python3 rootfs as an image (once per session); return
+        its reference in the test registry."""
+        from tests.harness.rootfs import ensure_python_rootfs
+        ref = f"{self.registry_host}/{repository}:{tag}"
+        with self._lock:
+            if ref not in self._images:
+                podman = self.builder
+                podman.run("import", "--change", "CMD=[\"python3\"]",
+                           str(ensure_python_rootfs()), ref, timeout=600)
+                podman.run("push", "--tls-verify=false", ref, timeout=600)
+                self._images[ref] = ref
+        return ref
+
+    def stop(self) -> None:
+        """Stop the emulator (and its containers), then the registry; by PID."""
+        self.emulator.stop()
+        if self.registry is not None:
+            self.registry.stop()
+
+
+def start_api_only(folder: str | Path, **emulator_options) -> KubeCluster:
+    """An emulator without kubelet or registry: pods stay Pending. Fast (milliseconds)."""
+    folder = Path(folder)
+    emu = KubeEmulator(folder / "emulator", **emulator_options).start()
+    return KubeCluster(emulator=emu, kubeconfig=emu.write_kubeconfig(folder / "kubeconfig"),
+                       folder=folder)
+
+
+def start_kube_cluster(folder: str | Path, **emulator_options) -> KubeCluster:
+    """Registry + kubelet podman + emulator, all on 127.0.0.1 under ``folder``."""
+    from tests.harness.podman import Podman
+    from tests.harness.registry import start_registry
+    folder = Path(folder)
+    registry = start_registry(folder / "registry")
+    try:
+        builder = Podman(folder / "builder-podman", insecure=(registry.host,))
+        kubelet_podman = Podman(folder / "kubelet-podman", insecure=(registry.host,))
+        emu = KubeEmulator(folder / "emulator", podman=kubelet_podman, **emulator_options).start()
+    except Exception:
+        registry.stop()
+        raise
+    return KubeCluster(emulator=emu, kubeconfig=emu.write_kubeconfig(folder / "kubeconfig"),
+                       folder=folder, registry=registry, builder=builder)
