@@ -6,8 +6,9 @@ In IPython or Jupyter::
     %%fairing_train --outputs model
     model = fit(x, y)
 
-The extension registers the magics (:class:`~fairing_magics.magics.FairingMagics`) and shows a
-:class:`~fairing_magics.errors.FairingError` as one clear message that fails the cell.
+The extension registers the magics (:class:`~fairing_magics.magics.FairingMagics`) ; a
+:class:`~fairing_magics.errors.FairingError` shows as one clear message (its
+``_render_traceback_``) and fails the cell.
 """
 
 from __future__ import annotations
@@ -37,14 +38,13 @@ _LOADED: dict[int, object] = {}  # id(shell) -> FairingMagics
 
 def load_ipython_extension(shell) -> None:
     """``%load_ext fairing_magics``: register the magics. Loading twice is harmless."""
-    from fairing_magics.magics import FairingMagics, show_fairing_error
+    from fairing_magics.magics import FairingMagics
 
     if id(shell) in _LOADED:
         return
     magics = FairingMagics(shell=shell, parent=shell)
     shell.register_magics(magics)
     shell.configurables.append(magics)
-    shell.set_custom_exc((FairingError,), show_fairing_error)
     _LOADED[id(shell)] = magics
 
 
@@ -60,5 +60,3 @@ def unload_ipython_extension(shell) -> None:
     manager.registry.pop(type(magics).__name__, None)
     if magics in shell.configurables:
         shell.configurables.remove(magics)
-    if FairingError in getattr(shell, "custom_exceptions", ()):
-        shell.set_custom_exc((), None)

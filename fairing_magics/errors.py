@@ -46,6 +46,19 @@ class FairingError(Exception):
     def message(self) -> str:
         return str(self)
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows this error: the message (and a remote traceback), not our stack.
+
+        IPython calls this for any exception that has it; the cell still fails.
+        """
+        lines = []
+        remote = getattr(self, "remote_traceback", "")
+        if remote and not getattr(self, "shown_in_log", False):
+            lines.append("Remote traceback:")
+            lines.extend(remote.rstrip("\n").splitlines())
+        lines.append(f"{type(self).__name__}: {self}")
+        return lines
+
 
 class ConfigError(FairingError):
     """A setting or a flag has a value we cannot use."""

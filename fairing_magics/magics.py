@@ -246,14 +246,3 @@ class FairingMagics(Magics, FairingSettings):
         if matches:
             return matches[-1]
         raise ConfigError(f"no run {name!r}; %fairing_jobs lists the runs")
-
-
-def show_fairing_error(shell, etype, value, tb, tb_offset=None):
-    """IPython custom exception handler: a FairingError is one clear message, not a traceback."""
-    lines = []
-    remote = getattr(value, "remote_traceback", "")
-    if remote and not getattr(value, "shown_in_log", False):
-        lines.append("Remote traceback:")
-        lines.extend(remote.rstrip("\n").splitlines())
-    lines.append(f"{etype.__name__}: {value}")
-    return lines

@@ -1,0 +1,101 @@
+"""Notebooks executed in a real Jupyter kernel with nbclient, as papermill and CI would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "examples" / "quickstart.ipynb"
+
+
+@pytest.fixture
+def kernel_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAIRING_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FAIRING_UI", "text")
+    return tmp_path
+
+
+def _execute(nb, folder: Path, **kwargs):
+    client = NotebookClient(nb, timeout=180, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}}, **kwargs)
+    client.execute()
+    return nb
+
+
+def _text(cell) -> str:
+    parts = []
+    for output in cell.outputs:
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif "data" in output:
+            parts.append(output.data.get("text/plain", ""))
+    return "".join(parts)
+
+
+def _notebook(*sources: str):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    return nb
+
+
+def test_quickstart_runs_remote_and_outputs_equal_local_fit(kernel_env):
+    nb = nbformat.read(QUICKSTART, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("import os\nprint('kernel pid', os.getpid())"))
+    _execute(nb, QUICKSTART.parent)
+    train_cell = next(c for c in nb.cells if c.source.startswith("%%fairing_train"))
+    train_out = _text(train_cell)
+    assert "epoch     0" in train_out and "remote: weight=" in train_out
+    assert "Succeeded" in train_out
+    remote_pid = int(train_out.split("training in process ")[1].split()[0])
+    kernel_pid = int(_text(nb.cells[-1]).split("kernel pid ")[1].split()[0])
+    assert remote_pid != kernel_pid
+    compare = "".join(_text(c) for c in nb.cells if "the remote fit equals" in c.source)
+    assert "the remote fit equals the local fit" in compare
+    assert "linreg-" in "".join(_text(c) for c in nb.cells if c.source.strip() == "%fairing_jobs")
+
+
+def test_remote_exception_fails_notebook_with_remote_traceback(kernel_env):
+    nb = _notebook("%load_ext fairing_magics",
+                   "def check(v):\n    if v > 1:\n        raise ValueError(f'too big: {v}')",
+                   "%%fairing_train\ncheck(5)",
+                   "print('must not run')")
+    with pytest.raises(CellExecutionError) as info:
+        _execute(nb, kernel_env)
+    message = str(info.value)
+    assert "JobFailed" in message and "ValueError: too big: 5" in message
+    assert "raise ValueError" in message  # the remote traceback
+    assert not nb.cells[3].get("outputs")
+
+
+def test_bad_flag_fails_notebook_with_one_line_usage_error(kernel_env):
+    nb = _notebook("%load_ext fairing_magics", "%%fairing_train --gpus-please 3\nprint('x')")
+    with pytest.raises(CellExecutionError) as info:
+        _execute(nb, kernel_env)
+    shown = _text(nb.cells[1])
+    assert "UsageError: unrecognized arguments: --gpus-please 3" in shown
+    assert "Traceback" not in shown and len(shown.strip().splitlines()) == 1
+    assert "UsageError" in str(info.value)
+
+
+def test_widget_panel_holds_header_stages_logs_and_summary(kernel_env, monkeypatch):
+    monkeypatch.setenv("FAIRING_UI", "widget")
+    nb = _notebook("%load_ext fairing_magics",
+                   "%%fairing_train --name widgety --outputs n\nfor i in range(3000):\n    print('line', i)\nn = 3",
+                   "print(n)")
+    _execute(nb, kernel_env, store_widget_state=True)
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    blob = json.dumps(state)
+    assert "fairing-header" in blob and "widgety-" in blob and "Succeeded" in blob
+    assert "capture" in blob and "fairing-stages" in blob and "fairing-summary" in blob
+    outputs = [m["state"].get("outputs", []) for m in state.values()
+               if m.get("model_name") == "OutputModel"]
+    texts = [o[0]["text"] for o in outputs if o]
+    assert any("line 2999" in t for t in texts)
+    assert all("line 0\n" not in t for t in texts)  # bounded: only the last lines stay
+    assert _text(nb.cells[2]).strip() == "3"
