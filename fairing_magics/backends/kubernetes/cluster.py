@@ -1,0 +1,390 @@
+"""Cluster access: which cluster, as whom, in which namespace; and what its refusals mean.
+
+:func:`load_cluster_access` finds credentials the way a notebook user expects:
+
+1. an explicit ``kubeconfig``/``context``, or ``KUBECONFIG`` set in the environment: that
+   kubeconfig (several files joined with ``:`` are merged, as kubectl does);
+2. inside a pod (``KUBERNETES_SERVICE_HOST`` set and a service-account token mounted, as in a
+   Kubeflow notebook server): the in-cluster config, and the namespace from the service
+   account's ``namespace`` file, which is the user's Kubeflow profile namespace;
+3. ``~/.kube/config``;
+4. otherwise a :class:`~fairing_magics.errors.ClusterError` saying how to get access.
+
+An explicit ``namespace`` wins over both the namespace file and the context's namespace.
+
+Retries live here and only here: every ``ApiClient`` we make carries :func:`client_retries`, a
+urllib3 ``Retry`` on its configuration (``Configuration.retries``, honoured by the official client
+from version 29 on). It retries refused connections, ``429 Too Many Requests`` for every method
+(the API server did not act on the request, and says when to come back in ``Retry-After``), and
+``500/502/503/504`` for methods that are safe to repeat (GET, HEAD, PUT, DELETE, OPTIONS), with
+exponential backoff. Code above this module calls the API once and never loops on errors.
+
+:func:`explain_api_error` turns an ``ApiException`` into a ClusterError naming the verb, the
+resource and the namespace, and what to do: the RBAC rule to add (403), the CRD to install (404
+on a custom resource), the credentials to refresh (401).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import urllib3
+import yaml
+from urllib3.util.retry import Retry
+
+from fairing_magics.backends.kubernetes.specs import ApiResource
+from fairing_magics.errors import ClusterError, redact
+
+#: Where Kubernetes mounts a pod's service-account token, CA and namespace.
+SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+DEFAULT_KUBECONFIG = "~/.kube/config"
+USER_AGENT = "fairing-magics"
+
+_ACCESS_HELP = (
+    "To use a cluster, either run this notebook in a Kubeflow notebook server (in-cluster "
+    "access), or point KUBECONFIG at a kubeconfig file or copy one to ~/.kube/config (on EKS: "
+    "aws eks update-kubeconfig --name CLUSTER --region REGION). Without a cluster, use "
+    "--backend local.")
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    """A configured client for one cluster, and what we know about whom it acts as.
+
+    ``source`` is ``"in-cluster"`` or ``"kubeconfig"``; ``context`` the kubeconfig context (empty
+    in-cluster); ``identity`` reads well in a sentence ("the service account default-editor");
+    ``serviceaccount`` is ``NAMESPACE:NAME`` when we know it, for RBAC advice.
+    """
+
+    api_client: Any = field(repr=False, compare=False)
+    namespace: str
+    context: str
+    source: str
+    host: str = ""
+    identity: str = "this notebook's credentials"
+    serviceaccount: str = ""
+    kubeconfig: str = ""
+
+    def close(self) -> None:
+        """Close the client's connection pool (and its thread pool, if one was started)."""
+        self.api_client.close()
+
+
+def client_retries(*, total: int = 6, backoff_factor: float = 0.5) -> Retry:
+    """The one retry policy of the cluster client (see the module docstring)."""
+    return _ClusterRetry(
+        total=total, connect=3, read=2, status=total, redirect=0,
+        backoff_factor=backoff_factor,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}),
+        respect_retry_after_header=True,
+        # After the last try hand back the response, so the client raises an ApiException with
+        # the real status and body instead of urllib3's MaxRetryError.
+        raise_on_status=False,
+    )
+
+
+class _ClusterRetry(Retry):
+    """``Retry`` that also repeats 429 for non-idempotent methods (POST, PATCH)."""
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code == 429 and self.total:
+            return True
+        return super().is_retry(method, status_code, has_retry_after)
+
+
+def load_cluster_access(*, context: str | None = None, namespace: str | None = None,
+                        kubeconfig: str | os.PathLike | None = None,
+                        environ: Mapping[str, str] | None = None,
+                        serviceaccount_dir: str | os.PathLike = SERVICEACCOUNT_DIR,
+                        retries: Retry | None = None) -> ClusterAccess:
+    """Find cluster credentials (kubeconfig, in-cluster, ~/.kube/config) and make a client.
+
+    ``environ`` defaults to ``os.environ`` and ``serviceaccount_dir`` to the path Kubernetes
+    mounts; tests pass their own. ``retries`` replaces :func:`client_retries` (tests use a
+    policy without backoff). Raises ClusterError when no access can be found or a kubeconfig is
+    unusable; nothing is sent to the cluster here.
+    """
+    from kubernetes import config as kube_config  # deferred: importing kubernetes takes ~0.5 s
+
+    environ = os.environ if environ is None else environ
+    configuration = _new_configuration()
+    sa_dir = Path(serviceaccount_dir)
+    explicit = kubeconfig or context or environ.get("KUBECONFIG")
+    if not explicit and _in_pod(environ, sa_dir):
+        try:
+            kube_config.incluster_config.InClusterConfigLoader(
+                token_filename=str(sa_dir / "token"), cert_filename=str(sa_dir / "ca.crt"),
+                environ=environ,
+            ).load_and_set(configuration)
+        except kube_config.ConfigException as e:
+            raise ClusterError(f"this looks like a pod, but its service account cannot be used "
+                               f"({e}; folder {sa_dir}). {_ACCESS_HELP}") from e
+        sa_namespace, sa_name = _serviceaccount_of(sa_dir)
+        ns = namespace or sa_namespace or "default"
+        identity = f"the service account {sa_name}" if sa_name else "this pod's service account"
+        return _access(configuration, retries, namespace=ns, context="", source="in-cluster",
+                       identity=identity,
+                       serviceaccount=f"{sa_namespace}:{sa_name}" if sa_name else "")
+
+    path = str(kubeconfig or environ.get("KUBECONFIG") or os.path.expanduser(DEFAULT_KUBECONFIG))
+    files = [p for p in path.split(os.pathsep) if p]
+    if not any(os.path.isfile(os.path.expanduser(p)) for p in files):
+        where = ("KUBECONFIG" if not kubeconfig and environ.get("KUBECONFIG") else "kubeconfig")
+        if explicit:
+            reason = f"no kubeconfig file at {path} ({where})"
+        elif environ.get("KUBERNETES_SERVICE_HOST"):
+            reason = (f"this is a pod, but no service-account token is mounted at {sa_dir} "
+                      f"(automountServiceAccountToken: false?), and there is no kubeconfig at "
+                      f"{path}")
+        else:
+            reason = (f"not running in a pod (KUBERNETES_SERVICE_HOST is not set) and no "
+                      f"kubeconfig at {path}")
+        raise ClusterError(f"no Kubernetes cluster access: {reason}. {_ACCESS_HELP}")
+    by_name, current_name = _read_contexts(files)
+    current = by_name.get(current_name)
+    if context and context not in by_name:
+        known = ", ".join(sorted(by_name)) or "none"
+        raise ClusterError(f"context '{context}' is not in the kubeconfig {path} (its contexts: "
+                           f"{known}): pick one of them with --context")
+    chosen = by_name.get(context) if context else current
+    if not chosen:
+        raise ClusterError(f"the kubeconfig {path} has no current context: pass --context "
+                           f"(its contexts: {', '.join(sorted(by_name)) or 'none'})")
+    try:
+        kube_config.load_kube_config(config_file=path, context=chosen["name"],
+                                     client_configuration=configuration, persist_config=False)
+    except (kube_config.ConfigException, OSError, ValueError) as e:
+        raise ClusterError(f"context '{chosen['name']}' of the kubeconfig {path} cannot be used: "
+                           f"{e}. Check its cluster and user entries (kubectl config view).") from e
+    details = chosen.get("context") or {}
+    ns = namespace or details.get("namespace") or "default"
+    user = details.get("user") or ""
+    identity = f"the user '{user}' of context '{chosen['name']}'" if user else \
+        f"the credentials of context '{chosen['name']}'"
+    return _access(configuration, retries, namespace=ns, context=chosen["name"],
+                   source="kubeconfig", identity=identity, kubeconfig=path)
+
+
+def _read_contexts(files: list[str]) -> tuple[dict[str, dict], str]:
+    """Contexts and current context of kubeconfig files merged as kubectl does (first wins)."""
+    contexts: dict[str, dict] = {}
+    current = ""
+    for name in files:
+        path = os.path.expanduser(name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path) as f:
+                config = yaml.safe_load(f) or {}
+            if not isinstance(config, dict):
+                raise ValueError("it is not a YAML mapping")
+            for entry in config.get("contexts") or []:
+                contexts.setdefault(str(entry["name"]), entry)
+        except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as e:
+            raise ClusterError(f"the kubeconfig {path} cannot be read: {e}. Fix it, or point "
+                               "KUBECONFIG at another file.") from e
+        current = current or str(config.get("current-context") or "")
+    return contexts, current
+
+
+def _new_configuration():
+    from kubernetes.client import Configuration
+
+    # type.__call__ skips the metaclass of client versions <= 32, whose Configuration() returns
+    # a copy of a process-wide default that other code may have changed.
+    return type.__call__(Configuration)
+
+
+def _access(configuration, retries: Retry | None, **fields) -> ClusterAccess:
+    from kubernetes.client import ApiClient
+
+    configuration.retries = retries if retries is not None else client_retries()
+    api_client = ApiClient(configuration=configuration)
+    api_client.set_default_header("User-Agent", USER_AGENT)
+    return ClusterAccess(api_client=api_client, host=configuration.host, **fields)
+
+
+def _in_pod(environ: Mapping[str, str], sa_dir: Path) -> bool:
+    return bool(environ.get("KUBERNETES_SERVICE_HOST")) and (sa_dir / "token").is_file()
+
+
+def _serviceaccount_of(sa_dir: Path) -> tuple[str, str]:
+    """(namespace, name) of the mounted service account; the name comes from the token's claims.
+
+    The token is a JWT; we read its payload (never its signature or the token itself into a
+    message) for ``sub: system:serviceaccount:NAMESPACE:NAME``.
+    """
+    namespace = ""
+    try:
+        namespace = (sa_dir / "namespace").read_text().strip()
+    except OSError:
+        pass
+    name = ""
+    try:
+        payload = (sa_dir / "token").read_text().strip().split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        parts = str(claims.get("sub", "")).split(":")
+        if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+            namespace = namespace or parts[2]
+            name = parts[3]
+    except (OSError, IndexError, ValueError, AttributeError):
+        pass
+    return namespace, name
+
+
+# -- what the API server's refusals mean -------------------------------------------------------
+
+
+def explain_api_error(error: Exception, *, verb: str, resource: ApiResource | str,
+                      namespace: str = "", name: str = "",
+                      access: ClusterAccess | None = None) -> ClusterError:
+    """A ClusterError that says which request failed, why, and what to do about it.
+
+    ``error`` is a ``kubernetes.client.ApiException`` (or a urllib3/OS error for a cluster that
+    cannot be reached). ``resource`` is an :class:`ApiResource` or a name such as ``pods/log``.
+    """
+    what = resource.qualified if isinstance(resource, ApiResource) else str(resource)
+    where = f" in namespace {namespace}" if namespace else ""
+    obj = f" {name}" if name else ""
+    host = access.host if access else "the cluster"
+    status = getattr(error, "status", None)
+    if status is None:
+        reason = _connection_reason(error)
+        via = f" ({access.source}{', context ' + access.context if access and access.context else ''})" \
+            if access else ""
+        return ClusterError(f"cannot reach the Kubernetes API at {host}{via} to {verb} {what}: "
+                            f"{reason}. Check that the cluster is up and that this machine can "
+                            "reach it (VPN, proxy, kubeconfig server address).")
+    body = _status_body(error)
+    said = body.get("message") or getattr(error, "reason", "") or ""
+    said_part = f" (the API server said: {said})" if said else ""
+    if status == 401:
+        fix = ("the service-account token may have been revoked: restart the notebook server"
+               if access and access.source == "in-cluster" else
+               f"refresh the credentials of context '{access.context if access else ''}' (on EKS: "
+               "aws eks update-kubeconfig --name CLUSTER --region REGION, and check that aws sts "
+               "get-caller-identity works)")
+        return ClusterError(f"the Kubernetes API at {host} did not accept our credentials (401 "
+                            f"Unauthorized) to {verb} {what}{where}: {fix}")
+    if status == 403:
+        who = access.identity if access else "this notebook's credentials"
+        return ClusterError(f"{who} may not {verb} {what}{where}: "
+                            f"{rbac_advice(verb, resource, namespace, access)}{said_part}")
+    if status == 404:
+        if isinstance(resource, ApiResource) and resource.is_custom and _is_missing_route(body):
+            return ClusterError(crd_missing_message(resource))
+        missing_ns = _missing_namespace(body)
+        if missing_ns:
+            return ClusterError(f"namespace {missing_ns} does not exist: create it (kubectl "
+                                f"create namespace {missing_ns}) or pick another with "
+                                "--namespace")
+        if _is_missing_route(body):
+            return ClusterError(f"the API at {host} does not serve {what}: the cluster may be "
+                                f"too old or lack that API{said_part}")
+        return ClusterError(f"{what}{obj} not found{where}: it may have finished and been "
+                            "cleaned up (ttlSecondsAfterFinished), or the name is wrong; "
+                            "%fairing_jobs lists the runs")
+    if status == 409:
+        return ClusterError(f"{what}{obj} already exists{where}: choose another --name, or "
+                            f"remove the old one first{said_part}")
+    if status == 422:
+        return ClusterError(f"the API server refused the {what}{obj}{where} as invalid: {said}. "
+                            "Check the flags; if they look right, this is a bug in "
+                            "fairing-magics: please report it with the --dry-run YAML")
+    if status == 429 or status >= 500:
+        return ClusterError(f"the Kubernetes API at {host} answered {status} "
+                            f"{getattr(error, 'reason', '') or ''} to {verb} {what}{where}, "
+                            f"also after retries{said_part}: it is overloaded or unwell; try "
+                            "again in a minute")
+    return ClusterError(f"the Kubernetes API at {host} refused to {verb} {what}{obj}{where} "
+                        f"({status} {getattr(error, 'reason', '') or ''}){said_part}")
+
+
+def rbac_advice(verb: str, resource: ApiResource | str, namespace: str = "",
+                access: ClusterAccess | None = None) -> str:
+    """The RBAC rule that grants ``verb`` on ``resource``, and the kubectl commands adding it."""
+    if isinstance(resource, ApiResource):
+        group, plural, qualified = resource.group, resource.plural, resource.qualified
+    else:
+        group, plural, qualified = "", str(resource), str(resource)
+    role = "fairing-" + plural.replace("/", "-").replace(".", "-")
+    subject = (f"--serviceaccount={access.serviceaccount}" if access and access.serviceaccount
+               else "--user=YOUR_USER")
+    rule = f"{{apiGroups: [\"{group}\"], resources: [\"{plural}\"], verbs: [\"{verb}\"]}}"
+    if namespace:
+        commands = (f"kubectl -n {namespace} create role {role} --verb={verb} "
+                    f"--resource={qualified} && kubectl -n {namespace} create rolebinding {role} "
+                    f"--role={role} {subject}")
+        return f"ask an admin to add the RBAC rule {rule} to a Role bound to it ({commands})"
+    commands = (f"kubectl create clusterrole {role} --verb={verb} --resource={qualified} && "
+                f"kubectl create clusterrolebinding {role} --clusterrole={role} {subject}")
+    return f"ask an admin to add the RBAC rule {rule} to a ClusterRole bound to it ({commands})"
+
+
+def crd_missing_message(resource: ApiResource) -> str:
+    """Say that a custom resource is not installed, who provides it and what to do instead."""
+    instead = {"kubeflow.org": "or train with --kind job (a plain Kubernetes Job)",
+               "serving.kserve.io": "or deploy without --kserve (a Deployment and a Service)"}
+    return (f"this cluster has no {resource.qualified} ({resource.kind}, "
+            f"{resource.api_version}): its CustomResourceDefinition is not installed. Install "
+            f"{resource.provided_by}, {instead.get(resource.group, 'or use another kind')}.")
+
+
+@contextmanager
+def api_call(access: ClusterAccess | None, verb: str, resource: ApiResource | str, *,
+             namespace: str = "", name: str = "") -> Iterator[None]:
+    """Run one API request; an ApiException or connection error becomes a ClusterError.
+
+    >>> # with api_call(access, "create", TFJOB, namespace=ns):
+    >>> #     CustomObjectsApi(access.api_client).create_namespaced_custom_object(...)
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        yield
+    except ApiException as e:
+        raise explain_api_error(e, verb=verb, resource=resource, namespace=namespace,
+                                name=name, access=access) from e
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        raise explain_api_error(e, verb=verb, resource=resource, namespace=namespace,
+                                name=name, access=access) from e
+
+
+def _status_body(error: Exception) -> dict:
+    body = getattr(error, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not body:
+        return {}
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return {"message": redact(str(body))[:300]}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _is_missing_route(body: dict) -> bool:
+    """True when the 404 is about the URL (no such resource type), not about a named object."""
+    details = body.get("details") or {}
+    message = str(body.get("message", ""))
+    return not details.get("name") or "could not find the requested resource" in message
+
+
+def _missing_namespace(body: dict) -> str:
+    details = body.get("details") or {}
+    if details.get("kind") == "namespaces" and details.get("name"):
+        return str(details["name"])
+    return ""
+
+
+def _connection_reason(error: Exception) -> str:
+    reason = getattr(error, "reason", None) or error
+    return redact(str(reason))[:300]
