@@ -11,7 +11,8 @@ image or given with ``--python``/``--platform``)::
 
 ``uv`` is used when it is on PATH (it is several times faster, see ``benchmarks/bench_deps.py``),
 else pip. The folder becomes a layer at ``/fairing/deps`` (on ``PYTHONPATH`` through the image
-config's Env). Scripts (``bin/``) are dropped: their ``#!`` line names this machine's Python.
+config's Env). Scripts (``bin/``) are dropped: their ``#!`` line names this machine's Python;
+so is the ``.lock`` file uv leaves in the target folder.
 
 The layer is cached under ``~/.cache/fairing-magics/deps/<key>/`` where ``key`` hashes the
 requirements, the Python version and the platform: an unchanged set is never installed nor
@@ -124,12 +125,16 @@ _NO_WHEEL = [
     re.compile(r"Because (?:only )?([A-Za-z0-9._-]+)(?:[<>=!~]=?[^\s]*)? (?:==[^\s]+ )?has no wheels"),
     re.compile(r"([A-Za-z0-9._-]+)(?:==[^\s]+)? has no (?:usable )?wheels"),
     re.compile(r"Because there (?:are|is) no versions of ([A-Za-z0-9._-]+)"),
-    re.compile(r"Because ([A-Za-z0-9._-]+)(?:[<>=!~]=?[^\s]*)? was not found"),
 ]
+_NOT_FOUND = re.compile(r"Because ([A-Za-z0-9._-]+) was not found in the package registry")
 
 
 def _explain_failure(stderr: str, requirements: Sequence[str], target: Target, installer: str) -> BuildError:
     text = redact(stderr)
+    missing = _NOT_FOUND.search(text)
+    if missing:
+        return BuildError(f"{missing.group(1)} is not on the package index. Check its name in the requirements "
+                          "(--requirements FILE).")
     for pattern in _NO_WHEEL:
         match = pattern.search(text)
         if match:
@@ -154,6 +159,7 @@ def install_requirements(requirements: Sequence[str], target: Target, dest: Path
     if proc.returncode != 0:
         raise _explain_failure(proc.stderr + proc.stdout, requirements, target, chosen)
     shutil.rmtree(dest / "bin", ignore_errors=True)
+    (dest / ".lock").unlink(missing_ok=True)  # uv's lock on the target folder, not a file to ship
     return chosen
 
 
