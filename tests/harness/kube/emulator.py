@@ -67,7 +67,7 @@ class KubeEmulator:
     def start(self) -> KubeEmulator:
         self._seed()
         self.server = ApiServer(self)
-        self._spawn(self.server.serve_forever, "kube-apiserver")
+        self._spawn(lambda: self.server.serve_forever(poll_interval=0.05), "kube-apiserver")
         self._spawn(self._control_loop, "kube-controllers")
         return self
 

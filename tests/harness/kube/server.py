@@ -48,6 +48,7 @@ class Route:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms stalls
     server: ApiServer
 
     def log_message(self, format, *args):  # noqa: A002 - quiet by design

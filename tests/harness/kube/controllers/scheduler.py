@@ -34,6 +34,8 @@ class Scheduler:
             if pod["spec"].get("nodeName") or meta.get("deletionTimestamp"):
                 continue
             problem = _misfit(pod, node)
+            if not problem and self.emu.kubelet is None:
+                continue  # API-only: no kubelet would run it (and deletions stay immediate)
             if problem:
                 if time.monotonic() - self.reported.get(meta["uid"], -1e9) < 5:
                     continue
