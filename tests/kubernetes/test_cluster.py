@@ -27,7 +27,7 @@ from fairing_magics.backends.kubernetes.cluster import (
     load_cluster_access,
 )
 from fairing_magics.backends.kubernetes.specs import TFJOB
-from fairing_magics.errors import ClusterError
+from fairing_magics.errors import ClusterError, ConfigError
 from tests.harness import need
 
 VERSION = {"major": "1", "minor": "29", "gitVersion": "v1.29.4", "gitCommit": "", "gitTreeState":
@@ -192,6 +192,11 @@ def test_kubeconfig_context_option_and_explicit_namespace(api, tmp_path):
     assert (access.context, access.namespace, access.host) == ("prod", "default", api.url)
     access = load_cluster_access(kubeconfig=path, context="prod", namespace="mine")
     assert access.namespace == "mine"
+
+
+def test_bad_namespace_is_refused_before_anything_else(tmp_path):
+    with pytest.raises(ConfigError, match="namespace 'Team_A' is not a valid Kubernetes namespace"):
+        load_cluster_access(namespace="Team_A", environ={})
 
 
 def test_unknown_context_lists_the_known_ones(tmp_path):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ import yaml
 from urllib3.util.retry import Retry
 
 from fairing_magics.backends.kubernetes.specs import ApiResource
-from fairing_magics.errors import ClusterError, redact
+from fairing_magics.errors import ClusterError, ConfigError, redact
 
 #: Where Kubernetes mounts a pod's service-account token, CA and namespace.
 SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -115,6 +116,8 @@ def load_cluster_access(*, context: str | None = None, namespace: str | None = N
     from kubernetes import config as kube_config  # deferred: importing kubernetes takes ~0.5 s
 
     environ = os.environ if environ is None else environ
+    if namespace:
+        validate_namespace(namespace)
     configuration = _new_configuration()
     sa_dir = Path(serviceaccount_dir)
     explicit = kubeconfig or context or environ.get("KUBECONFIG")
@@ -171,6 +174,15 @@ def load_cluster_access(*, context: str | None = None, namespace: str | None = N
         f"the credentials of context '{chosen['name']}'"
     return _access(configuration, retries, namespace=ns, context=chosen["name"],
                    source="kubeconfig", identity=identity, kubeconfig=path)
+
+
+def validate_namespace(namespace: str) -> str:
+    """Return ``namespace`` if Kubernetes accepts it (an RFC 1123 label), else raise ConfigError."""
+    if re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", namespace or "") and len(namespace) <= 63:
+        return namespace
+    raise ConfigError(f"namespace '{namespace}' is not a valid Kubernetes namespace: use at most "
+                      "63 lowercase letters, digits and '-', starting and ending with a letter "
+                      "or digit (for example kubeflow-user)")
 
 
 def _read_contexts(files: list[str]) -> tuple[dict[str, dict], str]:
