@@ -107,7 +107,29 @@ class FairingMagics(Magics, FairingSettings):
     @argument("--no-wait", action="store_true",
               help="return the run at once; the panel keeps streaming")
     @argument("--dry-run", action="store_true",
-              help="print the capture report and the plan; build and run nothing")
+              help="print the capture report and the plan (image, Kubernetes YAML); touch nothing")
+    @argument("--image-only", action="store_true",
+              help="build and push the image, print repo@sha256:..., run nothing")
+    @argument("--registry", default="", help="repository for the image (default: %%fairing_config's)")
+    @argument("--base-image", default="", help="base image (default: %%fairing_config's)")
+    @argument("--platform", default=None, help="target platform of the image, e.g. linux/arm64")
+    @argument("--python", default=None, help="target Python minor version of the dependency layer, e.g. 3.11")
+    @argument("--kind", default="job", help="kubernetes: job, tfjob or pytorchjob")
+    @argument("--workers", type=int, default=0, help="kubernetes: worker replicas (tfjob, pytorchjob)")
+    @argument("--cpu", default="", help="kubernetes: CPU per replica, e.g. 1 or 500m")
+    @argument("--memory", default="", help="kubernetes: memory per replica, e.g. 2Gi")
+    @argument("--gpus", type=int, default=0, help="kubernetes: nvidia.com/gpu per replica")
+    @argument("--node-selector", action="append", default=[], metavar="KEY=VALUE",
+              help="kubernetes: node label the pods must match (repeatable)")
+    @argument("--toleration", action="append", default=[], metavar="KEY[=VALUE][:EFFECT]",
+              help="kubernetes: taint the pods tolerate (repeatable)")
+    @argument("--service-account", default="", help="kubernetes: service account of the pods (IRSA)")
+    @argument("--aws-secret", default="", help="kubernetes: Secret holding AWS credentials for the pods")
+    @argument("--image-pull-secret", action="append", default=[], help="kubernetes: pull secret (repeatable)")
+    @argument("--volume", action="append", default=[], metavar="pvc|secret|configmap:NAME:/MOUNT",
+              help="kubernetes: volume to mount (repeatable)")
+    @argument("--namespace", default="", help="kubernetes: namespace (default: %%fairing_config's)")
+    @argument("--context", default="", help="kubernetes: kubeconfig context")
     @cell_magic
     def fairing_train(self, line, cell):
         """Run this cell as a training job, with everything it needs from the notebook.
@@ -132,15 +154,26 @@ class FairingMagics(Magics, FairingSettings):
             name=args.name, backend=args.backend, env=pipeline.parse_env(args.env),
             includes=tuple(args.include), outputs=pipeline.parse_outputs(args.outputs),
             requirements=args.requirements, timeout=args.timeout, wait=not args.no_wait,
-            dry_run=args.dry_run,
+            dry_run=args.dry_run, image_only=args.image_only, registry=args.registry,
+            base_image=args.base_image, platform=args.platform, python=args.python, kind=args.kind,
+            workers=args.workers, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
+            node_selector=pipeline.parse_pairs(args.node_selector, "--node-selector"),
+            tolerations=tuple(args.toleration), service_account=args.service_account,
+            aws_secret=args.aws_secret, image_pull_secrets=tuple(args.image_pull_secret),
+            volumes=tuple(args.volume), namespace=args.namespace, context=args.context,
         )
         namespace = self.shell.user_ns
         history = list(self.shell.history_manager.input_hist_raw[1:])
         if options.dry_run:
             print(pipeline.plan_train(cell, namespace, history, options, settings, cwd=Path.cwd()))
             return None
+        if options.image_only:
+            ref = pipeline.publish_only(cell, namespace, history, options, settings,
+                                        self._images(settings), cwd=Path.cwd(), show=self._show_view)
+            print(ref)
+            return None
         run = pipeline.train(cell, namespace, history, options, settings, self.runs, cwd=Path.cwd(),
-                             show=self._show_view)
+                             show=self._show_view, images=self._images(settings))
         run.suppress_next_display = True  # the panel is already displayed above
         if not options.wait:
             return run
@@ -151,6 +184,15 @@ class FairingMagics(Magics, FairingSettings):
             raise
         namespace.update(run.outputs)
         return run
+
+    def _images(self, settings):
+        """The kernel's ImageService (remembers bases, tokens and pushed blobs), made on first use."""
+        from fairing_magics.images import ImageService
+
+        service = getattr(self, "_image_service", None)
+        if service is None or service.insecure != tuple(settings.insecure_registries):
+            service = self._image_service = ImageService(settings)
+        return service
 
     def _show_view(self, view) -> None:
         if hasattr(view, "widget"):

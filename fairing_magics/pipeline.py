@@ -20,8 +20,11 @@ from fairing_magics.capture import capture_cell
 from fairing_magics.capture.bundle import Bundle, write_bundle
 from fairing_magics.config import BACKENDS, Settings
 from fairing_magics.errors import ConfigError, FairingError, RunCancelled
+from fairing_magics.images import ImageService, describe_registry_plan, target_repository
 from fairing_magics.run import Run, RunBook
 from fairing_magics.ui import make_view
+
+IMAGE_BACKENDS = ("docker", "kubernetes")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,26 @@ class TrainOptions:
     timeout: float | None = None
     wait: bool = True
     dry_run: bool = False
+    image_only: bool = False
+    # Image (docker and kubernetes backends, --image-only); empty: the configured value.
+    registry: str = ""
+    base_image: str = ""
+    platform: str | None = None
+    python: str | None = None
+    # Cluster (kubernetes backend).
+    kind: str = "job"
+    workers: int = 0
+    cpu: str = ""
+    memory: str = ""
+    gpus: int = 0
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[str, ...] = ()
+    service_account: str = ""
+    aws_secret: str = ""
+    image_pull_secrets: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    namespace: str = ""
+    context: str = ""
 
 
 def parse_env(pairs: Sequence[str]) -> dict[str, str]:
@@ -48,6 +71,17 @@ def parse_env(pairs: Sequence[str]) -> dict[str, str]:
             raise ConfigError(f"--env {pair!r} is not KEY=VALUE with KEY made of letters, digits and '_'")
         env[key] = value
     return env
+
+
+def parse_pairs(pairs: Sequence[str], flag: str) -> dict[str, str]:
+    """``["k=v", ...]`` (label-like keys allowed) to a dict, for --node-selector and the like."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} {pair!r} is not KEY=VALUE")
+        out[key] = value
+    return out
 
 
 def parse_outputs(text: str) -> tuple[str, ...]:
@@ -91,14 +125,57 @@ def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], 
              f"Bundle digest: {bundle.digest} ({len(bundle.members())} files, {bundle.size} bytes)"]
     if options.outputs:
         lines.append("Outputs brought back: " + ", ".join(options.outputs))
-    if backend_name == "local":
+    if backend_name == "local" and not options.image_only:
         lines.append("Would run: a fresh Python subprocess running fairing_bootstrap.py on the bundle.")
+    if backend_name in IMAGE_BACKENDS or options.image_only:
+        registry = options.registry or settings.registry
+        base = options.base_image or settings.base_image
+        lines.append("")
+        lines.extend(describe_registry_plan(registry))
+        lines.append(f"Base image: {base} (resolved to a digest at build time)")
+        lines.append("Layers: base, dependencies (" + (", ".join(bundle.requirements) or "none")
+                     + "), code (the bundle)")
+    if backend_name == "kubernetes" and not options.image_only:
+        from fairing_magics.backends.kubernetes.plan import describe_cluster_plan
+
+        lines.append("")
+        lines.append(describe_cluster_plan(options, settings, bundle, name=options.name))
     return "\n".join(lines)
+
+
+def build_image(bundle: Bundle, options: TrainOptions, settings: Settings, images: ImageService,
+                emit: Callable[[object], None], *, tag: str = "") -> str:
+    """The build and push stages; returns ``repository@sha256:...``."""
+    repository = target_repository(options.registry or settings.registry)
+    return images.build_and_push(bundle, repository=repository,
+                                 base_image=options.base_image or settings.base_image, tag=tag,
+                                 python=options.python, platform=options.platform, emit=emit)
+
+
+def publish_only(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
+                 settings: Settings, images: ImageService, *, cwd: Path | None = None,
+                 show: Callable[[object], None] | None = None) -> str:
+    """``--image-only``: capture, build and push; return the image reference by digest."""
+    check_options(options, settings)
+    target_repository(options.registry or settings.registry)  # fail before the capture if unset
+    bundle, seconds = capture(cell, namespace, history, options, settings, cwd)
+    view = make_view(settings.ui, title=f"{options.name} (image)", backend="registry",
+                     stages=("capture", "build", "push"), log_lines=settings.log_lines)
+    if show is not None:
+        show(view)
+    view.handle(ev.StageChanged("capture", "done", seconds))
+    try:
+        ref = build_image(bundle, options, settings, images, view.handle, tag=options.name)
+    except FairingError as exc:
+        view.handle(ev.Finished(ev.FAILED, str(exc)))
+        raise
+    view.handle(ev.Finished(ev.SUCCEEDED, ref))
+    return ref
 
 
 def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
           settings: Settings, runs: RunBook, *, cwd: Path | None = None,
-          show: Callable[[object], None] | None = None) -> Run:
+          show: Callable[[object], None] | None = None, images: ImageService | None = None) -> Run:
     """Capture ``cell`` and start it; return the run at once (use :func:`follow` to wait).
 
     Bad input raises before anything is made; ``show(view)`` is called with the panel as soon as
@@ -106,6 +183,10 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     """
     backend_name = check_options(options, settings)
     backend = get_backend(backend_name)
+    needs_image = backend_name in IMAGE_BACKENDS
+    if needs_image:
+        target_repository(options.registry or settings.registry)  # fail before the capture if unset
+        backend.check(options, settings)
     bundle, capture_seconds = capture(cell, namespace, history, options, settings, cwd)
 
     name = unique_name(options.name)
@@ -121,7 +202,15 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     run.emit(ev.StageChanged("capture", "done", capture_seconds, f"{len(bundle.members())} files"))
     try:
         bundle_dir = write_bundle(bundle, run.folder / "bundle")
-        backend.start(Launch(bundle_dir=bundle_dir, env=dict(options.env), timeout=options.timeout), run)
+        image = ""
+        if needs_image:
+            image = build_image(bundle, options, settings, images or ImageService(settings), run.emit,
+                                tag=name)
+            run.image = image
+            run.save_record()
+        backend.start(Launch(bundle_dir=bundle_dir, env=dict(options.env), timeout=options.timeout,
+                             image=image, options=options, settings=settings,
+                             capture_digest=bundle.digest), run)
     except FairingError as exc:
         run.finish(ev.FAILED, str(exc), error=exc)
         raise

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from fairing_magics.run import Run
 
@@ -25,11 +25,17 @@ class Launch:
     env: dict[str, str] = field(default_factory=dict)
     timeout: float | None = None
     image: str = ""  # repo@sha256:..., for container backends
+    options: Any = None  # the cell's TrainOptions (flags of the cluster backends)
+    settings: Any = None  # the Settings snapshot
+    capture_digest: str = ""
 
 
 class Backend(Protocol):
     name: str
     stages: tuple[str, ...]
+
+    def check(self, options, settings) -> None:
+        """Refuse bad flags and missing access before anything is built (cheap preflight)."""
 
     def start(self, launch: Launch, run: Run) -> None: ...
 

@@ -38,6 +38,9 @@ class LocalBackend:
     name = "local"
     stages = ("capture", "run")
 
+    def check(self, options, settings) -> None:
+        """Nothing to check: the kernel's Python is there."""
+
     def start(self, launch: Launch, run: Run) -> None:
         workdir = Path(tempfile.mkdtemp(prefix=f"fairing-{run.name}-"))
         env = dict(os.environ)

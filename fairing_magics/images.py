@@ -1,0 +1,114 @@
+"""The build and push stages: a Bundle becomes an image in a registry, referred to by digest.
+
+:class:`ImageService` holds, for the kernel's life, one registry client (auth tokens, TLS policy),
+one :class:`~fairing_magics.image.builder.AppendBuilder` (resolved base images) and one
+:class:`~fairing_magics.registry.publisher.RegistryPublisher` (blobs known to be pushed), so that
+a code-only change sends one small layer, a config and a manifest, and an unchanged cell almost
+nothing. ECR repositories are created when missing and ECR tokens fetched on demand
+(:mod:`fairing_magics.aws`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from fairing_magics import events as ev
+from fairing_magics.capture.bundle import Bundle
+from fairing_magics.config import Settings
+from fairing_magics.errors import ConfigError, RegistryError
+
+NO_REGISTRY = ("no registry is set: name the repository images go to, e.g. "
+               "%fairing_config --registry 123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fairing-job "
+               "(or 127.0.0.1:5000/me for a local registry, FAIRING_REGISTRY in the environment)")
+
+
+def target_repository(registry: str) -> str:
+    """The repository (``host/path``, no tag) images go to, from the ``--registry`` setting.
+
+    ``ecr`` / ``ecr/NAME`` is completed with the caller's account and region (STS). A tag or
+    digest in the setting is refused: images are always referred to by their own digest.
+    """
+    from fairing_magics.aws import complete_ecr_reference
+    from fairing_magics.registry.reference import parse_reference
+
+    if not registry:
+        raise ConfigError(NO_REGISTRY)
+    full = complete_ecr_reference(registry)
+    try:
+        ref = parse_reference(full)
+    except (RegistryError, ValueError) as exc:
+        raise ConfigError(f"--registry {registry!r} is not a valid repository reference: {exc}") from exc
+    if ref.tag or ref.digest:
+        raise ConfigError(f"--registry {registry!r} names a tag or digest; give the repository only "
+                          f"(e.g. {ref.name})")
+    if "/" not in full.split("://")[-1]:
+        raise ConfigError(f"--registry {registry!r} has no repository path; add one, e.g. {full}/fairing-job")
+    return ref.name
+
+
+def describe_registry_plan(registry: str) -> list[str]:
+    """Lines for ``--dry-run``: where the image goes, and the ECR actions when it is ECR."""
+    from fairing_magics.aws import describe_ecr_plan
+
+    if not registry:
+        return ["Registry: not set (needed for the docker and kubernetes backends and --image-only)"]
+    lines = [f"Registry: {registry}"]
+    lines.extend("  " + line for line in describe_ecr_plan(registry))
+    return lines
+
+
+class ImageService:
+    """Builds and pushes bundle images; keep one per kernel (see the module docstring)."""
+
+    def __init__(self, settings: Settings):
+        from fairing_magics.aws import ecr_credentials
+        from fairing_magics.image.builder import AppendBuilder
+        from fairing_magics.registry import Keychain, RegistryClient, Transport
+        from fairing_magics.registry.publisher import RegistryPublisher
+
+        self.insecure = tuple(settings.insecure_registries)
+        transport = Transport(Keychain(hooks=[ecr_credentials]), insecure_registries=self.insecure)
+        self.client = RegistryClient(transport)
+        self.builder = AppendBuilder(self.client)
+        self.publisher = RegistryPublisher(self.client)
+
+    def build_and_push(self, bundle: Bundle, *, repository: str, base_image: str, tag: str = "",
+                       python: str | None = None, platform: str | None = None,
+                       emit: Callable[[object], None] = lambda event: None) -> str:
+        """Build ``bundle`` on ``base_image`` and push it to ``repository``; return ``repo@sha256:...``.
+
+        Emits build/push StageChanged events, the resolved base as a Notice, and byte Progress.
+        """
+        from fairing_magics.aws import ensure_repository, parse_ecr_host
+        from fairing_magics.registry.reference import parse_reference
+
+        emit(ev.StageChanged("build", "running"))
+        started = time.perf_counter()
+        self.builder.log = lambda message: emit(ev.Notice(message))
+        try:
+            image = self.builder.build(bundle, base_image, python=python, platform=platform)
+        except Exception:
+            emit(ev.StageChanged("build", "failed", time.perf_counter() - started))
+            raise
+        emit(ev.StageChanged("build", "done", time.perf_counter() - started, f"{len(image.layers)} layers"))
+
+        emit(ev.StageChanged("push", "running"))
+        started = time.perf_counter()
+        try:
+            ref = parse_reference(repository)
+            ecr = parse_ecr_host(ref.registry)
+            if ecr is not None:
+                if ensure_repository(ecr, ref.repository):
+                    emit(ev.Notice(f"created ECR repository {ref.repository} in {ecr.region}"))
+
+            def progress(done: int, total: int, what: str) -> None:
+                emit(ev.Progress(what, done, total))
+
+            self.publisher.tag = tag or None
+            pushed = self.publisher.publish(image, repository, progress=progress)
+        except Exception:
+            emit(ev.StageChanged("push", "failed", time.perf_counter() - started))
+            raise
+        emit(ev.StageChanged("push", "done", time.perf_counter() - started, pushed.split("@")[-1][:19]))
+        return pushed
