@@ -66,6 +66,17 @@ class CaptureReport:
     packages: tuple[PackageInfo, ...] = ()
     notes: tuple[str, ...] = ()
     python: str = ""
+    imports: tuple[str, ...] = ()  # import statements main.py starts with
+    definitions: tuple[str, ...] = ()  # notebook functions/classes shipped as source, in order
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name the cell takes from the kernel (imports, definitions, values), sorted."""
+        bound = set(self.definitions) | {value.name for value in self.values}
+        for statement in self.imports:
+            last = statement.split(" as ")[-1] if " as " in statement else statement.split()[-1]
+            bound.add(last.split(".")[0])
+        return tuple(sorted(bound))
 
     def render_text(self) -> str:
         """The report as plain text, sections in a fixed order."""

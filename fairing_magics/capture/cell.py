@@ -65,6 +65,12 @@ def _order_definitions(res: Resolution) -> list[str]:
     return ordered
 
 
+def _import_statements(res: Resolution) -> list[str]:
+    plain = sorted(i.statement for i in res.imports.values() if not i.attr)
+    froms = sorted(i.statement for i in res.imports.values() if i.attr)
+    return plain + froms
+
+
 def _render_main(res: Resolution, cell_text: str) -> str:
     pickled = sorted(n for n, v in res.values.items() if not v.info.as_source)
     lines = [
@@ -74,11 +80,10 @@ def _render_main(res: Resolution, cell_text: str) -> str:
     if pickled:
         lines.append("# Loaded into __main__ before this runs (values/NAME.pkl): " + ", ".join(pickled))
     lines.append("")
-    plain = sorted(i.statement for i in res.imports.values() if not i.attr)
-    froms = sorted(i.statement for i in res.imports.values() if i.attr)
-    lines.extend(plain + froms)
+    imports = _import_statements(res)
+    lines.extend(imports)
     literals = [res.values[n].source.rstrip("\n") for n in sorted(res.values) if res.values[n].info.as_source]
-    if plain or froms:
+    if imports:
         lines.append("")
     if literals:
         lines.extend(literals)
@@ -184,6 +189,8 @@ def capture_cell(
         packages=packages,
         notes=tuple(notes),
         python=version,
+        imports=tuple(_import_statements(res)),
+        definitions=tuple(_order_definitions(res)),
     )
     return Bundle(
         source=source,

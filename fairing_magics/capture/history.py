@@ -61,8 +61,12 @@ def usable_cells(history: Sequence[str]) -> list[str]:
     return [cell for cell in history if not cell.lstrip().startswith(SKIPPED_CELL_MAGICS)]
 
 
-def find_definition(name: str, kind: str, cells: Sequence[str]) -> Definition | None:
-    """The latest top-level definition of ``name`` of ``kind`` ("def" or "class") in ``cells``."""
+def find_definition(name: str, kind: str, cells: Sequence[str], line: int | None = None) -> Definition | None:
+    """The latest top-level definition of ``name`` of ``kind`` ("def" or "class") in ``cells``.
+
+    When a cell defines the name more than once (``if``/``else`` branches), ``line`` (the
+    function's ``co_firstlineno``, if known) picks the one that ran; otherwise the last wins.
+    """
     pattern = _defines_pattern(name)
     wanted = (ast.ClassDef,) if kind == "class" else (ast.FunctionDef, ast.AsyncFunctionDef)
     for index in range(len(cells) - 1, -1, -1):
@@ -73,12 +77,14 @@ def find_definition(name: str, kind: str, cells: Sequence[str]) -> Definition | 
             python = to_python(cell)
         except Exception:  # noqa: BLE001 - a cell that never ran defines nothing
             continue
-        found = None
-        for node in _top_level_definitions(python.tree):
-            if node.name == name:
-                found = node  # the last one in the cell wins, as it did in the kernel
-        if found is None:
+        candidates = [node for node in _top_level_definitions(python.tree) if node.name == name]
+        if not candidates:
             continue
+        found = candidates[-1]  # the last one in the cell wins, as it did in the kernel
+        if line is not None and len(candidates) > 1:
+            for node in candidates:
+                if min([node.lineno, *(d.lineno for d in node.decorator_list)]) == line:
+                    found = node
         if not isinstance(found, wanted):
             return None  # the latest definition is of another kind: not what the kernel holds
         first = min([found.lineno, *(d.lineno for d in found.decorator_list)])

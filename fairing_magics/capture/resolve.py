@@ -81,8 +81,10 @@ class Resolution:
 def _is_builtin(name: str, namespace: Mapping) -> bool:
     if name in namespace:
         obj = namespace[name]
-        if name in _IPYTHON_AS_BUILTIN and str(getattr(obj, "__module__", "") or "").startswith(("IPython", "_sitebuiltins")):
-            return True
+        if name in _IPYTHON_AS_BUILTIN:
+            origin = str(getattr(type(obj), "__module__", "")) + " " + str(getattr(obj, "__module__", ""))
+            if "IPython" in origin or "_sitebuiltins" in origin or getattr(obj, "__wrapped__", None) is getattr(builtins, name):
+                return True
         return hasattr(builtins, name) and getattr(builtins, name) is obj
     return hasattr(builtins, name) and name not in ("display", "get_ipython")
 
@@ -199,7 +201,7 @@ def resolve_names(
                 result.deps[name] = {real}
                 queue.append(real)
                 continue
-            definition = find_definition(real, kind, cells) if real == name else None
+            definition = find_definition(real, kind, cells, _first_line(obj)) if real == name else None
             if definition is not None:
                 result.definitions[name] = definition
                 tree = to_python(definition.source).tree
@@ -223,6 +225,18 @@ def resolve_names(
         result.values[name] = captured
         result.modules.update(captured.modules)
     return result
+
+
+def _first_line(obj) -> int | None:
+    """The first source line of a function (through decorators' ``__wrapped__``), if known."""
+    for _ in range(10):
+        code = getattr(obj, "__code__", None)
+        if code is not None:
+            return code.co_firstlineno
+        obj = getattr(obj, "__wrapped__", None)
+        if obj is None:
+            return None
+    return None
 
 
 def _names(names: Sequence[str]) -> str:

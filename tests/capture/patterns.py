@@ -1,0 +1,172 @@
+"""The table of cell patterns the capture engine must handle.
+
+Each pattern: earlier cells (run in a real IPython shell first), the captured cell, the names
+the capture must take from the kernel, the distributions it must require (cloudpickle aside),
+and optionally local files, ``--include`` paths, the files the bundle must hold, an expected
+CaptureError, or lines to ignore when comparing output (IPython's own timing lines).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Pattern:
+    id: str
+    history: tuple[str, ...]
+    cell: str
+    names: frozenset[str] = frozenset()
+    requirements: frozenset[str] = frozenset()
+    local_files: dict[str, str] = field(default_factory=dict)  # written to the working folder first
+    includes: tuple[str, ...] = ()
+    bundle_files: frozenset[str] = frozenset()
+    error: str = ""  # a CaptureError whose message holds this text
+    ignore: tuple[str, ...] = ()  # prefixes of output lines only IPython prints
+    shell: bool = True  # run in IPython for the expected output (False: expected `stdout`)
+    stdout: str = ""
+    value_limit: int = 100 * 2**20
+
+
+def P(id, history, cell, names="", reqs="", **kw) -> Pattern:
+    if isinstance(history, str):
+        history = (history,)
+    for key in ("bundle_files",):
+        if key in kw:
+            kw[key] = frozenset(kw[key].split())
+    return Pattern(id, tuple(history), cell, frozenset(names.split()), frozenset(reqs.split()), **kw)
+
+
+TIMING = ("CPU times", "Wall time")
+
+PATTERNS: list[Pattern] = [
+    # --- values ---------------------------------------------------------------------------------
+    P("int_literal", "a = 1", "print(a + 1)", "a"),
+    P("dict_literal", "cfg = {'lr': 0.1, 'layers': [1, 2], 'name': 'net'}", "print(cfg['lr'], cfg['layers'], cfg['name'])", "cfg"),
+    P("set_literal", "s = {'b', 'a', 'c'}", "print(sorted(s))", "s"),
+    P("tuple_nested", "t = (1, (2.5, None), 'x', b'y', True)", "print(t)", "t"),
+    P("big_list_pickled", "big = list(range(500))", "print(sum(big), len(big))", "big"),
+    P("numpy_array", ["import numpy as np", "arr = np.arange(6).reshape(2, 3)"], "print(arr.sum(axis=0).tolist())", "arr", "numpy"),
+    P("pandas_frame", ["import pandas as pd", "df = pd.DataFrame({'a': [1, 2, 3], 'b': ['x', 'y', 'z']})"],
+      "print(int(df['a'].sum()), ''.join(df['b']))", "df", "pandas numpy"),
+    P("numpy_rng_state", ["import numpy as np", "rng = np.random.default_rng(0)"], "print(rng.integers(0, 100, 3).tolist())", "rng", "numpy"),
+    P("instance_of_notebook_class", ["class Acc:\n    def __init__(self, v):\n        self.v = v\n    def double(self):\n        return self.v * 2", "acc = Acc(21)"],
+      "print(acc.double())", "acc"),
+    P("lambda_value", "sq = lambda v: v * v", "print(sq(7))", "sq"),
+    P("closure_value", ["def make_adder(k):\n    def add(v):\n        return v + k\n    return add", "add5 = make_adder(5)"], "print(add5(1))", "add5"),
+    P("partial_value", ["import functools", "def power(b, e):\n    return b ** e", "square = functools.partial(power, e=2)"], "print(square(9))", "square"),
+    P("range_value", "nums = range(5)", "print(sum(n * n for n in nums))", "nums"),
+    P("float_special", "inf = float('inf')", "print(inf > 1e308)", "inf"),
+    # --- imports --------------------------------------------------------------------------------
+    P("import_module", "import math", "print(math.sqrt(16))", "math"),
+    P("import_alias", "import numpy as np", "print(int(np.arange(3).sum()))", "np", "numpy"),
+    P("from_import", "from math import sqrt", "print(sqrt(9))", "sqrt"),
+    P("from_import_alias", "from os.path import join as pjoin", "print(pjoin('a', 'b'))", "pjoin"),
+    P("import_submodule", "import os.path", "print(os.path.basename('/a/b'))", "os"),
+    P("numpy_ufunc", "from numpy import sin", "print(float(sin(0.0)))", "sin", "numpy"),
+    P("sklearn_class", ["from sklearn.linear_model import LinearRegression", "import numpy as np"],
+      "m = LinearRegression().fit(np.array([[0.0], [1.0]]), np.array([1.0, 3.0]))\nprint(round(float(m.coef_[0]), 3))",
+      "LinearRegression np", "numpy scikit-learn"),
+    P("pandas_reexport", "from pandas import DataFrame", "print(DataFrame({'a': [1]}).shape)", "DataFrame", "pandas"),
+    P("from_import_constant", "from math import pi", "print(round(pi, 2))", "pi"),
+    P("from_import_instance", "from os import environ", "print(type(environ).__name__)", "environ"),
+    P("star_import", "from math import *", "print(floor(2.5), ceil(2.5))", "floor ceil"),
+    P("yaml_mapping", "import yaml", "print(yaml.safe_dump({'a': 1}).strip())", "yaml", "pyyaml"),
+    # --- notebook definitions ---------------------------------------------------------------------
+    P("function", "def f(x):\n    return x * 2", "print(f(21))", "f"),
+    P("function_redefined", ["def f(x):\n    return x", "def f(x):\n    return x + 100"], "print(f(1))", "f"),
+    P("function_uses_value", ["k = 3", "def f(x):\n    return x * k"], "print(f(2))", "f k"),
+    P("function_calls_function", ["def g(x):\n    return x + 1", "def f(x):\n    return g(x) * 2"], "print(f(1))", "f g"),
+    P("decorated_function", ["import functools", "def deco(fn):\n    @functools.wraps(fn)\n    def inner(*a):\n        return fn(*a) * 10\n    return inner",
+                              "@deco\ndef f(x):\n    return x"], "print(f(2))", "f deco functools"),
+    P("lru_cache_function", ["from functools import lru_cache", "@lru_cache(maxsize=None)\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)"],
+      "print(fib(30))", "fib lru_cache"),
+    P("class", "class Counter:\n    def __init__(self):\n        self.n = 0\n    def inc(self):\n        self.n += 1\n        return self",
+      "print(Counter().inc().inc().n)", "Counter"),
+    P("class_inheritance", ["class Base:\n    def hello(self):\n        return 'base'", "class Child(Base):\n    def hello(self):\n        return 'child+' + super().hello()"],
+      "print(Child().hello())", "Child Base"),
+    P("dataclass", ["from dataclasses import dataclass", "@dataclass\nclass Pnt:\n    x: int\n    y: int = 0"], "print(Pnt(1))", "Pnt dataclass"),
+    P("enum_class", ["import enum", "class Color(enum.Enum):\n    RED = 1\n    BLUE = 2"], "print(Color.RED.name, Color(2))", "Color enum"),
+    P("exception_class", "class MyErr(Exception):\n    pass", "try:\n    raise MyErr('boom')\nexcept MyErr as e:\n    print('caught', e)", "MyErr"),
+    P("function_alias", ["def f(x):\n    return x - 1", "g = f"], "print(g(10))", "g f"),
+    P("nested_helper", "def outer(n):\n    def helper(i):\n        return i * i\n    return sum(helper(i) for i in range(n))", "print(outer(4))", "outer"),
+    P("mutual_recursion", ["def is_even(n):\n    return True if n == 0 else is_odd(n - 1)", "def is_odd(n):\n    return False if n == 0 else is_even(n - 1)"],
+      "print(is_even(10))", "is_even is_odd"),
+    P("generator_function", "def countdown(n):\n    while n:\n        yield n\n        n -= 1", "print(list(countdown(3)))", "countdown"),
+    P("conditional_definition", ["import sys", "if sys.version_info >= (3, 8):\n    def feature():\n        return 'new'\nelse:\n    def feature():\n        return 'old'"],
+      "print(feature())", "feature"),
+    P("function_with_module", ["import numpy as np", "def norm(v):\n    return float(np.sqrt((np.asarray(v) ** 2).sum()))"], "print(norm([3, 4]))", "norm np", "numpy"),
+    P("class_body_calls_function", "def mk():\n    return [1, 2]", "class H:\n    items = mk()\nprint(H.items)", "mk"),
+    P("builtin_shadowed", "def len(x):\n    return 42", "print(len([1]))", "len"),
+    P("definitions_in_one_cell", "def a1():\n    return 'a1'\n\ndef a2():\n    return a1() + 'a2'", "print(a2())", "a1 a2"),
+    # --- scoping --------------------------------------------------------------------------------------
+    P("builtins_only", (), "print(sum(range(4)), len('abc'), sorted([3, 1]))"),
+    P("cell_defines_function", "base = 10", "def add(x):\n    return x + base\nprint(add(5))", "base"),
+    P("cell_shadows_kernel", "a = 'kernel'", "a = 'cell'\nprint(a)"),
+    P("augassign", "total = 5", "total += 1\nprint(total)", "total"),
+    P("read_before_rebind", "n = 2", "n = n * 3\nprint(n)", "n"),
+    P("comprehension_var", ["data = [1, 2, 3]", "x = 99"], "print([x * 2 for x in data])", "data"),
+    P("walrus", "vals = [3, 8, 1]", "if (m := max(vals)) > 5:\n    print('big', m)", "vals"),
+    P("walrus_in_comprehension", "vals = [1, 2, 3]", "print([y for v in vals if (y := v * 2) > 2], y)", "vals"),
+    P("global_in_function", "counter = 0", "def bump():\n    global counter\n    counter += 1\nbump()\nbump()\nprint(counter)", "counter"),
+    P("nonlocal", (), "def make():\n    c = 0\n    def inc():\n        nonlocal c\n        c += 1\n        return c\n    return inc\nf = make()\nf()\nprint(f())"),
+    P("try_except_name", ["import json", "err = 'kernel'"], "try:\n    json.loads('{bad')\nexcept ValueError as err:\n    print(type(err).__name__)", "json"),
+    P("with_binding", ["import io", "fh = 'kernel'"], "with io.StringIO('hi') as fh:\n    print(fh.read())", "io"),
+    P("for_else_binding", "items = ['a', 'b']", "for i, item in enumerate(items):\n    pass\nelse:\n    print(i, item)", "items"),
+    P("match_sequence", ["point = (1, 2)", "x = 5"], "match point:\n    case (0, y):\n        print('y axis', y)\n    case (x, y):\n        print('at', x, y)", "point"),
+    P("match_class", ["from dataclasses import dataclass", "@dataclass\nclass Pt:\n    x: int\n    y: int"],
+      "match Pt(1, 2):\n    case Pt(x=1, y=yy):\n        print('yy', yy)", "Pt dataclass"),
+    P("match_mapping_rest", "cfg = {'kind': 'a', 'n': 1, 'm': 2}", "match cfg:\n    case {'kind': kind, **rest}:\n        print(kind, sorted(rest))", "cfg"),
+    P("async_function", "import asyncio",
+      "async def work(v):\n    await asyncio.sleep(0)\n    return [i async for i in agen(v)]\nasync def agen(v):\n    for i in range(v):\n        yield i\nprint(asyncio.run(work(3)))", "asyncio"),
+    P("default_argument", "default_n = 7", "def f(n=default_n):\n    return n\nprint(f())", "default_n"),
+    P("annotation", "class Cfg:\n    pass", "def f(c: Cfg) -> int:\n    return 1\nprint(f(None))", "Cfg"),
+    P("postponed_annotation", (), "from __future__ import annotations\ndef f(c: Missing) -> int:\n    return 2\nprint(f(None))"),
+    P("module_annotation", "Number = int", "count: Number = 3\nprint(count)", "Number"),
+    P("decorator_from_kernel", "def twice(fn):\n    def w(*a):\n        return fn(fn(*a))\n    return w", "@twice\ndef inc(x):\n    return x + 1\nprint(inc(0))", "twice"),
+    P("class_body_reads_global", "unit = 'cm'", "class M:\n    u = unit\n    def show(self):\n        return self.u\nprint(M().show())", "unit"),
+    P("method_skips_class_scope", "label = 'global'", "class K:\n    label = 'class'\n    def get(self):\n        return label\nprint(K().get())", "label"),
+    P("del_name", ["tmp = 1", "keep = 2"], "del tmp\nprint(keep)", "tmp keep"),
+    P("lambda_in_cell", "factor = 3", "f = lambda v: v * factor\nprint(f(2))", "factor"),
+    P("dict_comprehension", "keys = ['a', 'bb']", "print({k: len(k) for k in keys})", "keys"),
+    P("deferred_bound_later", (), "def f():\n    return later * 2\nlater = 21\nprint(f())"),
+    P("while_loop", "limit = 3", "i = 0\nwhile i < limit:\n    i += 1\nprint(i)", "limit"),
+    P("import_in_cell", (), "import numpy as np\nprint(int(np.ones(3).sum()))", "", "numpy"),
+    P("fairing_cells_skipped", ["def f():\n    return 'local'", "%%fairing_train\ndef f():\n    return 'remote'"], "print(f())", "f"),
+    P("string_like_magic", (), "s = '%time not a magic !ls'\nprint(s)"),
+    # --- IPython syntax ------------------------------------------------------------------------------
+    P("line_magic_time", "v = 3", "%time w = v * 2\nprint(w)", "v", ignore=TIMING),
+    P("cell_magic_time", "v = 4", "%%time\nprint(v + 1)", "v", ignore=TIMING),
+    P("shell_command", (), "!echo hello-shell\nprint('after')"),
+    P("shell_output", (), "lines = !echo one\nprint(list(lines))"),
+    P("env_magic", (), "%env MY_FLAG=on\nimport os\nprint(os.environ['MY_FLAG'])", ignore=("env:",)),
+    P("config_magic_dropped", (), "%config InteractiveShell.ast_node_interactivity = 'last_expr'\nprint('ok')"),
+    P("magic_in_function", (), "def f():\n    !echo inside\n    return 1\nprint(f())"),
+    P("pip_install_dropped", (), "!pip install numpy\n%pip install pandas\nprint('trained')", shell=False, stdout="trained\n"),
+    P("help_dropped", "x = 1", "x?\nprint(x)", "x", shell=False, stdout="1\n"),
+    P("display_shim", (), "display('hi')\ndisplay([1, 2])"),
+    P("history_magics", ["%load_ext autoreload", "%time r = 5\ndef h():\n    return r"], "print(h())", "h r", ignore=TIMING),
+    # --- files ---------------------------------------------------------------------------------------
+    P("local_module", "import mylib_a", "print(mylib_a.triple(3))", "mylib_a",
+      local_files={"mylib_a.py": "def triple(v):\n    return v * 3\n"}, bundle_files="mylib_a.py"),
+    P("local_module_transitive", "from mylib_b import plus", "print(plus(1))", "plus", "numpy",
+      local_files={"mylib_b.py": "from mylib_c import base\n\n\ndef plus(v):\n    return v + base()\n",
+                   "mylib_c.py": "import numpy\n\n\ndef base():\n    return int(numpy.int64(10))\n"},
+      bundle_files="mylib_b.py mylib_c.py"),
+    P("local_package", "import mypkg_d", "print(mypkg_d.scale(2))", "mypkg_d",
+      local_files={"mypkg_d/__init__.py": "from .core import scale\n", "mypkg_d/core.py": "def scale(v):\n    return v * 5\n"},
+      bundle_files="mypkg_d/__init__.py mypkg_d/core.py"),
+    P("local_class_instance", ["from mylib_e import Model", "model = Model(4)"], "print(model.predict(2))", "model",
+      local_files={"mylib_e.py": "class Model:\n    def __init__(self, w):\n        self.w = w\n\n    def predict(self, x):\n        return self.w * x\n"},
+      bundle_files="mylib_e.py"),
+    P("include_folder", (), "print(sum(int(line) for line in open('data/numbers.txt')))",
+      local_files={"data/numbers.txt": "1\n2\n3\n"}, includes=("data",), bundle_files="data/numbers.txt"),
+    # --- errors ----------------------------------------------------------------------------------------
+    P("error_undefined", (), "print(nope + 1)", error="'nope'"),
+    P("error_syntax", (), "x = 1\nprint(x +)\n", error="line 2"),
+    P("error_generator", "gen = (i for i in range(3))", "print(list(gen))", error="'gen'"),
+    P("error_lock", ["import threading", "lock = threading.Lock()"], "with lock:\n    print(1)", error="'lock'"),
+    P("error_open_file", ["import tempfile", "fh = tempfile.TemporaryFile()"], "print(fh.read())", error="'fh'"),
+    P("error_too_large", "blob = b'x' * 5000", "print(len(blob))", error="limit", value_limit=1000),
+    P("error_get_ipython", (), "print(get_ipython())", error="get_ipython"),
+]

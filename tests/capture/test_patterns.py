@@ -1,0 +1,181 @@
+"""Every pattern of the table: captured names and requirements, and the end-to-end check.
+
+For each pattern the earlier cells run in a real IPython ``InteractiveShell``; the cell is
+captured from that shell's namespace and history (before it runs, as ``%%fairing_train`` does),
+then run in the shell to record what it prints there. Each bundle is written to a folder and
+run by its own bootstrap in a fresh Python process in an empty working folder; what it prints
+must be exactly what the shell printed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from fairing_magics.capture import Bundle, capture_cell, write_bundle
+from fairing_magics.errors import CaptureError
+from tests.capture.patterns import PATTERNS, Pattern
+
+IDS = [p.id for p in PATTERNS]
+
+
+def test_table_is_big_enough():
+    assert len(PATTERNS) >= 60
+    assert len(set(IDS)) == len(IDS)
+
+
+@dataclass
+class Outcome:
+    pattern: Pattern
+    bundle: Bundle | None = None
+    error: CaptureError | None = None
+    kernel_stdout: str = ""
+    bundle_stdout: str = ""
+    bundle_stderr: str = ""
+    returncode: int | None = None
+
+
+@contextmanager
+def fd_stdout():
+    """Capture fd 1 (print and shell commands alike) into a string, in order."""
+    sys.stdout.flush()
+    saved_fd, saved_stdout = os.dup(1), sys.stdout
+    holder = {"text": ""}
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 1)
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", line_buffering=True)
+        try:
+            yield holder
+        finally:
+            sys.stdout.flush()
+            sys.stdout = saved_stdout
+            os.dup2(saved_fd, 1)
+            os.close(saved_fd)
+            tmp.seek(0)
+            holder["text"] = tmp.read().decode("utf-8", "replace")
+
+
+@contextmanager
+def working_folder(path: Path):
+    old = os.getcwd()
+    os.chdir(path)
+    sys.path.insert(0, str(path))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(path))
+        os.chdir(old)
+
+
+def _filtered(text: str, ignore: tuple[str, ...]) -> str:
+    text = text.replace("\r\n", "\n")  # IPython runs !commands in a pseudo-terminal
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith(ignore))
+
+
+def fresh_namespace(shell: InteractiveShell) -> None:
+    """What ``shell.reset()`` does to the namespace, without its slow full garbage collection."""
+    namespace = shell.user_ns
+    for key in set(namespace) - {"__builtin__", "__builtins__", "__name__"}:
+        del namespace[key]
+    shell.user_ns_hidden.clear()
+    shell.init_user_ns()
+
+
+def _kernel_side(shell: InteractiveShell, pattern: Pattern, cwd: Path, start=None) -> Outcome:
+    outcome = Outcome(pattern)
+    for rel, text in pattern.local_files.items():
+        (cwd / rel).parent.mkdir(parents=True, exist_ok=True)
+        (cwd / rel).write_text(text)
+    fresh_namespace(shell)
+    with working_folder(cwd):
+        for cell in pattern.history:
+            if cell.startswith("%%fairing_train"):
+                continue  # ran remotely: the kernel never executed it
+            with fd_stdout() as out:
+                result = shell.run_cell(cell, store_history=True)
+            assert result.success, f"{pattern.id}: history cell failed in IPython:\n{cell}\n{out['text']}"
+        try:
+            outcome.bundle = capture_cell(
+                pattern.cell, shell.user_ns, [*pattern.history, pattern.cell], cwd=cwd,
+                includes=pattern.includes, value_limit=pattern.value_limit,
+            )
+        except CaptureError as exc:
+            outcome.error = exc
+            return outcome
+        if start is not None:
+            start(outcome)  # the bundle runs while the shell records the expected output
+        if pattern.shell:
+            with fd_stdout() as out:
+                result = shell.run_cell(pattern.cell, store_history=True, silent=True)
+            assert result.success, f"{pattern.id}: the cell failed in IPython:\n{out['text']}"
+            outcome.kernel_stdout = _filtered(out["text"], pattern.ignore)
+        else:
+            outcome.kernel_stdout = pattern.stdout
+    return outcome
+
+
+def _run_bundle(outcome: Outcome, root: Path) -> None:
+    folder = write_bundle(outcome.bundle, root / "bundle")
+    workdir = root / "work"
+    workdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRING_")}
+    env.update(FAIRING_OUTPUT_DIR=str(root / "out"), PYTHONPATH="", PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run([sys.executable, str(folder / "fairing_bootstrap.py")], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=120)
+    outcome.bundle_stdout = _filtered(proc.stdout, outcome.pattern.ignore)
+    outcome.bundle_stderr = proc.stderr
+    outcome.returncode = proc.returncode
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory) -> dict[str, Outcome]:
+    shell = InteractiveShell.instance()
+    results: dict[str, Outcome] = {}
+    futures = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        def start(outcome: Outcome) -> None:
+            root = tmp_path_factory.mktemp("run-" + outcome.pattern.id)
+            futures.append(pool.submit(_run_bundle, outcome, root))
+
+        for pattern in PATTERNS:
+            results[pattern.id] = _kernel_side(shell, pattern, tmp_path_factory.mktemp("nb-" + pattern.id), start)
+        for future in futures:
+            future.result()
+    fresh_namespace(shell)
+    return results
+
+
+@pytest.mark.parametrize("pid", IDS)
+def test_captures_the_expected_names(outcomes, pid):
+    outcome = outcomes[pid]
+    pattern = outcome.pattern
+    if pattern.error:
+        assert outcome.error is not None, f"expected a CaptureError mentioning {pattern.error!r}"
+        assert pattern.error in str(outcome.error), str(outcome.error)
+        return
+    assert outcome.error is None, str(outcome.error)
+    report = outcome.bundle.report
+    assert set(report.names) == set(pattern.names), outcome.bundle.source
+    dists = {line.split("==")[0].lower() for line in outcome.bundle.requirements} - {"cloudpickle"}
+    assert dists == set(pattern.requirements)
+    if pattern.bundle_files:
+        assert set(outcome.bundle.files) == set(pattern.bundle_files)
+    if outcome.bundle.values:
+        assert any(line.startswith("cloudpickle==") for line in outcome.bundle.requirements)
+
+
+@pytest.mark.parametrize("pid", [p.id for p in PATTERNS if not p.error])
+def test_bundle_prints_what_the_kernel_prints(outcomes, pid):
+    outcome = outcomes[pid]
+    assert outcome.returncode == 0, outcome.bundle_stderr + "\n" + outcome.bundle.source
+    assert outcome.bundle_stdout == outcome.kernel_stdout, outcome.bundle.source
