@@ -327,3 +327,56 @@ def test_inferenceservice_with_stock_runtime(runtime):
 def test_invalid_deploy_options(overrides, message):
     with pytest.raises(ConfigError, match=message):
         deploy_options(**overrides)
+
+
+# -- the emulated API server accepts what we render ------------------------------------------------
+
+
+def test_api_server_accepts_every_spec(kube_api):
+    """Create each rendered object on the emulator (which validates like the API server and the
+    Kubeflow webhooks: names, labels, quantities, replica types, container names)."""
+    from kubernetes import client
+
+    from fairing_magics.backends.kubernetes.cluster import load_cluster_access
+    from fairing_magics.backends.kubernetes.specs import API_RESOURCES
+
+    access = load_cluster_access(kubeconfig=kube_api.kubeconfig)
+    api = access.api_client
+    ns = "default"
+    full = dict(namespace=ns, cpu="500m", memory="1Gi", env={"A": "1"},
+                env_from_secrets=["creds"], node_selector={"pool": "gpu"},
+                tolerations=[parse_toleration("nvidia.com/gpu:NoSchedule")],
+                service_account="default-editor", image_pull_secrets=["pull"],
+                volumes=[parse_volume("pvc:data:/mnt/data"), parse_volume("secret:s:/etc/s")],
+                labels={"team": "ml"}, annotations={"note": "a b c"}, timeout=600)
+    specs = [
+        render_job(job_options(name="job-abc123", **full)),
+        render_tfjob(job_options(name="tf-abc123", kind="tfjob", workers=2, gpus=1,
+                                 parameter_servers=1, **full)),
+        render_pytorchjob(job_options(name="pt-abc123", kind="pytorchjob", workers=2, **full)),
+        *render_endpoint(deploy_options(name="ep", namespace=ns, replicas=2,
+                                        expose="loadbalancer")),
+        render_inferenceservice(deploy_options(name="isvc", namespace=ns, kserve=True)),
+        render_inferenceservice(deploy_options(name="isvc-sk", namespace=ns, image="", kserve=True,
+                                               runtime="sklearn", storage_uri="s3://b/m")),
+    ]
+    try:
+        for spec in specs:
+            plural = {v.kind: v for v in API_RESOURCES.values()}[spec["kind"]]
+            if spec["kind"] == "Job":
+                made = api.sanitize_for_serialization(
+                    client.BatchV1Api(api).create_namespaced_job(ns, spec))
+            elif spec["kind"] == "Deployment":
+                made = api.sanitize_for_serialization(
+                    client.AppsV1Api(api).create_namespaced_deployment(ns, spec))
+            elif spec["kind"] == "Service":
+                made = api.sanitize_for_serialization(
+                    client.CoreV1Api(api).create_namespaced_service(ns, spec))
+            else:
+                made = client.CustomObjectsApi(api).create_namespaced_custom_object(
+                    plural.group, plural.version, ns, plural.plural, spec)
+            assert made["metadata"]["uid"], spec["kind"]
+            assert made["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "fairing-magics"
+            assert made["metadata"]["labels"]["fairing.dev/run"] == spec["metadata"]["name"]
+    finally:
+        access.close()
