@@ -57,6 +57,15 @@ class Settings:
     value_limit_mb: int = 100
     istio_inject: bool = False
 
+    @property
+    def runs_root(self) -> Path:
+        """Where run folders (``runs/<run>/``) live on this machine: a local ``storage`` folder
+        (same layout as S3 storage), else ``home``."""
+        if self.storage and not self.storage.startswith("s3://"):
+            path = self.storage[len("file://"):] if self.storage.startswith("file://") else self.storage
+            return Path(path).expanduser()
+        return Path(self.home)
+
     def with_changes(self, **changes) -> Settings:
         return replace(self, **changes)
 

@@ -208,7 +208,7 @@ class FairingMagics(Magics, FairingSettings):
             %fairing_jobs
         """
         rows = {}
-        for record in read_records(self.snapshot().home):
+        for record in read_records(self.snapshot().runs_root):
             rows[record["name"]] = record
         for run in self.runs.all():
             rows[run.name] = run.record()
@@ -280,7 +280,7 @@ class FairingMagics(Magics, FairingSettings):
         print(f"{run.name}: {run.phase}")
 
     def _run_folder(self, name: str) -> Path:
-        home = Path(self.snapshot().home)
+        home = self.snapshot().runs_root
         folder = home / "runs" / name
         if folder.is_dir():
             return folder

@@ -125,10 +125,12 @@ def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], 
              f"Bundle digest: {bundle.digest} ({len(bundle.members())} files, {bundle.size} bytes)"]
     if options.outputs:
         lines.append("Outputs brought back: " + ", ".join(options.outputs))
+    storage = settings.storage or str(settings.runs_root)
+    lines.append(f"Run storage: {storage.rstrip('/')}/runs/{options.name}-<suffix>/")
     if backend_name == "local" and not options.image_only:
         lines.append("Would run: a fresh Python subprocess running fairing_bootstrap.py on the bundle.")
-    if backend_name in IMAGE_BACKENDS or options.image_only:
-        registry = options.registry or settings.registry
+    registry = options.registry or settings.registry
+    if backend_name in IMAGE_BACKENDS or options.image_only or registry:
         base = options.base_image or settings.base_image
         lines.append("")
         lines.extend(describe_registry_plan(registry))
@@ -190,7 +192,7 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     bundle, capture_seconds = capture(cell, namespace, history, options, settings, cwd)
 
     name = unique_name(options.name)
-    run = Run(name, backend.name, Path(settings.home) / "runs" / name, outputs=options.outputs,
+    run = Run(name, backend.name, settings.runs_root / "runs" / name, outputs=options.outputs,
               stages=backend.stages)
     view = make_view(settings.ui, title=name, backend=backend.name, stages=backend.stages,
                      log_lines=settings.log_lines, on_cancel=run.cancel)

@@ -48,6 +48,11 @@ class LocalBackend:
         env["FAIRING_OUTPUT_DIR"] = str(run.folder)
         env["FAIRING_RUN_NAME"] = run.name
         env["PYTHONUNBUFFERED"] = "1"
+        storage = getattr(launch.settings, "storage", "") or ""
+        if storage.startswith("s3://"):  # the run folder also goes to S3, as on a cluster
+            env["FAIRING_STORAGE"] = storage
+        else:
+            env.pop("FAIRING_STORAGE", None)
         env.pop("PYTHONSTARTUP", None)
         command = [sys.executable, "-u", str(Path(launch.bundle_dir) / BOOTSTRAP_NAME), str(launch.bundle_dir)]
         run.emit(ev.StageChanged("run", "running"))

@@ -11,6 +11,7 @@ cloudpickle besides the pinned requirements) runs it with the bootstrap it carri
       files/...               local modules and --include files, by their path relative to the
                               notebook's working folder; copied into the run's working folder
       fairing_bootstrap.py    the runtime (stdlib + cloudpickle): loads values, runs main.py
+      fairing_storage_upload.py  uploads the output folder when FAIRING_STORAGE is s3:// (boto3)
 
 The :class:`Bundle` value is pure data; :func:`write_bundle` is the only function here that
 touches the disk. The same bundle gives byte-identical files and the same :attr:`Bundle.digest`.
@@ -29,6 +30,7 @@ from pathlib import Path
 MANIFEST_NAME = "fairing_manifest.json"
 MAIN_NAME = "main.py"
 BOOTSTRAP_NAME = "fairing_bootstrap.py"
+STORAGE_UPLOAD_NAME = "fairing_storage_upload.py"
 REQUIREMENTS_NAME = "requirements.txt"
 VALUES_DIR = "values"
 FILES_DIR = "files"
@@ -144,6 +146,7 @@ class Bundle:
             MAIN_NAME: self.source.encode("utf-8"),
             REQUIREMENTS_NAME: "".join(r + "\n" for r in self.requirements).encode("utf-8"),
             BOOTSTRAP_NAME: bootstrap_source(),
+            STORAGE_UPLOAD_NAME: runtime_source("storage_upload.py"),
         }
         for name, data in self.values.items():
             out[f"{VALUES_DIR}/{name}.pkl"] = data
@@ -175,9 +178,14 @@ class Bundle:
         return sum(len(data) for data in self.members().values())
 
 
+def runtime_source(name: str) -> bytes:
+    """A file of ``fairing_magics/runtime/``, shipped inside every bundle."""
+    return (Path(__file__).resolve().parent.parent / "runtime" / name).read_bytes()
+
+
 def bootstrap_source() -> bytes:
     """The runtime's bootstrap script, shipped inside every bundle."""
-    return (Path(__file__).resolve().parent.parent / "runtime" / "bootstrap.py").read_bytes()
+    return runtime_source("bootstrap.py")
 
 
 def write_bundle(bundle: Bundle, folder: str | os.PathLike) -> Path:

@@ -15,7 +15,12 @@ What it does, in order:
    dict) and exits 0. On failure writes ``$FAIRING_OUTPUT_DIR/error.json`` (type, message,
    traceback) and exits non-zero.
 
-Environment: ``FAIRING_OUTPUT_DIR`` (default ``./fairing-output``), ``FAIRING_RUN_NAME``.
+5. When ``FAIRING_STORAGE`` is an ``s3://`` URI, uploads the output folder (outputs, error,
+   files the program wrote there) to ``<storage>/runs/<run>/`` with the bundle's
+   ``fairing_storage_upload.py`` (boto3; credentials from the pod, never from the image).
+
+Environment: ``FAIRING_OUTPUT_DIR`` (default ``./fairing-output``), ``FAIRING_RUN_NAME``,
+``FAIRING_STORAGE``.
 Exit codes: 0 success, 1 the cell raised, 2 the bundle cannot run here, 130/143 interrupted.
 """
 
@@ -81,6 +86,25 @@ def _user_traceback(exc, main_path):
     if tb is None:
         tb = exc.__traceback__
     return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _upload_outputs(bundle_dir, output_dir):
+    """Upload the output folder when FAIRING_STORAGE is s3://; False (after saying why) on failure."""
+    storage = os.environ.get("FAIRING_STORAGE", "")
+    if not storage.startswith("s3://"):
+        return True
+    import importlib.util
+
+    path = os.path.join(bundle_dir, "fairing_storage_upload.py")
+    try:
+        spec = importlib.util.spec_from_file_location("fairing_storage_upload", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.upload_output_dir(output_dir, storage, os.environ.get("FAIRING_RUN_NAME") or "run")
+    except Exception as exc:  # noqa: BLE001 - any failure to upload is reported the same way
+        sys.stderr.write("fairing: cannot upload the outputs to %s: %s\n" % (storage, exc))
+        return False
+    return True
 
 
 def _on_sigterm(signum, frame):
@@ -180,5 +204,19 @@ def main(argv):
     return EXIT_OK
 
 
+def run(argv):
+    """main() plus the upload of the output folder, whatever the outcome."""
+    bundle_dir = os.path.abspath(argv[1] if len(argv) > 1 else os.path.dirname(os.path.abspath(__file__)))
+    output_dir = os.path.abspath(os.environ.get("FAIRING_OUTPUT_DIR") or "fairing-output")
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else EXIT_BUNDLE_ERROR
+    uploaded = _upload_outputs(bundle_dir, output_dir)
+    if code == EXIT_OK and not uploaded:
+        return EXIT_BUNDLE_ERROR
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(run(sys.argv))

@@ -62,7 +62,7 @@ def test_lines_stream_while_the_program_runs(shell):
     result = run(shell, "%%fairing_train --no-wait\nimport time\nprint('first')\ntime.sleep(1.5)\nprint('second')")
     assert result.success
     r = result.result
-    r.subscribe(lambda e: isinstance(e, ev.LogLines) and seen.extend((time.monotonic(), l) for l in e.lines))
+    r.subscribe(lambda e: isinstance(e, ev.LogLines) and seen.extend((time.monotonic(), line) for line in e.lines))
     r.wait(30)
     ended = time.monotonic()
     lines = r.logs().splitlines()
