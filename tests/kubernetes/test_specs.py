@@ -119,6 +119,13 @@ def test_tfjob_with_two_workers_and_one_gpu_each():
     assert "sidecar.istio.io/inject: 'false'" in text
 
 
+def test_yaml_keeps_non_ascii_text_readable():
+    text = to_yaml(render_job(job_options(env={"GREETING": "你好"})))
+    assert "value: 你好" in text
+    assert yaml.safe_load(text)["spec"]["template"]["spec"]["containers"][0]["env"] == [
+        {"name": "GREETING", "value": "你好"}]
+
+
 def test_tfjob_parameter_servers():
     replicas = render_tfjob(job_options(kind="tfjob", workers=2,
                                         parameter_servers=1))["spec"]["tfReplicaSpecs"]

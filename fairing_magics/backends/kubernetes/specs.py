@@ -636,7 +636,7 @@ def to_yaml(spec_or_list: dict | list[dict]) -> str:
     docs = [spec_or_list] if isinstance(spec_or_list, dict) else list(spec_or_list)
     ordered = [_ordered(doc) for doc in docs]
     return yaml.safe_dump_all(ordered, sort_keys=False, default_flow_style=False, width=100,
-                              explicit_start=len(ordered) > 1)
+                              allow_unicode=True, explicit_start=len(ordered) > 1)
 
 
 def _ordered(doc: dict) -> dict:
