@@ -106,14 +106,21 @@ import threading
 import time
 import traceback
 
-try:  # numpy and pandas are optional: used for input/output conversion when installed
+try:  # numpy is optional: used for input/output conversion when installed
     import numpy as np
 except ImportError:  # pragma: no cover - exercised in images without numpy
     np = None
-try:
-    import pandas as pd
-except ImportError:  # pragma: no cover
-    pd = None
+
+
+def _pandas():
+    """pandas if importable, imported on first use (it costs a second; many models never need it)."""
+    if "pandas" not in sys.modules:
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            sys.modules["pandas"] = None  # remember the miss; a later import raises ImportError
+    return sys.modules["pandas"]
+
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -302,7 +309,7 @@ def _select_features(frame, names):
     return frame[names]
 
 
-def _records_frame(records, names):
+def _records_frame(pd, records, names):
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise BadRequest(
@@ -316,7 +323,11 @@ def convert_instances(instances, model):
     """JSON instances -> what the model's predict takes (numpy array, DataFrame, or as is)."""
     if np is None:
         return instances
-    names = _feature_names(model) if pd is not None else None
+    names = _feature_names(model)
+    records = isinstance(instances, dict) or (instances and isinstance(instances[0], dict))
+    pd = _pandas() if names is not None or records else None
+    if pd is None:
+        names = None
     if isinstance(instances, dict):
         if pd is None:
             return instances
@@ -328,7 +339,7 @@ def convert_instances(instances, model):
     if instances and isinstance(instances[0], dict):
         if pd is None:
             return instances
-        return _records_frame(instances, names)
+        return _records_frame(pd, instances, names)
     if (
         names is not None
         and instances
@@ -352,6 +363,7 @@ def _json_default(value):
             return value.tolist()
         if isinstance(value, np.generic):
             return value.item()
+    pd = sys.modules.get("pandas")  # a pandas object means pandas is imported already
     if pd is not None:
         if isinstance(value, pd.DataFrame):
             return value.to_dict(orient="records")
@@ -583,23 +595,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _dispatch(self, method):
         app = self.server.app
-        app.begin()
+        app.begin()  # counted until the answer is written: shutdown waits for it
         try:
-            status, payload, headers = self._route(method, app)
-        except BadRequest as exc:
-            status, payload, headers = exc.status, {"error": str(exc)}, exc.headers
-        except Exception as exc:  # noqa: BLE001 - a bug in the model or hooks: 500, traceback to the log
-            log_line(
-                LOG_PREFIX
-                + f"error while answering {method} {self.path}\n{traceback.format_exc().rstrip()}"
-            )
-            status, headers = 500, ()
-            payload = {
-                "error": f"prediction failed: {type(exc).__name__}: {exc} (the traceback is in the server log)"
-            }
+            try:
+                status, payload, headers = self._route(method, app)
+            except BadRequest as exc:
+                status, payload, headers = exc.status, {"error": str(exc)}, exc.headers
+            except Exception as exc:  # noqa: BLE001 - a bug in the model or hooks: 500, logged
+                trace = traceback.format_exc().rstrip()
+                log_line(f"{LOG_PREFIX}error while answering {method} {self.path}\n{trace}")
+                status, headers = 500, ()
+                payload = {
+                    "error": f"prediction failed: {type(exc).__name__}: {exc} "
+                    "(the traceback is in the server log)"
+                }
+            self._send(status, payload, headers, head_only=method == "HEAD")
         finally:
             app.end()
-        self._send(status, payload, headers, head_only=method == "HEAD")
 
     def _route(self, method, app):
         path = self.path.split("?", 1)[0]
@@ -767,7 +779,6 @@ def serve(
             log_line("".join(traceback.format_exception(exc.__cause__)).rstrip())
         message = f"cannot serve model {name!r}: {exc}"
         log_line(LOG_PREFIX + message)
-        sys.stderr.write(LOG_PREFIX + message + "\n")
         _write_termination_message(message)
         server.shutdown()
         server.server_close()
@@ -826,7 +837,6 @@ def main(argv=None):
             os.environ.get("HOST") or "0.0.0.0", os.environ.get("PORT") or DEFAULT_PORT, exc
         )
         log_line(LOG_PREFIX + message)
-        sys.stderr.write(LOG_PREFIX + message + "\n")
         return EXIT_LOAD_FAILED
 
 
