@@ -6,8 +6,9 @@ source: the *latest* top-level ``def``/``class`` of that name in the input histo
 definitions replace earlier ones, as they did in the kernel), decorators included, methods and
 nested helpers along with it.
 
-Scanning is cheap: a regular expression picks the candidate cells from the newest back, and
-only those are parsed (and parsing is cached per cell text, see :func:`syntax.to_python`).
+Scanning is cheap: :func:`index_definitions` lists, with one regular expression per cell
+(cached by cell text), which cells may define which names; only candidate cells are parsed,
+newest first (and parsing is cached per cell text, see :func:`syntax.to_python`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from fairing_magics.capture.syntax import to_python
 
@@ -34,8 +36,22 @@ class Definition:
     line: int
 
 
-def _defines_pattern(name: str) -> re.Pattern:
-    return re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+" + re.escape(name) + r"\b", re.M)
+_DEFINES = re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+([A-Za-z_]\w*)", re.M)
+
+
+@lru_cache(maxsize=8192)
+def _names_defined_in(cell: str) -> frozenset[str]:
+    """Names a cell may define with def/class (a quick scan; parsing confirms)."""
+    return frozenset(_DEFINES.findall(cell))
+
+
+def index_definitions(cells: Sequence[str]) -> dict[str, list[int]]:
+    """{name: indexes of the cells that may define it with def/class, oldest first}."""
+    index: dict[str, list[int]] = {}
+    for position, cell in enumerate(cells):
+        for name in _names_defined_in(cell):
+            index.setdefault(name, []).append(position)
+    return index
 
 
 def _top_level_definitions(tree: ast.Module):
@@ -61,18 +77,18 @@ def usable_cells(history: Sequence[str]) -> list[str]:
     return [cell for cell in history if not cell.lstrip().startswith(SKIPPED_CELL_MAGICS)]
 
 
-def find_definition(name: str, kind: str, cells: Sequence[str], line: int | None = None) -> Definition | None:
+def find_definition(name: str, kind: str, cells: Sequence[str], line: int | None = None,
+                    index: dict[str, list[int]] | None = None) -> Definition | None:
     """The latest top-level definition of ``name`` of ``kind`` ("def" or "class") in ``cells``.
 
     When a cell defines the name more than once (``if``/``else`` branches), ``line`` (the
     function's ``co_firstlineno``, if known) picks the one that ran; otherwise the last wins.
     """
-    pattern = _defines_pattern(name)
     wanted = (ast.ClassDef,) if kind == "class" else (ast.FunctionDef, ast.AsyncFunctionDef)
-    for index in range(len(cells) - 1, -1, -1):
-        cell = cells[index]
-        if name not in cell or not pattern.search(cell):
-            continue
+    if index is None:
+        index = index_definitions(cells)
+    for position in reversed(index.get(name, ())):
+        cell = cells[position]
         try:
             python = to_python(cell)
         except Exception:  # noqa: BLE001 - a cell that never ran defines nothing
@@ -90,5 +106,5 @@ def find_definition(name: str, kind: str, cells: Sequence[str], line: int | None
         first = min([found.lineno, *(d.lineno for d in found.decorator_list)])
         lines = python.text.splitlines()[first - 1: found.end_lineno]
         source = textwrap.dedent("\n".join(lines)) + "\n"
-        return Definition(name, kind, source, index, first)
+        return Definition(name, kind, source, position, first)
     return None

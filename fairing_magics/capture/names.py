@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from functools import lru_cache
 
 _MODULE_DUNDERS = frozenset(
     {"__name__", "__doc__", "__file__", "__builtins__", "__spec__", "__loader__",
@@ -399,6 +400,13 @@ def find_free_names(tree: ast.Module) -> FreeNames:
         if immediate or name not in walker.bound_anywhere
     }
     return FreeNames(free=free, bound=frozenset(walker.bound_anywhere), star_imports=tuple(walker.star_imports))
+
+
+@lru_cache(maxsize=4096)
+def analyze_source(source: str) -> tuple[FreeNames, frozenset[str]]:
+    """Free names and imported modules of plain Python ``source`` (cached by text)."""
+    tree = ast.parse(source)
+    return find_free_names(tree), frozenset(find_imported_modules(tree))
 
 
 def find_imported_modules(tree: ast.AST) -> set[str]:

@@ -21,8 +21,8 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from fairing_magics.capture.history import Definition, find_definition
-from fairing_magics.capture.names import find_free_names, find_imported_modules
+from fairing_magics.capture.history import Definition, find_definition, index_definitions
+from fairing_magics.capture.names import analyze_source
 from fairing_magics.capture.syntax import to_python
 from fairing_magics.capture.values import CapturedValue, capture_value
 from fairing_magics.errors import CaptureError
@@ -170,6 +170,7 @@ def resolve_names(
         )
     queue = list(free)
     seen: set[str] = set()
+    index = index_definitions(cells)
     while queue:
         name = queue.pop(0)
         if name in seen:
@@ -201,12 +202,11 @@ def resolve_names(
                 result.deps[name] = {real}
                 queue.append(real)
                 continue
-            definition = find_definition(real, kind, cells, _first_line(obj)) if real == name else None
+            definition = find_definition(real, kind, cells, _first_line(obj), index) if real == name else None
             if definition is not None:
                 result.definitions[name] = definition
-                tree = to_python(definition.source).tree
-                result.modules.update(find_imported_modules(tree))
-                inner = find_free_names(tree)
+                inner, imported = analyze_source(definition.source)
+                result.modules.update(imported)
                 result.deps[name] = {n for n, immediate in inner.free.items() if immediate}
                 for dep in sorted(inner.free):
                     if dep in namespace or _is_builtin(dep, namespace) or dep in ("display", "get_ipython"):
