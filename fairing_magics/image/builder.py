@@ -127,12 +127,60 @@ class AppendBuilder:
         base's ``PYTHON_VERSION``, else the bundle's (the kernel's) Python; ``platform`` (e.g.
         ``linux/arm64``), else the base's, else ``linux/amd64``.
         """
-        base = self.resolve_base(base_ref, platform) if base_ref else None
+        guess = self._cached_base(base_ref, platform) if base_ref else None
+        pending = None
+        if base_ref and guess is None:
+            base = self.resolve_base(base_ref, platform)
+        elif base_ref:
+            # Check the tag while the layers are made: the check's round trip costs no time.
+            pending = _in_thread(lambda: self.resolve_base(base_ref, platform))
+            base = guess
+        else:
+            base = None
+        code = code_layer(bundle)
+        deps = self._deps_layer(bundle, base, python, platform)
+        if pending is not None:
+            resolved = pending()
+            if resolved is not base:  # the tag moved: the target may have changed too
+                base = resolved
+                deps = self._deps_layer(bundle, base, python, platform)
         if base is not None:
             self.log(f"base image {base_ref} -> {base.ref}")
-        version = python or base_python(base) or python_minor(bundle.python or f"{sys.version_info[0]}.{sys.version_info[1]}")
-        target = Target(python=python_minor(version), platform=platform or (base.platform if base else "linux/amd64"))
-        requirements = runtime_requirements(bundle)
-        deps = dependency_layer(requirements, target, cache_dir=self.cache_dir, installer=self.installer)
-        layers = [layer for layer in (deps, code_layer(bundle)) if layer is not None]
+        layers = [layer for layer in (deps, code) if layer is not None]
         return append_layers(base, layers, **runtime_changes(bundle, base.env if base else {}, with_deps=deps is not None))
+
+    def _cached_base(self, base_ref: str, platform: str | None) -> BaseImage | None:
+        from fairing_magics.registry.reference import parse_reference
+
+        with self._lock:
+            cached = self._bases.get((str(parse_reference(base_ref)), platform or ""))
+        return cached[1] if cached is not None else None
+
+    def _deps_layer(self, bundle: Bundle, base: BaseImage | None, python: str | None, platform: str | None):
+        default = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        version = python or base_python(base) or python_minor(bundle.python or default)
+        target = Target(python=python_minor(version), platform=platform or (base.platform if base else "linux/amd64"))
+        return dependency_layer(runtime_requirements(bundle), target, cache_dir=self.cache_dir,
+                                installer=self.installer)
+
+
+def _in_thread(fn):
+    """Run ``fn`` in a thread; return a callable that waits for its result (or raises its error)."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="fairing-base-check", daemon=True)
+    thread.start()
+
+    def wait():
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    return wait

@@ -28,7 +28,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
-GZIP_LEVEL = 6  # zlib's default: level 9 costs ~3x the time for ~2% on wheels
+GZIP_LEVEL = 6  # zlib's default, for small layers (the code layer)
+FOLDER_GZIP_LEVEL = 3  # big folders (the dependency layer): 2.3x faster than 6 for 8% more bytes
 READ_SIZE = 1 << 20
 
 DIR_MODE = 0o755
@@ -231,11 +232,11 @@ def layer_from_entries(entries: Iterable[TarEntry], description: str, *, mtime: 
 
 
 def layer_from_folder(folder: str | os.PathLike, prefix: str, description: str, blob_path: str | os.PathLike,
-                      *, mtime: int | None = None) -> Layer:
+                      *, mtime: int | None = None, level: int = FOLDER_GZIP_LEVEL) -> Layer:
     """A layer of ``folder`` placed under ``prefix``, written to the file ``blob_path``."""
     target = Path(blob_path)
     tmp = target.with_name(target.name + ".tmp")
     with open(tmp, "wb") as out:
-        sums = compress_entries(entries_from_folder(folder, prefix), out, mtime=mtime)
+        sums = compress_entries(entries_from_folder(folder, prefix), out, mtime=mtime, level=level)
     os.replace(tmp, target)
     return Layer(description=description, path=target, known=sums)

@@ -3,7 +3,8 @@
 :func:`push_image` does, in order:
 
 1. ``HEAD`` the manifest by digest: when the registry has it, the image is there, nothing else
-   is sent (a re-run of an unchanged cell costs one request);
+   is sent (a re-run of an unchanged cell costs one request). Skipped when ``known`` shows this
+   session pushed to the repository before but never saw this image's config: it cannot be there;
 2. for each blob, in parallel with a bound:
    - a base layer on the same registry is mounted from the base repository (one request; a
      refused mount, as ECR does without opt-in, falls back to copying it);
@@ -101,13 +102,17 @@ def push_image(client: RegistryClient, image: Image, repository: Reference | str
     target = _target(repository)
     tag = tag or target.tag or None
     pinned = target.with_digest(image.digest)
-    if client.manifest_exists(pinned):
+    known = known if known is not None else set()
+    # Ask whether the image is there unless we know better: in a session that pushed to this
+    # repository before, an image whose config we never saw cannot be there (short of another
+    # client pushing the very same bytes, which costs a re-upload of small blobs, no error).
+    warm = any(name == target.name for name, _ in list(known))
+    if (not warm or (target.name, image.config_descriptor.digest) in known) and client.manifest_exists(pinned):
         if tag:
             client.put_manifest(target.with_tag(tag), image.manifest_bytes, image.media_type)
         if progress is not None:
             progress(0, 0, "image already in the registry")
         return str(pinned)
-    known = known if known is not None else set()
     try:
         return _push_missing(client, image, target, pinned, tag, progress, parallel, known)
     except RegistryError as exc:
