@@ -1,0 +1,164 @@
+"""Deploy: a model in the kernel becomes a live prediction endpoint, in one call.
+
+::
+
+    from fairing_magics.deploy import deploy, undeploy
+
+    ep = deploy(model, name="linreg", backend="local", settings=settings)
+    ep.predict(x_test)               # the same predictions as model.predict(x_test)
+    undeploy("linreg")               # or ep.delete()
+
+Stages, each reported to the panel (:class:`~fairing_magics.ui.endpointview.EndpointView`)
+through :mod:`fairing_magics.events`:
+
+1. **package**: find the model (a kernel value, ``from_run=RUN``, an ``s3://`` URI), pickle it
+   with the optional predictor, find its requirements (:mod:`.model`);
+2. on ``local`` (:mod:`.local`): start ``serve.py`` on a free port of 127.0.0.1;
+   on ``kubernetes`` (:mod:`.kubernetes`): build and push an image (base + requirements + model
+   folder + serve.py), apply a Deployment and a Service (or an InferenceService with
+   ``kserve=True``) and follow the rollout, pod by pod;
+3. **ready**: ``GET /v1/models/NAME`` answers 200 where the kernel reaches the endpoint.
+
+When the server crashes or never gets ready, :class:`~fairing_magics.errors.DeployError` says
+so with the server's last log lines, and nothing is left behind (the subprocess is stopped; a
+new Deployment and Service are deleted, an updated one rolled back). Deploying a name again rolls
+the new model out and the same :class:`~.endpoint.Endpoint` object serves it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fairing_magics import events as ev
+from fairing_magics.config import Settings
+from fairing_magics.deploy.endpoint import READY, Endpoint, EndpointBook, PredictionError
+from fairing_magics.errors import ConfigError, FairingError
+
+__all__ = ["ENDPOINTS", "Endpoint", "EndpointBook", "PredictionError", "deploy", "get_deployer",
+           "undeploy"]
+
+#: This kernel's endpoints, by name.
+ENDPOINTS = EndpointBook()
+DEPLOY_BACKENDS = ("local", "kubernetes")
+DEFAULT_TIMEOUT = 300.0
+
+
+def get_deployer(backend: str):
+    """The deployer of ``backend``: ``local`` or ``kubernetes``."""
+    if backend == "local":
+        from fairing_magics.deploy.local import LocalDeployer
+
+        return LocalDeployer()
+    if backend == "kubernetes":
+        from fairing_magics.deploy.kubernetes import KubernetesDeployer
+
+        return KubernetesDeployer()
+    raise ConfigError(f"--backend {backend!r} cannot serve models yet; use one of {', '.join(DEPLOY_BACKENDS)}")
+
+
+def deploy(model: Any = None, *, name: str, backend: str = "", settings: Settings | None = None,
+           predictor: Any = None, from_run: str | None = None, storage_uri: str | None = None,
+           replicas: int = 1, kserve: bool = False, expose: str = "clusterip", cpu: str = "",
+           memory: str = "", timeout: float = DEFAULT_TIMEOUT,
+           emit: Callable[[object], None] | None = None, show: Callable[[object], None] | None = None,
+           book: EndpointBook | None = None, images=None) -> Endpoint:
+    """Serve ``model`` as endpoint ``name``; return the :class:`Endpoint` once it is ready.
+
+    ``model``: an object with ``predict``, a callable ``f(x)``, or a URI (``s3://bucket/prefix/
+    runs/RUN/``, a ``.pkl`` file); or None with ``from_run=RUN`` (read from ``storage_uri``, else
+    the configured storage, else the local run folders). ``predictor``: a function
+    ``predict(model, x)`` or a class with ``preprocess``/``predict``/``postprocess``.
+    ``backend``: ``local`` or ``kubernetes`` (default: the configured one); cluster options:
+    ``replicas``, ``kserve``, ``expose`` (``clusterip``, ``nodeport``, ``loadbalancer``),
+    ``cpu``, ``memory``. ``timeout``: seconds to wait for readiness.
+
+    Events go to ``emit`` when given; otherwise to a new panel, handed to ``show`` (the magics
+    display it). ``book`` keeps the kernel's endpoints (default :data:`ENDPOINTS`); ``images``
+    is the kernel's :class:`~fairing_magics.images.ImageService` (made when needed).
+    """
+    from fairing_magics.backends.kubernetes.naming import MAX_RUN_NAME, validate_name
+    from fairing_magics.deploy.model import package_model, resolve_model
+
+    settings = settings or Settings()
+    book = ENDPOINTS if book is None else book
+    backend = backend or settings.backend
+    if backend not in DEPLOY_BACKENDS:
+        get_deployer(backend)  # raises the message naming the choices
+    validate_name(name, what="--name", max_length=MAX_RUN_NAME)
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"timeout {timeout:g} must be a positive number of seconds")
+    deployer = get_deployer(backend)
+    options = dict(replicas=replicas, kserve=kserve, expose=expose, cpu=cpu, memory=memory)
+    deployer.check(settings, **options)
+
+    view = None
+    if emit is None:
+        from fairing_magics.ui.endpointview import make_endpoint_view
+
+        view = make_endpoint_view(settings.ui, title=name, backend=backend, stages=deployer.stages,
+                                  log_lines=settings.log_lines)
+        if show is not None:
+            show(view)
+        emit = view.handle
+    started = time.perf_counter()
+    try:
+        emit(ev.StageChanged("package", "running"))
+        target, source = resolve_model(model, from_run=from_run, storage_uri=storage_uri, settings=settings)
+        package = package_model(target, predictor=predictor)
+        emit(ev.StageChanged("package", "done", time.perf_counter() - started,
+                             f"{package.description}; {', '.join(package.requirements)}"))
+        for note in package.notes:
+            emit(ev.Notice(note, "warning"))
+        existing = book.get(name)
+        server = deployer.start(package, name=name, settings=settings, emit=emit, timeout=timeout,
+                                images=images, **options)
+    except FairingError as exc:
+        emit(ev.Finished(ev.FAILED, str(exc).splitlines()[0], time.perf_counter() - started))
+        raise
+    except BaseException as exc:
+        emit(ev.Finished(ev.FAILED, f"{type(exc).__name__}: {exc}", time.perf_counter() - started))
+        raise
+
+    if existing is not None:
+        old = existing.replace_server(server, model=package.description, source=source)
+        if old is not None and not _same_objects(old, server):
+            old.stop()  # local: the new server is ready, the old one goes
+        endpoint = existing
+    else:
+        endpoint = Endpoint(name, server, model=package.description, source=source,
+                            on_delete=book.discard)
+        book.add(endpoint)
+    emit(ev.PhaseChanged(READY, server.url))
+    emit(ev.Finished(ev.SUCCEEDED, f"{name} ready at {endpoint.predict_url}", time.perf_counter() - started))
+    return endpoint
+
+
+def _same_objects(old, new) -> bool:
+    """True when a rollout updated the old server's objects in place (a Deployment patched)."""
+    same = getattr(new, "same_objects", None)
+    return bool(same and same(old))
+
+
+def undeploy(name: str, *, settings: Settings | None = None, backend: str = "",
+             book: EndpointBook | None = None) -> str:
+    """Remove endpoint ``name``: this kernel's, or on a cluster one an earlier kernel made.
+
+    Returns a one-line summary. Raises ConfigError when there is no such endpoint.
+    """
+    book = ENDPOINTS if book is None else book
+    endpoint = book.get(name)
+    if endpoint is not None:
+        where = endpoint.backend
+        endpoint.delete()
+        return f"endpoint {name} ({where}) deleted"
+    settings = settings or Settings()
+    backend = backend or settings.backend
+    if backend == "kubernetes":
+        from fairing_magics.deploy.kubernetes import KubernetesDeployer
+
+        if KubernetesDeployer().delete_named(name, settings):
+            return f"endpoint {name} (kubernetes) deleted"
+    raise ConfigError(f"there is no endpoint {name!r} (this kernel has: "
+                      f"{', '.join(sorted(e.name for e in book.all())) or 'none'})")
