@@ -224,7 +224,29 @@ def resolve_names(
         captured = capture_value(name, obj, value_limit)
         result.values[name] = captured
         result.modules.update(captured.modules)
+    _pickle_classes_with_instances(result, namespace, value_limit)
     return result
+
+
+def _pickle_classes_with_instances(result: Resolution, namespace: Mapping, value_limit: int) -> None:
+    """A notebook class whose instances are pickled is pickled too, instead of shipped as source.
+
+    Instances carry their class by value; a second copy of the class defined from source in
+    main.py would be a different class (``isinstance`` would fail). Pickled alongside, the two
+    copies are unified by cloudpickle when the runtime loads them.
+    """
+    pickled_classes = set()
+    for value in result.values.values():
+        pickled_classes |= value.main_classes
+    for name in sorted(pickled_classes & set(result.definitions)):
+        obj = namespace.get(name)
+        if result.definitions[name].kind != "class" or not isinstance(obj, type):
+            continue
+        del result.definitions[name]
+        result.deps.pop(name, None)
+        result.values[name] = capture_value(name, obj, value_limit)
+        result.notes.append(f"class {name}: pickled (not shipped as source) because values of it are "
+                            "pickled too; this keeps isinstance() true for them")
 
 
 def _first_line(obj) -> int | None:

@@ -9,8 +9,11 @@ in the requirements too.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
+import re
+import types
 from dataclasses import dataclass
 
 import cloudpickle
@@ -43,6 +46,7 @@ class CapturedValue:
     source: str = ""  # "name = <literal>" when written as source
     data: bytes = b""  # cloudpickle bytes otherwise
     modules: frozenset[str] = frozenset()  # modules the pickle refers to
+    main_classes: frozenset[str] = frozenset()  # notebook classes pickled along (by value)
 
 
 def _literal(value, budget: list[int]) -> str | None:
@@ -91,25 +95,101 @@ def literal_source(value) -> str | None:
     return _literal(value, [LITERAL_MAX_CHARS])
 
 
-class _RecordingPickler(cloudpickle.Pickler):
-    """A cloudpickle Pickler that notes the module of each class/function it meets."""
+# ipykernel compiles each cell as /tmp/ipykernel_<pid>/<hash>.py: the pid changes with every
+# kernel start, and code objects pickled by value carry that file name.
+_KERNEL_FILENAME = re.compile(r"ipykernel_\d+")
 
-    def __init__(self, file, modules: set[str]):
+
+def _stable_code(code: types.CodeType) -> types.CodeType:
+    consts = tuple(_stable_code(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=_KERNEL_FILENAME.sub("ipykernel", code.co_filename), co_consts=consts)
+
+
+def _class_fingerprint(cls: type) -> str:
+    """A tracker id for a notebook class that is the same in every kernel that defined it alike."""
+    digest = hashlib.sha256(cls.__qualname__.encode())
+    for key in sorted(cls.__dict__):
+        digest.update(b"\0" + key.encode())
+        member = cls.__dict__[key]
+        function = getattr(member, "__func__", member)
+        code = getattr(function, "__code__", None)
+        if isinstance(code, types.CodeType):
+            digest.update(code.co_code + repr(code.co_names).encode())
+    return digest.hexdigest()[:32]
+
+
+def _track_class_deterministically(cls: type) -> None:
+    """Give a notebook class a content-derived cloudpickle tracker id instead of a random uuid.
+
+    cloudpickle unifies classes with the same tracker id when unpickling in one process (so
+    instances in different value files share one class); by default the id is a uuid4, which
+    made every kernel's bundle differ. Falls back silently if cloudpickle's internals change.
+    """
+    module = getattr(cloudpickle, "cloudpickle", None)
+    by_class = getattr(module, "_DYNAMIC_CLASS_TRACKER_BY_CLASS", None)
+    by_id = getattr(module, "_DYNAMIC_CLASS_TRACKER_BY_ID", None)
+    lock = getattr(module, "_DYNAMIC_CLASS_TRACKER_LOCK", None)
+    if by_class is None or by_id is None or lock is None:
+        return
+    with lock:
+        if cls in by_class:
+            return
+        base = _class_fingerprint(cls)
+        tracker, n = base, 0
+        while by_id.get(tracker) not in (None, cls):
+            n += 1
+            tracker = f"{base}-{n}"
+        by_class[cls] = tracker
+        by_id[tracker] = cls
+
+
+class _RecordingPickler(cloudpickle.Pickler):
+    """A cloudpickle Pickler that notes the module of each class/function it meets.
+
+    Notebook (``__main__``) functions and classes are pickled by value; their code objects get
+    a kernel-independent file name and their classes a content-derived tracker id, so that the
+    same notebook gives the same bytes after a kernel restart.
+    """
+
+    def __init__(self, file, modules: set[str], main_classes: set[str]):
         super().__init__(file, protocol=PICKLE_PROTOCOL)
         self._modules = modules
+        self._main_classes = main_classes
+        self._copies: dict[int, object] = {}
 
     def reducer_override(self, obj):
         modules = self._modules
         kind = type(obj)
         if kind.__module__ != "builtins":
             modules.add(kind.__module__)
-        if isinstance(obj, type) or callable(obj):
-            module = getattr(obj, "__module__", None)
-            if isinstance(module, str):
-                modules.add(module)
-        if kind.__name__ == "module":
+        module = getattr(obj, "__module__", None) if isinstance(obj, type) or callable(obj) else None
+        if isinstance(module, str):
+            modules.add(module)
+        if kind is types.ModuleType:
             modules.add(obj.__name__)
+        if module == "__main__":
+            if isinstance(obj, type):
+                self._main_classes.add(obj.__qualname__)
+                _track_class_deterministically(obj)
+            elif kind is types.FunctionType and _KERNEL_FILENAME.search(obj.__code__.co_filename):
+                obj = self._stable_function(obj)
         return super().reducer_override(obj)
+
+    def _stable_function(self, func: types.FunctionType) -> types.FunctionType:
+        copy = self._copies.get(id(func))
+        if copy is None:
+            copy = types.FunctionType(_stable_code(func.__code__), func.__globals__, func.__name__,
+                                      func.__defaults__, func.__closure__)
+            copy.__kwdefaults__ = func.__kwdefaults__
+            copy.__qualname__ = func.__qualname__
+            copy.__module__ = func.__module__
+            copy.__doc__ = func.__doc__
+            copy.__annotations__ = func.__annotations__
+            copy.__dict__.update(func.__dict__)
+            self._copies[id(func)] = (func, copy)  # keep func alive while its id is a key
+        else:
+            copy = copy[1]
+        return copy
 
 
 def _unpicklable(name: str, value, exc: Exception) -> CaptureError:
@@ -137,8 +217,9 @@ def capture_value(name: str, value, limit: int) -> CapturedValue:
         return _raise(_unpicklable(name, value, TypeError("cannot pickle 'generator' object")))
     buffer = io.BytesIO()
     modules: set[str] = set()
+    main_classes: set[str] = set()
     try:
-        _RecordingPickler(buffer, modules).dump(value)
+        _RecordingPickler(buffer, modules, main_classes).dump(value)
     except Exception as exc:  # noqa: BLE001 - any pickling failure is reported the same way
         raise _unpicklable(name, value, exc) from exc
     data = buffer.getvalue()
@@ -149,7 +230,8 @@ def capture_value(name: str, value, limit: int) -> CapturedValue:
             "(--storage) and load it inside the cell."
         )
     modules.discard("__main__")
-    return CapturedValue(name, ValueInfo(name, type_name, len(data)), data=data, modules=frozenset(modules))
+    return CapturedValue(name, ValueInfo(name, type_name, len(data)), data=data, modules=frozenset(modules),
+                         main_classes=frozenset(main_classes))
 
 
 def _raise(exc: Exception):

@@ -170,3 +170,12 @@ PATTERNS: list[Pattern] = [
     P("error_too_large", "blob = b'x' * 5000", "print(len(blob))", error="limit", value_limit=1000),
     P("error_get_ipython", (), "print(get_ipython())", error="get_ipython"),
 ]
+
+PATTERNS += [
+    P("class_and_instance", ["class Unit:\n    def __init__(self, n):\n        self.n = n", "u = Unit(3)"],
+      "print(isinstance(u, Unit), u.n)", "u Unit"),
+    P("subclass_of_pickled_class", ["class Shape:\n    sides = 0", "class Square(Shape):\n    sides = 4", "sq1 = Shape()"],
+      "print(isinstance(sq1, Shape), issubclass(Square, Shape), Square.sides)", "sq1 Shape Square"),
+    P("error_sqlite", ["import sqlite3", "conn = sqlite3.connect(':memory:')"], "print(conn.execute('select 1').fetchone())", error="'conn'"),
+    P("error_socket", ["import socket", "sock = socket.socket()"], "print(sock.fileno() > 0)", error="'sock'"),
+]

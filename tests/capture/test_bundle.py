@@ -23,8 +23,10 @@ HISTORY = [
     "weights = np.linspace(0.0, 1.0, 50)\nscale = 3\nsq = lambda v: v * v",
     "def norm(v):\n    return sqrt(float((np.asarray(v) ** 2).sum()))",
     "def report(v):\n    return f'norm={norm(v) * scale:.3f}'",
+    "class Unit:\n    def __init__(self, n):\n        self.n = n",
+    "unit = Unit(2)",
 ]
-CELL = "print(report(weights), sq(scale))\n"
+CELL = "print(report(weights), sq(scale), unit.n)\n"
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +50,14 @@ def test_main_is_readable(shell):
     bundle = capture(shell)
     source = bundle.source
     assert source.startswith("# Captured by fairing_magics")
-    assert "# Loaded into __main__ before this runs (values/NAME.pkl): sq, weights" in source
+    assert "# Loaded into __main__ before this runs (values/NAME.pkl): sq, unit, weights" in source
     header, cell = source.split(CELL_MARKER + "\n")
     assert cell == CELL
     lines = header.splitlines()
     assert lines.index("import numpy as np") < lines.index("from math import sqrt") < lines.index("scale = 3")
     assert header.index("def norm(v):") < header.index("def report(v):")
     assert bundle.report.definitions == ("norm", "report")
-    assert set(bundle.report.names) == {"np", "sqrt", "scale", "sq", "weights", "norm", "report"}
+    assert set(bundle.report.names) == {"np", "sqrt", "scale", "sq", "weights", "norm", "report", "unit"}
 
 
 def test_same_inputs_give_identical_bytes(shell):
@@ -165,3 +167,17 @@ def test_stdlib_and_unknown_modules():
     packages, notes = pin_requirements({"os", "json", "collections.abc", "not_a_module_anywhere"})
     assert packages == ()
     assert notes == ("module 'not_a_module_anywhere' comes from no installed distribution; it is not in requirements.txt",)
+
+
+def test_kernel_file_names_do_not_change_pickles():
+    """ipykernel compiles cells as /tmp/ipykernel_<pid>/<hash>.py; the pid must not reach the bundle."""
+    from fairing_magics.capture.values import capture_value
+
+    pickles = []
+    for pid in (111, 222):
+        namespace = {"__name__": "__main__"}
+        code = compile("def f(x):\n    return (lambda y: y + 1)(x)\n", f"/tmp/ipykernel_{pid}/123.py", "exec")
+        exec(code, namespace)
+        pickles.append(capture_value("f", namespace["f"], 2**20).data)
+    assert pickles[0] == pickles[1]
+    assert b"ipykernel_111" not in pickles[0]
