@@ -1,7 +1,8 @@
 """pytest fixtures for the registry services (loaded as a plugin by tests/conftest.py).
 
 Session-scoped: ``registry`` (plain HTTP), ``auth_registry`` (htpasswd basic auth),
-``tls_registry`` (self-signed TLS for 127.0.0.1), each Debian's ``docker-registry`` on a free
+``tls_registry`` (self-signed TLS for 127.0.0.1), ``token_registry`` (bearer tokens from a
+:class:`~tests.harness.registry.TokenServer`), each Debian's ``docker-registry`` on a free
 port; ``registry_client`` (our client, the plain registry named insecure); ``base_image`` (the
 debootstrap Python rootfs pushed to ``registry`` as one layer by our client: a
 :class:`~tests.harness.base_image.PushedBase` with a digest ref). Per test: ``fault_proxy``, a
@@ -38,6 +39,13 @@ def auth_registry(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tls_registry(tmp_path_factory):
     server = _start(tmp_path_factory, "tls-registry", tls=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory):
+    server = _start(tmp_path_factory, "token-registry", token=True)
     yield server
     server.stop()
 

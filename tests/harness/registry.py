@@ -12,6 +12,7 @@ registry never sees a faulted request, as with a load balancer in trouble.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -55,12 +56,15 @@ class RegistryServer:
     user: str = USER
     password: str = PASSWORD
     log: Path | None = None
+    token_server: TokenServer | None = None
 
     @property
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def stop(self) -> None:
+        if self.token_server is not None:
+            self.token_server.stop()
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -73,11 +77,14 @@ class RegistryServer:
         """HTTP status of ``HEAD /v2/REPO/manifests/REF`` straight to the registry (no client of ours)."""
         import requests
 
+        headers = {"Accept": "application/vnd.oci.image.manifest.v1+json, "
+                             "application/vnd.docker.distribution.manifest.v2+json"}
+        if self.token_server is not None:
+            headers["Authorization"] = "Bearer " + self.token_server.issue(
+                self.user, [("repository", repository, ["pull"])])
         response = requests.head(
-            f"{self.url}/v2/{repository}/manifests/{reference}",
-            headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
-                               "application/vnd.docker.distribution.manifest.v2+json"},
-            auth=(self.user, self.password) if self.auth else None,
+            f"{self.url}/v2/{repository}/manifests/{reference}", headers=headers,
+            auth=(self.user, self.password) if self.auth and self.token_server is None else None,
             verify=str(self.cert) if self.tls else True, timeout=10)
         return response.status_code
 
@@ -95,9 +102,13 @@ def _write_cert(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def start_registry(folder: str | os.PathLike, *, auth: bool = False, tls: bool = False,
+def start_registry(folder: str | os.PathLike, *, auth: bool = False, tls: bool = False, token: bool = False,
                    timeout: float = 20.0) -> RegistryServer:
-    """Start ``docker-registry serve`` with its storage in ``folder``; return once it answers."""
+    """Start ``docker-registry serve`` with its storage in ``folder``; return once it answers.
+
+    ``auth``: htpasswd basic auth. ``token``: bearer tokens from a :class:`TokenServer` started
+    here (the registry trusts its certificate).
+    """
     root = Path(folder)
     (root / "data").mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -117,13 +128,18 @@ def start_registry(folder: str | os.PathLike, *, auth: bool = False, tls: bool =
                                text=True, timeout=30).stdout
         (root / "htpasswd").write_text(entry.strip() + "\n")
         lines.append(f"auth: {{htpasswd: {{realm: fairing-test, path: {_q(root / 'htpasswd')}}}}}")
+    token_server = None
+    if token:
+        token_server = TokenServer(root / "token")
+        lines.append(f"auth: {{token: {{realm: {_q(token_server.realm)}, service: {TokenServer.SERVICE}, "
+                     f"issuer: {TokenServer.ISSUER}, rootcertbundle: {_q(token_server.cert)}}}}}")
     config = root / "registry.yml"
     config.write_text("\n".join(lines) + "\n")
     log = root / "registry.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=out, stderr=subprocess.STDOUT)
-    server = RegistryServer(host=f"127.0.0.1:{port}", folder=root, process=process, tls=tls, auth=auth,
-                            cert=cert, log=log)
+    server = RegistryServer(host=f"127.0.0.1:{port}", folder=root, process=process, tls=tls, auth=auth or token,
+                            cert=cert, log=log, token_server=token_server)
     deadline = time.monotonic() + timeout
     context = ssl.create_default_context(cafile=str(cert)) if tls else None
     while time.monotonic() < deadline:
@@ -142,6 +158,98 @@ def start_registry(folder: str | os.PathLike, *, auth: bool = False, tls: bool =
         time.sleep(0.05)
     server.stop()
     raise RuntimeError(f"docker-registry did not answer on {server.host} within {timeout} s")
+
+
+# -- token server ----------------------------------------------------------------------------
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+class TokenServer:
+    """A bearer-token service (distribution's token auth spec) on 127.0.0.1.
+
+    ``GET /token?service=S&scope=repository:NAME:ACTIONS...`` with Basic credentials answers a
+    JWT (RS256, signed with a key whose self-signed certificate the registry trusts, sent in
+    ``x5c``) granting the asked actions; anonymous callers get ``pull`` only, wrong credentials
+    a 401. Every request's scopes are recorded in ``requests``.
+    """
+
+    SERVICE = "fairing-test-registry"
+    ISSUER = "fairing-test-issuer"
+
+    def __init__(self, folder: Path, user: str = USER, password: str = PASSWORD):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.cert, self.key = folder / "token-cert.pem", folder / "token-key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=fairing-token", "-keyout", str(self.key), "-out", str(self.cert)],
+                       check=True, capture_output=True, timeout=60)
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        self._private = serialization.load_pem_private_key(self.key.read_bytes(), password=None)
+        der = x509.load_pem_x509_certificate(self.cert.read_bytes()).public_bytes(serialization.Encoding.DER)
+        self._x5c = base64.b64encode(der).decode("ascii")
+        self.user, self.password = user, password
+        self.requests: list[tuple[str, tuple[str, ...]]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                from urllib.parse import parse_qs, urlsplit
+
+                query = parse_qs(urlsplit(self.path).query)
+                scopes = tuple(query.get("scope", []))
+                header = self.headers.get("Authorization", "")
+                who = ""
+                if header.startswith("Basic "):
+                    user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                    if (user, password) != (owner.user, owner.password):
+                        self.send_response(401)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    who = user
+                owner.requests.append((who, scopes))
+                access = []
+                for scope in scopes:
+                    kind, name, actions = scope.split(":")
+                    granted = actions.split(",") if who else [a for a in actions.split(",") if a == "pull"]
+                    access.append((kind, name, granted))
+                body = json.dumps({"token": owner.issue(who, access), "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+        self.thread = threading.Thread(target=self.server.serve_forever, name="token-server", daemon=True)
+        self.thread.start()
+
+    def issue(self, subject: str, access: list[tuple[str, str, list[str]]]) -> str:
+        """A signed JWT for ``subject`` granting ``access`` [(type, name, actions)]."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self._x5c]}
+        claims = {"iss": self.ISSUER, "sub": subject, "aud": self.SERVICE, "exp": now + 300, "nbf": now - 30,
+                  "iat": now, "jti": os.urandom(8).hex(),
+                  "access": [{"type": t, "name": n, "actions": a} for t, n, a in access]}
+        signing_input = (_b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(claims).encode())).encode()
+        signature = self._private.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return signing_input.decode() + "." + _b64url(signature)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
 
 
 # -- fault proxy ------------------------------------------------------------------------------

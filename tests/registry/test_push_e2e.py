@@ -30,7 +30,7 @@ def make_image(text: str = "hello", extra: int = 0):
     bundle = Bundle(source=f"print({text!r})\n", values={"x": b"\x80\x04K\x01."}, outputs=("y",), python="3.11.2")
     layers = [code_layer(bundle)]
     for i in range(extra):  # incompressible layers, so bytes on the wire are visible
-        payload = hashlib.sha256(f"{text}{i}".encode()).digest() * (2048 * (i + 1))
+        payload = b"".join(hashlib.sha256(f"{text}{i}-{j}".encode()).digest() for j in range(2048 * (i + 1)))
         layers.append(layer_from_entries([TarEntry(f"data/{text}-{i}.bin", data=payload)], f"data layer {i}"))
     return append_layers(None, layers, cmd=["python3"], labels={"test": text})
 
@@ -240,3 +240,34 @@ def test_base_layers_are_copied_from_another_registry(registry, auth_registry, b
     ref = push_image(client, image, f"{auth_registry.host}/copied/app")
     assert ref.endswith(image.digest)
     assert auth_registry.manifest_status("copied/app", image.digest) == 200
+
+
+def test_bearer_tokens_scoped_per_repository(token_registry):
+    server = token_registry.token_server
+    image = make_image("bearer")
+    anonymous = client_for(token_registry.host)
+    with pytest.raises(RegistryError) as info:
+        push_image(anonymous, image, f"{token_registry.host}/bearer/app")
+    assert info.value.status == 401
+    keychain = Keychain(explicit={token_registry.host: (token_registry.user, token_registry.password)},
+                        docker_config={})
+    client = client_for(token_registry.host, keychain=keychain)
+    base = make_image("bearer-base", extra=2)
+    push_image(client, base, f"{token_registry.host}/bearer/base")
+    assert ("fairing", ("repository:bearer/base:pull,push",)) in server.requests
+    # An image on top of that base, in another repository: the mount asks for both scopes.
+    from fairing_magics.image.image import BaseImage
+
+    base_value = BaseImage(ref=f"{token_registry.host}/bearer/base@{base.digest}", media_type=base.media_type,
+                           config_bytes=base.config_bytes,
+                           layers=tuple(base.layer_descriptor(layer) for layer in base.layers))
+    on_top = append_layers(base_value, [code_layer(Bundle(source="print('on top')\n"))])
+    before = client.transport.stats.snapshot()
+    push_image(client, on_top, f"{token_registry.host}/bearer/app")
+    assert client.transport.stats.snapshot()[1] - before[1] < 20_000 < base.layers[1].size  # mounted
+    assert ("fairing", ("repository:bearer/app:pull,push", "repository:bearer/base:pull")) in server.requests
+    assert token_registry.manifest_status("bearer/app", on_top.digest) == 200
+    # Tokens are kept per scope: another push to the same repository asks for none.
+    asked = len(server.requests)
+    push_image(client, make_image("bearer-2"), f"{token_registry.host}/bearer/app")
+    assert len(server.requests) == asked
