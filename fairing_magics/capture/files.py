@@ -34,15 +34,33 @@ class LocalFiles:
 
 
 def _module_file(name: str) -> Path | None:
+    """The file of module ``name``, without importing it (the cell may import it first)."""
     module = sys.modules.get(name)
-    path = getattr(module, "__file__", None) if module is not None else None
-    if path is None and module is None:
+    if module is not None:
+        path = getattr(module, "__file__", None)
+        return Path(path).resolve() if path else None
+    top, _, rest = name.partition(".")
+    if top in sys.modules and rest:
+        parent = sys.modules[top]
+        locations = list(getattr(parent, "__path__", []) or [])
+    else:
         try:
-            spec = importlib.util.find_spec(name) if "." not in name or name.split(".")[0] in sys.modules else None
+            spec = importlib.util.find_spec(top)
         except (ImportError, ValueError, AttributeError):
-            spec = None
-        path = spec.origin if spec is not None and spec.has_location else None
-    return Path(path).resolve() if path else None
+            return None
+        if spec is None:
+            return None
+        if not rest:
+            return Path(spec.origin).resolve() if spec.has_location and spec.origin else None
+        locations = list(spec.submodule_search_locations or [])
+    # a submodule of a package that is not imported yet: look for its file
+    parts = rest.split(".")
+    for location in locations:
+        base = Path(location).joinpath(*parts)
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate.resolve()
+    return None
 
 
 def local_path(name: str, cwd: Path) -> Path | None:

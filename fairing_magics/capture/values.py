@@ -52,6 +52,10 @@ class CapturedValue:
 def _literal(value, budget: list[int]) -> str | None:
     """Deterministic source for a small literal, or None."""
     kind = type(value)
+    if budget[0] <= 0:
+        return None
+    if kind in (str, bytes, list, tuple, dict, set, frozenset) and len(value) > budget[0]:
+        return None  # cannot fit: do not build the text of a big value
     if value is None or kind in (bool, int, str, bytes):
         text = repr(value)
     elif kind is float:
@@ -63,9 +67,12 @@ def _literal(value, budget: list[int]) -> str | None:
             return None
         text = repr(value)
     elif kind in (list, tuple):
-        parts = [_literal(v, budget) for v in value]
-        if any(p is None for p in parts):
-            return None
+        parts = []
+        for item in value:
+            part = _literal(item, budget)
+            if part is None:
+                return None
+            parts.append(part)
         if kind is tuple:
             text = "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
         else:

@@ -179,3 +179,10 @@ PATTERNS += [
     P("error_sqlite", ["import sqlite3", "conn = sqlite3.connect(':memory:')"], "print(conn.execute('select 1').fetchone())", error="'conn'"),
     P("error_socket", ["import socket", "sock = socket.socket()"], "print(sock.fileno() > 0)", error="'sock'"),
 ]
+PATTERNS += [
+    P("cell_imports_local_package", (), "import mypkg_f.inner\nprint(mypkg_f.inner.v)", "", "pyyaml",
+      local_files={"mypkg_f/__init__.py": "from .inner import v\n", "mypkg_f/inner.py": "import yaml\n\nv = yaml.safe_load('5')\n"},
+      bundle_files="mypkg_f/__init__.py mypkg_f/inner.py"),
+    P("function_imports_inside", "def load():\n    import mylib_g\n    return mylib_g.VALUE", "print(load())", "load",
+      local_files={"mylib_g.py": "VALUE = 'from mylib_g'\n"}, bundle_files="mylib_g.py"),
+]
