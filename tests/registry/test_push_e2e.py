@@ -271,3 +271,30 @@ def test_bearer_tokens_scoped_per_repository(token_registry):
     asked = len(server.requests)
     push_image(client, make_image("bearer-2"), f"{token_registry.host}/bearer/app")
     assert len(server.requests) == asked
+
+
+def test_docker_v2_base_gives_a_docker_v2_image_the_registry_accepts(registry):
+    from fairing_magics.image.image import BaseImage
+    from fairing_magics.image.manifest import (
+        DOCKER_CONFIG,
+        DOCKER_LAYER_GZIP,
+        DOCKER_MANIFEST,
+        Descriptor,
+    )
+
+    client = client_for(registry.host)
+    base = make_image("docker-base", extra=1)
+    push_image(client, base, f"{registry.host}/docker/base")
+    as_docker = BaseImage(ref=f"{registry.host}/docker/base@{base.digest}", media_type=DOCKER_MANIFEST,
+                          config_bytes=base.config_bytes,
+                          layers=tuple(Descriptor(DOCKER_LAYER_GZIP, layer.digest, layer.size) for layer in base.layers))
+    image = append_layers(as_docker, [code_layer(Bundle(source="print('docker')\n"))], cmd=["python3"])
+    assert image.media_type == DOCKER_MANIFEST
+    push_image(client, image, f"{registry.host}/docker/app")
+    response = fetch_direct(registry, f"/v2/docker/app/manifests/{image.digest}", Accept=DOCKER_MANIFEST)
+    assert response.headers["Content-Type"] == DOCKER_MANIFEST
+    manifest = json.loads(response.content)
+    assert manifest["config"]["mediaType"] == DOCKER_CONFIG
+    assert {layer["mediaType"] for layer in manifest["layers"]} == {DOCKER_LAYER_GZIP}
+    assert_image_stored(registry, "docker/app", image)
+    assert client.resolve_base(parse_reference(f"{registry.host}/docker/app@{image.digest}")).format == "docker"
