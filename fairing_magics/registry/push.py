@@ -161,11 +161,12 @@ def _push_blob(client: RegistryClient, target: Reference, blob: _Blob, meter: _P
         meter.update(blob.digest, n, blob.what)
 
     if blob.base is not None:
-        if blob.base.registry == target.registry:
-            if blob.base.repository == target.repository or client.mount_blob(target, blob.digest, blob.base):
-                sent(blob.size)
-                return
-        elif client.head_blob(target, blob.digest):
+        if blob.base.registry == target.registry and (
+                blob.base.repository == target.repository or _try_mount(client, target, blob)):
+            sent(blob.size)
+            return
+        # Another registry, or a refused mount: HEAD before copying (ECR lesson, DESIGN 7).
+        if client.head_blob(target, blob.digest):
             sent(blob.size)
             return
         _copy_blob(client, blob, target, sent)
@@ -178,6 +179,17 @@ def _push_blob(client: RegistryClient, target: Reference, blob: _Blob, meter: _P
     else:
         data = blob.data or b""
         client.upload_blob(target, blob.digest, blob.size, lambda: _bytes_stream(data), sent)
+
+
+def _try_mount(client: RegistryClient, target: Reference, blob: _Blob) -> bool:
+    """Mount ``blob`` from the base repository; False when the registry will not (a 202, or a
+    refusal such as no pull right on the base repository), so that the caller copies it."""
+    try:
+        return client.mount_blob(target, blob.digest, blob.base)
+    except RegistryError as exc:
+        if exc.temporary or exc.status not in (400, 401, 403, 404, 405):
+            raise
+        return False
 
 
 def _bytes_stream(data: bytes) -> BinaryIO:

@@ -172,7 +172,8 @@ class TokenServer:
     ``GET /token?service=S&scope=repository:NAME:ACTIONS...`` with Basic credentials answers a
     JWT (RS256, signed with a key whose self-signed certificate the registry trusts, sent in
     ``x5c``) granting the asked actions; anonymous callers get ``pull`` only, wrong credentials
-    a 401. Every request's scopes are recorded in ``requests``.
+    a 401. Every request's scopes are recorded in ``requests``. With ``single_scope`` set, only
+    the first scope is granted, which makes the registry refuse cross-repository mounts.
     """
 
     SERVICE = "fairing-test-registry"
@@ -192,6 +193,7 @@ class TokenServer:
         self._x5c = base64.b64encode(der).decode("ascii")
         self.user, self.password = user, password
         self.requests: list[tuple[str, tuple[str, ...]]] = []
+        self.single_scope = False  # True: grant the first scope only (refuses cross-repository mounts)
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -215,7 +217,7 @@ class TokenServer:
                     who = user
                 owner.requests.append((who, scopes))
                 access = []
-                for scope in scopes:
+                for scope in scopes[:1] if owner.single_scope else scopes:
                     kind, name, actions = scope.split(":")
                     granted = actions.split(",") if who else [a for a in actions.split(",") if a == "pull"]
                     access.append((kind, name, granted))

@@ -298,3 +298,26 @@ def test_docker_v2_base_gives_a_docker_v2_image_the_registry_accepts(registry):
     assert {layer["mediaType"] for layer in manifest["layers"]} == {DOCKER_LAYER_GZIP}
     assert_image_stored(registry, "docker/app", image)
     assert client.resolve_base(parse_reference(f"{registry.host}/docker/app@{image.digest}")).format == "docker"
+
+
+def test_refused_mount_falls_back_to_upload(token_registry):
+    keychain = Keychain(explicit={token_registry.host: (token_registry.user, token_registry.password)},
+                        docker_config={})
+    client = client_for(token_registry.host, keychain=keychain)
+    base = make_image("refused-base", extra=1)
+    push_image(client, base, f"{token_registry.host}/refused/base")
+    from fairing_magics.image.image import BaseImage
+
+    base_value = BaseImage(ref=f"{token_registry.host}/refused/base@{base.digest}", media_type=base.media_type,
+                           config_bytes=base.config_bytes,
+                           layers=tuple(base.layer_descriptor(layer) for layer in base.layers))
+    image = append_layers(base_value, [code_layer(Bundle(source="print('refused')\n"))])
+    token_registry.token_server.single_scope = True
+    try:
+        before = client.transport.stats.snapshot()
+        push_image(client, image, f"{token_registry.host}/refused/app")
+        sent = client.transport.stats.snapshot()[1] - before[1]
+    finally:
+        token_registry.token_server.single_scope = False
+    assert sent > base.layers[1].size  # the base layers were copied, not mounted
+    assert token_registry.manifest_status("refused/app", image.digest) == 200
