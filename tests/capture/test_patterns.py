@@ -91,7 +91,7 @@ def fresh_namespace(shell: InteractiveShell) -> None:
     shell.init_user_ns()
 
 
-def _kernel_side(shell: InteractiveShell, pattern: Pattern, cwd: Path, start=None) -> Outcome:
+def _kernel_side(shell: InteractiveShell, pattern: Pattern, cwd: Path) -> Outcome:
     outcome = Outcome(pattern)
     for rel, text in pattern.local_files.items():
         (cwd / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -112,8 +112,6 @@ def _kernel_side(shell: InteractiveShell, pattern: Pattern, cwd: Path, start=Non
         except CaptureError as exc:
             outcome.error = exc
             return outcome
-        if start is not None:
-            start(outcome)  # the bundle runs while the shell records the expected output
         if pattern.shell:
             with fd_stdout() as out:
                 result = shell.run_cell(pattern.cell, store_history=True, silent=True)
@@ -139,20 +137,22 @@ def _run_bundle(outcome: Outcome, root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory) -> dict[str, Outcome]:
+    """Every pattern run in the shell and captured (in-process: the unit tier)."""
     shell = InteractiveShell.instance()
-    results: dict[str, Outcome] = {}
-    futures = []
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        def start(outcome: Outcome) -> None:
-            root = tmp_path_factory.mktemp("run-" + outcome.pattern.id)
-            futures.append(pool.submit(_run_bundle, outcome, root))
-
-        for pattern in PATTERNS:
-            results[pattern.id] = _kernel_side(shell, pattern, tmp_path_factory.mktemp("nb-" + pattern.id), start)
-        for future in futures:
-            future.result()
+    results = {p.id: _kernel_side(shell, p, tmp_path_factory.mktemp("nb-" + p.id)) for p in PATTERNS}
     fresh_namespace(shell)
     return results
+
+
+@pytest.fixture(scope="module")
+def runs(outcomes, tmp_path_factory) -> dict[str, Outcome]:
+    """Every captured bundle run in a fresh process, two at a time."""
+    runnable = [o for o in outcomes.values() if o.bundle is not None]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(_run_bundle, o, tmp_path_factory.mktemp("run-" + o.pattern.id)) for o in runnable]
+        for future in futures:
+            future.result()
+    return outcomes
 
 
 @pytest.mark.parametrize("pid", IDS)
@@ -174,8 +174,9 @@ def test_captures_the_expected_names(outcomes, pid):
         assert any(line.startswith("cloudpickle==") for line in outcome.bundle.requirements)
 
 
+@pytest.mark.e2e  # a fresh Python process per pattern: tens of seconds for the table
 @pytest.mark.parametrize("pid", [p.id for p in PATTERNS if not p.error])
-def test_bundle_prints_what_the_kernel_prints(outcomes, pid):
-    outcome = outcomes[pid]
+def test_bundle_prints_what_the_kernel_prints(runs, pid):
+    outcome = runs[pid]
     assert outcome.returncode == 0, outcome.bundle_stderr + "\n" + outcome.bundle.source
     assert outcome.bundle_stdout == outcome.kernel_stdout, outcome.bundle.source
