@@ -1,4 +1,7 @@
-"""Bundle -> OCI image: deterministic layers, image config and manifest (pure, no network).
+"""Bundle -> OCI image: deterministic layers, image config and manifest.
+
+Layers, config and manifest are pure functions of their inputs (no network); only
+:class:`AppendBuilder` reads the base image, through the registry client it is given.
 
 - :mod:`.layer`: reproducible gzip'd tars and the :class:`Layer` value.
 - :mod:`.manifest`: media types, descriptors, manifest rendering (OCI and Docker v2).
@@ -8,11 +11,12 @@
 - :mod:`.builder`: :class:`AppendBuilder`, the ``Builder`` the pipeline calls.
 """
 
+from fairing_magics.image.builder import AppendBuilder, Builder
 from fairing_magics.image.image import BaseImage, Image, append_layers, render_config
 from fairing_magics.image.layer import Layer, TarEntry, layer_from_entries, layer_from_folder
 from fairing_magics.image.layout import code_layer
 
 __all__ = [
-    "BaseImage", "Image", "Layer", "TarEntry", "append_layers", "code_layer", "layer_from_entries",
-    "layer_from_folder", "render_config",
+    "AppendBuilder", "BaseImage", "Builder", "Image", "Layer", "TarEntry", "append_layers", "code_layer",
+    "layer_from_entries", "layer_from_folder", "render_config",
 ]

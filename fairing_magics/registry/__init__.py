@@ -10,11 +10,12 @@
 
 from fairing_magics.registry.auth import CredentialHook, Keychain
 from fairing_magics.registry.client import RegistryClient
+from fairing_magics.registry.publisher import Publisher, RegistryPublisher
 from fairing_magics.registry.push import push_image
 from fairing_magics.registry.reference import Reference, parse_reference
 from fairing_magics.registry.transport import RetryPolicy, Transport
 
 __all__ = [
-    "CredentialHook", "Keychain", "Reference", "RegistryClient", "RetryPolicy", "Transport", "parse_reference",
-    "push_image",
+    "CredentialHook", "Keychain", "Publisher", "Reference", "RegistryClient", "RegistryPublisher", "RetryPolicy",
+    "Transport", "parse_reference", "push_image",
 ]
