@@ -121,6 +121,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.parse
 
 try:  # numpy is optional: used for input/output conversion when installed
     import numpy as np
@@ -630,7 +631,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             app.end()
 
     def _route(self, method, app):
-        path = self.path.split("?", 1)[0]
+        path = urllib.parse.unquote(self.path.split("?", 1)[0])  # some clients send %3Apredict
         prefix = "/v1/models/"
         if path.startswith(prefix) and path.endswith(":predict"):
             self._check_name(path[len(prefix) : -len(":predict")], app)

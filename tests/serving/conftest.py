@@ -54,10 +54,24 @@ def write_model_dir(folder: Path, model, predictor=None) -> Path:
     return folder
 
 
+def command_without(modules, args):
+    """``python serve.py ARGS``, in a Python where ``modules`` cannot be imported."""
+    if not modules:
+        return [sys.executable, *args]
+    program = (
+        "import runpy, sys\n"
+        f"for name in {list(modules)!r}:\n"
+        "    sys.modules[name] = None  # import raises ImportError, as when not installed\n"
+        "sys.argv = sys.argv[1:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    return [sys.executable, "-c", program, *args]
+
+
 class ServerProcess:
     """One running serve.py; its stdout and stderr go to ``log_path``."""
 
-    def __init__(self, model_dir: Path, name: str = "model", env: dict | None = None):
+    def __init__(self, model_dir: Path, name: str = "model", env: dict | None = None, without=()):
         self.name = name
         self.log_path = model_dir.parent / (model_dir.name + ".log")
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRING_")}
@@ -65,7 +79,7 @@ class ServerProcess:
         full_env.update(env or {})
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, str(SERVE_PY), str(model_dir)],
+                command_without(without, [str(SERVE_PY), str(model_dir)]),
                 cwd=model_dir.parent,
                 env=full_env,
                 stdin=subprocess.DEVNULL,
@@ -133,12 +147,16 @@ class ServerProcess:
 
 @pytest.fixture
 def serve_model(tmp_path):
-    """Factory: ``serve_model(model, predictor=None, name="model", env=None, ready=True)``."""
+    """Factory: ``serve_model(model, predictor=None, name="model", env=None, ready=True,
+    model_dir=None, without=())``; ``ready=None`` returns at once, ``False`` once listening;
+    ``without`` names modules the server's Python must not have (numpy, pandas)."""
     started = []
 
-    def start(model, predictor=None, name="model", env=None, ready=True, model_dir=None):
+    def start(
+        model, predictor=None, name="model", env=None, ready=True, model_dir=None, without=()
+    ):
         folder = model_dir or write_model_dir(tmp_path / f"model{len(started)}", model, predictor)
-        server = ServerProcess(folder, name=name, env=env)
+        server = ServerProcess(folder, name=name, env=env, without=without)
         started.append(server)
         if ready is None:
             return server

@@ -40,6 +40,13 @@ def test_model_metadata_list_and_health(lin_server):
     assert (ready.status, ready.json) == (200, {"ready": True})
 
 
+def test_head_and_a_percent_encoded_colon(lin_server, linear_model):
+    head = lin_server.request("HEAD", "/v1/models/lin")
+    assert (head.status, head.body, head.headers["content-length"]) == (200, b"", "27")
+    reply = lin_server.request("POST", "/v1/models/lin%3Apredict", {"instances": ROWS})
+    assert reply.json["predictions"] == linear_model.predict(np.array(ROWS)).tolist()
+
+
 def test_predictions_equal_the_in_process_model(lin_server, linear_model):
     reply = lin_server.predict(ROWS)
     assert reply.status == 200
@@ -246,6 +253,13 @@ def test_plain_callable_model_gets_a_numpy_array_of_nested_lists(serve_model):
     server = serve_model(lambda x: (type(x).__name__, x.shape, x.sum(axis=(1, 2))))
     kind, shape, sums = server.predict(images.tolist()).json["predictions"]
     assert (kind, shape, sums) == ("ndarray", [2, 3, 4], images.sum(axis=(1, 2)).tolist())
+
+
+def test_numpy_and_pandas_are_not_required(serve_model):
+    model = lambda rows: (type(rows).__name__, tuple(sum(row) for row in rows))  # noqa: E731
+    server = serve_model(model, without=("numpy", "pandas", "sklearn"))
+    assert server.predict([[1, 2], [3, 4.5]]).json == {"predictions": ["list", [3, 7.5]]}
+    assert_json_error(server.predict([[1, 2], "x"]), 500, "TypeError")
 
 
 def test_outputs_are_converted_to_json(serve_model):
