@@ -47,6 +47,7 @@ class JobView:
         self.progress = ""
         self.summary = ""
         self._lock = threading.Lock()
+        self._render_lock = threading.Lock()
         self._dirty = threading.Event()
         self._closed = threading.Event()
 
@@ -126,6 +127,12 @@ class JobView:
         self._render()
 
     def _render(self) -> None:
+        # One render at a time: the flusher and close() (the thread that saw Finished) both
+        # render; unserialized, they made two tab sets, or wrote an older state over the final one.
+        with self._render_lock:
+            self._render_state()
+
+    def _render_state(self) -> None:
         with self._lock:
             header = self._header_html()
             stages = self._stages_html()
