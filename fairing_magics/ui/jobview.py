@@ -3,7 +3,10 @@
 Layout, top to bottom: a header (run name, backend, phase in colour, elapsed time); a row of
 stages with their durations (only the stages the backend has); the notices that matter (pod
 events, warnings); the log (one tab per replica when a run has several) keeping the last
-``log_lines`` lines; a Cancel button; and the final summary.
+``log_lines`` lines; a Cancel button; and the final summary. Its parts carry CSS classes for
+styles and browser tests: ``fairing-jobview`` (the panel), ``fairing-header`` with
+``fairing-phase``, ``fairing-stages`` with one ``fairing-stage`` each, ``fairing-notices``,
+``fairing-log`` (each log area) and ``fairing-summary``.
 
 Events arrive from background threads. ``handle`` only records them; a flusher thread pushes
 the changes to the widgets a few times a second (``FLUSH_SECONDS``), by setting widget values,
@@ -56,6 +59,7 @@ class JobView:
         self.notice_box = widgets.HTML()
         self.log_output = widgets.Output(layout=widgets.Layout(max_height="320px", overflow="auto",
                                                                border="1px solid #ddd"))
+        self.log_output.add_class("fairing-log")
         self.tabs: widgets.Tab | None = None
         self.tab_outputs: dict[str, widgets.Output] = {}
         self.log_box = widgets.VBox([self.log_output])
@@ -162,6 +166,7 @@ class JobView:
                 if source not in self.tab_outputs:
                     self.tab_outputs[source] = widgets.Output(layout=widgets.Layout(
                         max_height="320px", overflow="auto"))
+                    self.tab_outputs[source].add_class("fairing-log")
                     self.tabs.children = tuple(self.tab_outputs.values())
                     for index, name in enumerate(self.tab_outputs):
                         self.tabs.set_title(index, name)
