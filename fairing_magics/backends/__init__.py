@@ -6,6 +6,8 @@ and ends it with ``run.finish(...)``. ``stages`` names the pipeline stages it ha
 shows only those.
 
 - :class:`~fairing_magics.backends.local.LocalBackend`: a fresh Python subprocess.
+- :class:`~fairing_magics.backends.kubernetes.backend.KubernetesBackend`: a Job, TFJob or
+  PyTorchJob on a cluster.
 """
 
 from __future__ import annotations
@@ -48,4 +50,8 @@ def get_backend(name: str) -> Backend:
         from fairing_magics.backends.local import LocalBackend
 
         return LocalBackend()
+    if name == "kubernetes":
+        from fairing_magics.backends.kubernetes.backend import KubernetesBackend
+
+        return KubernetesBackend()
     raise ConfigError(f"the {name!r} backend is not available yet; use --backend local")

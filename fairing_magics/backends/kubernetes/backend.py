@@ -1,0 +1,260 @@
+"""The Kubernetes backend: a captured cell runs as a Job, TFJob or PyTorchJob on a cluster.
+
+``check(options, settings)`` (before anything is built): the flags make a valid spec, the
+cluster can be reached with the configured context and namespace, the CRD exists for
+``--kind tfjob|pytorchjob``, and we may create the object (a SelfSubjectAccessReview). Each
+refusal is a ClusterError that names the missing RBAC rule or CRD.
+
+``start(launch, run)``: renders the spec (:func:`.plan.training_spec`: the pushed image by
+digest, env, resources, labels with the run and capture digest, Istio injection off unless
+``istio_inject``, ``activeDeadlineSeconds`` from ``--timeout``), creates it (stage ``submit``)
+and hands the run to a :class:`~.monitor.RunMonitor`, which follows every pod and container
+and ends the run from the job's conditions. ``--no-wait`` and a kernel interrupt leave the
+monitor running; ``run.cancel()`` deletes the job with foreground propagation.
+
+**Outputs.** The runtime in the pod writes ``outputs.pkl`` (or ``error.json``) into
+``FAIRING_OUTPUT_DIR`` (``/fairing/output``). They come back through ``--storage``:
+
+- ``s3://bucket/prefix``: the runtime uploads the output folder to
+  ``<storage>/runs/<run>/`` (``fairing_storage_upload.py``, called by the bootstrap) and the
+  kernel reads it with :func:`fairing_magics.storage.storage_for`. The pod needs AWS
+  credentials: IRSA / Pod Identity through ``--service-account``, or ``--aws-secret``.
+- a local folder: the pod mounts ``<folder>/runs/<run>`` as a ``hostPath`` volume at
+  ``/fairing/output``, and the kernel reads the same folder. This is for clusters whose nodes
+  see the notebook's file system at the same path (a one-machine cluster, the emulated test
+  cluster, a shared file system); it needs no ``--volume`` flag and no credentials.
+- not set: the run's logs, status and exit codes still come back; ``--outputs`` is refused.
+
+On failure the error comes from ``error.json`` when it is there (the cell's exception and
+remote traceback), else from the job's condition and the containers' exit codes, always with
+the last log lines.
+
+**Reattach.** :meth:`KubernetesBackend.reattach` follows a run found by its labels (also from a
+new kernel): its logs are read again from the start, then live.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from fairing_magics import events as ev
+from fairing_magics.backends import Launch
+from fairing_magics.backends.kubernetes import status as st
+from fairing_magics.backends.kubernetes.monitor import (
+    IMAGE_PULL_GRACE_SECONDS,
+    POLL_SECONDS,
+    RunMonitor,
+)
+from fairing_magics.backends.kubernetes.plan import (
+    output_folder,
+    storage_kind,
+    training_spec,
+)
+from fairing_magics.backends.kubernetes.specs import API_RESOURCES, TRAINING_KINDS, ApiResource
+from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled
+from fairing_magics.run import Run
+
+
+class KubernetesBackend:
+    """Runs bundles as Kubernetes training jobs (see the module docstring)."""
+
+    name = "kubernetes"
+    stages = ("capture", "build", "push", "submit", "run")
+
+    def __init__(self, *, access=None, image_pull_grace: float = IMAGE_PULL_GRACE_SECONDS,
+                 poll_seconds: float = POLL_SECONDS):
+        self._access = access
+        self.image_pull_grace = image_pull_grace
+        self.poll_seconds = poll_seconds
+        self.monitors: dict[str, RunMonitor] = {}
+
+    # -- access -----------------------------------------------------------------------------
+    def access_for(self, options, settings):
+        """The cluster access of these flags/settings (made once per backend object)."""
+        if self._access is None:
+            from fairing_magics.backends.kubernetes.cluster import load_cluster_access
+
+            self._access = load_cluster_access(
+                context=(options.context if options else "") or settings.context or None,
+                namespace=(options.namespace if options else "") or settings.namespace or None)
+        return self._access
+
+    # -- the Backend interface ----------------------------------------------------------------
+    def check(self, options, settings) -> None:
+        """Refuse bad flags, a missing CRD or a missing permission before anything is built."""
+        from fairing_magics.backends.kubernetes.preflight import check_submit, require_ok
+
+        kind = (options.kind or "job").lower()
+        if kind not in TRAINING_KINDS:
+            raise ConfigError(f"--kind {options.kind!r} is not one of {', '.join(TRAINING_KINDS)}")
+        if options.outputs and not settings.storage:
+            raise ConfigError(
+                "--outputs on the kubernetes backend needs run storage to bring them back: "
+                "%fairing_config --storage s3://BUCKET/PREFIX (or a folder the cluster's nodes "
+                "share with this notebook)")
+        # Every flag through the same code as the real spec, with a stand-in image.
+        training_spec(options, settings, name="check-000000", image="check", namespace="check")
+        access = self.access_for(options, settings)
+        namespace = options.namespace or settings.namespace or access.namespace
+        require_ok(check_submit(access, kind, namespace))
+
+    def start(self, launch: Launch, run: Run) -> None:
+        """Submit the run's job and start following it (returns at once)."""
+        from kubernetes.client import CustomObjectsApi
+
+        from fairing_magics.backends.kubernetes.cluster import api_call
+
+        options, settings = launch.options, launch.settings
+        access = self.access_for(options, settings)
+        namespace = options.namespace or settings.namespace or access.namespace
+        kind = (options.kind or "job").lower()
+        resource = API_RESOURCES[kind]
+        if options.timeout is None and launch.timeout is not None:
+            from dataclasses import replace
+
+            options = replace(options, timeout=launch.timeout)
+        if launch.env:
+            from dataclasses import replace
+
+            options = replace(options, env={**dict(options.env), **launch.env})
+        if storage_kind(settings.storage) == "folder":
+            output_folder(settings.storage, run.name).mkdir(parents=True, exist_ok=True)
+        spec = training_spec(options, settings, name=run.name, image=launch.image,
+                             capture_digest=launch.capture_digest, namespace=namespace)
+        run.emit(ev.StageChanged("submit", "running"))
+        started = time.perf_counter()
+        api = CustomObjectsApi(access.api_client)
+        try:
+            with api_call(access, "create", resource, namespace=namespace, name=run.name):
+                api.create_namespaced_custom_object(resource.group, resource.version, namespace,
+                                                    resource.plural, spec)
+        except Exception:
+            run.emit(ev.StageChanged("submit", "failed", time.perf_counter() - started))
+            raise
+        run.emit(ev.StageChanged("submit", "done", time.perf_counter() - started,
+                                 f"{resource.kind} {namespace}/{run.name}"))
+        run.emit(ev.Notice(f"submitted {resource.kind} {run.name} in namespace {namespace}; "
+                           f"reattach with %fairing_logs {run.name}, stop with "
+                           f"%fairing_cancel {run.name}"))
+        self._follow(access, namespace, resource, run, settings, launch.timeout)
+
+    def reattach(self, name: str, run: Run, settings, *, namespace: str | None = None,
+                 options=None) -> RunMonitor:
+        """Follow the existing run ``name`` (found by its labels) into ``run``."""
+        from fairing_magics.backends.kubernetes.jobs import find_run
+
+        access = self.access_for(options, settings)
+        info = find_run(access, name, namespace or settings.namespace or None)
+        run.emit(ev.Notice(f"reattached to {info.resource.kind} {info.name} ({info.phase})"))
+        return self._follow(access, info.namespace or access.namespace, info.resource, run,
+                            settings, None)
+
+    # -- following ---------------------------------------------------------------------------
+    def _follow(self, access, namespace: str, resource: ApiResource, run: Run, settings,
+                timeout: float | None) -> RunMonitor:
+        def done(phase, status, pods, problem):
+            finish_run(run, phase, status, pods, problem, settings=settings, resource=resource,
+                       timeout=timeout, started=monitor.started)
+
+        monitor = RunMonitor(access, namespace, resource, run.name, run, on_done=done,
+                             image_pull_grace=self.image_pull_grace,
+                             poll_seconds=self.poll_seconds)
+        self.monitors[run.name] = monitor
+        run.set_canceller(monitor.cancel)
+        monitor.start()
+        return monitor
+
+
+# -- the end of a run ----------------------------------------------------------------------------
+
+
+def read_run_file(settings, run_name: str, file_name: str) -> bytes | None:
+    """A file of the run's output folder from ``--storage`` (None when absent or no storage)."""
+    if not settings.storage:
+        return None
+    from fairing_magics.storage import MissingRunFile, storage_for
+
+    try:
+        return storage_for(settings.storage).read_bytes(run_name, file_name)
+    except MissingRunFile:
+        return None
+
+
+def finish_run(run: Run, phase: str, status: st.JobStatus | None, pods: list[dict], problem: str,
+               *, settings, resource: ApiResource, timeout: float | None, started: float) -> None:
+    """End ``run`` from the job's final status (called once by the monitor)."""
+    seconds = time.monotonic() - started
+    last = tuple(run.tail())
+    codes = st.failed_exit_codes(pods)
+    if phase == ev.CANCELLED:
+        run.emit(ev.StageChanged("run", "failed", seconds))
+        run.finish(ev.CANCELLED, f"cancelled after {seconds:.1f} s",
+                   error=RunCancelled(f"run {run.name} was cancelled: its {resource.kind} and pods "
+                                      "were deleted", phase=ev.CANCELLED, last_lines=last))
+        return
+    if phase == ev.SUCCEEDED:
+        outputs = {}
+        try:
+            outputs = load_outputs(run, settings)
+        except JobFailed as exc:
+            run.emit(ev.StageChanged("run", "failed", seconds))
+            run.finish(ev.FAILED, str(exc), error=exc)
+            return
+        run.emit(ev.StageChanged("run", "done", seconds))
+        names = ", ".join(outputs) if outputs else "no outputs"
+        run.finish(ev.SUCCEEDED, f"succeeded in {seconds:.1f} s ({names})", outputs=outputs)
+        return
+    run.emit(ev.StageChanged("run", "failed", seconds))
+    reason = status.reason if status else ""
+    if reason == "DeadlineExceeded":
+        limit = f" --timeout {timeout:g} s" if timeout else " its deadline (activeDeadlineSeconds)"
+        run.finish(ev.TIMED_OUT, f"stopped by{limit}",
+                   error=FairingTimeout(f"run {run.name} took longer than{limit} and was stopped "
+                                        "by Kubernetes; raise --timeout or make the cell faster"))
+        return
+    error = failure_error(run, settings, status, codes, problem, last)
+    run.finish(ev.FAILED, f"failed after {seconds:.1f} s ({error.reason or 'failed'})", error=error)
+
+
+def load_outputs(run: Run, settings) -> dict:
+    """The run's ``--outputs`` from storage; JobFailed when they should be there and are not."""
+    if not run.requested_outputs:
+        return {}
+    data = read_run_file(settings, run.name, "outputs.pkl")
+    if data is None:
+        raise JobFailed(f"run {run.name} succeeded but its outputs "
+                        f"({', '.join(run.requested_outputs)}) are not in {settings.storage} "
+                        f"(runs/{run.name}/outputs.pkl): check that the pod could write there "
+                        "(its log says why an upload failed)", reason="MissingOutputs",
+                        last_lines=tuple(run.tail()))
+    import cloudpickle
+
+    return cloudpickle.loads(data)
+
+
+def failure_error(run: Run, settings, status: st.JobStatus | None, codes: list[str],
+                  problem: str, last: tuple[str, ...]) -> JobFailed:
+    """The JobFailed of a failed run: the cell's exception (error.json) or the job's reason."""
+    info = {}
+    data = read_run_file(settings, run.name, "error.json")
+    if data:
+        try:
+            info = json.loads(data)
+        except ValueError:
+            info = {}
+    where = f" ({'; '.join(codes)})" if codes else ""
+    tail = "\n".join(last[-10:])
+    if info.get("kind") == "cell":
+        return JobFailed(f"the cell raised {info.get('type')}: {info.get('message')} (run "
+                         f"{run.name}{where}; the remote traceback is above, the full log in "
+                         "run.logs())", reason=info.get("type", ""), last_lines=last,
+                         remote_traceback=info.get("traceback", ""))
+    if info.get("kind") == "bundle":
+        return JobFailed(f"run {run.name} could not start its program: {info.get('message')}",
+                         reason="BundleError", last_lines=last)
+    why = problem or (f"{status.reason}: {status.message}".strip(": ") if status else "failed")
+    reason = status.reason if status else "Failed"
+    return JobFailed(f"run {run.name} failed: {why}{where}" +
+                     (f"; last lines:\n{tail}" if tail else "; it printed nothing"),
+                     reason=reason or "Failed", last_lines=last)

@@ -1,0 +1,440 @@
+"""Following a run on the cluster: its pods as they appear, and every container's log.
+
+Log lines (:func:`follow_container_log`):
+
+- read with ``follow=true&timestamps=true`` as a raw stream (``_preload_content=False``) and cut
+  at ``\\n`` *bytes* before decoding, so a UTF-8 character is never split (Fairing decoded raw
+  1024-byte chunks and printed broken characters);
+- a stream that drops (connection reset, a chunked body cut short, an API server restart) is
+  opened again with ``sinceTime`` = the timestamp of the last line received. The API server (or
+  the kubelet behind it) may round that time down to the second, so the replay that comes back
+  is filtered by :class:`LogCursor`: lines older than the last one are skipped, and of the lines
+  carrying exactly the last timestamp, as many as were already delivered. Nothing is lost and
+  nothing is shown twice;
+- a container that has not started yet (``400 ... is waiting to start``) is waited for; one that
+  is gone (404) ends its follower.
+
+Lines travel through a :class:`LineBatcher`: followers add lines, and every few milliseconds the
+batcher hands each source's lines to the run as one ``LogLines`` event. Memory stays bounded: a
+follower that gets far ahead of a slow panel waits for it.
+
+Pods (:class:`PodWatcher`): list, then watch from the list's ``resourceVersion`` with a label
+selector; an expired watch (410 Gone) or a dropped one is listed again. Each change calls
+``on_pod(pod_dict)``; deletions call ``on_pod_deleted(pod_dict)``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import urllib3
+
+from fairing_magics import events as ev
+from fairing_magics.backends.kubernetes import status as st
+
+GATHER_SECONDS = 0.02
+MAX_PENDING_LINES = 20_000
+READ_CHUNK = 1 << 16
+RECONNECT_SECONDS = 0.2
+WAITING_POLL_SECONDS = 0.5
+
+
+# -- log lines ------------------------------------------------------------------------------------
+
+
+def timestamp_key(stamp: bytes) -> tuple[bytes, int] | None:
+    """An orderable key for an RFC 3339 timestamp as the kubelet writes them (UTC, ``Z``).
+
+    ``2024-01-02T03:04:05.5Z`` -> ``(b"2024-01-02T03:04:05", 500000000)``. Trailing zeros of the
+    fraction are trimmed by Go's RFC3339Nano, so the text alone does not sort; this does.
+    None when ``stamp`` is not such a timestamp.
+    """
+    if len(stamp) < 20 or stamp[4:5] != b"-" or stamp[10:11] != b"T":
+        return None
+    main, rest = stamp[:19], stamp[19:]
+    frac = 0
+    if rest.startswith(b"."):
+        digits = rest[1:].rstrip(b"Z")
+        end = 0
+        while end < len(digits) and 48 <= digits[end] <= 57:
+            end += 1
+        frac = int((digits[:end] + b"000000000")[:9] or b"0")
+    return main, frac
+
+
+class LogCursor:
+    """Where a log stream got to, so a reconnect neither loses nor repeats a line.
+
+    ``admit(key)`` says whether a line with timestamp key ``key`` is new. After
+    :meth:`reconnect`, lines older than the last delivered one and the first ``count`` lines
+    carrying the last timestamp are replays and are refused; the first line past them ends the
+    replay.
+    """
+
+    def __init__(self) -> None:
+        self.last: tuple[bytes, int] | None = None
+        self.last_text = ""  # the last timestamp as the server wrote it (for sinceTime)
+        self.count = 0  # lines delivered that carry exactly ``last``
+        self._replay_last: tuple[bytes, int] | None = None
+        self._skip = 0
+        self.replayed = 0  # lines refused as replays (for tests and benchmarks)
+
+    @property
+    def since_time(self) -> str | None:
+        return self.last_text or None
+
+    def reconnect(self) -> None:
+        if self.last is not None:
+            self._replay_last, self._skip = self.last, self.count
+
+    def admit(self, key: tuple[bytes, int] | None, text: bytes = b"") -> bool:
+        if key is None:
+            return True
+        if self._replay_last is not None:
+            if key < self._replay_last or (key == self._replay_last and self._skip > 0):
+                if key == self._replay_last:
+                    self._skip -= 1
+                self.replayed += 1
+                return False
+            self._replay_last = None
+        if self.last is None or key > self.last:
+            self.last, self.count, self.last_text = key, 1, text.decode("ascii", "replace")
+        elif key == self.last:
+            self.count += 1
+        return True
+
+
+class LineSplitter:
+    """Bytes in, complete lines out (split at ``\\n`` bytes, so UTF-8 stays whole)."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if not data:
+            return []
+        data = self._pending + data
+        lines = data.split(b"\n")
+        self._pending = lines.pop()
+        return lines
+
+    def rest(self) -> bytes:
+        """The unterminated last line (at a clean end of the stream)."""
+        rest, self._pending = self._pending, b""
+        return rest
+
+    def discard(self) -> None:
+        """Forget a partial line (the stream dropped; the replay brings it whole)."""
+        self._pending = b""
+
+
+def admit_lines(raw_lines: list[bytes], cursor: LogCursor) -> list[str]:
+    """Decode timestamped lines, keeping only those the cursor has not delivered yet."""
+    out = []
+    for raw in raw_lines:
+        stamp, sep, body = raw.partition(b" ")
+        key = timestamp_key(stamp) if sep else None
+        if key is None:
+            body = raw
+        if not cursor.admit(key, stamp):
+            continue
+        if body.endswith(b"\r"):
+            body = body[:-1]
+        out.append(body.decode("utf-8", "replace"))
+    return out
+
+
+class LineBatcher:
+    """Gathers lines per source and emits them as ``LogLines`` every ``gather_seconds``.
+
+    ``add`` is called by follower threads; a background thread flushes. When more than
+    ``max_pending`` lines wait, the adding thread flushes itself (and so waits for the sink).
+    Emission is serialized, so each source's lines keep their order.
+    """
+
+    def __init__(self, emit: Callable[[object], None], *, gather_seconds: float = GATHER_SECONDS,
+                 max_pending: int = MAX_PENDING_LINES, name: str = "fairing-log-batcher"):
+        self._emit = emit
+        self._gather = gather_seconds
+        self._max = max_pending
+        self._pending: dict[str, list[str]] = {}
+        self._count = 0
+        self._lock = threading.Lock()
+        self._emit_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def add(self, source: str, lines: list[str]) -> None:
+        if not lines:
+            return
+        with self._lock:
+            self._pending.setdefault(source, []).extend(lines)
+            self._count += len(lines)
+            full = self._count >= self._max
+        if full:
+            self.flush()
+        else:
+            self._wake.set()
+
+    def flush(self) -> None:
+        with self._emit_lock:
+            with self._lock:
+                pending, self._pending, self._count = self._pending, {}, 0
+            for source, lines in pending.items():
+                self._emit(ev.LogLines(tuple(lines), source=source))
+
+    def close(self) -> None:
+        """Flush what is left and stop the thread."""
+        self._closed.set()
+        self._wake.set()
+        self._thread.join(5)
+        self.flush()
+
+    def _loop(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait()
+            if self._closed.is_set():
+                break
+            time.sleep(self._gather)  # let a few more lines arrive: one event for many lines
+            self._wake.clear()
+            self.flush()
+
+
+def open_pod_log(api_client, namespace: str, pod: str, container: str, *,
+                 since_time: str | None = None, follow: bool = True):
+    """``GET .../pods/POD/log?follow&timestamps[&sinceTime]`` as a raw streaming response.
+
+    ``sinceTime`` is part of the API (``PodLogOptions``) but not of the generated client's
+    ``read_namespaced_pod_log``, and ``call_api`` changed shape in client 35, so the request
+    goes through the client's own connection pool (its TLS, proxy and retry policy) with its
+    own auth headers (a refreshing token, e.g. EKS's, is refreshed by ``auth_settings()``).
+    Non-2xx answers raise ``ApiException`` like the generated methods do.
+    """
+    from urllib.parse import quote, urlencode
+
+    from kubernetes.client.exceptions import ApiException
+
+    configuration = api_client.configuration
+    query = [("container", container), ("timestamps", "true")]
+    if follow:
+        query.append(("follow", "true"))
+    if since_time:
+        query.append(("sinceTime", since_time))
+    url = (f"{configuration.host.rstrip('/')}/api/v1/namespaces/{quote(namespace)}/pods/"
+           f"{quote(pod)}/log?{urlencode(query)}")
+    headers = dict(api_client.default_headers)
+    headers["Accept"] = "*/*"
+    for auth in (configuration.auth_settings() or {}).values():
+        if auth.get("in") == "header" and auth.get("value"):
+            headers[auth["key"]] = auth["value"]
+    response = api_client.rest_client.pool_manager.request(
+        "GET", url, headers=headers, preload_content=False)
+    if not 200 <= response.status < 300:
+        body = response.read()
+        close_response(response)
+        error = ApiException(status=response.status, reason=response.reason)
+        error.body = body.decode("utf-8", "replace")
+        raise error
+    return response
+
+
+def read_stream(response, chunk: int = READ_CHUNK) -> Iterator[bytes]:
+    """The body of a streaming urllib3 response, as it arrives."""
+    yield from response.stream(chunk, decode_content=True)
+
+
+def close_response(response) -> None:
+    try:
+        response.close()
+    finally:
+        try:
+            response.release_conn()
+        except Exception:  # noqa: BLE001 - closing a broken connection may fail; it is gone anyway
+            pass
+
+
+class ContainerLogFollower:
+    """Follows one container's log into ``deliver(lines)`` until it has ended.
+
+    ``pod_state()`` returns the pod's latest dict (from the pod watcher) or None when the pod is
+    gone. ``stop`` ends following early (cancel, detach at the end of the run).
+    """
+
+    def __init__(self, core_api, namespace: str, pod: str, container: str,
+                 deliver: Callable[[list[str]], None], *, pod_state: Callable[[], dict | None],
+                 stop: threading.Event, notice: Callable[[str, str], None] = lambda t, lvl: None):
+        self.core, self.namespace, self.pod, self.container = core_api, namespace, pod, container
+        self.deliver, self.pod_state, self.stop, self.notice = deliver, pod_state, stop, notice
+        self.cursor = LogCursor()
+        self.reconnects = 0
+        self.lines = 0
+
+    def run(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        splitter = LineSplitter()
+        opened_once = False
+        failures = 0
+        while not self.stop.is_set():
+            pod = self.pod_state()
+            if pod is None and opened_once:
+                return
+            try:
+                response = open_pod_log(self.core.api_client, self.namespace, self.pod,
+                                        self.container, since_time=self.cursor.since_time)
+            except ApiException as e:
+                if e.status == 404:
+                    return  # the pod is gone, and its log with it
+                if e.status == 400:  # waiting to start, or already gone from the kubelet
+                    if pod is not None and st.container_finished(pod, self.container) \
+                            and not st.container_started(pod, self.container):
+                        return  # it never ran (image pull failure, config error)
+                    self.stop.wait(WAITING_POLL_SECONDS)
+                    continue
+                if e.status in (401, 403):
+                    from fairing_magics.backends.kubernetes.cluster import explain_api_error
+
+                    self.notice(explain_api_error(e, verb="get", resource="pods/log",
+                                                  namespace=self.namespace).message, "error")
+                    return
+                failures += 1
+                if failures in (3, 30):
+                    self.notice(f"cannot read the log of {self.pod}/{self.container} "
+                                f"({e.status} {e.reason}); still trying", "warning")
+                self.stop.wait(min(5.0, RECONNECT_SECONDS * failures))
+                continue
+            except (urllib3.exceptions.HTTPError, OSError):  # refused, reset: try again shortly
+                failures += 1
+                self.stop.wait(min(5.0, RECONNECT_SECONDS * failures))
+                continue
+            opened_once = True
+            clean = False
+            try:
+                for data in read_stream(response):
+                    lines = admit_lines(splitter.feed(data), self.cursor)
+                    if lines:
+                        self.lines += len(lines)
+                        self.deliver(lines)
+                    if self.stop.is_set():
+                        return
+                clean = True
+            except (urllib3.exceptions.HTTPError, OSError):  # a dropped stream: reconnect below
+                clean = False
+            finally:
+                close_response(response)
+            if clean:
+                rest = splitter.rest()
+                failures = 0
+                pod = self.pod_state()
+                if pod is None or st.container_finished(pod, self.container):
+                    if rest:
+                        lines = admit_lines([rest], self.cursor)
+                        self.lines += len(lines)
+                        self.deliver(lines)
+                    return
+                if rest:  # ended mid-line while still running: the replay brings it whole
+                    pass
+            splitter.discard()
+            self.cursor.reconnect()
+            self.reconnects += 1
+            self.stop.wait(RECONNECT_SECONDS if clean else 0.05)
+
+
+# -- pods -----------------------------------------------------------------------------------------
+
+
+class PodWatcher:
+    """Keeps ``pods`` (name -> dict) current for one label selector; calls back on changes."""
+
+    def __init__(self, core_api, namespace: str, selector: str, *,
+                 on_pod: Callable[[dict], None], on_pod_deleted: Callable[[dict], None],
+                 stop: threading.Event, timeout_seconds: int = 30):
+        self.core, self.namespace, self.selector = core_api, namespace, selector
+        self.on_pod, self.on_pod_deleted, self.stop = on_pod, on_pod_deleted, stop
+        self.timeout_seconds = timeout_seconds
+        self.pods: dict[str, dict] = {}
+        self.lock = threading.Lock()
+        self.relists = 0
+        self.synced = threading.Event()
+
+    def get(self, name: str) -> dict | None:
+        with self.lock:
+            return self.pods.get(name)
+
+    def snapshot(self) -> list[dict]:
+        with self.lock:
+            return list(self.pods.values())
+
+    def run(self) -> None:
+        failures = 0
+        while not self.stop.is_set():
+            try:
+                rv = self._relist()
+                self.synced.set()
+                failures = 0
+                while not self.stop.is_set():
+                    rv = self._watch(rv)
+                    if rv is None:
+                        break  # expired: list again
+            except Exception:  # noqa: BLE001 - the API hiccuped: list again after a pause
+                failures += 1
+                self.stop.wait(min(5.0, 0.2 * failures))
+
+    def _relist(self) -> str:
+        response = self.core.list_namespaced_pod(self.namespace, label_selector=self.selector,
+                                                 _preload_content=False)
+        body = json.loads(response.data)
+        self.relists += 1
+        items = body.get("items") or []
+        for pod in items:
+            pod.setdefault("kind", "Pod")
+        names = {p["metadata"]["name"] for p in items}
+        with self.lock:
+            gone = [p for n, p in self.pods.items() if n not in names]
+            for pod in gone:
+                del self.pods[pod["metadata"]["name"]]
+            for pod in items:
+                self.pods[pod["metadata"]["name"]] = pod
+        for pod in gone:
+            self.on_pod_deleted(pod)
+        for pod in items:
+            self.on_pod(pod)
+        return (body.get("metadata") or {}).get("resourceVersion") or ""
+
+    def _watch(self, rv: str) -> str | None:
+        response = self.core.list_namespaced_pod(
+            self.namespace, label_selector=self.selector, watch=True, resource_version=rv,
+            timeout_seconds=self.timeout_seconds, allow_watch_bookmarks=True,
+            _preload_content=False)
+        splitter = LineSplitter()
+        try:
+            for data in read_stream(response):
+                for line in splitter.feed(data):
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    kind, obj = event.get("type"), event.get("object") or {}
+                    if kind == "ERROR":
+                        return None  # 410 Gone (or another Status): list again
+                    rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+                    if kind == "BOOKMARK":
+                        continue
+                    name = obj["metadata"]["name"]
+                    if kind == "DELETED":
+                        with self.lock:
+                            self.pods.pop(name, None)
+                        self.on_pod_deleted(obj)
+                    else:
+                        with self.lock:
+                            self.pods[name] = obj
+                        self.on_pod(obj)
+                if self.stop.is_set():
+                    return rv
+        finally:
+            close_response(response)
+        return rv

@@ -1,0 +1,241 @@
+"""Following one submitted run until it ends: pods, logs, notices, status, cancel.
+
+A :class:`RunMonitor` owns three kinds of threads for one run:
+
+- a :class:`~.follow.PodWatcher` on the run's label selector. Each pod change becomes a
+  ``PhaseChanged(source=replica)`` when the phase (or its detail) changed, ``Notice`` events for
+  the states in :func:`~.status.pod_notices` (each once), and a log follower for every container
+  that has started;
+- one :class:`~.follow.ContainerLogFollower` per container, feeding a shared
+  :class:`~.follow.LineBatcher` that emits ``LogLines(source=replica)``;
+- the status loop: reads the job object every ``poll_seconds``, reports the run's phase, fails
+  the run when an image cannot be pulled for ``image_pull_grace`` seconds (deleting the job, so
+  nothing is left behind), notices a job deleted behind our back, and on a final condition
+  waits for the log followers to drain, then calls ``on_done``.
+
+``cancel()`` deletes the job with ``propagationPolicy=Foreground`` (its pods go first) and ends
+the run as Cancelled once the job is gone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from fairing_magics import events as ev
+from fairing_magics.backends.kubernetes import status as st
+from fairing_magics.backends.kubernetes.follow import ContainerLogFollower, LineBatcher, PodWatcher
+from fairing_magics.backends.kubernetes.specs import ApiResource, run_selector
+from fairing_magics.run import Run
+
+IMAGE_PULL_GRACE_SECONDS = 45.0
+POLL_SECONDS = 0.5
+DRAIN_SECONDS = 15.0
+CANCEL_WAIT_SECONDS = 60.0
+
+
+class RunMonitor:
+    """Follows run ``name`` (a ``resource`` object in ``namespace``) into ``run``."""
+
+    def __init__(self, access, namespace: str, resource: ApiResource, name: str, run: Run, *,
+                 on_done: Callable[[str, st.JobStatus | None, list[dict], str], None],
+                 image_pull_grace: float = IMAGE_PULL_GRACE_SECONDS,
+                 poll_seconds: float = POLL_SECONDS):
+        from kubernetes.client import CoreV1Api, CustomObjectsApi
+
+        self.access, self.namespace, self.resource, self.name, self.run = (
+            access, namespace, resource, name, run)
+        self.core = CoreV1Api(access.api_client)
+        self.custom = CustomObjectsApi(access.api_client)
+        self.on_done = on_done
+        self.image_pull_grace = image_pull_grace
+        self.poll_seconds = poll_seconds
+        self.stop = threading.Event()  # ends the log followers and the pod watcher
+        self.cancelled = threading.Event()
+        self.batcher = LineBatcher(run.emit, name=f"fairing-logs-{name}")
+        self.watcher = PodWatcher(self.core, namespace, run_selector(name), on_pod=self._on_pod,
+                                  on_pod_deleted=self._on_pod_deleted, stop=self.stop)
+        self.followers: dict[tuple[str, str, str], tuple[ContainerLogFollower, threading.Thread]] = {}
+        self._seen_notices: set[tuple] = set()
+        self._pod_phases: dict[str, tuple[str, str]] = {}
+        self._pull_since: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._phase = ""
+        self._run_stage_started = False
+        self.started = time.monotonic()
+
+    # -- control --------------------------------------------------------------------------
+    def start(self) -> None:
+        threading.Thread(target=self.watcher.run, name=f"fairing-pods-{self.name}",
+                         daemon=True).start()
+        threading.Thread(target=self._status_loop, name=f"fairing-status-{self.name}",
+                         daemon=True).start()
+
+    def cancel(self) -> None:
+        """Delete the job (foreground: pods first); the status loop ends the run."""
+        from fairing_magics.backends.kubernetes.jobs import delete_run_object
+
+        self.cancelled.set()
+        delete_run_object(self.access, self.namespace, self.resource, self.name)
+
+    # -- pods -----------------------------------------------------------------------------
+    def _on_pod(self, pod: dict) -> None:
+        meta = pod["metadata"]
+        source = st.replica_name(pod)
+        phase, detail = st.pod_phase(pod), st.pod_detail(pod)
+        with self._lock:
+            changed = self._pod_phases.get(meta["name"]) != (phase, detail)
+            self._pod_phases[meta["name"]] = (phase, detail)
+            notices = [n for n in st.pod_notices(pod) if n.key not in self._seen_notices]
+            self._seen_notices.update(n.key for n in notices)
+            if st.pull_error(pod):
+                self._pull_since.setdefault(meta["name"], time.monotonic())
+            else:
+                self._pull_since.pop(meta["name"], None)
+        if changed:
+            self.run.emit(ev.PhaseChanged(phase, detail, source=source))
+        for n in notices:
+            self.run.emit(ev.Notice(n.text, n.level, source=n.source))
+        for container in st.container_names(pod):
+            if st.container_started(pod, container):
+                self._follow(pod, container)
+
+    def _on_pod_deleted(self, pod: dict) -> None:
+        with self._lock:
+            self._pull_since.pop(pod["metadata"]["name"], None)
+
+    def _follow(self, pod: dict, container: str) -> None:
+        meta = pod["metadata"]
+        key = (meta["name"], meta.get("uid", ""), container)
+        with self._lock:
+            if key in self.followers or self.stop.is_set():
+                return
+            if not self._run_stage_started:
+                self._run_stage_started = True
+                self.run.emit(ev.StageChanged("run", "running"))
+            source = st.log_source(pod, container)
+            pod_name = meta["name"]
+            follower = ContainerLogFollower(
+                self.core, self.namespace, pod_name, container,
+                lambda lines: self.batcher.add(source, lines),
+                pod_state=lambda: self.watcher.get(pod_name), stop=self.stop,
+                notice=lambda text, level: self.run.emit(ev.Notice(text, level, source=source)))
+            thread = threading.Thread(target=follower.run, name=f"fairing-log-{pod_name}-{container}",
+                                      daemon=True)
+            self.followers[key] = (follower, thread)
+        thread.start()
+
+    # -- the job --------------------------------------------------------------------------
+    def _get_job(self) -> dict | None:
+        from kubernetes.client.exceptions import ApiException
+
+        r = self.resource
+        try:
+            return self.custom.get_namespaced_custom_object(r.group, r.version, self.namespace,
+                                                            r.plural, self.name)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def _status_loop(self) -> None:
+        try:
+            self._watch_status()
+        except Exception as e:  # noqa: BLE001 - the run must end, whatever broke
+            self._end(ev.FAILED, None, f"lost track of the job: {type(e).__name__}: {e}")
+
+    def _watch_status(self) -> None:
+        failures = 0
+        cancel_deadline = None
+        while True:
+            try:
+                job = self._get_job()
+                failures = 0
+            except Exception:  # noqa: BLE001 - retried by the client already; keep trying a while
+                failures += 1
+                if failures >= 20:
+                    raise
+                time.sleep(min(5.0, self.poll_seconds * failures))
+                continue
+            if self.cancelled.is_set():
+                cancel_deadline = cancel_deadline or time.monotonic() + CANCEL_WAIT_SECONDS
+                if job is None or time.monotonic() > cancel_deadline:
+                    self._end(ev.CANCELLED, None, "")
+                    return
+            elif job is None:
+                self._end(ev.FAILED, None, f"{self.resource.kind} {self.name} was deleted "
+                                           "outside this notebook while it ran")
+                return
+            else:
+                status = st.job_status(job)
+                if status.phase == ev.RUNNING and self._phase != ev.RUNNING:
+                    self._phase = ev.RUNNING
+                    self.run.emit(ev.PhaseChanged(ev.RUNNING, f"{self.resource.kind} {self.name}"))
+                if status.done:
+                    self._drain()
+                    self._end(status.phase, status, "")
+                    return
+                stuck = self._stuck_pull()
+                if stuck:
+                    self.cancelled.set()  # we delete it ourselves: do not report "deleted outside"
+                    self._delete_quietly()
+                    self._end(ev.FAILED, st.JobStatus(ev.FAILED, "ErrImagePull", stuck), stuck)
+                    return
+            time.sleep(self.poll_seconds)
+
+    def _stuck_pull(self) -> str:
+        now = time.monotonic()
+        with self._lock:
+            stuck = [(name, since) for name, since in self._pull_since.items()
+                     if now - since >= self.image_pull_grace]
+        if not stuck:
+            return ""
+        pod = self.watcher.get(stuck[0][0]) or {}
+        reason, message = st.pull_error(pod) or ("ErrImagePull", "")
+        image = next((c.get("image") for c in (pod.get("spec") or {}).get("containers", [])), "")
+        return (f"{st.replica_name(pod) if pod else stuck[0][0]} could not pull its image {image} "
+                f"for {now - stuck[0][1]:.0f} s ({reason}: {message}); the "
+                f"{self.resource.kind} was deleted. Check that the image exists, that the "
+                "cluster's nodes can reach the registry, and the pull secret (--image-pull-secret)")
+
+    def _delete_quietly(self) -> None:
+        try:
+            from fairing_magics.backends.kubernetes.jobs import delete_run_object
+
+            delete_run_object(self.access, self.namespace, self.resource, self.name)
+        except Exception as e:  # noqa: BLE001 - say so, but the run still ends
+            self.run.emit(ev.Notice(f"could not delete {self.resource.kind} {self.name}: {e}",
+                                    "warning"))
+
+    def _drain(self) -> None:
+        """Let every log follower reach the end of its container's log (bounded)."""
+        deadline = time.monotonic() + DRAIN_SECONDS
+        self.watcher.synced.wait(5)
+        while time.monotonic() < deadline:
+            # a pod that finished between two watch events may not have a follower yet
+            for pod in self.watcher.snapshot():
+                for container in st.container_names(pod):
+                    if st.container_started(pod, container):
+                        self._follow(pod, container)
+            with self._lock:
+                threads = [t for _, t in self.followers.values()]
+            if all(not t.is_alive() for t in threads) and self._all_pods_final():
+                return
+            time.sleep(0.05)
+
+    def _all_pods_final(self) -> bool:
+        return all(st.pod_phase(p) in ("Succeeded", "Failed") for p in self.watcher.snapshot())
+
+    def _end(self, phase: str, status: st.JobStatus | None, problem: str) -> None:
+        self.stop.set()
+        with self._lock:
+            threads = [t for _, t in self.followers.values()]
+        for t in threads:
+            t.join(2)
+        self.batcher.close()
+        self.on_done(phase, status, self.watcher.snapshot(), problem)
+
+    @property
+    def reconnects(self) -> int:
+        return sum(f.reconnects for f, _ in self.followers.values())

@@ -1,0 +1,141 @@
+"""What a ``%%fairing_train`` cell submits to the cluster, as pure functions of its flags.
+
+:func:`training_spec` turns the cell's ``TrainOptions`` and the ``Settings`` into the exact object
+the backend creates (a Job, TFJob or PyTorchJob dict); :func:`describe_cluster_plan` prints it for
+``--dry-run``, with where it would go. Neither touches the network.
+
+What is added to the specs of :mod:`.specs`:
+
+- env ``FAIRING_RUN_NAME`` (the object name) and ``FAIRING_OUTPUT_DIR``;
+- with ``--storage s3://...``: env ``FAIRING_STORAGE`` (the runtime uploads the output folder to
+  ``<storage>/runs/<run>/``); with ``--aws-secret NAME`` the AWS keys come from that Secret
+  (references only, see :func:`fairing_magics.aws.aws_env_from_secret`);
+- with ``--storage`` a local folder: a ``hostPath`` volume ``<folder>/runs/<run>`` mounted at
+  ``/fairing/output``, so the outputs land where the kernel reads them. That needs the node to
+  see the kernel's folder at the same path (a single-machine cluster, the test cluster, or a
+  shared file system mounted alike on notebook and nodes); on EKS use ``s3://``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+from fairing_magics.backends.kubernetes.specs import (
+    JobOptions,
+    parse_toleration,
+    parse_volume,
+    render_training,
+    to_yaml,
+)
+from fairing_magics.errors import ConfigError
+from fairing_magics.image.layout import OUTPUT_DIR
+
+OUTPUT_VOLUME = "fairing-output"
+DRY_RUN_SUFFIX = "dryrun"
+_REPLICA_KEYS = {"TFJob": "tfReplicaSpecs", "PyTorchJob": "pytorchReplicaSpecs"}
+
+
+def storage_kind(storage: str) -> str:
+    """``""`` (none), ``"s3"`` or ``"folder"``."""
+    if not storage:
+        return ""
+    return "s3" if storage.startswith("s3://") else "folder"
+
+
+def output_folder(storage: str, name: str) -> Path:
+    """The run folder ``<storage>/runs/<name>`` of a local-folder storage (absolute)."""
+    from fairing_magics.storage import storage_for
+
+    return storage_for(storage).run_dir(name)
+
+
+def job_options(options, settings, *, name: str, image: str, capture_digest: str = "",
+                namespace: str = "") -> JobOptions:
+    """The :class:`JobOptions` of a cell's flags (``options``: ``TrainOptions``)."""
+    kind = (options.kind or "job").lower()
+    env = dict(options.env)
+    env["FAIRING_RUN_NAME"] = name
+    env["FAIRING_OUTPUT_DIR"] = OUTPUT_DIR
+    if storage_kind(settings.storage) == "s3":
+        env["FAIRING_STORAGE"] = settings.storage
+    timeout = None if options.timeout is None else max(1, math.ceil(options.timeout))
+    return JobOptions(
+        name=name, run_name=options.name, image=image, namespace=namespace,
+        cpu=options.cpu, memory=options.memory, gpus=options.gpus, env=env,
+        node_selector=dict(options.node_selector),
+        tolerations=tuple(parse_toleration(t) for t in options.tolerations),
+        service_account=options.service_account,
+        image_pull_secrets=tuple(options.image_pull_secrets),
+        volumes=tuple(parse_volume(v) for v in options.volumes),
+        istio_inject=bool(settings.istio_inject), capture_digest=capture_digest,
+        kind=kind, workers=options.workers if kind != "job" else 1, timeout=timeout)
+
+
+def training_spec(options, settings, *, name: str, image: str, capture_digest: str = "",
+                  namespace: str = "", region: str | None = None) -> dict:
+    """The object to create for one run: :func:`render_training` plus storage and AWS env."""
+    spec = render_training(job_options(options, settings, name=name, image=image,
+                                       capture_digest=capture_digest, namespace=namespace))
+    if options.aws_secret:
+        from fairing_magics.aws import aws_env_from_secret
+
+        extra = aws_env_from_secret(options.aws_secret, region)
+        for template in pod_templates(spec):
+            for container in template["spec"]["containers"]:
+                taken = {e["name"] for e in container.get("env", [])}
+                container.setdefault("env", []).extend(e for e in extra if e["name"] not in taken)
+    if storage_kind(settings.storage) == "folder":
+        folder = str(output_folder(settings.storage, name))
+        for template in pod_templates(spec):
+            pod = template["spec"]
+            if any(v["name"] == OUTPUT_VOLUME for v in pod.get("volumes", [])):
+                raise ConfigError(f"a volume is already named {OUTPUT_VOLUME}: rename it")
+            pod.setdefault("volumes", []).append(
+                {"name": OUTPUT_VOLUME, "hostPath": {"path": folder, "type": "DirectoryOrCreate"}})
+            for container in pod["containers"]:
+                container.setdefault("volumeMounts", []).append(
+                    {"name": OUTPUT_VOLUME, "mountPath": OUTPUT_DIR})
+    return spec
+
+
+def pod_templates(spec: dict) -> Iterator[dict]:
+    """Every pod template of a Job, TFJob or PyTorchJob dict."""
+    if spec["kind"] == "Job":
+        yield spec["spec"]["template"]
+        return
+    for replica in spec["spec"][_REPLICA_KEYS[spec["kind"]]].values():
+        yield replica["template"]
+
+
+def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
+    """``--dry-run`` text: where the run would go and the YAML that would be submitted.
+
+    The run's object name gets a new random suffix for each real run; here it is ``-dryrun``.
+    The image is shown by repository: its digest is known once it is built.
+    """
+    from fairing_magics.backends.kubernetes.naming import unique_name
+
+    object_name = unique_name(name, suffix=DRY_RUN_SUFFIX)
+    registry = (options.registry or settings.registry or "REGISTRY").rstrip("/")
+    image = f"{registry}@sha256:<digest of the image built from this bundle>"
+    namespace = options.namespace or settings.namespace
+    context = options.context or settings.context
+    spec = training_spec(options, settings, name=object_name, image=image,
+                         capture_digest=bundle.digest if bundle is not None else "",
+                         namespace=namespace)
+    where = storage_kind(settings.storage)
+    outputs = {"s3": f"uploaded by the pod to {settings.storage.rstrip('/')}/runs/{object_name}/",
+               "folder": "written through a hostPath volume to "
+                         f"{output_folder(settings.storage, object_name) if where else ''}",
+               "": "not brought back (no --storage set)"}[where]
+    lines = [
+        f"Kubernetes: would create {spec['kind']} {object_name} (a new random suffix per run) in "
+        f"namespace {namespace or '(the context or pod namespace)'}, "
+        f"context {context or '(current)'}",
+        f"Outputs and errors: {outputs}",
+        "",
+        to_yaml(spec).rstrip("\n"),
+    ]
+    return "\n".join(lines)
