@@ -141,9 +141,9 @@ def _pandas():
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
-IDLE_TIMEOUT_SECONDS = (
-    75  # idle keep-alive connections are closed after this (above common LB idle timeouts)
-)
+# Idle keep-alive connections are closed after this; above the idle timeouts of common load
+# balancers (60 s), so that the balancer, not us, closes them and never reuses a closed one.
+IDLE_TIMEOUT_SECONDS = 75
 SHUTDOWN_GRACE_SECONDS = 20
 EXIT_OK = 0
 EXIT_LOAD_FAILED = 2
@@ -526,6 +526,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             log_line(f'{stamp[:-4]}Z {client} "{request}" {status} {len(body)} {millis:.2f}ms')
             if status >= 400 and isinstance(payload, dict) and "error" in payload:
                 log_line(f"{LOG_PREFIX}{status} {payload['error']}")
+        self._started = 0.0  # the next request on this connection sets its own
 
     def _too_large_message(self):
         limit = self.server.app.max_body_bytes
@@ -535,6 +536,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         )
 
     def _read_body(self):
+        self._body_read = True  # or the connection is closed below
         limit = self.server.app.max_body_bytes
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._read_chunked(limit)
@@ -613,6 +615,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _dispatch(self, method):
         app = self.server.app
         app.begin()  # counted until the answer is written: shutdown waits for it
+        self._body_read = False
         try:
             try:
                 status, payload, headers = self._route(method, app)
@@ -626,9 +629,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "error": f"prediction failed: {type(exc).__name__}: {exc} "
                     "(the traceback is in the server log)"
                 }
+            if not self._body_read:
+                self._skip_body()
             self._send(status, payload, headers, head_only=method == "HEAD")
         finally:
             app.end()
+
+    def _skip_body(self):
+        """Drop a body nobody read (a 404 or 405), or the next request would start inside it."""
+        length = self.headers.get("Content-Length", "0").strip()
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+        elif length.isdigit() and int(length) <= self.server.app.max_body_bytes:
+            self._discard(int(length))
+        else:
+            self.close_connection = True
 
     def _route(self, method, app):
         path = urllib.parse.unquote(self.path.split("?", 1)[0])  # some clients send %3Apredict
@@ -667,8 +682,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if method == "HEAD" and allowed == "GET":
             return
         if method != allowed:
-            if self.headers.get("Content-Length", "0") not in ("", "0"):
-                self.close_connection = True  # an unread body would be parsed as the next request
             raise BadRequest(
                 f"{method} is not allowed on {self.path[:200]}; use {allowed}",
                 status=405,

@@ -165,6 +165,24 @@ def test_unknown_model_name_is_404(lin_server):
     assert_json_error(lin_server.request("GET", "/v2/models/lin/infer"), 404, "no such path")
 
 
+def test_refused_requests_with_a_body_leave_the_connection_usable(lin_server):
+    conn = http.client.HTTPConnection("127.0.0.1", lin_server.port, timeout=10)
+    body = json.dumps({"instances": ROWS})
+    try:
+        for method, path, status in [
+            ("POST", "/v1/models/other:predict", 404),
+            ("POST", "/nowhere", 404),
+            ("PUT", "/v1/models/lin:predict", 405),
+            ("POST", "/v1/models/lin:predict", 200),
+        ]:
+            conn.request(method, path, body)
+            reply = conn.getresponse()
+            assert (reply.status, reply.getheader("Connection")) == (status, None)
+            assert json.loads(reply.read())
+    finally:
+        conn.close()
+
+
 def test_wrong_method_is_405_with_allow(lin_server):
     reply = lin_server.request("GET", "/v1/models/lin:predict")
     assert_json_error(reply, 405, "use POST")
