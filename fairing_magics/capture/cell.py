@@ -15,6 +15,7 @@ Bigger values are cloudpickled into ``values/NAME.pkl``; the runtime loads them 
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -71,14 +72,33 @@ def _import_statements(res: Resolution) -> list[str]:
     return plain + froms
 
 
-def _render_main(res: Resolution, cell_text: str) -> str:
+def _split_future_imports(text: str, tree: ast.Module) -> tuple[list[str], str]:
+    """``from __future__`` lines of the cell (they must open main.py) and the rest of the cell."""
+    lines = text.splitlines()
+    future: list[str] = []
+    cut: set[int] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and not future and not cut:
+            continue  # a docstring may precede them
+        if not (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
+            break
+        span = range(node.lineno - 1, node.end_lineno)
+        future.append(" ".join(lines[i].strip() for i in span))
+        cut.update(span)
+    rest = "\n".join(line for i, line in enumerate(lines) if i not in cut)
+    return future, rest + "\n"
+
+
+def _render_main(res: Resolution, cell_text: str, tree: ast.Module) -> str:
     pickled = sorted(n for n, v in res.values.items() if not v.info.as_source)
+    future, cell_text = _split_future_imports(cell_text, tree)
     lines = [
         "# Captured by fairing_magics from a notebook cell: imports, definitions, then the cell.",
         "# Run it with `python fairing_bootstrap.py` in this folder.",
     ]
     if pickled:
         lines.append("# Loaded into __main__ before this runs (values/NAME.pkl): " + ", ".join(pickled))
+    lines.extend(future)
     lines.append("")
     imports = _import_statements(res)
     lines.extend(imports)
@@ -179,8 +199,9 @@ def capture_cell(
     packages, req_lines, req_notes = _requirements(
         res, local.third_party, local.modules, requirements, cwd, bool(pickled or outputs))
 
-    source = _render_main(res, python.text)
-    notes = [*python.notes, *res.notes, *local.notes, *req_notes]
+    source = _render_main(res, python.text, python.tree)
+    cell_notes = [f"line {line}: {note}" for line, note in zip(python.note_lines, python.notes, strict=True)]
+    notes = [*cell_notes, *res.notes, *local.notes, *req_notes]
     version = _python_version()
     report = CaptureReport(
         source=source,

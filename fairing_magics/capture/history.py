@@ -34,6 +34,7 @@ class Definition:
     source: str
     cell_index: int
     line: int
+    notes: tuple[str, ...] = ()  # IPython syntax changed inside it
 
 
 _DEFINES = re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+([A-Za-z_]\w*)", re.M)
@@ -106,5 +107,6 @@ def find_definition(name: str, kind: str, cells: Sequence[str], line: int | None
         first = min([found.lineno, *(d.lineno for d in found.decorator_list)])
         lines = python.text.splitlines()[first - 1: found.end_lineno]
         source = textwrap.dedent("\n".join(lines)) + "\n"
-        return Definition(name, kind, source, position, first)
+        notes = python.notes_between(first, found.end_lineno)
+        return Definition(name, kind, source, position, first, notes)
     return None

@@ -205,6 +205,7 @@ def resolve_names(
             definition = find_definition(real, kind, cells, _first_line(obj), index) if real == name else None
             if definition is not None:
                 result.definitions[name] = definition
+                result.notes.extend(f"{name} (from an earlier cell): {note}" for note in definition.notes)
                 inner, imported = analyze_source(definition.source)
                 result.modules.update(imported)
                 result.deps[name] = {n for n, immediate in inner.free.items() if immediate}

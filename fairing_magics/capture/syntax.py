@@ -38,6 +38,11 @@ class PythonSource:
     text: str
     tree: ast.Module
     notes: tuple[str, ...] = ()
+    note_lines: tuple[int, ...] = ()  # the line each note is about
+
+    def notes_between(self, first: int, last: int) -> tuple[str, ...]:
+        """The notes about lines ``first``..``last`` (1-based, inclusive)."""
+        return tuple(n for n, line in zip(self.notes, self.note_lines, strict=True) if first <= line <= last)
 
 
 _TRANSFORMER = None
@@ -134,10 +139,10 @@ def _translate_expression(method: str, args: list) -> tuple[str, str] | None:
     return None
 
 
-def _splice(text: str, tree: ast.Module, depth: int) -> tuple[str, list[str]]:
+def _splice(text: str, tree: ast.Module, depth: int) -> tuple[str, list[tuple[int, str]]]:
     lines = text.splitlines()
     edits: list[tuple[int, int, list[str]]] = []  # (first line index, last line index, new lines)
-    notes: list[str] = []
+    notes: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Expr):
             call = _ipython_call(node.value)
@@ -146,7 +151,7 @@ def _splice(text: str, tree: ast.Module, depth: int) -> tuple[str, list[str]]:
             indent = lines[node.lineno - 1][: node.col_offset]
             new, note = _translate_statement(call[0], call[1], indent, depth)
             edits.append((node.lineno - 1, node.end_lineno - 1, new))
-            notes.append(note)
+            notes.append((node.lineno, note))
         elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
             call = _ipython_call(node.value)
             if call is None:
@@ -162,7 +167,7 @@ def _splice(text: str, tree: ast.Module, depth: int) -> tuple[str, list[str]]:
             last = lines[value.end_lineno - 1]
             merged = first[: value.col_offset] + done[0] + last[value.end_col_offset:]
             edits.append((value.lineno - 1, value.end_lineno - 1, [merged]))
-            notes.append(done[1])
+            notes.append((node.lineno, done[1]))
     for first, last, new in sorted(edits, reverse=True):
         lines[first: last + 1] = new
     return "\n".join(lines) + ("\n" if lines else ""), notes
@@ -190,7 +195,8 @@ def _to_python(cell: str, depth: int = 0) -> PythonSource:
             f"IPython syntax on line {exc.lineno} cannot be turned into plain Python; "
             "write that line in plain Python."
         ) from None
-    return PythonSource(new_text, new_tree, tuple(notes))
+    notes.sort()
+    return PythonSource(new_text, new_tree, tuple(n for _, n in notes), tuple(line for line, _ in notes))
 
 
 @lru_cache(maxsize=4096)

@@ -186,3 +186,7 @@ PATTERNS += [
     P("function_imports_inside", "def load():\n    import mylib_g\n    return mylib_g.VALUE", "print(load())", "load",
       local_files={"mylib_g.py": "VALUE = 'from mylib_g'\n"}, bundle_files="mylib_g.py"),
 ]
+PATTERNS += [
+    P("future_import_hoisted", "import math",
+      "from __future__ import annotations\ndef f(c: Missing) -> int:\n    return math.floor(2.5)\nprint(f(None))", "math"),
+]

@@ -181,3 +181,15 @@ def test_kernel_file_names_do_not_change_pickles():
         pickles.append(capture_value("f", namespace["f"], 2**20).data)
     assert pickles[0] == pickles[1]
     assert b"ipykernel_111" not in pickles[0]
+
+
+def test_report_notes_ipython_syntax_in_earlier_definitions(shell):
+    definition = "def shout():\n    !echo loud\n    return 1"
+    assert shell.run_cell(definition, store_history=False).success
+    cell = "%time n = shout()\nprint(n)\n"
+    bundle = capture_cell(cell, shell.user_ns, [*HISTORY, definition, cell], cwd=Path("/"))
+    assert "    __import__('subprocess').run('echo loud', shell=True)\n" in bundle.source
+    assert bundle.report.notes[:2] == (
+        "line 1: %time n = shout(): runs the statement, without timing",
+        "shout (from an earlier cell): !echo loud: translated to subprocess.run",
+    )
