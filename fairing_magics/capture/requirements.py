@@ -110,36 +110,68 @@ def _guess_distribution(top: str) -> str | None:
     return None
 
 
+def _owns(dist: str, module: str) -> bool:
+    """True when distribution ``dist`` installed files of ``module`` (a dotted name)."""
+    prefix = module.replace(".", "/")
+    try:
+        files = metadata.distribution(dist).files or []
+    except metadata.PackageNotFoundError:
+        return False
+    return any(str(f).startswith((prefix + "/", prefix + ".")) for f in files)
+
+
+def _is_namespace_package(top: str) -> bool:
+    module = sys.modules.get(top)
+    return module is not None and getattr(module, "__file__", None) is None and hasattr(module, "__path__")
+
+
 def find_package(module: str) -> PackageInfo | None:
-    """The distribution providing ``module`` (a dotted import name), or None if unknown/stdlib."""
+    """The distribution providing ``module`` (a dotted import name), or None if unknown/stdlib.
+
+    For a namespace package shared by several distributions (``google``), pass the dotted name
+    (``google.protobuf``): the distribution that installed that part is chosen.
+    """
     if is_stdlib(module):
         return None
     top = module.split(".")[0]
-    guessed = _guess_distribution(top)
-    dists = [guessed] if guessed else (_distributions_by_import().get(top) or [])
+    known = KNOWN_DISTRIBUTIONS.get(module)
+    guessed = known if known and _dist_facts(known) else _guess_distribution(top)
+    dists = [guessed] if guessed else sorted(set(_distributions_by_import().get(top) or []))
+    if len(dists) > 1 and "." in module:
+        owners = [d for d in dists if _owns(d, module)]
+        dists = owners or dists
     if not dists:
-        known = KNOWN_DISTRIBUTIONS.get(module) or KNOWN_DISTRIBUTIONS.get(top)
-        dists = [known] if known else [top]
-    for dist in sorted(set(dists)):
+        fallback = KNOWN_DISTRIBUTIONS.get(top)
+        dists = [fallback] if fallback else [top]
+    for dist in dists:
         facts = _dist_facts(dist)
         if facts is not None:
             name, version, reproducible, note = facts
-            return PackageInfo(top, name, version, reproducible, note)
+            return PackageInfo(module if "." in module and _is_namespace_package(top) else top,
+                               name, version, reproducible, note)
     return None
 
 
 def pin_requirements(modules: set[str]) -> tuple[tuple[PackageInfo, ...], tuple[str, ...]]:
-    """Packages for the imported ``modules`` and the notes about modules no package provides."""
+    """Packages for the imported ``modules`` and the notes about modules no package provides.
+
+    Modules are looked up by their top-level package, except inside namespace packages
+    (``google.cloud.storage``), where the first two parts decide.
+    """
     packages: dict[str, PackageInfo] = {}
     notes = []
-    for top in sorted({m.split(".")[0] for m in modules}):
-        if is_stdlib(top) or top in packages:
+    keys = set()
+    for module in modules:
+        parts = module.split(".")
+        keys.add(".".join(parts[:2]) if len(parts) > 1 and _is_namespace_package(parts[0]) else parts[0])
+    for key in sorted(keys):
+        if is_stdlib(key) or key in packages:
             continue
-        info = find_package(top)
+        info = find_package(key)
         if info is None:
-            notes.append(f"module {top!r} comes from no installed distribution; it is not in requirements.txt")
+            notes.append(f"module {key!r} comes from no installed distribution; it is not in requirements.txt")
             continue
-        packages[top] = info
+        packages[key] = info
     return tuple(packages.values()), tuple(notes)
 
 
