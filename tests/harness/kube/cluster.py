@@ -13,6 +13,8 @@ the kubelet, so every pod's image really travels through the registry.
 
 from __future__ import annotations
 
+import fcntl
+import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,16 +52,19 @@ class KubeCluster:
         return config.new_client_from_config(str(self.kubeconfig))
 
     def python_image(self, repository: str = PYTHON_REPOSITORY, tag: str = PYTHON_TAG) -> str:
-        """Push the Debian bookworm python3 rootfs as an image (once per session); return
-        its reference in the test registry."""
-        from tests.harness.rootfs import ensure_python_rootfs
+        """Reference of a python3 image (Debian bookworm rootfs) in the test registry.
+
+        The first call on a machine imports the rootfs with podman and pushes it to a scratch
+        registry whose storage is cached under ``~/.cache`` (about 30 s); later sessions copy
+        that storage into their registry (about 1 s).
+        """
         ref = f"{self.registry_host}/{repository}:{tag}"
         with self._lock:
             if ref not in self._images:
-                podman = self.builder
-                podman.run("import", "--change", "CMD=[\"python3\"]",
-                           str(ensure_python_rootfs()), ref, timeout=600)
-                podman.run("push", "--tls-verify=false", ref, timeout=600)
+                seed = ensure_registry_seed(self.builder, repository, tag)
+                shutil.copytree(seed, self.registry.folder / "data", dirs_exist_ok=True)
+                if self.registry.manifest_status(repository, tag) != 200:
+                    raise RuntimeError(f"seeded image {ref} is not served by the registry")
                 self._images[ref] = ref
         return ref
 
@@ -93,3 +98,31 @@ def start_kube_cluster(folder: str | Path, **emulator_options) -> KubeCluster:
         raise
     return KubeCluster(emulator=emu, kubeconfig=emu.write_kubeconfig(folder / "kubeconfig"),
                        folder=folder, registry=registry, builder=builder)
+
+
+def ensure_registry_seed(podman, repository: str = PYTHON_REPOSITORY, tag: str = PYTHON_TAG) -> Path:
+    """Registry storage holding the python image, cached by rootfs version (built once)."""
+    from tests.harness.registry import start_registry
+    from tests.harness.rootfs import CACHE_ROOT, ROOTFS_VERSION, ensure_python_rootfs
+    root = CACHE_ROOT / f"registry-seed-{ROOTFS_VERSION}-{repository.replace('/', '_')}-{tag}"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(root) + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel sessions build it once
+        if (root / "data").exists():
+            return root / "data"
+        scratch = Path(str(root) + ".tmp")
+        shutil.rmtree(scratch, ignore_errors=True)
+        registry = start_registry(scratch)
+        try:
+            ref = f"{registry.host}/{repository}:{tag}"
+            podman.add_insecure(registry.host)
+            podman.run("import", "--change", 'CMD=["python3"]', str(ensure_python_rootfs()), ref,
+                       timeout=600)
+            podman.run("push", "--tls-verify=false", ref, timeout=600)
+            podman.run("rmi", ref, check=False)
+        finally:
+            registry.stop()
+        root.mkdir(exist_ok=True)
+        (scratch / "data").rename(root / "data")
+        shutil.rmtree(scratch, ignore_errors=True)
+        return root / "data"

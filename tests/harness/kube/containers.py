@@ -10,11 +10,11 @@ applied, when the kubelet did not stop the container itself (podman here does no
 from __future__ import annotations
 
 import socket
-import subprocess
 import threading
 import time
 import urllib.request
 
+from .logbook import parse_timestamp
 from .podspec import MissingReference, container_env, create_args
 from .resources import find_type
 from .store import now_iso
@@ -156,11 +156,16 @@ class ContainerRunner:
             self._event("Warning", "Failed", f"Error: {e}")
             return None
         name = f"k8s_{self.name}_{w.name}_{w.namespace}_{w.uid[:8]}_{self.restart_count}"
-        args = create_args(pod, self.spec, env, w.volumes, name, kubelet.label, kubelet.limits_ok)
+        self.log_path = w.emu.workdir / "pods" / w.uid / f"{self.name}-{self.restart_count}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_options = ["--log-driver", "k8s-file", "--log-opt", f"path={self.log_path}"]
+        args = log_options + create_args(pod, self.spec, env, w.volumes, name, kubelet.label,
+                                         kubelet.limits_ok)
         r = kubelet.podman.run("create", *args, check=False, timeout=120)
         if r.returncode != 0 and kubelet.limits_ok and ("--memory" in args or "--cpus" in args):
             kubelet.limits_ok = False  # this host cannot apply limits: run without them
-            args = create_args(pod, self.spec, env, w.volumes, name, kubelet.label, False)
+            args = log_options + create_args(pod, self.spec, env, w.volumes, name, kubelet.label,
+                                             False)
             r = kubelet.podman.run("create", *args, check=False, timeout=120)
         if r.returncode != 0:
             message = (r.stderr.strip().splitlines() or ["podman create failed"])[-1]
@@ -174,28 +179,33 @@ class ContainerRunner:
         return self.container_id
 
     def _attach(self, cid: str) -> int:
+        """Start the container, feed its log lines, wait for its exit; return the exit code."""
         w, podman = self.worker, self.worker.kubelet.podman
         log = w.emu.logbook.start(w.namespace, w.name, self.name, w.uid)
         self.stopped_by_kubelet = False
-        proc = podman.popen("start", "--attach", cid, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        r = podman.run("start", cid, check=False, timeout=120)
         started = now_iso()
         self.ever_started = True
+        if r.returncode != 0:  # e.g. the command is not in the image
+            message = (r.stderr.strip().splitlines() or ["podman start failed"])[-1]
+            log.close()
+            self.exit_code = 128
+            self._set({"terminated": {"exitCode": 128, "reason": "StartError", "message": message,
+                                      "startedAt": started, "finishedAt": now_iso(),
+                                      "containerID": f"podman://{cid}"}}, ready=False)
+            self._event("Warning", "Failed", f"Error: failed to start container: {message}")
+            podman.run("rm", "-f", "-t", "0", cid, check=False)
+            return 128
         has_probe = bool(self.spec.get("readinessProbe"))
         self._set({"running": {"startedAt": started}}, ready=not has_probe)
         self._event("Normal", "Started", f"Started container {self.name}")
         if w.killed.is_set():
             self.stop(w.grace)
+        exited = threading.Event()
         if has_probe:
-            threading.Thread(target=self._probe_loop, args=(proc,), daemon=True).start()
-        for line in iter(proc.stdout.readline, b""):
-            log.append(line)
-        proc.wait()
-        inspect = podman.run("inspect", "--format", "{{.State.ExitCode}}", cid, check=False)
-        try:
-            code = int(inspect.stdout.strip())
-        except ValueError:
-            code = proc.returncode
+            threading.Thread(target=self._probe_loop, args=(exited,), daemon=True).start()
+        code = self._follow(cid, log)
+        exited.set()
         log.close()
         self.exit_code = code
         if code == 0:
@@ -212,8 +222,59 @@ class ContainerRunner:
         podman.run("rm", "-f", "-t", "0", cid, check=False)
         return code
 
+    def _follow(self, cid: str, log) -> int:
+        """Tail the container's CRI log file (the k8s-file driver: ``TIME STREAM P|F TEXT``,
+        as the real kubelet reads) into ``log`` until conmon reports the exit.
+
+        The exit is seen from conmon's exit file (written at exit, removed by the cleanup soon
+        after) or, failing that, from ``podman inspect`` once a second. (``podman start
+        --attach`` was tried first: here it sometimes returned 20 s after the exit.)
+        """
+        podman = self.worker.kubelet.podman
+        exit_file = podman.root / "tmp" / "exits" / cid
+        partial: dict[bytes, bytes] = {}
+        pending = b""
+        code = None
+        drained = False
+        last_inspect = time.monotonic()
+        with open(self.log_path, "ab+") as f:
+            f.seek(0)
+            while True:
+                data = f.read()
+                if data:
+                    pending += data
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        _feed(line, partial, log)
+                    continue
+                if code is not None:
+                    if drained:
+                        break
+                    drained = True  # one more read: conmon may flush right after the exit
+                    time.sleep(0.05)
+                    continue
+                if exit_file.exists():
+                    try:
+                        code = int(exit_file.read_text().strip() or "0")
+                    except (OSError, ValueError):
+                        pass
+                    continue
+                if time.monotonic() - last_inspect > 1.0:
+                    last_inspect = time.monotonic()
+                    r = podman.run("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}",
+                                   cid, check=False)
+                    status, _, value = r.stdout.strip().partition(" ")
+                    if r.returncode != 0 or status in ("exited", "stopped"):
+                        code = int(value) if value.isdigit() else 137
+                        continue
+                time.sleep(0.05)
+        for text in partial.values():  # a last line without newline
+            if text:
+                log.append(text, None)
+        return code
+
     # -- readiness ------------------------------------------------------------------------
-    def _probe_loop(self, proc: subprocess.Popen) -> None:
+    def _probe_loop(self, exited: threading.Event) -> None:
         probe = self.spec["readinessProbe"]
         w = self.worker
         if w.wait(float(probe.get("initialDelaySeconds", 0))):
@@ -221,7 +282,7 @@ class ContainerRunner:
         period = min(float(probe.get("periodSeconds", 10)), 0.5)  # quick, for tests
         failures_needed = int(probe.get("failureThreshold", 3))
         failures = 0
-        while proc.poll() is None and not w.killed.is_set():
+        while not exited.is_set() and not w.killed.is_set():
             ok = self._probe_once(probe)
             failures = 0 if ok else failures + 1
             if ok and not self.ready and "running" in self.state:
@@ -252,3 +313,21 @@ class ContainerRunner:
         except Exception:
             return False
         return True
+
+
+def _feed(line: bytes, partial: dict[bytes, bytes], log) -> None:
+    """One CRI log record: ``2026-01-01T00:00:00.123456789+00:00 stdout F text``."""
+    parts = line.split(b" ", 3)
+    if len(parts) < 3:
+        return
+    stamp, stream, tag = parts[:3]
+    text = parts[3] if len(parts) == 4 else b""
+    if tag == b"P":
+        partial[stream] = partial.get(stream, b"") + text
+        return
+    text = partial.pop(stream, b"") + text
+    try:
+        at_ns = parse_timestamp(stamp.decode())
+    except ValueError:
+        at_ns = None
+    log.append(text + b"\n", at_ns)

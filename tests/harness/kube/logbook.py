@@ -60,7 +60,7 @@ class ContainerLog:
             self.changed.notify_all()
 
 
-@dataclass
+@dataclass(eq=False)
 class LogStream:
     """An open read: the fault hooks may end it (``drop``) or end it after ``drop_after`` lines."""
     drop: bool = False

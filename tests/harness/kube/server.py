@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -86,6 +87,13 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(e.code, e.status(), e.headers)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except Exception as e:  # an emulator bug: answer like an apiserver panic, and show it
+            traceback.print_exc()
+            self.close_connection = True
+            try:
+                self._send_json(500, ApiError(500, f"Internal error occurred: {e!r}").status())
+            except OSError:
+                pass
 
     def _send_json(self, code: int, body: dict, headers: dict | None = None) -> None:
         data = json.dumps(body).encode()
