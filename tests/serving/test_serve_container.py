@@ -7,6 +7,8 @@ and must answer predictions, then exit 0 on ``podman stop`` well before podman's
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import re
 import socket
@@ -19,7 +21,12 @@ import pytest
 
 from tests.harness import need
 from tests.harness.podman import Podman, podman_available
-from tests.harness.rootfs import debootstrap_available, ensure_python_rootfs
+from tests.harness.rootfs import (
+    CACHE_ROOT,
+    ROOTFS_VERSION,
+    debootstrap_available,
+    ensure_python_rootfs,
+)
 from tests.serving.conftest import SERVE_PY, write_model_dir
 
 IMAGE = "localhost/fairing-serve-test-base:latest"
@@ -34,11 +41,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def podman(tmp_path_factory):
     need(podman_available(), "podman and runc are not installed (apt-get install -y podman runc)")
-    rootfs_cached = (
-        Path(ensure_python_rootfs.__globals__["CACHE_ROOT"])
-        / ensure_python_rootfs.__globals__["ROOTFS_VERSION"]
-        / "rootfs.tar"
-    ).exists()
+    rootfs_cached = (CACHE_ROOT / ROOTFS_VERSION / "rootfs.tar").exists()
     need(
         rootfs_cached or debootstrap_available(),
         "the Python base needs debootstrap as root (apt-get install debootstrap) or a cached rootfs",
@@ -84,9 +87,6 @@ def test_serve_py_in_a_container_predicts_and_stops_on_sigterm(podman, tmp_path)
             stderr=subprocess.STDOUT,
         )
     try:
-        import http.client
-        import json
-
         deadline = time.monotonic() + 60
         while "ready in" not in log_path.read_text(errors="replace"):
             assert process.poll() is None, log_path.read_text(errors="replace")
