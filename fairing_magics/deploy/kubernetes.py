@@ -356,10 +356,13 @@ def delete_objects(access, objects: _Objects, *, wait: float = DELETE_TIMEOUT) -
     if objects.kserve:
         steps = [(INFERENCESERVICE, lambda: custom.delete_namespaced_custom_object(
             INFERENCESERVICE.group, INFERENCESERVICE.version, ns, INFERENCESERVICE.plural, name,
-            propagation_policy="Foreground"))]
+            propagation_policy="Foreground", _preload_content=False))]
     else:
-        steps = [(DEPLOYMENT, lambda: apps.delete_namespaced_deployment(name, ns, propagation_policy="Foreground")),
-                 (SERVICE, lambda: core.delete_namespaced_service(name, ns))]
+        # _preload_content=False: API servers answer a delete with the object or with a Status;
+        # we need neither, and deserializing the wrong one fails in some client versions.
+        steps = [(DEPLOYMENT, lambda: apps.delete_namespaced_deployment(
+                     name, ns, propagation_policy="Foreground", _preload_content=False)),
+                 (SERVICE, lambda: core.delete_namespaced_service(name, ns, _preload_content=False))]
     for resource, call in steps:
         try:
             with api_call(access, "delete", resource, namespace=ns, name=name):
@@ -371,15 +374,30 @@ def delete_objects(access, objects: _Objects, *, wait: float = DELETE_TIMEOUT) -
                         raise
         except ClusterError:
             raise
+    # Foreground deletion: the owner goes once its pods are gone; wait for both.
+    _resource, read_owner, _create, _patch = _crud(access, "InferenceService" if objects.kserve else "Deployment",
+                                                   ns, name)
     deadline = time.monotonic() + wait
     while True:
         with api_call(access, "list", POD, namespace=ns):
-            left = core.list_namespaced_pod(ns, label_selector=objects.pod_selector).items
+            left = [p.metadata.name for p in core.list_namespaced_pod(ns, label_selector=objects.pod_selector).items]
+        if not left:
+            try:
+                with api_call(access, "get", _resource, namespace=ns, name=name):
+                    try:
+                        read_owner()
+                        left = [name]
+                    except Exception as exc:
+                        if not _not_found(exc):
+                            raise
+            except ClusterError:
+                if not objects.kserve:
+                    raise
         if not left:
             return found
         if time.monotonic() > deadline:
-            raise FairingTimeout(f"endpoint {name}: {len(left)} pod(s) still terminating after {wait:g} s "
-                                 f"({', '.join(p.metadata.name for p in left)}); they will go on their own")
+            raise FairingTimeout(f"endpoint {name}: still being deleted after {wait:g} s "
+                                 f"({', '.join(left)}); it will go on its own")
         time.sleep(POLL_SECONDS)
 
 
