@@ -48,7 +48,9 @@ def podman(tmp_path_factory):
     )
     engine = Podman(tmp_path_factory.mktemp("podman"))
     engine.run("import", str(ensure_python_rootfs()), IMAGE, timeout=300)
-    return engine
+    yield engine
+    # removes the image and unmounts the overlay store, so pytest can delete the folder
+    engine.run("system", "reset", "--force", check=False, timeout=120)
 
 
 @pytest.mark.e2e
