@@ -92,37 +92,30 @@ def _split_future_imports(text: str, tree: ast.Module) -> tuple[list[str], str]:
 def _render_main(res: Resolution, cell_text: str, tree: ast.Module) -> str:
     pickled = sorted(n for n, v in res.values.items() if not v.info.as_source)
     future, cell_text = _split_future_imports(cell_text, tree)
-    lines = [
+    header = [
         "# Captured by fairing_magics from a notebook cell: imports, definitions, then the cell.",
         "# Run it with `python fairing_bootstrap.py` in this folder.",
     ]
     if pickled:
-        lines.append("# Loaded into __main__ before this runs (values/NAME.pkl): " + ", ".join(pickled))
-    lines.extend(future)
-    lines.append("")
+        header.append("# Loaded into __main__ before this runs (values/NAME.pkl): " + ", ".join(pickled))
+    header.extend(future)
+    sections = ["\n".join(header)]  # sections are separated by one blank line, definitions by two
     imports = _import_statements(res)
-    lines.extend(imports)
-    literals = [res.values[n].source.rstrip("\n") for n in sorted(res.values) if res.values[n].info.as_source]
     if imports:
-        lines.append("")
+        sections.append("\n".join(imports))
+    literals = [res.values[n].source.rstrip("\n") for n in sorted(res.values) if res.values[n].info.as_source]
     if literals:
-        lines.extend(literals)
-        lines.append("")
-    blocks = []
-    if res.display_shim:
-        blocks.append(DISPLAY_SHIM.rstrip("\n"))
+        sections.append("\n".join(literals))
+    blocks = [DISPLAY_SHIM.rstrip("\n")] if res.display_shim else []
     for name in _order_definitions(res):
         if name in res.aliases:
             blocks.append(f"{name} = {res.aliases[name].target}")
         else:
             blocks.append(res.definitions[name].source.rstrip("\n"))
-    for block in blocks:
-        lines.append(block)
-        lines.append("")
-        lines.append("")
-    lines.append(CELL_MARKER)
-    text = "\n".join(lines) + "\n" + cell_text.rstrip("\n") + "\n"
-    return text
+    text = "\n\n".join(sections) + "\n"
+    if blocks:
+        text += "\n\n" + "\n\n\n".join(blocks) + "\n"
+    return text + "\n\n" + CELL_MARKER + "\n" + cell_text.rstrip("\n") + "\n"
 
 
 def _requirements(res: Resolution, local_third_party: set[str], local_modules: set[str],
