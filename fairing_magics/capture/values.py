@@ -222,6 +222,9 @@ def capture_value(name: str, value, limit: int) -> CapturedValue:
         return CapturedValue(name, ValueInfo(name, type_name, len(source), as_source=True), source=source)
     if type(value).__name__ == "generator":
         return _raise(_unpicklable(name, value, TypeError("cannot pickle 'generator' object")))
+    nbytes = getattr(value, "nbytes", None)  # numpy arrays (and friends): refuse before copying
+    if isinstance(nbytes, int) and nbytes > limit:
+        raise _too_large(name, type_name, nbytes, limit)
     buffer = io.BytesIO()
     modules: set[str] = set()
     main_classes: set[str] = set()
@@ -231,14 +234,22 @@ def capture_value(name: str, value, limit: int) -> CapturedValue:
         raise _unpicklable(name, value, exc) from exc
     data = buffer.getvalue()
     if len(data) > limit:
-        raise CaptureError(
-            f"the cell uses {name!r} ({type_name}), which pickles to {len(data) / 2**20:.1f} MiB, more than the "
-            f"{limit / 2**20:.0f} MiB limit; save it to a file and --include it, or put it in storage "
-            "(--storage) and load it inside the cell."
-        )
+        raise _too_large(name, type_name, len(data), limit)
     modules.discard("__main__")
     return CapturedValue(name, ValueInfo(name, type_name, len(data)), data=data, modules=frozenset(modules),
                          main_classes=frozenset(main_classes))
+
+
+def _too_large(name: str, type_name: str, size: int, limit: int) -> CaptureError:
+    return CaptureError(
+        f"the cell uses {name!r} ({type_name}), which takes {_size_text(size)}, more than the "
+        f"{_size_text(limit)} limit; save it to a file and --include it, or put it in storage "
+        "(--storage) and load it inside the cell."
+    )
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size:,} bytes"
 
 
 def _raise(exc: Exception):

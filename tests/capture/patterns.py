@@ -190,3 +190,7 @@ PATTERNS += [
     P("future_import_hoisted", "import math",
       "from __future__ import annotations\ndef f(c: Missing) -> int:\n    return math.floor(2.5)\nprint(f(None))", "math"),
 ]
+PATTERNS += [
+    P("error_array_too_large", ["import numpy as np", "big_array = np.zeros(10_000)"], "print(big_array.sum())",
+      error="limit", value_limit=50_000),
+]
