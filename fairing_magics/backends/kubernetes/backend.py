@@ -190,8 +190,9 @@ def finish_run(run: Run, phase: str, status: st.JobStatus | None, pods: list[dic
     if phase == ev.CANCELLED:
         run.emit(ev.StageChanged("run", "failed", seconds))
         run.finish(ev.CANCELLED, f"cancelled after {seconds:.1f} s",
-                   error=RunCancelled(f"run {run.name} was cancelled: its {resource.kind} and pods "
-                                      "were deleted", phase=ev.CANCELLED, last_lines=last))
+                   error=RunCancelled(f"run {run.name} was cancelled: "
+                                      f"{problem or f'its {resource.kind} and pods were deleted'}",
+                                      phase=ev.CANCELLED, last_lines=last))
         return
     if phase == ev.SUCCEEDED:
         outputs = {}

@@ -280,6 +280,7 @@ class ContainerLogFollower:
         splitter = LineSplitter()
         opened_once = False
         failures = 0
+        finished_refusals = 0
         while not self.stop.is_set():
             pod = self.pod_state()
             if pod is None and opened_once:
@@ -291,9 +292,12 @@ class ContainerLogFollower:
                 if e.status == 404:
                     return  # the pod is gone, and its log with it
                 if e.status == 400:  # waiting to start, or already gone from the kubelet
-                    if pod is not None and st.container_finished(pod, self.container) \
-                            and not st.container_started(pod, self.container):
-                        return  # it never ran (image pull failure, config error)
+                    if pod is None:
+                        return
+                    if st.container_finished(pod, self.container):
+                        finished_refusals += 1
+                        if not st.container_started(pod, self.container) or finished_refusals > 3:
+                            return  # it never ran (pull failure, config error), or its log is gone
                     self.stop.wait(WAITING_POLL_SECONDS)
                     continue
                 if e.status in (401, 403):

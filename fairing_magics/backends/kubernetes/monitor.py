@@ -164,8 +164,9 @@ class RunMonitor:
                     self._end(ev.CANCELLED, None, "")
                     return
             elif job is None:
-                self._end(ev.FAILED, None, f"{self.resource.kind} {self.name} was deleted "
-                                           "outside this notebook while it ran")
+                self._end(ev.CANCELLED, None, f"its {self.resource.kind} was deleted outside "
+                                              "this notebook (%fairing_cancel in another kernel, "
+                                              "kubectl delete)")
                 return
             else:
                 status = st.job_status(job)

@@ -70,7 +70,7 @@ def job_options(options, settings, *, name: str, image: str, capture_digest: str
         image_pull_secrets=tuple(options.image_pull_secrets),
         volumes=tuple(parse_volume(v) for v in options.volumes),
         istio_inject=bool(settings.istio_inject), capture_digest=capture_digest,
-        kind=kind, workers=options.workers if kind != "job" else 1, timeout=timeout)
+        kind=kind, workers=options.workers, timeout=timeout)
 
 
 def training_spec(options, settings, *, name: str, image: str, capture_digest: str = "",
@@ -119,17 +119,22 @@ def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
 
     object_name = unique_name(name, suffix=DRY_RUN_SUFFIX)
     registry = (options.registry or settings.registry or "REGISTRY").rstrip("/")
-    image = f"{registry}@sha256:<digest of the image built from this bundle>"
+    image = f"{registry}@sha256:<digest, once built>"
     namespace = options.namespace or settings.namespace
     context = options.context or settings.context
     spec = training_spec(options, settings, name=object_name, image=image,
                          capture_digest=bundle.digest if bundle is not None else "",
                          namespace=namespace)
     where = storage_kind(settings.storage)
-    outputs = {"s3": f"uploaded by the pod to {settings.storage.rstrip('/')}/runs/{object_name}/",
-               "folder": "written through a hostPath volume to "
-                         f"{output_folder(settings.storage, object_name) if where else ''}",
-               "": "not brought back (no --storage set)"}[where]
+    if where == "s3":
+        from fairing_magics.storage import storage_for
+
+        outputs = f"uploaded by the pod to {storage_for(settings.storage).run_uri(object_name)}"
+    elif where == "folder":
+        outputs = ("written through a hostPath volume to "
+                   f"{output_folder(settings.storage, object_name)}")
+    else:
+        outputs = "not brought back (no --storage set)"
     lines = [
         f"Kubernetes: would create {spec['kind']} {object_name} (a new random suffix per run) in "
         f"namespace {namespace or '(the context or pod namespace)'}, "

@@ -125,9 +125,8 @@ def container_started(pod: dict, container: str) -> bool:
     state = container_state(pod, container)
     if "running" in state:
         return True
-    terminated = state.get("terminated")
-    return bool(terminated) and bool(terminated.get("startedAt") or terminated.get("containerID")
-                                     or terminated.get("exitCode") is not None)
+    terminated = state.get("terminated") or {}
+    return bool(terminated.get("startedAt"))
 
 
 def container_finished(pod: dict, container: str) -> bool:
