@@ -286,15 +286,36 @@ class _Walker(ast.NodeVisitor):
         finally:
             self.scope = outer
 
+    def _enter_type_params(self, node) -> _Scope | None:
+        """PEP 695 (Python 3.12+): ``def f[T](x: T)`` binds T for annotations, bases and body."""
+        params = getattr(node, "type_params", None)
+        if not params:
+            return None
+        outer = self.scope
+        scope = _Scope("function", outer, deferred=outer.deferred)
+        scope.names = {p.name for p in params}
+        self.scope = scope
+        return outer
+
     def visit_FunctionDef(self, node) -> None:
         for decorator in node.decorator_list:
             self.visit(decorator)
         for default in [*node.args.defaults, *node.args.kw_defaults]:
             if default is not None:
                 self.visit(default)
+        outer = self._enter_type_params(node)
         self._visit_annotations(node.args, node.returns)
         self._enter_function(node, node.args, node.body)
+        if outer is not None:
+            self.scope = outer
         self._bind(node.name)
+
+    def visit_TypeAlias(self, node) -> None:  # Python 3.12+: type X[T] = ...
+        outer = self._enter_type_params(node) or self.scope
+        self._enter_function(node, ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[],
+                                                 defaults=[]), [ast.Expr(node.value)])
+        self.scope = outer
+        self._bind(node.name.id)
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
@@ -307,6 +328,7 @@ class _Walker(ast.NodeVisitor):
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for decorator in node.decorator_list:
             self.visit(decorator)
+        params_outer = self._enter_type_params(node)
         for base in node.bases:
             self.visit(base)
         for keyword in node.keywords:
@@ -317,7 +339,7 @@ class _Walker(ast.NodeVisitor):
             for stmt in node.body:
                 self.visit(stmt)
         finally:
-            self.scope = outer
+            self.scope = params_outer or outer
         self._bind(node.name)
 
     def _visit_comprehension(self, node) -> None:
