@@ -1,6 +1,6 @@
 """Benchmark the serving runtime (``fairing_magics/runtime/serve.py``) against a bare echo server.
 
-    python benchmarks/bench_serving.py [--seconds 4] [--threads 4] [--kserve /venv/bin/python]
+    python benchmarks/bench_serving.py [--seconds 3] [--rounds 3] [--threads 4] [--kserve /venv/bin/python]
 
 What it measures, in one run on this machine:
 
@@ -21,11 +21,40 @@ What it measures, in one run on this machine:
 For single-row and 100-row batches, ``--threads`` client threads each keep one HTTP/1.1
 connection alive and send requests back to back for ``--seconds`` (after a short warm-up);
 the client is the same for every server. It prints requests/s, p50 and p99 latency, and the
-ratios of serve.py to the echo baseline. Runs in about 25 s (40 s with kserve).
+ratios of serve.py to the baselines. Takes 35-50 s (60-80 s with kserve) on 2 busy cores,
+most of it starting the servers.
 
-Figures (Debian 12, Python 3.11, 2 cores shared with other work, 4 client threads, 4 s each):
+Figures (Debian 12, Python 3.11, 2 cores shared with other jobs: load average 8-13 during the
+run, so absolute numbers swing by 2x or more between runs; one of 4 runs is shown):
 
-    see the report of issue 7; re-run this file for the figures on your machine.
+    in-process model.predict, batch   1: p50 0.328 ms (included in serve.py's latency)
+    in-process model.predict, batch 100: p50 0.354 ms (included in serve.py's latency)
+    server          batch     req/s     rows/s   p50 ms   p99 ms
+    serve.py            1       462        462     3.43    65.60
+    serve.py(numpy)     1       735        735     1.89    39.36
+    echo                1        89         89    44.39    80.92
+    echo+nodelay        1      1706       1706     2.06    10.17
+    kserve              1        63         63    60.55   150.15
+    serve.py          100       342      34177     6.53   109.26
+    serve.py(numpy)   100       315      31458     5.45    59.93
+    echo              100        89       8874    44.91    68.60
+    echo+nodelay      100       599      59938     5.71    28.43
+    kserve            100        98       9830    18.09   176.75
+    batch   1: serve.py / echo = 5.17x req/s, 0.08x p50, 0.81x p99
+    batch   1: serve.py / echo+nodelay = 0.27x req/s, 1.66x p50, 6.45x p99
+    batch   1: serve.py(numpy) / echo+nodelay = 0.43x req/s, 0.92x p50, 3.87x p99
+    batch   1: serve.py / kserve = 7.34x req/s, 0.06x p50, 0.44x p99
+    batch 100: serve.py / echo = 3.85x req/s, 0.15x p50, 1.59x p99
+    batch 100: serve.py / echo+nodelay = 0.57x req/s, 1.14x p50, 3.84x p99
+    batch 100: serve.py(numpy) / echo+nodelay = 0.52x req/s, 0.96x p50, 2.11x p99
+    batch 100: serve.py / kserve = 3.48x req/s, 0.36x p50, 0.62x p99
+
+Reading them (over the 4 runs): the stock echo pays ~40 ms per keep-alive request (two writes,
+Nagle + delayed ACK), so serve.py does 1.3-13x its requests/s; against the TCP_NODELAY echo,
+serve.py with a numpy model has a p50 within 0.6-1.15x, and the rest of serve.py's gap with the
+scikit-learn model is scikit-learn's per-call validation. kserve 0.21 did 1/20-1/7 of
+serve.py's requests/s for single rows and 1/14-1/3 for 100-row batches in 3 runs; in one noisy
+run it was ahead on 100-row batches (355 vs 113 req/s).
 """
 
 from __future__ import annotations
