@@ -179,6 +179,19 @@ def test_deployment_serves_http_on_port_and_becomes_ready(kube_cluster, api, ns)
         lambda: kube_cluster.emulator.service_endpoint(ns, "web"), 10, what="service endpoint")
     with urllib.request.urlopen(f"http://{endpoint}/hostname", timeout=5) as r:
         assert r.status == 200
+    # a template change rolls out: a new pod (new hash) replaces the old once it is ready
+    old = core.list_namespaced_pod(ns, label_selector="app=web").items[0]
+    apps.patch_namespaced_deployment("web", ns, {"spec": {"template": {"metadata": {
+        "annotations": {"restartedAt": "now"}}}}})
+
+    def rolled():
+        pods = core.list_namespaced_pod(ns, label_selector="app=web").items
+        return len(pods) == 1 and pods[0].metadata.name != old.metadata.name and pods[0]
+    new = kube_cluster.emulator.wait_for(rolled, 60, what="rollout")
+    assert new.metadata.labels["pod-template-hash"] != old.metadata.labels["pod-template-hash"]
+    kube_cluster.emulator.wait_for(lambda: kube_cluster.emulator.service_endpoint(ns, "web")
+                                   == f"127.0.0.1:{new.metadata.annotations['emulator.fairing.dev/port']}",
+                                   30, what="service follows the new pod")
     # the pod is deleted (container stopped) when the deployment goes away
     pod = core.list_namespaced_pod(ns, label_selector="app=web").items[0]
     cid = pod.status.container_statuses[0].container_id.split("://")[1]

@@ -13,7 +13,7 @@ import json
 
 from ..resources import find_type
 from ..selectors import selector_from_match_labels
-from .deployments import DEPLOYMENT
+from .deployments import DEPLOYMENT, template_hash
 from .ownership import (
     SERVICE,
     condition_true,
@@ -25,6 +25,7 @@ from .ownership import (
 
 POD = find_type("", "v1", "pods")
 ISVC = find_type("serving.kserve.io", "v1beta1", "inferenceservices")
+_PREDICTOR_HASH = "emulator.fairing.dev/predictor-hash"
 
 
 class ServiceController:
@@ -93,18 +94,20 @@ class InferenceServiceController:
         template["spec"].pop("annotations", None)
         template["spec"].pop("labels", None)
         replicas = int(predictor.get("minReplicas") or 1)
+        wanted = template_hash({"template": template, "replicas": replicas})
         dep = store.find(DEPLOYMENT, ns, dep_name)
         if dep is None:
             dep = store.create(DEPLOYMENT, ns, {
                 "metadata": {"name": dep_name, "labels": labels,
+                             "annotations": {_PREDICTOR_HASH: wanted},
                              "ownerReferences": [owner_reference(isvc)]},
                 "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
                          "template": template}})
-        elif dep["spec"]["template"].get("spec") != template["spec"] or \
-                dep["spec"].get("replicas") != replicas:
-            def retemplate(d: dict) -> None:
+        elif (dep["metadata"].get("annotations") or {}).get(_PREDICTOR_HASH) != wanted:
+            def retemplate(d: dict) -> None:  # the predictor changed: roll out
                 d["spec"]["template"] = template
                 d["spec"]["replicas"] = replicas
+                d["metadata"].setdefault("annotations", {})[_PREDICTOR_HASH] = wanted
             dep = store.mutate(DEPLOYMENT, ns, dep_name, retemplate) or dep
         if store.find(SERVICE, ns, dep_name) is None:
             store.create(SERVICE, ns, {
