@@ -2,7 +2,7 @@
 
 The history is run in a real IPython InteractiveShell: 50 function/class definitions (each
 calling the previous one, so the cell needs all 50), values, imports, and a few cells with
-IPython syntax. The captured cell uses the last definition, two values and numpy.
+IPython syntax. The captured cell uses the last definition, two literal values, a numpy array (pickled) and numpy.
 
 Prints the first (cold) capture, the median of repeated captures (target: <= 20 ms), and the
 ratio against a baseline measured in the same run: ``ast.parse`` of the whole history, the
@@ -55,7 +55,7 @@ def make_history() -> list[str]:
     return cells
 
 
-CELL = "result = f49(1) + v8 + int(np.arange(3).sum())\nprint(result, s8)\n"
+CELL = "result = f49(1) + v8 + int(np.arange(3).sum()) + float(arr9.sum())\nprint(result, s8)\n"
 
 
 def main() -> int:

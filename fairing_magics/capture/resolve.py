@@ -14,6 +14,7 @@ For each name the cell reads, :func:`resolve_names` decides, in this order:
 
 from __future__ import annotations
 
+import ast
 import builtins
 import re
 import sys
@@ -119,8 +120,6 @@ def _import_for_object(name: str, obj) -> ImportLine | None:
 def _import_from_history(name: str, obj, cells: Sequence[str]) -> ImportLine | None:
     """An ``import``/``from ... import`` in the history that binds ``name`` to this very object."""
     pattern = re.compile(r"\bimport\b[^\n]*\b" + re.escape(name) + r"\b")
-    import ast
-
     for cell in reversed(cells):
         if name not in cell or not pattern.search(cell):
             continue
