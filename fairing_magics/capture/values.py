@@ -49,10 +49,10 @@ class CapturedValue:
     main_classes: frozenset[str] = frozenset()  # notebook classes pickled along (by value)
 
 
-def _literal(value, budget: list[int]) -> str | None:
+def _literal(value, budget: list[int], depth: int = 0) -> str | None:
     """Deterministic source for a small literal, or None."""
     kind = type(value)
-    if budget[0] <= 0:
+    if budget[0] <= 0 or depth > 10:  # depth: self-containing lists must not recurse forever
         return None
     if kind in (str, bytes, list, tuple, dict, set, frozenset) and len(value) > budget[0]:
         return None  # cannot fit: do not build the text of a big value
@@ -69,7 +69,7 @@ def _literal(value, budget: list[int]) -> str | None:
     elif kind in (list, tuple):
         parts = []
         for item in value:
-            part = _literal(item, budget)
+            part = _literal(item, budget, depth + 1)
             if part is None:
                 return None
             parts.append(part)
@@ -80,13 +80,13 @@ def _literal(value, budget: list[int]) -> str | None:
     elif kind is dict:
         items = []
         for key, item in value.items():
-            k, v = _literal(key, budget), _literal(item, budget)
+            k, v = _literal(key, budget, depth + 1), _literal(item, budget, depth + 1)
             if k is None or v is None:
                 return None
             items.append(f"{k}: {v}")
         text = "{" + ", ".join(items) + "}"
     elif kind in (set, frozenset):
-        parts = [_literal(v, budget) for v in value]
+        parts = [_literal(v, budget, depth + 1) for v in value]
         if any(p is None for p in parts) or not parts:
             return None
         body = "{" + ", ".join(sorted(parts)) + "}"  # sorted: set order varies between processes

@@ -194,3 +194,6 @@ PATTERNS += [
     P("error_array_too_large", ["import numpy as np", "big_array = np.zeros(10_000)"], "print(big_array.sum())",
       error="limit", value_limit=50_000),
 ]
+PATTERNS += [
+    P("self_containing_list", "loop = [1]\nloop.append(loop)", "print(loop[1][1][0], loop[1] is loop)", "loop"),
+]
