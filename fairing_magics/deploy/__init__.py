@@ -37,7 +37,7 @@ from fairing_magics.deploy.endpoint import READY, Endpoint, EndpointBook, Predic
 from fairing_magics.errors import ConfigError, FairingError
 
 __all__ = ["ENDPOINTS", "Endpoint", "EndpointBook", "PredictionError", "deploy", "get_deployer",
-           "undeploy"]
+           "plan_deploy", "undeploy"]
 
 #: This kernel's endpoints, by name.
 ENDPOINTS = EndpointBook()
@@ -133,6 +133,62 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     emit(ev.PhaseChanged(READY, server.url))
     emit(ev.Finished(ev.SUCCEEDED, f"{name} ready at {endpoint.predict_url}", time.perf_counter() - started))
     return endpoint
+
+
+def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Settings | None = None,
+                predictor: Any = None, from_run: str | None = None, storage_uri: str | None = None,
+                replicas: int = 1, kserve: bool = False, expose: str = "clusterip", cpu: str = "",
+                memory: str = "") -> str:
+    """``--dry-run``: what :func:`deploy` would do, as text (the model, its packages, the image
+    and the Kubernetes YAML). Nothing is built, pushed, started or read from storage."""
+    from fairing_magics.backends.kubernetes.naming import MAX_RUN_NAME, validate_name
+    from fairing_magics.deploy.model import package_model
+
+    settings = settings or Settings()
+    backend = backend or settings.backend
+    validate_name(name, what="--name", max_length=MAX_RUN_NAME)
+    deployer = get_deployer(backend)
+    deployer.check(settings, replicas=replicas, kserve=kserve, expose=expose, cpu=cpu, memory=memory)
+    lines = [f"Dry run of endpoint {name!r} on the {backend} backend; nothing was built, pushed or started."]
+    package = None
+    if from_run:
+        root = storage_uri or settings.storage or str(settings.home)
+        lines.append(f"Model: the single output (or 'model') of run {from_run}, read from "
+                     f"{root.rstrip('/')}/runs/{from_run}*/outputs.pkl when deploying")
+    elif isinstance(model, str):
+        lines.append(f"Model: read from {model} when deploying")
+    else:
+        if model is None:
+            raise ConfigError("nothing to deploy: give a model (a variable) or --from-run RUN")
+        package = package_model(model, predictor=predictor)
+        lines.append(f"Model: {package.description}" + (" with a custom predictor" if predictor is not None else ""))
+        lines.append(f"Model folder: {len(package.members)} files, {package.size} bytes, {package.digest[:19]}")
+        lines.append("Packages: " + ", ".join(package.requirements))
+        lines.extend(f"Note: {note}" for note in package.notes)
+    if backend == "local":
+        lines.append("Would run: serve.py with this kernel's Python on a free port of 127.0.0.1, "
+                     f"ready when GET /v1/models/{name} answers 200")
+        return "\n".join(lines)
+    from fairing_magics.backends.kubernetes.specs import to_yaml
+    from fairing_magics.deploy.kubernetes import MODEL_DIR, endpoint_options, render_objects
+    from fairing_magics.images import describe_registry_plan, target_repository
+
+    repository = target_repository(settings.registry)
+    lines.append("")
+    lines.extend(describe_registry_plan(settings.registry))
+    lines.append(f"Base image: {settings.base_image} (resolved to a digest at build time)")
+    lines.append("Layers: base, dependencies (" + (", ".join(package.requirements) if package else
+                                                   "the model's pinned packages") +
+                 f"), model folder with serve.py at {MODEL_DIR}")
+    opts = endpoint_options(name, f"{repository}@sha256:<digest of the built image>",
+                            namespace=settings.namespace, package=package, replicas=replicas,
+                            kserve=kserve, expose=expose, cpu=cpu, memory=memory,
+                            istio_inject=settings.istio_inject)
+    what = "an InferenceService" if kserve else "a Deployment and a Service"
+    lines += ["", f"Kubernetes: would create (or patch, rolling out) {what} in namespace "
+              f"{settings.namespace or '(the context or pod namespace)'}:", "",
+              to_yaml(render_objects(opts)).rstrip("\n")]
+    return "\n".join(lines)
 
 
 def _same_objects(old, new) -> bool:
