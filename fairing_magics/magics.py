@@ -1,5 +1,5 @@
-"""The magics: ``%fairing_config``, ``%%fairing_train``, ``%fairing_jobs``, ``%fairing_logs``,
-``%fairing_cancel``. The only module that knows IPython.
+"""The magics: ``%fairing_config``, ``%%fairing_train``, ``%fairing_deploy``, ``%fairing_undeploy``,
+``%fairing_jobs``, ``%fairing_logs``, ``%fairing_cancel``. The only module that knows IPython.
 
 Each magic parses its flags, calls :mod:`fairing_magics.pipeline` and shows the result. Bad flags
 raise ``UsageError`` and every :class:`~fairing_magics.errors.FairingError` is shown as one clear
@@ -197,6 +197,100 @@ class FairingMagics(Magics, FairingSettings):
     def _show_view(self, view) -> None:
         if hasattr(view, "widget"):
             display(view.widget)
+
+    # -- %fairing_deploy / %fairing_undeploy ------------------------------------------------
+    @magic_arguments()
+    @argument("model", nargs="?", default=None,
+              help="variable holding the model (anything with predict(), or a function f(x)), or "
+                   "s3://bucket/prefix/runs/RUN/ (omit with --from-run)")
+    @argument("--name", default="", help="endpoint name: lowercase letters, digits and '-' "
+              "(default: the variable's name)")
+    @argument("--backend", default="", help="local (a subprocess) or kubernetes; default: %%fairing_config's")
+    @argument("--from-run", default=None, metavar="RUN",
+              help="serve the model a run stored (its only output, or 'model')")
+    @argument("--predictor", default=None, metavar="FUNC_OR_CLASS",
+              help="variable holding predict(model, x), or a class with preprocess/predict/postprocess")
+    @argument("--replicas", type=int, default=1, help="kubernetes: serving pods")
+    @argument("--kserve", action="store_true", help="kubernetes: a KServe InferenceService instead of a "
+              "Deployment and a Service")
+    @argument("--expose", default="clusterip", metavar="clusterip|nodeport|loadbalancer",
+              help="kubernetes: how the Service is reached (a LoadBalancer's hostname or IP is used)")
+    @argument("--cpu", default="", help="kubernetes: CPU per pod, e.g. 500m")
+    @argument("--memory", default="", help="kubernetes: memory per pod, e.g. 1Gi")
+    @argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+              help="fail if the endpoint is not ready after this many seconds")
+    @argument("--dry-run", action="store_true",
+              help="print the model's packages, the image and the Kubernetes YAML; touch nothing")
+    @line_magic
+    def fairing_deploy(self, line=""):
+        """Serve a model as a prediction endpoint (KServe V1 protocol) and wait until it is ready.
+
+        The model is pickled with its packages found, and served by a small HTTP server: here in a
+        subprocess (``--backend local``), or on Kubernetes in an image built and pushed to
+        ``--registry`` (a Deployment and a Service, or ``--kserve``). The panel shows the rollout,
+        the pods' events and the server's log; if the server crashes, the cell fails with its
+        log. The value is the endpoint: ``.predict(x)`` (lists, numpy arrays, DataFrames),
+        ``.url``, ``.logs()``, ``.status``, ``.delete()``. Deploying the same name again rolls
+        the new model out; ``%fairing_undeploy NAME`` removes it.
+
+        Example::
+
+            %fairing_deploy model --name linreg
+            ep = _
+            ep.predict(x_test)
+        """
+        from fairing_magics.backends.kubernetes.naming import sanitize_name
+        from fairing_magics.deploy import deploy, plan_deploy
+
+        args = _parse(self.fairing_deploy, line)
+        settings = self.snapshot()
+        namespace = self.shell.user_ns
+        model = None
+        if args.model is not None:
+            if args.model in namespace:
+                model = namespace[args.model]
+            elif "://" in args.model or args.model.endswith(".pkl"):
+                model = args.model
+            else:
+                raise UsageError(f"there is no variable {args.model!r}: name the variable holding the "
+                                 "model, an s3:// URI, or use --from-run RUN")
+        elif not args.from_run:
+            raise UsageError("name the model to deploy (%fairing_deploy model --name NAME) or give --from-run RUN")
+        predictor = None
+        if args.predictor:
+            if args.predictor not in namespace:
+                raise UsageError(f"--predictor {args.predictor!r}: there is no such variable")
+            predictor = namespace[args.predictor]
+        source = args.model if args.model and args.model.isidentifier() else (args.from_run or "model")
+        name = args.name or sanitize_name(source.replace("_", "-"), fallback="model")
+        options = dict(name=name, backend=args.backend, settings=settings, predictor=predictor,
+                       from_run=args.from_run, replicas=args.replicas, kserve=args.kserve,
+                       expose=args.expose, cpu=args.cpu, memory=args.memory)
+        if args.dry_run:
+            print(plan_deploy(model, **options))
+            return None
+        backend = args.backend or settings.backend
+        images = self._images(settings) if backend == "kubernetes" else None
+        return deploy(model, timeout=args.timeout, show=self._show_view, images=images, **options)
+
+    @magic_arguments()
+    @argument("name", help="endpoint name")
+    @argument("--backend", default="", help="where an endpoint of an earlier kernel runs (kubernetes)")
+    @line_magic
+    def fairing_undeploy(self, line=""):
+        """Remove an endpoint: stop its server, or delete its Kubernetes objects and pods.
+
+        Endpoints of this kernel are known by name; on Kubernetes, one made by an earlier kernel
+        is found by its name in the configured namespace.
+
+        Example::
+
+            %fairing_undeploy linreg
+        """
+        from fairing_magics.deploy import undeploy
+
+        args = _parse(self.fairing_undeploy, line)
+        print(undeploy(args.name, settings=self.snapshot(), backend=args.backend))
 
     # -- %fairing_jobs / %fairing_logs / %fairing_cancel -----------------------------------
     @line_magic
