@@ -53,7 +53,7 @@ Reading them (over the 4 runs): the stock echo pays ~40 ms per keep-alive reques
 Nagle + delayed ACK), so serve.py does 1.3-13x its requests/s; against the TCP_NODELAY echo,
 serve.py with a numpy model has a p50 within 0.6-1.15x, and the rest of serve.py's gap with the
 scikit-learn model is scikit-learn's per-call validation. kserve 0.21 did 1/20-1/7 of
-serve.py's requests/s for single rows and 1/14-1/3 for 100-row batches in 3 runs; in one noisy
+serve.py's requests/s for single rows and 1/14-1/2.7 for 100-row batches in 3 runs; in one noisy
 run it was ahead on 100-row batches (355 vs 113 req/s).
 """
 
