@@ -126,18 +126,32 @@ def render_log(log: ContainerLog, stream: LogStream, *, follow: bool, timestamps
             done = log.closed or not follow or stopping.is_set()
         if stream.drop:
             raise Dropped()
+        if stream.drop_after is not None and sent_lines + len(batch) > stream.drop_after:
+            batch = batch[:max(stream.drop_after - sent_lines, 0)]
+            dropping = True
+        else:
+            dropping = False
+        # one chunk per batch of lines (up to 64 KiB), as a kubelet streams buffers, not lines
+        pieces: list[bytes] = []
+        size = 0
         for at_ns, line in batch:
-            if stream.drop_after is not None and sent_lines >= stream.drop_after:
-                raise Dropped()
             data = (format_timestamp(at_ns).encode() + b" " + line) if timestamps else line
-            if limit_bytes is not None and sent_bytes + len(data) > limit_bytes:
-                data = data[:limit_bytes - sent_bytes]
-                if data:
-                    yield data
+            if limit_bytes is not None and sent_bytes + size + len(data) > limit_bytes:
+                pieces.append(data[:limit_bytes - sent_bytes - size])
+                yield b"".join(pieces)
                 return
-            sent_bytes += len(data)
-            sent_lines += 1
-            index += 1
-            yield data
+            pieces.append(data)
+            size += len(data)
+            if size >= 65536:
+                yield b"".join(pieces)
+                sent_bytes += size
+                pieces, size = [], 0
+        if pieces:
+            yield b"".join(pieces)
+            sent_bytes += size
+        sent_lines += len(batch)
+        index += len(batch)
+        if dropping:
+            raise Dropped()
         if done and index >= len(log.lines):
             return
