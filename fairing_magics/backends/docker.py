@@ -1,0 +1,289 @@
+"""The docker backend: the pushed image runs in a container of a local Docker Engine.
+
+It is the way to check an image before a cluster sees it: the run uses the very image
+(``repo@sha256:...``) a Kubernetes Job would pull, on the engine ``DOCKER_HOST`` names (Docker,
+or podman's Docker API from ``podman system service``), through the ``docker`` SDK::
+
+    %%fairing_train --backend docker --registry 127.0.0.1:5000/me --outputs model
+    model = fit(x, y)
+
+What happens, as in :mod:`~fairing_magics.backends.local`:
+
+- the engine pulls the image (by digest) when it does not have it, and runs it with
+  ``network_mode="host"``, ``init=True`` (Python as PID 1 ignores SIGTERM), the cell's
+  ``--env`` and the run folder mounted at ``FAIRING_OUTPUT_DIR`` (``/fairing/output``);
+- the container's output (stdout and stderr, in order) streams into the run line by line;
+- outputs come back through the mounted run folder (``outputs.pkl``); a failing cell fails the
+  run with the remote traceback (``error.json``);
+- ``run.cancel()`` and ``--timeout`` stop the container; whatever happens, the container is
+  removed at the end: nothing is left behind (the image stays in the engine, as a cache).
+"""
+
+from __future__ import annotations
+
+import codecs
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from fairing_magics import events as ev
+from fairing_magics.backends import Launch
+from fairing_magics.backends.local import error_from_output
+from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled, redact
+from fairing_magics.image.layout import DIGEST_LABEL, OUTPUT_DIR
+from fairing_magics.run import Run
+
+GATHER_SECONDS = 0.02
+STOP_GRACE_SECONDS = 3
+RUN_LABEL = "fairing.run"
+
+
+class DockerBackend:
+    """Runs bundle images in containers of a Docker Engine (``DOCKER_HOST``)."""
+
+    name = "docker"
+    stages = ("capture", "build", "push", "run")
+
+    def __init__(self, engine=None, *, docker_host: str | None = None):
+        self._engine = engine
+        self.docker_host = docker_host
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from fairing_magics.image.docker_builder import docker_client
+
+            self._engine = docker_client(self.docker_host, error=ConfigError,
+                                         instead="use --backend local (no container) or kubernetes")
+        return self._engine
+
+    def check(self, options, settings) -> None:
+        """The docker SDK is installed and a Docker Engine answers (before anything is built)."""
+        self.engine  # noqa: B018 - connects, or raises ConfigError saying what to do
+
+    def start(self, launch: Launch, run: Run) -> None:
+        if not launch.image:
+            raise ConfigError("the docker backend runs an image, and none was built: set --registry")
+        state = _ContainerState()
+        run.set_canceller(lambda: state.stop("cancelled"))
+        run.emit(ev.StageChanged("run", "running"))
+        thread = threading.Thread(target=self._follow, args=(launch, run, state),
+                                  name=f"fairing-docker-{run.name}", daemon=True)
+        thread.start()
+
+    def _follow(self, launch: Launch, run: Run, state: _ContainerState) -> None:
+        started = time.monotonic()
+        container = None
+        returncode = None
+        try:
+            pull_image(self.engine, launch.image, run)
+            if state.reason:
+                return
+            run.emit(ev.PhaseChanged(ev.PENDING, "starting the container"))
+            container = self.engine.containers.run(launch.image, **container_options(launch, run))
+            state.attach(container)
+            if launch.timeout:
+                state.start_timer(launch.timeout)
+            run.emit(ev.PhaseChanged(ev.RUNNING, f"container {container.short_id}"))
+            follow_lines(container.logs(stream=True, follow=True, stdout=True, stderr=True),
+                         lambda lines: run.emit(ev.LogLines(lines)))
+            returncode = int(container.wait().get("StatusCode", -1))
+        except JobFailed as exc:
+            state.error = exc
+        except Exception as exc:  # noqa: BLE001 - docker.errors.APIError, connection errors: the run fails
+            state.error = JobFailed(f"the Docker Engine failed run {run.name}: {redact(str(exc))[:500]}. "
+                                    "Check the engine (DOCKER_HOST) and its log.", reason=type(exc).__name__,
+                                    last_lines=tuple(run.tail()))
+        finally:
+            state.detach()
+            if container is not None:
+                remove_container(container)
+            _finish(run, returncode, state, time.monotonic() - started, launch)
+
+
+class _ContainerState:
+    """The container of a run, why it ended early (cancelled, timeout), and how to stop it."""
+
+    def __init__(self) -> None:
+        self.reason = ""
+        self.error: JobFailed | None = None
+        self.container = None
+        self.timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, container) -> None:
+        with self._lock:
+            self.container = container
+            stop_now = bool(self.reason)  # cancelled while the container was being created
+        if stop_now:
+            stop_container(container)
+
+    def start_timer(self, seconds: float) -> None:
+        self.timer = threading.Timer(seconds, self.stop, args=("timeout",))
+        self.timer.daemon = True
+        self.timer.start()
+
+    def detach(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def stop(self, reason: str) -> None:
+        with self._lock:
+            if self.reason:
+                return
+            self.reason = reason
+            container = self.container
+        if container is not None:
+            stop_container(container)
+
+
+def container_options(launch: Launch, run: Run) -> dict:
+    """The keyword arguments of ``containers.run`` for ``launch`` (pure)."""
+    env = dict(launch.env)
+    env["FAIRING_OUTPUT_DIR"] = OUTPUT_DIR
+    env["FAIRING_RUN_NAME"] = run.name
+    storage = getattr(launch.settings, "storage", "") or ""
+    if storage.startswith("s3://"):  # the run folder also goes to S3, as on a cluster
+        env["FAIRING_STORAGE"] = storage
+    labels = {RUN_LABEL: run.name}
+    if launch.capture_digest:
+        labels[DIGEST_LABEL] = launch.capture_digest
+    return {
+        "detach": True,
+        "network_mode": "host",
+        "init": True,
+        "environment": env,
+        "volumes": {str(run.folder.resolve()): {"bind": OUTPUT_DIR, "mode": "rw"}},
+        "labels": labels,
+        "name": f"fairing-{run.name}",
+        "stdin_open": False,
+        "tty": False,
+    }
+
+
+def pull_image(engine, image: str, run: Run) -> None:
+    """Pull ``image`` unless the engine has it; a failure is a :class:`JobFailed` saying why."""
+    from fairing_magics.image.docker_builder import _StreamError, check_stream
+
+    try:
+        engine.api.inspect_image(image)
+        return
+    except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound: pull it
+        pass
+    run.emit(ev.PhaseChanged(ev.PENDING, f"pulling {image}"))
+    try:
+        check_stream(engine.api.pull(image, stream=True, decode=True))
+    except _StreamError as exc:
+        message = exc.message
+    except Exception as exc:  # noqa: BLE001 - docker.errors.APIError before the stream
+        message = str(exc)
+    else:
+        return
+    raise JobFailed(f"the Docker Engine could not pull {image}: {redact(message)[:500]}. Check that the engine "
+                    "may read the registry (credentials, insecure registries in its settings).",
+                    reason="ErrImagePull")
+
+
+def stop_container(container) -> None:
+    """SIGTERM the container's init, SIGKILL after a grace period; a gone container is fine."""
+    try:
+        container.stop(timeout=STOP_GRACE_SECONDS)
+    except Exception:  # noqa: BLE001 - already stopped or removed
+        pass
+
+
+def remove_container(container) -> None:
+    """Remove the container (and its anonymous volumes), stopping it first if it still runs."""
+    try:
+        container.remove(force=True, v=True)
+    except Exception as exc:  # noqa: BLE001 - NotFound is fine; anything else: say so, don't hide the run's end
+        if "no such container" not in str(exc).lower() and getattr(exc, "status_code", None) != 404:
+            import warnings
+
+            warnings.warn(f"fairing: could not remove container {container.id[:12]}: {exc}", stacklevel=2)
+
+
+def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], None],
+                 gather_seconds: float = GATHER_SECONDS) -> None:
+    """Turn a stream of byte chunks into batches of whole lines, delivered as they come.
+
+    A reader thread takes the chunks; a batch goes out at most ``gather_seconds`` after its first
+    chunk arrived (a program that flushes every line gives a few hundred batches a second, not
+    one event per line). UTF-8 is decoded incrementally; a last line without newline is kept.
+    """
+    chunk_queue: queue.Queue = queue.Queue(maxsize=1024)  # bounded: a fast program waits for us
+    end = object()
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if chunk:
+                    chunk_queue.put(chunk)
+        finally:
+            chunk_queue.put(end)
+
+    threading.Thread(target=read, name="fairing-docker-logs", daemon=True).start()
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    done = False
+    while not done:
+        item = chunk_queue.get()
+        if item is end:
+            break
+        parts = [item]
+        deadline = time.monotonic() + gather_seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                more = chunk_queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if more is end:
+                done = True
+                break
+            parts.append(more)
+        text = pending + decoder.decode(b"".join(parts))
+        lines = text.split("\n")
+        pending = lines.pop()
+        if lines:
+            deliver(tuple(line[:-1] if line.endswith("\r") else line for line in lines))
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        deliver((pending,))
+
+
+def _finish(run: Run, returncode: int | None, state: _ContainerState, seconds: float, launch: Launch) -> None:
+    if state.reason == "cancelled":
+        run.emit(ev.StageChanged("run", "failed", seconds))
+        run.finish(ev.CANCELLED, f"cancelled after {seconds:.1f} s",
+                   error=RunCancelled(f"run {run.name} was cancelled; its container was stopped and removed",
+                                      phase=ev.CANCELLED, last_lines=tuple(run.tail())))
+        return
+    if state.reason == "timeout":
+        run.emit(ev.StageChanged("run", "failed", seconds))
+        run.finish(ev.TIMED_OUT, f"stopped by --timeout {launch.timeout:g} s",
+                   error=FairingTimeout(f"run {run.name} took longer than --timeout {launch.timeout:g} s; its "
+                                        "container was stopped and removed. Raise --timeout or make the cell faster"))
+        return
+    if state.error is not None or returncode is None:
+        error = state.error or JobFailed(f"run {run.name} ended without an exit code", last_lines=tuple(run.tail()))
+        run.emit(ev.StageChanged("run", "failed", seconds))
+        run.finish(ev.FAILED, str(error), error=error)
+        return
+    if returncode == 0:
+        outputs = {}
+        path = run.folder / "outputs.pkl"
+        if run.requested_outputs and path.exists():
+            import cloudpickle
+
+            outputs = cloudpickle.loads(path.read_bytes())
+        run.emit(ev.StageChanged("run", "done", seconds))
+        names = ", ".join(outputs) if outputs else "no outputs"
+        run.finish(ev.SUCCEEDED, f"succeeded in {seconds:.1f} s ({names})", outputs=outputs)
+        return
+    run.emit(ev.StageChanged("run", "failed", seconds))
+    run.finish(ev.FAILED, f"failed after {seconds:.1f} s (exit code {returncode})",
+               error=error_from_output(run, run.folder, returncode))
