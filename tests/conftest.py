@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.harness.fixtures_registry",
     "tests.harness.fixtures_kube",
     "tests.harness.fixtures_aws",
+    "tests.harness.fixtures_docker",
 ]
 
 
