@@ -74,7 +74,11 @@ Logs go to stdout, line by line: one access line per request
 4xx/5xx, and tracebacks of unexpected errors. SIGTERM/SIGINT stop accepting connections, let
 requests in flight finish (up to 20 s) and exit 0. Exit codes: 0 stopped, 2 the model cannot be
 loaded (the reason is the last line of output, and goes to ``/dev/termination-log`` in a
-Kubernetes pod), 130/143 interrupted while loading.
+Kubernetes pod), 130/143 interrupted while loading. It may run as PID 1 in a container (no
+``--init`` needed): the handlers are installed, so the kernel delivers SIGTERM.
+
+In a pod: readiness probe ``GET /v1/models/NAME`` (or ``/readyz``), liveness ``GET /healthz``,
+``terminationGracePeriodSeconds`` above 20.
 
 Why our own server and not the ``kserve`` model server
 ------------------------------------------------------
