@@ -64,6 +64,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -351,6 +352,7 @@ def main(argv=None):
     finally:
         for server in servers:
             server.stop()
+    shutil.rmtree(folder, ignore_errors=True)  # kept when a server failed: its log is there
 
     print(
         f"serving benchmark: LinearRegression({FEATURES} features), {args.threads} keep-alive "
