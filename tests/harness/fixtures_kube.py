@@ -5,8 +5,8 @@
   context ``emulator``, namespace ``default``), ``.api_url``, ``.emulator`` (fault hooks:
   ``drop_log_streams()``, ``drop_log_streams_after(lines, times)``, ``fail_requests(status,
   count, path, method)``, ``expire_watches()``, ``deny(verb, resource, ...)``,
-  ``remove_crd(name)``), ``.registry_host`` and ``.python_image()`` (pushes a python3 image
-  once per session and returns its reference).
+  ``remove_crd(name)`` / ``add_crd(name)``), ``.registry_host``, ``.builder`` (a Podman that
+  may push to that registry) and ``.python_image()`` (the python3 image's reference there).
 - ``kube_api`` (function): a fresh emulator with no kubelet (pods stay Pending) for fast API
   tests; same object shape, no registry. Fault hooks set on it die with the test.
 

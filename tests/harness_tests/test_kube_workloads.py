@@ -212,3 +212,38 @@ def test_failing_tfjob_reports_failed(kube_cluster, api, ns):
     assert cond["reason"] == "TFJobFailed" and "1 Worker replica(s) failed" in cond["message"]
     log = client.CoreV1Api(api).read_namespaced_pod_log("bad-worker-0", ns)
     assert log == "bad worker\n"
+
+
+def test_image_pull_secrets_for_a_registry_with_auth(kube_cluster, api, ns, tmp_path):
+    import base64
+    import shutil
+
+    from tests.harness.kube.cluster import ensure_registry_seed
+    from tests.harness.registry import start_registry
+    core = client.CoreV1Api(api)
+    registry = start_registry(tmp_path / "auth-registry", auth=True)
+    try:
+        shutil.copytree(ensure_registry_seed(kube_cluster.builder), registry.folder / "data",
+                        dirs_exist_ok=True)
+        image = f"{registry.host}/fairing-test/python:3.11"
+        core.create_namespaced_pod(ns, _pod("anon", image, "print('in')"))
+
+        def pull_failure():
+            return [e.message for e in core.list_namespaced_event(
+                ns, field_selector="involvedObject.name=anon").items
+                if e.message.startswith("Failed to pull image")]
+        failure = kube_cluster.emulator.wait_for(pull_failure, 30, what="401 pull failure")[0]
+        assert "unauthorized" in failure.lower() or "authentication required" in failure.lower()
+        auth = base64.b64encode(f"{registry.user}:{registry.password}".encode()).decode()
+        config = json.dumps({"auths": {registry.host: {"auth": auth}}})
+        core.create_namespaced_secret(ns, {"metadata": {"name": "pull"},
+                                           "type": "kubernetes.io/dockerconfigjson",
+                                           "stringData": {".dockerconfigjson": config}})
+        pod = _pod("authed", image, "print('in')")
+        pod["spec"]["imagePullSecrets"] = [{"name": "pull"}]
+        core.create_namespaced_pod(ns, pod)
+        assert _wait_phase(kube_cluster, core, ns, "authed").status.phase == "Succeeded"
+        assert core.read_namespaced_pod_log("authed", ns) == "in\n"
+        core.delete_namespaced_pod("anon", ns, grace_period_seconds=0)
+    finally:
+        registry.stop()

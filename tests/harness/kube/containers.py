@@ -15,7 +15,7 @@ import time
 import urllib.request
 
 from .logbook import parse_timestamp
-from .podspec import MissingReference, container_env, create_args
+from .podspec import MissingReference, container_env, create_args, pull_credentials
 from .resources import find_type
 from .store import now_iso
 
@@ -118,10 +118,17 @@ class ContainerRunner:
                                            "pull policy of Never"}})
                     w.wait(5.0)
                     continue
+                creds, missing = pull_credentials(w.emu.store, w.pod, self.image)
+                if missing:
+                    self._event("Warning", "FailedToRetrieveImagePullSecret",
+                                "Unable to retrieve some image pull secrets "
+                                f"({', '.join(missing)}); attempting to pull the image may not "
+                                "succeed.")
                 self._event("Normal", "Pulling", f'Pulling image "{self.image}"')
                 t0 = time.monotonic()
-                r = podman.run("pull", "--quiet", "--tls-verify=false", self.image, check=False,
-                               timeout=900)
+                login = ["--creds", creds] if creds else []
+                r = podman.run("pull", "--quiet", "--tls-verify=false", *login, self.image,
+                               check=False, timeout=900)
             if r.returncode == 0:
                 took = time.monotonic() - t0
                 self.image_id = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""

@@ -102,6 +102,44 @@ def container_env(store, pod: dict, container: dict, base: dict[str, str]) -> di
     return env
 
 
+def _registry_host(image: str) -> str:
+    first = image.split("/", 1)[0]
+    if "/" in image and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def pull_credentials(store, pod: dict, image: str) -> tuple[str | None, list[str]]:
+    """``user:password`` for ``image`` from the pod's imagePullSecrets (dockerconfigjson or
+    dockercfg), and the names of the secrets that could not be found."""
+    ns = pod["metadata"]["namespace"]
+    host = _registry_host(image)
+    missing = []
+    for ref in pod["spec"].get("imagePullSecrets") or []:
+        secret = store.find(SECRET, ns, ref.get("name", ""))
+        if secret is None:
+            missing.append(ref.get("name", ""))
+            continue
+        data = secret.get("data") or {}
+        raw = data.get(".dockerconfigjson") or data.get(".dockercfg")
+        if not raw:
+            continue
+        try:
+            config = json.loads(base64.b64decode(raw))
+        except ValueError:
+            continue
+        auths = config.get("auths", config)
+        for key, entry in auths.items():
+            name = re.sub(r"^https?://", "", key).split("/", 1)[0]
+            if name != host or not isinstance(entry, dict):
+                continue
+            if entry.get("username") is not None:
+                return f"{entry['username']}:{entry.get('password', '')}", missing
+            if entry.get("auth"):
+                return base64.b64decode(entry["auth"]).decode(), missing
+    return None, missing
+
+
 def prepare_volumes(store, pod: dict, folder: Path, pvc_root: Path, token: str) -> dict[str, Path]:
     """Materialise the pod's volumes on the host: name -> host path."""
     ns = pod["metadata"]["namespace"]
