@@ -344,7 +344,7 @@ def fit_two_features():
 
 
 def test_alive_but_not_ready_while_loading(serve_model):
-    server = serve_model(models.SlowToLoad(delay=2.0), name="slow", ready=False)
+    server = serve_model(models.SlowToLoad(delay=3.0), name="slow", ready=False)
     assert server.request("GET", "/healthz").status == 200
     assert server.request("GET", "/readyz").status == 503
     assert server.request("GET", "/v1/models/slow").json == {"name": "slow", "ready": False}
