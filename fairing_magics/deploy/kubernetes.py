@@ -284,18 +284,24 @@ def _not_found(exc: BaseException) -> bool:
 
 def _proxy_request(access, objects: _Objects, method: str, path: str, body: bytes | None,
                    timeout: float) -> tuple[int, bytes]:
-    """A request to a ClusterIP Service through the API server's proxy (kubeconfig credentials)."""
-    from kubernetes.client.exceptions import ApiException
+    """A request to a ClusterIP Service through the API server's service proxy, with the client's
+    credentials and TLS settings (its connection pool; tokens from exec plugins such as EKS's are
+    refreshed by ``auth_settings``). Works the same with every client version we support."""
+    import urllib3
 
-    resource = f"/api/v1/namespaces/{objects.namespace}/services/{objects.name}:http/proxy{path}"
+    config = access.api_client.configuration
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    for setting in (config.auth_settings() or {}).values():
+        if setting.get("in") == "header" and setting.get("value"):
+            headers[setting["key"]] = setting["value"]
+    url = (f"{config.host.rstrip('/')}/api/v1/namespaces/{objects.namespace}/services/"
+           f"{objects.name}:http/proxy{path}")
     try:
-        reply = access.api_client.call_api(
-            resource, method, header_params={"Content-Type": "application/json", "Accept": "application/json"},
-            body=body.decode() if body is not None else None, auth_settings=["BearerToken"],
-            _preload_content=False, _return_http_data_only=True, _request_timeout=timeout)
-        return reply.status, reply.data
-    except ApiException as exc:
-        return exc.status or 502, exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
+        reply = access.api_client.rest_client.pool_manager.request(
+            method, url, body=body, headers=headers, timeout=timeout, retries=False, preload_content=True)
+    except urllib3.exceptions.HTTPError as exc:
+        raise ConnectionError(f"the API server's service proxy at {config.host} cannot be reached: {exc}") from exc
+    return reply.status, reply.data
 
 
 def read_pod_logs(access, objects: _Objects, *, tail: int | None = None) -> str:
