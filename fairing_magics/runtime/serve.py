@@ -235,7 +235,17 @@ def _runtime_versions():
     return f"Python {sys.version.split()[0]}, cloudpickle {version}"
 
 
-def _unpickle(path, what):
+def _saved_on(model_dir):
+    """The Python that saved the model, from ``fairing_model.json`` (written by the deployer)."""
+    try:
+        with open(os.path.join(model_dir, "fairing_model.json"), encoding="utf-8") as fh:
+            python = json.load(fh).get("python")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(python) if python else None
+
+
+def _unpickle(path, what, saved_on=None):
     try:
         import cloudpickle
     except ImportError as exc:
@@ -246,14 +256,21 @@ def _unpickle(path, what):
         with open(path, "rb") as fh:
             return cloudpickle.load(fh)
     except Exception as exc:  # noqa: BLE001 - any failure to unpickle is reported the same way
+        here = f"{sys.version_info[0]}.{sys.version_info[1]}"
         hint = ""
-        if isinstance(exc, (ModuleNotFoundError, AttributeError)):
+        if saved_on and ".".join(saved_on.split(".")[:2]) != here:
+            hint = (
+                f" The {what} was saved on Python {saved_on}: serve it with a base image on "
+                f"Python {'.'.join(saved_on.split('.')[:2])} (--base-image)."
+            )
+        elif isinstance(exc, (ModuleNotFoundError, AttributeError)):
             hint = (
                 f" Install the packages the {what} needs in the image, and use the same Python and "
                 "cloudpickle versions as the kernel that saved it."
             )
         raise LoadFailed(
-            f"cannot load the {what} from {path}: {type(exc).__name__}: {exc} (this is {_runtime_versions()}).{hint}"
+            f"cannot load the {what} from {path}: {type(exc).__name__}: {exc} "
+            f"(this is {_runtime_versions()}).{hint}"
         ) from exc
 
 
@@ -296,9 +313,10 @@ def load_predictor(model_dir):
     for folder in (os.path.join(model_dir, "files"), model_dir):
         if os.path.isdir(folder) and folder not in sys.path:
             sys.path.insert(0, folder)
-    model = _unpickle(model_path, "model")
+    saved_on = _saved_on(model_dir)
+    model = _unpickle(model_path, "model", saved_on)
     hooks_path = os.path.join(model_dir, "predictor.pkl")
-    hooks = _unpickle(hooks_path, "predictor") if os.path.isfile(hooks_path) else None
+    hooks = _unpickle(hooks_path, "predictor", saved_on) if os.path.isfile(hooks_path) else None
     return resolve_predictor(model, hooks)
 
 

@@ -381,6 +381,16 @@ def test_model_needing_a_missing_module_says_what_to_install(serve_model, tmp_pa
     assert "No module named 'not_a_pkg_x'" in last and "Install the packages" in last
 
 
+def test_a_model_saved_on_another_python_says_which_base_image_to_use(serve_model, tmp_path):
+    folder = tmp_path / "otherpython"
+    folder.mkdir()
+    (folder / "model.pkl").write_bytes(b"cnot_a_pkg_x\nModel\n.")
+    (folder / "fairing_model.json").write_text('{"python": "3.99.1"}')
+    server = serve_model(None, model_dir=folder, ready=None)
+    assert server.process.wait(30) == 2
+    assert "saved on Python 3.99.1" in server.log() and "Python 3.99 (--base-image)" in server.log()
+
+
 def test_object_without_predict_is_refused(serve_model):
     server = serve_model({"weights": [1, 2]}, ready=None)
     assert server.process.wait(30) == 2
