@@ -31,7 +31,9 @@ What MODEL_DIR holds
     Raise ``ValueError`` from any hook to reject a request with 400 and your message.
 
 ``files/`` (optional) and MODEL_DIR itself are put on ``sys.path``, so local modules the
-model's classes live in can be imported while unpickling.
+model's classes live in can be imported while unpickling. ``fairing_model.json`` (optional,
+written by the deployer): its ``python`` names the Python that saved the pickles, quoted when
+they cannot be loaded here. Other files (``requirements.txt``, ``serve.py``) are ignored.
 
 Endpoints (KServe V1 protocol)
 ------------------------------
