@@ -58,6 +58,10 @@ def test_quickstart_runs_remote_and_outputs_equal_local_fit(kernel_env):
     compare = "".join(_text(c) for c in nb.cells if "the remote fit equals" in c.source)
     assert "the remote fit equals the local fit" in compare
     assert "linreg-" in "".join(_text(c) for c in nb.cells if c.source.strip() == "%fairing_jobs")
+    served = "".join(_text(c) for c in nb.cells if "endpoint.predict" in c.source)
+    kernel_line = [line for line in served.splitlines() if line.startswith("kernel:")][0]
+    assert served.count(kernel_line.replace("kernel:", "served:")) == 1  # served == kernel predictions
+    assert "deleted" in "".join(_text(c) for c in nb.cells if "%fairing_undeploy" in c.source)
 
 
 def test_remote_exception_fails_notebook_with_remote_traceback(kernel_env):
