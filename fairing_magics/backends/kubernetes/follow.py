@@ -68,43 +68,54 @@ def timestamp_key(stamp: bytes) -> tuple[bytes, int] | None:
 class LogCursor:
     """Where a log stream got to, so a reconnect neither loses nor repeats a line.
 
-    ``admit(key)`` says whether a line with timestamp key ``key`` is new. After
-    :meth:`reconnect`, lines older than the last delivered one and the first ``count`` lines
-    carrying the last timestamp are replays and are refused; the first line past them ends the
-    replay.
+    While live, it only remembers the timestamp of the last line (as the server wrote it) and
+    how many lines in a row carried it: a container's log is in time order, so that is all a
+    reconnect needs. After :meth:`reconnect`, :meth:`admit` refuses the replay: lines older than
+    the last delivered one, and the first ``count`` lines carrying exactly its timestamp; the
+    first line past them ends the replay.
     """
 
     def __init__(self) -> None:
-        self.last: tuple[bytes, int] | None = None
-        self.last_text = ""  # the last timestamp as the server wrote it (for sinceTime)
-        self.count = 0  # lines delivered that carry exactly ``last``
-        self._replay_last: tuple[bytes, int] | None = None
+        self.last_stamp = b""  # the last line's timestamp, as received
+        self.count = 0  # lines delivered in a row that carry exactly ``last_stamp``
+        self._replay_key: tuple[bytes, int] | None = None
         self._skip = 0
         self.replayed = 0  # lines refused as replays (for tests and benchmarks)
 
     @property
     def since_time(self) -> str | None:
-        return self.last_text or None
+        return self.last_stamp.decode("ascii", "replace") or None
+
+    @property
+    def replaying(self) -> bool:
+        return self._replay_key is not None
 
     def reconnect(self) -> None:
-        if self.last is not None:
-            self._replay_last, self._skip = self.last, self.count
+        if self.last_stamp:
+            self._replay_key, self._skip = timestamp_key(self.last_stamp), self.count
 
-    def admit(self, key: tuple[bytes, int] | None, text: bytes = b"") -> bool:
-        if key is None:
+    def admit(self, stamp: bytes | None) -> bool:
+        """Is the line stamped ``stamp`` (None: no timestamp) new? Updates the position."""
+        if stamp is None:
             return True
-        if self._replay_last is not None:
-            if key < self._replay_last or (key == self._replay_last and self._skip > 0):
-                if key == self._replay_last:
+        if self._replay_key is not None:
+            key = timestamp_key(stamp)
+            if key is not None and (key < self._replay_key
+                                    or (key == self._replay_key and self._skip > 0)):
+                if key == self._replay_key:
                     self._skip -= 1
                 self.replayed += 1
                 return False
-            self._replay_last = None
-        if self.last is None or key > self.last:
-            self.last, self.count, self.last_text = key, 1, text.decode("ascii", "replace")
-        elif key == self.last:
-            self.count += 1
+            self._replay_key = None
+        self.see(stamp, 1)
         return True
+
+    def see(self, stamp: bytes, n: int) -> None:
+        """``n`` more lines stamped ``stamp`` were delivered."""
+        if stamp == self.last_stamp:
+            self.count += n
+        else:
+            self.last_stamp, self.count = stamp, n
 
 
 class LineSplitter:
@@ -131,20 +142,58 @@ class LineSplitter:
         self._pending = b""
 
 
+def _stamp_of(raw: bytes) -> bytes | None:
+    """The RFC 3339 timestamp the API server put before the line (``timestamps=true``)."""
+    space = raw.find(b" ")
+    if space >= 20 and raw[10:11] == b"T":
+        return raw[:space]
+    return None
+
+
 def admit_lines(raw_lines: list[bytes], cursor: LogCursor) -> list[str]:
-    """Decode timestamped lines, keeping only those the cursor has not delivered yet."""
-    out = []
+    """Decode timestamped lines, keeping only those the cursor has not delivered yet.
+
+    The common case (no replay pending) costs one ``find`` per line and one UTF-8 decode per
+    batch; lines are checked one by one only while a replay is being skipped.
+    """
+    kept: list[bytes] = []
+    start = 0
+    while cursor.replaying and start < len(raw_lines):
+        if cursor.admit(_stamp_of(raw_lines[start])):
+            kept.append(raw_lines[start])
+        start += 1
+    rest = raw_lines[start:] if start else raw_lines
+    _advance(cursor, rest)
+    return _decode(kept + rest if kept else rest)
+
+
+def _advance(cursor: LogCursor, raw_lines: list[bytes]) -> None:
+    """Move the cursor past ``raw_lines`` (all admitted): their last timestamp and its run."""
+    if not raw_lines:
+        return
+    last = _stamp_of(raw_lines[-1])
+    if last is None:
+        return
+    run = 1
+    for raw in reversed(raw_lines[:-1]):
+        if not raw.startswith(last) or _stamp_of(raw) != last:
+            break
+        run += 1
+    if run == len(raw_lines) and last == cursor.last_stamp:
+        cursor.count += run
+    else:
+        cursor.last_stamp, cursor.count = last, run
+
+
+def _decode(raw_lines: list[bytes]) -> list[str]:
+    bodies = []
     for raw in raw_lines:
-        stamp, sep, body = raw.partition(b" ")
-        key = timestamp_key(stamp) if sep else None
-        if key is None:
-            body = raw
-        if not cursor.admit(key, stamp):
-            continue
-        if body.endswith(b"\r"):
-            body = body[:-1]
-        out.append(body.decode("utf-8", "replace"))
-    return out
+        space = raw.find(b" ")
+        bodies.append(raw[space + 1:] if space >= 20 and raw[10:11] == b"T" else raw)
+    text = b"\n".join(bodies).decode("utf-8", "replace")  # never splits: \n is ASCII
+    if "\r" in text:
+        return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    return text.split("\n") if bodies else []
 
 
 class LineBatcher:
