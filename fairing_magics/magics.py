@@ -306,6 +306,8 @@ class FairingMagics(Magics, FairingSettings):
             rows[record["name"]] = record
         for run in self.runs.all():
             rows[run.name] = run.record()
+        if self.snapshot().backend == "kubernetes":
+            self._print_cluster_runs()
         if not rows:
             print("No runs yet. Start one with %%fairing_train.")
             return
@@ -333,6 +335,8 @@ class FairingMagics(Magics, FairingSettings):
         """
         args = _parse(self.fairing_logs, line)
         run = self.runs.get(args.name)
+        if run is None and self.snapshot().backend == "kubernetes":
+            return self._reattach(args.name)
         if run is None:
             folder = self._run_folder(args.name)
             sys.stdout.write((folder / "logs.txt").read_text(encoding="utf-8", errors="replace"))
@@ -364,6 +368,8 @@ class FairingMagics(Magics, FairingSettings):
         """
         args = _parse(self.fairing_cancel, line)
         run = self.runs.get(args.name)
+        if run is None and self.snapshot().backend == "kubernetes":
+            return self._cancel_on_cluster(args.name)
         if run is None:
             raise ConfigError(f"no run {args.name!r} in this kernel; %fairing_jobs lists the runs")
         if run.done:
@@ -382,3 +388,80 @@ class FairingMagics(Magics, FairingSettings):
         if matches:
             return matches[-1]
         raise ConfigError(f"no run {name!r}; %fairing_jobs lists the runs")
+
+    # -- cluster runs (kubernetes backend): found by their labels; %fairing_doctor -----------
+    def _cluster_access(self, settings):
+        from fairing_magics.backends.kubernetes.backend import KubernetesBackend
+
+        backend = KubernetesBackend()
+        return backend, backend.access_for(None, settings)
+
+    def _print_cluster_runs(self) -> None:
+        from fairing_magics.backends.kubernetes.jobs import format_runs, list_runs
+
+        _, access = self._cluster_access(self.snapshot())
+        print(f"On the cluster (namespace {access.namespace}):")
+        print(format_runs(list_runs(access)))
+        print()
+
+    def _reattach(self, name: str):
+        """%fairing_logs for a run this kernel did not start: follow it from the cluster."""
+        from fairing_magics.backends.kubernetes.jobs import find_run
+        from fairing_magics.run import Run
+        from fairing_magics.ui import make_view
+
+        settings = self.snapshot()
+        backend, access = self._cluster_access(settings)
+        info = find_run(access, name)
+        run = Run(info.name, backend.name,
+                  Path(settings.home) / "attached" / f"{info.name}-{int(time.time())}",
+                  stages=backend.stages)
+        view = make_view(settings.ui, title=info.name, backend=backend.name, stages=backend.stages,
+                         log_lines=settings.log_lines, on_cancel=run.cancel)
+        run.view = view
+        run.subscribe(view.handle)
+        self.runs.add(run)
+        self._show_view(view)
+        backend.reattach(info.name, run, settings, namespace=info.namespace)
+        try:
+            pipeline.follow(run, on_interrupt="detach")
+        except JobFailed as exc:
+            exc.shown_in_log = not hasattr(view, "widget")
+            raise
+        run.suppress_next_display = True
+        return run
+
+    def _cancel_on_cluster(self, name: str) -> None:
+        from fairing_magics.backends.kubernetes.jobs import cancel_run
+
+        _, access = self._cluster_access(self.snapshot())
+        info = cancel_run(access, name)
+        print(f"{info.name}: deleting its {info.resource.kind} and pods (foreground propagation)")
+
+    @magic_arguments()
+    @argument("--kind", default="job", help="what to check for: job, tfjob, pytorchjob, "
+              "deployment or inferenceservice")
+    @argument("--namespace", default="", help="namespace (default: %%fairing_config's)")
+    @line_magic
+    def fairing_doctor(self, line=""):
+        """Check the cluster for what runs need: API reachable, CRDs, RBAC permissions.
+
+        Each line says what is fine or what is missing (e.g. the RBAC rule to add); the cell
+        fails when something required is missing.
+
+        Example::
+
+            %fairing_doctor --kind tfjob
+        """
+        from fairing_magics.backends.kubernetes.preflight import (
+            check_cluster,
+            format_findings,
+            require_ok,
+        )
+
+        args = _parse(self.fairing_doctor, line)
+        settings = self.snapshot()
+        _, access = self._cluster_access(settings)
+        findings = check_cluster(access, args.kind, args.namespace or settings.namespace or None)
+        print(format_findings(findings))
+        require_ok(findings)
