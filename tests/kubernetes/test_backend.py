@@ -195,3 +195,45 @@ def test_submit_list_find_cancel_by_labels(cluster, tmp_path):
     assert list_runs(access) == []
     deletes = [path for method, path in emu.requests if method == "DELETE"]
     assert len(deletes) == 2
+
+
+# -- the magics' cluster lookups (a real IPython shell) -------------------------------------------
+
+
+@pytest.fixture
+def shell(cluster, monkeypatch, tmp_path):
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython()
+    monkeypatch.setenv("FAIRING_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FAIRING_UI", "text")
+    monkeypatch.setenv("FAIRING_BACKEND", "kubernetes")
+    monkeypatch.setenv("FAIRING_NAMESPACE", "default")
+    ip.run_cell("%unload_ext fairing_magics")
+    ip.extension_manager.loaded.discard("fairing_magics")
+    assert ip.run_cell("%load_ext fairing_magics").success
+    yield ip
+    ip.run_cell("%unload_ext fairing_magics")
+
+
+def test_doctor_jobs_and_cancel_magics_on_the_cluster(cluster, shell, capsys, tmp_path):
+    emu, settings, access = cluster
+    assert shell.run_cell("%fairing_doctor --kind tfjob").success
+    assert "[ok] crd tfjobs.kubeflow.org" in capsys.readouterr().out
+    # A run started by another kernel: only the cluster knows it.
+    backend = KubernetesBackend(access=access)
+    run = Run("other-abc123", "kubernetes", tmp_path / "other", stages=backend.stages)
+    backend.start(Launch(bundle_dir=tmp_path, image=IMAGE, options=pipeline.TrainOptions(name="other"),
+                         settings=settings), run)
+    assert shell.run_cell("%fairing_jobs").success
+    out = capsys.readouterr().out
+    assert "On the cluster (namespace default)" in out and "other-abc123  job" in out
+    assert shell.run_cell("%fairing_cancel other").success
+    assert "other-abc123: deleting its Job" in capsys.readouterr().out
+    assert run.wait_done(30) and run.status == ev.CANCELLED
+    assert "deleted outside this notebook" in str(run.error)
+    assert not shell.run_cell("%fairing_logs other").success  # gone: a clear error, a failed cell
+    emu.deny("list", "pods")
+    result = shell.run_cell("%fairing_doctor")
+    assert not result.success
+    assert "may not list pods" in str(result.error_in_exec)
