@@ -132,6 +132,9 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
         book.add(endpoint)
     emit(ev.PhaseChanged(READY, server.url))
     emit(ev.Finished(ev.SUCCEEDED, f"{name} ready at {endpoint.predict_url}", time.perf_counter() - started))
+    detach = getattr(server, "detach_events", None)
+    if detach is not None:
+        detach()  # the access log of later requests must not print into later cells
     return endpoint
 
 

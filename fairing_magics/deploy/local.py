@@ -72,6 +72,10 @@ class LocalServer:
     def pid(self) -> int:
         return self.process.pid
 
+    def detach_events(self) -> None:
+        """Stop sending log lines to the deployment's panel (it ended; ``logs()`` still has them)."""
+        self._emit = lambda event: None
+
     def _read(self) -> None:
         stream = self.process.stdout
         for raw in iter(stream.readline, b""):

@@ -64,6 +64,10 @@ def test_endpoint_shape_url_status_logs_and_events(served):
     finished = [e for e in events if isinstance(e, ev.Finished)]
     assert len(finished) == 1 and finished[0].phase == ev.SUCCEEDED and endpoint.url in finished[0].summary
     assert any(isinstance(e, ev.LogLines) and "ready in" in e.lines[0] for e in events)
+    endpoint.predict([[1.0, 2.0, 3.0]])
+    after = events[events.index(finished[0]) + 1:]
+    assert not any(isinstance(e, ev.LogLines) and "POST" in line for e in after for line in e.lines)
+    assert "POST /v1/models/linreg:predict" in endpoint.logs()  # the log keeps them
 
 
 @pytest.mark.parametrize("body, fragment", [
