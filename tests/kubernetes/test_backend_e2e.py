@@ -175,6 +175,10 @@ def test_dropped_log_stream_loses_and_repeats_no_line(kube):
     body = [line.split("] ", 1)[1] for line in run.logs().splitlines() if not line.startswith("#")]
     assert body == [f"n={i:05d} " + "x" * (i % 37) for i in range(count)]
     assert run.line_count == count
+    log_reads = [path for method, path in list(emulator.requests)
+                 if method == "GET" and path.startswith(f"/api/v1/namespaces/{kube.namespace}/pods/")
+                 and path.endswith("/log")]
+    assert len(log_reads) >= 2  # the stream was really dropped and opened again
 
 
 def test_failing_job_fails_with_its_last_lines(kube):
