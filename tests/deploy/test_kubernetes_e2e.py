@@ -58,7 +58,8 @@ def test_deployment_pods_serve_the_kernels_predictions_roll_out_and_undeploy_cle
     settings, api, namespace = cluster_settings
     model, x = linreg
     book, events = EndpointBook(), []
-    endpoint = deploy(model, name="linreg", settings=settings, book=book, emit=events.append, timeout=600)
+    endpoint = deploy(model, name="linreg", settings=settings, book=book, emit=events.append, timeout=600,
+                      expose="loadbalancer", cpu="500m", memory="1Gi")
     try:
         assert endpoint.backend == "kubernetes" and endpoint.status == "Ready"
         assert endpoint.url.startswith("http://127.0.0.1:")
@@ -68,6 +69,12 @@ def test_deployment_pods_serve_the_kernels_predictions_roll_out_and_undeploy_cle
         assert caught.value.status == 400
         found = _objects(api, namespace, "linreg")
         assert found["deployments"] == ["linreg"] and found["services"] == ["linreg"]
+        from kubernetes import client
+
+        service = client.CoreV1Api(api).read_namespaced_service("linreg", namespace)
+        assert service.spec.type == "LoadBalancer"
+        ingress = service.status.load_balancer.ingress[0]  # the emulator's "load balancer"
+        assert endpoint.url == f"http://{ingress.ip}:{ingress.ports[0].port}"
         assert len(found["pods"]) == 1 and found["pods"][0].startswith("linreg-")
         assert "listening on" in endpoint.logs() and endpoint.logs().startswith(f"[{found['pods'][0]}] ")
         stages = [e.stage for e in events if isinstance(e, ev.StageChanged) and e.state == "done"]
