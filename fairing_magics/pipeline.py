@@ -104,6 +104,15 @@ def check_options(options: TrainOptions, settings: Settings) -> str:
     return backend
 
 
+def check_storage(settings: Settings) -> None:
+    """Refuse an ``s3://`` run storage whose bucket is missing before the run starts (not after
+    it trained, when the outputs are uploaded); a local folder is created when needed."""
+    if settings.storage.startswith("s3://"):
+        from fairing_magics.storage import storage_for
+
+        storage_for(settings.storage).ensure_bucket(create=False)
+
+
 def capture(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
             settings: Settings, cwd: Path | None = None) -> tuple[Bundle, float]:
     """Capture the cell; return the bundle and the seconds it took."""
@@ -189,6 +198,7 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     if needs_image:
         target_repository(options.registry or settings.registry)  # fail before the capture if unset
         backend.check(options, settings)
+    check_storage(settings)
     bundle, capture_seconds = capture(cell, namespace, history, options, settings, cwd)
 
     name = unique_name(options.name)
