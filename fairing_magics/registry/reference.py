@@ -88,6 +88,10 @@ def parse_reference(text: str) -> Reference:
     digest = ""
     if "@" in raw:
         raw, digest = raw.split("@", 1)
+        if "/" in digest:  # user:password@host/repo: a login, not repo@sha256:...
+            raise ConfigError(f"'***@{digest}' starts with credentials (user:password@): remove them; "
+                              "registry logins come from docker login (~/.docker/config.json) or, "
+                              "for ECR, from your AWS credentials.")
         if not _DIGEST.match(digest):
             raise ConfigError(f"{text!r} has an invalid digest {digest!r}: expected sha256:<64 hex digits>.")
     tag = ""
