@@ -202,9 +202,9 @@ def test_submit_list_find_cancel_by_labels(cluster, tmp_path):
 
 @pytest.fixture
 def shell(cluster, monkeypatch, tmp_path):
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing.globalipapp import get_ipython, start_ipython
 
-    ip = start_ipython()
+    ip = start_ipython() or get_ipython()  # one shell per process; later calls return None
     monkeypatch.setenv("FAIRING_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("FAIRING_UI", "text")
     monkeypatch.setenv("FAIRING_BACKEND", "kubernetes")
@@ -212,6 +212,9 @@ def shell(cluster, monkeypatch, tmp_path):
     ip.run_cell("%unload_ext fairing_magics")
     ip.extension_manager.loaded.discard("fairing_magics")
     assert ip.run_cell("%load_ext fairing_magics").success
+    # Other tests of this session may have configured the shared shell: say what we need.
+    assert ip.run_cell(f"%fairing_config --backend kubernetes --namespace default --ui text "
+                       f"--storage {tmp_path / 'store'}").success
     yield ip
     ip.run_cell("%unload_ext fairing_magics")
 
