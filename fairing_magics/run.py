@@ -15,14 +15,28 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from fairing_magics import events as ev
-from fairing_magics.errors import FairingError, JobFailed
+from fairing_magics.errors import FairingError, JobFailed, redact
 
 LOG_FILE = "logs.txt"
 RECORD_FILE = "run.json"
 TAIL_LINES = 40
+#: Lower-case fragments without which no credential :func:`redact` masks can be in a text.
+_SECRET_HINTS = ("://", "authorization", "bearer", "akia", "asia", "aroa", "aida", "secret", "token",
+                 "passw", '"auth"', "eyj")
+
+
+def redact_lines(lines: tuple[str, ...]) -> tuple[str, ...]:
+    """``lines`` with credentials masked (:func:`~fairing_magics.errors.redact`), so that a
+    program printing a token or a URL with a password does not put it in the panel or logs.txt.
+    One substring check per batch keeps the regexes off the lines that cannot hold one."""
+    text = "\n".join(lines).lower()
+    if not any(hint in text for hint in _SECRET_HINTS):
+        return lines
+    return tuple(redact(line) for line in lines)
 
 
 class Run:
@@ -57,6 +71,10 @@ class Run:
     # -- what backends call -------------------------------------------------------------
     def emit(self, event) -> None:
         """Record ``event`` and pass it to every subscriber. Safe from any thread."""
+        if isinstance(event, ev.LogLines):
+            lines = redact_lines(tuple(event.lines))
+            if lines != tuple(event.lines):
+                event = replace(event, lines=lines)
         with self._lock:
             if isinstance(event, ev.LogLines):
                 prefix = f"[{event.source}] " if event.source else ""
