@@ -119,7 +119,7 @@ def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
 
     object_name = unique_name(name, suffix=DRY_RUN_SUFFIX)
     registry = (options.registry or settings.registry or "REGISTRY").rstrip("/")
-    image = f"{registry}@sha256:<digest, once built>"
+    image = f"{registry}@sha256:<digest-of-the-built-image>"
     namespace = options.namespace or settings.namespace
     context = options.context or settings.context
     spec = training_spec(options, settings, name=object_name, image=image,
