@@ -216,5 +216,7 @@ def test_pod_watcher_sees_pods_appear_change_and_go_also_after_an_expired_watch(
         assert watcher.relists >= 2
         assert {p["metadata"]["name"] for p in watcher.snapshot()} == {"w2"}
     finally:
-        stop.set()
+        started = time.monotonic()
+        watcher.close()
         thread.join(10)
+    assert not thread.is_alive() and time.monotonic() - started < 2  # no wait for the server

@@ -414,6 +414,21 @@ class PodWatcher:
         self.lock = threading.Lock()
         self.relists = 0
         self.synced = threading.Event()
+        self._response = None
+
+    def close(self) -> None:
+        """Stop watching now: set ``stop`` and close the open watch (its thread ends at once)."""
+        self.stop.set()
+        response = self._response
+        if response is not None:
+            try:
+                response.shutdown()  # urllib3 >= 2.3: unblocks a read in another thread
+            except Exception:  # noqa: BLE001 - older urllib3, or already closed
+                pass
+            try:
+                response.close()
+            except Exception:  # noqa: BLE001
+                pass
 
     def get(self, name: str) -> dict | None:
         with self.lock:
@@ -464,6 +479,7 @@ class PodWatcher:
             self.namespace, label_selector=self.selector, watch=True, resource_version=rv,
             timeout_seconds=self.timeout_seconds, allow_watch_bookmarks=True,
             _preload_content=False)
+        self._response = response
         splitter = LineSplitter()
         try:
             for data in read_stream(response):
@@ -489,5 +505,6 @@ class PodWatcher:
                 if self.stop.is_set():
                     return rv
         finally:
+            self._response = None
             close_response(response)
         return rv

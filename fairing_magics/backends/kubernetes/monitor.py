@@ -229,7 +229,7 @@ class RunMonitor:
         return all(st.pod_phase(p) in ("Succeeded", "Failed") for p in self.watcher.snapshot())
 
     def _end(self, phase: str, status: st.JobStatus | None, problem: str) -> None:
-        self.stop.set()
+        self.watcher.close()  # sets self.stop too: followers end
         with self._lock:
             threads = [t for _, t in self.followers.values()]
         for t in threads:
