@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing.globalipapp import start_ipython
+
+from tests.harness import ipython_shell
 
 
 @pytest.fixture(scope="session")
 def _session_shell():
     """IPython's shell is a process-wide singleton: reuse the one other tests made, if any."""
-    if InteractiveShell.initialized():
-        return InteractiveShell.instance()
-    return start_ipython()
+    return ipython_shell()
 
 
 @pytest.fixture

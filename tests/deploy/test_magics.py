@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from IPython.testing import globalipapp
 
 from fairing_magics.deploy import ENDPOINTS, Endpoint
 from tests.deploy.conftest import alive
+from tests.harness import ipython_shell
 
 
 @pytest.fixture
@@ -16,8 +16,7 @@ def shell(tmp_path, monkeypatch, linreg):
     monkeypatch.setenv("FAIRING_UI", "text")
     monkeypatch.setenv("FAIRING_BACKEND", "local")
     monkeypatch.chdir(tmp_path)
-    globalipapp.start_ipython()  # one shell per process: only the first call makes it
-    ip = globalipapp.get_ipython()
+    ip = ipython_shell()  # one shell per process
     ip.run_cell("%unload_ext fairing_magics")
     ip.extension_manager.loaded.discard("fairing_magics")
     assert ip.run_cell("%load_ext fairing_magics").success

@@ -23,3 +23,17 @@ def need(ok: bool, reason: str) -> None:
     if in_ci():
         pytest.fail(f"required service unavailable in CI: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def ipython_shell():
+    """The process's IPython shell (a singleton): the one other tests made, else a new test shell.
+
+    ``InteractiveShell.instance()`` and IPython's ``globalipapp.start_ipython()`` refuse each
+    other's instance, so every test takes the shell from here.
+    """
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.testing.globalipapp import start_ipython
+
+    if InteractiveShell.initialized():
+        return InteractiveShell.instance()
+    return start_ipython()

@@ -202,9 +202,9 @@ def test_submit_list_find_cancel_by_labels(cluster, tmp_path):
 
 @pytest.fixture
 def shell(cluster, monkeypatch, tmp_path):
-    from IPython.testing.globalipapp import get_ipython, start_ipython
+    from tests.harness import ipython_shell
 
-    ip = start_ipython() or get_ipython()  # one shell per process; later calls return None
+    ip = ipython_shell()  # one shell per process
     monkeypatch.setenv("FAIRING_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("FAIRING_UI", "text")
     monkeypatch.setenv("FAIRING_BACKEND", "kubernetes")
