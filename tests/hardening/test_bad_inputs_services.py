@@ -17,6 +17,7 @@ import pytest
 from tests.core.conftest import run
 from tests.hardening.leftovers import processes_mentioning, run_folders
 from tests.hardening.test_bad_inputs import assert_nothing_left, assert_refused
+from tests.kubernetes.test_backend_e2e import kube  # noqa: F401 - fixture: a namespace of the emulated cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -186,3 +187,51 @@ def test_endpoint_that_crashes_on_start(shell, tmp_path):
     assert "the weights file is corrupt" in str(error)
     assert processes_mentioning(str(tmp_path)) == []
     shell.user_ns.pop("broken", None)
+
+
+# -- runs that fail on the emulated cluster ---------------------------------------------------
+def _kube_shell(shell, cluster) -> None:
+    s = cluster.settings
+    assert run(shell, f"%fairing_config --backend kubernetes --registry {s.registry} --base-image {s.base_image} "
+                      f"--insecure-registry {s.insecure_registries[0]} --namespace {s.namespace} "
+                      f"--storage {s.storage}").success
+
+
+def test_oomkilled_run_fails_clearly(shell, kube, tmp_path, monkeypatch):  # noqa: F811
+    _kube_shell(shell, kube)
+    result = run(shell, "%%fairing_train --name oom --memory 64Mi --requirements none\n"
+                        "hog = bytearray(400 * 2**20)\nprint(len(hog))\n")
+    assert result.success is False
+    error = result.error_in_exec
+    from fairing_magics.errors import JobFailed
+
+    assert isinstance(error, JobFailed), error
+    first = str(error).splitlines()[0]
+    print(f"[oomkilled] {first}")
+    assert "OOMKilled" in str(error) and "--memory" in str(error)
+    run_name = shell.magics_manager.registry["FairingMagics"].runs.all()[-1].name
+    assert processes_mentioning(str(tmp_path)) == []
+    kube.cluster.emulator.wait_for(lambda: all(p.status.phase in ("Failed", "Succeeded") for p in kube.pods(run_name)),
+                                   30, what="no pod of the run still running")
+
+
+def test_image_pull_failure_fails_clearly_and_leaves_no_pod(kube, tmp_path):  # noqa: F811
+    """The pipeline never pushes an unpullable image, so this row starts the backend itself."""
+    from fairing_magics import pipeline
+    from fairing_magics.backends import Launch
+    from fairing_magics.backends.kubernetes.backend import KubernetesBackend
+    from fairing_magics.errors import JobFailed
+    from fairing_magics.run import Run
+
+    backend = KubernetesBackend(image_pull_grace=3.0, poll_seconds=0.2)
+    options = pipeline.TrainOptions(name="nopull", backend="kubernetes")
+    backend.check(options, kube.settings)
+    image = f"{kube.cluster.registry_host}/missing/image@sha256:" + "0" * 64
+    job = Run("nopull-hard01", "kubernetes", tmp_path / "run", stages=backend.stages)
+    backend.start(Launch(bundle_dir=tmp_path, image=image, options=options, settings=kube.settings), job)
+    with pytest.raises(JobFailed) as failure:
+        job.wait(90)
+    first = str(failure.value).splitlines()[0]
+    print(f"[image pull] {first}")
+    assert "could not pull its image" in first
+    kube.cluster.emulator.wait_for(lambda: not kube.pods(job.name), 30, what="pods deleted")

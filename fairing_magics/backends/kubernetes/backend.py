@@ -256,6 +256,8 @@ def failure_error(run: Run, settings, status: st.JobStatus | None, codes: list[s
                          reason="BundleError", last_lines=last)
     why = problem or (f"{status.reason}: {status.message}".strip(": ") if status else "failed")
     reason = status.reason if status else "Failed"
+    if any("(OOMKilled)" in code for code in codes):
+        where += "; it used more memory than its limit: raise --memory (e.g. --memory 4Gi) or use less"
     return JobFailed(f"run {run.name} failed: {why}{where}" +
                      (f"; last lines:\n{tail}" if tail else "; it printed nothing"),
                      reason=reason or "Failed", last_lines=last)
