@@ -226,6 +226,14 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     except FairingError as exc:
         run.finish(ev.FAILED, str(exc), error=exc)
         raise
+    except KeyboardInterrupt:
+        # Interrupted while building, pushing or submitting: end the run (what was started is
+        # cancelled) instead of leaving it Pending, and fail the cell with a clear message.
+        run.cancel()
+        message = f"interrupted: run {name} was stopped before it started; nothing is left running"
+        error = RunCancelled(message, phase=ev.CANCELLED)
+        run.finish(ev.CANCELLED, message, error=error)
+        raise error from None
     return run
 
 
