@@ -14,8 +14,9 @@ from pathlib import Path
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
+from IPython.utils.process import arg_split
 from traitlets import TraitError
 
 from fairing_magics import pipeline
@@ -26,12 +27,21 @@ from fairing_magics.ui.format import format_seconds
 
 
 def _parse(magic, line: str):
+    """Parse a magic's flags; a value in quotes (``--name "linreg"``, ``--memory "2 Gi"``) loses
+    its quotes, as in a shell (IPython's splitter keeps them)."""
     try:
-        return parse_argstring(magic, line)
+        argv = [_unquote(token) for token in arg_split(line)]
+        return magic.parser.parse_args(argv)
     except UsageError:
         raise
     except SystemExit as exc:  # argparse on --help and some errors
         raise UsageError(f"bad arguments: {line!r}") from exc
+
+
+def _unquote(token: str) -> str:
+    if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
+        return token[1:-1]
+    return token
 
 
 @magics_class

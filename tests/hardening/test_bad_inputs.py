@@ -37,7 +37,8 @@ def train(flags: str, body: str = "print(1)") -> str:
 
 CASES = [
     # -- malformed flags and values ---------------------------------------------------------
-    Case("memory-space", train(f'--memory "2 Gi" {K8S}'), "is not a Kubernetes quantity", "write it like 2Gi"),
+    Case("memory-space", train(f'--memory "2 Gi" {K8S}'), "memory '2 Gi' is not a Kubernetes quantity",
+         "did you mean 2Gi?"),
     Case("memory-word", train(f"--memory lots {K8S}"), "memory 'lots'", "write it like 2Gi"),
     Case("cpu-bad", train(f"--cpu 1.2.3 {K8S}"), "cpu '1.2.3'", "write it like 500m"),
     Case("gpus-negative", train(f"--gpus -1 {K8S}"), "gpus '-1'", "for example --gpus 1"),
@@ -140,3 +141,11 @@ def test_bad_input_is_refused_in_one_line(case, shell, tmp_path, monkeypatch):
 
 def test_catalogue_has_forty_cases():
     assert len(CASES) >= 40
+
+
+def test_quoted_flag_values_lose_their_quotes(shell, capsys):
+    """``--name "linreg"`` is the name linreg (IPython's splitter used to keep the quotes)."""
+    result = run(shell, '%%fairing_train --name "quoted-run" --env "MSG=hello world" --outputs \'w\' --dry-run\nw = 1\n')
+    assert result.success, result.error_in_exec
+    out = capsys.readouterr().out
+    assert "Dry run of 'quoted-run'" in out and "Outputs brought back: w" in out
