@@ -6,6 +6,10 @@ one :class:`~fairing_magics.image.builder.AppendBuilder` (resolved base images) 
 a code-only change sends one small layer, a config and a manifest, and an unchanged cell almost
 nothing. ECR repositories are created when missing and ECR tokens fetched on demand
 (:mod:`fairing_magics.aws`).
+
+With ``builder="docker"`` (``--builder docker``) a Docker Engine builds and pushes instead
+(:class:`~fairing_magics.image.docker_builder.DockerBuilder`: the same layout, requirements
+installed with pip inside the image); the registry client still pins the base image.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from fairing_magics import events as ev
 from fairing_magics.capture.bundle import Bundle
 from fairing_magics.config import Settings
 from fairing_magics.errors import ConfigError, RegistryError
+
+BUILDERS = ("append", "docker")
 
 NO_REGISTRY = ("no registry is set: name the repository images go to, e.g. "
                "%fairing_config --registry 123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fairing-job "
@@ -61,17 +67,26 @@ def describe_registry_plan(registry: str) -> list[str]:
 class ImageService:
     """Builds and pushes bundle images; keep one per kernel (see the module docstring)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, builder: str | None = None):
         from fairing_magics.aws import ecr_credentials
         from fairing_magics.image.builder import AppendBuilder
         from fairing_magics.registry import Keychain, RegistryClient, Transport
         from fairing_magics.registry.publisher import RegistryPublisher
 
+        self.builder_name = builder or getattr(settings, "builder", "") or "append"
+        if self.builder_name not in BUILDERS:
+            raise ConfigError(f"--builder {self.builder_name!r} is unknown; use one of {', '.join(BUILDERS)}")
         self.insecure = tuple(settings.insecure_registries)
-        transport = Transport(Keychain(hooks=[ecr_credentials]), insecure_registries=self.insecure)
+        keychain = Keychain(hooks=[ecr_credentials])
+        transport = Transport(keychain, insecure_registries=self.insecure)
         self.client = RegistryClient(transport)
         self.builder = AppendBuilder(self.client)
         self.publisher = RegistryPublisher(self.client)
+        self.docker_builder = None
+        if self.builder_name == "docker":
+            from fairing_magics.image.docker_builder import DockerBuilder
+
+            self.docker_builder = DockerBuilder(registry_client=self.client, keychain=keychain)
 
     def build_and_push(self, bundle: Bundle, *, repository: str, base_image: str, tag: str = "",
                        python: str | None = None, platform: str | None = None,
@@ -83,6 +98,9 @@ class ImageService:
         from fairing_magics.aws import ensure_repository, parse_ecr_host
         from fairing_magics.registry.reference import parse_reference
 
+        if self.docker_builder is not None:
+            return self._docker_build_and_push(bundle, repository=repository, base_image=base_image, tag=tag,
+                                               platform=platform, emit=emit)
         emit(ev.StageChanged("build", "running"))
         started = time.perf_counter()
         self.builder.log = lambda message: emit(ev.Notice(message))
@@ -112,3 +130,41 @@ class ImageService:
             raise
         emit(ev.StageChanged("push", "done", time.perf_counter() - started, pushed.split("@")[-1][:19]))
         return pushed
+
+    def _docker_build_and_push(self, bundle: Bundle, *, repository: str, base_image: str, tag: str,
+                               platform: str | None, emit: Callable[[object], None]) -> str:
+        """``--builder docker``: the engine builds (its output as log lines) and pushes."""
+        from fairing_magics.image.docker_builder import default_tag
+
+        builder = self.docker_builder
+        builder.log = lambda message: emit(ev.Notice(message))
+        tag = tag or default_tag(bundle)
+        emit(ev.StageChanged("build", "running"))
+        started = time.perf_counter()
+        try:
+            self._ensure_ecr_repository(repository, emit)
+            builder.build(bundle, base_image, f"{repository}:{tag}", platform=platform,
+                          on_build_line=lambda line: emit(ev.LogLines((line,), source="build")))
+        except Exception:
+            emit(ev.StageChanged("build", "failed", time.perf_counter() - started))
+            raise
+        emit(ev.StageChanged("build", "done", time.perf_counter() - started, "docker"))
+        emit(ev.StageChanged("push", "running"))
+        started = time.perf_counter()
+        try:
+            pushed = builder.push(repository, tag, progress=lambda done, total, what: emit(ev.Progress(what, done, total)))
+        except Exception:
+            emit(ev.StageChanged("push", "failed", time.perf_counter() - started))
+            raise
+        emit(ev.StageChanged("push", "done", time.perf_counter() - started, pushed.split("@")[-1][:19]))
+        return pushed
+
+    @staticmethod
+    def _ensure_ecr_repository(repository: str, emit: Callable[[object], None]) -> None:
+        from fairing_magics.aws import ensure_repository, parse_ecr_host
+        from fairing_magics.registry.reference import parse_reference
+
+        ref = parse_reference(repository)
+        ecr = parse_ecr_host(ref.registry)
+        if ecr is not None and ensure_repository(ecr, ref.repository):
+            emit(ev.Notice(f"created ECR repository {ref.repository} in {ecr.region}"))

@@ -6,6 +6,7 @@ and ends it with ``run.finish(...)``. ``stages`` names the pipeline stages it ha
 shows only those.
 
 - :class:`~fairing_magics.backends.local.LocalBackend`: a fresh Python subprocess.
+- :class:`~fairing_magics.backends.docker.DockerBackend`: a container of a local Docker Engine.
 - :class:`~fairing_magics.backends.kubernetes.backend.KubernetesBackend`: a Job, TFJob or
   PyTorchJob on a cluster.
 """
@@ -50,6 +51,10 @@ def get_backend(name: str) -> Backend:
         from fairing_magics.backends.local import LocalBackend
 
         return LocalBackend()
+    if name == "docker":
+        from fairing_magics.backends.docker import DockerBackend
+
+        return DockerBackend()
     if name == "kubernetes":
         from fairing_magics.backends.kubernetes.backend import KubernetesBackend
 

@@ -6,12 +6,21 @@ private podman configuration of :class:`~tests.harness.podman.Podman`, the test 
 when it starts). Yields the ``DOCKER_HOST`` URL (``unix:///.../podman.sock``); the service is
 stopped by its PID at the end of the session. Tests point the code at it with
 ``monkeypatch.setenv("DOCKER_HOST", docker_api)`` or ``docker.DockerClient(base_url=docker_api)``.
+
+The podman folder lives under a SHORT path (``/tmp/fairing-docker-XXXXXXXX``), not pytest's
+tmp_path: with a long root (e.g. ``/tmp/pytest-of-root/pytest-238/docker-api0/podman``) podman
+4.3's service never sees its containers exit (no ``cleanup`` after ``died``, state stays
+``stopped``), so ``logs --follow`` and ``wait`` hang. At the end its overlay mounts are
+unmounted and the folder removed.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -35,8 +44,8 @@ def docker_api(tmp_path_factory, registry, auth_registry):
     need(docker_sdk_available(), "the docker SDK is not installed (pip install docker)")
     import docker
 
-    folder = tmp_path_factory.mktemp("docker-api")
-    podman = Podman(folder / "podman", insecure=(registry.host, auth_registry.host))
+    folder = Path(tempfile.mkdtemp(prefix="fairing-docker-", dir="/tmp"))
+    podman = Podman(folder / "p", insecure=(registry.host, auth_registry.host))
     socket = folder / "podman.sock"
     url = f"unix://{socket}"
     log = open(folder / "service.log", "wb")
@@ -68,3 +77,14 @@ def docker_api(tmp_path_factory, registry, auth_registry):
                 process.kill()
                 process.wait(10)
         log.close()
+        unmount_below(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def unmount_below(folder: Path) -> None:
+    """Lazily unmount what podman left mounted under ``folder`` (overlay, shm), deepest first."""
+    prefix = str(folder) + "/"
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)

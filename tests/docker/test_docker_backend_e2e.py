@@ -1,0 +1,172 @@
+"""The docker backend through ``pipeline.train`` on podman's Docker API: the cell is captured,
+built, pushed to the real registry and run in a container; its lines stream into the run and
+equal those of the same cell on the local backend; outputs come back; a failing cell fails with
+the remote traceback; cancel and --timeout leave no container behind."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fairing_magics import events as ev
+from fairing_magics import pipeline
+from fairing_magics.backends.docker import RUN_LABEL
+from fairing_magics.config import Settings
+from fairing_magics.errors import FairingTimeout, JobFailed, RunCancelled
+from fairing_magics.image.docker_builder import docker_client
+from fairing_magics.images import ImageService
+from fairing_magics.run import RunBook
+from tests.docker.wheels import wheel_from_installed
+
+pytestmark = pytest.mark.e2e
+
+HISTORY = [
+    "import json, sys",
+    "values = [3, 5, 8]",
+    "def scale(x):\n    return x * 10",
+]
+CELL = """\
+total = sum(values)
+print("values", values, "total", total)
+for i in range(3):
+    print("line", i, "é")
+print(json.dumps({"scaled": scale(total)}))
+result = {"total": total, "scaled": scale(total)}
+"""
+
+
+def namespace() -> dict:
+    ns: dict = {}
+    for cell in HISTORY:
+        exec(cell, ns)
+    return ns
+
+
+@pytest.fixture
+def engine(docker_api, monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", docker_api)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    client = docker_client(docker_api)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def settings(registry, base_image, tmp_path):
+    return Settings(backend="docker", registry=f"{registry.host}/e2e/docker-backend", base_image=base_image.tag_ref,
+                    insecure_registries=(registry.host,), ui="text", home=tmp_path / "home")
+
+
+@pytest.fixture(scope="module")
+def images(registry, base_image):
+    """One image service for the module, as a kernel keeps one (base resolved once, blobs known)."""
+    return ImageService(Settings(insecure_registries=(registry.host,)))
+
+
+def train(cell: str, settings: Settings, images, **options):
+    history = HISTORY + [cell]
+    return pipeline.train(cell, namespace(), history, pipeline.TrainOptions(**options), settings, RunBook(),
+                          images=images)
+
+
+def program_lines(run) -> list[str]:
+    """What the program printed, without our notices (``# info: ...``) and build lines."""
+    return [line for line in run.logs().splitlines() if not line.startswith(("# ", "[build] "))]
+
+
+def containers_of(engine, run) -> list:
+    return engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run.name}"})
+
+
+def test_lines_stream_outputs_come_back_and_equal_the_local_run(engine, settings, images, tmp_path):
+    events: list = []
+    run = train(CELL, settings, images, name="same", outputs=("result",))
+    run.subscribe(events.append)
+    run.wait(300)
+    assert run.status == ev.SUCCEEDED, run.logs()
+    assert run.outputs == {"result": {"total": 16, "scaled": 160}}
+    assert run.image and run.image.startswith(f"{settings.registry}@sha256:")
+
+    local = train(CELL, Settings(backend="local", ui="text", home=tmp_path / "local-home"), images, name="same",
+                  outputs=("result",))
+    local.wait(120)
+    assert program_lines(run) == program_lines(local) == [
+        "values [3, 5, 8] total 16", "line 0 é", "line 1 é", "line 2 é", '{"scaled": 160}']
+    assert local.outputs == run.outputs
+    assert containers_of(engine, run) == []
+
+
+def test_lines_arrive_while_the_container_runs(engine, settings, images):
+    seen: list[tuple[float, str]] = []
+    cell = "import time\nprint('first', flush=True)\ntime.sleep(3)\nprint('second')\n"
+    run = train(cell, settings, images, name="stream")
+    run.subscribe(lambda e: isinstance(e, ev.LogLines) and seen.extend((time.monotonic(), x) for x in e.lines))
+    run.wait(300)
+    assert run.status == ev.SUCCEEDED, run.logs()
+    times = {line: t for t, line in seen}
+    assert "first" in times and "second" in times
+    assert times["second"] - times["first"] > 2.0  # "first" was shown before the sleep ended
+
+
+def test_a_failing_cell_fails_the_run_with_the_remote_traceback(engine, settings, images):
+    cell = "def explode(v):\n    raise ValueError(f'bad value {v}')\nprint('before')\nexplode(total_of(values))\n"
+    run = train("total_of = sum\n" + cell, settings, images, name="fails")
+    with pytest.raises(JobFailed) as info:
+        run.wait(300)
+    error = info.value
+    assert run.status == ev.FAILED
+    assert "ValueError: bad value 16" in str(error)
+    assert "explode" in error.remote_traceback and "raise ValueError" in error.remote_traceback
+    assert "before" in program_lines(run)
+    assert containers_of(engine, run) == []
+
+
+def _wait_running(run, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while run.status != ev.RUNNING or not run.tail():
+        assert not run.done, run.logs()
+        assert time.monotonic() < deadline, "the container did not start"
+        time.sleep(0.1)
+
+
+def test_cancel_stops_and_removes_the_container(engine, settings, images):
+    run = train("import time\nprint('started', flush=True)\ntime.sleep(120)\n", settings, images, name="cancel")
+    _wait_running(run)
+    assert len(containers_of(engine, run)) == 1
+    started = time.monotonic()
+    run.cancel()
+    with pytest.raises(RunCancelled):
+        run.wait(60)
+    assert time.monotonic() - started < 20
+    assert run.status == ev.CANCELLED
+    assert containers_of(engine, run) == []
+
+
+def test_timeout_stops_and_removes_the_container(engine, settings, images):
+    run = train("import time\nprint('started', flush=True)\ntime.sleep(120)\n", settings, images, name="timeout",
+                timeout=3)
+    started = time.monotonic()
+    with pytest.raises(FairingTimeout, match="--timeout 3"):
+        run.wait(300)
+    assert time.monotonic() - started < 120
+    assert run.status == ev.TIMED_OUT
+    assert "started" in program_lines(run)
+    assert containers_of(engine, run) == []
+
+
+def test_docker_builder_through_the_pipeline(engine, settings, registry, tmp_path):
+    """--builder docker end to end: the engine builds (pip in the image) and pushes, the backend runs it."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel_from_installed(wheels, "cloudpickle")
+    service = ImageService(settings, builder="docker")
+    service.docker_builder.wheels = wheels  # no package index on the test machines: install from these
+    run = train(CELL, settings, service, name="built-by-docker", outputs=("result",))
+    run.wait(600)
+    assert run.status == ev.SUCCEEDED, run.logs()
+    assert run.outputs == {"result": {"total": 16, "scaled": 160}}
+    assert any(line.startswith("[build] ") and "Successfully installed cloudpickle" in line
+               for line in run.logs().splitlines())
+    assert program_lines(run)[0] == "values [3, 5, 8] total 16"
+    assert containers_of(engine, run) == []
