@@ -9,11 +9,16 @@ Against a real registry (Debian's docker-registry on 127.0.0.1) holding the test
   of the base or of the blobs in the registry);
 - lower bound: a minimal script that puts one small gzip layer (as large as our code layer),
   a config and a manifest over the registry API with ``requests``: 5 requests, nothing else;
-- unchanged cell: the same cell again: no blob may go out, at most 3 requests.
+- unchanged cell: the same cell again: no blob may go out, at most 3 requests;
+- baseline (1), docker SDK: the same capture, then :class:`DockerBuilder` (generated
+  Dockerfile, ``images.build`` + ``images.push`` with the docker SDK) through podman's Docker
+  API (``podman system service``), kept warm like a kernel (base pulled, requirements layer in
+  the engine's build cache). Its requests and bytes are counted in one extra run pushed through
+  a counting proxy in front of the same registry (the timed runs go straight to the registry).
 
-Prints latency (median of ``--runs``), requests and bytes on the wire, and the ratio of ours to
-the lower bound (target: within 1.5x). The docker-SDK baseline belongs to the DockerBuilder
-(not measured here). Run: ``python benchmarks/bench_push.py``.
+Prints latency (median of ``--runs``; ``--docker-runs`` for the slow docker baseline), requests
+and bytes on the wire, and the ratios to the lower bound (target for ours: within 1.5x). Run:
+``python benchmarks/bench_push.py`` (``--docker-runs 0`` skips the docker baseline).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import hashlib
 import io
 import json
 import statistics
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -133,16 +139,88 @@ def lower_bound(session: requests.Session, host: str, repository: str, layer: by
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--docker-runs", type=int, default=5, help="runs of the docker-SDK baseline (0: skip it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
         server = start_registry(Path(tmp) / "registry")
         try:
-            return run(server, Path(tmp), args.runs)
+            return run(server, Path(tmp), args.runs, args.docker_runs)
         finally:
             server.stop()
 
 
-def run(server, tmp: Path, runs: int) -> int:
+class DockerBaseline:
+    """Baseline (1): build and push with the docker SDK through podman's Docker API."""
+
+    def __init__(self, host: str, tmp: Path, capture, base: str, first_cell: str):
+        from fairing_magics.image.builder import runtime_requirements
+        from fairing_magics.image.docker_builder import DockerBuilder, docker_client
+        from tests.harness.fixtures_docker import DockerAPI
+
+        self.proxy = CountingProxy(host)
+        self.service = DockerAPI(insecure=(host, self.proxy.host))
+        try:
+            self.engine = docker_client(self.service.url)
+            # No package index inside the image here: the requirements come from wheels fetched once.
+            wheels = tmp / "wheels"
+            reqs = runtime_requirements(capture(first_cell))
+            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                            "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64",
+                            "--platform", "manylinux2014_x86_64", "-d", str(wheels), *reqs], check=True)
+            self.builder = DockerBuilder(self.engine, registry_client=new_client(host), wheels=wheels)
+            self.capture, self.base = capture, base
+            self.repository, self.counted_repository = f"{host}/bench/docker", f"{self.proxy.host}/bench/docker"
+            self.build(first_cell, self.repository)  # warm: base pulled, requirements layer cached
+            self.build(first_cell, self.counted_repository)  # the counted repository holds the base too
+        except BaseException:
+            self.stop()
+            raise
+
+    def build(self, cell: str, repository: str) -> float:
+        start = time.perf_counter()
+        self.builder.build_and_push(self.capture(cell), self.base, repository)
+        return time.perf_counter() - start
+
+    def timed(self, cell: str):
+        return self.build(cell, self.repository), float("nan"), float("nan")
+
+    def counted(self, cell: str) -> tuple[int, int]:
+        before = dict(self.proxy.totals)
+        self.build(cell, self.counted_repository)
+        return (self.proxy.totals["requests"] - before["requests"],
+                self.proxy.totals["bytes"] - before["bytes"])
+
+    def stop(self) -> None:
+        self.service.stop()
+        self.proxy.stop()
+
+
+class CountingProxy:
+    """A plain forwarding proxy (the tests' FaultProxy with no faults) that counts requests and
+    request-body bytes sent to the registry."""
+
+    def __init__(self, upstream: str):
+        from tests.harness.registry import FaultPlan, FaultProxy, _ProxyHandler
+
+        totals = {"requests": 0, "bytes": 0}
+        self.totals = totals
+
+        class Counting(_ProxyHandler):
+            def _read_body(self) -> bytes:
+                body = super()._read_body()
+                totals["requests"] += 1
+                totals["bytes"] += len(body)
+                return body
+
+        self._proxy = FaultProxy(upstream, FaultPlan(rate=0.0))
+        self._proxy.server.RequestHandlerClass = Counting
+        self.host = self._proxy.host
+
+    def stop(self) -> None:
+        self._proxy.stop()
+
+
+def run(server, tmp: Path, runs: int, docker_runs: int = 5) -> int:
     host = server.host
     setup_client = new_client(host)
     base = push_python_base(setup_client, host).tag_ref
@@ -157,13 +235,27 @@ def run(server, tmp: Path, runs: int) -> int:
     code_size = first[4].layers[-1].size
     session = requests.Session()
     lower_bound(session, host, "bench/minimal", *small_layer(code_size, -1))  # warm the connection
-    # The three are interleaved, so that each sees the same load on a shared machine.
-    warm, fresh, low = [], [], []
-    for i in range(1, runs + 1):
-        low.append(lower_bound(session, host, "bench/minimal", *small_layer(code_size, i)))
-        warm.append(ours(client, builder, publisher, capture, cell_text(i), base, repository))
-        c = new_client(host)
-        fresh.append(ours(c, AppendBuilder(c), RegistryPublisher(c), capture, cell_text(runs + i), base, repository))
+    docker, docker_note = None, ""
+    if docker_runs > 0:
+        try:
+            docker = DockerBaseline(host, tmp, capture, base, cell_text(0))
+        except Exception as exc:  # noqa: BLE001 - podman or the docker SDK missing: report, measure the rest
+            docker_note = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+    # The runs are interleaved, so that each sees the same load on a shared machine.
+    warm, fresh, low, dock = [], [], [], []
+    try:
+        for i in range(1, runs + 1):
+            low.append(lower_bound(session, host, "bench/minimal", *small_layer(code_size, i)))
+            warm.append(ours(client, builder, publisher, capture, cell_text(i), base, repository))
+            c = new_client(host)
+            fresh.append(ours(c, AppendBuilder(c), RegistryPublisher(c), capture, cell_text(runs + i), base,
+                              repository))
+            if docker is not None and i <= docker_runs:
+                dock.append(docker.timed(cell_text(2 * runs + i)))
+        counted = docker.counted(cell_text(3 * runs + 1)) if docker is not None else None
+    finally:
+        if docker is not None:
+            docker.stop()
     same = ours(client, builder, publisher, capture, cell_text(runs), base, repository)
 
     def row(name, samples):
@@ -178,6 +270,11 @@ def run(server, tmp: Path, runs: int) -> int:
     t_low = row("lower bound (minimal script)", low)
     t_warm = row("ours, warm kernel (build+push)", warm)
     t_fresh = row("ours, fresh process (build+push)", fresh)
+    if dock:
+        t_dock = row(f"docker SDK via podman ({len(dock)} runs)", [(t, *counted) for t, _, _ in dock])
+        print(f"ratio docker SDK/lower bound: {t_dock / t_low:.2f}x; ours/docker SDK: warm {t_warm / t_dock:.3f}x")
+    elif docker_runs > 0:
+        print(f"docker SDK via podman: not measured ({docker_note})")
     print(f"ratio ours/lower bound: warm {t_warm / t_low:.2f}x, fresh process {t_fresh / t_low:.2f}x (target <= 1.5x)")
     print(f"unchanged cell: {same[1]} requests, {same[2]} bytes out, {same[0] * 1000:.1f} ms "
           f"(target: no blob, <= 3 requests)")

@@ -6,6 +6,7 @@ private podman configuration of :class:`~tests.harness.podman.Podman`, the test 
 when it starts). Yields the ``DOCKER_HOST`` URL (``unix:///.../podman.sock``); the service is
 stopped by its PID at the end of the session. Tests point the code at it with
 ``monkeypatch.setenv("DOCKER_HOST", docker_api)`` or ``docker.DockerClient(base_url=docker_api)``.
+:class:`DockerAPI` is the same service outside pytest (``benchmarks/bench_push.py``).
 
 The podman folder lives under a SHORT path (``/tmp/fairing-docker-XXXXXXXX``), not pytest's
 tmp_path: with a long root (e.g. ``/tmp/pytest-of-root/pytest-238/docker-api0/podman``) podman
@@ -38,47 +39,64 @@ def docker_sdk_available() -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
-def docker_api(tmp_path_factory, registry, auth_registry):
-    need(podman_available(), "podman and runc are not installed (apt-get install podman runc)")
-    need(docker_sdk_available(), "the docker SDK is not installed (pip install docker)")
-    import docker
+class DockerAPI:
+    """``podman system service`` serving the Docker Engine API on ``url`` (``unix://.../podman.sock``).
 
-    folder = Path(tempfile.mkdtemp(prefix="fairing-docker-", dir="/tmp"))
-    podman = Podman(folder / "p", insecure=(registry.host, auth_registry.host))
-    socket = folder / "podman.sock"
-    url = f"unix://{socket}"
-    log = open(folder / "service.log", "wb")
-    process = podman.popen("system", "service", "--time=0", url, stdin=subprocess.DEVNULL, stdout=log,
-                           stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_SECONDS
+    ``insecure``: registries the engine reaches over plain HTTP. Stop it with :meth:`stop` (by
+    PID; its mounts are undone and its folder removed). Raises RuntimeError when it does not start.
+    """
+
+    def __init__(self, insecure: tuple[str, ...] = (), start_seconds: float = START_SECONDS):
+        import docker
+
+        self.folder = Path(tempfile.mkdtemp(prefix="fairing-docker-", dir="/tmp"))
+        self.podman = Podman(self.folder / "p", insecure=insecure)
+        self.socket = self.folder / "podman.sock"
+        self.url = f"unix://{self.socket}"
+        self.log_path = self.folder / "service.log"
+        self._log = open(self.log_path, "wb")
+        self.process = self.podman.popen("system", "service", "--time=0", self.url, stdin=subprocess.DEVNULL,
+                                         stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + start_seconds
         while True:
-            if process.poll() is not None:
-                log.flush()
-                need(False, "podman system service exited: "
-                     + (folder / "service.log").read_text(errors="replace")[-500:])
-            if socket.exists():
+            if self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError("podman system service exited: "
+                                   + self.log_path.read_text(errors="replace")[-500:])
+            if self.socket.exists():
                 try:
-                    docker.DockerClient(base_url=url, version="auto", timeout=5).close()
-                    break
+                    docker.DockerClient(base_url=self.url, version="auto", timeout=5).close()
+                    return
                 except Exception:  # noqa: BLE001 - not answering yet
                     pass
             if time.monotonic() > deadline:
-                need(False, f"podman system service did not answer on {socket} within {START_SECONDS} s")
+                self.stop()
+                raise RuntimeError(f"podman system service did not answer on {self.socket} within {start_seconds} s")
             time.sleep(0.05)
-        yield url
-    finally:
-        if process.poll() is None:
-            process.terminate()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
             try:
-                process.wait(15)
+                self.process.wait(15)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-        log.close()
-        unmount_below(folder)
-        shutil.rmtree(folder, ignore_errors=True)
+                self.process.kill()
+                self.process.wait(10)
+        self._log.close()
+        unmount_below(self.folder)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def docker_api(registry, auth_registry):
+    need(podman_available(), "podman and runc are not installed (apt-get install podman runc)")
+    need(docker_sdk_available(), "the docker SDK is not installed (pip install docker)")
+    try:
+        service = DockerAPI(insecure=(registry.host, auth_registry.host))
+    except RuntimeError as exc:
+        need(False, str(exc))
+    yield service.url
+    service.stop()
 
 
 def unmount_below(folder: Path) -> None:
