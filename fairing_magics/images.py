@@ -80,25 +80,37 @@ class ImageService:
         keychain = Keychain(hooks=[ecr_credentials])
         transport = Transport(keychain, insecure_registries=self.insecure)
         self.client = RegistryClient(transport)
+        self.keychain = keychain
         self.builder = AppendBuilder(self.client)
         self.publisher = RegistryPublisher(self.client)
-        self.docker_builder = None
-        if self.builder_name == "docker":
+        self._docker_builder = None
+
+    @property
+    def docker_builder(self):
+        """The kernel's :class:`~fairing_magics.image.docker_builder.DockerBuilder`, made on first use
+        (it connects to the engine ``DOCKER_HOST`` names only when it builds)."""
+        if self._docker_builder is None:
             from fairing_magics.image.docker_builder import DockerBuilder
 
-            self.docker_builder = DockerBuilder(registry_client=self.client, keychain=keychain)
+            self._docker_builder = DockerBuilder(registry_client=self.client, keychain=self.keychain)
+        return self._docker_builder
 
     def build_and_push(self, bundle: Bundle, *, repository: str, base_image: str, tag: str = "",
                        python: str | None = None, platform: str | None = None,
-                       emit: Callable[[object], None] = lambda event: None) -> str:
+                       emit: Callable[[object], None] = lambda event: None, builder: str | None = None) -> str:
         """Build ``bundle`` on ``base_image`` and push it to ``repository``; return ``repo@sha256:...``.
 
         Emits build/push StageChanged events, the resolved base as a Notice, and byte Progress.
+        ``builder`` (``append`` or ``docker``; default: the service's) picks who builds; the
+        docker builder's output arrives as log lines of source ``build``.
         """
         from fairing_magics.aws import ensure_repository, parse_ecr_host
         from fairing_magics.registry.reference import parse_reference
 
-        if self.docker_builder is not None:
+        chosen = builder or self.builder_name
+        if chosen not in BUILDERS:
+            raise ConfigError(f"--builder {chosen!r} is unknown; use one of {', '.join(BUILDERS)}")
+        if chosen == "docker":
             return self._docker_build_and_push(bundle, repository=repository, base_image=base_image, tag=tag,
                                                platform=platform, emit=emit)
         emit(ev.StageChanged("build", "running"))

@@ -282,6 +282,7 @@ class DockerBuilder:
         self.wheels = wheels
         self.network_mode = network_mode
         self.log = log or (lambda message: None)
+        self._resolver = None
 
     @property
     def engine(self):
@@ -290,16 +291,18 @@ class DockerBuilder:
         return self._engine
 
     def pin_base(self, base_ref: str, platform: str | None = None) -> tuple[str, str | None]:
-        """``(FROM reference, base PYTHONPATH or None when unknown)``."""
+        """``(FROM reference, base PYTHONPATH or None when unknown)``.
+
+        With a registry client the base is resolved as the append builder does it (once per
+        builder; a tag costs one HEAD to see whether it moved) and the resolution is logged.
+        """
         if self.registry_client is None:
             return base_ref, None
-        from fairing_magics.registry.reference import parse_reference
+        if self._resolver is None:
+            from fairing_magics.image.builder import AppendBuilder
 
-        try:
-            base = self.registry_client.resolve_base(parse_reference(base_ref), platform)
-        except RegistryError as exc:
-            raise BuildError(f"Cannot read the base image {base_ref}: {exc} Check --base-image and that the "
-                             "registry is reachable.") from exc
+            self._resolver = AppendBuilder(self.registry_client)
+        base = self._resolver.resolve_base(base_ref, platform)  # BuildError saying what to check
         self.log(f"base image {base_ref} -> {base.ref}")
         return base.ref, base.env.get("PYTHONPATH", "")
 

@@ -173,3 +173,16 @@ def test_follow_lines_reader_thread_ends_with_the_stream():
     follow_lines(iter([b"a\n"]), lambda lines: None)
     time.sleep(0.05)
     assert threading.active_count() <= before
+
+
+def test_image_service_refuses_an_unknown_builder():
+    from fairing_magics.config import Settings
+    from fairing_magics.errors import ConfigError
+    from fairing_magics.images import ImageService
+
+    with pytest.raises(ConfigError, match="--builder 'kaniko' is unknown; use one of append, docker"):
+        ImageService(Settings(), builder="kaniko")
+    service = ImageService(Settings())
+    assert service.builder_name == "append" and service._docker_builder is None  # made only when used
+    with pytest.raises(ConfigError, match="--builder 'buildah'"):
+        service.build_and_push(BUNDLE, repository="r/x", base_image="b", builder="buildah")
