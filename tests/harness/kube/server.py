@@ -31,6 +31,12 @@ _VERSION = {"major": "1", "minor": "29", "gitVersion": "v1.29.0-fairing-emulator
             "goVersion": "go1.21.5", "compiler": "gc", "platform": "linux/amd64"}
 
 
+def _query_bool(value) -> bool:
+    """A boolean query parameter as the API server reads it (Go's strconv.ParseBool): client 29
+    sends ``watch=True``, newer clients ``watch=true``."""
+    return value in ("1", "t", "T", "true", "TRUE", "True")
+
+
 class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -206,7 +212,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET":
             if route.name:
                 return "get"
-            return "watch" if self.query.get("watch") in ("true", "1") else "list"
+            return "watch" if _query_bool(self.query.get("watch")) else "list"
         if method == "DELETE":
             return "delete" if route.name else "deletecollection"
         return {"POST": "create", "PUT": "update", "PATCH": "patch"}[method]
@@ -364,7 +370,7 @@ class Handler(BaseHTTPRequestHandler):
         emu = self.server.emulator
         pod = emu.store.get(route.t, route.namespace, route.name)
         q = self.query
-        log = _pick_log(emu, pod, q.get("container"), q.get("previous") in ("true", "1"))
+        log = _pick_log(emu, pod, q.get("container"), _query_bool(q.get("previous")))
         since = None
         if q.get("sinceTime"):
             since = parse_timestamp(q["sinceTime"])
@@ -372,8 +378,8 @@ class Handler(BaseHTTPRequestHandler):
             since = time.time_ns() - int(q["sinceSeconds"]) * 1_000_000_000
         stream = emu.open_log_stream()
         chunks = render_log(
-            log, stream, follow=q.get("follow") in ("true", "1"),
-            timestamps=q.get("timestamps") in ("true", "1"), since_ns=since,
+            log, stream, follow=_query_bool(q.get("follow")),
+            timestamps=_query_bool(q.get("timestamps")), since_ns=since,
             tail=int(q["tailLines"]) if q.get("tailLines") else None,
             limit_bytes=int(q["limitBytes"]) if q.get("limitBytes") else None,
             stopping=emu.stopping)
