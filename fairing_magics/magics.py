@@ -122,6 +122,9 @@ class FairingMagics(Magics, FairingSettings):
               help="build and push the image, print repo@sha256:..., run nothing")
     @argument("--registry", default="", help="repository for the image (default: %%fairing_config's)")
     @argument("--base-image", default="", help="base image (default: %%fairing_config's)")
+    @argument("--builder", default="", metavar="append|docker",
+              help="who builds the image: append (no daemon; default) or docker (the Docker Engine at "
+              "DOCKER_HOST; requirements installed with pip inside the image)")
     @argument("--platform", default=None, help="target platform of the image, e.g. linux/arm64")
     @argument("--python", default=None, help="target Python minor version of the dependency layer, e.g. 3.11")
     @argument("--kind", default="job", help="kubernetes: job, tfjob or pytorchjob")
@@ -165,7 +168,8 @@ class FairingMagics(Magics, FairingSettings):
             includes=tuple(args.include), outputs=pipeline.parse_outputs(args.outputs),
             requirements=args.requirements, timeout=args.timeout, wait=not args.no_wait,
             dry_run=args.dry_run, image_only=args.image_only, registry=args.registry,
-            base_image=args.base_image, platform=args.platform, python=args.python, kind=args.kind,
+            base_image=args.base_image, platform=args.platform, python=args.python, builder=args.builder,
+            kind=args.kind,
             workers=args.workers, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
             node_selector=pipeline.parse_pairs(args.node_selector, "--node-selector"),
             tolerations=tuple(args.toleration), service_account=args.service_account,

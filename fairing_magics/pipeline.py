@@ -20,7 +20,7 @@ from fairing_magics.capture import capture_cell
 from fairing_magics.capture.bundle import Bundle, write_bundle
 from fairing_magics.config import BACKENDS, Settings
 from fairing_magics.errors import ConfigError, FairingError, RunCancelled
-from fairing_magics.images import ImageService, describe_registry_plan, target_repository
+from fairing_magics.images import BUILDERS, ImageService, describe_registry_plan, target_repository
 from fairing_magics.run import Run, RunBook
 from fairing_magics.ui import make_view
 
@@ -46,6 +46,7 @@ class TrainOptions:
     base_image: str = ""
     platform: str | None = None
     python: str | None = None
+    builder: str = ""  # append | docker; empty: the image service's (append)
     # Cluster (kubernetes backend).
     kind: str = "job"
     workers: int = 0
@@ -99,6 +100,8 @@ def check_options(options: TrainOptions, settings: Settings) -> str:
     if backend not in BACKENDS:
         raise ConfigError(f"--backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}")
     validate_name(options.name)
+    if options.builder and options.builder not in BUILDERS:
+        raise ConfigError(f"--builder {options.builder!r} is unknown; use one of {', '.join(BUILDERS)}")
     if options.timeout is not None and options.timeout <= 0:
         raise ConfigError(f"--timeout {options.timeout:g} must be a positive number of seconds")
     return backend
@@ -146,6 +149,9 @@ def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], 
         lines.append(f"Base image: {base} (resolved to a digest at build time)")
         lines.append("Layers: base, dependencies (" + (", ".join(bundle.requirements) or "none")
                      + "), code (the bundle)")
+        if options.builder == "docker":
+            lines.append("Builder: docker (a Dockerfile built and pushed by the Docker Engine at DOCKER_HOST; "
+                         "the requirements are installed with pip inside the image)")
     if backend_name == "kubernetes" and not options.image_only:
         from fairing_magics.backends.kubernetes.plan import describe_cluster_plan
 
@@ -160,7 +166,8 @@ def build_image(bundle: Bundle, options: TrainOptions, settings: Settings, image
     repository = target_repository(options.registry or settings.registry)
     return images.build_and_push(bundle, repository=repository,
                                  base_image=options.base_image or settings.base_image, tag=tag,
-                                 python=options.python, platform=options.platform, emit=emit)
+                                 python=options.python, platform=options.platform, emit=emit,
+                                 builder=options.builder or None)
 
 
 def publish_only(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
