@@ -186,3 +186,16 @@ def test_image_service_refuses_an_unknown_builder():
     assert service.builder_name == "append" and service._docker_builder is None  # made only when used
     with pytest.raises(ConfigError, match="--builder 'buildah'"):
         service.build_and_push(BUNDLE, repository="r/x", base_image="b", builder="buildah")
+
+
+def test_train_options_builder_is_checked_before_capture_and_shown_by_dry_run(tmp_path):
+    from fairing_magics import pipeline
+    from fairing_magics.config import Settings
+    from fairing_magics.errors import ConfigError
+
+    settings = Settings(backend="docker", registry="127.0.0.1:5000/team/job", home=tmp_path)
+    with pytest.raises(ConfigError, match="--builder 'kaniko' is unknown"):
+        pipeline.check_options(pipeline.TrainOptions(builder="kaniko"), settings)
+    plan = pipeline.plan_train("print(1)\n", {}, ["print(1)\n"], pipeline.TrainOptions(builder="docker"), settings,
+                               cwd=tmp_path)
+    assert "Builder: docker" in plan and "pip inside the image" in plan
