@@ -170,3 +170,16 @@ def test_docker_builder_through_the_pipeline(engine, settings, registry, tmp_pat
                for line in run.logs().splitlines())
     assert program_lines(run)[0] == "values [3, 5, 8] total 16"
     assert containers_of(engine, run) == []
+
+
+def test_an_image_the_engine_cannot_pull_fails_the_run_clearly(engine, tmp_path):
+    from fairing_magics.backends import Launch
+    from fairing_magics.backends.docker import DockerBackend
+    from fairing_magics.run import Run
+
+    run = Run("nopull-abc12", "docker", tmp_path / "runs" / "nopull-abc12")
+    DockerBackend(engine).start(Launch(bundle_dir=tmp_path, image="127.0.0.1:1/gone/job@sha256:" + "0" * 64), run)
+    with pytest.raises(JobFailed, match="could not pull 127.0.0.1:1/gone/job") as info:
+        run.wait(120)
+    assert info.value.reason == "ErrImagePull" and run.status == ev.FAILED
+    assert containers_of(engine, run) == []

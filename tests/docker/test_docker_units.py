@@ -199,3 +199,11 @@ def test_train_options_builder_is_checked_before_capture_and_shown_by_dry_run(tm
     plan = pipeline.plan_train("print(1)\n", {}, ["print(1)\n"], pipeline.TrainOptions(builder="docker"), settings,
                                cwd=tmp_path)
     assert "Builder: docker" in plan and "pip inside the image" in plan
+
+
+def test_docker_backend_preflight_without_an_engine_says_what_to_do(tmp_path):
+    from fairing_magics.backends.docker import DockerBackend
+    from fairing_magics.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"No Docker Engine answers at unix://.*--backend local"):
+        DockerBackend(docker_host=f"unix://{tmp_path}/none.sock").check(None, None)
