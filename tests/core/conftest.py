@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import ipython_shell
+from tests.harness import clear_user_namespace, ipython_shell
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +20,7 @@ def shell(_session_shell, tmp_path, monkeypatch):
     monkeypatch.setenv("FAIRING_UI", "text")
     monkeypatch.chdir(tmp_path)
     ip = _session_shell
+    clear_user_namespace(ip)
     ip.run_cell("%unload_ext fairing_magics")
     ip.extension_manager.loaded.discard("fairing_magics")
     result = ip.run_cell("%load_ext fairing_magics")

@@ -7,7 +7,7 @@ import pytest
 
 from fairing_magics.deploy import ENDPOINTS, Endpoint
 from tests.deploy.conftest import alive
-from tests.harness import ipython_shell
+from tests.harness import clear_user_namespace, ipython_shell
 
 
 @pytest.fixture
@@ -17,6 +17,7 @@ def shell(tmp_path, monkeypatch, linreg):
     monkeypatch.setenv("FAIRING_BACKEND", "local")
     monkeypatch.chdir(tmp_path)
     ip = ipython_shell()  # one shell per process
+    clear_user_namespace(ip)
     ip.run_cell("%unload_ext fairing_magics")
     ip.extension_manager.loaded.discard("fairing_magics")
     assert ip.run_cell("%load_ext fairing_magics").success

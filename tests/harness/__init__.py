@@ -37,3 +37,11 @@ def ipython_shell():
     if InteractiveShell.initialized():
         return InteractiveShell.instance()
     return start_ipython()
+
+
+def clear_user_namespace(shell) -> None:
+    """Forget the variables earlier tests defined in the shared shell (IPython's own names stay)."""
+    hidden = shell.user_ns_hidden
+    for name in list(shell.user_ns):
+        if not name.startswith("_") and name not in hidden:
+            del shell.user_ns[name]
