@@ -11,9 +11,12 @@ build it with the ``docker`` SDK (``pip install 'fairing-magics[docker]'``)::
     RUN  <the image's pip, or the one shipped> install --target /fairing/deps -r requirements.txt
     ENV  FAIRING_OUTPUT_DIR=/fairing/output PYTHONUNBUFFERED=1 PYTHONPATH=/fairing/deps...
     WORKDIR /fairing/work
-    COPY fairing/ /fairing/                                  # the bundle, work and output folders
-    LABEL fairing.capture.digest=<bundle digest>
     CMD  ["python3", "/fairing/bundle/fairing_bootstrap.py", "/fairing/bundle"]
+    COPY fairing/ /fairing/                                  # the bundle, work and output folders
+
+and the label ``fairing.capture.digest`` given through the build API (Docker sets it on the
+result; podman appends it as a last step). Everything before the last ``COPY`` is the same for
+an unchanged set of requirements, so a code-only change rebuilds only the bundle step.
 
 The requirements are installed *inside* the image with pip, so packages without a wheel for the
 target build there (the append builder refuses them). Bases without pip work too: the build
@@ -120,11 +123,15 @@ def render_dockerfile(bundle: Bundle, base_ref: str, requirements: Iterable[str]
     lines += [
         "ENV " + " ".join(env),
         f"WORKDIR {WORK_DIR}",
-        f"COPY fairing/ {ROOT_DIR}/",
-        f'LABEL {DIGEST_LABEL}="{bundle.digest}"',
         "CMD [" + ", ".join(f'"{part}"' for part in CMD) + "]",
+        f"COPY fairing/ {ROOT_DIR}/",
     ]
     return "\n".join(lines) + "\n"
+
+
+def image_labels(bundle: Bundle) -> dict[str, str]:
+    """The labels of the image (given to the engine with the build, not as a Dockerfile step)."""
+    return {DIGEST_LABEL: bundle.digest}
 
 
 def context_entries(bundle: Bundle, dockerfile: str, requirements: Iterable[str], *,
@@ -330,7 +337,8 @@ class DockerBuilder:
                                        base_pythonpath=base_pythonpath)
         context = context_tar(context_entries(bundle, dockerfile, reqs, wheels=self.wheels))
         kwargs = {"fileobj": io.BytesIO(context), "custom_context": True, "tag": name, "rm": True, "forcerm": True,
-                  "pull": False, "decode": True, "network_mode": self.network_mode}
+                  "pull": False, "decode": True, "network_mode": self.network_mode,
+                  "labels": image_labels(bundle)}
         if platform:
             kwargs["platform"] = platform
         lines: list[str] = []
