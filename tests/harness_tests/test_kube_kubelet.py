@@ -116,7 +116,8 @@ def test_tfjob_with_two_workers_runs_three_pods(kube_cluster, api, ns):
                                          "command": ["python3", "-c", code]}]}}
     custom.create_namespaced_custom_object("kubeflow.org", "v1", ns, "tfjobs", {
         "apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "mnist"},
-        "spec": {"tfReplicaSpecs": {
+        # cleanPodPolicy None: the workers' pods (and logs) stay when the chief ends the job.
+        "spec": {"runPolicy": {"cleanPodPolicy": "None"}, "tfReplicaSpecs": {
             "Chief": {"replicas": 1, "restartPolicy": "Never", "template": template},
             "Worker": {"replicas": 2, "restartPolicy": "Never", "template": template}}}})
 
@@ -126,7 +127,11 @@ def test_tfjob_with_two_workers_runs_three_pods(kube_cluster, api, ns):
         return job if conds.get("Succeeded", {}).get("status") == "True" else None
     job = kube_cluster.emulator.wait_for(done, 120, what="TFJob Succeeded")
     assert job["status"]["conditions"][-1]["reason"] == "TFJobSucceeded"
-    pods = core.list_namespaced_pod(ns, label_selector="training.kubeflow.org/job-name=mnist").items
+
+    def all_pods_done():  # the chief may end the job while a worker still runs
+        pods = core.list_namespaced_pod(ns, label_selector="training.kubeflow.org/job-name=mnist").items
+        return pods if len(pods) == 3 and all(p.status.phase == "Succeeded" for p in pods) else None
+    pods = kube_cluster.emulator.wait_for(all_pods_done, 120, what="three Succeeded pods")
     logs = {p.metadata.name: core.read_namespaced_pod_log(p.metadata.name, ns) for p in pods}
     assert logs == {"mnist-chief-0": "replica chief 0\n", "mnist-worker-0": "replica worker 0\n",
                     "mnist-worker-1": "replica worker 1\n"}
