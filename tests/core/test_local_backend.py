@@ -83,11 +83,11 @@ def test_no_wait_returns_at_once_and_wait_gives_outputs(shell):
 
 
 def test_timeout_stops_the_process_and_fails_the_cell(shell):
-    result = run(shell, "%%fairing_train --timeout 1\nimport os, time\nprint('pid', os.getpid(), flush=True)\n"
+    result = run(shell, "%%fairing_train --timeout 3\nimport os, time\nprint('pid', os.getpid(), flush=True)\n"
                         "time.sleep(60)")
     assert not result.success
     assert isinstance(result.error_in_exec, FairingTimeout)
-    assert "--timeout 1" in str(result.error_in_exec)
+    assert "--timeout 3" in str(result.error_in_exec)
     r = shell.magics_manager.registry["FairingMagics"].runs.all()[-1]
     assert r.status == "TimedOut"
     assert not _pid_alive(_run_pid(r))
