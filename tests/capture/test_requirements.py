@@ -64,8 +64,8 @@ def test_import_name_differs_from_distribution(site):
 
 def test_local_install_is_not_reproducible(site):
     _install(site, "fairedit", "0.1", {"fairedit/__init__.py": ""}, top_level="fairedit",
-             direct_url='{"url": "file:///home/me/fairedit", "dir_info": {}}')
+             direct_url='{"url": "file:///home/me/fairedit", "dir_info": {}}')  # path ok
     importlib.invalidate_caches()
     info = req.find_package("fairedit")
-    assert not info.reproducible and "file:///home/me/fairedit" in info.note
+    assert not info.reproducible and "file:///home/me/fairedit" in info.note  # path ok
     assert req.requirement_lines((info,)) == ()
