@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
-from fairing_magics.backends.local import error_from_output
+from fairing_magics.backends.local import finish_from_exit
 from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled, redact
 from fairing_magics.image.layout import DIGEST_LABEL, OUTPUT_DIR
 from fairing_magics.run import Run
@@ -273,17 +273,4 @@ def _finish(run: Run, returncode: int | None, state: _ContainerState, seconds: f
         run.emit(ev.StageChanged("run", "failed", seconds))
         run.finish(ev.FAILED, str(error), error=error)
         return
-    if returncode == 0:
-        outputs = {}
-        path = run.folder / "outputs.pkl"
-        if run.requested_outputs and path.exists():
-            import cloudpickle
-
-            outputs = cloudpickle.loads(path.read_bytes())
-        run.emit(ev.StageChanged("run", "done", seconds))
-        names = ", ".join(outputs) if outputs else "no outputs"
-        run.finish(ev.SUCCEEDED, f"succeeded in {seconds:.1f} s ({names})", outputs=outputs)
-        return
-    run.emit(ev.StageChanged("run", "failed", seconds))
-    run.finish(ev.FAILED, f"failed after {seconds:.1f} s (exit code {returncode})",
-               error=error_from_output(run, run.folder, returncode))
+    finish_from_exit(run, returncode, seconds)

@@ -159,7 +159,6 @@ def _follow(proc: subprocess.Popen, state: _ProcessState, run: Run, workdir: Pat
 
 
 def _finish(run: Run, returncode: int, reason: str, seconds: float, launch: Launch) -> None:
-    folder = run.folder
     if reason == "cancelled":
         run.emit(ev.StageChanged("run", "failed", seconds))
         run.finish(ev.CANCELLED, f"cancelled after {seconds:.1f} s",
@@ -172,9 +171,16 @@ def _finish(run: Run, returncode: int, reason: str, seconds: float, launch: Laun
                    error=FairingTimeout(f"run {run.name} took longer than --timeout {launch.timeout:g} s "
                                         "and was stopped; raise --timeout or make the cell faster"))
         return
+    finish_from_exit(run, returncode, seconds)
+
+
+def finish_from_exit(run: Run, returncode: int, seconds: float) -> None:
+    """End ``run`` from its program's exit code and its run folder: the ``--outputs`` from
+    ``outputs.pkl`` on success, else the error from ``error.json`` (any backend whose program
+    writes into ``run.folder`` ends this way)."""
     if returncode == 0:
         outputs = {}
-        path = folder / "outputs.pkl"
+        path = run.folder / "outputs.pkl"
         if run.requested_outputs and path.exists():
             import cloudpickle
 
@@ -185,7 +191,7 @@ def _finish(run: Run, returncode: int, reason: str, seconds: float, launch: Laun
         return
     run.emit(ev.StageChanged("run", "failed", seconds))
     run.finish(ev.FAILED, f"failed after {seconds:.1f} s (exit code {returncode})",
-               error=error_from_output(run, folder, returncode))
+               error=error_from_output(run, run.folder, returncode))
 
 
 def error_from_output(run: Run, folder: Path, returncode: int) -> JobFailed:
