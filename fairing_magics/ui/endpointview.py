@@ -20,7 +20,12 @@ import time
 from collections import deque
 
 from fairing_magics import events as ev
-from fairing_magics.ui.format import PHASE_COLOURS, STATE_MARKS, format_seconds
+from fairing_magics.ui.format import (
+    PHASE_COLOURS,
+    header_html,
+    notices_html,
+    stages_html,
+)
 
 FLUSH_SECONDS = 0.25
 MAX_NOTICES = 12
@@ -142,27 +147,12 @@ class EndpointView:
         self.url_box.value = url_html
 
     def _header_html(self) -> str:
-        colour = _COLOURS.get(self.state, "#444")
-        elapsed = (self.ended or time.time()) - self.started
-        detail = f" <small>({html.escape(self.state_detail)})</small>" if self.state_detail and self.state != READY else ""
-        return (f'<div class="fairing-header"><b>{html.escape(self.title)}</b> · endpoint · '
-                f"{html.escape(self.backend)} · "
-                f'<span class="fairing-phase" style="color:{colour};font-weight:bold">{html.escape(self.state)}</span>'
-                f"{detail} · {format_seconds(elapsed)}</div>")
+        detail = self.state_detail if self.state != READY else ""
+        return header_html(self.title, f"endpoint · {self.backend}", self.state, _COLOURS.get(self.state, "#444"),
+                           detail, (self.ended or time.time()) - self.started)
 
     def _stages_html(self) -> str:
-        cells = []
-        for stage in self.stage_names:
-            state, seconds, detail = self.stage_states.get(stage, ("waiting", 0.0, ""))
-            mark = STATE_MARKS.get(state, "○")
-            timing = format_seconds(seconds) if state in ("done", "failed") else ""
-            if stage == "push" and state == "running" and self.progress:
-                timing = self.progress
-            colour = {"done": "#1a7f37", "failed": "#cf222e", "running": "#1f6feb"}.get(state, "#8a8a8a")
-            title = f' title="{html.escape(detail)}"' if detail else ""
-            cells.append(f'<span class="fairing-stage" style="color:{colour};margin-right:14px"{title}>'
-                         f"{mark} {stage} {timing}</span>")
-        return '<div class="fairing-stages">' + "".join(cells) + "</div>"
+        return stages_html(self.stage_names, self.stage_states, self.progress)
 
     def _pods_html(self) -> str:
         if not self.pods:
@@ -176,12 +166,7 @@ class EndpointView:
                 + "".join(rows) + "</div>")
 
     def _notices_html(self) -> str:
-        if not self.notices:
-            return ""
-        colours = {"warning": "#9a6700", "error": "#cf222e"}
-        rows = [f'<div style="color:{colours.get(level, "#555")}">{html.escape(text)}</div>'
-                for level, text in self.notices]
-        return '<div class="fairing-notices" style="font-size:90%">' + "".join(rows) + "</div>"
+        return notices_html(self.notices)
 
     def _url_html(self) -> str:
         if self.ended is None:

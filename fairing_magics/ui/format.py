@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from fairing_magics import events as ev
 
 PHASE_COLOURS = {
@@ -34,3 +36,40 @@ def describe_stage(event: ev.StageChanged) -> str:
     timing = f" {format_seconds(event.seconds)}" if event.state != "running" else ""
     detail = f" ({event.detail})" if event.detail else ""
     return f"{mark} {event.stage}{timing}{detail}"
+
+
+_STAGE_COLOURS = {"done": "#1a7f37", "failed": "#cf222e", "running": "#1f6feb"}
+_NOTICE_COLOURS = {"warning": "#9a6700", "error": "#cf222e"}
+
+
+def header_html(title: str, where: str, phase: str, colour: str, detail: str, elapsed: float) -> str:
+    """The panel's first line: name · where · phase (in colour) (detail) · elapsed."""
+    extra = f" <small>({html.escape(detail)})</small>" if detail else ""
+    return (f'<div class="fairing-header"><b>{html.escape(title)}</b> · {html.escape(where)} · '
+            f'<span class="fairing-phase" style="color:{colour};font-weight:bold">{html.escape(phase)}</span>'
+            f"{extra} · {format_seconds(elapsed)}</div>")
+
+
+def stages_html(stage_names, stage_states: dict, progress: str = "") -> str:
+    """The row of stages with their marks and durations (push shows its byte progress)."""
+    cells = []
+    for stage in stage_names:
+        state, seconds, detail = stage_states.get(stage, ("waiting", 0.0, ""))
+        mark = STATE_MARKS.get(state, "○")
+        timing = format_seconds(seconds) if state in ("done", "failed") else ""
+        if stage == "push" and state == "running" and progress:
+            timing = progress
+        colour = _STAGE_COLOURS.get(state, "#8a8a8a")
+        title = f' title="{html.escape(detail)}"' if detail else ""
+        cells.append(f'<span class="fairing-stage" style="color:{colour};margin-right:14px"{title}>'
+                     f"{mark} {stage} {timing}</span>")
+    return '<div class="fairing-stages">' + "".join(cells) + "</div>"
+
+
+def notices_html(notices) -> str:
+    """The notices that matter (pod events, warnings), one line each, coloured by level."""
+    if not notices:
+        return ""
+    rows = [f'<div style="color:{_NOTICE_COLOURS.get(level, "#555")}">{html.escape(text)}</div>'
+            for level, text in notices]
+    return '<div class="fairing-notices" style="font-size:90%">' + "".join(rows) + "</div>"

@@ -24,7 +24,7 @@ from collections import deque
 import ipywidgets as widgets
 
 from fairing_magics import events as ev
-from fairing_magics.ui.format import PHASE_COLOURS, STATE_MARKS, format_seconds
+from fairing_magics.ui.format import PHASE_COLOURS, header_html, notices_html, stages_html
 
 FLUSH_SECONDS = 0.25
 MAX_NOTICES = 12
@@ -181,31 +181,11 @@ class JobView:
                 output.outputs = ({"output_type": "stream", "name": "stdout", "text": text},) if text else ()
 
     def _header_html(self) -> str:
-        colour = PHASE_COLOURS.get(self.phase, "#444")
-        elapsed = (self.ended or time.time()) - self.started
-        detail = f" <small>({html.escape(self.phase_detail)})</small>" if self.phase_detail else ""
-        return (f'<div class="fairing-header"><b>{html.escape(self.title)}</b> · {html.escape(self.backend)} · '
-                f'<span class="fairing-phase" style="color:{colour};font-weight:bold">{html.escape(self.phase)}</span>'
-                f"{detail} · {format_seconds(elapsed)}</div>")
+        return header_html(self.title, self.backend, self.phase, PHASE_COLOURS.get(self.phase, "#444"),
+                           self.phase_detail, (self.ended or time.time()) - self.started)
 
     def _stages_html(self) -> str:
-        cells = []
-        for stage in self.stage_names:
-            state, seconds, detail = self.stage_states.get(stage, ("waiting", 0.0, ""))
-            mark = STATE_MARKS.get(state, "○")
-            timing = format_seconds(seconds) if state in ("done", "failed") else ""
-            if stage == "push" and state == "running" and self.progress:
-                timing = self.progress
-            colour = {"done": "#1a7f37", "failed": "#cf222e", "running": "#1f6feb"}.get(state, "#8a8a8a")
-            title = f' title="{html.escape(detail)}"' if detail else ""
-            cells.append(f'<span class="fairing-stage" style="color:{colour};margin-right:14px"{title}>'
-                         f"{mark} {stage} {timing}</span>")
-        return '<div class="fairing-stages">' + "".join(cells) + "</div>"
+        return stages_html(self.stage_names, self.stage_states, self.progress)
 
     def _notices_html(self) -> str:
-        if not self.notices:
-            return ""
-        colours = {"warning": "#9a6700", "error": "#cf222e"}
-        rows = [f'<div style="color:{colours.get(level, "#555")}">{html.escape(text)}</div>'
-                for level, text in self.notices]
-        return '<div class="fairing-notices" style="font-size:90%">' + "".join(rows) + "</div>"
+        return notices_html(self.notices)
