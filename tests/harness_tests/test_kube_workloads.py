@@ -80,7 +80,8 @@ def test_pytorchjob_master_and_worker(kube_cluster, api, ns):
                                          "command": ["python3", "-c", code]}]}}
     custom.create_namespaced_custom_object("kubeflow.org", "v1", ns, "pytorchjobs", {
         "apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": "ddp"},
-        "spec": {"pytorchReplicaSpecs": {
+        # cleanPodPolicy None: the worker's pod (and log) stays when the master ends the job.
+        "spec": {"runPolicy": {"cleanPodPolicy": "None"}, "pytorchReplicaSpecs": {
             "Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": template},
             "Worker": {"replicas": 1, "restartPolicy": "OnFailure", "template": template}}}})
 
@@ -91,6 +92,11 @@ def test_pytorchjob_master_and_worker(kube_cluster, api, ns):
     conds = kube_cluster.emulator.wait_for(state, 60, what="PyTorchJob Succeeded")
     assert conds["Succeeded"]["reason"] == "PyTorchJobSucceeded"
     assert conds["Running"]["status"] == "False"
+
+    def both_done():  # the master may end the job while the worker still runs
+        pods = core.list_namespaced_pod(ns, label_selector="training.kubeflow.org/job-name=ddp").items
+        return pods if len(pods) == 2 and all(p.status.phase == "Succeeded" for p in pods) else None
+    kube_cluster.emulator.wait_for(both_done, 60, what="both pods Succeeded")
     assert core.read_namespaced_pod_log("ddp-master-0", ns) == "rank 0 of 2\n"
     assert core.read_namespaced_pod_log("ddp-worker-0", ns) == "rank 1 of 2\n"
 
