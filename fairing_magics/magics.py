@@ -219,7 +219,8 @@ class FairingMagics(Magics, FairingSettings):
                    "s3://bucket/prefix/runs/RUN/ (omit with --from-run)")
     @argument("--name", default="", help="endpoint name: lowercase letters, digits and '-' "
               "(default: the variable's name)")
-    @argument("--backend", default="", help="local (a subprocess) or kubernetes; default: %%fairing_config's")
+    @argument("--backend", default="", help="local (a subprocess), docker (a container of the image a "
+              "cluster would run) or kubernetes; default: %%fairing_config's")
     @argument("--from-run", default=None, metavar="RUN",
               help="serve the model a run stored (its only output, or 'model')")
     @argument("--predictor", default=None, metavar="FUNC_OR_CLASS",
@@ -227,6 +228,10 @@ class FairingMagics(Magics, FairingSettings):
     @argument("--replicas", type=int, default=1, help="kubernetes: serving pods")
     @argument("--kserve", action="store_true", help="kubernetes: a KServe InferenceService instead of a "
               "Deployment and a Service")
+    @argument("--runtime", default="", metavar="sklearn|xgboost",
+              help="kubernetes --kserve: serve with KServe's stock runtime for this model format from a "
+                   "storageUri (the model is saved in that format under --storage s3://...); default: our "
+                   "predictor image")
     @argument("--expose", default="clusterip", metavar="clusterip|nodeport|loadbalancer",
               help="kubernetes: how the Service is reached (a LoadBalancer's hostname or IP is used)")
     @argument("--cpu", default="", help="kubernetes: CPU per pod, e.g. 500m")
@@ -279,12 +284,12 @@ class FairingMagics(Magics, FairingSettings):
         name = args.name or sanitize_name(source.replace("_", "-"), fallback="model")
         options = dict(name=name, backend=args.backend, settings=settings, predictor=predictor,
                        from_run=args.from_run, replicas=args.replicas, kserve=args.kserve,
-                       expose=args.expose, cpu=args.cpu, memory=args.memory)
+                       runtime=args.runtime, expose=args.expose, cpu=args.cpu, memory=args.memory)
         if args.dry_run:
             print(plan_deploy(model, **options))
             return None
         backend = args.backend or settings.backend
-        images = self._images(settings) if backend == "kubernetes" else None
+        images = self._images(settings) if backend in ("kubernetes", "docker") else None
         return deploy(model, timeout=args.timeout, show=self._show_view, images=images, **options)
 
     @magic_arguments()

@@ -41,16 +41,20 @@ __all__ = ["ENDPOINTS", "Endpoint", "EndpointBook", "PredictionError", "deploy",
 
 #: This kernel's endpoints, by name.
 ENDPOINTS = EndpointBook()
-DEPLOY_BACKENDS = ("local", "kubernetes")
+DEPLOY_BACKENDS = ("local", "docker", "kubernetes")
 DEFAULT_TIMEOUT = 300.0
 
 
 def get_deployer(backend: str):
-    """The deployer of ``backend``: ``local`` or ``kubernetes``."""
+    """The deployer of ``backend``: ``local``, ``docker`` or ``kubernetes``."""
     if backend == "local":
         from fairing_magics.deploy.local import LocalDeployer
 
         return LocalDeployer()
+    if backend == "docker":
+        from fairing_magics.deploy.docker import DockerDeployer
+
+        return DockerDeployer()
     if backend == "kubernetes":
         from fairing_magics.deploy.kubernetes import KubernetesDeployer
 
@@ -60,8 +64,8 @@ def get_deployer(backend: str):
 
 def deploy(model: Any = None, *, name: str, backend: str = "", settings: Settings | None = None,
            predictor: Any = None, from_run: str | None = None, storage_uri: str | None = None,
-           replicas: int = 1, kserve: bool = False, expose: str = "clusterip", cpu: str = "",
-           memory: str = "", timeout: float = DEFAULT_TIMEOUT,
+           replicas: int = 1, kserve: bool = False, runtime: str = "", expose: str = "clusterip",
+           cpu: str = "", memory: str = "", timeout: float = DEFAULT_TIMEOUT,
            emit: Callable[[object], None] | None = None, show: Callable[[object], None] | None = None,
            book: EndpointBook | None = None, images=None) -> Endpoint:
     """Serve ``model`` as endpoint ``name``; return the :class:`Endpoint` once it is ready.
@@ -90,7 +94,7 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"timeout {timeout:g} must be a positive number of seconds")
     deployer = get_deployer(backend)
-    options = dict(replicas=replicas, kserve=kserve, expose=expose, cpu=cpu, memory=memory)
+    options = dict(replicas=replicas, kserve=kserve, runtime=runtime, expose=expose, cpu=cpu, memory=memory)
     deployer.check(settings, **options)
 
     view = None
@@ -140,8 +144,8 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
 
 def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Settings | None = None,
                 predictor: Any = None, from_run: str | None = None, storage_uri: str | None = None,
-                replicas: int = 1, kserve: bool = False, expose: str = "clusterip", cpu: str = "",
-                memory: str = "") -> str:
+                replicas: int = 1, kserve: bool = False, runtime: str = "", expose: str = "clusterip",
+                cpu: str = "", memory: str = "") -> str:
     """``--dry-run``: what :func:`deploy` would do, as text (the model, its packages, the image
     and the Kubernetes YAML). Nothing is built, pushed, started or read from storage."""
     from fairing_magics.backends.kubernetes.naming import MAX_RUN_NAME, validate_name
@@ -151,7 +155,8 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
     backend = backend or settings.backend
     validate_name(name, what="--name", max_length=MAX_RUN_NAME)
     deployer = get_deployer(backend)
-    deployer.check(settings, replicas=replicas, kserve=kserve, expose=expose, cpu=cpu, memory=memory)
+    deployer.check(settings, replicas=replicas, kserve=kserve, runtime=runtime, expose=expose, cpu=cpu,
+                   memory=memory)
     lines = [f"Dry run of endpoint {name!r} on the {backend} backend; nothing was built, pushed or started."]
     package = None
     if from_run:
@@ -171,6 +176,11 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
     if backend == "local":
         lines.append("Would run: serve.py with this kernel's Python on a free port of 127.0.0.1, "
                      f"ready when GET /v1/models/{name} answers 200")
+        return "\n".join(lines)
+    if backend == "docker":
+        from fairing_magics.deploy.docker import describe_plan
+
+        lines.extend(describe_plan(package, name=name, settings=settings))
         return "\n".join(lines)
     from fairing_magics.backends.kubernetes.specs import to_yaml
     from fairing_magics.deploy.kubernetes import MODEL_DIR, endpoint_options, render_objects

@@ -413,23 +413,26 @@ class KubernetesDeployer:
     name = "kubernetes"
     stages = ("package", "build", "push", "apply", "rollout", "ready")
 
-    def check(self, settings, *, replicas: int = 1, kserve: bool = False, expose: str = "clusterip",
-              cpu: str = "", memory: str = "") -> None:
+    def check(self, settings, *, replicas: int = 1, kserve: bool = False, runtime: str = "",
+              expose: str = "clusterip", cpu: str = "", memory: str = "") -> None:
         """Refuse bad flags and a missing registry before anything is built."""
+        from fairing_magics.errors import ConfigError
         from fairing_magics.images import target_repository
+
+        if runtime:
+            raise ConfigError(f"--runtime {runtime}: KServe's stock runtimes are not supported yet; "
+                              "drop --runtime to serve with our predictor image")
 
         target_repository(settings.registry)
         endpoint_options("check", "placeholder", replicas=replicas, kserve=kserve, expose=expose,
                          cpu=cpu, memory=memory)
         if kserve and expose != "clusterip":
-            from fairing_magics.errors import ConfigError
-
             raise ConfigError("--expose is for Deployments: an InferenceService is exposed by KServe's "
                               "ingress (drop --expose, or drop --kserve)")
 
     def start(self, package: ModelPackage, *, name: str, settings, emit: Callable[[object], None],
               timeout: float = 300.0, images=None, replicas: int = 1, kserve: bool = False,
-              expose: str = "clusterip", cpu: str = "", memory: str = "") -> KubernetesServer:
+              runtime: str = "", expose: str = "clusterip", cpu: str = "", memory: str = "") -> KubernetesServer:
         """Build and push the image, apply the objects, follow the rollout until ready."""
         from fairing_magics.backends.kubernetes.cluster import load_cluster_access
         from fairing_magics.images import ImageService, target_repository

@@ -168,5 +168,5 @@ def test_flags_are_checked_before_anything_runs(settings, book, linreg):
     with pytest.raises(ConfigError):
         deploy(model, name="Bad_Name", settings=settings, book=book, emit=lambda e: None)
     with pytest.raises(ConfigError, match="cannot serve models yet"):
-        deploy(model, name="ok", backend="docker", settings=settings, book=book, emit=lambda e: None)
+        deploy(model, name="ok", backend="slurm", settings=settings, book=book, emit=lambda e: None)
     assert not (settings.home / "endpoints").exists()
