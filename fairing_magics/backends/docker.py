@@ -77,7 +77,7 @@ class DockerBackend:
         container = None
         returncode = None
         try:
-            pull_image(self.engine, launch.image, run)
+            pull_image(self.engine, launch.image, run.emit)
             if state.reason:
                 return
             run.emit(ev.PhaseChanged(ev.PENDING, "starting the container"))
@@ -162,8 +162,9 @@ def container_options(launch: Launch, run: Run) -> dict:
     }
 
 
-def pull_image(engine, image: str, run: Run) -> None:
-    """Pull ``image`` unless the engine has it; a failure is a :class:`JobFailed` saying why."""
+def pull_image(engine, image: str, emit: Callable[[object], None]) -> None:
+    """Pull ``image`` unless the engine has it; a failure is a :class:`JobFailed` saying why.
+    ``emit`` gets a ``Pending`` phase when a pull starts (a run's, or a deployment's)."""
     from fairing_magics.image.docker_builder import _StreamError, check_stream
 
     try:
@@ -171,7 +172,7 @@ def pull_image(engine, image: str, run: Run) -> None:
         return
     except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound: pull it
         pass
-    run.emit(ev.PhaseChanged(ev.PENDING, f"pulling {image}"))
+    emit(ev.PhaseChanged(ev.PENDING, f"pulling {image}"))
     try:
         check_stream(engine.api.pull(image, stream=True, decode=True))
     except _StreamError as exc:
