@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import threading
 import time
 import urllib.error
 import urllib.request
 from typing import Any, Protocol
 
-from fairing_magics.errors import DeployError
+from fairing_magics.errors import DeployError, FairingTimeout
 
 READY = "Ready"
 ROLLING_OUT = "RollingOut"
@@ -55,6 +56,48 @@ class Server(Protocol):
     def status(self) -> str: ...
 
     def stop(self) -> None: ...
+
+
+SHOWN_LINES = 20
+_SERVER_REFUSAL = re.compile(r"fairing-serve: cannot serve model '[^']*': (.+)")
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?_*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Failed)\b.*")
+
+
+def crash_cause(lines: list[str]) -> str:
+    """Why a model server died, from its last lines: its own ``cannot serve model`` line, else
+    the last ``SomeError: message`` line of a traceback; "" when the log does not say."""
+    for line in reversed(lines):
+        found = _SERVER_REFUSAL.search(line)
+        if found:
+            return found.group(1).strip()
+    for line in reversed(lines):
+        if _EXCEPTION_LINE.match(line.strip()):
+            return line.strip()
+    return ""
+
+
+def server_failure(subject: str, what: str, lines: list[str], *, hint: str = "",
+                   timeout: bool = False) -> DeployError:
+    """The one error for a model server that crashed or never got ready (every deployer uses it).
+
+    The first line says what happened, why (:func:`crash_cause`) and what to do (``hint``, or
+    advice that fits); the server's last lines follow and stay on ``error.last_lines``.
+    """
+    lines = [line.rstrip() for line in lines if line.strip()][-SHOWN_LINES:]
+    cause = crash_cause(lines).rstrip(".")
+    if hint:
+        advice = hint
+    elif timeout:
+        advice = "if the model loads slowly, raise --timeout; else read its log below"
+    elif cause:
+        advice = "fix that and deploy again"
+    else:
+        advice = "read its log below, fix the model or its packages and deploy again"
+    first = f"{subject} {what}" + (f": {cause}" if cause else "") + f". {advice[0].upper()}{advice[1:]}."
+    shown = "\n".join("  " + line for line in lines) or "  (no output)"
+    error = (FairingTimeout if timeout else DeployError)(f"{first}\nIts last lines:\n{shown}")
+    error.last_lines = tuple(lines)
+    return error
 
 
 def http_request(url: str, method: str, path: str, body: bytes | None = None,

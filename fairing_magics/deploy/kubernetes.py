@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fairing_magics import events as ev
-from fairing_magics.deploy.endpoint import READY, ROLLING_OUT, http_request
+from fairing_magics.deploy.endpoint import READY, ROLLING_OUT, http_request, server_failure
 from fairing_magics.deploy.model import ModelPackage
 from fairing_magics.errors import ClusterError, DeployError, FairingError, FairingTimeout
 
@@ -664,15 +664,10 @@ class RolloutFollower:
                 continue
             if text.strip():
                 break
-        lines = [line for line in (text or "").splitlines() if line.strip()][-20:]
-        shown = "\n".join("  " + line for line in lines) or "  (no output)"
         hint = ("the image cannot be pulled: check --registry, and that the cluster may pull from it "
-                "(imagePullSecrets, ECR permissions of the node role)" if "Image" in reason else
-                "the model server crashed")
-        error = DeployError(f"endpoint {self.objects.name}: pod {pod_name} failed ({reason}): {hint}. "
-                            f"Its last lines:\n{shown}")
-        error.last_lines = tuple(lines)
-        return error
+                "(imagePullSecrets, ECR permissions of the node role)" if "Image" in reason else "")
+        return server_failure(f"endpoint {self.objects.name}: pod {pod_name}", f"failed ({reason})",
+                              (text or "").splitlines(), hint=hint)
 
     def wait_reachable(self, deadline: float, expose: str) -> KubernetesServer:
         """Resolve the URL and wait until ``GET /v1/models/NAME`` answers 200 there."""

@@ -28,9 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fairing_magics import events as ev
-from fairing_magics.deploy.endpoint import READY, http_request
+from fairing_magics.deploy.endpoint import READY, http_request, server_failure
 from fairing_magics.deploy.model import SERVER_FILE, ModelPackage, write_model_folder
-from fairing_magics.errors import DeployError, FairingTimeout
+from fairing_magics.errors import DeployError
 
 LOG_FILE = "server.log"
 TAIL_LINES = 200
@@ -164,12 +164,7 @@ class LocalServer:
             pause = min(pause * 1.6, 0.5)
 
     def _failure(self, what: str, timeout: bool = False) -> DeployError:
-        lines = list(self._tail)[-20:]
-        shown = "\n".join("  " + line for line in lines) or "  (no output)"
-        cls = FairingTimeout if timeout else DeployError
-        error = cls(f"the model server of {self.model_name!r} {what}. Its last lines:\n{shown}")
-        error.last_lines = tuple(lines)
-        return error
+        return server_failure(f"the model server of {self.model_name!r}", what, list(self._tail), timeout=timeout)
 
 
 @atexit.register

@@ -184,7 +184,7 @@ def test_endpoint_that_crashes_on_start(shell, tmp_path):
     assert isinstance(error, DeployError)
     first = str(error).splitlines()[0]
     print(f"[endpoint crash] {first}")
-    assert "the weights file is corrupt" in str(error)
+    assert "the weights file is corrupt" in first and first.endswith("Fix that and deploy again.")
     assert processes_mentioning(str(tmp_path)) == []
     shell.user_ns.pop("broken", None)
 
