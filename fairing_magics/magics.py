@@ -38,6 +38,13 @@ def _parse(magic, line: str):
         raise UsageError(f"bad arguments: {line!r}") from exc
 
 
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell, as kubectl prints them."""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
 def _unquote(token: str) -> str:
     if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
         return token[1:-1]
@@ -314,12 +321,15 @@ class FairingMagics(Magics, FairingSettings):
     # -- %fairing_jobs / %fairing_logs / %fairing_cancel -----------------------------------
     @line_magic
     def fairing_jobs(self, line=""):
-        """List runs: name, backend, status, start time and duration (this kernel's and earlier ones').
+        """List runs (name, backend, status, start time, duration; this kernel's and earlier
+        ones') and this kernel's endpoints (name, backend, status, revision, URL).
 
         Example::
 
             %fairing_jobs
         """
+        from fairing_magics.deploy import ENDPOINTS
+
         rows = {}
         for record in read_records(self.snapshot().runs_root):
             rows[record["name"]] = record
@@ -327,20 +337,23 @@ class FairingMagics(Magics, FairingSettings):
             rows[run.name] = run.record()
         if self.snapshot().backend == "kubernetes":
             self._print_cluster_runs()
+        endpoints = ENDPOINTS.all()
         if not rows:
             print("No runs yet. Start one with %%fairing_train.")
-            return
-        table = [("NAME", "BACKEND", "STATUS", "START", "DURATION")]
-        now = time.time()
-        for record in sorted(rows.values(), key=lambda r: r.get("started_at") or 0):
-            start = record.get("started_at") or now
-            end = record.get("finished_at") or now
-            table.append((record["name"], record.get("backend", ""), record.get("phase", ""),
-                          time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)),
-                          format_seconds(max(0.0, end - start))))
-        widths = [max(len(str(row[i])) for row in table) for i in range(5)]
-        for row in table:
-            print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
+        else:
+            table = [("NAME", "BACKEND", "STATUS", "START", "DURATION")]
+            now = time.time()
+            for record in sorted(rows.values(), key=lambda r: r.get("started_at") or 0):
+                start = record.get("started_at") or now
+                end = record.get("finished_at") or now
+                table.append((record["name"], record.get("backend", ""), record.get("phase", ""),
+                              time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)),
+                              format_seconds(max(0.0, end - start))))
+            _print_table(table)
+        if endpoints:
+            print()
+            _print_table([("ENDPOINT", "BACKEND", "STATUS", "REVISION", "URL")] +
+                         [(e.name, e.backend, e.status, str(e.revision), e.predict_url) for e in endpoints])
 
     @magic_arguments()
     @argument("name", help="run name (or the --name it was started with: the latest such run)")

@@ -40,6 +40,11 @@ def test_deploy_predict_and_undeploy_from_magics(shell, linreg, capsys):
     assert np.allclose(endpoint.predict(x), model.predict(x) * 2)
     pid = endpoint.server.pid
     assert "fitted-model ready at http://127.0.0.1:" in capsys.readouterr().out
+    assert shell.run_cell("%fairing_jobs").success
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0] == "No runs yet. Start one with %%fairing_train."
+    assert listed[2].split() == ["ENDPOINT", "BACKEND", "STATUS", "REVISION", "URL"]
+    assert listed[3].split() == ["fitted-model", "local", "Ready", "1", endpoint.predict_url]
     assert shell.run_cell("%fairing_undeploy fitted-model").success
     assert "endpoint fitted-model (local) deleted" in capsys.readouterr().out
     assert not alive(pid) and ENDPOINTS.get("fitted-model") is None
