@@ -56,6 +56,8 @@ class Settings:
     log_lines: int = 1000
     value_limit_mb: int = 100
     istio_inject: bool = False
+    #: Kubernetes service account of KServe stock-runtime predictors (their S3 credentials).
+    service_account: str = ""
 
     @property
     def runs_root(self) -> Path:
@@ -103,6 +105,8 @@ class FairingSettings(Configurable):
     log_lines = Integer(1000, help="Log lines kept in the panel (the full log stays on disk)").tag(config=True)
     value_limit_mb = Integer(100, help="Largest captured value in MiB; bigger data belongs in storage").tag(config=True)
     istio_inject = Bool(False, help="Let Istio inject sidecars into job pods (they keep Jobs from finishing)").tag(config=True)
+    service_account = Unicode(help="Kubernetes service account whose IAM role or attached Secret lets KServe "
+                              "read models from S3 (%fairing_deploy --kserve --runtime)").tag(config=True)
 
     @default("registry")
     def _default_registry(self):
@@ -128,6 +132,10 @@ class FairingSettings(Configurable):
     @default("storage")
     def _default_storage(self):
         return _env("FAIRING_STORAGE")
+
+    @default("service_account")
+    def _default_service_account(self):
+        return _env("FAIRING_SERVICE_ACCOUNT")
 
     @default("insecure_registries")
     def _default_insecure(self):
@@ -163,4 +171,5 @@ class FairingSettings(Configurable):
             log_lines=self.log_lines,
             value_limit_mb=self.value_limit_mb,
             istio_inject=self.istio_inject,
+            service_account=self.service_account,
         )

@@ -71,6 +71,8 @@ class FairingMagics(Magics, FairingSettings):
     @argument("--insecure-registry", action="append", default=None, metavar="HOST[:PORT]",
               help="a registry reached without TLS verification (repeatable)")
     @argument("--ui", help="panel kind: auto, widget or text")
+    @argument("--service-account", help="Kubernetes service account KServe reads S3 models with "
+              "(%%fairing_deploy --kserve --runtime)")
     @argument("--show", action="store_true", help="print the settings (the default with no flags)")
     @line_magic
     def fairing_config(self, line=""):
@@ -78,7 +80,7 @@ class FairingMagics(Magics, FairingSettings):
 
         Every setting also comes from the environment (FAIRING_REGISTRY, FAIRING_BASE_IMAGE,
         FAIRING_BACKEND, FAIRING_NAMESPACE, FAIRING_STORAGE, FAIRING_INSECURE_REGISTRIES,
-        FAIRING_UI, FAIRING_HOME) and from ``%config FairingMagics.<name> = value``.
+        FAIRING_UI, FAIRING_HOME, FAIRING_SERVICE_ACCOUNT) and from ``%config FairingMagics.<name> = value``.
 
         Example::
 
@@ -88,7 +90,7 @@ class FairingMagics(Magics, FairingSettings):
         changes = {
             "registry": args.registry, "base_image": args.base_image, "backend": args.backend,
             "namespace": args.namespace, "context": args.context, "storage": args.storage,
-            "ui": args.ui,
+            "ui": args.ui, "service_account": args.service_account,
         }
         changed = []
         for name, value in changes.items():

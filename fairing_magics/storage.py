@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,6 +234,20 @@ class S3Storage:
             if _code(exc) in ("NoSuchKey", "404"):
                 raise MissingRunFile(f"run {run} has no {name} (s3://{self.bucket}/{key}).") from exc
             raise self._error(exc, f"reading s3://{self.bucket}/{key}") from exc
+
+    def upload_files(self, folder: str, files: Mapping[str, bytes]) -> list[str]:
+        """Put ``files`` (name -> bytes) under ``<prefix>folder/`` (a folder outside ``runs/``, such
+        as a model for KServe); return their keys."""
+        base = self._prefix() + _safe_relative(folder) + "/"
+        keys = []
+        for name, data in files.items():
+            key = base + _safe_relative(name)
+            try:
+                self._client.put_object(Bucket=self.bucket, Key=key, Body=data)
+            except Exception as exc:
+                raise self._error(exc, f"uploading s3://{self.bucket}/{key}") from exc
+            keys.append(key)
+        return keys
 
     # -- internals -------------------------------------------------------------------------
 

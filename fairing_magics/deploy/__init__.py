@@ -94,6 +94,12 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"timeout {timeout:g} must be a positive number of seconds")
     deployer = get_deployer(backend)
+    stages = deployer.stages
+    if runtime:  # KServe's stock runtime: refused early when it cannot serve this model
+        from fairing_magics.deploy.kserve_runtime import RUNTIME_STAGES, check_runtime_request
+
+        check_runtime_request(runtime, backend=backend, kserve=kserve, model=model, predictor=predictor)
+        stages = RUNTIME_STAGES
     options = dict(replicas=replicas, kserve=kserve, runtime=runtime, expose=expose, cpu=cpu, memory=memory)
     deployer.check(settings, **options)
 
@@ -101,7 +107,7 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     if emit is None:
         from fairing_magics.ui.endpointview import make_endpoint_view
 
-        view = make_endpoint_view(settings.ui, title=name, backend=backend, stages=deployer.stages,
+        view = make_endpoint_view(settings.ui, title=name, backend=backend, stages=stages,
                                   log_lines=settings.log_lines)
         if show is not None:
             show(view)
@@ -155,6 +161,10 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
     backend = backend or settings.backend
     validate_name(name, what="--name", max_length=MAX_RUN_NAME)
     deployer = get_deployer(backend)
+    if runtime:
+        from fairing_magics.deploy.kserve_runtime import check_runtime_request
+
+        check_runtime_request(runtime, backend=backend, kserve=kserve, model=model, predictor=predictor)
     deployer.check(settings, replicas=replicas, kserve=kserve, runtime=runtime, expose=expose, cpu=cpu,
                    memory=memory)
     lines = [f"Dry run of endpoint {name!r} on the {backend} backend; nothing was built, pushed or started."]
@@ -173,6 +183,12 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
         lines.append(f"Model folder: {len(package.members)} files, {package.size} bytes, {package.digest[:19]}")
         lines.append("Packages: " + ", ".join(package.requirements))
         lines.extend(f"Note: {note}" for note in package.notes)
+    if runtime:
+        from fairing_magics.deploy.kserve_runtime import describe_runtime_plan, save_runtime_model
+
+        saved = save_runtime_model(runtime, model) if package is not None else None
+        lines.extend(describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings))
+        return "\n".join(lines)
     if backend == "local":
         lines.append("Would run: serve.py with this kernel's Python on a free port of 127.0.0.1, "
                      f"ready when GET /v1/models/{name} answers 200")

@@ -419,10 +419,12 @@ class KubernetesDeployer:
         from fairing_magics.errors import ConfigError
         from fairing_magics.images import target_repository
 
-        if runtime:
-            raise ConfigError(f"--runtime {runtime}: KServe's stock runtimes are not supported yet; "
-                              "drop --runtime to serve with our predictor image")
+        if runtime:  # no image: the model goes to S3 storage (see kserve_runtime)
+            from fairing_magics.deploy.kserve_runtime import check_runtime_options
 
+            check_runtime_options(settings, runtime=runtime, kserve=kserve, replicas=replicas, expose=expose,
+                                  cpu=cpu, memory=memory)
+            return
         target_repository(settings.registry)
         endpoint_options("check", "placeholder", replicas=replicas, kserve=kserve, expose=expose,
                          cpu=cpu, memory=memory)
@@ -433,10 +435,17 @@ class KubernetesDeployer:
     def start(self, package: ModelPackage, *, name: str, settings, emit: Callable[[object], None],
               timeout: float = 300.0, images=None, replicas: int = 1, kserve: bool = False,
               runtime: str = "", expose: str = "clusterip", cpu: str = "", memory: str = "") -> KubernetesServer:
-        """Build and push the image, apply the objects, follow the rollout until ready."""
+        """Build and push the image, apply the objects, follow the rollout until ready.
+
+        With ``runtime``: no image; :func:`~.kserve_runtime.start_runtime_endpoint` uploads the model."""
         from fairing_magics.backends.kubernetes.cluster import load_cluster_access
         from fairing_magics.images import ImageService, target_repository
 
+        if runtime:
+            from fairing_magics.deploy.kserve_runtime import start_runtime_endpoint
+
+            return start_runtime_endpoint(package, name=name, settings=settings, emit=emit, timeout=timeout,
+                                          runtime=runtime, replicas=replicas, cpu=cpu, memory=memory)
         repository = target_repository(settings.registry)
         access = load_cluster_access(context=settings.context or None, namespace=settings.namespace or None)
         images = images or ImageService(settings)
@@ -445,36 +454,9 @@ class KubernetesDeployer:
         opts = endpoint_options(name, image, namespace=access.namespace, package=package, replicas=replicas,
                                 kserve=kserve, expose=expose, cpu=cpu, memory=memory,
                                 istio_inject=settings.istio_inject)
-        objects = _Objects(name, access.namespace, kserve)
-        emit(ev.StageChanged("apply", "running"))
-        started = time.perf_counter()
-        undo = apply_objects(access, render_objects(opts))
-        verb = "updated" if undo else "created"
-        emit(ev.StageChanged("apply", "done", time.perf_counter() - started,
-                             f"{verb} {'InferenceService' if kserve else 'Deployment + Service'} in {access.namespace}"))
-        try:
-            follower = RolloutFollower(access, objects, image, replicas, emit)
-            emit(ev.PhaseChanged(ROLLING_OUT, f"{replicas} replica(s) of {image.split('@')[-1][:19]}"))
-            emit(ev.StageChanged("rollout", "running"))
-            started = time.perf_counter()
-            deadline = time.monotonic() + timeout
-            follower.wait_rolled_out(deadline)
-            emit(ev.StageChanged("rollout", "done", time.perf_counter() - started))
-            emit(ev.StageChanged("ready", "running"))
-            started = time.perf_counter()
-            server = follower.wait_reachable(deadline, expose)
-            server.image = image
-            emit(ev.StageChanged("ready", "done", time.perf_counter() - started, server.url))
-            return server
-        except BaseException as exc:
-            emit(ev.Notice(("rolling back to the previous model" if undo else
-                            f"removing the objects of {name}"), "warning"))
-            try:
-                restore_objects(access, undo) if undo else delete_objects(access, objects)
-            except FairingError as cleanup:
-                if isinstance(exc, FairingError):
-                    raise type(exc)(f"{exc}\nAlso, cleaning up failed: {cleanup}") from exc
-            raise
+        return roll_out(access, render_objects(opts), _Objects(name, access.namespace, kserve), image=image,
+                        replicas=replicas, expose=expose, timeout=timeout, emit=emit,
+                        what=f"{replicas} replica(s) of {image.split('@')[-1][:19]}")
 
     def delete_named(self, name: str, settings) -> bool:
         """Delete endpoint ``name`` (both shapes) made by any kernel; True if it existed."""
@@ -488,6 +470,44 @@ class KubernetesDeployer:
             if "CustomResourceDefinition" not in str(exc):  # no KServe here: nothing to delete
                 raise
         return found
+
+
+def roll_out(access, rendered: list[dict], objects: _Objects, *, image: str, replicas: int, expose: str,
+             timeout: float, emit: Callable[[object], None], what: str) -> KubernetesServer:
+    """Apply the endpoint's objects and follow the rollout until it answers; on failure, delete
+    new objects or give updated ones their previous spec back. ``image`` tells the new pods from
+    the old ones ("" when KServe picks the image: a stock runtime's)."""
+    name = objects.name
+    emit(ev.StageChanged("apply", "running"))
+    started = time.perf_counter()
+    undo = apply_objects(access, rendered)
+    verb = "updated" if undo else "created"
+    emit(ev.StageChanged("apply", "done", time.perf_counter() - started,
+                         f"{verb} {'InferenceService' if objects.kserve else 'Deployment + Service'} "
+                         f"in {access.namespace}"))
+    try:
+        follower = RolloutFollower(access, objects, image, replicas, emit)
+        emit(ev.PhaseChanged(ROLLING_OUT, what))
+        emit(ev.StageChanged("rollout", "running"))
+        started = time.perf_counter()
+        deadline = time.monotonic() + timeout
+        follower.wait_rolled_out(deadline)
+        emit(ev.StageChanged("rollout", "done", time.perf_counter() - started))
+        emit(ev.StageChanged("ready", "running"))
+        started = time.perf_counter()
+        server = follower.wait_reachable(deadline, expose)
+        server.image = image
+        emit(ev.StageChanged("ready", "done", time.perf_counter() - started, server.url))
+        return server
+    except BaseException as exc:
+        emit(ev.Notice(("rolling back to the previous model" if undo else
+                        f"removing the objects of {name}"), "warning"))
+        try:
+            restore_objects(access, undo) if undo else delete_objects(access, objects)
+        except FairingError as cleanup:
+            if isinstance(exc, FairingError):
+                raise type(exc)(f"{exc}\nAlso, cleaning up failed: {cleanup}") from exc
+        raise
 
 
 def _crud(access, kind: str, ns: str, name: str):
@@ -614,6 +634,8 @@ class RolloutFollower:
                 and len([p for p in pods if not (p["metadata"].get("deletionTimestamp"))]) <= self.replicas)
 
     def _is_new(self, pod: dict) -> bool:
+        if not self.image:  # a stock runtime: KServe picks the image, every pod is of this rollout
+            return True
         return any(c.get("image") == self.image for c in (pod.get("spec") or {}).get("containers") or [])
 
     def _watch_pods(self) -> list[dict]:

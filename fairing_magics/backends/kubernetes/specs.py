@@ -492,8 +492,9 @@ def render_inferenceservice(opts: DeployOptions) -> dict:
 
     Without ``runtime``: our predictor image as the custom container ``kserve-container`` (the
     name KServe requires), listening on ``port``. With ``runtime`` ``sklearn`` or ``xgboost``:
-    KServe's stock server loads the model from ``storage_uri``; give a ``service_account`` that
-    holds the S3 credentials (KServe reads them from it).
+    KServe's stock server loads the model from ``storage_uri`` (KServe V1 protocol); give a
+    ``service_account`` that holds the S3 credentials (KServe reads them from it). Istio injection
+    is off (an annotation KServe copies to the pods) unless ``istio_inject``.
     """
     predictor: dict = {"minReplicas": opts.replicas}
     if opts.service_account:
@@ -506,7 +507,9 @@ def render_inferenceservice(opts: DeployOptions) -> dict:
         predictor["tolerations"] = [t.render() for t in opts.tolerations]
     resources = render_resources(opts.cpu, opts.memory, opts.gpus)
     if opts.runtime:
-        model: dict = {"modelFormat": {"name": opts.runtime}, "storageUri": opts.storage_uri}
+        # protocolVersion v1: KServe's V1 REST protocol, what our Endpoint speaks.
+        model: dict = {"modelFormat": {"name": opts.runtime}, "protocolVersion": "v1",
+                       "storageUri": opts.storage_uri}
         if resources:
             model["resources"] = resources
         predictor["model"] = model
@@ -517,7 +520,10 @@ def render_inferenceservice(opts: DeployOptions) -> dict:
         predictor["containers"] = [container]
         if opts.volumes:
             predictor["volumes"] = [v.render_volume() for v in opts.volumes]
-    return _object(INFERENCESERVICE, opts, {"predictor": predictor})
+    isvc = _object(INFERENCESERVICE, opts, {"predictor": predictor})
+    if not opts.istio_inject:  # KServe copies the InferenceService's annotations to its pods
+        isvc["metadata"].setdefault("annotations", {})[ISTIO_INJECT] = "false"
+    return isvc
 
 
 # -- pods ---------------------------------------------------------------------------------------
