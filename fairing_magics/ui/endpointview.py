@@ -7,15 +7,14 @@ lines; and, once ready, the URL to POST to, or why it failed.
 
 Like :class:`~fairing_magics.ui.jobview.JobView` it only consumes :mod:`fairing_magics.events`
 (``StageChanged``, ``PhaseChanged`` with ``source`` = a pod, ``Notice``, ``LogLines``,
-``Progress``, ``Finished``): ``handle`` records, a flusher thread renders a few times a second
-by setting widget values (safe from any thread).
+``Progress``, ``Finished``); :class:`~fairing_magics.ui.panel.Panel` records them and renders
+a few times a second from a flusher thread, one render at a time.
 """
 
 from __future__ import annotations
 
 import html
 import sys
-import threading
 import time
 from collections import deque
 
@@ -26,9 +25,8 @@ from fairing_magics.ui.format import (
     notices_html,
     stages_html,
 )
+from fairing_magics.ui.panel import MAX_NOTICES, Panel
 
-FLUSH_SECONDS = 0.25
-MAX_NOTICES = 12
 READY = "Ready"
 _COLOURS = {**PHASE_COLOURS, READY: "#1a7f37", "RollingOut": "#1f6feb", "Starting": "#1f6feb"}
 
@@ -45,13 +43,14 @@ def make_endpoint_view(mode: str, *, title: str, backend: str, stages: tuple[str
     return TextView(title=title, stream=stream or sys.stdout)
 
 
-class EndpointView:
+class EndpointView(Panel):
     """The panel of one deployment. ``widget`` is what gets displayed; ``url`` and ``state``
     hold what it shows."""
 
     def __init__(self, *, title: str, backend: str, stages: tuple[str, ...], log_lines: int = 200):
         import ipywidgets as widgets
 
+        super().__init__()
         self.title = title
         self.backend = backend
         self.stage_names = tuple(stages)
@@ -66,9 +65,6 @@ class EndpointView:
         self.notices: deque[tuple[str, str]] = deque(maxlen=MAX_NOTICES)
         self.logs: deque[str] = deque(maxlen=log_lines)
         self.progress = ""
-        self._lock = threading.Lock()
-        self._dirty = threading.Event()
-        self._closed = threading.Event()
 
         self.header = widgets.HTML()
         self.stage_row = widgets.HTML()
@@ -81,54 +77,34 @@ class EndpointView:
                                     self.log_output, self.url_box],
                                    layout=widgets.Layout(border="1px solid #ccc", padding="6px"))
         self.widget.add_class("fairing-endpointview")
-        self._render()
-        self._flusher = threading.Thread(target=self._flush_loop, name=f"fairing-endpoint-{title}", daemon=True)
-        self._flusher.start()
+        self._start(f"fairing-endpoint-{title}")
 
-    # -- events (any thread) -------------------------------------------------------------
-    def handle(self, event) -> None:
-        with self._lock:
-            if isinstance(event, ev.LogLines):
-                prefix = f"[{event.source}] " if event.source and event.source != self.title else ""
-                self.logs.extend(prefix + line for line in event.lines)
-            elif isinstance(event, ev.StageChanged):
-                self.stage_states[event.stage] = (event.state, event.seconds, event.detail)
-            elif isinstance(event, ev.PhaseChanged):
-                if event.source:
-                    self.pods[event.source] = (event.phase, event.detail)
-                else:
-                    self.state, self.state_detail = event.phase, event.detail
-                    if event.phase == READY:
-                        self.url = event.detail
-            elif isinstance(event, ev.Notice):
-                where = f"{event.source}: " if event.source else ""
-                self.notices.append((event.level, where + event.text))
-            elif isinstance(event, ev.Progress):
-                self.progress = f"{event.what}: {event.done * 100 // max(event.total, 1)}%"
-            elif isinstance(event, ev.Finished):
-                self.state = READY if event.phase == ev.SUCCEEDED else event.phase
-                self.summary = event.summary
-                self.ended = time.time()
-        self._dirty.set()
-        if isinstance(event, ev.Finished):
-            self.close()
+    # -- events (any thread, under the lock) ---------------------------------------------
+    def _record(self, event) -> None:
+        if isinstance(event, ev.LogLines):
+            prefix = f"[{event.source}] " if event.source and event.source != self.title else ""
+            self.logs.extend(prefix + line for line in event.lines)
+        elif isinstance(event, ev.StageChanged):
+            self.stage_states[event.stage] = (event.state, event.seconds, event.detail)
+        elif isinstance(event, ev.PhaseChanged):
+            if event.source:
+                self.pods[event.source] = (event.phase, event.detail)
+            else:
+                self.state, self.state_detail = event.phase, event.detail
+                if event.phase == READY:
+                    self.url = event.detail
+        elif isinstance(event, ev.Notice):
+            where = f"{event.source}: " if event.source else ""
+            self.notices.append((event.level, where + event.text))
+        elif isinstance(event, ev.Progress):
+            self.progress = f"{event.what}: {event.done * 100 // max(event.total, 1)}%"
+        elif isinstance(event, ev.Finished):
+            self.state = READY if event.phase == ev.SUCCEEDED else event.phase
+            self.summary = event.summary
+            self.ended = time.time()
 
-    # -- rendering (flusher thread) ------------------------------------------------------
-    def _flush_loop(self) -> None:
-        while not self._closed.is_set():
-            self._dirty.wait(FLUSH_SECONDS)
-            self._closed.wait(FLUSH_SECONDS)
-            self._dirty.clear()
-            self._render()
-
-    def close(self) -> None:
-        """Final render; stop the flusher."""
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        self._render()
-
-    def _render(self) -> None:
+    # -- rendering (flusher thread, one at a time) ---------------------------------------
+    def _render_state(self) -> None:
         with self._lock:
             header = self._header_html()
             stages = self._stages_html()

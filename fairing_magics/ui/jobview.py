@@ -8,16 +8,13 @@ styles and browser tests: ``fairing-jobview`` (the panel), ``fairing-header`` wi
 ``fairing-phase``, ``fairing-stages`` with one ``fairing-stage`` each, ``fairing-notices``,
 ``fairing-log`` (each log area) and ``fairing-summary``.
 
-Events arrive from background threads. ``handle`` only records them; a flusher thread pushes
-the changes to the widgets a few times a second (``FLUSH_SECONDS``), by setting widget values,
-which is safe from any thread. So 100,000 lines cost a handful of widget updates, not 100,000,
-and a line never lands in the wrong cell (no ``with output:`` from threads).
+Events arrive from background threads; :class:`~fairing_magics.ui.panel.Panel` records them and
+renders a few times a second from a flusher thread, one render at a time.
 """
 
 from __future__ import annotations
 
 import html
-import threading
 import time
 from collections import deque
 
@@ -25,16 +22,15 @@ import ipywidgets as widgets
 
 from fairing_magics import events as ev
 from fairing_magics.ui.format import PHASE_COLOURS, header_html, notices_html, stages_html
-
-FLUSH_SECONDS = 0.25
-MAX_NOTICES = 12
+from fairing_magics.ui.panel import MAX_NOTICES, Panel
 
 
-class JobView:
+class JobView(Panel):
     """The panel of one run. ``widget`` is what gets displayed."""
 
     def __init__(self, *, title: str, backend: str, stages: tuple[str, ...], log_lines: int = 1000,
                  on_cancel=None):
+        super().__init__()
         self.title = title
         self.backend = backend
         self.stage_names = tuple(stages)
@@ -49,10 +45,6 @@ class JobView:
         self.notices: deque[tuple[str, str]] = deque(maxlen=MAX_NOTICES)
         self.progress = ""
         self.summary = ""
-        self._lock = threading.Lock()
-        self._render_lock = threading.Lock()
-        self._dirty = threading.Event()
-        self._closed = threading.Event()
 
         self.header = widgets.HTML()
         self.stage_row = widgets.HTML()
@@ -74,40 +66,34 @@ class JobView:
             layout=widgets.Layout(border="1px solid #ccc", padding="6px"),
         )
         self.widget.add_class("fairing-jobview")
-        self._render()
-        self._flusher = threading.Thread(target=self._flush_loop, name=f"fairing-view-{title}", daemon=True)
-        self._flusher.start()
+        self._start(f"fairing-view-{title}")
 
-    # -- events (any thread) -------------------------------------------------------------
-    def handle(self, event) -> None:
-        with self._lock:
-            if isinstance(event, ev.LogLines):
-                source = event.source
-                if source not in self.logs:
-                    self.logs[source] = deque(maxlen=self.log_lines)
-                    self.line_counts[source] = 0
-                self.logs[source].extend(event.lines)
-                self.line_counts[source] += len(event.lines)
-            elif isinstance(event, ev.StageChanged):
-                self.stage_states[event.stage] = (event.state, event.seconds, event.detail)
-            elif isinstance(event, ev.PhaseChanged):
-                if event.source:
-                    self.notices.append(("info", f"{event.source}: {event.phase}"
-                                         + (f" ({event.detail})" if event.detail else "")))
-                else:
-                    self.phase, self.phase_detail = event.phase, event.detail
-            elif isinstance(event, ev.Notice):
-                where = f"{event.source}: " if event.source else ""
-                self.notices.append((event.level, where + event.text))
-            elif isinstance(event, ev.Progress):
-                self.progress = f"{event.what}: {event.done * 100 // max(event.total, 1)}%"
-            elif isinstance(event, ev.Finished):
-                self.phase = event.phase
-                self.summary = event.summary
-                self.ended = time.time()
-        self._dirty.set()
-        if isinstance(event, ev.Finished):
-            self.close()
+    # -- events (any thread, under the lock) ---------------------------------------------
+    def _record(self, event) -> None:
+        if isinstance(event, ev.LogLines):
+            source = event.source
+            if source not in self.logs:
+                self.logs[source] = deque(maxlen=self.log_lines)
+                self.line_counts[source] = 0
+            self.logs[source].extend(event.lines)
+            self.line_counts[source] += len(event.lines)
+        elif isinstance(event, ev.StageChanged):
+            self.stage_states[event.stage] = (event.state, event.seconds, event.detail)
+        elif isinstance(event, ev.PhaseChanged):
+            if event.source:
+                self.notices.append(("info", f"{event.source}: {event.phase}"
+                                     + (f" ({event.detail})" if event.detail else "")))
+            else:
+                self.phase, self.phase_detail = event.phase, event.detail
+        elif isinstance(event, ev.Notice):
+            where = f"{event.source}: " if event.source else ""
+            self.notices.append((event.level, where + event.text))
+        elif isinstance(event, ev.Progress):
+            self.progress = f"{event.what}: {event.done * 100 // max(event.total, 1)}%"
+        elif isinstance(event, ev.Finished):
+            self.phase, self.phase_detail = event.phase, ""  # a running phase's detail is stale now
+            self.summary = event.summary
+            self.ended = time.time()
 
     def _cancel_clicked(self, _button) -> None:
         self.cancel_button.disabled = True
@@ -115,27 +101,7 @@ class JobView:
         if self._on_cancel is not None:
             self._on_cancel()
 
-    # -- rendering (flusher thread) ------------------------------------------------------
-    def _flush_loop(self) -> None:
-        while not self._closed.is_set():
-            self._dirty.wait(FLUSH_SECONDS)
-            self._closed.wait(FLUSH_SECONDS)  # at most a few updates a second
-            self._dirty.clear()
-            self._render()
-
-    def close(self) -> None:
-        """Final render; stop the flusher."""
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        self._render()
-
-    def _render(self) -> None:
-        # One render at a time: the flusher and close() (the thread that saw Finished) both
-        # render; unserialized, they made two tab sets, or wrote an older state over the final one.
-        with self._render_lock:
-            self._render_state()
-
+    # -- rendering (flusher thread, one at a time) ---------------------------------------
     def _render_state(self) -> None:
         with self._lock:
             header = self._header_html()

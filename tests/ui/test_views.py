@@ -66,3 +66,40 @@ def test_textview_prints_the_same_events():
     assert "line 0\nline 1\nline 2\n" in text
     assert "[worker-1] from worker" in text
     assert "[fairing] linreg-abc123 Succeeded: succeeded in 1.5 s (model)" in text
+
+
+def test_both_panels_end_on_the_final_state_when_events_race_the_flusher():
+    """Events from several threads while the flusher renders: the last render is the final state
+    (the flusher and the Finished thread render one at a time, through the shared Panel)."""
+    import threading
+
+    from fairing_magics.ui.endpointview import EndpointView
+    from fairing_magics.ui.panel import Panel
+
+    for attempt in range(20):
+        job = JobView(title=f"race-{attempt}", backend="local", stages=("run",), log_lines=50)
+        endpoint = EndpointView(title=f"ep-{attempt}", backend="local", stages=("start", "ready"), log_lines=50)
+        assert isinstance(job, Panel) and isinstance(endpoint, Panel)
+
+        def chatter(view, worker, phase):
+            for i in range(200):
+                view.handle(ev.LogLines((f"w{worker} line {i}",), ""))
+                view.handle(ev.PhaseChanged(phase, f"step {i}"))
+
+        threads = [threading.Thread(target=chatter, args=(view, w, phase))
+                   for view, phase in ((job, ev.RUNNING), (endpoint, "Starting")) for w in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        job.handle(ev.Finished(ev.SUCCEEDED, "done", 1.0))
+        endpoint.handle(ev.PhaseChanged("Ready", "http://127.0.0.1:1"))
+        endpoint.handle(ev.Finished(ev.SUCCEEDED, "ep ready at http://127.0.0.1:1/v1/models/ep:predict", 1.0))
+        time.sleep(0.3)  # a flusher render in flight when Finished came must not win afterwards
+        assert "Succeeded" in job.header.value and "step" not in job.header.value
+        assert "done" in job.summary_box.value
+        assert "Ready" in endpoint.header.value and "step" not in endpoint.header.value
+        assert "http://127.0.0.1:1/v1/models/ep:predict" in endpoint.url_box.value
+        for view in (job, endpoint):
+            view._flusher.join(2)
+            assert not view._flusher.is_alive()
