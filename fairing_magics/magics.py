@@ -254,8 +254,9 @@ class FairingMagics(Magics, FairingSettings):
         """Serve a model as a prediction endpoint (KServe V1 protocol) and wait until it is ready.
 
         The model is pickled with its packages found, and served by a small HTTP server: here in a
-        subprocess (``--backend local``), or on Kubernetes in an image built and pushed to
-        ``--registry`` (a Deployment and a Service, or ``--kserve``). The panel shows the rollout,
+        subprocess (``--backend local``), or in an image built and pushed to ``--registry``, run
+        in a container of the local Docker Engine (``--backend docker``, on 127.0.0.1) or on
+        Kubernetes (a Deployment and a Service, or ``--kserve``). The panel shows the rollout,
         the pods' events and the server's log; if the server crashes, the cell fails with its
         log. The value is the endpoint: ``.predict(x)`` (lists, numpy arrays, DataFrames),
         ``.url``, ``.logs()``, ``.status``, ``.delete()``. Deploying the same name again rolls
@@ -303,13 +304,14 @@ class FairingMagics(Magics, FairingSettings):
 
     @magic_arguments()
     @argument("name", help="endpoint name")
-    @argument("--backend", default="", help="where an endpoint of an earlier kernel runs (kubernetes)")
+    @argument("--backend", default="", help="where an endpoint of an earlier kernel runs (kubernetes or docker)")
     @line_magic
     def fairing_undeploy(self, line=""):
-        """Remove an endpoint: stop its server, or delete its Kubernetes objects and pods.
+        """Remove an endpoint: stop its server or container, or delete its Kubernetes objects and pods.
 
         Endpoints of this kernel are known by name; on Kubernetes, one made by an earlier kernel
-        is found by its name in the configured namespace.
+        is found by its name in the configured namespace; with ``--backend docker``, its container
+        by the label ``fairing.endpoint=NAME``.
 
         Example::
 

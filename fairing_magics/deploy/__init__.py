@@ -17,12 +17,15 @@ through :mod:`fairing_magics.events`:
    on ``kubernetes`` (:mod:`.kubernetes`): build and push an image (base + requirements + model
    folder + serve.py), apply a Deployment and a Service (or an InferenceService with
    ``kserve=True``) and follow the rollout, pod by pod;
+   on ``docker`` (:mod:`.docker`): build and push the same image, run it in a container of the
+   local Docker Engine (host network, a free port of 127.0.0.1);
 3. **ready**: ``GET /v1/models/NAME`` answers 200 where the kernel reaches the endpoint.
 
 When the server crashes or never gets ready, :class:`~fairing_magics.errors.DeployError` says
 so with the server's last log lines, and nothing is left behind (the subprocess is stopped; a
-new Deployment and Service are deleted, an updated one rolled back). Deploying a name again rolls
-the new model out and the same :class:`~.endpoint.Endpoint` object serves it.
+new Deployment and Service are deleted, an updated one rolled back; a container is removed).
+Deploying a name again rolls the new model out and the same :class:`~.endpoint.Endpoint` object
+serves it.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     runs/RUN/``, a ``.pkl`` file); or None with ``from_run=RUN`` (read from ``storage_uri``, else
     the configured storage, else the local run folders). ``predictor``: a function
     ``predict(model, x)`` or a class with ``preprocess``/``predict``/``postprocess``.
-    ``backend``: ``local`` or ``kubernetes`` (default: the configured one); cluster options:
+    ``backend``: ``local``, ``docker`` or ``kubernetes`` (default: the configured one); cluster options:
     ``replicas``, ``kserve``, ``expose`` (``clusterip``, ``nodeport``, ``loadbalancer``),
     ``cpu``, ``memory``. ``timeout``: seconds to wait for readiness.
 
@@ -228,7 +231,8 @@ def _same_objects(old, new) -> bool:
 
 def undeploy(name: str, *, settings: Settings | None = None, backend: str = "",
              book: EndpointBook | None = None) -> str:
-    """Remove endpoint ``name``: this kernel's, or on a cluster one an earlier kernel made.
+    """Remove endpoint ``name``: this kernel's, or on a cluster or a Docker Engine one an earlier
+    kernel made.
 
     Returns a one-line summary. Raises ConfigError when there is no such endpoint.
     """
@@ -245,5 +249,10 @@ def undeploy(name: str, *, settings: Settings | None = None, backend: str = "",
 
         if KubernetesDeployer().delete_named(name, settings):
             return f"endpoint {name} (kubernetes) deleted"
+    if backend == "docker":
+        from fairing_magics.deploy.docker import DockerDeployer
+
+        if DockerDeployer().delete_named(name, settings):
+            return f"endpoint {name} (docker) deleted"
     raise ConfigError(f"there is no endpoint {name!r} (this kernel has: "
                       f"{', '.join(sorted(e.name for e in book.all())) or 'none'})")

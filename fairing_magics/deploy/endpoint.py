@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from fairing_magics.errors import DeployError, FairingTimeout
@@ -98,6 +99,34 @@ def server_failure(subject: str, what: str, lines: list[str], *, hint: str = "",
     error = (FairingTimeout if timeout else DeployError)(f"{first}\nIts last lines:\n{shown}")
     error.last_lines = tuple(lines)
     return error
+
+
+def wait_until_ready(request, model_name: str, *, deadline: float, timeout: float,
+                     ended: Callable[[], str], pause: Callable[[float], None],
+                     failure: Callable[..., DeployError]) -> None:
+    """Probe ``GET /v1/models/NAME`` with ``request`` until it answers 200 (the local and docker
+    deployers share it).
+
+    ``ended()``: why the server is gone for good ("exited with code 2"), "" while it runs;
+    ``pause(seconds)``: wait between probes (backing off: each probe is a line in the access
+    log), returning early when the server ends. Raises ``failure(what, timeout=...)`` when the
+    server ends first, or after ``deadline`` (``time.monotonic()``).
+    """
+    delay = 0.05
+    while True:
+        why = ended()
+        if why:
+            raise failure(f"{why} before it was ready", timeout=False)
+        try:
+            status, _ = request("GET", f"/v1/models/{model_name}", timeout=5)
+            if status == 200:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise failure(f"was not ready within {timeout:g} s", timeout=True)
+        pause(delay)
+        delay = min(delay * 1.6, 0.5)
 
 
 def http_request(url: str, method: str, path: str, body: bytes | None = None,

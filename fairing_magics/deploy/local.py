@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fairing_magics import events as ev
-from fairing_magics.deploy.endpoint import READY, http_request, server_failure
+from fairing_magics.deploy.endpoint import READY, http_request, server_failure, wait_until_ready
 from fairing_magics.deploy.model import SERVER_FILE, ModelPackage, write_model_folder
 from fairing_magics.errors import DeployError
 
@@ -143,25 +143,21 @@ class LocalServer:
         while not self._listening.wait(0.05):
             if time.monotonic() > deadline:
                 raise self._failure(f"did not start listening within {timeout:g} s", timeout=True)
-        pause = 0.05
-        while True:
-            code = self.process.poll()
-            if code is not None:
-                self._reader.join(2)
-                raise self._failure(f"exited with code {code} before it was ready")
-            try:
-                status, _ = self.request("GET", f"/v1/models/{self.model_name}", timeout=5)
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise self._failure(f"was not ready within {timeout:g} s", timeout=True)
-            try:  # back off: each probe is a line in the access log
-                self.process.wait(pause)
-            except subprocess.TimeoutExpired:
-                pass
-            pause = min(pause * 1.6, 0.5)
+        wait_until_ready(self.request, self.model_name, deadline=deadline, timeout=timeout,
+                         ended=self._ended, pause=self._pause, failure=self._failure)
+
+    def _ended(self) -> str:
+        code = self.process.poll()
+        if code is None:
+            return ""
+        self._reader.join(2)  # the last lines are still on their way
+        return f"exited with code {code}"
+
+    def _pause(self, seconds: float) -> None:
+        try:
+            self.process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            pass
 
     def _failure(self, what: str, timeout: bool = False) -> DeployError:
         return server_failure(f"the model server of {self.model_name!r}", what, list(self._tail), timeout=timeout)
