@@ -142,11 +142,18 @@ class DockerServer:
         from fairing_magics.backends.docker import follow_lines
 
         try:
-            follow_lines(self.container.logs(stream=True, follow=True, stdout=True, stderr=True), self._deliver)
-        except Exception:  # noqa: BLE001 - the container went away; logs() asks the engine
-            pass
+            follow_lines(self._chunks(), self._deliver)
         finally:
             self._output_ended.set()
+
+    def _chunks(self):
+        """The container's output as it comes; it ends quietly when the container goes or the
+        engine drops the stream (an idle server outlasts the client's read timeout), so that no
+        traceback from a reader thread lands in a later cell. ``logs()`` asks the engine."""
+        try:
+            yield from self.container.logs(stream=True, follow=True, stdout=True, stderr=True)
+        except Exception:  # noqa: BLE001 - docker.errors.APIError, requests' ReadTimeout
+            return
 
     def _deliver(self, lines: tuple[str, ...]) -> None:
         self._tail.extend(lines)
@@ -183,11 +190,8 @@ class DockerServer:
     def stop(self) -> None:
         """SIGTERM to the container's init (serve.py finishes requests in flight), SIGKILL after a
         grace period, then remove the container. Stopping twice is harmless."""
-        from fairing_magics.backends.docker import remove_container, stop_container
-
         self._stopped = True
-        stop_container(self.container)
-        remove_container(self.container)
+        _remove(self.container)
         self._follower.join(5)
         _STARTED.discard(self.container_id)
 
@@ -203,7 +207,7 @@ class DockerServer:
     def wait_ready(self, timeout: float) -> None:
         """Until ``GET /v1/models/NAME`` is 200; DeployError (with the log) if the container ends."""
         wait_until_ready(self.request, self.model_name, deadline=time.monotonic() + timeout, timeout=timeout,
-                         ended=self._ended, pause=self._output_ended.wait, failure=self._failure)
+                         ended=self._ended, pause=self._pause, failure=self._failure)
 
     def _ended(self) -> str:
         state = self._state()
@@ -211,6 +215,12 @@ class DockerServer:
             return ""
         self._output_ended.wait(2)  # the last lines are still on their way
         return "was removed" if state is None else f"exited with code {state.get('ExitCode')}"
+
+    def _pause(self, seconds: float) -> None:
+        if self._output_ended.is_set():
+            time.sleep(seconds)  # the stream broke while the container runs: plain back-off, no spin
+        else:
+            self._output_ended.wait(seconds)  # wakes when the output ends: the container exited
 
     def _failure(self, what: str, timeout: bool = False) -> DeployError:
         lines = list(self._tail) or self.logs(TAIL_LINES).splitlines()
