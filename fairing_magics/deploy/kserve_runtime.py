@@ -236,12 +236,26 @@ def _check_sklearn_imports(model: Any, what: str) -> None:
         raise ConfigError(f"the {what} cannot be saved with joblib ({type(exc).__name__}: {exc}): it holds "
                           "code only our predictor image can load. Drop --runtime") from exc
     stdlib = set(sys.stdlib_module_names)
-    missing = sorted({m.split(".")[0] for m in pickle_modules(data)} - stdlib - SKLEARN_IMAGE_PACKAGES)
+    modules = {m.split(".")[0] for m in pickle_modules(data)}
+    if _refers_to_main(data):  # pickle_modules leaves __main__ out (no package provides it)
+        modules.add("__main__")
+    missing = sorted(modules - stdlib - SKLEARN_IMAGE_PACKAGES)
     if missing:
         names = ", ".join("this notebook (__main__)" if m == "__main__" else m for m in missing)
         raise ConfigError(f"the {what} needs code from {names}, which KServe's sklearn image does not have "
                           "(it has scikit-learn, numpy, scipy, pandas). Drop --runtime to serve it with our "
                           "predictor image, which ships that code")
+
+
+def _refers_to_main(data: bytes) -> bool:
+    """True when the pickle names the module ``__main__`` (a class or function of the notebook)."""
+    import pickletools
+
+    try:
+        return any(isinstance(arg, str) and (arg == "__main__" or arg.startswith("__main__ "))
+                   for _op, arg, _pos in pickletools.genops(data))
+    except Exception:  # noqa: BLE001 - an unreadable pickle is refused when the runtime loads it
+        return False
 
 
 # -- the InferenceService (pure) --------------------------------------------------------------

@@ -621,7 +621,11 @@ class RolloutFollower:
                 isvc = self.custom.get_namespaced_custom_object(
                     INFERENCESERVICE.group, INFERENCESERVICE.version, ns, INFERENCESERVICE.plural, name)
             self._isvc = isvc
-            return _condition(isvc, "Ready").get("status") == "True" and bool((isvc.get("status") or {}).get("url"))
+            status = isvc.get("status") or {}
+            observed = status.get("observedGeneration")
+            if observed is not None and observed < (isvc["metadata"].get("generation") or 1):
+                return False  # KServe has not seen the new spec yet: Ready is the old model's
+            return _condition(isvc, "Ready").get("status") == "True" and bool(status.get("url"))
         with api_call(self.access, "get", DEPLOYMENT, namespace=ns, name=name):
             dep = _plain(self.apps.read_namespaced_deployment(name, ns))
         status = dep.get("status") or {}

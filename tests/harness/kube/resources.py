@@ -77,6 +77,10 @@ TYPES: tuple[ResourceType, ...] = (
     ResourceType("kubeflow.org", "v1", "pytorchjobs", "PyTorchJob", crd="pytorchjobs.kubeflow.org"),
     ResourceType("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService",
                  crd="inferenceservices.serving.kserve.io", short_names=("isvc",)),
+    ResourceType("serving.kserve.io", "v1alpha1", "servingruntimes", "ServingRuntime",
+                 crd="servingruntimes.serving.kserve.io", has_status=False),
+    ResourceType("serving.kserve.io", "v1alpha1", "clusterservingruntimes", "ClusterServingRuntime",
+                 namespaced=False, crd="clusterservingruntimes.serving.kserve.io", has_status=False),
     ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
                  "CustomResourceDefinition", namespaced=False, short_names=("crd", "crds")),
 )
