@@ -260,7 +260,9 @@ class FairingMagics(Magics, FairingSettings):
         the pods' events and the server's log; if the server crashes, the cell fails with its
         log. The value is the endpoint: ``.predict(x)`` (lists, numpy arrays, DataFrames),
         ``.url``, ``.logs()``, ``.status``, ``.delete()``. Deploying the same name again rolls
-        the new model out; ``%fairing_undeploy NAME`` removes it.
+        the new model out; ``%fairing_undeploy NAME`` removes it. With ``--kserve --runtime
+        sklearn|xgboost`` no image is built: the model goes to ``--storage s3://...`` and KServe's
+        stock runtime serves it (its S3 access: ``%fairing_config --service-account``).
 
         Example::
 

@@ -79,7 +79,9 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     ``predict(model, x)`` or a class with ``preprocess``/``predict``/``postprocess``.
     ``backend``: ``local``, ``docker`` or ``kubernetes`` (default: the configured one); cluster options:
     ``replicas``, ``kserve``, ``expose`` (``clusterip``, ``nodeport``, ``loadbalancer``),
-    ``cpu``, ``memory``. ``timeout``: seconds to wait for readiness.
+    ``cpu``, ``memory``; with ``kserve``, ``runtime`` ``sklearn`` or ``xgboost`` serves with KServe's
+    stock runtime from the S3 storage instead of our image (:mod:`.kserve_runtime`). ``timeout``:
+    seconds to wait for readiness.
 
     Events go to ``emit`` when given; otherwise to a new panel, handed to ``show`` (the magics
     display it). ``book`` keeps the kernel's endpoints (default :data:`ENDPOINTS`); ``images``
