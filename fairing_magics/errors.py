@@ -36,6 +36,48 @@ def redact(text: str) -> str:
     return text
 
 
+def connection_failure(error: BaseException) -> str:
+    """Why a connection could not be *opened*, in a few words ("connection refused", "DNS lookup
+    failed", "no route to host", "network unreachable", "connection timed out", "could not
+    connect"), or "" when ``error`` is something else (a reset or a timeout mid-transfer).
+
+    ``error`` is what requests, urllib3 or botocore raised; the reason is found by walking its
+    wrapped errors (``reason``, ``args``, ``__cause__``, ``__context__``), so messages can name it
+    without quoting urllib3's object reprs. Retry policies use it to give up early on a server
+    that is not there (retrying does not make it appear) and keep retrying a flaky one.
+    """
+    import errno
+    import socket
+
+    seen: set[int] = set()
+    todo: list[BaseException] = [error]
+    connecting = timed_out = False
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        name = type(e).__name__
+        if isinstance(e, socket.gaierror) or name == "NameResolutionError":
+            return "DNS lookup failed"
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, OSError) and e.errno == errno.EHOSTUNREACH:
+            return "no route to host"
+        if isinstance(e, OSError) and e.errno == errno.ENETUNREACH:
+            return "network unreachable"
+        if name in ("NewConnectionError", "EndpointConnectionError"):
+            connecting = True
+        elif name in ("ConnectTimeoutError", "ConnectTimeout"):
+            connecting = timed_out = True
+        wrapped = [getattr(e, "reason", None), e.__cause__, e.__context__, *getattr(e, "args", ()),
+                   *(getattr(e, "kwargs", None) or {}).values()]
+        todo.extend(w for w in wrapped if isinstance(w, BaseException))
+    if connecting:
+        return "connection timed out" if timed_out else "could not connect"
+    return ""
+
+
 class FairingError(Exception):
     """Base of every error the user is meant to read. The message says what to do next."""
 

@@ -118,7 +118,7 @@ class ImageService:
         self.builder.log = lambda message: emit(ev.Notice(message))
         try:
             image = self.builder.build(bundle, base_image, python=python, platform=platform)
-        except Exception:
+        except BaseException:  # an interrupt too: the panel must not show it still running
             emit(ev.StageChanged("build", "failed", time.perf_counter() - started))
             raise
         emit(ev.StageChanged("build", "done", time.perf_counter() - started, f"{len(image.layers)} layers"))
@@ -137,7 +137,7 @@ class ImageService:
 
             self.publisher.tag = tag or None
             pushed = self.publisher.publish(image, repository, progress=progress)
-        except Exception:
+        except BaseException:  # an interrupt too: the panel must not show it still running
             emit(ev.StageChanged("push", "failed", time.perf_counter() - started))
             raise
         emit(ev.StageChanged("push", "done", time.perf_counter() - started, pushed.split("@")[-1][:19]))
@@ -157,7 +157,7 @@ class ImageService:
             self._ensure_ecr_repository(repository, emit)
             builder.build(bundle, base_image, f"{repository}:{tag}", platform=platform,
                           on_build_line=lambda line: emit(ev.LogLines((line,), source="build")))
-        except Exception:
+        except BaseException:  # an interrupt too: the panel must not show it still running
             emit(ev.StageChanged("build", "failed", time.perf_counter() - started))
             raise
         emit(ev.StageChanged("build", "done", time.perf_counter() - started, "docker"))
@@ -165,7 +165,7 @@ class ImageService:
         started = time.perf_counter()
         try:
             pushed = builder.push(repository, tag, progress=lambda done, total, what: emit(ev.Progress(what, done, total)))
-        except Exception:
+        except BaseException:  # an interrupt too: the panel must not show it still running
             emit(ev.StageChanged("push", "failed", time.perf_counter() - started))
             raise
         emit(ev.StageChanged("push", "done", time.perf_counter() - started, pushed.split("@")[-1][:19]))

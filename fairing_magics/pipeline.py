@@ -231,17 +231,35 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
                              image=image, options=options, settings=settings,
                              capture_digest=bundle.digest), run)
     except FairingError as exc:
-        run.finish(ev.FAILED, str(exc), error=exc)
+        run.finish(ev.CANCELLED if isinstance(exc, RunCancelled) else ev.FAILED, str(exc), error=exc)
         raise
     except KeyboardInterrupt:
         # Interrupted while building, pushing or submitting: end the run (what was started is
-        # cancelled) instead of leaving it Pending, and fail the cell with a clear message.
+        # cancelled: a job being submitted is deleted, even one created as the interrupt came)
+        # instead of leaving it Pending, and fail the cell with one line saying what was undone.
         run.cancel()
-        message = f"interrupted: run {name} was stopped before it started; nothing is left running"
+        message = interrupted_message(run)
         error = RunCancelled(message, phase=ev.CANCELLED)
         run.finish(ev.CANCELLED, message, error=error)
         raise error from None
     return run
+
+
+_UNDONE = {
+    "capture": "nothing was built, pushed or started",
+    "build": "nothing was pushed or started",
+    "push": "its image was not pushed (no manifest) and nothing was started",
+    "submit": "its job was deleted from the cluster (or never created); nothing is left running",
+}
+
+
+def interrupted_message(run: Run) -> str:
+    """The one line for a run interrupted before it ran: the stage it was in and what is left."""
+    stage = next((s for s in reversed(run.stages_shown)
+                  if run.stages.get(s, ("",))[0] in ("running", "failed")), "")
+    if stage in _UNDONE:
+        return f"interrupted during {stage}: run {run.name} was stopped; {_UNDONE[stage]}"
+    return f"interrupted: run {run.name} was stopped before it started; nothing is left running"
 
 
 def follow(run: Run, *, on_interrupt: str = "auto") -> Run:
@@ -256,11 +274,14 @@ def follow(run: Run, *, on_interrupt: str = "auto") -> Run:
         action = on_interrupt if on_interrupt != "auto" else ("cancel" if run.backend == "local" else "detach")
         if action == "cancel":
             run.cancel()
+            stopped = False
             try:
-                run.wait_done(10)
+                stopped = run.wait_done(10)
             except KeyboardInterrupt:
                 pass
-            raise RunCancelled(f"interrupted: run {run.name} was stopped and nothing is left running",
+            outcome = ("was stopped and nothing is left running" if stopped else
+                       "is being stopped (%fairing_jobs shows when it has)")
+            raise RunCancelled(f"interrupted during run: run {run.name} {outcome}",
                                phase=ev.CANCELLED, last_lines=tuple(run.tail())) from None
         run.emit(ev.PhaseChanged(ev.DETACHED, "the run goes on"))
         raise RunCancelled(f"interrupted: detached from run {run.name}, which goes on. "

@@ -158,7 +158,7 @@ class S3Storage:
         """Make sure the bucket exists; create it when missing and ``create``. Return its region."""
         client = self._client
         try:
-            client.head_bucket(Bucket=self.bucket)
+            self._first_contact_client.head_bucket(Bucket=self.bucket)
             return self._bucket_region()
         except Exception as exc:
             if _status(exc) != 404:
@@ -279,6 +279,20 @@ class S3Storage:
         region = self._region_name()
         session = aws_session("use S3 run storage (--storage s3://...)", StorageError, region)
         return session.client("s3", region_name=region)
+
+    @functools.cached_property
+    def _first_contact_client(self):
+        """The client of the check before a run (:meth:`ensure_bucket`): 3 quick attempts, so an
+        endpoint that cannot be reached is reported in about a second, not after botocore's
+        legacy 5 attempts with backoff (~10 s). Transfers keep the default client's retries."""
+        from botocore.config import Config
+
+        from .aws.boto import aws_session
+
+        region = self._region_name()
+        session = aws_session("use S3 run storage (--storage s3://...)", StorageError, region)
+        return session.client("s3", region_name=region, config=Config(
+            connect_timeout=10, retries={"mode": "standard", "total_max_attempts": 3}))
 
     def _error(self, exc: BaseException, doing: str) -> FairingError:
         from .aws.errors import aws_error

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import FairingError, RegistryError
+from ..errors import FairingError, RegistryError, connection_failure
 
 # IAM actions whose names differ from the API operation (everything else is service:Operation).
 _IAM_ACTIONS = {
@@ -101,8 +101,10 @@ def aws_error(exc: BaseException, *, service: str, doing: str, region: str | Non
     elif name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
                   "ConnectionClosedError"):
         temporary = True
-        message = (f"Cannot reach the AWS {service} endpoint{where} while {doing} ({exc}). Check "
-                   "the network, the region, and AWS_ENDPOINT_URL if you set one.")
+        failure = connection_failure(exc)
+        message = (f"Cannot reach the AWS {service} endpoint{where} while {doing} "
+                   f"({exc}{'; ' + failure if failure else ''}). Check the network, the region, and "
+                   "AWS_ENDPOINT_URL if you set one.")
     elif code in _ACCESS_DENIED:
         action = _denied_action(aws_message) or iam_action(service, operation)
         message = (f"Access denied while {doing}{where}: your AWS identity lacks the IAM permission "

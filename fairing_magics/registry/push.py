@@ -144,6 +144,7 @@ def _run_bounded(fn: Callable[[_Blob], None], blobs: list[_Blob], parallel: int)
     if not blobs:
         return
     pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(blobs))), thread_name_prefix="fairing-push")
+    interrupted = False
     try:
         futures = [pool.submit(fn, blob) for blob in blobs]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
@@ -152,8 +153,14 @@ def _run_bounded(fn: Callable[[_Blob], None], blobs: list[_Blob], parallel: int)
                 for other in futures:
                     other.cancel()
                 raise future.exception()
+    except KeyboardInterrupt:
+        # The user is waiting: do not sit out the uploads still retrying (up to ~30 s against a
+        # failing registry). Queued blobs are dropped; those in flight end on their own, and
+        # with no manifest pushed they are unreferenced blobs the registry collects.
+        interrupted = True
+        raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
 
 
 def _push_blob(client: RegistryClient, target: Reference, blob: _Blob, meter: _Progress) -> None:

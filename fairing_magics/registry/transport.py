@@ -4,9 +4,14 @@ Every registry request of fairing_magics goes through :meth:`Transport.request`,
 only place that retries (DESIGN section 3). What is retried, with exponential backoff and
 jitter (``Retry-After`` honoured, capped):
 
-- connection errors, resets and timeouts (not TLS verification failures: retrying cannot help);
+- resets and timeouts mid-transfer (not TLS verification failures: retrying cannot help);
 - HTTP 408, 429 and every 5xx;
 - any answer whose OCI error body holds ``UNAVAILABLE`` or ``TOOMANYREQUESTS``.
+
+A connection that cannot be opened at all (refused, DNS failure, no route) gets only
+``unreachable_attempts`` quick tries: a registry that is not there does not appear by waiting,
+and the user should hear so in a second, not after 18 s of backoff. The message then names the
+host and the reason and asks whether ``--registry`` is right.
 
 A request body is bytes or a callable returning a fresh stream, so that it can be sent again.
 
@@ -34,7 +39,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from fairing_magics.errors import RegistryError, redact
+from fairing_magics.errors import RegistryError, connection_failure, redact
 from fairing_magics.registry.auth import (
     Challenge,
     Keychain,
@@ -57,6 +62,7 @@ class RetryPolicy:
     attempts: int = 8
     backoff: float = 0.2  # seconds before the 2nd attempt; doubled each time
     max_backoff: float = 10.0
+    unreachable_attempts: int = 3  # when no connection can be opened (refused, DNS, no route)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         if retry_after is not None:
@@ -101,6 +107,13 @@ def _error_detail(response: requests.Response) -> str:
         return "; ".join(f"{e.get('code', '')}: {e.get('message', '')}" for e in errors)[:300]
     except (ValueError, AttributeError):
         return (response.text or "")[:200].strip()
+
+
+def _short(error: BaseException | None) -> str:
+    """``error`` without urllib3's object reprs (``<urllib3.connection.HTTPConnection object at 0x..>``)."""
+    import re
+
+    return re.sub(r"<[\w.]+ object at 0x[0-9a-f]+>:? ?", "", str(error))[:300]
 
 
 def is_temporary(status: int | None, codes: Iterable[str]) -> bool:
@@ -256,6 +269,12 @@ class Transport:
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
                 last_error = exc
+                unreachable = connection_failure(exc)
+                if unreachable and attempt + 1 >= min(self.retry.attempts, self.retry.unreachable_attempts):
+                    raise RegistryError(
+                        f"cannot reach registry {host} ({unreachable}; tried {attempt + 1} times): is it "
+                        f"running, and is --registry (or --base-image) right? ({what})", url=url,
+                        temporary=True) from exc
                 if attempt + 1 < self.retry.attempts:
                     self.sleep(self.retry.delay(attempt))
                 continue
@@ -272,7 +291,7 @@ class Transport:
             return response
         raise RegistryError(
             f"{what}: {host} could not be reached after {self.retry.attempts} attempts "
-            f"({type(last_error).__name__}: {last_error}). Check that the registry is up and the "
+            f"({type(last_error).__name__}: {_short(last_error)}). Check that the registry is up and the "
             "address is right, then try again.", url=url, temporary=True) from last_error
 
     # -- authentication ----------------------------------------------------------------

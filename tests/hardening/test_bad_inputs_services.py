@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -96,12 +97,61 @@ def test_registry_auth_failure(image_shell, tmp_path, auth_registry, base_image)
 
 
 def test_unreachable_registry(image_shell, tmp_path, base_image):
+    """Refused connections are not worth 8 retries with backoff (that took ~18 s): a few quick
+    tries, then one line naming the host and the reason. (Timing figures live in benchmarks;
+    this bound only says "fast", generously.)"""
     port = closed_port()
     run(image_shell, f"%fairing_config --insecure-registry 127.0.0.1:{port}")
+    started = time.monotonic()
     result = run(image_shell, _image_cell(f"127.0.0.1:{port}/hardening/x", base_image.ref))
-    message = assert_refused(result, f"127.0.0.1:{port}", "could not be reached")
-    print(f"[unreachable] {message}")
+    seconds = time.monotonic() - started
+    message = assert_refused(result, f"cannot reach registry 127.0.0.1:{port} (connection refused",
+                             "is --registry")
+    print(f"[unreachable registry, {seconds:.1f} s] {message}")
+    assert "object at 0x" not in message and "HTTPConnection" not in message
+    assert seconds < 5
     assert_nothing_left(image_shell, tmp_path)
+
+
+def test_unreachable_kubernetes_api(shell, tmp_path, monkeypatch):
+    """A kubeconfig whose server is a closed port: refused before anything is built, fast."""
+    port = closed_port()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
+        f"clusters: [{{name: gone, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {token: not-a-real-token-123456}}]\n"
+        "contexts: [{name: gone, context: {cluster: gone, user: u, namespace: default}}]\n")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    started = time.monotonic()
+    result = run(shell, "%%fairing_train --backend kubernetes --registry 127.0.0.1:9/hardening\nprint(1)\n")
+    seconds = time.monotonic() - started
+    message = assert_refused(result, f"cannot reach the Kubernetes API at http://127.0.0.1:{port}",
+                             "connection refused")
+    print(f"[unreachable kubernetes, {seconds:.1f} s] {message}")
+    assert "object at 0x" not in message and "not-a-real-token" not in message
+    assert seconds < 5
+    assert_nothing_left(shell, tmp_path)
+
+
+def test_unreachable_s3_endpoint(shell, tmp_path, monkeypatch):
+    """``--storage s3://...`` with AWS_ENDPOINT_URL at a closed port: one line, fast."""
+    pytest.importorskip("boto3")
+    port = closed_port()
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("AWS_REGION", "cn-northwest-1")
+    assert run(shell, "%fairing_config --storage s3://fairing-unreachable/team\n").success
+    started = time.monotonic()
+    result = run(shell, "%%fairing_train --backend local\nprint(1)\n")
+    seconds = time.monotonic() - started
+    message = assert_refused(result, "Cannot reach the AWS s3 endpoint", "connection refused")
+    print(f"[unreachable s3, {seconds:.1f} s] {message}")
+    assert f"127.0.0.1:{port}" in message and secret not in message and "AKIAIOSFODNN7EXAMPLE" not in message
+    assert seconds < 5
+    assert_nothing_left(shell, tmp_path)
 
 
 def test_missing_base_image(image_shell, tmp_path, registry):

@@ -3,7 +3,8 @@
 - ``kube_cluster`` (session): the Kubernetes API emulator with a podman kubelet and a real
   registry. Yields a :class:`tests.harness.kube.cluster.KubeCluster`: ``.kubeconfig`` (path, one
   context ``emulator``, namespace ``default``), ``.api_url``, ``.emulator`` (fault hooks:
-  ``drop_log_streams()``, ``drop_log_streams_after(lines, times)``, ``fail_requests(status,
+  ``drop_log_streams()``, ``drop_log_streams_after(lines, times)``, ``hold_requests(seconds,
+  path, method, count, when)``, ``fail_requests(status,
   count, path, method)``, ``expire_watches()``, ``deny(verb, resource, ...)``,
   ``remove_crd(name)`` / ``add_crd(name)``), ``.registry_host``, ``.builder`` (a Podman that
   may push to that registry) and ``.python_image()`` (the python3 image's reference there).

@@ -59,4 +59,4 @@ def test_unreadable_base_is_a_build_error(registry, registry_client, tmp_path):
                                       retry=RetryPolicy(attempts=2, backoff=0.001)))
     with pytest.raises(BuildError) as info:
         AppendBuilder(client, cache_dir=tmp_path).build(Bundle(source="print(1)\n"), f"{dead}/base:1")
-    assert "could not be reached" in str(info.value)
+    assert f"cannot reach registry {dead} (connection refused" in str(info.value)

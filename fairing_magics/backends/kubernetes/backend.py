@@ -9,8 +9,10 @@ refusal is a ClusterError that names the missing RBAC rule or CRD.
 digest, env, resources, labels with the run and capture digest, Istio injection off unless
 ``istio_inject``, ``activeDeadlineSeconds`` from ``--timeout``), creates it (stage ``submit``)
 and hands the run to a :class:`~.monitor.RunMonitor`, which follows every pod and container
-and ends the run from the job's conditions. ``--no-wait`` and a kernel interrupt leave the
-monitor running; ``run.cancel()`` deletes the job with foreground propagation.
+and ends the run from the job's conditions. The create request is sent from a thread of its
+own: a kernel interrupt or Cancel during it deletes the job, also one the API server created
+just as the interrupt came. ``--no-wait`` and a detaching kernel interrupt leave the monitor
+running; ``run.cancel()`` deletes the job with foreground propagation.
 
 **Outputs.** The runtime in the pod writes ``outputs.pkl`` (or ``error.json``) into
 ``FAIRING_OUTPUT_DIR`` (``/fairing/output``). They come back through ``--storage``:
@@ -36,12 +38,14 @@ new kernel): its logs are read again from the start, then live.
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
 from fairing_magics.backends.kubernetes import status as st
 from fairing_magics.backends.kubernetes.monitor import (
+    CANCEL_WAIT_SECONDS,
     IMAGE_PULL_GRACE_SECONDS,
     POLL_SECONDS,
     RunMonitor,
@@ -104,6 +108,7 @@ class KubernetesBackend:
         from kubernetes.client import CustomObjectsApi
 
         from fairing_magics.backends.kubernetes.cluster import api_call
+        from fairing_magics.backends.kubernetes.jobs import delete_run_object
 
         options, settings = launch.options, launch.settings
         access = self.access_for(options, settings)
@@ -125,11 +130,21 @@ class KubernetesBackend:
         run.emit(ev.StageChanged("submit", "running"))
         started = time.perf_counter()
         api = CustomObjectsApi(access.api_client)
-        try:
+
+        def create() -> None:
             with api_call(access, "create", resource, namespace=namespace, name=run.name):
                 api.create_namespaced_custom_object(resource.group, resource.version, namespace,
                                                     resource.plural, spec)
-        except Exception:
+
+        submission = _Submission(create, lambda: delete_run_object(access, namespace, resource,
+                                                                    run.name))
+        run.set_canceller(submission.cancel)  # an interrupt or Cancel now deletes what was made
+        try:
+            submission.wait()
+            if submission.cancelled:  # the Cancel button, pressed while the request was out
+                raise RunCancelled(f"run {run.name} was cancelled while it was submitted; its "
+                                   f"{resource.kind} was deleted", phase=ev.CANCELLED)
+        except BaseException:
             run.emit(ev.StageChanged("submit", "failed", time.perf_counter() - started))
             raise
         run.emit(ev.StageChanged("submit", "done", time.perf_counter() - started,
@@ -164,6 +179,58 @@ class KubernetesBackend:
         run.set_canceller(monitor.cancel)
         monitor.start()
         return monitor
+
+
+class _Submission:
+    """One create request, sent from a thread of its own so that a kernel interrupt never
+    abandons it half-way: the request that reached the API server may still create the job.
+
+    :meth:`wait` (the kernel's thread) returns when the create has been answered, raising its
+    error; a KeyboardInterrupt there leaves the request running. :meth:`cancel` (the run's
+    canceller while submitting) waits for the answer, then deletes the job if it was created;
+    when the answer takes longer than ``CANCEL_WAIT_SECONDS`` the request's thread deletes it
+    itself once it is created. Either way no job is left behind.
+    """
+
+    def __init__(self, create, delete):
+        self._create, self._delete = create, delete
+        self._done = threading.Event()
+        self._cancelled = threading.Event()
+        self._error: BaseException | None = None
+        self._created = False
+        threading.Thread(target=self._run, name="fairing-submit", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self._create()
+            self._created = True
+        except BaseException as exc:  # noqa: BLE001 - handed to wait()
+            self._error = exc
+        finally:
+            self._done.set()
+        if self._created and self._cancelled.is_set():
+            self._delete_quietly()
+
+    def wait(self) -> None:
+        while not self._done.wait(0.1):  # short waits so a kernel interrupt gets through
+            pass
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        if self._done.wait(CANCEL_WAIT_SECONDS) and self._created:
+            self._delete_quietly()
+
+    def _delete_quietly(self) -> None:
+        try:
+            self._delete()
+        except Exception:  # noqa: BLE001 - the other side (cancel or _run) may have deleted it
+            pass
 
 
 # -- the end of a run ----------------------------------------------------------------------------

@@ -14,7 +14,8 @@ An explicit ``namespace`` wins over both the namespace file and the context's na
 
 Retries live here and only here: every ``ApiClient`` we make carries :func:`client_retries`, a
 urllib3 ``Retry`` on its configuration (``Configuration.retries``, honoured by the official client
-from version 29 on). It retries refused connections, ``429 Too Many Requests`` for every method
+from version 29 on). It retries refused connections twice, quickly (an API server that is not there does not appear
+by waiting: the user hears so in about a second), ``429 Too Many Requests`` for every method
 (the API server did not act on the request, and says when to come back in ``Retry-After``), and
 ``500/502/503/504`` for methods that are safe to repeat (GET, HEAD, PUT, DELETE, OPTIONS), with
 exponential backoff. Code above this module calls the API once and never loops on errors.
@@ -41,7 +42,7 @@ import yaml
 from urllib3.util.retry import Retry
 
 from fairing_magics.backends.kubernetes.specs import ApiResource
-from fairing_magics.errors import ClusterError, ConfigError, redact
+from fairing_magics.errors import ClusterError, ConfigError, connection_failure, redact
 
 #: Where Kubernetes mounts a pod's service-account token, CA and namespace.
 SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -81,7 +82,7 @@ class ClusterAccess:
 def client_retries(*, total: int = 6, backoff_factor: float = 0.5) -> Retry:
     """The one retry policy of the cluster client (see the module docstring)."""
     return _ClusterRetry(
-        total=total, connect=3, read=2, status=total, redirect=0,
+        total=total, connect=2, read=2, status=total, redirect=0,
         backoff_factor=backoff_factor,
         status_forcelist=(500, 502, 503, 504),
         allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}),
@@ -398,5 +399,10 @@ def _missing_namespace(body: dict) -> str:
 
 
 def _connection_reason(error: Exception) -> str:
+    """A few words on why the API could not be reached (no urllib3 object reprs)."""
+    failure = connection_failure(error)
+    if failure:
+        return failure
     reason = getattr(error, "reason", None) or error
-    return redact(str(reason))[:300]
+    text = re.sub(r"<[\w.]+ object at 0x[0-9a-f]+>:? ?", "", str(reason))
+    return redact(f"{type(reason).__name__}: {text}" if text else type(reason).__name__)[:300]

@@ -162,6 +162,8 @@ def check_permission(access: ClusterAccess, verb: str, resource: ApiResource, na
             answer = client.AuthorizationV1Api(access.api_client) \
                 .create_self_subject_access_review(body=review)
     except ClusterError as e:
+        if e.__cause__ is not None and getattr(e.__cause__, "status", None) is None:
+            return Finding("api", False, e.message)  # no answer at all: nothing else can work
         return Finding(check, False, f"could not check whether {access.identity} may {verb} "
                                      f"{what} in namespace {namespace}: {e.message}",
                        required=False)

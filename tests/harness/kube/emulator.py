@@ -181,6 +181,12 @@ class KubeEmulator:
         """Answer the next ``count`` requests matching ``path`` (regex) with 429 or 500."""
         self.faults.fail_requests(status, count, path, method, retry_after)
 
+    def hold_requests(self, seconds: float, path: str = ".*", method: str | None = None,
+                      count: int = 1, when: str = "before") -> None:
+        """Hold matching requests ``seconds`` before acting on them or, ``when="after"``, before
+        answering (see :meth:`Faults.hold_requests`); ``faults.holding`` is set meanwhile."""
+        self.faults.hold_requests(seconds, path, method, count, when)
+
     def deny(self, verb: str, resource: str, group: str | None = None,
              namespace: str | None = None, subresource: str = "") -> None:
         """RBAC: the user may not ``verb`` ``resource`` (403 and SSAR ``allowed: false``)."""

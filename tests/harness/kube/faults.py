@@ -1,4 +1,4 @@
-"""Fault hooks for reliability tests: failing requests, RBAC deny rules.
+"""Fault hooks for reliability tests: failing requests, held requests, RBAC deny rules.
 
 Log-stream drops and watch expiry act on live streams, so they live on the emulator
 (:meth:`KubeEmulator.drop_log_streams`, :meth:`KubeEmulator.expire_watches`); this module holds
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass
 
 from .apierrors import ApiError
@@ -21,6 +22,16 @@ class FailureRule:
     path: re.Pattern
     method: str | None
     retry_after: int | None
+
+
+@dataclass
+class HoldRule:
+    seconds: float
+    remaining: int
+    path: re.Pattern
+    method: str | None
+    when: str  # "before": the request waits before it is acted on; "after": it was acted on (the
+    # object exists) and the answer waits
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,8 @@ class Faults:
         self._failures: list[FailureRule] = []
         self.deny_rules: list[DenyRule] = []
         self.failed_requests = 0
+        self._holds: list[HoldRule] = []
+        self.holding = threading.Event()  # set while a request is held (tests act then)
 
     def fail_requests(self, status: int = 500, count: int = 1, path: str = ".*",
                       method: str | None = None, retry_after: int | None = None) -> None:
@@ -58,10 +71,38 @@ class Faults:
                     self._failures = [r for r in self._failures if r.remaining > 0]
                     raise _failure(rule)
 
+    def hold_requests(self, seconds: float, path: str = ".*", method: str | None = None,
+                      count: int = 1, when: str = "before") -> None:
+        """Hold the next ``count`` requests matching ``path`` (regex) and ``method`` for
+        ``seconds``: ``when="before"`` acting on them, or ``"after"`` (the object is created,
+        its answer is late). :attr:`holding` is set while one is held; a client that gives up
+        meanwhile does not undo what the request did, as with a real API server."""
+        if when not in ("before", "after"):
+            raise ValueError(f"when must be 'before' or 'after', not {when!r}")
+        with self._lock:
+            self._holds.append(HoldRule(seconds, count, re.compile(path),
+                                        method.upper() if method else None, when))
+
+    def hold(self, method: str, path: str, when: str) -> None:
+        """Called by the server before acting on a request and before answering it."""
+        with self._lock:
+            rule = next((r for r in self._holds if r.remaining > 0 and r.when == when
+                         and r.method in (None, method) and r.path.search(path)), None)
+            if rule is None:
+                return
+            rule.remaining -= 1
+            self._holds = [r for r in self._holds if r.remaining > 0]
+        self.holding.set()
+        try:
+            time.sleep(rule.seconds)
+        finally:
+            self.holding.clear()
+
     def clear(self) -> None:
         with self._lock:
             self._failures.clear()
             self.deny_rules.clear()
+            self._holds.clear()
 
     def deny(self, verb: str, resource: str, group: str | None = None,
              namespace: str | None = None, subresource: str = "") -> None:

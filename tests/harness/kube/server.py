@@ -88,6 +88,7 @@ class Handler(BaseHTTPRequestHandler):
             if self.headers.get("Authorization") != f"Bearer {emu.token}":
                 raise ApiError(401, "Unauthorized", "Unauthorized")
             emu.faults.check_request(method, url.path)
+            emu.faults.hold(method, url.path, "before")
             self._dispatch(method, url.path.rstrip("/") or "/")
         except ApiError as e:
             self._send_json(e.code, e.status(), e.headers)
@@ -102,6 +103,7 @@ class Handler(BaseHTTPRequestHandler):
                 pass
 
     def _send_json(self, code: int, body: dict, headers: dict | None = None) -> None:
+        self.server.emulator.faults.hold(self.command, urlsplit(self.path).path, "after")
         data = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
