@@ -30,7 +30,14 @@ from collections.abc import Callable, Iterable
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
 from fairing_magics.backends.local import finish_from_exit
-from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled, redact
+from fairing_magics.errors import (
+    ConfigError,
+    FairingError,
+    FairingTimeout,
+    JobFailed,
+    RunCancelled,
+    redact,
+)
 from fairing_magics.image.layout import DIGEST_LABEL, OUTPUT_DIR
 from fairing_magics.run import Run
 
@@ -162,10 +169,12 @@ def container_options(launch: Launch, run: Run) -> dict:
     }
 
 
-def pull_image(engine, image: str, emit: Callable[[object], None]) -> None:
+def pull_image(engine, image: str, emit: Callable[[object], None], *, keychain=None) -> None:
     """Pull ``image`` unless the engine has it; a failure is a :class:`JobFailed` saying why.
-    ``emit`` gets a ``Pending`` phase when a pull starts (a run's, or a deployment's)."""
-    from fairing_magics.image.docker_builder import _StreamError, check_stream
+    ``emit`` gets a ``Pending`` phase when a pull starts (a run's, or a deployment's). The pull
+    carries our keychain's credentials for the registry (:func:`engine_auth`: ECR tokens, the
+    docker config), so the engine needs no ``docker login`` of its own."""
+    from fairing_magics.image.docker_builder import _StreamError, check_stream, engine_auth
 
     try:
         engine.api.inspect_image(image)
@@ -174,9 +183,11 @@ def pull_image(engine, image: str, emit: Callable[[object], None]) -> None:
         pass
     emit(ev.PhaseChanged(ev.PENDING, f"pulling {image}"))
     try:
-        check_stream(engine.api.pull(image, stream=True, decode=True))
+        check_stream(engine.api.pull(image, stream=True, decode=True, auth_config=engine_auth(image, keychain)))
     except _StreamError as exc:
         message = exc.message
+    except FairingError:
+        raise  # no ECR token (the IAM permission is named): not the engine's fault
     except Exception as exc:  # noqa: BLE001 - docker.errors.APIError before the stream
         message = str(exc)
     else:

@@ -289,7 +289,7 @@ class DockerDeployer:
         emit(ev.StageChanged("pull", "running"))
         started = time.perf_counter()
         try:
-            pull_image(engine, image, emit)
+            pull_image(engine, image, emit, keychain=images.keychain)
         except JobFailed as exc:
             emit(ev.StageChanged("pull", "failed", time.perf_counter() - started))
             raise DeployError(f"endpoint {name}: {exc}") from exc

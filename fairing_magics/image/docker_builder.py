@@ -267,6 +267,23 @@ def digest_from_push(items: Iterable[dict]) -> str | None:
     return found
 
 
+def engine_auth(reference: str, keychain=None) -> dict | None:
+    """Our keychain's credentials for ``reference``'s registry, as the Engine API takes them
+    (``auth_config``), so a pull or push through the engine needs no ``docker login`` on the
+    engine's side: ECR tokens (made from the kernel's AWS credentials), the docker config and
+    its credential helpers. ``keychain``: default, the kernel's (ECR hook + docker config).
+    None for anonymous access."""
+    from fairing_magics.registry.reference import parse_reference
+
+    if keychain is None:
+        from fairing_magics.aws import ecr_credentials
+        from fairing_magics.registry import Keychain
+
+        keychain = Keychain(hooks=[ecr_credentials])
+    creds = keychain.credentials(parse_reference(reference).registry)
+    return {"username": creds[0], "password": creds[1]} if creds else None
+
+
 class DockerBuilder:
     """Builds bundle images with a Docker Engine and pushes them; returns ``repo@sha256:...``.
 
@@ -403,12 +420,7 @@ class DockerBuilder:
         return f"{repository}@{digest}"
 
     def _auth_config(self, reference: str) -> dict | None:
-        if self.keychain is None:
-            return None
-        from fairing_magics.registry.reference import parse_reference
-
-        creds = self.keychain.credentials(parse_reference(reference).registry)
-        return {"username": creds[0], "password": creds[1]} if creds else None
+        return None if self.keychain is None else engine_auth(reference, self.keychain)
 
     def _pull_base(self, base: str, platform: str | None) -> None:
         """Pull the base with our credentials (the build then pulls nothing); skip it when the

@@ -183,3 +183,29 @@ def test_an_image_the_engine_cannot_pull_fails_the_run_clearly(engine, tmp_path)
         run.wait(120)
     assert info.value.reason == "ErrImagePull" and run.status == ev.FAILED
     assert containers_of(engine, run) == []
+
+
+def test_the_engine_pulls_from_a_locked_registry_with_our_credentials(engine, auth_registry, base_image, tmp_path):
+    """No ``docker login`` on the engine's side: the pull carries our keychain's credentials (for
+    ECR, a token made from the kernel's AWS credentials; here, explicit ones)."""
+    from fairing_magics.backends.docker import pull_image
+    from fairing_magics.registry import Keychain
+
+    settings = Settings(backend="docker", registry=f"{auth_registry.host}/e2e/locked-run",
+                        base_image=base_image.tag_ref,
+                        insecure_registries=(auth_registry.host, base_image.ref.split("/")[0]),
+                        ui="text", home=tmp_path / "home")
+    images = ImageService(settings)
+    images.keychain.explicit[auth_registry.host] = (auth_registry.user, auth_registry.password)
+    cell = f"print('pulled with credentials {time.time_ns()}')\n"  # a new code layer: an image the engine lacks
+    image = pipeline.publish_only(cell, namespace(), HISTORY + [cell], pipeline.TrainOptions(name="locked"),
+                                  settings, images)
+    assert image.startswith(f"{auth_registry.host}/e2e/locked-run@sha256:")
+    events: list = []
+    with pytest.raises(JobFailed, match="authentication required") as refused:
+        pull_image(engine, image, events.append, keychain=Keychain(docker_config={}))
+    assert auth_registry.password not in str(refused.value)
+    pull_image(engine, image, events.append, keychain=images.keychain)
+    assert engine.api.inspect_image(image)["Id"]
+    assert [e.detail for e in events] == [f"pulling {image}"] * 2
+    engine.api.remove_image(image, force=True)
