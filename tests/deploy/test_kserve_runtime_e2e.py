@@ -141,6 +141,28 @@ def test_sklearn_runtime_serves_the_uploaded_model_rolls_out_and_deletes(cluster
     assert len(boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]) == 2  # the model folders stay
 
 
+def test_a_crashing_runtime_fails_with_its_log_and_leaves_no_inferenceservice(cluster_shell, linreg,
+                                                                              sklearn_runtime):
+    """A namespace's ServingRuntime wins over the ClusterServingRuntime, as in KServe: this one
+    looks for the model in an empty folder, so KServe's server exits with ModelMissingError."""
+    from kubernetes import client
+
+    from tests.harness.kserve_standin import sklearn_runtime as runtime_object
+
+    shell, api, namespace = cluster_shell
+    broken = runtime_object(sklearn_runtime)
+    broken.update(kind="ServingRuntime", metadata={"name": "broken-sklearn"})
+    broken["spec"]["containers"][0]["args"][1] = "--model_dir=/tmp"
+    client.CustomObjectsApi(api).create_namespaced_custom_object("serving.kserve.io", "v1alpha1", namespace,
+                                                                 "servingruntimes", broken)
+    shell.user_ns["model"] = linreg[0]
+    result = shell.run_cell("%fairing_deploy model --name broken --kserve --runtime sklearn --timeout 300")
+    assert not result.success
+    message = str(result.error_in_exec)
+    assert "pod broken-predictor-" in message and "ModelMissingError: /tmp" in message  # the server's log
+    assert _left(api, namespace) == {"inferenceservices": [], "pods": []}
+
+
 def sklearn_image(api) -> str:
     from kubernetes import client
 
