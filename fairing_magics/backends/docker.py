@@ -9,7 +9,8 @@ or podman's Docker API from ``podman system service``), through the ``docker`` S
 
 What happens, as in :mod:`~fairing_magics.backends.local`:
 
-- the engine pulls the image (by digest) when it does not have it, and runs it with
+- the engine pulls the image (by digest, with our registry credentials: ECR tokens, the docker
+  config) when it does not have it, and runs it with
   ``network_mode="host"``, ``init=True`` (Python as PID 1 ignores SIGTERM), the cell's
   ``--env`` and the run folder mounted at ``FAIRING_OUTPUT_DIR`` (``/fairing/output``);
 - the container's output (stdout and stderr, in order) streams into the run line by line;

@@ -15,8 +15,9 @@ What happens, stage by stage (the panel shows each one):
    (:func:`~fairing_magics.deploy.kubernetes.build_model_image`: base, dependency layer, model
    layer with ``serve.py``), pushed to ``--registry`` and referred to by digest;
 3. **pull**: the engine ``DOCKER_HOST`` names (Docker, or podman's Docker API from
-   ``podman system service``) pulls ``repo@sha256:...`` unless it has it. The engine needs to be
-   allowed to read the registry (its own credentials and insecure-registry settings);
+   ``podman system service``) pulls ``repo@sha256:...`` unless it has it, with our credentials
+   for the registry (ECR tokens, the docker config: no ``docker login`` on the engine's side);
+   a plain-HTTP registry must be in the engine's insecure-registry settings;
 4. **start**: the container runs with ``network_mode="host"``, ``init=True`` (Python as PID 1
    ignores SIGTERM), ``HOST=127.0.0.1`` and ``PORT`` set to a free port of this machine, so the
    server is reachable at ``http://127.0.0.1:PORT`` and from nowhere else. The engine must
