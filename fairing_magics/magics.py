@@ -136,8 +136,13 @@ class FairingMagics(Magics, FairingSettings):
               "DOCKER_HOST; requirements installed with pip inside the image)")
     @argument("--platform", default=None, help="target platform of the image, e.g. linux/arm64")
     @argument("--python", default=None, help="target Python minor version of the dependency layer, e.g. 3.11")
-    @argument("--kind", default="job", help="kubernetes: job, tfjob or pytorchjob")
-    @argument("--workers", type=int, default=0, help="kubernetes: worker replicas (tfjob, pytorchjob)")
+    @argument("--kind", default="job", help="kubernetes: job, tfjob, pytorchjob or trainjob "
+              "(Kubeflow Trainer v2)")
+    @argument("--workers", type=int, default=0, help="kubernetes: worker replicas (tfjob, pytorchjob); "
+              "nodes of a trainjob (numNodes, at least 1)")
+    @argument("--runtime-ref", default="", metavar="NAME|NAMESPACE/NAME",
+              help="trainjob: its ClusterTrainingRuntime NAME (default torch-distributed), or "
+              "the TrainingRuntime NAME of the run's namespace as NAMESPACE/NAME")
     @argument("--cpu", default="", help="kubernetes: CPU per replica, e.g. 1 or 500m")
     @argument("--memory", default="", help="kubernetes: memory per replica, e.g. 2Gi")
     @argument("--gpus", type=int, default=0, help="kubernetes: nvidia.com/gpu per replica")
@@ -158,7 +163,9 @@ class FairingMagics(Magics, FairingSettings):
 
         The cell and what it depends on (earlier definitions and imports, data values, local
         modules, pinned third-party packages) are captured into a bundle that runs in a fresh
-        process: a subprocess here (``--backend local``), a container, or a Kubernetes Job.
+        process: a subprocess here (``--backend local``), a container, or a Kubernetes Job
+        (``--kind tfjob|pytorchjob``, or ``--kind trainjob`` for a Kubeflow Trainer v2 TrainJob
+        on ``--runtime-ref``, with ``--workers`` nodes).
         Logs stream into the panel as they are written. The cell's value is the run
         (``.status``, ``.logs()``, ``.outputs``, ``.cancel()``, ``.wait()``); with
         ``--outputs`` the named variables come back into the notebook. If the cell raises,
@@ -169,6 +176,12 @@ class FairingMagics(Magics, FairingSettings):
             %%fairing_train --name linreg --outputs w,b
             w, b = fit(x, y, epochs=200)
             print("loss", loss(w, b, x, y))
+
+        On Kubeflow Trainer v2, two nodes of the ``torch-distributed`` runtime (each pod's
+        ``PET_NODE_RANK`` says which node it is)::
+
+            %%fairing_train --backend kubernetes --kind trainjob --workers 2 --cpu 2
+            print("node", os.environ["PET_NODE_RANK"], "of", os.environ["PET_NNODES"])
         """
         args = _parse(self.fairing_train, line)
         settings = self.snapshot()
@@ -178,7 +191,7 @@ class FairingMagics(Magics, FairingSettings):
             requirements=args.requirements, timeout=args.timeout, wait=not args.no_wait,
             dry_run=args.dry_run, image_only=args.image_only, registry=args.registry,
             base_image=args.base_image, platform=args.platform, python=args.python, builder=args.builder,
-            kind=args.kind,
+            kind=args.kind, runtime_ref=args.runtime_ref,
             workers=args.workers, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
             node_selector=pipeline.parse_pairs(args.node_selector, "--node-selector"),
             tolerations=tuple(args.toleration), service_account=args.service_account,
@@ -478,7 +491,9 @@ class FairingMagics(Magics, FairingSettings):
 
     @magic_arguments()
     @argument("--kind", default="job", help="what to check for: job, tfjob, pytorchjob, "
-              "deployment or inferenceservice")
+              "trainjob, deployment or inferenceservice")
+    @argument("--runtime-ref", default="", help="trainjob: the runtime to look for "
+              "(default torch-distributed)")
     @argument("--namespace", default="", help="namespace (default: %%fairing_config's)")
     @line_magic
     def fairing_doctor(self, line=""):
@@ -500,6 +515,7 @@ class FairingMagics(Magics, FairingSettings):
         args = _parse(self.fairing_doctor, line)
         settings = self.snapshot()
         _, access = self._cluster_access(settings)
-        findings = check_cluster(access, args.kind, args.namespace or settings.namespace or None)
+        findings = check_cluster(access, args.kind, args.namespace or settings.namespace or None,
+                                 runtime_ref=args.runtime_ref)
         print(format_findings(findings))
         require_ok(findings)

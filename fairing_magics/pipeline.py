@@ -50,6 +50,7 @@ class TrainOptions:
     # Cluster (kubernetes backend).
     kind: str = "job"
     workers: int = 0
+    runtime_ref: str = ""  # --kind trainjob: NAME (ClusterTrainingRuntime) or NAMESPACE/NAME
     cpu: str = ""
     memory: str = ""
     gpus: int = 0

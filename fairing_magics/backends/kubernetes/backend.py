@@ -1,15 +1,18 @@
-"""The Kubernetes backend: a captured cell runs as a Job, TFJob or PyTorchJob on a cluster.
+"""The Kubernetes backend: a captured cell runs as a Job, TFJob, PyTorchJob or Kubeflow Trainer
+v2 TrainJob on a cluster.
 
 ``check(options, settings)`` (before anything is built): the flags make a valid spec, the
 cluster can be reached with the configured context and namespace, the CRD exists for
-``--kind tfjob|pytorchjob``, and we may create the object (a SelfSubjectAccessReview). Each
+``--kind tfjob|pytorchjob|trainjob`` (and for a TrainJob its runtime), and we may create the
+object (a SelfSubjectAccessReview). Each
 refusal is a ClusterError that names the missing RBAC rule or CRD.
 
 ``start(launch, run)``: renders the spec (:func:`.plan.training_spec`: the pushed image by
 digest, env, resources, labels with the run and capture digest, Istio injection off unless
 ``istio_inject``, ``activeDeadlineSeconds`` from ``--timeout``), creates it (stage ``submit``)
 and hands the run to a :class:`~.monitor.RunMonitor`, which follows every pod and container
-and ends the run from the job's conditions. The create request is sent from a thread of its
+(a TrainJob's pods are found by JobSet's ``jobset.sigs.k8s.io/jobset-name`` label) and ends
+the run from the job's conditions. The create request is sent from a thread of its
 own: a kernel interrupt or Cancel during it deletes the job, also one the API server created
 just as the interrupt came. ``--no-wait`` and a detaching kernel interrupt leave the monitor
 running; ``run.cancel()`` deletes the job with foreground propagation.
@@ -101,7 +104,8 @@ class KubernetesBackend:
         training_spec(options, settings, name="check-000000", image="check", namespace="check")
         access = self.access_for(options, settings)
         namespace = options.namespace or settings.namespace or access.namespace
-        require_ok(check_submit(access, kind, namespace))
+        require_ok(check_submit(access, kind, namespace,
+                                runtime_ref=getattr(options, "runtime_ref", "") or ""))
 
     def start(self, launch: Launch, run: Run) -> None:
         """Submit the run's job and start following it (returns at once)."""

@@ -345,6 +345,7 @@ def rbac_advice(verb: str, resource: ApiResource | str, namespace: str = "",
 def crd_missing_message(resource: ApiResource) -> str:
     """Say that a custom resource is not installed, who provides it and what to do instead."""
     instead = {"kubeflow.org": "or train with --kind job (a plain Kubernetes Job)",
+               "trainer.kubeflow.org": "or use --kind pytorchjob/job",
                "serving.kserve.io": "or deploy without --kserve (a Deployment and a Service)"}
     return (f"this cluster has no {resource.qualified} ({resource.kind}, "
             f"{resource.api_version}): its CustomResourceDefinition is not installed. Install "

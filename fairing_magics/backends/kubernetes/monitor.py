@@ -2,7 +2,7 @@
 
 A :class:`RunMonitor` owns three kinds of threads for one run:
 
-- a :class:`~.follow.PodWatcher` on the run's label selector. Each pod change becomes a
+- a :class:`~.follow.PodWatcher` on the run's pods (:func:`pod_selector`). Each pod change becomes a
   ``PhaseChanged(source=replica)`` when the phase (or its detail) changed, ``Notice`` events for
   the states in :func:`~.status.pod_notices` (each once), and a log follower for every container
   that has started;
@@ -26,13 +26,23 @@ from collections.abc import Callable
 from fairing_magics import events as ev
 from fairing_magics.backends.kubernetes import status as st
 from fairing_magics.backends.kubernetes.follow import ContainerLogFollower, LineBatcher, PodWatcher
-from fairing_magics.backends.kubernetes.specs import ApiResource, run_selector
+from fairing_magics.backends.kubernetes.specs import TRAINJOB, ApiResource, run_selector
 from fairing_magics.run import Run
 
 IMAGE_PULL_GRACE_SECONDS = 45.0
 POLL_SECONDS = 0.5
 DRAIN_SECONDS = 15.0
 CANCEL_WAIT_SECONDS = 60.0
+
+
+def pod_selector(resource: ApiResource, name: str) -> str:
+    """The pods of run ``name``: by our run label, or for a TrainJob by JobSet's label (the
+    Trainer makes the pods, and older Trainers do not pass our labels on)."""
+    if resource == TRAINJOB:
+        from fairing_magics.backends.kubernetes.trainjob import trainjob_pod_selector
+
+        return trainjob_pod_selector(name)
+    return run_selector(name)
 
 
 class RunMonitor:
@@ -54,7 +64,8 @@ class RunMonitor:
         self.stop = threading.Event()  # ends the log followers and the pod watcher
         self.cancelled = threading.Event()
         self.batcher = LineBatcher(run.emit, name=f"fairing-logs-{name}")
-        self.watcher = PodWatcher(self.core, namespace, run_selector(name), on_pod=self._on_pod,
+        self.watcher = PodWatcher(self.core, namespace, pod_selector(resource, name),
+                                  on_pod=self._on_pod,
                                   on_pod_deleted=self._on_pod_deleted, stop=self.stop)
         self.followers: dict[tuple[str, str, str], tuple[ContainerLogFollower, threading.Thread]] = {}
         self._seen_notices: set[tuple] = set()

@@ -1,7 +1,7 @@
 """What a ``%%fairing_train`` cell submits to the cluster, as pure functions of its flags.
 
 :func:`training_spec` turns the cell's ``TrainOptions`` and the ``Settings`` into the exact object
-the backend creates (a Job, TFJob or PyTorchJob dict); :func:`describe_cluster_plan` prints it for
+the backend creates (a Job, TFJob, PyTorchJob or TrainJob dict); :func:`describe_cluster_plan` prints it for
 ``--dry-run``, with where it would go. Neither touches the network.
 
 What is added to the specs of :mod:`.specs`:
@@ -14,6 +14,9 @@ What is added to the specs of :mod:`.specs`:
   ``/fairing/output``, so the outputs land where the kernel reads them. That needs the node to
   see the kernel's folder at the same path (a single-machine cluster, the test cluster, or a
   shared file system mounted alike on notebook and nodes); on EKS use ``s3://``.
+
+For a TrainJob the volumes go into its ``runtimePatches`` pod patch and the env into
+``spec.trainer.env`` (the only place the Trainer API takes env for the ``node`` container).
 """
 
 from __future__ import annotations
@@ -70,7 +73,8 @@ def job_options(options, settings, *, name: str, image: str, capture_digest: str
         image_pull_secrets=tuple(options.image_pull_secrets),
         volumes=tuple(parse_volume(v) for v in options.volumes),
         istio_inject=bool(settings.istio_inject), capture_digest=capture_digest,
-        kind=kind, workers=options.workers, timeout=timeout)
+        kind=kind, workers=options.workers, timeout=timeout,
+        runtime_ref=getattr(options, "runtime_ref", "") or "")
 
 
 def training_spec(options, settings, *, name: str, image: str, capture_digest: str = "",
@@ -82,7 +86,11 @@ def training_spec(options, settings, *, name: str, image: str, capture_digest: s
         from fairing_magics.aws import aws_env_from_secret
 
         extra = aws_env_from_secret(options.aws_secret, region)
-        for template in pod_templates(spec):
+        if spec["kind"] == "TrainJob":
+            trainer = spec["spec"]["trainer"]
+            taken = {e["name"] for e in trainer.get("env", [])}
+            trainer.setdefault("env", []).extend(e for e in extra if e["name"] not in taken)
+        for template in pod_templates(spec) if spec["kind"] != "TrainJob" else ():
             for container in template["spec"]["containers"]:
                 taken = {e["name"] for e in container.get("env", [])}
                 container.setdefault("env", []).extend(e for e in extra if e["name"] not in taken)
@@ -101,7 +109,12 @@ def training_spec(options, settings, *, name: str, image: str, capture_digest: s
 
 
 def pod_templates(spec: dict) -> Iterator[dict]:
-    """Every pod template of a Job, TFJob or PyTorchJob dict."""
+    """Every pod template of a Job, TFJob or PyTorchJob dict (of a TrainJob: its pod patch)."""
+    if spec["kind"] == "TrainJob":
+        from fairing_magics.backends.kubernetes.trainjob import node_pod_patches
+
+        yield from node_pod_patches(spec)
+        return
     if spec["kind"] == "Job":
         yield spec["spec"]["template"]
         return

@@ -3,8 +3,9 @@
 :func:`check_cluster` (behind ``%fairing_doctor``) asks the cluster, in order:
 
 1. Is the API reachable? (``GET /version``; nothing else is tried when it is not.)
-2. For TFJob, PyTorchJob and InferenceService: is the CRD installed? (API discovery of
-   ``/apis/GROUP/VERSION``, which every authenticated user may read, unlike the CRD objects.)
+2. For TFJob, PyTorchJob, TrainJob and InferenceService: is the CRD installed? (API discovery
+   of ``/apis/GROUP/VERSION``, which every authenticated user may read, unlike the CRD
+   objects.) For a TrainJob also: does its runtime exist (:func:`check_runtime`)?
 3. May we do what a run needs? One ``SelfSubjectAccessReview`` per permission: create, get and
    delete the resource (delete is ``%fairing_cancel``), list and watch pods, get ``pods/log``,
    list events (optional: the panel shows fewer hints without it).
@@ -36,7 +37,7 @@ from fairing_magics.backends.kubernetes.specs import (
 from fairing_magics.errors import ClusterError, ConfigError
 
 #: What the doctor and the submit check know how to check.
-CHECKED_KINDS = ("job", "tfjob", "pytorchjob", "deployment", "inferenceservice")
+CHECKED_KINDS = ("job", "tfjob", "pytorchjob", "trainjob", "deployment", "inferenceservice")
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,9 @@ class Finding:
 
 
 def check_cluster(access: ClusterAccess, kind: str = "job",
-                  namespace: str | None = None) -> list[Finding]:
-    """Every check for running ``kind`` in ``namespace`` (default: the access's namespace)."""
+                  namespace: str | None = None, runtime_ref: str = "") -> list[Finding]:
+    """Every check for running ``kind`` in ``namespace`` (default: the access's namespace);
+    ``runtime_ref`` is a TrainJob's ``--runtime-ref`` (default ``torch-distributed``)."""
     resource = _resource(kind)
     namespace = namespace or access.namespace
     reach = check_reachable(access)
@@ -70,6 +72,8 @@ def check_cluster(access: ClusterAccess, kind: str = "job",
         findings.append(check_crd(access, resource))
         if not findings[-1].ok:
             return findings
+    if kind == "trainjob":
+        findings.append(check_runtime(access, runtime_ref, namespace))
     needs: list[tuple[str, ApiResource | str, str, bool]] = [
         ("create", resource, "", True), ("get", resource, "", True),
         ("delete", resource, "", True),
@@ -85,8 +89,9 @@ def check_cluster(access: ClusterAccess, kind: str = "job",
 
 
 def check_submit(access: ClusterAccess, kind: str = "job",
-                 namespace: str | None = None) -> list[Finding]:
-    """The cheap check before a submit: the CRD (for custom kinds) and the create permission."""
+                 namespace: str | None = None, runtime_ref: str = "") -> list[Finding]:
+    """The cheap check before a submit: the CRD (for custom kinds), a TrainJob's runtime and
+    the create permission."""
     resource = _resource(kind)
     namespace = namespace or access.namespace
     findings = []
@@ -94,6 +99,8 @@ def check_submit(access: ClusterAccess, kind: str = "job",
         findings.append(check_crd(access, resource))
         if not findings[-1].ok:
             return findings
+    if kind == "trainjob":
+        findings.append(check_runtime(access, runtime_ref, namespace))
     findings.append(check_permission(access, "create", resource, namespace))
     return findings
 
@@ -142,6 +149,33 @@ def check_crd(access: ClusterAccess, resource: ApiResource) -> Finding:
     if resource.plural not in served:
         return Finding(check, False, crd_missing_message(resource))
     return Finding(check, True, f"{resource.kind} ({resource.api_version}) is installed")
+
+
+def check_runtime(access: ClusterAccess, runtime_ref: str, namespace: str) -> Finding:
+    """Does the TrainJob's (Cluster)TrainingRuntime exist? A refusal to read it is a warning
+    (Kubeflow profiles may not grant it; the Trainer then says so on the TrainJob)."""
+    from kubernetes.client import CustomObjectsApi
+    from kubernetes.client.exceptions import ApiException
+
+    from fairing_magics.backends.kubernetes.trainjob import parse_runtime_ref
+
+    ref = parse_runtime_ref(runtime_ref, namespace)
+    r = ref.resource
+    check = f"runtime {ref}"
+    api = CustomObjectsApi(access.api_client)
+    try:
+        if ref.namespace:
+            api.get_namespaced_custom_object(r.group, r.version, ref.namespace, r.plural, ref.name)
+        else:
+            api.get_cluster_custom_object(r.group, r.version, r.plural, ref.name)
+    except ApiException as e:
+        if e.status == 404:
+            listing = f"kubectl get {r.plural}" + (f" -n {ref.namespace}" if ref.namespace else "")
+            return Finding(check, False, f"{r.kind} {ref.name} not found; list them with "
+                                         f"{listing} (and pick one with --runtime-ref NAME)")
+        error = explain_api_error(e, verb="get", resource=r, access=access)
+        return Finding(check, False, f"could not check {ref}: {error.message}", required=False)
+    return Finding(check, True, f"{ref} exists")
 
 
 def check_permission(access: ClusterAccess, verb: str, resource: ApiResource, namespace: str,

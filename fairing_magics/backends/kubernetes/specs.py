@@ -12,6 +12,9 @@ Training (:class:`JobOptions`, :func:`render_training`):
 - ``kind="pytorchjob"``: a ``kubeflow.org/v1`` PyTorchJob with one ``Master`` and ``workers``
   ``Worker`` replicas (container ``pytorch``).
   The training operator finds the main container by those names, so they are not ours to choose.
+- ``kind="trainjob"``: a Kubeflow Trainer v2 ``trainer.kubeflow.org/v1alpha1`` TrainJob on a
+  (Cluster)TrainingRuntime (``torch-distributed`` by default) with ``workers`` nodes (at least
+  one); see :mod:`.trainjob` (container ``node``, the runtime's name for it).
 
 Every replica gets the same image, command, resources, env and volumes. Pod templates carry
 ``sidecar.istio.io/inject: "false"`` unless ``istio_inject=True``: in Kubeflow namespaces an Istio
@@ -89,19 +92,27 @@ TFJOB = ApiResource("kubeflow.org", "v1", "tfjobs", "TFJob",
                     provided_by="the Kubeflow training operator")
 PYTORCHJOB = ApiResource("kubeflow.org", "v1", "pytorchjobs", "PyTorchJob",
                          provided_by="the Kubeflow training operator")
+TRAINJOB = ApiResource("trainer.kubeflow.org", "v1alpha1", "trainjobs", "TrainJob",
+                       provided_by="Kubeflow Trainer v2")
+CLUSTER_TRAINING_RUNTIME = ApiResource("trainer.kubeflow.org", "v1alpha1",
+                                       "clustertrainingruntimes", "ClusterTrainingRuntime",
+                                       provided_by="Kubeflow Trainer v2")
+TRAINING_RUNTIME = ApiResource("trainer.kubeflow.org", "v1alpha1", "trainingruntimes",
+                               "TrainingRuntime", provided_by="Kubeflow Trainer v2")
 INFERENCESERVICE = ApiResource("serving.kserve.io", "v1beta1", "inferenceservices",
                                "InferenceService", provided_by="KServe")
 
 #: The resource of each ``--kind`` (and of the serving objects), by the name users type.
 API_RESOURCES: dict[str, ApiResource] = {
-    "job": JOB, "tfjob": TFJOB, "pytorchjob": PYTORCHJOB, "deployment": DEPLOYMENT,
+    "job": JOB, "tfjob": TFJOB, "pytorchjob": PYTORCHJOB, "trainjob": TRAINJOB,
+    "deployment": DEPLOYMENT,
     "service": SERVICE, "inferenceservice": INFERENCESERVICE, "pod": POD,
 }
 
-TRAINING_KINDS = ("job", "tfjob", "pytorchjob")
+TRAINING_KINDS = ("job", "tfjob", "pytorchjob", "trainjob")
 
 #: The main container's name per kind; the training operator requires tensorflow/pytorch.
-CONTAINER_NAMES = {"job": "train", "tfjob": "tensorflow", "pytorchjob": "pytorch",
+CONTAINER_NAMES = {"job": "train", "tfjob": "tensorflow", "pytorchjob": "pytorch", "trainjob": "node",
                    "deployment": "server", "inferenceservice": "kserve-container"}
 
 # -- labels and annotations ---------------------------------------------------------------------
@@ -254,7 +265,9 @@ class JobOptions(PodOptions):
     """A training run: :class:`PodOptions` plus the kind, replicas and lifetime.
 
     ``workers``: Worker replicas of a TFJob/PyTorchJob (besides the one Chief/Master); a
-    ``job`` runs one pod. ``timeout`` (seconds) becomes ``activeDeadlineSeconds``;
+    ``job`` runs one pod; a ``trainjob`` runs ``max(1, workers)`` nodes (``numNodes``) of the
+    runtime ``runtime_ref`` (``NAME``: a ClusterTrainingRuntime, ``NAMESPACE/NAME``: a
+    TrainingRuntime, which must be in the run's namespace; default ``torch-distributed``). ``timeout`` (seconds) becomes ``activeDeadlineSeconds``;
     ``backoff_limit`` retries (0: a failed pod fails the run); ``ttl_seconds_after_finished``
     keeps a finished run and its pods' logs that long, then Kubernetes deletes them.
     """
@@ -265,11 +278,15 @@ class JobOptions(PodOptions):
     timeout: int | None = None
     backoff_limit: int = 0
     ttl_seconds_after_finished: int | None = 3600
+    runtime_ref: str = ""
 
     def __post_init__(self):
         super().__post_init__()
         _set = object.__setattr__
         kind = str(self.kind).lower()
+        if self.runtime_ref and kind != "trainjob":
+            raise ConfigError(f"--runtime-ref {self.runtime_ref} names a Kubeflow Trainer runtime: "
+                              "add --kind trainjob")
         if kind not in TRAINING_KINDS:
             raise ConfigError(f"kind '{self.kind}' is not one of {', '.join(TRAINING_KINDS)}")
         _set(self, "kind", kind)
@@ -394,10 +411,12 @@ def parse_volume(text: str) -> Volume:
 
 
 def render_training(opts: JobOptions) -> dict:
-    """The spec of ``opts.kind``: :func:`render_job`, :func:`render_tfjob` or
-    :func:`render_pytorchjob`."""
-    return {"job": render_job, "tfjob": render_tfjob, "pytorchjob": render_pytorchjob}[
-        opts.kind](opts)
+    """The spec of ``opts.kind``: :func:`render_job`, :func:`render_tfjob`,
+    :func:`render_pytorchjob` or :func:`.trainjob.render_trainjob`."""
+    from fairing_magics.backends.kubernetes.trainjob import render_trainjob
+
+    return {"job": render_job, "tfjob": render_tfjob, "pytorchjob": render_pytorchjob,
+            "trainjob": render_trainjob}[opts.kind](opts)
 
 
 def render_job(opts: JobOptions) -> dict:

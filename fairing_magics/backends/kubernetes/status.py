@@ -5,10 +5,12 @@ client returns them with ``ApiClient.sanitize_for_serialization`` or a raw GET).
 - :func:`job_status`: ``Pending``/``Running``/``Succeeded``/``Failed`` from the conditions of a
   ``batch/v1`` Job (``Complete``/``Failed``; ``SuccessCriteriaMet``/``FailureTarget`` only mean
   the pods are still terminating) or a Kubeflow TFJob/PyTorchJob (``Succeeded``/``Failed``,
-  ``Running``/``Restarting``).
+  ``Running``/``Restarting``), or a Kubeflow Trainer TrainJob (``Complete``/``Failed``; it has
+  no Running condition, so Running is ``Created`` with an active child Job in ``jobsStatus``).
 - :func:`replica_name`: ``worker-0``, ``chief-0``, ``master-0`` for the training operator's
-  pods (its ``training.kubeflow.org/replica-type`` and ``-index`` labels), the pod name for a
-  Job's pod. It is the ``source`` of the pod's log lines and phase events.
+  pods (its ``training.kubeflow.org/replica-type`` and ``-index`` labels), ``node-1`` for a
+  TrainJob's pods (JobSet's ``jobset.sigs.k8s.io/replicatedjob-name`` and the Job's completion
+  index, which is the node rank), the pod name for a Job's pod. It is the ``source`` of the pod's log lines and phase events.
 - :func:`pod_notices`: the states that explain a stuck or failed pod, as the panel shows them:
   Unschedulable, ErrImagePull/ImagePullBackOff, CrashLoopBackOff, OOMKilled, Evicted, and the
   config errors (a missing Secret or ConfigMap). Each has a key, so a caller shows it once.
@@ -30,6 +32,9 @@ WAITING_PROBLEMS = ("CrashLoopBackOff", "CreateContainerConfigError", "CreateCon
 
 _REPLICA_TYPE_LABELS = ("training.kubeflow.org/replica-type", "replica-type")
 _REPLICA_INDEX_LABELS = ("training.kubeflow.org/replica-index", "replica-index")
+_JOBSET_REPLICATED_JOB = "jobset.sigs.k8s.io/replicatedjob-name"
+_JOBSET_JOB_INDEX = "jobset.sigs.k8s.io/job-index"
+_COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ def job_status(obj: dict) -> JobStatus:
     """The phase of a Job, TFJob or PyTorchJob from its conditions (see the module docstring)."""
     true = conditions_true(obj)
     kind = obj.get("kind", "Job")
+    if kind == "TrainJob":
+        return _trainjob_status(obj, true)
     if kind == "Job":
         if "Failed" in true:
             c = true["Failed"]
@@ -86,10 +93,31 @@ def job_status(obj: dict) -> JobStatus:
     return JobStatus(ev.PENDING)
 
 
+def _trainjob_status(obj: dict, true: dict[str, dict]) -> JobStatus:
+    # Complete/Failed are the JobSet's final conditions, copied by the Trainer controller.
+    for ctype, phase in (("Failed", ev.FAILED), ("Complete", ev.SUCCEEDED)):
+        if ctype in true:
+            c = true[ctype]
+            return JobStatus(phase, c.get("reason") or ctype, c.get("message") or "")
+    jobs = (obj.get("status") or {}).get("jobsStatus") or []
+    if "Created" in true and "Suspended" not in true \
+            and any(int(j.get("active") or 0) or int(j.get("succeeded") or 0) for j in jobs):
+        return JobStatus(ev.RUNNING)
+    return JobStatus(ev.PENDING)
+
+
 def replica_name(pod: dict) -> str:
-    """``worker-0`` for a training-operator pod, else the pod's name."""
+    """``worker-0`` for a training-operator pod, ``node-0`` for a TrainJob's, else the pod's name."""
     meta = pod.get("metadata") or {}
     labels = meta.get("labels") or {}
+    rjob = labels.get(_JOBSET_REPLICATED_JOB)
+    if rjob:
+        job_index = labels.get(_JOBSET_JOB_INDEX) or "0"
+        index = labels.get(_COMPLETION_INDEX) or \
+            (meta.get("annotations") or {}).get(_COMPLETION_INDEX)
+        if index is None:
+            return meta.get("name", "pod")
+        return f"{rjob}-{index}" if job_index == "0" else f"{rjob}-{job_index}-{index}"
     rtype = next((labels[k] for k in _REPLICA_TYPE_LABELS if labels.get(k)), "")
     index = next((labels[k] for k in _REPLICA_INDEX_LABELS if labels.get(k)), "")
     if rtype and index != "":

@@ -1,0 +1,201 @@
+"""Kubeflow Trainer v2: a run as a ``trainer.kubeflow.org/v1alpha1`` TrainJob (pure functions).
+
+A TrainJob names a runtime and says only what differs: the Trainer controller copies the
+runtime's JobSet template, applies the TrainJob's ``trainer`` (image, command, env, ``numNodes``,
+``resourcesPerNode``) to the container ``node`` of the replicated job labelled
+``trainer.kubeflow.org/trainjob-ancestor-step: trainer``, adds the framework's env (for torch:
+``PET_NNODES``, ``PET_NPROC_PER_NODE``, ``PET_NODE_RANK`` from the pod's Job completion index,
+``PET_MASTER_ADDR`` ``<job>-node-0-0.<job>``, ``PET_MASTER_PORT`` 29500) and creates a JobSet
+(``pkg/apis/trainer/v1alpha1/trainjob_types.go``, ``pkg/runtime/framework/plugins/torch`` and
+``pkg/constants`` of kubeflow/trainer).
+
+**Runtime.** ``--runtime-ref NAME`` is the ClusterTrainingRuntime ``NAME`` (the API's default
+kind; ``torch-distributed`` when not given); ``--runtime-ref NAMESPACE/NAME`` is the namespaced
+TrainingRuntime ``NAME``, which the API requires to live in the TrainJob's own namespace.
+
+**Nodes.** ``--workers N`` is ``numNodes`` (0 or 1: one node); ``--cpu/--memory/--gpus`` are
+``resourcesPerNode``. Each node is one pod of the Indexed Job ``<run>-node-0``.
+
+**Everything else** goes through ``runtimePatches`` (the stored API: patches keyed by
+``manager``, here ``fairing.dev/fairing-magics``), aimed at the ``node`` replicated job: our labels
+and annotations on the JobSet and on the pods (with the Istio opt-out), ``serviceAccountName``,
+``nodeSelector``, ``tolerations``, ``imagePullSecrets``, ``volumes`` and the ``node`` container's
+``volumeMounts``. The env of ``node`` can only be set through ``trainer.env`` (the API refuses it
+in a patch), so all env goes there. ``--timeout`` is ``spec.activeDeadlineSeconds``.
+Trainers older than the ``runtimePatches`` API (v2.0's ``podSpecOverrides``, v2.1's
+``podTemplateOverrides``) drop these fields: the run still works, found by JobSet's labels.
+
+**Finding the pods**: JobSet labels every pod ``jobset.sigs.k8s.io/jobset-name: <run>``
+(:func:`trainjob_pod_selector`) and ``jobset.sigs.k8s.io/replicatedjob-name: node``; the Job
+controller adds ``batch.kubernetes.io/job-completion-index`` (the node rank).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fairing_magics.backends.kubernetes.naming import validate_name
+from fairing_magics.backends.kubernetes.resources import render_resources
+from fairing_magics.backends.kubernetes.specs import (
+    CLUSTER_TRAINING_RUNTIME,
+    ISTIO_INJECT,
+    TRAINING_RUNTIME,
+    TRAINJOB,
+    JobOptions,
+    _object,
+    run_annotations,
+    run_labels,
+)
+from fairing_magics.errors import ConfigError
+
+DEFAULT_RUNTIME = "torch-distributed"
+#: The replicated job and container the Trainer applies ``spec.trainer`` to.
+TRAINER_JOB = "node"
+TRAINER_CONTAINER = "node"
+#: Who owns our entry of ``runtimePatches``.
+PATCH_MANAGER = "fairing.dev/fairing-magics"
+#: Labels JobSet and the Job controller put on every pod of a TrainJob.
+LABEL_JOBSET_NAME = "jobset.sigs.k8s.io/jobset-name"
+LABEL_REPLICATED_JOB = "jobset.sigs.k8s.io/replicatedjob-name"
+LABEL_JOB_INDEX = "jobset.sigs.k8s.io/job-index"
+LABEL_COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+LABEL_ANCESTOR_STEP = "trainer.kubeflow.org/trainjob-ancestor-step"
+#: Env the torch runtime sets itself; the Trainer's webhook refuses them in ``trainer.env``.
+TORCH_RESERVED_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR",
+                      "PET_MASTER_PORT")
+
+
+@dataclass(frozen=True)
+class RuntimeRef:
+    """A TrainJob's runtime: ``kind`` ClusterTrainingRuntime (``namespace`` empty) or
+    TrainingRuntime (in ``namespace``)."""
+
+    name: str
+    kind: str = CLUSTER_TRAINING_RUNTIME.kind
+    namespace: str = ""
+
+    @property
+    def resource(self):
+        return TRAINING_RUNTIME if self.namespace else CLUSTER_TRAINING_RUNTIME
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace + '/' if self.namespace else ''}{self.name}"
+
+    def render(self) -> dict:
+        return {"apiGroup": CLUSTER_TRAINING_RUNTIME.group, "kind": self.kind, "name": self.name}
+
+
+def parse_runtime_ref(text: str, namespace: str = "") -> RuntimeRef:
+    """``NAME`` -> ClusterTrainingRuntime; ``NAMESPACE/NAME`` -> TrainingRuntime in NAMESPACE,
+    which must be the run's ``namespace`` when that is known.
+
+    >>> str(parse_runtime_ref(""))
+    'ClusterTrainingRuntime torch-distributed'
+    >>> str(parse_runtime_ref("team/my-torch", "team"))
+    'TrainingRuntime team/my-torch'
+    """
+    text = str(text or DEFAULT_RUNTIME).strip()
+    where, sep, name = text.rpartition("/")
+    if sep and (not where or "/" in where):
+        raise ConfigError(f"--runtime-ref {text!r} must be NAME (a ClusterTrainingRuntime) or "
+                          "NAMESPACE/NAME (a TrainingRuntime)")
+    validate_name(name, what="--runtime-ref name", max_length=253)
+    if not sep:
+        return RuntimeRef(name)
+    if namespace and where != namespace:
+        raise ConfigError(f"--runtime-ref {text}: a TrainJob can only use a TrainingRuntime of its "
+                          f"own namespace ({namespace}); copy the runtime there, or use a "
+                          "ClusterTrainingRuntime (--runtime-ref NAME)")
+    return RuntimeRef(name, TRAINING_RUNTIME.kind, where)
+
+
+def num_nodes(opts: JobOptions) -> int:
+    """``--workers`` as ``numNodes``: at least one node."""
+    return max(1, opts.workers)
+
+
+def render_trainjob(opts: JobOptions) -> dict:
+    """A ``trainer.kubeflow.org/v1alpha1`` TrainJob (see the module docstring)."""
+    ref = parse_runtime_ref(opts.runtime_ref, opts.namespace)
+    if opts.parameter_servers:
+        raise ConfigError("a TrainJob has no parameter servers: use --kind tfjob")
+    reserved = sorted(set(opts.env) & set(TORCH_RESERVED_ENV))
+    if reserved:
+        raise ConfigError(f"--env {', '.join(reserved)}: the Trainer's runtime sets these itself "
+                          "(and refuses a TrainJob that sets them)")
+    if opts.env_from_secrets:
+        raise ConfigError("a TrainJob cannot take env from a Secret (envFrom): the Trainer API "
+                          "has no field for it; use --service-account with IRSA instead")
+    trainer: dict = {"image": opts.image}
+    if opts.command:
+        trainer["command"] = list(opts.command)
+    if opts.args:
+        trainer["args"] = list(opts.args)
+    if opts.env:
+        trainer["env"] = [{"name": k, "value": v} for k, v in opts.env.items()]
+    trainer["numNodes"] = num_nodes(opts)
+    resources = render_resources(opts.cpu, opts.memory, opts.gpus)
+    if resources:
+        trainer["resourcesPerNode"] = resources
+    spec: dict = {"runtimeRef": ref.render(), "trainer": trainer}
+    if opts.timeout is not None:
+        spec["activeDeadlineSeconds"] = opts.timeout
+    spec["runtimePatches"] = [{"manager": PATCH_MANAGER,
+                               "trainingRuntimeSpec": {"template": _jobset_patch(opts)}}]
+    return _object(TRAINJOB, opts, spec)
+
+
+def _jobset_patch(opts: JobOptions) -> dict:
+    labels = run_labels(opts, "trainjob")
+    annotations = run_annotations(opts)
+    jobset_meta: dict = {"labels": dict(labels)}
+    if annotations:
+        jobset_meta["annotations"] = dict(annotations)
+    pod_labels, pod_annotations = dict(labels), dict(annotations)
+    if not opts.istio_inject:
+        pod_labels[ISTIO_INJECT] = "false"
+        pod_annotations[ISTIO_INJECT] = "false"
+    pod: dict = {"metadata": {"labels": pod_labels, "annotations": pod_annotations},
+                 "spec": _pod_spec_patch(opts)}
+    return {"metadata": jobset_meta,
+            "spec": {"replicatedJobs": [{"name": TRAINER_JOB,
+                                         "template": {"spec": {"template": pod}}}]}}
+
+
+def _pod_spec_patch(opts: JobOptions) -> dict:
+    """The PodSpecPatch of the node pods: only the fields the API lets a patch set."""
+    spec: dict = {}
+    if opts.service_account:
+        spec["serviceAccountName"] = opts.service_account
+    if opts.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": s} for s in opts.image_pull_secrets]
+    if opts.node_selector:
+        spec["nodeSelector"] = dict(opts.node_selector)
+    if opts.tolerations:
+        spec["tolerations"] = [t.render() for t in opts.tolerations]
+    if opts.volumes:
+        spec["volumes"] = [v.render_volume() for v in opts.volumes]
+    container: dict = {"name": TRAINER_CONTAINER}
+    if opts.volumes:
+        container["volumeMounts"] = [v.render_mount() for v in opts.volumes]
+    spec["containers"] = [container]
+    return spec
+
+
+def node_pod_patches(trainjob: dict) -> list[dict]:
+    """The pod template patches (``metadata``, ``spec``) of our TrainJob's ``node`` job."""
+    patches = []
+    for patch in trainjob["spec"].get("runtimePatches") or []:
+        template = ((patch.get("trainingRuntimeSpec") or {}).get("template") or {})
+        for job in (template.get("spec") or {}).get("replicatedJobs") or []:
+            if job.get("name") == TRAINER_JOB:
+                pod = ((job.get("template") or {}).get("spec") or {}).get("template")
+                if pod is not None:
+                    patches.append(pod)
+    return patches
+
+
+def trainjob_pod_selector(name: str) -> str:
+    """Label selector for every pod of TrainJob ``name`` (JobSet's label; the JobSet has the
+    TrainJob's name)."""
+    return f"{LABEL_JOBSET_NAME}={name}"
