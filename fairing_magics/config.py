@@ -6,6 +6,7 @@ from it, so each setting can be changed three ways, strongest first:
 1. ``%fairing_config --registry REPO`` (or ``%config FairingMagics.registry = "REPO"``);
 2. the environment: ``FAIRING_REGISTRY``, ``FAIRING_BASE_IMAGE``, ``FAIRING_BACKEND``,
    ``FAIRING_NAMESPACE``, ``FAIRING_STORAGE``, ``FAIRING_INSECURE_REGISTRIES`` (comma separated),
+   ``FAIRING_INDEX_URL``, ``FAIRING_EXTRA_INDEX_URL`` (comma or space separated),
    ``FAIRING_UI``, ``FAIRING_HOME``, ``FAIRING_ON_INTERRUPT``, ``FAIRING_CONTEXT``;
 3. the defaults below.
 
@@ -22,6 +23,8 @@ from pathlib import Path
 
 from traitlets import Bool, Enum, Integer, List, Unicode, default
 from traitlets.config import Configurable
+
+from fairing_magics.errors import redact
 
 BACKENDS = ("local", "docker", "kubernetes")
 UI_MODES = ("auto", "widget", "text")
@@ -58,6 +61,10 @@ class Settings:
     istio_inject: bool = False
     #: Kubernetes service account of KServe stock-runtime predictors (their S3 credentials).
     service_account: str = ""
+    #: Package index of the dependency layer ("": pip's index-url, else the installer's default;
+    #: see fairing_magics.image.package_index). May carry credentials: shown redacted.
+    index_url: str = ""
+    extra_index_urls: tuple[str, ...] = ()
 
     @property
     def runs_root(self) -> Path:
@@ -79,7 +86,7 @@ class Settings:
             value = getattr(self, f.name)
             if isinstance(value, tuple):
                 value = ",".join(value)
-            lines.append(f"{f.name.ljust(width)} = {value if value != '' else '(not set)'}")
+            lines.append(f"{f.name.ljust(width)} = {redact(str(value)) if value != '' else '(not set)'}")
         return "\n".join(lines)
 
 
@@ -107,6 +114,9 @@ class FairingSettings(Configurable):
     istio_inject = Bool(False, help="Let Istio inject sidecars into job pods (they keep Jobs from finishing)").tag(config=True)
     service_account = Unicode(help="Kubernetes service account whose IAM role or attached Secret lets KServe "
                               "read models from S3 (%fairing_deploy --kserve --runtime)").tag(config=True)
+    index_url = Unicode(help="Package index of the dependency layer (default: pip's index-url, else PyPI); "
+                        "may carry user:token@").tag(config=True)
+    extra_index_urls = List(Unicode(), help="Extra package indexes of the dependency layer").tag(config=True)
 
     @default("registry")
     def _default_registry(self):
@@ -141,6 +151,14 @@ class FairingSettings(Configurable):
     def _default_insecure(self):
         return [h.strip() for h in _env("FAIRING_INSECURE_REGISTRIES").split(",") if h.strip()]
 
+    @default("index_url")
+    def _default_index_url(self):
+        return _env("FAIRING_INDEX_URL")
+
+    @default("extra_index_urls")
+    def _default_extra_index_urls(self):
+        return _env("FAIRING_EXTRA_INDEX_URL").replace(",", " ").split()
+
     @default("ui")
     def _default_ui(self):
         value = _env("FAIRING_UI", "auto")
@@ -172,4 +190,6 @@ class FairingSettings(Configurable):
             value_limit_mb=self.value_limit_mb,
             istio_inject=self.istio_inject,
             service_account=self.service_account,
+            index_url=self.index_url,
+            extra_index_urls=tuple(self.extra_index_urls),
         )

@@ -10,6 +10,10 @@ nothing. ECR repositories are created when missing and ECR tokens fetched on dem
 With ``builder="docker"`` (``--builder docker``) a Docker Engine builds and pushes instead
 (:class:`~fairing_magics.image.docker_builder.DockerBuilder`: the same layout, requirements
 installed with pip inside the image); the registry client still pins the base image.
+
+Both builders install from the same package index: the settings' ``index_url`` and
+``extra_index_urls``, else pip's configured index-url, decided at each build by
+:func:`~fairing_magics.image.package_index.choose_index`.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ class ImageService:
         if self.builder_name not in BUILDERS:
             raise ConfigError(f"--builder {self.builder_name!r} is unknown; use one of {', '.join(BUILDERS)}")
         self.insecure = tuple(settings.insecure_registries)
+        self.index_settings = (getattr(settings, "index_url", ""), tuple(getattr(settings, "extra_index_urls", ())))
         keychain = Keychain(hooks=[ecr_credentials])
         transport = Transport(keychain, insecure_registries=self.insecure)
         self.client = RegistryClient(transport)
@@ -105,17 +110,21 @@ class ImageService:
         docker builder's output arrives as log lines of source ``build``.
         """
         from fairing_magics.aws import ensure_repository, parse_ecr_host
+        from fairing_magics.image.package_index import choose_index
         from fairing_magics.registry.reference import parse_reference
 
         chosen = builder or self.builder_name
         if chosen not in BUILDERS:
             raise ConfigError(f"--builder {chosen!r} is unknown; use one of {', '.join(BUILDERS)}")
+        index = choose_index(*self.index_settings)  # pip's config is read again: a new pip.conf counts
         if chosen == "docker":
+            self.docker_builder.index = index
             return self._docker_build_and_push(bundle, repository=repository, base_image=base_image, tag=tag,
                                                platform=platform, emit=emit)
         emit(ev.StageChanged("build", "running"))
         started = time.perf_counter()
         self.builder.log = lambda message: emit(ev.Notice(message))
+        self.builder.index = index
         try:
             image = self.builder.build(bundle, base_image, python=python, platform=platform)
         except BaseException:  # an interrupt too: the panel must not show it still running

@@ -71,6 +71,10 @@ class FairingMagics(Magics, FairingSettings):
     @argument("--insecure-registry", action="append", default=None, metavar="HOST[:PORT]",
               help="a registry reached without TLS verification (repeatable)")
     @argument("--ui", help="panel kind: auto, widget or text")
+    @argument("--index-url", metavar="URL", help="package index of the dependency layer (default: pip's "
+              "index-url, else PyPI); may be https://user:token@host/simple (shown redacted)")
+    @argument("--extra-index-url", action="append", default=None, metavar="URL",
+              help="an extra package index (repeatable or comma separated; --extra-index-url '' clears them)")
     @argument("--service-account", help="Kubernetes service account KServe reads S3 models with "
               "(%%fairing_deploy --kserve --runtime)")
     @argument("--show", action="store_true", help="print the settings (the default with no flags)")
@@ -80,17 +84,23 @@ class FairingMagics(Magics, FairingSettings):
 
         Every setting also comes from the environment (FAIRING_REGISTRY, FAIRING_BASE_IMAGE,
         FAIRING_BACKEND, FAIRING_NAMESPACE, FAIRING_STORAGE, FAIRING_INSECURE_REGISTRIES,
-        FAIRING_UI, FAIRING_HOME, FAIRING_SERVICE_ACCOUNT) and from ``%config FairingMagics.<name> = value``.
+        FAIRING_UI, FAIRING_HOME, FAIRING_SERVICE_ACCOUNT, FAIRING_INDEX_URL, FAIRING_EXTRA_INDEX_URL)
+        and from ``%config FairingMagics.<name> = value``.
+
+        The dependency layer is installed from --index-url, else from the index-url pip is
+        configured with (PIP_INDEX_URL, pip.conf), else PyPI; pip's extra-index-url is not
+        adopted (name extras with --extra-index-url).
 
         Example::
 
             %fairing_config --registry 127.0.0.1:5000/me --backend local
+            %fairing_config --index-url https://pypi.tuna.tsinghua.edu.cn/simple
         """
         args = _parse(self.fairing_config, line)
         changes = {
             "registry": args.registry, "base_image": args.base_image, "backend": args.backend,
             "namespace": args.namespace, "context": args.context, "storage": args.storage,
-            "ui": args.ui, "service_account": args.service_account,
+            "ui": args.ui, "service_account": args.service_account, "index_url": args.index_url,
         }
         changed = []
         for name, value in changes.items():
@@ -105,6 +115,11 @@ class FairingMagics(Magics, FairingSettings):
         if args.insecure_registry:
             self.insecure_registries = list(dict.fromkeys([*self.insecure_registries, *args.insecure_registry]))
             changed.append("insecure_registries")
+        if args.extra_index_url is not None:
+            from fairing_magics.image.package_index import split_urls
+
+            self.extra_index_urls = list(split_urls(args.extra_index_url))
+            changed.append("extra_index_urls")
         print(self.snapshot().describe())
 
     # -- %%fairing_train ----------------------------------------------------------------
@@ -226,7 +241,8 @@ class FairingMagics(Magics, FairingSettings):
         from fairing_magics.images import ImageService
 
         service = getattr(self, "_image_service", None)
-        if service is None or service.insecure != tuple(settings.insecure_registries):
+        if service is None or service.insecure != tuple(settings.insecure_registries) or \
+                service.index_settings != (settings.index_url, tuple(settings.extra_index_urls)):
             service = self._image_service = ImageService(settings)
         return service
 

@@ -6,7 +6,8 @@ them), and two layers are added:
 
 1. the dependency layer (``/fairing/deps``): the bundle's pinned requirements, plus cloudpickle
    when the bundle carries values or outputs (the runtime needs it), installed from wheels for
-   the base's Python and platform; cached, see :mod:`.deps`;
+   the base's Python, platform and C library (read from the base's layers once per digest,
+   :mod:`.libc`), from the package index of :mod:`.package_index`; cached, see :mod:`.deps`;
 2. the code layer (``/fairing/bundle``): the bundle itself, see :mod:`.layout`.
 
 How the pipeline calls it, for ``%%fairing_train --image-only --registry R --base-image B``::
@@ -35,8 +36,8 @@ from pathlib import Path
 from typing import Protocol
 
 from fairing_magics.capture.bundle import Bundle
-from fairing_magics.errors import BuildError, RegistryError
-from fairing_magics.image.deps import Target, dependency_layer, python_minor
+from fairing_magics.errors import BuildError, RegistryError, redact
+from fairing_magics.image.deps import DEFAULT_GLIBC, Target, dependency_layer, python_minor
 from fairing_magics.image.image import BaseImage, Image, append_layers
 from fairing_magics.image.layout import code_layer, runtime_changes
 
@@ -79,11 +80,13 @@ class AppendBuilder:
 
     ``client`` is a :class:`~fairing_magics.registry.client.RegistryClient` (to read the base);
     ``log`` receives one-line messages for the user (the resolved base digest);
-    ``installer`` is ``auto`` (uv when present), ``uv`` or ``pip``.
+    ``installer`` is ``auto`` (uv when present), ``uv`` or ``pip``; ``index`` the
+    :class:`~fairing_magics.image.package_index.PackageIndex` (None: decided by
+    :func:`~fairing_magics.image.package_index.choose_index` from pip's configuration at each build).
     """
 
     def __init__(self, client=None, *, cache_dir: str | Path | None = None, installer: str = "auto",
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, index=None):
         if client is None:
             from fairing_magics.registry.client import RegistryClient
 
@@ -92,6 +95,8 @@ class AppendBuilder:
         self.cache_dir = cache_dir
         self.installer = installer
         self.log = log or (lambda message: None)
+        self.index = index
+        self._libcs: dict[str, object] = {}
         self._bases: dict[tuple[str, str], tuple[str, BaseImage]] = {}
         self._lock = threading.Lock()
 
@@ -157,11 +162,43 @@ class AppendBuilder:
         return cached[1] if cached is not None else None
 
     def _deps_layer(self, bundle: Bundle, base: BaseImage | None, python: str | None, platform: str | None):
+        from fairing_magics.image.package_index import choose_index
+
+        requirements = runtime_requirements(bundle)
+        if not requirements:
+            return None
         default = f"{sys.version_info[0]}.{sys.version_info[1]}"
         version = python or base_python(base) or python_minor(bundle.python or default)
-        target = Target(python=python_minor(version), platform=platform or (base.platform if base else "linux/amd64"))
-        return dependency_layer(runtime_requirements(bundle), target, cache_dir=self.cache_dir,
-                                installer=self.installer)
+        index = self.index if self.index is not None else choose_index()
+        if index.url or index.extra_urls:
+            self.log(f"packages from {redact(index.shown)}")
+        target = Target(python=python_minor(version), platform=platform or (base.platform if base else "linux/amd64"),
+                        **self._libc_of(base))
+        return dependency_layer(requirements, target, cache_dir=self.cache_dir, installer=self.installer, index=index)
+
+    def _libc_of(self, base: BaseImage | None) -> dict[str, str]:
+        """``Target`` fields for ``base``'s C library, read once per digest (:mod:`.libc`)."""
+        from fairing_magics.image.libc import read_base_libc
+
+        if base is None:
+            return {}
+        with self._lock:
+            libc = self._libcs.get(base.ref)
+        if libc is None:
+            libc = read_base_libc(self.client, base, self.cache_dir)
+            with self._lock:
+                self._libcs[base.ref] = libc
+            if libc.known:
+                how = "cached" if libc.cached else f"read in {libc.seconds:.2f}s, {libc.bytes_read / 1e6:.1f} MB"
+                self.log(f"base C library: {libc.describe()} (/{libc.path}, {how})")
+            else:
+                self.log(f"could not tell the base image's C library (no libc found in its layers); "
+                         f"installing wheels for glibc {DEFAULT_GLIBC} (manylinux_{DEFAULT_GLIBC.replace('.', '_')})")
+        if libc.family == "musl":
+            return {"musl": libc.version}
+        if libc.family == "glibc":
+            return {"glibc": libc.version}
+        return {}
 
 
 def _in_thread(fn):
