@@ -193,3 +193,59 @@ def test_registry_auth_failure_through_a_url_with_credentials(secret_kernel, aut
     assert_clean(message, known, "message")
     assert_clean(capsys.readouterr().out, known, "text panel")
     assert auth_registry.password not in message
+
+
+@pytest.fixture
+def secret_index(tmp_path_factory):
+    """A private package index on 127.0.0.1 whose basic-auth password is one of the known secrets."""
+    from tests.harness.package_index import PackageIndexServer, make_wheel
+
+    wheels = tmp_path_factory.mktemp("index-wheels")
+    make_wheel(wheels, "fairing-probe", "1.0", "ANSWER = 42\n")
+    server = PackageIndexServer(wheels, "robot", URL_PASSWORD)
+    yield server
+    server.stop()
+
+
+@pytest.mark.e2e
+def test_package_index_credentials_stay_out_of_settings_panel_and_image(secret_kernel, secret_index, registry,
+                                                                        base_image, capsys, tmp_path):
+    shell, known = secret_kernel
+    (tmp_path / "requirements.txt").write_text("fairing-probe==1.0\n")
+    assert run(shell, f"%fairing_config --insecure-registry {registry.host} --index-url {secret_index.auth_url}").success
+    shown = capsys.readouterr().out
+    assert_clean(shown, known, "%fairing_config")
+    assert f"http://***@127.0.0.1:{secret_index.port}/simple" in shown
+    result = run(shell, f"%%fairing_train --image-only --requirements requirements.txt "
+                        f"--registry {registry.host}/hardening/index --base-image {base_image.ref}\nprint(1)\n")
+    assert result.success, result.error_in_exec
+    out = capsys.readouterr().out
+    assert_clean(out, known, "text panel of the build")
+    assert secret_index.served_files(), "the dependency layer came from the private index"
+    ref = out.strip().splitlines()[-1]
+    repository, digest = ref.split("/", 1)[1].split("@")
+    manifest = _get(f"http://{registry.host}/v2/{repository}/manifests/{digest}",
+                    "application/vnd.oci.image.manifest.v1+json")
+    assert_clean(manifest, known, "manifest")
+    parsed = json.loads(manifest)
+    config = _get(f"http://{registry.host}/v2/{repository}/blobs/{parsed['config']['digest']}")
+    assert_clean(config, known, "image config (history, env, labels)")
+    assert b"robot" not in config and str(secret_index.port).encode() not in config
+    ours = [layer for layer in parsed["layers"] if layer["digest"] != base_image.layer_digest]
+    assert len(ours) == 2  # dependency layer and code layer
+    for layer in ours:
+        blob = _get(f"http://{registry.host}/v2/{repository}/blobs/{layer['digest']}")
+        assert find_credentials_in_blob(blob, known) == [], layer["digest"]
+    # The same index with a wrong password: the cell fails with one line, credentials redacted.
+    wrong = secret_index.url_with("robot", "x" + URL_PASSWORD)
+    assert run(shell, f"%fairing_config --index-url {wrong}").success
+    capsys.readouterr()
+    (tmp_path / "requirements.txt").write_text("fairing-probe==1.0\ncloudpickle==3.1.1\n")  # a new layer
+    result = run(shell, f"%%fairing_train --image-only --requirements requirements.txt "
+                        f"--registry {registry.host}/hardening/index --base-image {base_image.ref}\nprint(1)\n")
+    assert result.success is False and isinstance(result.error_in_exec, FairingError)
+    message = str(result.error_in_exec)
+    assert "refused the credentials (401)" in message and "\n" not in message
+    assert_clean(message, known, "message")
+    assert_clean(capsys.readouterr().out, known, "text panel of the failed build")
+    run(shell, "%fairing_config --index-url ''")
