@@ -13,6 +13,9 @@ runtime's JobSet template, applies the TrainJob's ``trainer`` (image, command, e
 kind; ``torch-distributed`` when not given); ``--runtime-ref NAMESPACE/NAME`` is the namespaced
 TrainingRuntime ``NAME``, which the API requires to live in the TrainJob's own namespace.
 
+**Command.** A runtime's ``node`` container has its own command, so ``trainer.command`` is
+always set: the bundle's (``python3 /fairing/bundle/fairing_bootstrap.py ...``, the image's Cmd).
+
 **Nodes.** ``--workers N`` is ``numNodes`` (0 or 1: one node); ``--cpu/--memory/--gpus`` are
 ``resourcesPerNode``. Each node is one pod of the Indexed Job ``<run>-node-0``.
 
@@ -47,6 +50,7 @@ from fairing_magics.backends.kubernetes.specs import (
     run_labels,
 )
 from fairing_magics.errors import ConfigError
+from fairing_magics.image.layout import CMD
 
 DEFAULT_RUNTIME = "torch-distributed"
 #: The replicated job and container the Trainer applies ``spec.trainer`` to.
@@ -127,8 +131,9 @@ def render_trainjob(opts: JobOptions) -> dict:
         raise ConfigError("a TrainJob cannot take env from a Secret (envFrom): the Trainer API "
                           "has no field for it; use --service-account with IRSA instead")
     trainer: dict = {"image": opts.image}
-    if opts.command:
-        trainer["command"] = list(opts.command)
+    # The runtime's container has a command of its own (torch-distributed: a bash script), which
+    # would replace the image's Cmd: name ours.
+    trainer["command"] = list(opts.command or CMD)
     if opts.args:
         trainer["args"] = list(opts.args)
     if opts.env:

@@ -136,6 +136,12 @@ def validate(t: ResourceType, obj: dict) -> None:
         causes += _pod_causes("spec.template.spec", template.get("spec") or {})
     elif t.plural in _REPLICA_TYPES:
         causes += _replica_causes(t, spec)
+    elif t.plural == "trainjobs":  # the CRD's CEL rules and required fields
+        if name and (len(name) > 63 or not re.match(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", name)):
+            causes.append(("metadata.name", "Invalid value: metadata.name must match RFC 1035 "
+                           "DNS label format"))
+        if not (spec.get("runtimeRef") or {}).get("name"):
+            causes.append(("spec.runtimeRef.name", "Required value"))
     elif t.plural == "inferenceservices":
         if not (spec.get("predictor") or {}):
             causes.append(("spec.predictor", "Required value"))

@@ -113,6 +113,11 @@ class KubeEmulator:
                                     "architecture": "amd64"}}})
         for crd in self._initial_crds:
             self.add_crd(crd)
+        if "clustertrainingruntimes.trainer.kubeflow.org" in self._initial_crds:
+            # Kubeflow Trainer's manifests install its runtimes with it.
+            from .controllers.trainjobs import CLUSTER_TRAINING_RUNTIME, torch_distributed_runtime
+
+            self.store.create(CLUSTER_TRAINING_RUNTIME, "", torch_distributed_runtime())
 
     def _control_loop(self) -> None:
         while not self.stopping.is_set():

@@ -11,11 +11,13 @@ from .jobs import JobController
 from .scheduler import Scheduler
 from .serving import InferenceServiceController, ServiceController
 from .training import TrainingJobController
+from .trainjobs import TrainJobController
 
 
 def build_controllers(emu) -> list:
     controllers = [NamespaceController(emu), GarbageCollector(emu), Scheduler(emu),
-                   JobController(emu), TrainingJobController(emu), DeploymentController(emu),
+                   JobController(emu), TrainingJobController(emu), TrainJobController(emu),
+                   DeploymentController(emu),
                    InferenceServiceController(emu), ServiceController(emu)]
     if emu.kubelet is not None:
         controllers.append(emu.kubelet)
