@@ -17,7 +17,9 @@ Use it through the pytest fixtures in ``tests/harness/fixtures_kube.py`` (``kube
 What it serves: ``/version``, ``/api``, ``/apis`` discovery; core/v1 namespaces, nodes, pods
 (+``/log``, ``/status``), services, events, secrets, configmaps, serviceaccounts,
 persistentvolumeclaims; batch/v1 jobs; apps/v1 deployments; kubeflow.org/v1 tfjobs and
-pytorchjobs; serving.kserve.io/v1beta1 inferenceservices; apiextensions.k8s.io/v1 CRDs;
+pytorchjobs; trainer.kubeflow.org/v1alpha1 trainjobs, trainingruntimes and
+clustertrainingruntimes (``torch-distributed`` installed); serving.kserve.io/v1beta1
+inferenceservices; apiextensions.k8s.io/v1 CRDs;
 authorization.k8s.io/v1 selfsubjectaccessreviews.
 
 Host networking: every pod gets a free port in env ``PORT`` (also in the pod annotation
