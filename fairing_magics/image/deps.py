@@ -172,7 +172,8 @@ def install_command(installer: str, requirements: Sequence[str], target: Target,
 
 
 # pip variables that say how to reach an index, not which packages to take: kept.
-_PIP_TRANSPORT = {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_PROXY", "PIP_TIMEOUT", "PIP_RETRIES", "PIP_TRUSTED_HOST"}
+_PIP_TRANSPORT = {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_PROXY", "PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES",
+                  "PIP_TRUSTED_HOST"}
 
 
 def install_environment(installer: str, index: PackageIndex | None = None,

@@ -1,0 +1,65 @@
+"""--builder docker with a named package index (podman's Docker API): pip runs in a first stage
+against the index on 127.0.0.1, and the pushed image's history and config do not name it."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from fairing_magics.image.docker_builder import DockerBuilder, default_tag, docker_client
+from fairing_magics.image.package_index import choose_index
+from tests.docker.test_docker_builder_e2e import make_bundle, run_locally
+from tests.docker.wheels import make_wheel, wheel_from_installed
+from tests.harness.package_index import PackageIndexServer
+
+pytestmark = pytest.mark.e2e
+
+
+def _get(url: str, accept: str = "") -> bytes:
+    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return reply.read()
+
+
+@pytest.fixture(scope="module")
+def index_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("index-wheels")
+    make_wheel(folder)
+    wheel_from_installed(folder, "cloudpickle")
+    server = PackageIndexServer(folder)
+    yield server, folder
+    server.stop()
+
+
+def test_docker_builder_installs_from_the_index_and_keeps_it_out_of_the_image(
+        tmp_path, docker_api, registry, registry_client, base_image, index_server, monkeypatch):
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    server, wheels = index_server
+    engine = docker_client(docker_api)
+    try:
+        builder = DockerBuilder(engine, registry_client=registry_client, index=choose_index(server.url))
+        bundle = make_bundle()
+        lines: list[str] = []
+        ref = builder.build_and_push(bundle, base_image.ref, f"{registry.host}/docker/indexed",
+                                     on_build_line=lines.append)
+        assert server.served_files(), "pip in the build stage fetched from our index"
+        local = f"{registry.host}/docker/indexed:{default_tag(bundle)}"
+        history = json.dumps(engine.api.history(local))
+        where = f"127.0.0.1:{server.port}"
+        assert "COPY --from=fairing-deps" in history or "/fairing/deps" in history
+        assert where not in history and where not in json.dumps(engine.api.inspect_image(local))
+        # What the registry holds (the pushed config, history included) does not name it either.
+        digest = ref.split("@")[1]
+        accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+        manifest = _get(f"http://{registry.host}/v2/docker/indexed/manifests/{digest}", accept)
+        config = _get(f"http://{registry.host}/v2/docker/indexed/blobs/{json.loads(manifest)['config']['digest']}")
+        assert where.encode() not in config and b"index-url" not in config
+        out = tmp_path / "out"
+        out.mkdir()
+        output = engine.containers.run(ref, network_mode="host", init=True, remove=True,
+                                       volumes={str(out): {"bind": "/fairing/output", "mode": "rw"}})
+        assert output.decode() == run_locally(bundle, tmp_path / "local", wheels)
+    finally:
+        engine.close()
