@@ -192,7 +192,8 @@ class AppendBuilder:
                 how = "cached" if libc.cached else f"read in {libc.seconds:.2f}s, {libc.bytes_read / 1e6:.1f} MB"
                 self.log(f"base C library: {libc.describe()} (/{libc.path}, {how})")
             else:
-                self.log(f"could not tell the base image's C library (no libc found in its layers); "
+                self.log(f"could not tell the base image's C library (no libc found in its layers, or they could "
+                         f"not be read); "
                          f"installing wheels for glibc {DEFAULT_GLIBC} (manylinux_{DEFAULT_GLIBC.replace('.', '_')})")
         if libc.family == "musl":
             return {"musl": libc.version}

@@ -163,6 +163,8 @@ def read_base_libc(client, base, cache_dir: str | os.PathLike | None = None) -> 
         libc = probe_layers(client, base)
     except (RegistryError, FairingError, OSError, EOFError):
         return Libc()
+    except Exception:  # noqa: BLE001 - a broken stream (urllib3, zlib): reading the libc is an optimisation
+        return Libc()
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"base": base.ref, "family": libc.family, "version": libc.version, "path": libc.path,
