@@ -40,7 +40,10 @@ def ipython_shell():
 
 
 def clear_user_namespace(shell) -> None:
-    """Forget the variables earlier tests defined in the shared shell (IPython's own names stay)."""
+    """Forget what earlier tests left in the shared shell: their variables (IPython's own names
+    stay) and their ``%config FairingMagics.x = ...`` values, which outlive ``%unload_ext`` and would
+    win over a later test's ``FAIRING_*`` environment."""
+    shell.config.pop("FairingMagics", None)
     hidden = shell.user_ns_hidden
     for name in list(shell.user_ns):
         if not name.startswith("_") and name not in hidden:

@@ -202,9 +202,10 @@ def test_submit_list_find_cancel_by_labels(cluster, tmp_path):
 
 @pytest.fixture
 def shell(cluster, monkeypatch, tmp_path):
-    from tests.harness import ipython_shell
+    from tests.harness import clear_user_namespace, ipython_shell
 
     ip = ipython_shell()  # one shell per process
+    clear_user_namespace(ip)
     monkeypatch.setenv("FAIRING_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("FAIRING_UI", "text")
     monkeypatch.setenv("FAIRING_BACKEND", "kubernetes")
