@@ -155,10 +155,11 @@ def read_base_libc(client, base, cache_dir: str | os.PathLike | None = None) -> 
     path = folder / (hashlib.sha256(f"{CACHE_FORMAT}:{digest}".encode()).hexdigest()[:32] + ".json")
     try:
         meta = json.loads(path.read_text())
-        return Libc(meta["family"], meta["version"], meta["path"], meta["layers_read"], meta["bytes_read"],
-                    meta["seconds"], cached=True)
-    except (OSError, ValueError, KeyError):
-        pass
+        if meta["family"] in ("glibc", "musl") and re.fullmatch(r"\d+\.\d+", meta["version"]):
+            return Libc(meta["family"], meta["version"], meta["path"], meta["layers_read"], meta["bytes_read"],
+                        meta["seconds"], cached=True)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no entry, or one this version cannot trust: probe again and overwrite it
     try:
         libc = probe_layers(client, base)
     except (RegistryError, FairingError, OSError, EOFError):

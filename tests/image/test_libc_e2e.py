@@ -75,6 +75,11 @@ def test_debian_base_is_glibc_of_its_own_libc_and_read_once(base_image, registry
     warm = read_base_libc(registry_client, base, tmp_path)
     assert warm == cold and warm.cached and stats.snapshot()[0] == before
     print(f"[libc] Debian base, cached: no request, {warm.describe()}")
+    (entry,) = (tmp_path / "libc").glob("*.json")
+    entry.write_text(entry.read_text().replace('"2.36"', '"2.b\'36\'"'))  # an entry a broken build wrote
+    again = read_base_libc(registry_client, base, tmp_path)
+    assert (again.family, again.version, again.cached) == ("glibc", "2.36", False)
+    assert '"2.36"' in entry.read_text()
 
 
 @pytest.mark.e2e
