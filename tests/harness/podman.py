@@ -63,10 +63,12 @@ class Podman:
 
     def run(self, *args: str, check: bool = True, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
         """Run ``podman ARGS`` and return the completed process (text mode)."""
+        kwargs.setdefault("cwd", self.root)  # conmon writes an 'oom' file into its cwd
         return subprocess.run(
             self.command(*args), env=self.env, check=check, timeout=timeout,
             capture_output=True, text=True, **kwargs,
         )
 
     def popen(self, *args: str, **kwargs) -> subprocess.Popen:
+        kwargs.setdefault("cwd", self.root)  # conmon writes an 'oom' file into its cwd
         return subprocess.Popen(self.command(*args), env=self.env, **kwargs)
