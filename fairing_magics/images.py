@@ -57,6 +57,13 @@ def target_repository(registry: str) -> str:
     return ref.name
 
 
+def describe_index(settings: Settings) -> str:
+    """The ``--dry-run`` line naming the package index of the dependency layer (no credentials)."""
+    from fairing_magics.image.package_index import choose_index
+
+    return "Package index: " + choose_index(settings.index_url, settings.extra_index_urls).shown
+
+
 def describe_registry_plan(registry: str) -> list[str]:
     """Lines for ``--dry-run``: where the image goes, and the ECR actions when it is ECR."""
     from fairing_magics.aws import describe_ecr_plan

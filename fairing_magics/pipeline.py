@@ -20,7 +20,13 @@ from fairing_magics.capture import capture_cell
 from fairing_magics.capture.bundle import Bundle, write_bundle
 from fairing_magics.config import BACKENDS, Settings
 from fairing_magics.errors import ConfigError, FairingError, RunCancelled
-from fairing_magics.images import BUILDERS, ImageService, describe_registry_plan, target_repository
+from fairing_magics.images import (
+    BUILDERS,
+    ImageService,
+    describe_index,
+    describe_registry_plan,
+    target_repository,
+)
 from fairing_magics.run import Run, RunBook
 from fairing_magics.ui import make_view
 
@@ -150,6 +156,8 @@ def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], 
         lines.append(f"Base image: {base} (resolved to a digest at build time)")
         lines.append("Layers: base, dependencies (" + (", ".join(bundle.requirements) or "none")
                      + "), code (the bundle)")
+        if bundle.requirements:
+            lines.append(describe_index(settings))
         if options.builder == "docker":
             lines.append("Builder: docker (a Dockerfile built and pushed by the Docker Engine at DOCKER_HOST; "
                          "the requirements are installed with pip inside the image)")

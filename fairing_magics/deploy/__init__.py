@@ -205,7 +205,7 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
         return "\n".join(lines)
     from fairing_magics.backends.kubernetes.specs import to_yaml
     from fairing_magics.deploy.kubernetes import MODEL_DIR, endpoint_options, render_objects
-    from fairing_magics.images import describe_registry_plan, target_repository
+    from fairing_magics.images import describe_index, describe_registry_plan, target_repository
 
     repository = target_repository(settings.registry)
     lines.append("")
@@ -214,6 +214,7 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
     lines.append("Layers: base, dependencies (" + (", ".join(package.requirements) if package else
                                                    "the model's pinned packages") +
                  f"), model folder with serve.py at {MODEL_DIR}")
+    lines.append(describe_index(settings))
     opts = endpoint_options(name, f"{repository}@sha256:<digest of the built image>",
                             namespace=settings.namespace, package=package, replicas=replicas,
                             kserve=kserve, expose=expose, cpu=cpu, memory=memory,

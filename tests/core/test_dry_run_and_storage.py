@@ -30,6 +30,20 @@ def test_dry_run_shows_capture_report_and_ecr_plan_and_touches_nothing(shell, ca
     assert "r" not in shell.user_ns
 
 
+def test_dry_run_names_the_package_index_without_its_credentials(shell, capsys):
+    assert run(shell, f"%fairing_config --registry {ECR} --index-url https://ci:s3cr3t-t0ken@mirror.example/simple "
+                      "--extra-index-url https://extra.example/simple").success
+    run(shell, "import numpy as np\nweights = np.ones(3)")
+    capsys.readouterr()
+    result = run(shell, "%%fairing_train --dry-run\nprint(weights.sum())")
+    assert result.success, result.error_in_exec
+    out = capsys.readouterr().out
+    assert "numpy==" in out
+    assert "Package index: https://mirror.example/simple + https://extra.example/simple" in out
+    assert "s3cr3t-t0ken" not in out
+    assert run(shell, "%fairing_config --index-url '' --extra-index-url ''").success
+
+
 @pytest.mark.e2e
 def test_run_folder_goes_to_s3_storage(shell, aws, capsys):
     from fairing_magics.storage import storage_for
