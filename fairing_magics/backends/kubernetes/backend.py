@@ -106,6 +106,17 @@ class KubernetesBackend:
         namespace = options.namespace or settings.namespace or access.namespace
         require_ok(check_submit(access, kind, namespace,
                                 runtime_ref=getattr(options, "runtime_ref", "") or ""))
+        if kind == "trainjob":
+            from fairing_magics.backends.kubernetes.trainjob import pod_settings
+            from fairing_magics.backends.kubernetes.trainjob_api import (
+                detect_trainjob_api,
+                require_pod_settings_field,
+            )
+
+            api = detect_trainjob_api(access, options.context or settings.context)
+            probe = training_spec(options, settings, name="check-000000", image="check",
+                                  namespace="check")
+            require_pod_settings_field(api, pod_settings(probe))
 
     def start(self, launch: Launch, run: Run) -> None:
         """Submit the run's job and start following it (returns at once)."""
@@ -129,8 +140,27 @@ class KubernetesBackend:
             options = replace(options, env={**dict(options.env), **launch.env})
         if storage_kind(settings.storage) == "folder":
             output_folder(settings.storage, run.name).mkdir(parents=True, exist_ok=True)
+        notice = ""
+        trainjob_field = "runtimePatches"
+        if kind == "trainjob":
+            from fairing_magics.backends.kubernetes.trainjob import pod_settings
+            from fairing_magics.backends.kubernetes.trainjob_api import (
+                assumed_api_notice,
+                detect_trainjob_api,
+                require_pod_settings_field,
+            )
+
+            api = detect_trainjob_api(access, options.context or settings.context)
+            trainjob_field = api.field
+            used = pod_settings(training_spec(options, settings, name=run.name, image=launch.image,
+                                              namespace=namespace))
+            require_pod_settings_field(api, used)
+            notice = assumed_api_notice(api, used)
         spec = training_spec(options, settings, name=run.name, image=launch.image,
-                             capture_digest=launch.capture_digest, namespace=namespace)
+                             capture_digest=launch.capture_digest, namespace=namespace,
+                             trainjob_field=trainjob_field)
+        if notice:
+            run.emit(ev.Notice(notice))
         run.emit(ev.StageChanged("submit", "running"))
         started = time.perf_counter()
         api = CustomObjectsApi(access.api_client)

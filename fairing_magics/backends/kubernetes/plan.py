@@ -15,8 +15,10 @@ What is added to the specs of :mod:`.specs`:
   see the kernel's folder at the same path (a single-machine cluster, the test cluster, or a
   shared file system mounted alike on notebook and nodes); on EKS use ``s3://``.
 
-For a TrainJob the volumes go into its ``runtimePatches`` pod patch and the env into
-``spec.trainer.env`` (the only place the Trainer API takes env for the ``node`` container).
+For a TrainJob the volumes go into its pod patch (``runtimePatches``, ``podTemplateOverrides`` or
+``podSpecOverrides``: ``trainjob_field``, what :mod:`.trainjob_api` found the cluster takes) and
+the env into ``spec.trainer.env`` (the only place the Trainer API takes env for the ``node``
+container).
 """
 
 from __future__ import annotations
@@ -78,10 +80,18 @@ def job_options(options, settings, *, name: str, image: str, capture_digest: str
 
 
 def training_spec(options, settings, *, name: str, image: str, capture_digest: str = "",
-                  namespace: str = "", region: str | None = None) -> dict:
-    """The object to create for one run: :func:`render_training` plus storage and AWS env."""
-    spec = render_training(job_options(options, settings, name=name, image=image,
-                                       capture_digest=capture_digest, namespace=namespace))
+                  namespace: str = "", region: str | None = None,
+                  trainjob_field: str = "runtimePatches") -> dict:
+    """The object to create for one run: :func:`render_training` plus storage and AWS env
+    (a TrainJob's pod settings in ``trainjob_field``)."""
+    opts = job_options(options, settings, name=name, image=image,
+                       capture_digest=capture_digest, namespace=namespace)
+    if opts.kind == "trainjob":
+        from fairing_magics.backends.kubernetes.trainjob import render_trainjob
+
+        spec = render_trainjob(opts, trainjob_field)
+    else:
+        spec = render_training(opts)
     if options.aws_secret:
         from fairing_magics.aws import aws_env_from_secret
 
@@ -135,9 +145,15 @@ def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
     image = f"{registry}@sha256:<digest-of-the-built-image>"
     namespace = options.namespace or settings.namespace
     context = options.context or settings.context
+    trainjob_api = None
+    if (options.kind or "job").lower() == "trainjob":
+        from fairing_magics.backends.kubernetes.trainjob_api import dry_run_trainjob_api
+
+        trainjob_api = dry_run_trainjob_api(context)
     spec = training_spec(options, settings, name=object_name, image=image,
                          capture_digest=bundle.digest if bundle is not None else "",
-                         namespace=namespace)
+                         namespace=namespace,
+                         trainjob_field=trainjob_api.field if trainjob_api else "runtimePatches")
     where = storage_kind(settings.storage)
     if where == "s3":
         from fairing_magics.storage import storage_for
@@ -153,6 +169,7 @@ def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
         f"namespace {namespace or '(the context or pod namespace)'}, "
         f"context {context or '(current)'}",
         f"Outputs and errors: {outputs}",
+        *([trainjob_api.describe()] if trainjob_api else []),
         "",
         to_yaml(spec).rstrip("\n"),
     ]

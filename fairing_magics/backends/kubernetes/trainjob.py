@@ -19,14 +19,25 @@ always set: the bundle's (``python3 /fairing/bundle/fairing_bootstrap.py ...``, 
 **Nodes.** ``--workers N`` is ``numNodes`` (0 or 1: one node); ``--cpu/--memory/--gpus`` are
 ``resourcesPerNode``. Each node is one pod of the Indexed Job ``<run>-node-0``.
 
-**Everything else** goes through ``runtimePatches`` (the stored API: patches keyed by
-``manager``, here ``fairing.dev/fairing-magics``), aimed at the ``node`` replicated job: our labels
-and annotations on the JobSet and on the pods (with the Istio opt-out), ``serviceAccountName``,
-``nodeSelector``, ``tolerations``, ``imagePullSecrets``, ``volumes`` and the ``node`` container's
+**Everything else** (the pod-level settings) goes where the cluster's Trainer takes it. Released
+Trainers differ, and an API server silently prunes a field its CRD does not know, so a run on an
+older Trainer would lose its service account (no S3 access), volumes or tolerations without a
+word. :func:`render_trainjob` renders one of three shapes (:mod:`.trainjob_api` finds which one
+the cluster's CRD accepts):
+
+- ``runtimePatches`` (Trainer v2.2 and newer): patches keyed by ``manager``, here
+  ``fairing.dev/fairing-magics``, aimed at the ``node`` replicated job: our labels and
+  annotations on the JobSet and on the pods (with the Istio opt-out), and a PodSpecPatch.
+- ``podTemplateOverrides`` (v2.1): ``spec.labels``/``spec.annotations`` (JobSet and Jobs) and
+  one override with ``targetJobs: [{name: node}]``, pod ``metadata`` and ``spec``.
+- ``podSpecOverrides`` (v2.0, Kubeflow 1.10): ``spec.labels``/``spec.annotations`` and one
+  flat override with ``targetJobs: [{name: node}]``. It has no pod metadata: the pods get
+  neither our labels nor the Istio opt-out (the runtime's template must carry that).
+
+The pod spec part is the same in all three: ``serviceAccountName``, ``nodeSelector``,
+``tolerations``, ``imagePullSecrets``, ``volumes`` and the ``node`` container's
 ``volumeMounts``. The env of ``node`` can only be set through ``trainer.env`` (the API refuses it
 in a patch), so all env goes there. ``--timeout`` is ``spec.activeDeadlineSeconds``.
-Trainers older than the ``runtimePatches`` API (v2.0's ``podSpecOverrides``, v2.1's
-``podTemplateOverrides``) drop these fields: the run still works, found by JobSet's labels.
 
 **Finding the pods**: JobSet labels every pod ``jobset.sigs.k8s.io/jobset-name: <run>``
 (:func:`trainjob_pod_selector`) and ``jobset.sigs.k8s.io/replicatedjob-name: node``; the Job
@@ -58,6 +69,14 @@ TRAINER_JOB = "node"
 TRAINER_CONTAINER = "node"
 #: Who owns our entry of ``runtimePatches``.
 PATCH_MANAGER = "fairing.dev/fairing-magics"
+#: The TrainJob fields that carry pod-level settings, newest first, and the Trainers that have them.
+RUNTIME_PATCHES = "runtimePatches"
+POD_TEMPLATE_OVERRIDES = "podTemplateOverrides"
+POD_SPEC_OVERRIDES = "podSpecOverrides"
+POD_SETTINGS_FIELDS = (RUNTIME_PATCHES, POD_TEMPLATE_OVERRIDES, POD_SPEC_OVERRIDES)
+TRAINER_RELEASES = {RUNTIME_PATCHES: "Kubeflow Trainer v2.2 or newer",
+                    POD_TEMPLATE_OVERRIDES: "Kubeflow Trainer v2.1",
+                    POD_SPEC_OVERRIDES: "Kubeflow Trainer v2.0 (Kubeflow 1.10)"}
 #: Labels JobSet and the Job controller put on every pod of a TrainJob.
 LABEL_JOBSET_NAME = "jobset.sigs.k8s.io/jobset-name"
 LABEL_REPLICATED_JOB = "jobset.sigs.k8s.io/replicatedjob-name"
@@ -118,8 +137,13 @@ def num_nodes(opts: JobOptions) -> int:
     return max(1, opts.workers)
 
 
-def render_trainjob(opts: JobOptions) -> dict:
-    """A ``trainer.kubeflow.org/v1alpha1`` TrainJob (see the module docstring)."""
+def render_trainjob(opts: JobOptions, pod_settings_field: str = RUNTIME_PATCHES) -> dict:
+    """A ``trainer.kubeflow.org/v1alpha1`` TrainJob whose pod-level settings go in
+    ``pod_settings_field`` (one of :data:`POD_SETTINGS_FIELDS`; ``""``: a Trainer with none of
+    them, the settings are left out). See the module docstring."""
+    if pod_settings_field not in POD_SETTINGS_FIELDS + ("",):
+        raise ConfigError(f"unknown TrainJob field {pod_settings_field!r} for pod settings: use "
+                          f"one of {', '.join(POD_SETTINGS_FIELDS)}")
     ref = parse_runtime_ref(opts.runtime_ref, opts.namespace)
     if opts.parameter_servers:
         raise ConfigError("a TrainJob has no parameter servers: use --kind tfjob")
@@ -145,24 +169,40 @@ def render_trainjob(opts: JobOptions) -> dict:
     spec: dict = {"runtimeRef": ref.render(), "trainer": trainer}
     if opts.timeout is not None:
         spec["activeDeadlineSeconds"] = opts.timeout
-    spec["runtimePatches"] = [{"manager": PATCH_MANAGER,
-                               "trainingRuntimeSpec": {"template": _jobset_patch(opts)}}]
+    jobset_meta = _jobset_metadata(opts)
+    target = [{"name": TRAINER_JOB}]
+    if pod_settings_field == RUNTIME_PATCHES:
+        spec[RUNTIME_PATCHES] = [{"manager": PATCH_MANAGER,
+                                  "trainingRuntimeSpec": {"template": _jobset_patch(opts)}}]
+    elif pod_settings_field == POD_TEMPLATE_OVERRIDES:
+        spec.update(jobset_meta)
+        spec[POD_TEMPLATE_OVERRIDES] = [{"targetJobs": target, "metadata": _pod_metadata(opts),
+                                         "spec": _pod_spec_patch(opts)}]
+    elif pod_settings_field == POD_SPEC_OVERRIDES:
+        spec.update(jobset_meta)
+        spec[POD_SPEC_OVERRIDES] = [{"targetJobs": target, **_pod_spec_patch(opts)}]
     return _object(TRAINJOB, opts, spec)
 
 
-def _jobset_patch(opts: JobOptions) -> dict:
-    labels = run_labels(opts, "trainjob")
+def _jobset_metadata(opts: JobOptions) -> dict:
+    meta: dict = {"labels": dict(run_labels(opts, "trainjob"))}
     annotations = run_annotations(opts)
-    jobset_meta: dict = {"labels": dict(labels)}
     if annotations:
-        jobset_meta["annotations"] = dict(annotations)
-    pod_labels, pod_annotations = dict(labels), dict(annotations)
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def _pod_metadata(opts: JobOptions) -> dict:
+    labels, annotations = dict(run_labels(opts, "trainjob")), dict(run_annotations(opts))
     if not opts.istio_inject:
-        pod_labels[ISTIO_INJECT] = "false"
-        pod_annotations[ISTIO_INJECT] = "false"
-    pod: dict = {"metadata": {"labels": pod_labels, "annotations": pod_annotations},
-                 "spec": _pod_spec_patch(opts)}
-    return {"metadata": jobset_meta,
+        labels[ISTIO_INJECT] = "false"
+        annotations[ISTIO_INJECT] = "false"
+    return {"labels": labels, "annotations": annotations}
+
+
+def _jobset_patch(opts: JobOptions) -> dict:
+    pod: dict = {"metadata": _pod_metadata(opts), "spec": _pod_spec_patch(opts)}
+    return {"metadata": _jobset_metadata(opts),
             "spec": {"replicatedJobs": [{"name": TRAINER_JOB,
                                          "template": {"spec": {"template": pod}}}]}}
 
@@ -188,9 +228,19 @@ def _pod_spec_patch(opts: JobOptions) -> dict:
 
 
 def node_pod_patches(trainjob: dict) -> list[dict]:
-    """The pod template patches (``metadata``, ``spec``) of our TrainJob's ``node`` job."""
+    """The pod template patches (``metadata``, ``spec``) of our TrainJob's ``node`` job, in
+    whichever field the TrainJob carries them. ``spec`` is the TrainJob's own dict (a
+    ``podSpecOverrides`` entry itself), so a caller may add to it."""
     patches = []
-    for patch in trainjob["spec"].get("runtimePatches") or []:
+    spec = trainjob["spec"]
+    for override in spec.get(POD_TEMPLATE_OVERRIDES) or []:
+        if _targets_node(override):
+            patches.append({"metadata": override.get("metadata") or {},
+                            "spec": override.setdefault("spec", {})})
+    for override in spec.get(POD_SPEC_OVERRIDES) or []:
+        if _targets_node(override):
+            patches.append({"spec": override})
+    for patch in spec.get(RUNTIME_PATCHES) or []:
         template = ((patch.get("trainingRuntimeSpec") or {}).get("template") or {})
         for job in (template.get("spec") or {}).get("replicatedJobs") or []:
             if job.get("name") == TRAINER_JOB:
@@ -198,6 +248,29 @@ def node_pod_patches(trainjob: dict) -> list[dict]:
                 if pod is not None:
                     patches.append(pod)
     return patches
+
+
+def _targets_node(override: dict) -> bool:
+    return any(t.get("name") == TRAINER_JOB for t in override.get("targetJobs") or [])
+
+
+#: What a PodSpecPatch field is called in a message (the flag that sets it).
+_SETTING_NAMES = {"serviceAccountName": "--service-account", "nodeSelector": "--node-selector",
+                  "tolerations": "--toleration", "imagePullSecrets": "--image-pull-secret"}
+
+
+def pod_settings(trainjob: dict) -> list[str]:
+    """The pod-level settings a TrainJob asks for, as a user reads them
+    (``--service-account s3-reader``, ``volume fairing-output``); empty when it asks none."""
+    used: list[str] = []
+    for patch in node_pod_patches(trainjob):
+        pod = patch.get("spec") or {}
+        for key, flag in _SETTING_NAMES.items():
+            value = pod.get(key)
+            if value:
+                used.append(f"{flag} {value}" if isinstance(value, str) else flag)
+        used += [f"volume {v['name']}" for v in pod.get("volumes") or []]
+    return list(dict.fromkeys(used))
 
 
 def trainjob_pod_selector(name: str) -> str:

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import admission
+from . import admission, pruning
 from .apierrors import ApiError, already_exists, conflict, gone, not_found
 from .resources import ResourceType, find_type
 
@@ -151,6 +151,7 @@ class Store:
             obj["apiVersion"], obj["kind"] = t.api_version, t.kind
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = now_iso()
+            pruning.prune_object(obj, self._schema(t))
             admission.default(t, obj)
             admission.validate(t, obj)
             key = (_key(t), namespace if t.namespaced else "", meta["name"])
@@ -177,6 +178,7 @@ class Store:
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(t, name)
             new = self._merge_update(t, old, _copy(obj), subresource)
+            pruning.prune_object(new, self._schema(t))
             if (new.get("metadata") or {}).get("name") != name:
                 raise ApiError(400, "the name of the object does not match the name on the URL")
             admission.validate(t, new)
@@ -195,6 +197,12 @@ class Store:
             if new == old:
                 return new
             return self._commit(key, t, old, new)
+
+    def _schema(self, t: ResourceType) -> dict | None:
+        """The structural schema of a custom resource's version (None: nothing is pruned)."""
+        if not t.crd:
+            return None
+        return pruning.schema_of(self._objects.get((_key(pruning.CRD), "", t.crd)), t)
 
     def _merge_update(self, t: ResourceType, old: dict, new: dict, subresource: str) -> dict:
         new.setdefault("metadata", {})

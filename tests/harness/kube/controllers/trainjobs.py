@@ -8,8 +8,13 @@ trainer``, applies ``spec.trainer`` to its container ``node`` (image, command, a
 merged by name, ``resourcesPerNode``, ``numNodes`` over the runtime's ``mlPolicy.numNodes``),
 the torch plugin's env (``PET_NNODES``, ``PET_NPROC_PER_NODE``, ``PET_NODE_RANK`` from the
 completion-index annotation, ``PET_MASTER_ADDR`` ``<job>-node-0-0.<job>``, ``PET_MASTER_PORT``
-29500) and the TrainJob's ``runtimePatches`` (pod labels/annotations, serviceAccountName,
-nodeSelector, tolerations, imagePullSecrets, volumes, container volumeMounts).
+29500) and the TrainJob's pod settings, from whichever field its Trainer has:
+``runtimePatches`` (v2.2+), ``podTemplateOverrides`` (v2.1) or ``podSpecOverrides`` (v2.0),
+each aimed at a replicated job by name (pod labels/annotations where the field has pod
+metadata, serviceAccountName, nodeSelector, tolerations, imagePullSecrets, volumes, container
+volumeMounts). ``spec.labels``/``spec.annotations`` (v2.0/v2.1) go to the JobSet and its Jobs,
+not to the pods, so they are not on the pods here either. Which fields survive creation is the
+CRD's business: a CRD with a structural schema (``trainer_crds``) prunes the others.
 
 Where it differs: no JobSet or Job objects (the pods are owned by the TrainJob, so foreground
 deletion of the TrainJob removes them); only the trainer step runs (initializer jobs are not
@@ -124,13 +129,28 @@ def node_pod_template(trainjob: dict, runtime: dict) -> tuple[str, dict, int]:
         ports = container.setdefault("ports", [])
         if not any(p.get("containerPort") == MASTER_PORT for p in ports):
             ports.append({"containerPort": MASTER_PORT, "protocol": "TCP"})
+    for patch in pod_patches(spec, rjob["name"]):
+        _apply_pod_patch(template, patch)
+    return rjob["name"], template, nodes
+
+
+def pod_patches(spec: dict, job: str) -> list[dict]:
+    """The pod template patches (``metadata``, ``spec``) a TrainJob ``spec`` aims at replicated
+    job ``job``, in the Trainer's order: podSpecOverrides, podTemplateOverrides, runtimePatches."""
+    def targets(override: dict) -> bool:
+        return any(t.get("name") == job for t in override.get("targetJobs") or [])
+
+    patches = [{"spec": {k: v for k, v in o.items() if k != "targetJobs"}}
+               for o in spec.get("podSpecOverrides") or [] if targets(o)]
+    patches += [{"metadata": o.get("metadata") or {}, "spec": o.get("spec") or {}}
+                for o in spec.get("podTemplateOverrides") or [] if targets(o)]
     for patch in spec.get("runtimePatches") or []:
         jobset = ((patch.get("trainingRuntimeSpec") or {}).get("template") or {})
         for job_patch in (jobset.get("spec") or {}).get("replicatedJobs") or []:
-            if job_patch.get("name") == rjob["name"]:
-                _apply_pod_patch(template, ((job_patch.get("template") or {}).get("spec") or {})
-                                 .get("template") or {})
-    return rjob["name"], template, nodes
+            if job_patch.get("name") == job:
+                patches.append(((job_patch.get("template") or {}).get("spec") or {})
+                               .get("template") or {})
+    return patches
 
 
 def _upsert_env(container: dict, env: list[dict]) -> None:
