@@ -118,6 +118,19 @@ def test_refusal_and_notice_name_the_settings():
     assert assumed_api_notice(TrainJobApi("runtimePatches", True, "x"), ["--toleration"]) == ""
 
 
+def test_a_trainer_that_cannot_annotate_pods_warns_about_istio():
+    from fairing_magics.backends.kubernetes.trainjob_api import pod_metadata_notice
+
+    v20 = TrainJobApi("podSpecOverrides", True, "the CRD has spec.podSpecOverrides")
+    notice = pod_metadata_notice(v20, istio_inject=False)
+    assert notice.startswith("this Kubeflow Trainer (spec.podSpecOverrides) cannot annotate the pods")
+    assert 'sidecar.istio.io/inject: "false"' in notice and "TrainingRuntime's pod template" in notice
+    assert pod_metadata_notice(v20, istio_inject=True) == ""  # the user wants the sidecar
+    for field in ("podTemplateOverrides", "runtimePatches"):
+        assert pod_metadata_notice(TrainJobApi(field, True, "x"), istio_inject=False) == ""
+    assert "(no pod-settings field)" in pod_metadata_notice(TrainJobApi("", True, "x"), istio_inject=False)
+
+
 # -- against the API-only emulator ------------------------------------------------------------
 
 

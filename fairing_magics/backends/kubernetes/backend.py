@@ -140,13 +140,14 @@ class KubernetesBackend:
             options = replace(options, env={**dict(options.env), **launch.env})
         if storage_kind(settings.storage) == "folder":
             output_folder(settings.storage, run.name).mkdir(parents=True, exist_ok=True)
-        notice = ""
+        notices: list[str] = []
         trainjob_field = "runtimePatches"
         if kind == "trainjob":
             from fairing_magics.backends.kubernetes.trainjob import pod_settings
             from fairing_magics.backends.kubernetes.trainjob_api import (
                 assumed_api_notice,
                 detect_trainjob_api,
+                pod_metadata_notice,
                 require_pod_settings_field,
             )
 
@@ -155,11 +156,11 @@ class KubernetesBackend:
             used = pod_settings(training_spec(options, settings, name=run.name, image=launch.image,
                                               namespace=namespace))
             require_pod_settings_field(api, used)
-            notice = assumed_api_notice(api, used)
+            notices = [n for n in (assumed_api_notice(api, used), pod_metadata_notice(api, settings.istio_inject)) if n]
         spec = training_spec(options, settings, name=run.name, image=launch.image,
                              capture_digest=launch.capture_digest, namespace=namespace,
                              trainjob_field=trainjob_field)
-        if notice:
+        for notice in notices:
             run.emit(ev.Notice(notice))
         run.emit(ev.StageChanged("submit", "running"))
         started = time.perf_counter()

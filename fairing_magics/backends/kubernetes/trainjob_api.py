@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from fairing_magics.backends.kubernetes.specs import TRAINJOB
 from fairing_magics.backends.kubernetes.trainjob import (
     POD_SETTINGS_FIELDS,
+    POD_SPEC_OVERRIDES,
     RUNTIME_PATCHES,
     TRAINER_RELEASES,
 )
@@ -162,3 +163,21 @@ def assumed_api_notice(api: TrainJobApi, settings: list[str]) -> str:
             f"dropped: {', '.join(settings)}. Ask an admin for 'get' on "
             f"customresourcedefinitions/{TRAINJOB_CRD}, or check with kubectl get crd "
             f"{TRAINJOB_CRD} -o yaml")
+
+
+def pod_metadata_notice(api: TrainJobApi, istio_inject: bool) -> str:
+    """The notice for a Trainer that cannot annotate the pods ("" when it can, or Istio is wanted).
+
+    ``spec.podSpecOverrides`` (v2.0) and a Trainer with no pod-settings field have no place for
+    pod metadata, so the pods lack ``sidecar.istio.io/inject: "false"``: with Istio injection on
+    in the namespace (Kubeflow profiles have it), a sidecar keeps each pod running after the cell
+    has finished."""
+    if istio_inject or api.field not in (POD_SPEC_OVERRIDES, ""):
+        return ""
+    where = f"spec.{api.field}" if api.field else "no pod-settings field"
+    return (f"this Kubeflow Trainer ({where}) cannot annotate the pods, so they lack "
+            "sidecar.istio.io/inject: \"false\": if the namespace has Istio injection (Kubeflow "
+            "profiles do), the sidecar keeps the pods running after the cell ends. Put the "
+            "annotation in the (Cluster)TrainingRuntime's pod template, run in a namespace without "
+            "injection, or upgrade Kubeflow Trainer")
+
