@@ -515,15 +515,7 @@ def render_inferenceservice(opts: DeployOptions) -> dict:
     ``service_account`` that holds the S3 credentials (KServe reads them from it). Istio injection
     is off (an annotation KServe copies to the pods) unless ``istio_inject``.
     """
-    predictor: dict = {"minReplicas": opts.replicas}
-    if opts.service_account:
-        predictor["serviceAccountName"] = opts.service_account
-    if opts.image_pull_secrets:
-        predictor["imagePullSecrets"] = [{"name": s} for s in opts.image_pull_secrets]
-    if opts.node_selector:
-        predictor["nodeSelector"] = dict(opts.node_selector)
-    if opts.tolerations:
-        predictor["tolerations"] = [t.render() for t in opts.tolerations]
+    predictor: dict = {"minReplicas": opts.replicas, **render_pod_placement(opts)}
     resources = render_resources(opts.cpu, opts.memory, opts.gpus)
     if opts.runtime:
         # protocolVersion v1: KServe's V1 REST protocol, what our Endpoint speaks.
@@ -586,18 +578,27 @@ def render_pod_template(opts: PodOptions, *, container_name: str, serving: bool 
     return {"metadata": metadata, "spec": render_pod_spec(opts, container_name, serving=serving)}
 
 
+def render_pod_placement(opts: PodOptions) -> dict:
+    """The pod fields every workload shares (pod template, InferenceService predictor, TrainJob
+    patch): ``serviceAccountName``, ``imagePullSecrets``, ``nodeSelector``, ``tolerations``;
+    only those the options set."""
+    fields: dict = {}
+    if opts.service_account:
+        fields["serviceAccountName"] = opts.service_account
+    if opts.image_pull_secrets:
+        fields["imagePullSecrets"] = [{"name": s} for s in opts.image_pull_secrets]
+    if opts.node_selector:
+        fields["nodeSelector"] = dict(opts.node_selector)
+    if opts.tolerations:
+        fields["tolerations"] = [t.render() for t in opts.tolerations]
+    return fields
+
+
 def render_pod_spec(opts: PodOptions, container_name: str, *, serving: bool = False) -> dict:
     spec: dict = {}
     if not serving:
         spec["restartPolicy"] = "Never"
-    if opts.service_account:
-        spec["serviceAccountName"] = opts.service_account
-    if opts.image_pull_secrets:
-        spec["imagePullSecrets"] = [{"name": s} for s in opts.image_pull_secrets]
-    if opts.node_selector:
-        spec["nodeSelector"] = dict(opts.node_selector)
-    if opts.tolerations:
-        spec["tolerations"] = [t.render() for t in opts.tolerations]
+    spec.update(render_pod_placement(opts))
     spec["containers"] = [render_container(opts, container_name, serving=serving)]
     if opts.volumes:
         spec["volumes"] = [v.render_volume() for v in opts.volumes]

@@ -57,6 +57,7 @@ from fairing_magics.backends.kubernetes.specs import (
     TRAINJOB,
     JobOptions,
     _object,
+    render_pod_placement,
     run_annotations,
     run_labels,
 )
@@ -209,15 +210,7 @@ def _jobset_patch(opts: JobOptions) -> dict:
 
 def _pod_spec_patch(opts: JobOptions) -> dict:
     """The PodSpecPatch of the node pods: only the fields the API lets a patch set."""
-    spec: dict = {}
-    if opts.service_account:
-        spec["serviceAccountName"] = opts.service_account
-    if opts.image_pull_secrets:
-        spec["imagePullSecrets"] = [{"name": s} for s in opts.image_pull_secrets]
-    if opts.node_selector:
-        spec["nodeSelector"] = dict(opts.node_selector)
-    if opts.tolerations:
-        spec["tolerations"] = [t.render() for t in opts.tolerations]
+    spec: dict = render_pod_placement(opts)
     if opts.volumes:
         spec["volumes"] = [v.render_volume() for v in opts.volumes]
     container: dict = {"name": TRAINER_CONTAINER}
