@@ -229,12 +229,30 @@ class FairingMagics(Magics, FairingSettings):
         if not options.wait:
             return run
         try:
-            pipeline.follow(run, on_interrupt=settings.on_interrupt)
+            self._follow(run, settings.on_interrupt)
         except JobFailed as exc:
             exc.shown_in_log = not hasattr(run.view, "widget")
             raise
         namespace.update(run.outputs)
         return run
+
+    def _follow(self, run, on_interrupt: str):
+        """:func:`pipeline.follow`, keeping the panel's Cancel button working while the cell
+        blocks (a comm pump, ipykernel 6 and 7). Where no pump can work, the button is
+        disabled and says how to stop the run instead of silently doing nothing."""
+        from fairing_magics.ui import comm_pump
+
+        view = getattr(run, "view", None)
+        pump = comm_pump.open_comm_pump() if hasattr(view, "widget") else None
+        if pump is None:
+            if hasattr(view, "block_cancel"):
+                if pipeline.interrupt_action(run, on_interrupt) == "cancel":
+                    view.block_cancel("■ interrupt the kernel to stop")
+                else:
+                    view.block_cancel(f"■ interrupt the kernel, then %fairing_cancel {run.name}")
+            return pipeline.follow(run, on_interrupt=on_interrupt)
+        with pump:
+            return pipeline.follow(run, on_interrupt=on_interrupt, poll=pump.poll)
 
     def _images(self, settings):
         """The kernel's ImageService (remembers bases, tokens and pushed blobs), made on first use."""
@@ -484,14 +502,14 @@ class FairingMagics(Magics, FairingSettings):
                   Path(settings.home) / "attached" / f"{info.name}-{int(time.time())}",
                   stages=backend.stages)
         view = make_view(settings.ui, title=info.name, backend=backend.name, stages=backend.stages,
-                         log_lines=settings.log_lines, on_cancel=run.cancel)
+                         log_lines=settings.log_lines, on_cancel=lambda: pipeline.cancel_from_panel(run))
         run.view = view
         run.subscribe(view.handle)
         self.runs.add(run)
         self._show_view(view)
         backend.reattach(info.name, run, settings, namespace=info.namespace)
         try:
-            pipeline.follow(run, on_interrupt="detach")
+            self._follow(run, "detach")
         except JobFailed as exc:
             exc.shown_in_log = not hasattr(view, "widget")
             raise

@@ -221,7 +221,7 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     run = Run(name, backend.name, settings.runs_root / "runs" / name, outputs=options.outputs,
               stages=backend.stages)
     view = make_view(settings.ui, title=name, backend=backend.name, stages=backend.stages,
-                     log_lines=settings.log_lines, on_cancel=run.cancel)
+                     log_lines=settings.log_lines, on_cancel=lambda: cancel_from_panel(run))
     run.view = view
     run.subscribe(view.handle)
     runs.add(run)
@@ -271,17 +271,41 @@ def interrupted_message(run: Run) -> str:
     return f"interrupted: run {run.name} was stopped before it started; nothing is left running"
 
 
-def follow(run: Run, *, on_interrupt: str = "auto") -> Run:
+def interrupt_action(run: Run, on_interrupt: str = "auto") -> str:
+    """What a kernel interrupt does to a run being waited for: ``cancel`` or ``detach``
+    (``auto``: cancel local runs, detach from cluster runs)."""
+    if on_interrupt != "auto":
+        return on_interrupt
+    return "cancel" if run.backend == "local" else "detach"
+
+
+def cancel_from_panel(run: Run) -> None:
+    """The panel's Cancel button: stop the run (the waiting cell then fails with "cancelled from
+    the panel: ..."); if it cannot be stopped, the panel says why."""
+    try:
+        run.cancel(by="the panel")
+    except FairingError as exc:
+        run.cancelled_by = ""  # not stopped by the panel after all
+        run.emit(ev.Notice(f"Cancel failed: {exc}", level="error"))
+
+
+def follow(run: Run, *, on_interrupt: str = "auto", poll: Callable[[], object] | None = None) -> Run:
     """Wait for ``run`` in this thread; raise its error if it failed.
 
+    ``poll`` is called a few times a second while waiting: the magics pass the comm pump that
+    lets the panel's Cancel button work while the cell blocks (:mod:`fairing_magics.ui.comm_pump`).
     A kernel interrupt (KeyboardInterrupt) cancels or detaches as ``on_interrupt`` says (``auto``:
     cancel local runs, detach from cluster runs) and always ends in a clear error, so the cell fails.
     """
     try:
-        return run.wait()
+        return run.wait(poll=poll)
+    except RunCancelled as exc:
+        if not run.cancelled_by or str(exc).startswith("cancelled from"):
+            raise
+        raise RunCancelled(f"cancelled from {run.cancelled_by}: {exc}", phase=exc.phase,
+                           last_lines=exc.last_lines) from None
     except KeyboardInterrupt:
-        action = on_interrupt if on_interrupt != "auto" else ("cancel" if run.backend == "local" else "detach")
-        if action == "cancel":
+        if interrupt_action(run, on_interrupt) == "cancel":
             run.cancel()
             stopped = False
             try:

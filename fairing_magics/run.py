@@ -66,6 +66,7 @@ class Run:
         self._cancel: Callable[[], None] | None = None
         self._log = open(self.folder / LOG_FILE, "a", encoding="utf-8", buffering=1 << 16)
         self.suppress_next_display = False
+        self.cancelled_by = ""  # who cancelled the run, when not the kernel: "the panel"
         self.save_record()
 
     # -- what backends call -------------------------------------------------------------
@@ -134,15 +135,22 @@ class Run:
             self._log.flush()
         return (self.folder / LOG_FILE).read_text(encoding="utf-8", errors="replace")
 
-    def cancel(self) -> None:
-        """Stop the run (kill the subprocess, delete the Kubernetes job)."""
+    def cancel(self, *, by: str = "") -> None:
+        """Stop the run (kill the subprocess, delete the Kubernetes job). ``by`` names who asked
+        (``"the panel"``), for the message the waiting cell fails with."""
         if not self.done and self._cancel is not None:
+            if by and not self.cancelled_by:
+                self.cancelled_by = by
             self._cancel()
 
-    def wait(self, timeout: float | None = None) -> Run:
-        """Block until the run ends; raise its error if it failed. Returns the run."""
+    def wait(self, timeout: float | None = None, *, poll: Callable[[], object] | None = None) -> Run:
+        """Block until the run ends; raise its error if it failed. Returns the run.
+
+        ``poll`` is called about ten times a second while waiting (the panel's widget events)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._done.wait(0.1):  # short waits so a kernel interrupt gets through
+            if poll is not None:
+                poll()
             if deadline is not None and time.monotonic() > deadline:
                 from fairing_magics.errors import FairingTimeout
 

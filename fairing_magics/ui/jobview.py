@@ -95,6 +95,15 @@ class JobView(Panel):
             self.summary = event.summary
             self.ended = time.time()
 
+    def block_cancel(self, hint: str) -> None:
+        """The cell blocks and widget events cannot reach the kernel until the run ends: show the
+        button disabled, saying how to stop the run instead (``hint``), rather than a dead button."""
+        self.cancel_button.disabled = True
+        self.cancel_button.description = hint
+        self.cancel_button.tooltip = ("The kernel is busy waiting for this run, so this button "
+                                      f"cannot reach it: {hint}")
+        self.cancel_button.layout.width = "auto"
+
     def _cancel_clicked(self, _button) -> None:
         self.cancel_button.disabled = True
         self.cancel_button.description = "Cancelling"
