@@ -22,7 +22,6 @@ What happens, as in :mod:`~fairing_magics.backends.local`:
 
 from __future__ import annotations
 
-import codecs
 import queue
 import threading
 import time
@@ -30,6 +29,7 @@ from collections.abc import Callable, Iterable
 
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
+from fairing_magics.backends.lines import LineSplitter
 from fairing_magics.backends.local import finish_from_exit
 from fairing_magics.errors import (
     ConfigError,
@@ -237,8 +237,7 @@ def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], N
             chunk_queue.put(end)
 
     threading.Thread(target=read, name="fairing-docker-logs", daemon=True).start()
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pending = ""
+    splitter = LineSplitter()
     done = False
     while not done:
         item = chunk_queue.get()
@@ -258,14 +257,12 @@ def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], N
                 done = True
                 break
             parts.append(more)
-        text = pending + decoder.decode(b"".join(parts))
-        lines = text.split("\n")
-        pending = lines.pop()
+        lines = splitter.feed(b"".join(parts))
         if lines:
-            deliver(tuple(line[:-1] if line.endswith("\r") else line for line in lines))
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        deliver((pending,))
+            deliver(lines)
+    last = splitter.close()
+    if last:
+        deliver(last)
 
 
 def _finish(run: Run, returncode: int | None, state: _ContainerState, seconds: float, launch: Launch) -> None:

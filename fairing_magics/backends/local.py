@@ -8,7 +8,6 @@ run folder, which has the same layout as run storage (``runs/<run>/outputs.pkl``
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 import select
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
+from fairing_magics.backends.lines import LineSplitter
 from fairing_magics.capture.bundle import BOOTSTRAP_NAME
 from fairing_magics.errors import FairingTimeout, JobFailed, RunCancelled
 from fairing_magics.run import Run
@@ -114,8 +114,7 @@ def pump_lines(fd: int, deliver, chunk: int = READ_CHUNK, gather_seconds: float 
     instead of one event per line. UTF-8 is decoded incrementally (a character split across
     reads stays whole) and a partial last line waits for its newline.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pending = ""
+    splitter = LineSplitter()
     eof = False
     while not eof:
         data = os.read(fd, chunk)
@@ -134,14 +133,12 @@ def pump_lines(fd: int, deliver, chunk: int = READ_CHUNK, gather_seconds: float 
                 break
             parts.append(more)
             size += len(more)
-        text = pending + decoder.decode(b"".join(parts))
-        lines = text.split("\n")
-        pending = lines.pop()
+        lines = splitter.feed(b"".join(parts))
         if lines:
-            deliver(tuple(line[:-1] if line.endswith("\r") else line for line in lines))
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        deliver((pending,))
+            deliver(lines)
+    last = splitter.close()
+    if last:
+        deliver(last)
 
 
 def _follow(proc: subprocess.Popen, state: _ProcessState, run: Run, workdir: Path, launch: Launch) -> None:
