@@ -9,47 +9,22 @@ import pytest
 
 from fairing_magics import events as ev
 from fairing_magics.backends.kubernetes.trainjob_api import forget_trainjob_apis
-from tests.harness import clear_user_namespace, ipython_shell
 from tests.harness.kube.trainer_crds import install_trainjob_crd
+from tests.kubernetes.magics_shell import magics_on_cluster
 
 pytestmark = pytest.mark.e2e
 
-_base = {}
-
-
 @pytest.fixture
 def shell(kube_cluster, tmp_path, monkeypatch, request):
-    from kubernetes.client import CoreV1Api
-
     namespace = "tja-" + request.node.name.replace("_", "-")[5:28].strip("-").lower()
-    api = kube_cluster.api_client()
-    CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
-    if "image" not in _base:
-        _base["image"] = kube_cluster.python_image()
-    host = kube_cluster.registry_host
-    for key, value in {"KUBECONFIG": str(kube_cluster.kubeconfig),
-                       "FAIRING_HOME": str(tmp_path / "home"), "FAIRING_UI": "text",
-                       "FAIRING_BACKEND": "kubernetes", "FAIRING_NAMESPACE": namespace,
-                       "FAIRING_STORAGE": str(tmp_path / "storage"),
-                       "FAIRING_REGISTRY": f"{host}/trainjob-api-e2e",
-                       "FAIRING_BASE_IMAGE": _base["image"],
-                       "FAIRING_INSECURE_REGISTRIES": host}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
     forget_trainjob_apis()
-    ip = ipython_shell()
-    clear_user_namespace(ip)
-    ip.run_cell("%unload_ext fairing_magics")
-    ip.extension_manager.loaded.discard("fairing_magics")
-    assert ip.run_cell("%load_ext fairing_magics").success
     try:
-        yield ip, api, namespace, kube_cluster.emulator
+        with magics_on_cluster(kube_cluster, tmp_path, monkeypatch, namespace, "trainjob-api-e2e") as (ip, api):
+            yield ip, api, namespace, kube_cluster.emulator
     finally:
-        ip.run_cell("%unload_ext fairing_magics")
         install_trainjob_crd(kube_cluster.emulator, None)  # the shared cluster's open CRD
         kube_cluster.emulator.faults.clear()
         forget_trainjob_apis()
-        api.close()
 
 
 def _pods(api, namespace: str, run_name: str) -> list:

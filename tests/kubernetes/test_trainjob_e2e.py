@@ -10,41 +10,18 @@ import pytest
 
 from fairing_magics import events as ev
 from fairing_magics.errors import RunCancelled
-from tests.harness import clear_user_namespace, ipython_shell
+from tests.kubernetes.magics_shell import magics_on_cluster
 
 pytestmark = pytest.mark.e2e
 
 GROUP, VERSION = "trainer.kubeflow.org", "v1alpha1"
-_base = {}
 
 
 @pytest.fixture
 def shell(kube_cluster, tmp_path, monkeypatch, request):
-    from kubernetes.client import CoreV1Api
-
     namespace = "tj-" + request.node.name.replace("_", "-")[5:30].strip("-").lower()
-    api = kube_cluster.api_client()
-    CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
-    if "image" not in _base:
-        _base["image"] = kube_cluster.python_image()
-    host = kube_cluster.registry_host
-    for key, value in {"KUBECONFIG": str(kube_cluster.kubeconfig),
-                       "FAIRING_HOME": str(tmp_path / "home"), "FAIRING_UI": "text",
-                       "FAIRING_BACKEND": "kubernetes", "FAIRING_NAMESPACE": namespace,
-                       "FAIRING_STORAGE": str(tmp_path / "storage"),
-                       "FAIRING_REGISTRY": f"{host}/trainjob-e2e",
-                       "FAIRING_BASE_IMAGE": _base["image"],
-                       "FAIRING_INSECURE_REGISTRIES": host}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    ip = ipython_shell()
-    clear_user_namespace(ip)
-    ip.run_cell("%unload_ext fairing_magics")
-    ip.extension_manager.loaded.discard("fairing_magics")
-    assert ip.run_cell("%load_ext fairing_magics").success
-    yield ip, api, namespace
-    ip.run_cell("%unload_ext fairing_magics")
-    api.close()
+    with magics_on_cluster(kube_cluster, tmp_path, monkeypatch, namespace, "trainjob-e2e") as (ip, api):
+        yield ip, api, namespace
 
 
 def _left(api, namespace: str) -> dict:
