@@ -3,14 +3,17 @@
 //
 //   JUPYTER_TOKEN=TOKEN node run_quickstart.mjs --url http://127.0.0.1:PORT \
 //        [--notebook quickstart.ipynb] [--screenshot build/browser/quickstart-jobview.png] \
-//        [--chromium /usr/bin/chromium] [--timeout 60]
+//        [--chromium /usr/bin/chromium] [--timeout 60] [--gate PATH]
 //
+// With --gate, the notebook's training run waits for PATH to exist (the test puts that wait in
+// its copy of the notebook): the script creates PATH once the panel shows Running and the run's
+// first log line, so the live update is seen however fast the run is, never by racing it.
 // The token comes from JUPYTER_TOKEN (as for the server) or --token; it is never printed.
 // The browser is the system one (playwright-core downloads none) with a fresh profile folder that
 // is removed at the end. Exit code 0 when every check passed, 1 when one failed, 2 on a crash; the
 // JSON line is printed in every case so the caller can say what went wrong.
 
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -119,6 +122,18 @@ async function main() {
 
     await page.locator('.fairing-jobview .fairing-header').waitFor();
     mark('panelShown');
+    if (args.gate) {
+      // The run is held at its gate: the panel must show it Running with its first line, live.
+      await page.waitForFunction(() => {
+        const phase = document.querySelector('.fairing-jobview .fairing-phase')?.textContent.trim();
+        const log = document.querySelector('.fairing-jobview .fairing-log')?.textContent ?? '';
+        return phase === 'Running' && log.includes('training in process');
+      });
+      result.logWhileRunning = await page.evaluate(
+        () => document.querySelector('.fairing-jobview .fairing-log')?.textContent ?? '');
+      writeFileSync(args.gate, 'seen live\n');
+      mark('gateOpened');
+    }
     await page.locator('.fairing-jobview .fairing-summary').waitFor();
     mark('summaryShown');
     // Every cell done: the last cell got its execution count and the kernel went idle again.
@@ -132,6 +147,8 @@ async function main() {
     Object.assign(result, await page.evaluate(readPage));
     result.seen = await page.evaluate(() => ({ phases: window.__fairingSeen.phases,
       logUpdates: window.__fairingSeen.logUpdates }));
+    result.seen.gateOpened = 'gateOpened' in result.timings;
+    result.seen.logWhileRunning = result.logWhileRunning ?? '';
 
     const panel = page.locator('.fairing-jobview');
     await panel.scrollIntoViewIfNeeded();
@@ -151,7 +168,7 @@ async function main() {
       && /remote: weight=/.test(result.log ?? '');
     c.summarySucceeded = /Succeeded/.test(result.summary ?? '');
     c.cancelHiddenAtEnd = !result.cancelVisible;
-    c.updatedLive = result.seen.phases.includes('Running')
+    c.updatedLive = (!args.gate || result.seen.gateOpened) && result.seen.phases.includes('Running')
       && result.seen.phases[result.seen.phases.length - 1] === 'Succeeded';
     const box = result.panelBox;
     c.panelInScreenshot = !!box && box.y >= 0 && box.y + box.height <= page.viewportSize().height;

@@ -6,6 +6,11 @@ What it proves that the nbclient tests cannot: the widget models the kernel send
 and render there as a header with the run name and phase, a stage row, the log and the final
 summary, updated live. The screenshot lands in ``build/browser/quickstart-jobview.png``.
 
+Liveness is checked without racing the machine: the lab's copy of the quick start has a gate in
+its training cell, after the first log line (the run waits, up to a minute, for a file to appear).
+The browser script creates that file only once the panel has shown Running and that first line,
+so a run of any speed is seen live, and a panel that does not update live fails the check.
+
 Needs: Debian's ``chromium``, Node.js 20+ with npm, the ``jupyterlab`` pip package. The node
 package (playwright-core, pinned in package-lock.json; it downloads no browser) is installed once
 with ``npm ci`` into ``tests/browser/node_modules``.
@@ -36,6 +41,7 @@ ROOT = HERE.parents[1]
 QUICKSTART = ROOT / "examples" / "quickstart.ipynb"
 SCREENSHOT = ROOT / "build" / "browser" / "quickstart-jobview.png"
 CHROMIUM = Path("/usr/bin/chromium")
+GATED = Path("quickstart-gated.ipynb")
 SERVER_START_SECONDS = 90
 # Keep the lab quiet and the run private: no news or update checks, no terminals, no LSP probing,
 # no extension manager reaching PyPI.
@@ -56,6 +62,25 @@ def _get(url: str, token: str, method: str = "GET"):
     with urllib.request.urlopen(request, timeout=10) as response:
         body = response.read()
     return json.loads(body) if body else None
+
+
+GATE_WAIT_SECONDS = 60
+GATE_AFTER = 'print("training in process", os.getpid())\n'
+
+
+def gated_quickstart(gate: Path) -> dict:
+    """The quick start with its training run held after its first log line until ``gate`` exists."""
+    nb = json.loads(QUICKSTART.read_text())
+    held = [cell for cell in nb["cells"] if cell["cell_type"] == "code"
+            and "".join(cell["source"]).startswith("%%fairing_train") and GATE_AFTER in "".join(cell["source"])]
+    assert len(held) == 1, f"the quick start's training cell no longer prints {GATE_AFTER!r}: move the gate"
+    source = "".join(held[0]["source"])
+    hold = (f"import pathlib, time  # test gate: the browser opens it once it saw the run live\n"
+            f"_gate_deadline = time.monotonic() + {GATE_WAIT_SECONDS}\n"
+            f"while not pathlib.Path({str(gate)!r}).exists() and time.monotonic() < _gate_deadline:\n"
+            f"    time.sleep(0.05)\n")
+    held[0]["source"] = source.replace(GATE_AFTER, GATE_AFTER + hold)
+    return nb
 
 
 class Lab:
@@ -85,7 +110,8 @@ class Lab:
 
     def start(self) -> None:
         self.root.mkdir(parents=True)
-        shutil.copy(QUICKSTART, self.root / QUICKSTART.name)
+        self.gate = self.folder / "gate"
+        (self.root / GATED.name).write_text(json.dumps(gated_quickstart(self.gate)))
         for relpath, settings in LAB_SETTINGS.items():
             path = self.folder / "lab-settings" / relpath
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,7 +191,7 @@ def test_quickstart_jobview_renders_in_jupyterlab(lab):
     started = time.monotonic()
     env = dict(os.environ, JUPYTER_TOKEN=lab.token)
     done = subprocess.run(["node", str(HERE / "run_quickstart.mjs"), "--url", lab.url,
-                           "--notebook", QUICKSTART.name, "--screenshot", str(SCREENSHOT),
+                           "--notebook", GATED.name, "--gate", str(lab.gate), "--screenshot", str(SCREENSHOT),
                            "--chromium", str(CHROMIUM), "--timeout", "60"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     seconds = time.monotonic() - started
@@ -180,6 +206,8 @@ def test_quickstart_jobview_renders_in_jupyterlab(lab):
     assert "linreg-" in result["header"] and " · local · " in result["header"], context
     assert result["phase"] == "Succeeded", context
     assert result["seen"]["phases"][-1] == "Succeeded" and "Running" in result["seen"]["phases"], context
+    assert result["seen"]["gateOpened"] and lab.gate.exists(), context
+    assert "training in process" in result["seen"]["logWhileRunning"], context
     assert [name.split()[1] for name in result["stageNames"]] == ["capture", "run"], context
     epochs = [line for line in result["log"].splitlines() if line.startswith("epoch")]
     assert len(epochs) == 6 and epochs[0].startswith("epoch     0") and epochs[-1].startswith("epoch  1000"), context
