@@ -7,6 +7,9 @@ event per line would cost more than the lines themselves.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 STAGES = ("capture", "build", "push", "submit", "run")
@@ -30,6 +33,38 @@ class StageChanged:
     state: str
     seconds: float = 0.0
     detail: str = ""
+
+
+@dataclass
+class StageTimer:
+    """The stage being run inside :func:`stage`: set ``detail`` to say how it went (``3 layers``)."""
+
+    name: str
+    started: float
+    detail: str = ""
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+@contextmanager
+def stage(emit: Callable[[object], None], name: str) -> Iterator[StageTimer]:
+    """Bracket one synchronous pipeline stage: ``running`` on entry, then ``done`` with its
+    seconds and ``detail``, or ``failed`` when the body raises anything at all, a kernel interrupt
+    included (a panel must never keep showing a stage as running after a Ctrl-C)::
+
+        with stage(emit, "build") as step:
+            image = builder.build(...)
+            step.detail = f"{len(image.layers)} layers"
+    """
+    emit(StageChanged(name, "running"))
+    step = StageTimer(name, time.perf_counter())
+    try:
+        yield step
+    except BaseException:
+        emit(StageChanged(name, "failed", step.elapsed(), step.detail))
+        raise
+    emit(StageChanged(name, "done", step.elapsed(), step.detail))
 
 
 @dataclass(frozen=True)
