@@ -20,9 +20,9 @@ from fairing_magics.capture import capture_cell
 from fairing_magics.capture.bundle import Bundle, write_bundle
 from fairing_magics.config import BACKENDS, Settings
 from fairing_magics.errors import ConfigError, FairingError, RunCancelled
-from fairing_magics.images import (
-    BUILDERS,
+from fairing_magics.image.publish import (
     ImageService,
+    check_builder,
     describe_index,
     describe_registry_plan,
     target_repository,
@@ -107,8 +107,8 @@ def check_options(options: TrainOptions, settings: Settings) -> str:
     if backend not in BACKENDS:
         raise ConfigError(f"--backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}")
     validate_name(options.name)
-    if options.builder and options.builder not in BUILDERS:
-        raise ConfigError(f"--builder {options.builder!r} is unknown; use one of {', '.join(BUILDERS)}")
+    if options.builder:
+        check_builder(options.builder)
     if options.timeout is not None and options.timeout <= 0:
         raise ConfigError(f"--timeout {options.timeout:g} must be a positive number of seconds")
     return backend
@@ -172,11 +172,11 @@ def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], 
 def build_image(bundle: Bundle, options: TrainOptions, settings: Settings, images: ImageService,
                 emit: Callable[[object], None], *, tag: str = "") -> str:
     """The build and push stages; returns ``repository@sha256:...``."""
-    repository = target_repository(options.registry or settings.registry)
-    return images.build_and_push(bundle, repository=repository,
-                                 base_image=options.base_image or settings.base_image, tag=tag,
-                                 python=options.python, platform=options.platform, emit=emit,
-                                 builder=options.builder or None)
+    pushed = images.publish(bundle, repository=target_repository(options.registry or settings.registry),
+                            base_image=options.base_image or settings.base_image, tag=tag,
+                            python=options.python, platform=options.platform, emit=emit,
+                            builder=options.builder or None)
+    return str(pushed)
 
 
 def publish_only(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,

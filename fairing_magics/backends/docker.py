@@ -27,23 +27,24 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from fairing_magics import docker_engine
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
 from fairing_magics.backends.lines import LineSplitter
 from fairing_magics.backends.local import finish_from_exit
-from fairing_magics.errors import (
-    ConfigError,
-    FairingError,
-    FairingTimeout,
-    JobFailed,
-    RunCancelled,
-    redact,
+from fairing_magics.docker_engine import (
+    EngineError,
+    docker_client,
+    remove_container,
+    stop_container,
 )
+from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled, redact
 from fairing_magics.image.layout import DIGEST_LABEL, OUTPUT_DIR
+from fairing_magics.oci.reference import Reference, parse_reference
+from fairing_magics.registry.auth import Keychain
 from fairing_magics.run import Run
 
 GATHER_SECONDS = 0.02
-STOP_GRACE_SECONDS = 3
 RUN_LABEL = "fairing.run"
 
 
@@ -60,9 +61,8 @@ class DockerBackend:
     @property
     def engine(self):
         if self._engine is None:
-            from fairing_magics.image.docker_builder import docker_client
-
             self._engine = docker_client(self.docker_host, error=ConfigError,
+                                         needs="--backend docker needs",
                                          instead="use --backend local (no container) or kubernetes")
         return self._engine
 
@@ -85,7 +85,7 @@ class DockerBackend:
         container = None
         returncode = None
         try:
-            pull_image(self.engine, launch.image, run.emit)
+            pull_run_image(self.engine, parse_reference(launch.image), run.emit)
             if state.reason:
                 return
             run.emit(ev.PhaseChanged(ev.PENDING, "starting the container"))
@@ -170,51 +170,19 @@ def container_options(launch: Launch, run: Run) -> dict:
     }
 
 
-def pull_image(engine, image: str, emit: Callable[[object], None], *, keychain=None) -> None:
-    """Pull ``image`` unless the engine has it; a failure is a :class:`JobFailed` saying why.
-    ``emit`` gets a ``Pending`` phase when a pull starts (a run's, or a deployment's). The pull
-    carries our keychain's credentials for the registry (:func:`engine_auth`: ECR tokens, the
-    docker config), so the engine needs no ``docker login`` of its own."""
-    from fairing_magics.image.docker_builder import _StreamError, check_stream, engine_auth
-
+def pull_run_image(engine, image: Reference, emit: Callable[[object], None], *,
+                   keychain: Keychain | None = None) -> None:
+    """Pull a run's (or an endpoint's) ``image`` unless the engine has it; a failure is a
+    :class:`JobFailed` saying why. ``emit`` gets a ``Pending`` phase when a pull starts. The
+    pull carries our keychain's credentials for the registry (ECR tokens, the docker config), so
+    the engine needs no ``docker login`` of its own."""
     try:
-        engine.api.inspect_image(image)
-        return
-    except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound: pull it
-        pass
-    emit(ev.PhaseChanged(ev.PENDING, f"pulling {image}"))
-    try:
-        check_stream(engine.api.pull(image, stream=True, decode=True, auth_config=engine_auth(image, keychain)))
-    except _StreamError as exc:
-        message = exc.message
-    except FairingError:
-        raise  # no ECR token (the IAM permission is named): not the engine's fault
-    except Exception as exc:  # noqa: BLE001 - docker.errors.APIError before the stream
-        message = str(exc)
-    else:
-        return
-    raise JobFailed(f"the Docker Engine could not pull {image}: {redact(message)[:500]}. Check that the engine "
-                    "may read the registry (credentials, insecure registries in its settings).",
-                    reason="ErrImagePull")
-
-
-def stop_container(container) -> None:
-    """SIGTERM the container's init, SIGKILL after a grace period; a gone container is fine."""
-    try:
-        container.stop(timeout=STOP_GRACE_SECONDS)
-    except Exception:  # noqa: BLE001 - already stopped or removed
-        pass
-
-
-def remove_container(container) -> None:
-    """Remove the container (and its anonymous volumes), stopping it first if it still runs."""
-    try:
-        container.remove(force=True, v=True)
-    except Exception as exc:  # noqa: BLE001 - NotFound is fine; anything else: say so, don't hide the run's end
-        if "no such container" not in str(exc).lower() and getattr(exc, "status_code", None) != 404:
-            import warnings
-
-            warnings.warn(f"fairing: could not remove container {container.id[:12]}: {exc}", stacklevel=2)
+        docker_engine.pull_image(engine, image, keychain=keychain, on_pull=lambda: emit(
+            ev.PhaseChanged(ev.PENDING, f"pulling {image}")))
+    except EngineError as exc:
+        raise JobFailed(f"the Docker Engine could not pull {image}: {exc.message[:500]}. Check that "
+                        "the engine may read the registry (credentials, insecure registries in its "
+                        "settings).", reason="ErrImagePull") from exc
 
 
 def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], None],

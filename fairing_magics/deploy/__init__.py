@@ -35,9 +35,25 @@ from collections.abc import Callable
 from typing import Any
 
 from fairing_magics import events as ev
+from fairing_magics.backends.kubernetes.naming import MAX_RUN_NAME, validate_name
+from fairing_magics.backends.kubernetes.specs import to_yaml
 from fairing_magics.config import Settings
+from fairing_magics.deploy.docker import DockerDeployer
+from fairing_magics.deploy.docker import describe_plan as describe_docker_plan
 from fairing_magics.deploy.endpoint import READY, Endpoint, EndpointBook, PredictionError
+from fairing_magics.deploy.kserve_runtime import (
+    RUNTIME_STAGES,
+    check_runtime_request,
+    describe_runtime_plan,
+    save_runtime_model,
+)
+from fairing_magics.deploy.kubernetes import KubernetesDeployer, endpoint_options, render_objects
+from fairing_magics.deploy.local import LocalDeployer
+from fairing_magics.deploy.model import package_model, resolve_model
 from fairing_magics.errors import ConfigError, FairingError
+from fairing_magics.image.publish import describe_index, describe_registry_plan, target_repository
+from fairing_magics.image.serving import MODEL_DIR
+from fairing_magics.ui.endpointview import make_endpoint_view
 
 __all__ = ["ENDPOINTS", "Endpoint", "EndpointBook", "PredictionError", "deploy", "get_deployer",
            "plan_deploy", "undeploy"]
@@ -51,16 +67,10 @@ DEFAULT_TIMEOUT = 300.0
 def get_deployer(backend: str):
     """The deployer of ``backend``: ``local``, ``docker`` or ``kubernetes``."""
     if backend == "local":
-        from fairing_magics.deploy.local import LocalDeployer
-
         return LocalDeployer()
     if backend == "docker":
-        from fairing_magics.deploy.docker import DockerDeployer
-
         return DockerDeployer()
     if backend == "kubernetes":
-        from fairing_magics.deploy.kubernetes import KubernetesDeployer
-
         return KubernetesDeployer()
     raise ConfigError(f"--backend {backend!r} cannot serve models yet; use one of {', '.join(DEPLOY_BACKENDS)}")
 
@@ -85,11 +95,8 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
 
     Events go to ``emit`` when given; otherwise to a new panel, handed to ``show`` (the magics
     display it). ``book`` keeps the kernel's endpoints (default :data:`ENDPOINTS`); ``images``
-    is the kernel's :class:`~fairing_magics.images.ImageService` (made when needed).
+    is the kernel's :class:`~fairing_magics.image.publish.ImageService` (made when needed).
     """
-    from fairing_magics.backends.kubernetes.naming import MAX_RUN_NAME, validate_name
-    from fairing_magics.deploy.model import package_model, resolve_model
-
     settings = settings or Settings()
     book = ENDPOINTS if book is None else book
     backend = backend or settings.backend
@@ -101,8 +108,6 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     deployer = get_deployer(backend)
     stages = deployer.stages
     if runtime:  # KServe's stock runtime: refused early when it cannot serve this model
-        from fairing_magics.deploy.kserve_runtime import RUNTIME_STAGES, check_runtime_request
-
         check_runtime_request(runtime, backend=backend, kserve=kserve, model=model, predictor=predictor)
         stages = RUNTIME_STAGES
     options = dict(replicas=replicas, kserve=kserve, runtime=runtime, expose=expose, cpu=cpu, memory=memory)
@@ -110,8 +115,6 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
 
     view = None
     if emit is None:
-        from fairing_magics.ui.endpointview import make_endpoint_view
-
         view = make_endpoint_view(settings.ui, title=name, backend=backend, stages=stages,
                                   log_lines=settings.log_lines)
         if show is not None:
@@ -119,11 +122,11 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
         emit = view.handle
     started = time.perf_counter()
     try:
-        emit(ev.StageChanged("package", "running"))
-        target, source = resolve_model(model, from_run=from_run, storage_uri=storage_uri, settings=settings)
-        package = package_model(target, predictor=predictor)
-        emit(ev.StageChanged("package", "done", time.perf_counter() - started,
-                             f"{package.description}; {', '.join(package.requirements)}"))
+        with ev.stage(emit, "package") as step:
+            target, source = resolve_model(model, from_run=from_run, storage_uri=storage_uri,
+                                           settings=settings)
+            package = package_model(target, predictor=predictor)
+            step.detail = f"{package.description}; {', '.join(package.requirements)}"
         for note in package.notes:
             emit(ev.Notice(note, "warning"))
         existing = book.get(name)
@@ -159,16 +162,11 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
                 cpu: str = "", memory: str = "") -> str:
     """``--dry-run``: what :func:`deploy` would do, as text (the model, its packages, the image
     and the Kubernetes YAML). Nothing is built, pushed, started or read from storage."""
-    from fairing_magics.backends.kubernetes.naming import MAX_RUN_NAME, validate_name
-    from fairing_magics.deploy.model import package_model
-
     settings = settings or Settings()
     backend = backend or settings.backend
     validate_name(name, what="--name", max_length=MAX_RUN_NAME)
     deployer = get_deployer(backend)
     if runtime:
-        from fairing_magics.deploy.kserve_runtime import check_runtime_request
-
         check_runtime_request(runtime, backend=backend, kserve=kserve, model=model, predictor=predictor)
     deployer.check(settings, replicas=replicas, kserve=kserve, runtime=runtime, expose=expose, cpu=cpu,
                    memory=memory)
@@ -189,8 +187,6 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
         lines.append("Packages: " + ", ".join(package.requirements))
         lines.extend(f"Note: {note}" for note in package.notes)
     if runtime:
-        from fairing_magics.deploy.kserve_runtime import describe_runtime_plan, save_runtime_model
-
         saved = save_runtime_model(runtime, model) if package is not None else None
         lines.extend(describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings))
         return "\n".join(lines)
@@ -199,14 +195,8 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
                      f"ready when GET /v1/models/{name} answers 200")
         return "\n".join(lines)
     if backend == "docker":
-        from fairing_magics.deploy.docker import describe_plan
-
-        lines.extend(describe_plan(package, name=name, settings=settings))
+        lines.extend(describe_docker_plan(package, name=name, settings=settings))
         return "\n".join(lines)
-    from fairing_magics.backends.kubernetes.specs import to_yaml
-    from fairing_magics.deploy.kubernetes import MODEL_DIR, endpoint_options, render_objects
-    from fairing_magics.images import describe_index, describe_registry_plan, target_repository
-
     repository = target_repository(settings.registry)
     lines.append("")
     lines.extend(describe_registry_plan(settings.registry))
@@ -248,13 +238,9 @@ def undeploy(name: str, *, settings: Settings | None = None, backend: str = "",
     settings = settings or Settings()
     backend = backend or settings.backend
     if backend == "kubernetes":
-        from fairing_magics.deploy.kubernetes import KubernetesDeployer
-
         if KubernetesDeployer().delete_named(name, settings):
             return f"endpoint {name} (kubernetes) deleted"
     if backend == "docker":
-        from fairing_magics.deploy.docker import DockerDeployer
-
         if DockerDeployer().delete_named(name, settings):
             return f"endpoint {name} (docker) deleted"
     raise ConfigError(f"there is no endpoint {name!r} (this kernel has: "

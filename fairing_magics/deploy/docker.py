@@ -11,9 +11,9 @@
 What happens, stage by stage (the panel shows each one):
 
 1. **package**: the model is pickled with its predictor and pinned packages, as for any backend;
-2. **build** and **push**: the very image the Kubernetes deployer makes
-   (:func:`~fairing_magics.deploy.kubernetes.build_model_image`: base, dependency layer, model
-   layer with ``serve.py``), pushed to ``--registry`` and referred to by digest;
+2. **build** and **push**: the very image the Kubernetes deployer makes (the serving image of
+   :mod:`fairing_magics.image.serving`: base, dependency layer, model layer with ``serve.py``),
+   pushed to ``--registry`` and referred to by digest;
 3. **pull**: the engine ``DOCKER_HOST`` names (Docker, or podman's Docker API from
    ``podman system service``) pulls ``repo@sha256:...`` unless it has it, with our credentials
    for the registry (ECR tokens, the docker config: no ``docker login`` on the engine's side);
@@ -52,9 +52,18 @@ from collections import deque
 from collections.abc import Callable
 
 from fairing_magics import events as ev
+from fairing_magics.backends.docker import follow_lines, pull_run_image
 from fairing_magics.deploy.endpoint import READY, http_request, server_failure, wait_until_ready
 from fairing_magics.deploy.model import ModelPackage
+from fairing_magics.docker_engine import docker_client, remove_container, stop_container
 from fairing_magics.errors import ConfigError, DeployError, JobFailed, redact
+from fairing_magics.image.publish import (
+    SERVING,
+    ImageService,
+    describe_registry_plan,
+    target_repository,
+)
+from fairing_magics.image.serving import MODEL_DIGEST_LABEL, MODEL_DIR
 
 ENDPOINT_LABEL = "fairing.endpoint"
 URL_LABEL = "fairing.endpoint.url"
@@ -75,8 +84,6 @@ def free_port() -> int:
 
 def container_options(name: str, port: int, *, model_digest: str = "") -> dict:
     """The keyword arguments of ``containers.run`` for endpoint ``name`` on ``port`` (pure)."""
-    from fairing_magics.deploy.kubernetes import MODEL_DIGEST_LABEL
-
     labels = {ENDPOINT_LABEL: name, URL_LABEL: f"http://127.0.0.1:{port}"}
     if model_digest:
         labels[MODEL_DIGEST_LABEL] = model_digest
@@ -94,9 +101,6 @@ def container_options(name: str, port: int, *, model_digest: str = "") -> dict:
 
 def describe_plan(package: ModelPackage | None, *, name: str, settings) -> list[str]:
     """``--dry-run`` lines for the docker backend (after the model's lines). Touches nothing."""
-    from fairing_magics.deploy.kubernetes import MODEL_DIR
-    from fairing_magics.images import describe_registry_plan, target_repository
-
     repository = target_repository(settings.registry)
     packages = ", ".join(package.requirements) if package is not None else "the model's pinned packages"
     return ["", *describe_registry_plan(settings.registry),
@@ -140,8 +144,6 @@ class DockerServer:
         return isinstance(other, DockerServer) and other.container_id == self.container_id
 
     def _follow(self) -> None:
-        from fairing_magics.backends.docker import follow_lines
-
         try:
             follow_lines(self._chunks(), self._deliver)
         finally:
@@ -243,17 +245,14 @@ class DockerDeployer:
     def engine(self):
         """The engine's client, connected on first use (ConfigError saying what to do if none answers)."""
         if self._engine is None:
-            from fairing_magics.image.docker_builder import docker_client
-
-            self._engine = docker_client(self.docker_host, error=ConfigError, instead=NO_ENGINE_INSTEAD)
+            self._engine = docker_client(self.docker_host, error=ConfigError,
+                                         needs="--backend docker needs", instead=NO_ENGINE_INSTEAD)
         return self._engine
 
     def check(self, settings, *, replicas: int = 1, kserve: bool = False, runtime: str = "",
               expose: str = "clusterip", cpu: str = "", memory: str = "") -> None:
         """Refuse cluster-only flags and a missing registry before anything is built (pure: the
         engine is reached first thing in :meth:`start`, so ``--dry-run`` needs none)."""
-        from fairing_magics.images import target_repository
-
         if replicas != 1:
             raise ConfigError(f"--replicas {replicas}: the docker backend runs one container; drop --replicas, "
                               "or use --backend kubernetes for several pods")
@@ -277,47 +276,37 @@ class DockerDeployer:
 
         On failure the container is removed (its last lines are in the error).
         """
-        from fairing_magics.backends.docker import pull_image
-        from fairing_magics.deploy.kubernetes import build_model_image
-        from fairing_magics.images import ImageService, target_repository
-
         repository = target_repository(settings.registry)
         engine = self.engine  # before building: no engine, no build
         images = images or ImageService(settings)
-        image = build_model_image(package, images, repository=repository, base_image=settings.base_image,
-                                  tag=name, emit=emit)
-
-        emit(ev.StageChanged("pull", "running"))
-        started = time.perf_counter()
-        try:
-            pull_image(engine, image, emit, keychain=images.keychain)
-        except JobFailed as exc:
-            emit(ev.StageChanged("pull", "failed", time.perf_counter() - started))
-            raise DeployError(f"endpoint {name}: {exc}") from exc
-        emit(ev.StageChanged("pull", "done", time.perf_counter() - started, image.split("@")[-1][:19]))
-
-        emit(ev.StageChanged("start", "running"))
-        started = time.perf_counter()
-        port = free_port()
-        try:
-            container = engine.containers.run(image, **container_options(name, port, model_digest=package.digest))
-        except Exception as exc:  # noqa: BLE001 - docker.errors.APIError and connection errors
-            emit(ev.StageChanged("start", "failed", time.perf_counter() - started))
-            raise DeployError(f"the Docker Engine could not start a container of {image} for endpoint {name}: "
-                              f"{redact(str(exc))[:500]}. Check the engine (DOCKER_HOST) and its log.") from exc
-        _STARTED.add(container.id)
-        server = DockerServer(engine, container, name, f"http://127.0.0.1:{port}", emit=emit)
-        emit(ev.PhaseChanged("Starting", f"container {container.short_id}"))
-        emit(ev.StageChanged("start", "done", time.perf_counter() - started, f"container {container.short_id}"))
-        emit(ev.StageChanged("ready", "running"))
-        started = time.perf_counter()
-        try:
-            server.wait_ready(timeout)
-        except BaseException:
-            server.stop()
-            emit(ev.StageChanged("ready", "failed", time.perf_counter() - started))
-            raise
-        emit(ev.StageChanged("ready", "done", time.perf_counter() - started, server.url))
+        image = images.publish(package, builder=SERVING, repository=repository,
+                               base_image=settings.base_image, tag=name, emit=emit)
+        with ev.stage(emit, "pull") as step:
+            try:
+                pull_run_image(engine, image, emit, keychain=images.keychain)
+            except JobFailed as exc:
+                raise DeployError(f"endpoint {name}: {exc}") from exc
+            step.detail = image.digest[:19]
+        with ev.stage(emit, "start") as step:
+            port = free_port()
+            options = container_options(name, port, model_digest=package.digest)
+            try:
+                container = engine.containers.run(str(image), **options)
+            except Exception as exc:  # noqa: BLE001 - docker.errors.APIError and connection errors
+                raise DeployError(f"the Docker Engine could not start a container of {image} for "
+                                  f"endpoint {name}: {redact(str(exc))[:500]}. Check the engine "
+                                  "(DOCKER_HOST) and its log.") from exc
+            _STARTED.add(container.id)
+            server = DockerServer(engine, container, name, f"http://127.0.0.1:{port}", emit=emit)
+            emit(ev.PhaseChanged("Starting", f"container {container.short_id}"))
+            step.detail = f"container {container.short_id}"
+        with ev.stage(emit, "ready") as step:
+            try:
+                server.wait_ready(timeout)
+            except BaseException:
+                server.stop()  # nothing is left behind; the stage fails with the error
+                raise
+            step.detail = server.url
         for stale in self._containers(name):
             if stale.id not in _STARTED:  # an earlier kernel's: this kernel's old one goes after the swap
                 emit(ev.Notice(f"removing container {stale.short_id} of an earlier {name!r}"))
@@ -337,7 +326,5 @@ class DockerDeployer:
 
 
 def _remove(container) -> None:
-    from fairing_magics.backends.docker import remove_container, stop_container
-
     stop_container(container)
     remove_container(container)

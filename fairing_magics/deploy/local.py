@@ -189,15 +189,13 @@ class LocalDeployer:
         """
         folder = Path(settings.home) / "endpoints" / name / f"{package.digest.split(':')[1][:12]}-{time.time_ns() % 10**9}"
         write_model_folder(package, folder)
-        emit(ev.StageChanged("start", "running"))
-        started = time.perf_counter()
-        server = LocalServer(folder, name, emit=emit)
-        emit(ev.PhaseChanged("Starting", f"pid {server.pid}"))
-        try:
-            server.wait_ready(timeout)
-        except BaseException:
-            server.stop()
-            emit(ev.StageChanged("start", "failed", time.perf_counter() - started))
-            raise
-        emit(ev.StageChanged("start", "done", time.perf_counter() - started, f"pid {server.pid}"))
+        with ev.stage(emit, "start") as step:
+            server = LocalServer(folder, name, emit=emit)
+            emit(ev.PhaseChanged("Starting", f"pid {server.pid}"))
+            try:
+                server.wait_ready(timeout)
+            except BaseException:
+                server.stop()  # nothing is left running; the stage fails with the error
+                raise
+            step.detail = f"pid {server.pid}"
         return server

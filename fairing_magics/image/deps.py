@@ -54,9 +54,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fairing_magics.errors import BuildError, redact
-from fairing_magics.image.layer import Layer, layer_from_folder
 from fairing_magics.image.layout import DEPS_DIR
 from fairing_magics.image.package_index import PackageIndex
+from fairing_magics.oci.layer import Layer, layer_from_folder
 
 CACHE_FORMAT = 1
 DEFAULT_GLIBC = "2.28"  # manylinux_2_28: Debian 10+, Ubuntu 18.10+, RHEL 8+; what current wheels target

@@ -40,6 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fairing_magics.errors import FairingError, RegistryError
+from fairing_magics.image.deps import cache_root
+from fairing_magics.oci.image import BaseImage
+from fairing_magics.registry.client import RegistryClient
 
 CACHE_FORMAT = 1
 _MUSL = re.compile(r"^(?:usr/)?lib/ld-musl-[a-z0-9_]+\.so\.1$")
@@ -111,18 +114,16 @@ class _Counting:
         return data
 
 
-def probe_layers(client, base) -> Libc:
-    """Stream ``base``'s layers from the top down until one names its libc (see the module docstring)."""
-    from fairing_magics.registry.reference import parse_reference
-
-    ref = parse_reference(base.repository)
+def probe_layers(client: RegistryClient, base: BaseImage) -> Libc:
+    """Stream ``base``'s layers from the top down until one names its libc (see the module
+    docstring)."""
     started = time.monotonic()
     total = layers = 0
     for descriptor in reversed(base.layers):
         if descriptor.urls or "zstd" in descriptor.media_type:
             continue  # foreign layers; zstd, which tarfile cannot read (such a base falls back)
         layers += 1
-        response = client.open_blob(ref, descriptor.digest)
+        response = client.open_blob(base.ref, descriptor.digest)
         counter = _Counting(response.raw)
         found = None
         try:
@@ -145,12 +146,11 @@ def probe_layers(client, base) -> Libc:
     return Libc("", "", "", layers, total, round(time.monotonic() - started, 3))
 
 
-def read_base_libc(client, base, cache_dir: str | os.PathLike | None = None) -> Libc:
-    """The libc of ``base`` (a :class:`~fairing_magics.image.image.BaseImage`), cached on disk by
-    its digest. Registry errors while reading are not cached (the next build tries again)."""
-    from fairing_magics.image.deps import cache_root
-
-    digest = base.ref.rsplit("@", 1)[-1]
+def read_base_libc(client: RegistryClient, base: BaseImage,
+                   cache_dir: str | os.PathLike | None = None) -> Libc:
+    """The libc of ``base``, cached on disk by its digest. Registry errors while reading are not
+    cached (the next build tries again)."""
+    digest = base.ref.digest
     folder = (Path(cache_dir) if cache_dir is not None else cache_root()) / "libc"
     path = folder / (hashlib.sha256(f"{CACHE_FORMAT}:{digest}".encode()).hexdigest()[:32] + ".json")
     try:
@@ -168,7 +168,7 @@ def read_base_libc(client, base, cache_dir: str | os.PathLike | None = None) -> 
         return Libc()
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"base": base.ref, "family": libc.family, "version": libc.version, "path": libc.path,
+    tmp.write_text(json.dumps({"base": str(base.ref), "family": libc.family, "version": libc.version, "path": libc.path,
                                "layers_read": libc.layers_read, "bytes_read": libc.bytes_read,
                                "seconds": libc.seconds}, indent=2, sort_keys=True))
     os.replace(tmp, path)

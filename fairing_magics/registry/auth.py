@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fairing_magics.errors import RegistryError
-from fairing_magics.registry.reference import DOCKER_HUB, DOCKER_HUB_API
+from fairing_magics.oci.reference import DOCKER_HUB, DOCKER_HUB_API
 
 CredentialHook = Callable[[str], "tuple[str, str] | None"]
 Credentials = tuple[str, str]

@@ -17,10 +17,10 @@ from typing import BinaryIO
 from urllib.parse import urljoin
 
 from fairing_magics.errors import BuildError, RegistryError
-from fairing_magics.image.image import BaseImage
-from fairing_magics.image.manifest import ACCEPT_ANY_MANIFEST, INDEX_TYPES, Descriptor
+from fairing_magics.oci.image import BaseImage
+from fairing_magics.oci.manifest import ACCEPT_ANY_MANIFEST, INDEX_TYPES, Descriptor
+from fairing_magics.oci.reference import Reference
 from fairing_magics.registry.auth import repository_scope
-from fairing_magics.registry.reference import Reference
 from fairing_magics.registry.transport import Transport
 
 CHUNK_THRESHOLD = 64 << 20  # blobs larger than this are sent in chunks
@@ -160,7 +160,7 @@ class RegistryClient:
         config_digest = manifest["config"]["digest"]
         config_bytes = self.get_blob(ref, config_digest)
         layers = tuple(Descriptor.from_json(layer) for layer in manifest["layers"])
-        return BaseImage(ref=str(ref.with_digest(digest)), media_type=media_type or manifest.get("mediaType", ""),
+        return BaseImage(ref=ref.with_digest(digest), media_type=media_type or manifest.get("mediaType", ""),
                          config_bytes=config_bytes, layers=layers, source_digest=source_digest)
 
     # -- writing -------------------------------------------------------------------------

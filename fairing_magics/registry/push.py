@@ -1,4 +1,4 @@
-"""Pushing an :class:`~fairing_magics.image.image.Image`: only the blobs the registry lacks.
+"""Pushing an :class:`~fairing_magics.oci.image.Image`: only the blobs the registry lacks.
 
 :func:`push_image` does, in order:
 
@@ -16,12 +16,14 @@
 3. ``PUT`` the manifest by its digest (and under ``tag`` when given), only after every blob made
    it: a push that fails leaves no manifest behind.
 
-It returns ``registry/repository@sha256:...``. ``progress(done_bytes, total_bytes, what)`` is
-called as bytes go out.
+It returns the :class:`~fairing_magics.oci.reference.Reference` by digest
+(``registry/repository@sha256:...``). ``progress(done_bytes, total_bytes, what)`` is called as
+bytes go out.
 """
 
 from __future__ import annotations
 
+import io
 import tempfile
 import threading
 from collections.abc import Callable, MutableSet
@@ -30,10 +32,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from fairing_magics.errors import RegistryError
-from fairing_magics.image.image import Image
-from fairing_magics.image.layer import Layer
+from fairing_magics.oci.image import Image
+from fairing_magics.oci.layer import Layer
+from fairing_magics.oci.reference import Reference
 from fairing_magics.registry.client import RegistryClient
-from fairing_magics.registry.reference import Reference, parse_reference
 
 ProgressCallback = Callable[[int, int, str], None]
 SMALL_BLOB = 256 << 10
@@ -68,14 +70,10 @@ class _Progress:
         self.callback(min(done, self.total), self.total, what)
 
 
-def _target(repository: Reference | str) -> Reference:
-    return parse_reference(repository) if isinstance(repository, str) else repository
-
-
 def _blobs_of(image: Image) -> list[_Blob]:
     blobs: list[_Blob] = []
     if image.base is not None:
-        source = parse_reference(image.base.ref)
+        source = image.base.ref
         for i, desc in enumerate(image.base.layers):
             blobs.append(_Blob(desc.digest, desc.size, f"base layer {i + 1}/{len(image.base.layers)}", base=source))
     for layer in image.layers:
@@ -91,15 +89,17 @@ def _blobs_of(image: Image) -> list[_Blob]:
     return unique
 
 
-def push_image(client: RegistryClient, image: Image, repository: Reference | str, *, tag: str | None = None,
-               progress: ProgressCallback | None = None, parallel: int = DEFAULT_PARALLEL,
-               known: MutableSet[tuple[str, str]] | None = None) -> str:
-    """Push ``image`` to ``repository`` (``registry/name``) and return ``registry/name@sha256:...``.
+def push_image(client: RegistryClient, image: Image, repository: Reference, *,
+               tag: str | None = None, progress: ProgressCallback | None = None,
+               parallel: int = DEFAULT_PARALLEL,
+               known: MutableSet[tuple[str, str]] | None = None) -> Reference:
+    """Push ``image`` to ``repository`` (``registry/name``, or with a tag: also tagged so);
+    return the reference by digest, ``registry/name@sha256:...``.
 
     ``known`` holds ``(repository name, blob digest)`` pairs already seen in the registry; it is
     consulted and extended, so a publisher that keeps it skips ``HEAD`` requests on later pushes.
     """
-    target = _target(repository)
+    target = repository
     tag = tag or target.tag or None
     pinned = target.with_digest(image.digest)
     known = known if known is not None else set()
@@ -112,7 +112,7 @@ def push_image(client: RegistryClient, image: Image, repository: Reference | str
             client.put_manifest(target.with_tag(tag), image.manifest_bytes, image.media_type)
         if progress is not None:
             progress(0, 0, "image already in the registry")
-        return str(pinned)
+        return pinned
     try:
         return _push_missing(client, image, target, pinned, tag, progress, parallel, known)
     except RegistryError as exc:
@@ -124,8 +124,9 @@ def push_image(client: RegistryClient, image: Image, repository: Reference | str
         return _push_missing(client, image, target, pinned, tag, progress, parallel, known)
 
 
-def _push_missing(client: RegistryClient, image: Image, target: Reference, pinned: Reference, tag: str | None,
-                  progress: ProgressCallback | None, parallel: int, known: MutableSet[tuple[str, str]]) -> str:
+def _push_missing(client: RegistryClient, image: Image, target: Reference, pinned: Reference,
+                  tag: str | None, progress: ProgressCallback | None, parallel: int,
+                  known: MutableSet[tuple[str, str]]) -> Reference:
     blobs = [b for b in _blobs_of(image) if (target.name, b.digest) not in known]
     meter = _Progress(sum(b.size for b in blobs), progress)
 
@@ -137,7 +138,7 @@ def _push_missing(client: RegistryClient, image: Image, target: Reference, pinne
     client.put_manifest(pinned, image.manifest_bytes, image.media_type)
     if tag:
         client.put_manifest(target.with_tag(tag), image.manifest_bytes, image.media_type)
-    return str(pinned)
+    return pinned
 
 
 def _run_bounded(fn: Callable[[_Blob], None], blobs: list[_Blob], parallel: int) -> None:
@@ -200,8 +201,6 @@ def _try_mount(client: RegistryClient, target: Reference, blob: _Blob) -> bool:
 
 
 def _bytes_stream(data: bytes) -> BinaryIO:
-    import io
-
     return io.BytesIO(data)
 
 

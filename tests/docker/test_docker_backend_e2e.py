@@ -13,9 +13,10 @@ from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.backends.docker import RUN_LABEL
 from fairing_magics.config import Settings
+from fairing_magics.docker_engine import docker_client
 from fairing_magics.errors import FairingTimeout, JobFailed, RunCancelled
-from fairing_magics.image.docker_builder import docker_client
-from fairing_magics.images import ImageService
+from fairing_magics.image.publish import ImageService
+from fairing_magics.oci import parse_reference
 from fairing_magics.run import RunBook
 from tests.docker.wheels import wheel_from_installed
 
@@ -188,7 +189,7 @@ def test_an_image_the_engine_cannot_pull_fails_the_run_clearly(engine, tmp_path)
 def test_the_engine_pulls_from_a_locked_registry_with_our_credentials(engine, auth_registry, base_image, tmp_path):
     """No ``docker login`` on the engine's side: the pull carries our keychain's credentials (for
     ECR, a token made from the kernel's AWS credentials; here, explicit ones)."""
-    from fairing_magics.backends.docker import pull_image
+    from fairing_magics.backends.docker import pull_run_image
     from fairing_magics.registry import Keychain
 
     settings = Settings(backend="docker", registry=f"{auth_registry.host}/e2e/locked-run",
@@ -203,9 +204,9 @@ def test_the_engine_pulls_from_a_locked_registry_with_our_credentials(engine, au
     assert image.startswith(f"{auth_registry.host}/e2e/locked-run@sha256:")
     events: list = []
     with pytest.raises(JobFailed, match="authentication required") as refused:
-        pull_image(engine, image, events.append, keychain=Keychain(docker_config={}))
+        pull_run_image(engine, parse_reference(image), events.append, keychain=Keychain(docker_config={}))
     assert auth_registry.password not in str(refused.value)
-    pull_image(engine, image, events.append, keychain=images.keychain)
+    pull_run_image(engine, parse_reference(image), events.append, keychain=images.keychain)
     assert engine.api.inspect_image(image)["Id"]
     assert [e.detail for e in events] == [f"pulling {image}"] * 2
     engine.api.remove_image(image, force=True)

@@ -16,19 +16,21 @@ import pytest
 from fairing_magics.backends import Launch
 from fairing_magics.backends.docker import container_options, follow_lines
 from fairing_magics.capture.bundle import Bundle
+from fairing_magics.docker_engine import (
+    EngineError,
+    check_stream,
+    digest_from_push,
+    registry_error_from_push,
+)
 from fairing_magics.errors import BuildError, RegistryError
 from fairing_magics.image.docker_builder import (
-    _StreamError,
-    check_stream,
     context_entries,
     context_tar,
     default_tag,
-    digest_from_push,
-    image_labels,
     pip_zip,
-    registry_error_from_push,
     render_dockerfile,
 )
+from fairing_magics.image.layout import bundle_payload
 from fairing_magics.run import Run
 
 BUNDLE = Bundle(source="print(values)\n", values={"values": cloudpickle.dumps([1, 2])}, outputs=("r",),
@@ -40,8 +42,9 @@ PODMAN_AUTH_ERROR = ("trying to reuse blob sha256:53a9 at destination: checking 
 
 
 def test_dockerfile_has_the_append_builder_layout():
-    text = render_dockerfile(BUNDLE, "reg/base@" + DIGEST, ["fairing-e2e-shapes==1.0", "cloudpickle==3.1.3"],
-                             base_pythonpath="/opt/base:/fairing/deps")
+    payload = bundle_payload(BUNDLE)
+    assert payload.requirements == ("fairing-e2e-shapes==1.0", f"cloudpickle=={cloudpickle.__version__}")
+    text = render_dockerfile(payload, "reg/base@" + DIGEST, base_pythonpath="/opt/base:/fairing/deps")
     lines = text.splitlines()
     assert lines[1] == f"FROM reg/base@{DIGEST}"
     assert "--target /fairing/deps -r /fairing/build/requirements.txt" in text
@@ -51,24 +54,24 @@ def test_dockerfile_has_the_append_builder_layout():
     assert 'CMD ["python3", "/fairing/bundle/fairing_bootstrap.py", "/fairing/bundle"]' in lines
     # Only the bundle comes after the requirements: a code-only change rebuilds one step.
     assert lines[-1] == "COPY fairing/ /fairing/" and "LABEL" not in text
-    assert image_labels(BUNDLE) == {"fairing.capture.digest": BUNDLE.digest}
+    assert dict(payload.labels) == {"fairing.capture.digest": BUNDLE.digest}  # given to the build API
 
 
 def test_dockerfile_without_requirements_runs_nothing_and_keeps_an_unknown_pythonpath():
-    bare = Bundle(source="print(1)\n")
-    text = render_dockerfile(bare, "base:1", [])
+    text = render_dockerfile(bundle_payload(Bundle(source="print(1)\n")), "base:1")
     assert "RUN" not in text and "PYTHONPATH" not in text
-    assert "${PYTHONPATH:+:$PYTHONPATH}" in render_dockerfile(BUNDLE, "base:1", ["x==1"])
-    assert "--no-index --find-links /fairing/build/wheels" in render_dockerfile(BUNDLE, "b", ["x==1"], wheels=True)
+    payload = bundle_payload(BUNDLE)
+    assert "${PYTHONPATH:+:$PYTHONPATH}" in render_dockerfile(payload, "base:1")
+    assert "--no-index --find-links /fairing/build/wheels" in render_dockerfile(payload, "b", wheels=True)
 
 
 def test_build_context_is_deterministic_and_holds_bundle_folders_and_wheels(tmp_path):
     (tmp_path / "w").mkdir()
     (tmp_path / "w" / "x-1-py3-none-any.whl").write_bytes(b"wheel")
-    reqs = ["fairing-e2e-shapes==1.0"]
-    entries = context_entries(BUNDLE, "FROM x\n", reqs, wheels=tmp_path / "w")
+    payload = bundle_payload(BUNDLE)
+    entries = context_entries(payload, "FROM x\n", wheels=tmp_path / "w")
     data = context_tar(entries)
-    assert data == context_tar(context_entries(BUNDLE, "FROM x\n", reqs, wheels=tmp_path / "w"))
+    assert data == context_tar(context_entries(payload, "FROM x\n", wheels=tmp_path / "w"))
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         members = {m.name: m for m in tar.getmembers()}
     assert {"Dockerfile", "fairing/bundle/main.py", "fairing/bundle/fairing_bootstrap.py",
@@ -77,7 +80,7 @@ def test_build_context_is_deterministic_and_holds_bundle_folders_and_wheels(tmp_
     assert members["fairing/work"].mode & 0o1777 == 0o1777 and members["fairing/output"].isdir()
     assert all(m.mtime == 0 and m.uid == 0 for m in members.values())
     with pytest.raises(BuildError, match="holds no files"):
-        context_entries(BUNDLE, "FROM x\n", reqs, wheels=tmp_path / "empty")
+        context_entries(payload, "FROM x\n", wheels=tmp_path / "empty")
 
 
 def test_shipped_pip_is_a_runnable_zip_with_fixed_timestamps():
@@ -91,7 +94,7 @@ def test_check_stream_raises_on_the_first_error_item_and_keeps_what_came_before(
     items = [{"status": "The push refers to repository [r/x:t]"},
              {"errorDetail": {"message": PODMAN_AUTH_ERROR}, "error": PODMAN_AUTH_ERROR},
              {"status": "never read"}]
-    with pytest.raises(_StreamError) as info:
+    with pytest.raises(EngineError) as info:
         check_stream(iter(items))
     assert info.value.message == PODMAN_AUTH_ERROR and len(info.value.items) == 2
     assert check_stream(iter(items[:1])) == items[:1]
@@ -179,14 +182,18 @@ def test_follow_lines_reader_thread_ends_with_the_stream():
 def test_image_service_refuses_an_unknown_builder():
     from fairing_magics.config import Settings
     from fairing_magics.errors import ConfigError
-    from fairing_magics.images import ImageService
+    from fairing_magics.image.publish import ImageService
+    from fairing_magics.oci import parse_reference
 
     with pytest.raises(ConfigError, match="--builder 'kaniko' is unknown; use one of append, docker"):
         ImageService(Settings(), builder="kaniko")
     service = ImageService(Settings())
-    assert service.builder_name == "append" and service._docker_builder is None  # made only when used
+    assert service.builder_name == "append"
+    events: list = []
     with pytest.raises(ConfigError, match="--builder 'buildah'"):
-        service.build_and_push(BUNDLE, repository="r/x", base_image="b", builder="buildah")
+        service.publish(BUNDLE, repository=parse_reference("r/x"), base_image="b", builder="buildah",
+                        emit=events.append)
+    assert events == []  # refused before any stage began
 
 
 def test_train_options_builder_is_checked_before_capture_and_shown_by_dry_run(tmp_path):

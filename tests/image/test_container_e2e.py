@@ -11,9 +11,10 @@ import cloudpickle
 import pytest
 
 from fairing_magics.capture.bundle import Bundle, write_bundle
-from fairing_magics.image.builder import AppendBuilder
+from fairing_magics.image.builder import AppendBuilder, BuildRequest
 from fairing_magics.image.layout import DIGEST_LABEL
-from fairing_magics.registry.publisher import RegistryPublisher
+from fairing_magics.oci import parse_reference
+from fairing_magics.registry import RegistryPublisher
 from tests.harness import need
 from tests.harness.podman import Podman, podman_available
 
@@ -61,10 +62,11 @@ def test_pushed_image_runs_the_bundle_like_the_local_run(tmp_path, registry, reg
     bundle = make_bundle()
     expected_stdout, expected_outputs = run_locally(bundle, tmp_path / "local")
 
-    image = AppendBuilder(registry_client, cache_dir=tmp_path / "cache").build(bundle, base_image.tag_ref)
-    assert image.base.ref == base_image.ref
+    builder = AppendBuilder(registry_client, cache_dir=tmp_path / "cache")
+    image = builder.build(bundle, BuildRequest(parse_reference(base_image.tag_ref)))
+    assert str(image.base.ref) == base_image.ref
     assert image.labels[DIGEST_LABEL] == bundle.digest
-    ref = RegistryPublisher(registry_client).publish(image, f"{registry.host}/e2e/job")
+    ref = str(RegistryPublisher(registry_client).publish(image, parse_reference(f"{registry.host}/e2e/job")))
     assert ref == f"{registry.host}/e2e/job@{image.digest}"
 
     podman.run("pull", "--quiet", ref, timeout=300)

@@ -15,7 +15,6 @@ import pytest
 
 from fairing_magics.capture.bundle import Bundle
 from fairing_magics.errors import BuildError
-from fairing_magics.image.builder import runtime_requirements
 from fairing_magics.image.deps import (
     Target,
     cache_key,
@@ -23,6 +22,7 @@ from fairing_magics.image.deps import (
     dependency_layer,
     install_command,
 )
+from fairing_magics.image.layout import runtime_requirements
 from tests.harness import need
 
 CLOUDPICKLE = "cloudpickle==3.1.1"
@@ -76,11 +76,11 @@ def test_commands_ask_for_wheels_of_the_target():
 def test_runtime_requirements_add_cloudpickle_only_when_pickles_are_involved():
     import cloudpickle
 
-    assert runtime_requirements(Bundle(source="print(1)\n", requirements=("numpy==2.0.0",))) == ["numpy==2.0.0"]
+    assert runtime_requirements(Bundle(source="print(1)\n", requirements=("numpy==2.0.0",))) == ("numpy==2.0.0",)
     with_values = Bundle(source="print(x)\n", values={"x": b"."}, requirements=("numpy==2.0.0",))
-    assert runtime_requirements(with_values) == ["numpy==2.0.0", f"cloudpickle=={cloudpickle.__version__}"]
+    assert runtime_requirements(with_values) == ("numpy==2.0.0", f"cloudpickle=={cloudpickle.__version__}")
     pinned = Bundle(source="", outputs=("m",), requirements=("CloudPickle==3.0.0",))
-    assert runtime_requirements(pinned) == ["CloudPickle==3.0.0"]
+    assert runtime_requirements(pinned) == ("CloudPickle==3.0.0",)
 
 
 def test_no_requirements_no_layer(tmp_path):

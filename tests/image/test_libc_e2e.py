@@ -10,15 +10,14 @@ import tarfile
 
 import pytest
 
+from fairing_magics import events as ev
 from fairing_magics.capture.bundle import Bundle
-from fairing_magics.image import append_layers, layer_from_entries
-from fairing_magics.image.builder import AppendBuilder
+from fairing_magics.image.builder import AppendBuilder, BuildRequest
 from fairing_magics.image.deps import Target
-from fairing_magics.image.layer import TarEntry
 from fairing_magics.image.libc import Libc, libc_of_entry, read_base_libc
 from fairing_magics.image.package_index import choose_index
+from fairing_magics.oci import TarEntry, append_layers, layer_from_entries, parse_reference
 from fairing_magics.registry import push_image
-from fairing_magics.registry.reference import parse_reference
 from tests.harness.package_index import PackageIndexServer, make_wheel
 
 GLIBC_236 = b"\x7fELF...GNU C Library (Debian GLIBC 2.36-9+deb12u7) stable release version 2.36.\n...GLIBC_2.34\x00"
@@ -90,12 +89,13 @@ def test_musl_base_gets_musllinux_wheels_and_a_pure_python_requirement_installs(
     top = _gz({"lib/ld-musl-x86_64.so.1": b"\x7fELF\x00musl libc\x001.2.4\x00", "etc/alpine-release": b"3.20.0\n"},
               "musl loader")
     image = append_layers(None, [bottom, top], env={"PATH": "/usr/bin:/bin"}, cmd=["sh"])
-    ref = push_image(registry_client, image, f"{registry.host}/libc/alpine-like", tag="1")
-    messages: list[str] = []
-    builder = AppendBuilder(registry_client, cache_dir=tmp_path, log=messages.append,
-                            index=choose_index(local_index.url), installer="uv" if shutil.which("uv") else "pip")
-    built = builder.build(Bundle(source="import fairing_probe\n", requirements=("fairing-probe==1.0",)), ref,
-                          python="3.11")
+    ref = push_image(registry_client, image, parse_reference(f"{registry.host}/libc/alpine-like"), tag="1")
+    events: list = []
+    builder = AppendBuilder(registry_client, cache_dir=tmp_path, installer="uv" if shutil.which("uv") else "pip")
+    request = BuildRequest(ref, python="3.11", index=choose_index(local_index.url))
+    built = builder.build(Bundle(source="import fairing_probe\n", requirements=("fairing-probe==1.0",)), request,
+                          events.append)
+    messages = [e.text for e in events if isinstance(e, ev.Notice)]
     deps = built.layers[0]
     assert "musllinux 1.2" in deps.description
     with deps.open() as fh, tarfile.open(fileobj=io.BytesIO(fh.read()), mode="r:gz") as tar:
@@ -108,9 +108,11 @@ def test_musl_base_gets_musllinux_wheels_and_a_pure_python_requirement_installs(
 @pytest.mark.e2e
 def test_base_without_libc_falls_back_with_a_notice(registry, registry_client, local_index, tmp_path):
     image = append_layers(None, [_gz({"etc/base-version": b"scratch\n"}, "no libc")], env={}, cmd=["x"])
-    ref = push_image(registry_client, image, f"{registry.host}/libc/scratch", tag="1")
-    messages: list[str] = []
-    builder = AppendBuilder(registry_client, cache_dir=tmp_path, log=messages.append, index=choose_index(local_index.url))
-    built = builder.build(Bundle(source="print(1)\n", requirements=("fairing-probe==1.0",)), ref, python="3.11")
+    ref = push_image(registry_client, image, parse_reference(f"{registry.host}/libc/scratch"), tag="1")
+    events: list = []
+    builder = AppendBuilder(registry_client, cache_dir=tmp_path)
+    request = BuildRequest(ref, python="3.11", index=choose_index(local_index.url))
+    built = builder.build(Bundle(source="print(1)\n", requirements=("fairing-probe==1.0",)), request, events.append)
+    messages = [e.text for e in events if isinstance(e, ev.Notice)]
     assert "manylinux 2.28" in built.layers[0].description
     assert any("could not tell the base image's C library" in m and "glibc 2.28" in m for m in messages), messages

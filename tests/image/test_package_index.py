@@ -11,9 +11,11 @@ import time
 
 import pytest
 
+from fairing_magics import events as ev
 from fairing_magics.capture.bundle import Bundle
 from fairing_magics.config import Settings
 from fairing_magics.errors import BuildError
+from fairing_magics.image.builder import AppendBuilder, BuildRequest
 from fairing_magics.image.deps import (
     Target,
     cache_key,
@@ -22,12 +24,14 @@ from fairing_magics.image.deps import (
     install_environment,
 )
 from fairing_magics.image.docker_builder import DockerBuilder, render_dockerfile
+from fairing_magics.image.layout import bundle_payload
 from fairing_magics.image.package_index import (
     PackageIndex,
     choose_index,
     pip_index_url,
     without_userinfo,
 )
+from fairing_magics.oci import parse_reference
 from fairing_magics.secrets_scan import find_credentials, find_credentials_in_blob
 from tests.harness.package_index import PackageIndexServer, make_wheel
 from tests.harness.registry import free_port
@@ -102,18 +106,19 @@ def test_credentials_are_redacted_and_kept_out_of_the_cache_key_and_command_line
 
 def test_docker_builder_keeps_the_index_out_of_the_image_and_refuses_credentials():
     bundle = Bundle(source="print(1)\n", requirements=("x==1",))
-    text = render_dockerfile(bundle, "reg/base@sha256:" + "a" * 64, ["x==1"], index=choose_index(MIRROR))
+    payload = bundle_payload(bundle)
+    text = render_dockerfile(payload, "reg/base@sha256:" + "a" * 64, index=choose_index(MIRROR))
     lines = text.splitlines()
     assert lines[1].endswith(" AS fairing-deps") and f"--index-url {MIRROR}" in text
     final = lines[lines.index("FROM reg/base@sha256:" + "a" * 64):]
     assert "COPY --from=fairing-deps /fairing/deps/ /fairing/deps/" in final
     assert not any("tuna" in line for line in final), "the index must not be in the pushed image's steps"
-    assert "AS fairing-deps" not in render_dockerfile(bundle, "b", ["x==1"], index=PackageIndex())
+    assert "AS fairing-deps" not in render_dockerfile(payload, "b", index=PackageIndex())
     secret = choose_index(f"https://robot:{PASSWORD}@pkgs.corp.example/simple")
     with pytest.raises(BuildError) as info:
-        render_dockerfile(bundle, "b", ["x==1"], index=secret)
+        render_dockerfile(payload, "b", index=secret)
     with pytest.raises(BuildError) as info2:  # refused before any engine is asked for
-        DockerBuilder(engine=object(), index=secret).build(bundle, "b", "r/x:1")
+        DockerBuilder(engine=object()).build(bundle, BuildRequest(parse_reference("b"), index=secret))
     for error in (info.value, info2.value):
         message = str(error)
         assert PASSWORD not in message and "\n" not in message and "--builder append" in message
@@ -184,12 +189,11 @@ def test_pips_configured_index_url_is_adopted(private_index, tmp_path, monkeypat
     for name in [k for k in os.environ if k.startswith(("PIP_", "UV_INDEX", "UV_DEFAULT_INDEX", "UV_EXTRA"))]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
-    from fairing_magics.image.builder import AppendBuilder
-
-    messages: list[str] = []
-    builder = AppendBuilder(object(), cache_dir=tmp_path / "cache", log=messages.append)
+    events: list = []
+    builder = AppendBuilder(None, cache_dir=tmp_path / "cache")
     before = len(private_index.served_files())
-    image = builder.build(Bundle(source="print(1)\n", requirements=("fairing-probe==1.0",)), None, python="3.11")
+    request = BuildRequest(None, python="3.11", index=choose_index())  # the index of each build
+    image = builder.build(Bundle(source="print(1)\n", requirements=("fairing-probe==1.0",)), request, events.append)
     assert len(private_index.served_files()) > before
-    assert any(m == f"packages from {private_index.url} (from {conf})" for m in messages), messages
+    assert ev.Notice(f"packages from {private_index.url} (from {conf})") in events, events
     assert "fairing/deps/fairing_probe.py" in layer_files(image.layers[0])

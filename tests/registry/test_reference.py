@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fairing_magics.errors import ConfigError
-from fairing_magics.registry.reference import Reference, parse_reference
+from fairing_magics.oci.reference import Reference, parse_reference
 
 DIGEST = "sha256:" + "ab" * 32
 

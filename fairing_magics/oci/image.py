@@ -1,10 +1,10 @@
 """The :class:`Image` value: a base image plus the layers we append, with its config and manifest.
 
 Everything here is pure: :func:`append_layers` renders the new image config (diff_ids, one
-history entry naming each layer, Env, Cmd, WorkingDir, labels) from the base's config and returns
-an immutable :class:`Image` whose manifest bytes and digest are computed once, on first use.
-Nothing touches the network; the registry client resolves a :class:`BaseImage` and pushes an
-:class:`Image`.
+history entry naming each layer, Env, Cmd, WorkingDir, labels) from the base's config and
+returns an immutable :class:`Image` whose manifest bytes and digest are computed once, on first
+use. Nothing touches the network; the registry client resolves a :class:`BaseImage` and pushes
+an :class:`Image`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from fairing_magics.image.layer import Layer, source_date_epoch
-from fairing_magics.image.manifest import (
+from fairing_magics.oci.layer import Layer, source_date_epoch
+from fairing_magics.oci.manifest import (
     CONFIG_TYPES,
     LAYER_TYPES,
     MANIFEST_TYPES,
@@ -28,6 +28,7 @@ from fairing_magics.image.manifest import (
     format_of,
     render_manifest,
 )
+from fairing_magics.oci.reference import Reference
 
 HISTORY_COMMENT = "fairing-magics"
 # Fields of a Docker config that describe how the *base* was built; they are not ours to keep.
@@ -40,17 +41,19 @@ def sha256_digest(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class BaseImage:
-    """A base image resolved to one platform: its ref by digest, config and layer descriptors.
+    """A base image resolved to one platform: its reference by digest, config and layer
+    descriptors.
 
-    ``ref`` is ``registry/repository@sha256:...`` of the platform's image manifest, the value to
-    print and to record: it never moves, unlike a tag.
+    ``ref`` names the platform's image manifest by digest (``registry/repository@sha256:...``),
+    the value to print and to record: it never moves, unlike a tag.
     """
 
-    ref: str
+    ref: Reference
     media_type: str
     config_bytes: bytes
     layers: tuple[Descriptor, ...]
-    source_digest: str = field(default="", compare=False)  # what the tag pointed at (an index, maybe)
+    #: What the tag pointed at when it was read (an index, maybe): a moved tag shows here.
+    source_digest: str = field(default="", compare=False)
 
     @cached_property
     def config(self) -> dict:
@@ -59,11 +62,6 @@ class BaseImage:
     @property
     def format(self) -> str:
         return format_of(self.media_type)
-
-    @property
-    def repository(self) -> str:
-        """``registry/repository`` without the digest."""
-        return self.ref.split("@", 1)[0]
 
     @property
     def platform(self) -> str:
@@ -131,6 +129,11 @@ class Image:
     @property
     def labels(self) -> dict[str, str]:
         return dict((self.config.get("config") or {}).get("Labels") or {})
+
+    @property
+    def summary(self) -> str:
+        """What was built, in a few words: the number of layers we added."""
+        return f"{len(self.layers)} layers"
 
     @property
     def size(self) -> int:
