@@ -8,7 +8,8 @@ the docker backend (:mod:`fairing_magics.backends.docker`) and the docker deploy
 (:mod:`fairing_magics.deploy.docker`). They share this module, so that each rule has one place:
 
 - :func:`docker_client`: connected, the API version agreed, one clear error when no engine
-  answers (the error class and the alternative offered are the caller's);
+  answers (the error class and the alternative offered are the caller's); :class:`LazyEngine`
+  connects on first use, for the docker backend and deployer;
 - :func:`engine_auth`: our keychain's credentials as the Engine API takes them (ECR tokens made
   from the kernel's AWS credentials, the docker config and its helpers), so the engine needs no
   ``docker login`` of its own;
@@ -29,7 +30,7 @@ import warnings
 from collections.abc import Callable, Iterable
 
 from fairing_magics.aws import ecr_credentials
-from fairing_magics.errors import BuildError, FairingError, RegistryError, redact
+from fairing_magics.errors import BuildError, ConfigError, FairingError, RegistryError, redact
 from fairing_magics.oci.reference import Reference
 from fairing_magics.registry.auth import Keychain
 
@@ -76,6 +77,25 @@ def docker_client(docker_host: str | None = None, *, timeout: float = 600,
                     f"{redact(str(exc))[:300]}). Start one (or `podman system service`) and set "
                     f"DOCKER_HOST, or {instead}.") from exc
     return client
+
+
+class LazyEngine:
+    """Holds the engine a ``--backend docker`` run or endpoint uses: ``engine`` (a
+    ``docker.DockerClient``, default: the one ``docker_host`` or ``DOCKER_HOST`` names) is
+    connected on first use, so a dry run needs none; when none answers, a ConfigError says what
+    to do instead."""
+
+    def __init__(self, engine=None, *, docker_host: str | None = None):
+        self._engine = engine
+        self.docker_host = docker_host
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            self._engine = docker_client(self.docker_host, error=ConfigError,
+                                         needs="--backend docker needs",
+                                         instead="use --backend local (no container) or kubernetes")
+        return self._engine
 
 
 def kernel_keychain() -> Keychain:

@@ -32,12 +32,7 @@ from fairing_magics import events as ev
 from fairing_magics.backends import Launch
 from fairing_magics.backends.lines import LineSplitter
 from fairing_magics.backends.local import finish_from_exit
-from fairing_magics.docker_engine import (
-    EngineError,
-    docker_client,
-    remove_container,
-    stop_container,
-)
+from fairing_magics.docker_engine import EngineError, LazyEngine, remove_container, stop_container
 from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled, redact
 from fairing_magics.image.layout import DIGEST_LABEL, OUTPUT_DIR
 from fairing_magics.oci.reference import Reference, parse_reference
@@ -48,23 +43,11 @@ GATHER_SECONDS = 0.02
 RUN_LABEL = "fairing.run"
 
 
-class DockerBackend:
+class DockerBackend(LazyEngine):
     """Runs bundle images in containers of a Docker Engine (``DOCKER_HOST``)."""
 
     name = "docker"
     stages = ("capture", "build", "push", "run")
-
-    def __init__(self, engine=None, *, docker_host: str | None = None):
-        self._engine = engine
-        self.docker_host = docker_host
-
-    @property
-    def engine(self):
-        if self._engine is None:
-            self._engine = docker_client(self.docker_host, error=ConfigError,
-                                         needs="--backend docker needs",
-                                         instead="use --backend local (no container) or kubernetes")
-        return self._engine
 
     def check(self, options, settings) -> None:
         """The docker SDK is installed and a Docker Engine answers (before anything is built)."""

@@ -55,7 +55,7 @@ from fairing_magics import events as ev
 from fairing_magics.backends.docker import follow_lines, pull_run_image
 from fairing_magics.deploy.endpoint import READY, http_request, server_failure, wait_until_ready
 from fairing_magics.deploy.model import ModelPackage
-from fairing_magics.docker_engine import docker_client, remove_container, stop_container
+from fairing_magics.docker_engine import LazyEngine, remove_container, stop_container
 from fairing_magics.errors import ConfigError, DeployError, JobFailed, redact
 from fairing_magics.image.publish import (
     SERVING,
@@ -68,7 +68,6 @@ from fairing_magics.image.serving import MODEL_DIGEST_LABEL, MODEL_DIR
 ENDPOINT_LABEL = "fairing.endpoint"
 URL_LABEL = "fairing.endpoint.url"
 TAIL_LINES = 200
-NO_ENGINE_INSTEAD = "use --backend local (no container) or kubernetes"
 #: Container states in which the server is gone for good.
 _ENDED = ("exited", "dead", "stopped", "removing")
 #: Containers this process started, by id: a redeploy replaces only other kernels' ones itself.
@@ -231,23 +230,11 @@ class DockerServer:
                               what, lines, timeout=timeout)
 
 
-class DockerDeployer:
+class DockerDeployer(LazyEngine):
     """Serves model images in containers of a Docker Engine (see the module docstring)."""
 
     name = "docker"
     stages = ("package", "build", "push", "pull", "start", "ready")
-
-    def __init__(self, engine=None, *, docker_host: str | None = None):
-        self._engine = engine
-        self.docker_host = docker_host
-
-    @property
-    def engine(self):
-        """The engine's client, connected on first use (ConfigError saying what to do if none answers)."""
-        if self._engine is None:
-            self._engine = docker_client(self.docker_host, error=ConfigError,
-                                         needs="--backend docker needs", instead=NO_ENGINE_INSTEAD)
-        return self._engine
 
     def check(self, settings, *, replicas: int = 1, kserve: bool = False, runtime: str = "",
               expose: str = "clusterip", cpu: str = "", memory: str = "") -> None:
