@@ -65,7 +65,8 @@ def docker_client(docker_host: str | None = None, *, timeout: float = 600,
         import docker  # an extra: only the docker paths need it, and they say how to install it
     except ImportError as exc:
         raise error(NO_DOCKER_SDK.format(needs=needs, instead=instead)) from exc
-    where = docker_host or os.environ.get("DOCKER_HOST") or "the default socket (/var/run/docker.sock)"
+    where = (docker_host or os.environ.get("DOCKER_HOST")
+             or "the default socket (/var/run/docker.sock)")
     try:
         if docker_host:
             client = docker.DockerClient(base_url=docker_host, version="auto", timeout=timeout)
@@ -171,7 +172,8 @@ def push_image(engine, repository: Reference, tag: str, *, keychain: Keychain | 
     def on_item(item: dict) -> None:
         detail = item.get("progressDetail") or {}
         if progress is not None and detail.get("total"):
-            progress(int(detail.get("current", 0)), int(detail["total"]), str(item.get("id", "layer")))
+            progress(int(detail.get("current", 0)), int(detail["total"]),
+                     str(item.get("id", "layer")))
 
     try:
         stream = engine.api.push(str(repository), tag=tag, stream=True, decode=True,
@@ -210,11 +212,12 @@ _PUSH_CAUSES = [
     (re.compile(r"(?i)manifest invalid|MANIFEST_INVALID"), 400, ("MANIFEST_INVALID",), False),
     (re.compile(r"(?i)server gave HTTP response to HTTPS client|x509|certificate|tls:"), None, (),
      False),
-    (re.compile(r"(?i)connection refused|no such host|i/o timeout|connection reset|EOF|503|502|504"),
-     None, (), True),
+    (re.compile(r"(?i)connection refused|no such host|i/o timeout|connection reset|EOF"
+                r"|503|502|504"), None, (), True),
 ]
 _ADVICE = {
-    401: "Log in to the registry (docker login, or ~/.docker/config.json) or check its credentials.",
+    401: ("Log in to the registry (docker login, or ~/.docker/config.json) or check its "
+          "credentials."),
     403: "The credentials may not push to this repository: check the permissions.",
     429: "The registry limits requests: try again in a minute.",
     404: "Check the repository name (--registry) and that it exists on the registry.",
@@ -238,9 +241,9 @@ def registry_error_from_push(message: str, repository: Reference | str,
         advice = ("The registry could not be reached or failed: check that it is up, then run the "
                   "cell again.")
     elif re.search(r"(?i)HTTP response to HTTPS|x509|certificate|tls:", text):
-        advice = ("The engine and the registry disagree about TLS: list the registry as insecure in "
-                  "the engine's settings (daemon.json insecure-registries, podman's registries.conf) "
-                  "or give it a trusted certificate.")
+        advice = ("The engine and the registry disagree about TLS: list the registry as insecure "
+                  "in the engine's settings (daemon.json insecure-registries, podman's "
+                  "registries.conf) or give it a trusted certificate.")
     else:
         advice = "Check the registry and the engine's log."
     return RegistryError(f"The Docker Engine could not push to {repository}: the registry said: "
@@ -249,12 +252,14 @@ def registry_error_from_push(message: str, repository: Reference | str,
 
 
 def digest_from_push(items: Iterable[dict]) -> str | None:
-    """The manifest digest a push stream reports (Docker: an ``aux`` item; podman: a status line)."""
+    """The manifest digest a push stream reports (Docker: an ``aux`` item; podman: a status
+    line)."""
     found = None
     for item in items:
         aux = item.get("aux")
-        if isinstance(aux, dict) and isinstance(aux.get("Digest"), str) and _DIGEST.fullmatch(aux["Digest"]):
-            found = aux["Digest"]
+        digest = aux.get("Digest") if isinstance(aux, dict) else None
+        if isinstance(digest, str) and _DIGEST.fullmatch(digest):
+            found = digest
             continue
         status = item.get("status")
         if isinstance(status, str) and "digest:" in status:

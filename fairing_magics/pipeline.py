@@ -76,7 +76,8 @@ def parse_env(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key or not key.replace("_", "a").isalnum() or key[0].isdigit():
-            raise ConfigError(f"--env {pair!r} is not KEY=VALUE with KEY made of letters, digits and '_'")
+            raise ConfigError(f"--env {pair!r} is not KEY=VALUE with KEY made of letters, digits "
+                              "and '_'")
         env[key] = value
     return env
 
@@ -133,8 +134,8 @@ def capture(cell: str, namespace: Mapping[str, Any], history: Sequence[str], opt
     return bundle, time.perf_counter() - started
 
 
-def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
-               settings: Settings, cwd: Path | None = None) -> str:
+def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
+               options: TrainOptions, settings: Settings, cwd: Path | None = None) -> str:
     """``--dry-run``: the capture report and what would be done, as text. Nothing is touched."""
     backend_name = check_options(options, settings)
     bundle, seconds = capture(cell, namespace, history, options, settings, cwd)
@@ -147,7 +148,8 @@ def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], 
     storage = settings.storage or str(settings.runs_root)
     lines.append(f"Run storage: {storage.rstrip('/')}/runs/{options.name}-<suffix>/")
     if backend_name == "local" and not options.image_only:
-        lines.append("Would run: a fresh Python subprocess running fairing_bootstrap.py on the bundle.")
+        lines.append("Would run: a fresh Python subprocess running fairing_bootstrap.py on "
+                     "the bundle.")
     registry = options.registry or settings.registry
     if backend_name in IMAGE_BACKENDS or options.image_only or registry:
         base = options.base_image or settings.base_image
@@ -159,8 +161,8 @@ def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], 
         if bundle.requirements:
             lines.append(describe_index(settings))
         if options.builder == "docker":
-            lines.append("Builder: docker (a Dockerfile built and pushed by the Docker Engine at DOCKER_HOST; "
-                         "the requirements are installed with pip inside the image)")
+            lines.append("Builder: docker (a Dockerfile built and pushed by the Docker Engine at "
+                         "DOCKER_HOST; the requirements are installed with pip inside the image)")
     if backend_name == "kubernetes" and not options.image_only:
         from fairing_magics.backends.kubernetes.plan import describe_cluster_plan
 
@@ -172,14 +174,16 @@ def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], 
 def build_image(bundle: Bundle, options: TrainOptions, settings: Settings, images: ImageService,
                 emit: Callable[[object], None], *, tag: str = "") -> str:
     """The build and push stages; returns ``repository@sha256:...``."""
-    pushed = images.publish(bundle, repository=target_repository(options.registry or settings.registry),
+    repository = target_repository(options.registry or settings.registry)
+    pushed = images.publish(bundle, repository=repository,
                             base_image=options.base_image or settings.base_image, tag=tag,
                             python=options.python, platform=options.platform, emit=emit,
                             builder=options.builder or None)
     return str(pushed)
 
 
-def publish_only(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
+def publish_only(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
+                 options: TrainOptions,
                  settings: Settings, images: ImageService, *, cwd: Path | None = None,
                  show: Callable[[object], None] | None = None) -> str:
     """``--image-only``: capture, build and push; return the image reference by digest."""
@@ -232,15 +236,16 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
         bundle_dir = write_bundle(bundle, run.folder / "bundle")
         image = ""
         if needs_image:
-            image = build_image(bundle, options, settings, images or ImageService(settings), run.emit,
-                                tag=name)
+            image = build_image(bundle, options, settings, images or ImageService(settings),
+                                run.emit, tag=name)
             run.image = image
             run.save_record()
         backend.start(Launch(bundle_dir=bundle_dir, env=dict(options.env), timeout=options.timeout,
                              image=image, options=options, settings=settings,
                              capture_digest=bundle.digest), run)
     except FairingError as exc:
-        run.finish(ev.CANCELLED if isinstance(exc, RunCancelled) else ev.FAILED, str(exc), error=exc)
+        phase = ev.CANCELLED if isinstance(exc, RunCancelled) else ev.FAILED
+        run.finish(phase, str(exc), error=exc)
         raise
     except KeyboardInterrupt:
         # Interrupted while building, pushing or submitting: end the run (what was started is
@@ -289,13 +294,15 @@ def cancel_from_panel(run: Run) -> None:
         run.emit(ev.Notice(f"Cancel failed: {exc}", level="error"))
 
 
-def follow(run: Run, *, on_interrupt: str = "auto", poll: Callable[[], object] | None = None) -> Run:
+def follow(run: Run, *, on_interrupt: str = "auto",
+           poll: Callable[[], object] | None = None) -> Run:
     """Wait for ``run`` in this thread; raise its error if it failed.
 
     ``poll`` is called a few times a second while waiting: the magics pass the comm pump that
     lets the panel's Cancel button work while the cell blocks (:mod:`fairing_magics.ui.comm_pump`).
-    A kernel interrupt (KeyboardInterrupt) cancels or detaches as ``on_interrupt`` says (``auto``:
-    cancel local runs, detach from cluster runs) and always ends in a clear error, so the cell fails.
+    A kernel interrupt (KeyboardInterrupt) cancels or detaches as ``on_interrupt`` says
+    (``auto``: cancel local runs, detach from cluster runs) and always ends in a clear error, so
+    the cell fails.
     """
     try:
         return run.wait(poll=poll)
@@ -318,5 +325,6 @@ def follow(run: Run, *, on_interrupt: str = "auto", poll: Callable[[], object] |
                                phase=ev.CANCELLED, last_lines=tuple(run.tail())) from None
         run.emit(ev.PhaseChanged(ev.DETACHED, "the run goes on"))
         raise RunCancelled(f"interrupted: detached from run {run.name}, which goes on. "
-                           f"Reattach with %fairing_logs {run.name}; stop it with %fairing_cancel {run.name}",
+                           f"Reattach with %fairing_logs {run.name}; stop it with %fairing_cancel "
+                           f"{run.name}",
                            phase=ev.DETACHED) from None

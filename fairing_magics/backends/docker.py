@@ -55,7 +55,8 @@ class DockerBackend(LazyEngine):
 
     def start(self, launch: Launch, run: Run) -> None:
         if not launch.image:
-            raise ConfigError("the docker backend runs an image, and none was built: set --registry")
+            raise ConfigError("the docker backend runs an image, and none was built: set "
+                              "--registry")
         state = _ContainerState()
         run.set_canceller(lambda: state.stop("cancelled"))
         run.emit(ev.StageChanged("run", "running"))
@@ -83,8 +84,9 @@ class DockerBackend(LazyEngine):
         except JobFailed as exc:
             state.error = exc
         except Exception as exc:  # noqa: BLE001 - docker.errors.APIError, connection errors: the run fails
-            state.error = JobFailed(f"the Docker Engine failed run {run.name}: {redact(str(exc))[:500]}. "
-                                    "Check the engine (DOCKER_HOST) and its log.", reason=type(exc).__name__,
+            state.error = JobFailed(f"the Docker Engine failed run {run.name}: "
+                                    f"{redact(str(exc))[:500]}. Check the engine (DOCKER_HOST) and "
+                                    "its log.", reason=type(exc).__name__,
                                     last_lines=tuple(run.tail()))
         finally:
             state.detach()
@@ -163,9 +165,9 @@ def pull_run_image(engine, image: Reference, emit: Callable[[object], None], *,
         docker_engine.pull_image(engine, image, keychain=keychain, on_pull=lambda: emit(
             ev.PhaseChanged(ev.PENDING, f"pulling {image}")))
     except EngineError as exc:
-        raise JobFailed(f"the Docker Engine could not pull {image}: {exc.message[:500]}. Check that "
-                        "the engine may read the registry (credentials, insecure registries in its "
-                        "settings).", reason="ErrImagePull") from exc
+        raise JobFailed(f"the Docker Engine could not pull {image}: {exc.message[:500]}. Check "
+                        "that the engine may read the registry (credentials, insecure registries "
+                        "in its settings).", reason="ErrImagePull") from exc
 
 
 def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], None],
@@ -216,21 +218,25 @@ def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], N
         deliver(last)
 
 
-def _finish(run: Run, returncode: int | None, state: _ContainerState, seconds: float, launch: Launch) -> None:
+def _finish(run: Run, returncode: int | None, state: _ContainerState, seconds: float,
+            launch: Launch) -> None:
     if state.reason == "cancelled":
         run.emit(ev.StageChanged("run", "failed", seconds))
         run.finish(ev.CANCELLED, f"cancelled after {seconds:.1f} s",
-                   error=RunCancelled(f"run {run.name} was cancelled; its container was stopped and removed",
+                   error=RunCancelled(f"run {run.name} was cancelled; its container was stopped "
+                                      "and removed",
                                       phase=ev.CANCELLED, last_lines=tuple(run.tail())))
         return
     if state.reason == "timeout":
         run.emit(ev.StageChanged("run", "failed", seconds))
         run.finish(ev.TIMED_OUT, f"stopped by --timeout {launch.timeout:g} s",
-                   error=FairingTimeout(f"run {run.name} took longer than --timeout {launch.timeout:g} s; its "
-                                        "container was stopped and removed. Raise --timeout or make the cell faster"))
+                   error=FairingTimeout(f"run {run.name} took longer than --timeout "
+                                        f"{launch.timeout:g} s; its container was stopped and "
+                                        "removed. Raise --timeout or make the cell faster"))
         return
     if state.error is not None or returncode is None:
-        error = state.error or JobFailed(f"run {run.name} ended without an exit code", last_lines=tuple(run.tail()))
+        error = state.error or JobFailed(f"run {run.name} ended without an exit code",
+                                         last_lines=tuple(run.tail()))
         run.emit(ev.StageChanged("run", "failed", seconds))
         run.finish(ev.FAILED, str(error), error=error)
         return

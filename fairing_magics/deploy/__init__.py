@@ -72,14 +72,16 @@ def get_deployer(backend: str):
         return DockerDeployer()
     if backend == "kubernetes":
         return KubernetesDeployer()
-    raise ConfigError(f"--backend {backend!r} cannot serve models yet; use one of {', '.join(DEPLOY_BACKENDS)}")
+    raise ConfigError(f"--backend {backend!r} cannot serve models yet; use one of "
+                      f"{', '.join(DEPLOY_BACKENDS)}")
 
 
 def deploy(model: Any = None, *, name: str, backend: str = "", settings: Settings | None = None,
            predictor: Any = None, from_run: str | None = None, storage_uri: str | None = None,
            replicas: int = 1, kserve: bool = False, runtime: str = "", expose: str = "clusterip",
            cpu: str = "", memory: str = "", timeout: float = DEFAULT_TIMEOUT,
-           emit: Callable[[object], None] | None = None, show: Callable[[object], None] | None = None,
+           emit: Callable[[object], None] | None = None,
+           show: Callable[[object], None] | None = None,
            book: EndpointBook | None = None, images=None) -> Endpoint:
     """Serve ``model`` as endpoint ``name``; return the :class:`Endpoint` once it is ready.
 
@@ -87,10 +89,11 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     runs/RUN/``, a ``.pkl`` file); or None with ``from_run=RUN`` (read from ``storage_uri``, else
     the configured storage, else the local run folders). ``predictor``: a function
     ``predict(model, x)`` or a class with ``preprocess``/``predict``/``postprocess``.
-    ``backend``: ``local``, ``docker`` or ``kubernetes`` (default: the configured one); cluster options:
-    ``replicas``, ``kserve``, ``expose`` (``clusterip``, ``nodeport``, ``loadbalancer``),
-    ``cpu``, ``memory``; with ``kserve``, ``runtime`` ``sklearn`` or ``xgboost`` serves with KServe's
-    stock runtime from the S3 storage instead of our image (:mod:`.kserve_runtime`). ``timeout``:
+    ``backend``: ``local``, ``docker`` or ``kubernetes`` (default: the configured one); cluster
+    options: ``replicas``, ``kserve``, ``expose`` (``clusterip``, ``nodeport``,
+    ``loadbalancer``), ``cpu``, ``memory``; with ``kserve``, ``runtime`` ``sklearn`` or
+    ``xgboost`` serves with KServe's stock runtime from the S3 storage instead of our image
+    (:mod:`.kserve_runtime`). ``timeout``:
     seconds to wait for readiness.
 
     Events go to ``emit`` when given; otherwise to a new panel, handed to ``show`` (the magics
@@ -108,9 +111,11 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     deployer = get_deployer(backend)
     stages = deployer.stages
     if runtime:  # KServe's stock runtime: refused early when it cannot serve this model
-        check_runtime_request(runtime, backend=backend, kserve=kserve, model=model, predictor=predictor)
+        check_runtime_request(runtime, backend=backend, kserve=kserve, model=model,
+                              predictor=predictor)
         stages = RUNTIME_STAGES
-    options = dict(replicas=replicas, kserve=kserve, runtime=runtime, expose=expose, cpu=cpu, memory=memory)
+    options = dict(replicas=replicas, kserve=kserve, runtime=runtime, expose=expose,
+                   cpu=cpu, memory=memory)
     deployer.check(settings, **options)
 
     view = None
@@ -149,17 +154,19 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
                             on_delete=book.discard)
         book.add(endpoint)
     emit(ev.PhaseChanged(READY, server.url))
-    emit(ev.Finished(ev.SUCCEEDED, f"{name} ready at {endpoint.predict_url}", time.perf_counter() - started))
+    emit(ev.Finished(ev.SUCCEEDED, f"{name} ready at {endpoint.predict_url}",
+                     time.perf_counter() - started))
     detach = getattr(server, "detach_events", None)
     if detach is not None:
         detach()  # the access log of later requests must not print into later cells
     return endpoint
 
 
-def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Settings | None = None,
+def plan_deploy(model: Any = None, *, name: str, backend: str = "",
+                settings: Settings | None = None,
                 predictor: Any = None, from_run: str | None = None, storage_uri: str | None = None,
-                replicas: int = 1, kserve: bool = False, runtime: str = "", expose: str = "clusterip",
-                cpu: str = "", memory: str = "") -> str:
+                replicas: int = 1, kserve: bool = False, runtime: str = "",
+                expose: str = "clusterip", cpu: str = "", memory: str = "") -> str:
     """``--dry-run``: what :func:`deploy` would do, as text (the model, its packages, the image
     and the Kubernetes YAML). Nothing is built, pushed, started or read from storage."""
     settings = settings or Settings()
@@ -167,10 +174,12 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
     validate_name(name, what="--name", max_length=MAX_RUN_NAME)
     deployer = get_deployer(backend)
     if runtime:
-        check_runtime_request(runtime, backend=backend, kserve=kserve, model=model, predictor=predictor)
-    deployer.check(settings, replicas=replicas, kserve=kserve, runtime=runtime, expose=expose, cpu=cpu,
-                   memory=memory)
-    lines = [f"Dry run of endpoint {name!r} on the {backend} backend; nothing was built, pushed or started."]
+        check_runtime_request(runtime, backend=backend, kserve=kserve, model=model,
+                              predictor=predictor)
+    deployer.check(settings, replicas=replicas, kserve=kserve, runtime=runtime, expose=expose,
+                   cpu=cpu, memory=memory)
+    lines = [f"Dry run of endpoint {name!r} on the {backend} backend; nothing was built, "
+             "pushed or started."]
     package = None
     if from_run:
         root = storage_uri or settings.storage or str(settings.home)
@@ -182,8 +191,10 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
         if model is None:
             raise ConfigError("nothing to deploy: give a model (a variable) or --from-run RUN")
         package = package_model(model, predictor=predictor)
-        lines.append(f"Model: {package.description}" + (" with a custom predictor" if predictor is not None else ""))
-        lines.append(f"Model folder: {len(package.members)} files, {package.size} bytes, {package.digest[:19]}")
+        custom = " with a custom predictor" if predictor is not None else ""
+        lines.append(f"Model: {package.description}{custom}")
+        lines.append(f"Model folder: {len(package.members)} files, {package.size} bytes, "
+                     f"{package.digest[:19]}")
         lines.append("Packages: " + ", ".join(package.requirements))
         lines.extend(f"Note: {note}" for note in package.notes)
     if runtime:

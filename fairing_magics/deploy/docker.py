@@ -101,16 +101,18 @@ def container_options(name: str, port: int, *, model_digest: str = "") -> dict:
 def describe_plan(package: ModelPackage | None, *, name: str, settings) -> list[str]:
     """``--dry-run`` lines for the docker backend (after the model's lines). Touches nothing."""
     repository = target_repository(settings.registry)
-    packages = ", ".join(package.requirements) if package is not None else "the model's pinned packages"
+    packages = (", ".join(package.requirements) if package is not None
+                else "the model's pinned packages")
     return ["", *describe_registry_plan(settings.registry),
             f"Base image: {settings.base_image} (resolved to a digest at build time)",
             f"Layers: base, dependencies ({packages}), model folder with serve.py at {MODEL_DIR}",
             "",
-            f"Docker: the engine at DOCKER_HOST would pull {repository}@sha256:<digest of the built image> "
-            f"and run it as container fairing-endpoint-{name}-<random> (labels {ENDPOINT_LABEL}={name}), "
-            "with host networking, --init, HOST=127.0.0.1 and PORT=<a free port of this machine>;",
-            f"ready when GET http://127.0.0.1:<port>/v1/models/{name} answers 200. A container of an "
-            f"earlier {name!r} is removed once the new one is ready."]
+            f"Docker: the engine at DOCKER_HOST would pull {repository}@sha256:<digest of the "
+            f"built image> and run it as container fairing-endpoint-{name}-<random> (labels "
+            f"{ENDPOINT_LABEL}={name}), with host networking, --init, HOST=127.0.0.1 and PORT=<a "
+            "free port of this machine>;",
+            f"ready when GET http://127.0.0.1:<port>/v1/models/{name} answers 200. A container of "
+            f"an earlier {name!r} is removed once the new one is ready."]
 
 
 class DockerServer:
@@ -128,7 +130,8 @@ class DockerServer:
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
         self._stopped = False
         self._output_ended = threading.Event()
-        self._follower = threading.Thread(target=self._follow, name=f"fairing-serve-{model_name}", daemon=True)
+        self._follower = threading.Thread(target=self._follow, name=f"fairing-serve-{model_name}",
+                                          daemon=True)
         self._follower.start()
 
     @property
@@ -136,7 +139,8 @@ class DockerServer:
         return self.container.id
 
     def detach_events(self) -> None:
-        """Stop sending log lines to the deployment's panel (it ended; ``logs()`` still has them)."""
+        """Stop sending log lines to the deployment's panel (it ended; ``logs()`` still has
+        them)."""
         self._emit = lambda event: None
 
     def same_objects(self, other) -> bool:
@@ -167,7 +171,8 @@ class DockerServer:
         return http_request(self.url, method, path, body, timeout)
 
     def logs(self, tail: int | None = None) -> str:
-        """The container's output (from the engine while the container exists, else what was seen)."""
+        """The container's output (from the engine while the container exists, else what was
+        seen)."""
         if tail is not None and tail <= 0:
             return ""
         try:
@@ -207,8 +212,10 @@ class DockerServer:
         return self.container.attrs.get("State") or {"Status": self.container.status}
 
     def wait_ready(self, timeout: float) -> None:
-        """Until ``GET /v1/models/NAME`` is 200; DeployError (with the log) if the container ends."""
-        wait_until_ready(self.request, self.model_name, deadline=time.monotonic() + timeout, timeout=timeout,
+        """Until ``GET /v1/models/NAME`` is 200; DeployError (with the log) if the container
+        ends."""
+        wait_until_ready(self.request, self.model_name, deadline=time.monotonic() + timeout,
+                         timeout=timeout,
                          ended=self._ended, pause=self._pause, failure=self._failure)
 
     def _ended(self) -> str:
@@ -220,13 +227,15 @@ class DockerServer:
 
     def _pause(self, seconds: float) -> None:
         if self._output_ended.is_set():
-            time.sleep(seconds)  # the stream broke while the container runs: plain back-off, no spin
+            # the stream broke while the container runs: plain back-off, no spin
+            time.sleep(seconds)
         else:
             self._output_ended.wait(seconds)  # wakes when the output ends: the container exited
 
     def _failure(self, what: str, timeout: bool = False) -> DeployError:
         lines = list(self._tail) or self.logs(TAIL_LINES).splitlines()
-        return server_failure(f"the model server of {self.model_name!r} (container {self.container.short_id})",
+        return server_failure(f"the model server of {self.model_name!r} (container "
+                              f"{self.container.short_id})",
                               what, lines, timeout=timeout)
 
 
@@ -241,20 +250,23 @@ class DockerDeployer(LazyEngine):
         """Refuse cluster-only flags and a missing registry before anything is built (pure: the
         engine is reached first thing in :meth:`start`, so ``--dry-run`` needs none)."""
         if replicas != 1:
-            raise ConfigError(f"--replicas {replicas}: the docker backend runs one container; drop --replicas, "
-                              "or use --backend kubernetes for several pods")
+            raise ConfigError(f"--replicas {replicas}: the docker backend runs one container; drop "
+                              "--replicas, or use --backend kubernetes for several pods")
         if kserve:
-            raise ConfigError("--kserve makes a KServe InferenceService, which needs a cluster: drop --kserve, "
-                              "or use --backend kubernetes")
+            raise ConfigError("--kserve makes a KServe InferenceService, which needs a cluster: "
+                              "drop --kserve, or use --backend kubernetes")
         if runtime:
-            raise ConfigError(f"--runtime {runtime} picks a KServe runtime on a cluster: drop --runtime (the "
-                              "docker backend serves with our predictor image), or use --backend kubernetes --kserve")
+            raise ConfigError(f"--runtime {runtime} picks a KServe runtime on a cluster: drop "
+                              "--runtime (the docker backend serves with our predictor image), or "
+                              "use --backend kubernetes --kserve")
         if expose != "clusterip":
-            raise ConfigError(f"--expose {expose} is how a Kubernetes Service is reached: the docker backend "
-                              "serves on 127.0.0.1 of this machine only; drop --expose")
+            raise ConfigError(f"--expose {expose} is how a Kubernetes Service is reached: the "
+                              "docker backend serves on 127.0.0.1 of this machine only; drop "
+                              "--expose")
         if cpu or memory:
-            raise ConfigError("--cpu and --memory are pod resources on Kubernetes; the docker backend does not "
-                              "limit its container: drop them, or use --backend kubernetes")
+            raise ConfigError("--cpu and --memory are pod resources on Kubernetes; the docker "
+                              "backend does not limit its container: drop them, or use --backend "
+                              "kubernetes")
         target_repository(settings.registry)
 
     def start(self, package: ModelPackage, *, name: str, settings, emit: Callable[[object], None],
@@ -295,7 +307,8 @@ class DockerDeployer(LazyEngine):
                 raise
             step.detail = server.url
         for stale in self._containers(name):
-            if stale.id not in _STARTED:  # an earlier kernel's: this kernel's old one goes after the swap
+            # an earlier kernel's: this kernel's old one goes after the swap
+            if stale.id not in _STARTED:
                 emit(ev.Notice(f"removing container {stale.short_id} of an earlier {name!r}"))
                 _remove(stale)
         return server
@@ -304,7 +317,8 @@ class DockerDeployer(LazyEngine):
         return self.engine.containers.list(all=True, filters={"label": f"{ENDPOINT_LABEL}={name}"})
 
     def delete_named(self, name: str, settings=None) -> bool:
-        """Stop and remove every container of endpoint ``name`` (any kernel's); True if there was one."""
+        """Stop and remove every container of endpoint ``name`` (any kernel's); True if there
+        was one."""
         found = self._containers(name)
         for container in found:
             _remove(container)

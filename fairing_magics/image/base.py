@@ -92,7 +92,7 @@ class BaseResolver:
             emit(ev.Notice(f"base C library: {libc.describe()} (/{libc.path}, {how})"))
         else:
             manylinux = "manylinux_" + DEFAULT_GLIBC.replace(".", "_")
-            emit(ev.Notice("could not tell the base image's C library (no libc found in its layers, "
-                           "or they could not be read); installing wheels for glibc "
+            emit(ev.Notice("could not tell the base image's C library (no libc found in its "
+                           "layers, or they could not be read); installing wheels for glibc "
                            f"{DEFAULT_GLIBC} ({manylinux})"))
         return libc

@@ -41,7 +41,8 @@ from fairing_magics.registry.client import RegistryClient
 
 
 class AppendBuilder:
-    """A :class:`~fairing_magics.image.roles.Builder` that appends a dependency layer and a payload's layer to a base image.
+    """A :class:`~fairing_magics.image.roles.Builder` that appends a dependency layer and a
+    payload's layer to a base image.
 
     ``client`` reads the base image (None: only empty bases, for tests); ``bases``: a
     :class:`~fairing_magics.image.base.BaseResolver` to share with other builders (default: one

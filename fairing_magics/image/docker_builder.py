@@ -203,7 +203,8 @@ def context_tar(entries: Iterable[TarEntry]) -> bytes:
 
 
 def shorten(text: str, limit: int = 400) -> str:
-    """``text`` cut to ``limit`` characters around the middle (the engine quotes whole RUN lines)."""
+    """``text`` cut to ``limit`` characters around the middle (the engine quotes whole RUN
+    lines)."""
     return text if len(text) <= limit else text[: limit // 2] + " ... " + text[-limit // 2:]
 
 
@@ -272,12 +273,13 @@ class DockerBuilder:
             items = docker_engine.check_stream(engine.api.build(**options), on_item)
         except EngineError as exc:
             tail = "\n".join(redact(line) for line in lines[-15:])
-            raise BuildError(f"The Docker Engine could not build the image: {shorten(exc.message)}\n"
-                             f"Last lines of the build:\n{tail}\n"
+            raise BuildError("The Docker Engine could not build the image: "
+                             f"{shorten(exc.message)}\nLast lines of the build:\n{tail}\n"
                              "Check the requirements (a package that fails to install) and the "
                              f"base image {request.base}.") from exc
         except Exception as exc:  # noqa: BLE001 - docker.errors.APIError and connection errors
-            raise BuildError(f"The Docker Engine refused the build: {redact(str(exc))[:500]}") from exc
+            raise BuildError("The Docker Engine refused the build: "
+                             f"{redact(str(exc))[:500]}") from exc
         return EngineImage(_image_id(items, lines), default_tag(source), engine)
 
     def _pin_base(self, request: BuildRequest, emit: Emit) -> tuple[Reference, str | None]:

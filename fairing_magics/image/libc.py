@@ -46,7 +46,8 @@ from fairing_magics.registry.client import RegistryClient
 
 CACHE_FORMAT = 1
 _MUSL = re.compile(r"^(?:usr/)?lib/ld-musl-[a-z0-9_]+\.so\.1$")
-_GLIBC = re.compile(r"^(?:usr/)?lib(?:64|32|x32)?/(?:[a-z0-9_]+-linux-gnu[a-z0-9_]*/)?(libc\.so\.6|libc-2\.(\d+)\.so)$")
+_GLIBC = re.compile(r"^(?:usr/)?lib(?:64|32|x32)?/(?:[a-z0-9_]+-linux-gnu[a-z0-9_]*/)?"
+                    r"(libc\.so\.6|libc-2\.(\d+)\.so)$")
 _GLIBC_NAME = re.compile(r"(?:^|/)libc-2\.(\d+)\.so$")
 _BANNER = re.compile(rb"release version 2\.(\d+)")
 _SYMBOL_VERSION = re.compile(rb"GLIBC_2\.(\d+)")
@@ -129,7 +130,7 @@ def probe_layers(client: RegistryClient, base: BaseImage) -> Libc:
         try:
             with tarfile.open(fileobj=counter, mode="r|*") as tar:
                 for member in tar:
-                    name = member.name[2:] if member.name.startswith("./") else member.name.lstrip("/")
+                    name = member.name.removeprefix("./").lstrip("/")
                     kind = ("file" if member.isfile() else "symlink" if member.issym()
                             else "hardlink" if member.islnk() else "other")
                     found = libc_of_entry(name, kind, member.linkname,
@@ -142,7 +143,8 @@ def probe_layers(client: RegistryClient, base: BaseImage) -> Libc:
             total += counter.count
             response.close()
         if found is not None:
-            return Libc(found.family, found.version, found.path, layers, total, round(time.monotonic() - started, 3))
+            return Libc(found.family, found.version, found.path, layers, total,
+                        round(time.monotonic() - started, 3))
     return Libc("", "", "", layers, total, round(time.monotonic() - started, 3))
 
 
@@ -156,8 +158,8 @@ def read_base_libc(client: RegistryClient, base: BaseImage,
     try:
         meta = json.loads(path.read_text())
         if meta["family"] in ("glibc", "musl") and re.fullmatch(r"\d+\.\d+", meta["version"]):
-            return Libc(meta["family"], meta["version"], meta["path"], meta["layers_read"], meta["bytes_read"],
-                        meta["seconds"], cached=True)
+            return Libc(meta["family"], meta["version"], meta["path"], meta["layers_read"],
+                        meta["bytes_read"], meta["seconds"], cached=True)
     except (OSError, ValueError, KeyError, TypeError):
         pass  # no entry, or one this version cannot trust: probe again and overwrite it
     try:
@@ -168,7 +170,8 @@ def read_base_libc(client: RegistryClient, base: BaseImage,
         return Libc()
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"base": str(base.ref), "family": libc.family, "version": libc.version, "path": libc.path,
+    tmp.write_text(json.dumps({"base": str(base.ref), "family": libc.family,
+                               "version": libc.version, "path": libc.path,
                                "layers_read": libc.layers_read, "bytes_read": libc.bytes_read,
                                "seconds": libc.seconds}, indent=2, sort_keys=True))
     os.replace(tmp, path)

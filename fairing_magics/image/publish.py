@@ -11,18 +11,18 @@ serving image alike. It owns, in one place:
   base's, read by the append builder every daemonless image goes through;
 - the ``build`` and ``push`` stages (:func:`fairing_magics.events.stage`: a failure or a kernel
   interrupt marks the stage failed, never leaves it running);
-- ECR: a missing repository is created before the push (:func:`fairing_magics.aws.ensure_repository`);
+- ECR: a missing repository is created before the push
+  (:func:`fairing_magics.aws.ensure_repository`);
 - the tag the image is also pushed under (the run's or the endpoint's name).
 
 Builders and publishers come in pairs, since the publisher takes what its builder made:
 
-==========  ===========================================  ==========================================
-builder     makes                                        publisher
-==========  ===========================================  ==========================================
-append      an :class:`~fairing_magics.oci.image.Image`  :class:`~fairing_magics.registry.publisher.RegistryPublisher`
-serving     an Image (the append builder underneath)     the same RegistryPublisher
-docker      an image held by a Docker Engine             :class:`~.docker_builder.EnginePublisher`
-==========  ===========================================  ==========================================
+- ``append`` makes an :class:`~fairing_magics.oci.image.Image`, published by the kernel's
+  :class:`~fairing_magics.registry.publisher.RegistryPublisher`;
+- ``serving`` (:class:`~.serving.ServingBuilder`) makes an Image too, with the append builder
+  underneath, published by the same RegistryPublisher;
+- ``docker`` (:class:`~.docker_builder.DockerBuilder`) makes an image a Docker Engine holds,
+  published by :class:`~.docker_builder.EnginePublisher` (the engine pushes).
 
 Keep one :class:`ImageService` per kernel: its registry client (auth tokens, TLS policy), base
 resolver (resolved bases and C libraries) and registry publisher (blobs known to be pushed) are
@@ -170,7 +170,8 @@ class ImageService:
             step.detail = built.summary
         with ev.stage(emit, "push") as step:
             ensure_ecr_repository(repository, emit)
-            pushed = publisher.publish(built, repository, tag=tag, progress=lambda done, total, what:
+            pushed = publisher.publish(built, repository, tag=tag,
+                                       progress=lambda done, total, what:
                                        emit(ev.Progress(what, done, total)))
             step.detail = pushed.digest[:19]
         return pushed

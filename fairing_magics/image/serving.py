@@ -51,7 +51,8 @@ def model_payload(package: ServedModel) -> Payload:
         python=f"{sys.version_info[0]}.{sys.version_info[1]}",  # the kernel pickled the model
         entries=tuple(entries_from_members(package.members, MODEL_DIR)),
         description=f"fairing-magics: model layer, {package.description} ({short}) at {MODEL_DIR}",
-        env=(("PORT", str(SERVING_PORT)), ("PYTHONUNBUFFERED", "1"), ("FAIRING_MODEL_DIR", MODEL_DIR)),
+        env=(("PORT", str(SERVING_PORT)), ("PYTHONUNBUFFERED", "1"),
+             ("FAIRING_MODEL_DIR", MODEL_DIR)),
         cmd=("python3", f"{MODEL_DIR}/serve.py", MODEL_DIR),
         workdir=MODEL_DIR,
         labels=((MODEL_DIGEST_LABEL, package.digest),),

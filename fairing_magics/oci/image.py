@@ -103,7 +103,8 @@ class Image:
 
     @cached_property
     def config_descriptor(self) -> Descriptor:
-        return Descriptor(CONFIG_TYPES[self.format], sha256_digest(self.config_bytes), len(self.config_bytes))
+        return Descriptor(CONFIG_TYPES[self.format], sha256_digest(self.config_bytes),
+                          len(self.config_bytes))
 
     def layer_descriptor(self, layer: Layer) -> Descriptor:
         return Descriptor(LAYER_TYPES[self.format], layer.digest, layer.size)
@@ -114,8 +115,10 @@ class Image:
 
     @cached_property
     def manifest_bytes(self) -> bytes:
-        descriptors = list(self.base_layers) + [self.layer_descriptor(layer) for layer in self.layers]
-        return render_manifest(self.format, self.config_descriptor, descriptors, dict(self.annotations))
+        ours = [self.layer_descriptor(layer) for layer in self.layers]
+        descriptors = [*self.base_layers, *ours]
+        return render_manifest(self.format, self.config_descriptor, descriptors,
+                               dict(self.annotations))
 
     @property
     def media_type(self) -> str:
@@ -146,7 +149,8 @@ def format_created(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def render_config(base_config: Mapping | None, layers: Sequence[Layer], *, env: Mapping[str, str] | None = None,
+def render_config(base_config: Mapping | None, layers: Sequence[Layer], *,
+                  env: Mapping[str, str] | None = None,
                   cmd: Sequence[str] | None = None, entrypoint: Sequence[str] | None = None,
                   workdir: str | None = None, labels: Mapping[str, str] | None = None,
                   created: int | None = None) -> bytes:
@@ -158,7 +162,8 @@ def render_config(base_config: Mapping | None, layers: Sequence[Layer], *, env: 
     layer's description. ``created`` defaults to ``SOURCE_DATE_EPOCH`` (or 0), so that the
     config, hence the image digest, depends on content only.
     """
-    cfg: dict = copy.deepcopy(dict(base_config)) if base_config else {"architecture": "amd64", "os": "linux"}
+    cfg: dict = (copy.deepcopy(dict(base_config)) if base_config
+                 else {"architecture": "amd64", "os": "linux"})
     for name in _BUILD_ONLY_FIELDS:
         cfg.pop(name, None)
     stamp = format_created(source_date_epoch() if created is None else created)
@@ -198,5 +203,6 @@ def append_layers(base: BaseImage | None, layers: Sequence[Layer], **config_chan
     """A new :class:`Image`: ``base`` (or nothing) plus ``layers``, config changed as
     :func:`render_config` describes (``env``, ``cmd``, ``entrypoint``, ``workdir``, ``labels``)."""
     fmt = base.format if base is not None else OCI
-    config_bytes = render_config(base.config if base is not None else None, layers, **config_changes)
+    config_bytes = render_config(base.config if base is not None else None, layers,
+                                 **config_changes)
     return Image(format=fmt, config_bytes=config_bytes, layers=tuple(layers), base=base)

@@ -75,7 +75,8 @@ def _blobs_of(image: Image) -> list[_Blob]:
     if image.base is not None:
         source = image.base.ref
         for i, desc in enumerate(image.base.layers):
-            blobs.append(_Blob(desc.digest, desc.size, f"base layer {i + 1}/{len(image.base.layers)}", base=source))
+            blobs.append(_Blob(desc.digest, desc.size,
+                               f"base layer {i + 1}/{len(image.base.layers)}", base=source))
     for layer in image.layers:
         blobs.append(_Blob(layer.digest, layer.size, layer.description, layer=layer))
     config = image.config_descriptor
@@ -107,7 +108,8 @@ def push_image(client: RegistryClient, image: Image, repository: Reference, *,
     # repository before, an image whose config we never saw cannot be there (short of another
     # client pushing the very same bytes, which costs a re-upload of small blobs, no error).
     warm = any(name == target.name for name, _ in list(known))
-    if (not warm or (target.name, image.config_descriptor.digest) in known) and client.manifest_exists(pinned):
+    seen_config = (target.name, image.config_descriptor.digest) in known
+    if (not warm or seen_config) and client.manifest_exists(pinned):
         if tag:
             client.put_manifest(target.with_tag(tag), image.manifest_bytes, image.media_type)
         if progress is not None:
@@ -144,7 +146,8 @@ def _push_missing(client: RegistryClient, image: Image, target: Reference, pinne
 def _run_bounded(fn: Callable[[_Blob], None], blobs: list[_Blob], parallel: int) -> None:
     if not blobs:
         return
-    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(blobs))), thread_name_prefix="fairing-push")
+    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(blobs))),
+                              thread_name_prefix="fairing-push")
     interrupted = False
     try:
         futures = [pool.submit(fn, blob) for blob in blobs]
@@ -204,7 +207,8 @@ def _bytes_stream(data: bytes) -> BinaryIO:
     return io.BytesIO(data)
 
 
-def _copy_blob(client: RegistryClient, blob: _Blob, target: Reference, sent: Callable[[int], None]) -> None:
+def _copy_blob(client: RegistryClient, blob: _Blob, target: Reference,
+               sent: Callable[[int], None]) -> None:
     """Stream a base layer from its repository into ``target`` through a temporary file."""
     assert blob.base is not None
     with tempfile.TemporaryFile(prefix="fairing-blob-") as spool:
@@ -216,8 +220,8 @@ def _copy_blob(client: RegistryClient, blob: _Blob, target: Reference, sent: Cal
             response.close()
         spool.flush()
         if spool.tell() != blob.size:
-            raise RegistryError(f"Base layer {blob.digest} came in at {spool.tell()} bytes, not {blob.size}; "
-                                "try again.", temporary=True)
+            raise RegistryError(f"Base layer {blob.digest} came in at {spool.tell()} bytes, not "
+                                f"{blob.size}; try again.", temporary=True)
 
         def reopen() -> BinaryIO:
             spool.seek(0)

@@ -14,6 +14,7 @@ from fairing_magics.config import Settings
 from fairing_magics.docker_engine import docker_client
 from fairing_magics.image.publish import ImageService
 from fairing_magics.oci import parse_reference
+from fairing_magics.oci.manifest import IMAGE_MANIFEST_TYPES
 from tests.docker.test_docker_builder_e2e import make_bundle, run_locally
 from tests.docker.wheels import make_wheel, wheel_from_installed
 from tests.harness.package_index import PackageIndexServer
@@ -48,8 +49,9 @@ def test_docker_builder_installs_from_the_index_and_keeps_it_out_of_the_image(
                               builder="docker")
         bundle = make_bundle()
         events: list = []
-        pushed = images.publish(bundle, repository=parse_reference(f"{registry.host}/docker/indexed"),
-                                base_image=base_image.ref, tag="indexed", emit=events.append)
+        repository = parse_reference(f"{registry.host}/docker/indexed")
+        pushed = images.publish(bundle, repository=repository, base_image=base_image.ref,
+                                tag="indexed", emit=events.append)
         ref = str(pushed)
         assert server.served_files(), "pip in the build stage fetched from our index"
         assert [(e.stage, e.state) for e in events if isinstance(e, ev.StageChanged)] == [
@@ -61,14 +63,15 @@ def test_docker_builder_installs_from_the_index_and_keeps_it_out_of_the_image(
         assert where not in history and where not in json.dumps(engine.api.inspect_image(local))
         # What the registry holds (the pushed config, history included) does not name it either.
         digest = pushed.digest
-        accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-        manifest = _get(f"http://{registry.host}/v2/docker/indexed/manifests/{digest}", accept)
-        config = _get(f"http://{registry.host}/v2/docker/indexed/blobs/{json.loads(manifest)['config']['digest']}")
+        api = f"http://{registry.host}/v2/docker/indexed"
+        manifest = _get(f"{api}/manifests/{digest}", ", ".join(IMAGE_MANIFEST_TYPES))
+        config = _get(f"{api}/blobs/{json.loads(manifest)['config']['digest']}")
         assert where.encode() not in config and b"index-url" not in config
         out = tmp_path / "out"
         out.mkdir()
-        output = engine.containers.run(ref, network_mode="host", init=True, remove=True,
-                                       volumes={str(out): {"bind": "/fairing/output", "mode": "rw"}})
+        output = engine.containers.run(
+            ref, network_mode="host", init=True, remove=True,
+            volumes={str(out): {"bind": "/fairing/output", "mode": "rw"}})
         assert output.decode() == run_locally(bundle, tmp_path / "local", wheels)
     finally:
         engine.close()

@@ -35,7 +35,8 @@ def test_base_is_pinned_and_a_moved_tag_is_seen(registry, registry_client, tmp_p
     image = builder.build(bundle, on(f"{name}:1"), events.append)
     assert str(image.base.ref) == f"{name}@{first.digest}"
     assert events == [ev.Notice(f"base image {name}:1 -> {name}@{first.digest}")]
-    assert [layer.description.split(",")[0] for layer in image.layers] == ["fairing-magics: code layer"]
+    described = [layer.description.split(",")[0] for layer in image.layers]
+    assert described == ["fairing-magics: code layer"]
     assert image.config["config"]["Env"][0] == "PATH=/usr/bin:/bin"
     # Unchanged tag: one HEAD, the same image.
     before = registry_client.transport.stats.snapshot()[0]
@@ -61,6 +62,7 @@ def test_unreadable_base_is_a_build_error(registry, registry_client, tmp_path):
     dead = f"127.0.0.1:{free_port()}"
     client = RegistryClient(Transport(Keychain(docker_config={}), insecure_registries=[dead],
                                       retry=RetryPolicy(attempts=2, backoff=0.001)))
+    builder = AppendBuilder(client, cache_dir=tmp_path)
     with pytest.raises(BuildError) as info:
-        AppendBuilder(client, cache_dir=tmp_path).build(Bundle(source="print(1)\n"), on(f"{dead}/base:1"))
+        builder.build(Bundle(source="print(1)\n"), on(f"{dead}/base:1"))
     assert f"cannot reach registry {dead} (connection refused" in str(info.value)

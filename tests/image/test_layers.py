@@ -103,7 +103,8 @@ def test_folder_layer_keeps_exec_bit_and_symlinks(tmp_path):
     by_name = {m.name: m for m in tar_members(layer)}
     assert by_name["fairing/deps/bin/tool"].mode == 0o755
     assert by_name["fairing/deps/pkg/__init__.py"].mode == 0o644
-    assert by_name["fairing/deps/link"].issym() and by_name["fairing/deps/link"].linkname == "pkg/__init__.py"
+    link = by_name["fairing/deps/link"]
+    assert link.issym() and link.linkname == "pkg/__init__.py"
     assert layer.path == tmp_path / "blob.tar.gz"
 
 
@@ -139,11 +140,12 @@ def test_docker_base_keeps_its_format_layers_and_env():
                            "Labels": {"base": "yes"}},
                 "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "1" * 64]},
                 "history": [{"created_by": "base layer"}]}
-    base = BaseImage(ref=parse_reference("127.0.0.1:5000/base@sha256:" + "2" * 64), media_type=DOCKER_MANIFEST,
-                     config_bytes=json.dumps(base_cfg).encode(),
+    base = BaseImage(ref=parse_reference("127.0.0.1:5000/base@sha256:" + "2" * 64),
+                     media_type=DOCKER_MANIFEST, config_bytes=json.dumps(base_cfg).encode(),
                      layers=(Descriptor(DOCKER_LAYER_GZIP, "sha256:" + "3" * 64, 100),))
     bundle = small_bundle()
-    image = append_layers(base, [code_layer(bundle)], **bundle_payload(bundle).config(base.env, with_deps=True))
+    image = append_layers(base, [code_layer(bundle)],
+                          **bundle_payload(bundle).config(base.env, with_deps=True))
     manifest = json.loads(image.manifest_bytes)
     assert manifest["mediaType"] == DOCKER_MANIFEST
     assert [x["mediaType"] for x in manifest["layers"]] == [DOCKER_LAYER_GZIP] * 2
@@ -187,7 +189,8 @@ _BUILD_SCRIPT = textwrap.dedent("""
     bundle = Bundle(source="print('hi')\\n", values={"x": b"abc"}, outputs=("y",), python="3.11.2")
     write_bundle(bundle, work / "bundle")
     dep_layer = layer_from_folder(deps, "fairing/deps", "deps", work / "deps.tar.gz")
-    image = append_layers(None, [dep_layer, code_layer(bundle)], **bundle_payload(bundle).config({}, with_deps=True))
+    config = bundle_payload(bundle).config({}, with_deps=True)
+    image = append_layers(None, [dep_layer, code_layer(bundle)], **config)
     print(dep_layer.digest, image.digest)
 """)
 

@@ -3,10 +3,10 @@ private package index behind basic auth, and podman.
 
 A model's serving image and a training image go through the same path, so they get the same
 package index, the same wheel target (the base's own C library) and therefore the very same
-dependency layer. Before this path, the serving image was built apart and drifted: it was
-installed from the default index for the default glibc 2.28, whatever the user had configured
-(a user behind a mirror got a serving image from PyPI). ECR repositories are created in one
-place, before the push, whichever builder built.
+dependency layer. The first test fails on any path that builds the serving image apart from
+the training image's: such a copy drifted once, installing from the default index for the
+default glibc 2.28 whatever the user had configured (a user behind a mirror got a serving image
+from PyPI). ECR repositories are created in one place, before the push, whichever builder built.
 """
 
 from __future__ import annotations

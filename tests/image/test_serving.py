@@ -34,7 +34,8 @@ def test_model_layer_holds_the_model_folder_and_the_server(package):
         served = tar.extractfile("fairing/model/serve.py").read()
     assert served == package.members["serve.py"]
     assert model_payload(package).layer().digest == layer.digest  # reproducible
-    assert "model layer" in layer.description and package.digest.split(":")[1][:12] in layer.description
+    assert "model layer" in layer.description
+    assert package.digest.split(":")[1][:12] in layer.description
 
 
 def test_serving_config_runs_serve_py_on_port_8080(package):
@@ -43,9 +44,11 @@ def test_serving_config_runs_serve_py_on_port_8080(package):
     assert config["cmd"] == ["python3", f"{MODEL_DIR}/serve.py", MODEL_DIR]
     assert config["workdir"] == MODEL_DIR
     assert config["env"]["PORT"] == "8080" and config["env"]["FAIRING_MODEL_DIR"] == MODEL_DIR
-    assert config["env"]["PYTHONPATH"] == "/fairing/deps:/opt/lib"  # ours first, the base's kept once
+    # ours first, the base's kept once
+    assert config["env"]["PYTHONPATH"] == "/fairing/deps:/opt/lib"
     assert config["labels"]["fairing.model.digest"] == package.digest
     assert "PYTHONPATH" not in payload.config({}, with_deps=False)["env"]
-    assert payload.requirements == package.requirements and "cloudpickle" in payload.requirements[-1]
+    assert payload.requirements == package.requirements
+    assert "cloudpickle" in payload.requirements[-1]
     image = append_layers(None, [payload.layer()], **config)
     assert image.config["config"]["Cmd"] == config["cmd"] and image.labels == config["labels"]

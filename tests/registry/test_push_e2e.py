@@ -12,6 +12,7 @@ from fairing_magics.capture.bundle import Bundle
 from fairing_magics.errors import BuildError, RegistryError
 from fairing_magics.image.layout import code_layer
 from fairing_magics.oci import TarEntry, append_layers, layer_from_entries, parse_reference
+from fairing_magics.oci.manifest import IMAGE_MANIFEST_TYPES, OCI_MANIFEST
 from fairing_magics.registry import (
     Keychain,
     RegistryClient,
@@ -26,16 +27,21 @@ FAST_RETRY = RetryPolicy(attempts=12, backoff=0.005, max_backoff=0.05)
 
 
 def make_image(text: str = "hello", extra: int = 0):
-    bundle = Bundle(source=f"print({text!r})\n", values={"x": b"\x80\x04K\x01."}, outputs=("y",), python="3.11.2")
+    bundle = Bundle(source=f"print({text!r})\n", values={"x": b"\x80\x04K\x01."}, outputs=("y",),
+                    python="3.11.2")
     layers = [code_layer(bundle)]
     for i in range(extra):  # incompressible layers, so bytes on the wire are visible
-        payload = b"".join(hashlib.sha256(f"{text}{i}-{j}".encode()).digest() for j in range(2048 * (i + 1)))
-        layers.append(layer_from_entries([TarEntry(f"data/{text}-{i}.bin", data=payload)], f"data layer {i}"))
+        payload = b"".join(hashlib.sha256(f"{text}{i}-{j}".encode()).digest()
+                           for j in range(2048 * (i + 1)))
+        layers.append(layer_from_entries([TarEntry(f"data/{text}-{i}.bin", data=payload)],
+                                         f"data layer {i}"))
     return append_layers(None, layers, cmd=["python3"], labels={"test": text})
 
 
-def client_for(host: str, *, keychain: Keychain | None = None, retry: RetryPolicy | None = None, **kwargs):
-    return RegistryClient(Transport(keychain or Keychain(docker_config={}), insecure_registries=[host],
+def client_for(host: str, *, keychain: Keychain | None = None, retry: RetryPolicy | None = None,
+               **kwargs):
+    return RegistryClient(Transport(keychain or Keychain(docker_config={}),
+                                    insecure_registries=[host],
                                     retry=retry or FAST_RETRY, **kwargs))
 
 
@@ -47,7 +53,7 @@ def fetch_direct(server, path: str, **headers) -> requests.Response:
 
 
 def assert_image_stored(server, repository: str, image) -> None:
-    accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+    accept = ", ".join(IMAGE_MANIFEST_TYPES)
     response = fetch_direct(server, f"/v2/{repository}/manifests/{image.digest}", Accept=accept)
     assert response.status_code == 200
     assert response.content == image.manifest_bytes
@@ -67,8 +73,8 @@ def test_plain_push_returns_digest_ref_and_stores_the_image(registry):
                      progress=lambda done, total, what: seen.append((done, total)))
     assert str(ref) == f"{registry.host}/plain/app@{image.digest}"
     assert_image_stored(registry, "plain/app", image)
-    assert fetch_direct(registry, "/v2/plain/app/manifests/v1",
-                        Accept="application/vnd.oci.image.manifest.v1+json").content == image.manifest_bytes
+    by_tag = fetch_direct(registry, "/v2/plain/app/manifests/v1", Accept=OCI_MANIFEST)
+    assert by_tag.content == image.manifest_bytes
     total = sum(layer.size for layer in image.layers) + len(image.config_bytes)
     assert seen[-1] == (total, total)
     assert all(b[0] >= 0 and b[1] == total for b in seen)
@@ -91,7 +97,8 @@ def test_known_blobs_are_not_asked_for_again(registry):
     client = client_for(registry.host)
     publisher = RegistryPublisher(client)
     publisher.publish(make_image("known-1", extra=2), parse_reference(f"{registry.host}/known/app"))
-    image = append_layers(None, [code_layer(Bundle(source="print(2)\n"))] + list(make_image("known-1", extra=2).layers[1:]))
+    data_layers = list(make_image("known-1", extra=2).layers[1:])
+    image = append_layers(None, [code_layer(Bundle(source="print(2)\n")), *data_layers])
     before = client.transport.stats.snapshot()
     publisher.publish(image, parse_reference(f"{registry.host}/known/app"))
     after = client.transport.stats.snapshot()
@@ -109,7 +116,8 @@ def test_known_blobs_are_not_asked_for_again(registry):
 def test_auth_registry_needs_and_uses_credentials(auth_registry, tmp_path):
     image = make_image("auth")
     with pytest.raises(RegistryError) as info:
-        push_image(client_for(auth_registry.host), image, parse_reference(f"{auth_registry.host}/auth/app"))
+        push_image(client_for(auth_registry.host), image,
+                   parse_reference(f"{auth_registry.host}/auth/app"))
     assert info.value.status == 401 and "credentials" in str(info.value)
     config = tmp_path / "config.json"
     import base64
@@ -146,7 +154,8 @@ def test_tls_verified_unless_insecure(tls_registry, monkeypatch):
         push_image(strict, image, parse_reference(name))
     assert "TLS verification" in str(info.value) and "--insecure-registry" in str(info.value)
     # Trusting its CA works; naming it insecure works even with REQUESTS_CA_BUNDLE set.
-    trusted = RegistryClient(Transport(Keychain(docker_config={}), ca_bundle=str(tls_registry.cert)))
+    trusted = RegistryClient(Transport(Keychain(docker_config={}),
+                                       ca_bundle=str(tls_registry.cert)))
     assert push_image(trusted, image, parse_reference(name)).digest == image.digest
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
@@ -186,7 +195,8 @@ def test_persistent_failure_raises_and_leaves_no_manifest(registry, fault_proxy)
     fault_proxy.plan.rate = 1.0
     fault_proxy.plan.methods = ("PUT",)
     fault_proxy.plan.kinds = ("503",)
-    client = client_for(fault_proxy.host, retry=RetryPolicy(attempts=3, backoff=0.001, max_backoff=0.01))
+    client = client_for(fault_proxy.host,
+                        retry=RetryPolicy(attempts=3, backoff=0.001, max_backoff=0.01))
     image = make_image("doomed")
     with pytest.raises(RegistryError) as info:
         push_image(client, image, parse_reference(f"{fault_proxy.host}/doomed/app"), tag="latest")
@@ -199,9 +209,10 @@ def test_persistent_failure_raises_and_leaves_no_manifest(registry, fault_proxy)
     fault_proxy.plan.kinds = ("reset",)
     fault_proxy.plan.methods = ()
     with pytest.raises(RegistryError) as info:
-        push_image(client_for(fault_proxy.host, retry=RetryPolicy(attempts=2, backoff=0.001)), image,
-                   parse_reference(f"{fault_proxy.host}/doomed/app"))
-    assert info.value.status is None and info.value.temporary and "could not be reached" in str(info.value)
+        push_image(client_for(fault_proxy.host, retry=RetryPolicy(attempts=2, backoff=0.001)),
+                   image, parse_reference(f"{fault_proxy.host}/doomed/app"))
+    assert info.value.status is None and info.value.temporary
+    assert "could not be reached" in str(info.value)
     assert registry.manifest_status("doomed/app", image.digest) == 404
 
 
@@ -221,7 +232,8 @@ def test_base_resolution_index_and_platforms(registry, registry_client, base_ima
 def test_base_layers_are_mounted_on_the_same_registry(registry, base_image):
     client = client_for(registry.host)
     base = client.resolve_base(parse_reference(base_image.ref))
-    image = append_layers(base, [code_layer(Bundle(source="print('mounted')\n"))], cmd=["python3", "-V"])
+    image = append_layers(base, [code_layer(Bundle(source="print('mounted')\n"))],
+                          cmd=["python3", "-V"])
     before = client.transport.stats.snapshot()
     push_image(client, image, parse_reference(f"{registry.host}/mount/app"))
     sent = client.transport.stats.snapshot()[1] - before[1]
@@ -232,7 +244,8 @@ def test_base_layers_are_mounted_on_the_same_registry(registry, base_image):
 def test_base_layers_are_copied_from_another_registry(registry, auth_registry, base_image):
     keychain = Keychain(explicit={auth_registry.host: (auth_registry.user, auth_registry.password)},
                         docker_config={})
-    client = RegistryClient(Transport(keychain, insecure_registries=[registry.host, auth_registry.host],
+    client = RegistryClient(Transport(keychain,
+                                      insecure_registries=[registry.host, auth_registry.host],
                                       retry=FAST_RETRY))
     base = client.resolve_base(parse_reference(base_image.ref))
     image = append_layers(base, [code_layer(Bundle(source="print('copied')\n"))])
@@ -248,7 +261,8 @@ def test_bearer_tokens_scoped_per_repository(token_registry):
     with pytest.raises(RegistryError) as info:
         push_image(anonymous, image, parse_reference(f"{token_registry.host}/bearer/app"))
     assert info.value.status == 401
-    keychain = Keychain(explicit={token_registry.host: (token_registry.user, token_registry.password)},
+    keychain = Keychain(explicit={token_registry.host: (token_registry.user,
+                                                        token_registry.password)},
                         docker_config={})
     client = client_for(token_registry.host, keychain=keychain)
     base = make_image("bearer-base", extra=2)
@@ -257,14 +271,16 @@ def test_bearer_tokens_scoped_per_repository(token_registry):
     # An image on top of that base, in another repository: the mount asks for both scopes.
     from fairing_magics.oci.image import BaseImage
 
-    base_value = BaseImage(ref=parse_reference(f"{token_registry.host}/bearer/base@{base.digest}"), media_type=base.media_type,
-                           config_bytes=base.config_bytes,
+    base_value = BaseImage(ref=parse_reference(f"{token_registry.host}/bearer/base@{base.digest}"),
+                           media_type=base.media_type, config_bytes=base.config_bytes,
                            layers=tuple(base.layer_descriptor(layer) for layer in base.layers))
     on_top = append_layers(base_value, [code_layer(Bundle(source="print('on top')\n"))])
     before = client.transport.stats.snapshot()
     push_image(client, on_top, parse_reference(f"{token_registry.host}/bearer/app"))
-    assert client.transport.stats.snapshot()[1] - before[1] < 20_000 < base.layers[1].size  # mounted
-    assert ("fairing", ("repository:bearer/app:pull,push", "repository:bearer/base:pull")) in server.requests
+    # mounted
+    assert client.transport.stats.snapshot()[1] - before[1] < 20_000 < base.layers[1].size
+    assert ("fairing",
+            ("repository:bearer/app:pull,push", "repository:bearer/base:pull")) in server.requests
     assert token_registry.manifest_status("bearer/app", on_top.digest) == 200
     # Tokens are kept per scope: another push to the same repository asks for none.
     asked = len(server.requests)
@@ -284,31 +300,36 @@ def test_docker_v2_base_gives_a_docker_v2_image_the_registry_accepts(registry):
     client = client_for(registry.host)
     base = make_image("docker-base", extra=1)
     push_image(client, base, parse_reference(f"{registry.host}/docker/base"))
-    as_docker = BaseImage(ref=parse_reference(f"{registry.host}/docker/base@{base.digest}"), media_type=DOCKER_MANIFEST,
-                          config_bytes=base.config_bytes,
-                          layers=tuple(Descriptor(DOCKER_LAYER_GZIP, layer.digest, layer.size) for layer in base.layers))
-    image = append_layers(as_docker, [code_layer(Bundle(source="print('docker')\n"))], cmd=["python3"])
+    as_docker = BaseImage(ref=parse_reference(f"{registry.host}/docker/base@{base.digest}"),
+                          media_type=DOCKER_MANIFEST, config_bytes=base.config_bytes,
+                          layers=tuple(Descriptor(DOCKER_LAYER_GZIP, layer.digest,
+                                                  layer.size) for layer in base.layers))
+    image = append_layers(as_docker, [code_layer(Bundle(source="print('docker')\n"))],
+                          cmd=["python3"])
     assert image.media_type == DOCKER_MANIFEST
     push_image(client, image, parse_reference(f"{registry.host}/docker/app"))
-    response = fetch_direct(registry, f"/v2/docker/app/manifests/{image.digest}", Accept=DOCKER_MANIFEST)
+    response = fetch_direct(registry, f"/v2/docker/app/manifests/{image.digest}",
+                            Accept=DOCKER_MANIFEST)
     assert response.headers["Content-Type"] == DOCKER_MANIFEST
     manifest = json.loads(response.content)
     assert manifest["config"]["mediaType"] == DOCKER_CONFIG
     assert {layer["mediaType"] for layer in manifest["layers"]} == {DOCKER_LAYER_GZIP}
     assert_image_stored(registry, "docker/app", image)
-    assert client.resolve_base(parse_reference(f"{registry.host}/docker/app@{image.digest}")).format == "docker"
+    pushed = parse_reference(f"{registry.host}/docker/app@{image.digest}")
+    assert client.resolve_base(pushed).format == "docker"
 
 
 def test_refused_mount_falls_back_to_upload(token_registry):
-    keychain = Keychain(explicit={token_registry.host: (token_registry.user, token_registry.password)},
+    keychain = Keychain(explicit={token_registry.host: (token_registry.user,
+                                                        token_registry.password)},
                         docker_config={})
     client = client_for(token_registry.host, keychain=keychain)
     base = make_image("refused-base", extra=1)
     push_image(client, base, parse_reference(f"{token_registry.host}/refused/base"))
     from fairing_magics.oci.image import BaseImage
 
-    base_value = BaseImage(ref=parse_reference(f"{token_registry.host}/refused/base@{base.digest}"), media_type=base.media_type,
-                           config_bytes=base.config_bytes,
+    base_value = BaseImage(ref=parse_reference(f"{token_registry.host}/refused/base@{base.digest}"),
+                           media_type=base.media_type, config_bytes=base.config_bytes,
                            layers=tuple(base.layer_descriptor(layer) for layer in base.layers))
     image = append_layers(base_value, [code_layer(Bundle(source="print('refused')\n"))])
     token_registry.token_server.single_scope = True
