@@ -43,16 +43,36 @@ import hashlib
 import io
 import os
 import pickle
+import pickletools
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import cloudpickle
+
 from fairing_magics import events as ev
+from fairing_magics.deploy.kubernetes_objects import (
+    EndpointObjects,
+    KubernetesServer,
+    cluster_client,
+)
+from fairing_magics.deploy.kubernetes_rollout import roll_out
+from fairing_magics.deploy.model import (
+    MODEL_FILE,
+    PREDICTOR_FILE,
+    ModelPackage,
+    describe_object,
+    pickle_modules,
+)
 from fairing_magics.errors import ConfigError, DeployError
+from fairing_magics.kube.manifests import to_yaml
+from fairing_magics.kube.options import DeployOptions
+from fairing_magics.kube.serving import render_endpoint
+from fairing_magics.storage import S3Storage, storage_for
 
 RUNTIMES = ("sklearn", "xgboost")
 MODELS = "models"
@@ -138,8 +158,6 @@ def check_runtime_request(runtime: str, *, backend: str, kserve: bool, model: An
 
 def check_runtime_model(runtime: str, model: Any) -> None:
     """Refuse a model the stock ``runtime`` cannot load, saying which runtime would."""
-    from fairing_magics.deploy.model import describe_object
-
     fits = runtime_for_model(model)
     what = describe_object(model)
     if fits == runtime:
@@ -166,8 +184,6 @@ def check_runtime_options(settings, *, runtime: str, kserve: bool, replicas: int
 
 def runtime_storage(settings, runtime: str):
     """The S3 storage the model is uploaded to; refused when the configured storage is not S3."""
-    from fairing_magics.storage import S3Storage, storage_for
-
     storage = storage_for(settings.storage) if settings.storage else None
     if not isinstance(storage, S3Storage):
         where = f"--storage is {settings.storage}" if settings.storage else "no --storage is set"
@@ -180,8 +196,6 @@ def runtime_storage(settings, runtime: str):
 
 def save_runtime_model(runtime: str, model: Any) -> RuntimeModel:
     """``model`` saved in ``runtime``'s format (see the module docstring), with notes for the panel."""
-    from fairing_magics.deploy.model import describe_object
-
     check_runtime_model(runtime, model)
     what = describe_object(model)
     if runtime == "sklearn":
@@ -218,8 +232,6 @@ def version_note(runtime: str, version: str) -> str:
 
 
 def _framework_version(runtime: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version(FRAMEWORKS[runtime])
     except PackageNotFoundError:
@@ -228,8 +240,6 @@ def _framework_version(runtime: str) -> str:
 
 def _check_sklearn_imports(model: Any, what: str) -> None:
     """joblib saves classes by reference: the stock image must be able to import every module."""
-    from fairing_magics.deploy.model import pickle_modules
-
     try:
         data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - lambdas, local classes: only cloudpickle saves them
@@ -249,8 +259,6 @@ def _check_sklearn_imports(model: Any, what: str) -> None:
 
 def _refers_to_main(data: bytes) -> bool:
     """True when the pickle names the module ``__main__`` (a class or function of the notebook)."""
-    import pickletools
-
     try:
         return any(isinstance(arg, str) and (arg == "__main__" or arg.startswith("__main__ "))
                    for _op, arg, _pos in pickletools.genops(data))
@@ -266,8 +274,6 @@ def runtime_options(name: str, storage_uri: str, *, runtime: str, namespace: str
                     digest: str = ""):
     """The :class:`~fairing_magics.backends.kubernetes.specs.DeployOptions` of a stock-runtime
     InferenceService (no image: KServe's runtime has it)."""
-    from fairing_magics.backends.kubernetes.specs import DeployOptions
-
     return DeployOptions(name=name, image="", namespace=namespace, run_name=name, replicas=replicas,
                          model_name=name, kserve=True, runtime=runtime, storage_uri=storage_uri, cpu=cpu,
                          memory=memory, service_account=service_account, istio_inject=istio_inject,
@@ -276,8 +282,6 @@ def runtime_options(name: str, storage_uri: str, *, runtime: str, namespace: str
 
 def render_runtime_objects(opts) -> list[dict]:
     """``[InferenceService]`` with ``spec.predictor.model`` (see the module docstring)."""
-    from fairing_magics.backends.kubernetes.specs import render_endpoint
-
     return render_endpoint(opts)
 
 
@@ -293,8 +297,6 @@ def custom_s3_endpoint() -> str:
 
 def describe_runtime_plan(saved: RuntimeModel | None, *, name: str, runtime: str, settings) -> list[str]:
     """``--dry-run`` lines: where the model would go and the InferenceService."""
-    from fairing_magics.backends.kubernetes.specs import to_yaml
-
     storage = runtime_storage(settings, runtime)
     folder = saved.folder(name) if saved is not None else f"{MODELS}/{name}/<digest12 of the saved model>"
     uri = storage_uri(storage, folder)
@@ -332,10 +334,6 @@ def credential_notes(settings) -> list[str]:
 
 def load_package_model(package) -> Any:
     """The model object inside a :class:`~.model.ModelPackage` (its cloudpickled ``model.pkl``)."""
-    import cloudpickle
-
-    from fairing_magics.deploy.model import MODEL_FILE, PREDICTOR_FILE
-
     if PREDICTOR_FILE in package.members:
         raise ConfigError("--predictor runs custom code, which needs our predictor image: drop --runtime")
     return cloudpickle.loads(package.members[MODEL_FILE])
@@ -347,33 +345,29 @@ def upload_runtime_model(saved: RuntimeModel, storage, name: str) -> str:
     return storage_uri(storage, saved.folder(name))
 
 
-def start_runtime_endpoint(package, *, name: str, settings, emit: Callable[[object], None], timeout: float,
-                           runtime: str, replicas: int = 1, cpu: str = "", memory: str = ""):
+def start_runtime_endpoint(package: ModelPackage, *, name: str, settings,
+                           emit: Callable[[object], None], timeout: float, runtime: str,
+                           replicas: int = 1, cpu: str = "", memory: str = "") -> KubernetesServer:
     """Save, upload, apply the InferenceService and follow its rollout (as for our predictor);
-    return the :class:`~.kubernetes.KubernetesServer`."""
-    from fairing_magics.backends.kubernetes.cluster import load_cluster_access
-    from fairing_magics.deploy.kubernetes import _Objects, roll_out
-
+    return the :class:`~.kubernetes_objects.KubernetesServer`."""
     saved = save_runtime_model(runtime, load_package_model(package))
     storage = runtime_storage(settings, runtime)
-    access = load_cluster_access(context=settings.context or None, namespace=settings.namespace or None)
+    client = cluster_client(settings)
     for note in saved.notes:
         emit(ev.Notice(note, "warning"))
     for note in credential_notes(settings):
         emit(ev.Notice(note, "info"))
-    emit(ev.StageChanged("upload", "running"))
-    started = time.perf_counter()
-    try:
+    with ev.stage(emit, "upload") as step:
         uri = upload_runtime_model(saved, storage, name)
-    except Exception:
-        emit(ev.StageChanged("upload", "failed", time.perf_counter() - started))
-        raise
-    emit(ev.StageChanged("upload", "done", time.perf_counter() - started, f"{uri}/{FILE_NAMES[runtime]}"))
-    opts = runtime_options(name, uri, runtime=runtime, namespace=access.namespace, replicas=replicas, cpu=cpu,
-                           memory=memory, service_account=getattr(settings, "service_account", ""),
+        step.detail = f"{uri}/{FILE_NAMES[runtime]}"
+    opts = runtime_options(name, uri, runtime=runtime, namespace=client.namespace,
+                           replicas=replicas, cpu=cpu, memory=memory,
+                           service_account=getattr(settings, "service_account", ""),
                            istio_inject=settings.istio_inject, digest=saved.digest)
-    server = roll_out(access, render_runtime_objects(opts), _Objects(name, access.namespace, True), image="",
+    server = roll_out(client, render_runtime_objects(opts),
+                      EndpointObjects(name, client.namespace, True), image="",
                       replicas=replicas, expose="clusterip", timeout=timeout, emit=emit,
-                      what=f"{replicas} replica(s) of KServe's {runtime} runtime, model {saved.digest[7:19]}")
+                      what=f"{replicas} replica(s) of KServe's {runtime} runtime, "
+                           f"model {saved.digest[7:19]}")
     server.image = f"kserve {runtime} runtime, {uri}"
     return server

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import yaml
 
-from fairing_magics.backends.kubernetes.cluster import load_cluster_access
 from fairing_magics.deploy.endpoint import Endpoint, PredictionError
-from fairing_magics.deploy.kubernetes import KubernetesServer, _Objects
+from fairing_magics.deploy.kubernetes_objects import EndpointObjects, KubernetesServer
+from fairing_magics.kube.access import load_cluster_access
+from fairing_magics.kube.client import ClusterClient
 
 TOKEN = "proxy-test-token"
 PREFIX = "/api/v1/namespaces/team/services/linreg:http/proxy"
@@ -75,7 +76,8 @@ def proxy_access(tmp_path):
 
 def test_predictions_go_through_the_service_proxy_with_the_token(proxy_access):
     proxy_access, _stub = proxy_access
-    server = KubernetesServer(proxy_access, _Objects("linreg", "team", False), "ignored", proxied=True)
+    server = KubernetesServer(ClusterClient(proxy_access), EndpointObjects("linreg", "team", False),
+                              "ignored", proxied=True)
     status, body = server.request("GET", "/v1/models/linreg")
     assert status == 200 and json.loads(body)["ready"] is True
     endpoint = Endpoint("linreg", server)
@@ -92,7 +94,8 @@ def test_an_unreachable_api_server_is_a_connection_error(proxy_access):
     proxy_access, stub = proxy_access
     stub.shutdown()
     stub.server_close()  # nothing listens on the API server's port any more
-    server = KubernetesServer(proxy_access, _Objects("linreg", "team", False), "ignored", proxied=True)
+    server = KubernetesServer(ClusterClient(proxy_access), EndpointObjects("linreg", "team", False),
+                              "ignored", proxied=True)
     with pytest.raises(ConnectionError, match="service proxy"):
         server.request("GET", "/v1/models/linreg", timeout=2)
     with pytest.raises(PredictionError, match="cannot be reached"):

@@ -14,14 +14,13 @@ from fairing_magics.config import Settings
 from fairing_magics.deploy.kubernetes import (
     MODEL_DIR,
     KubernetesDeployer,
-    describe_pod,
     endpoint_options,
     model_layer,
-    node_address,
     render_objects,
-    service_url,
     serving_config,
 )
+from fairing_magics.deploy.kubernetes_objects import node_address, service_url
+from fairing_magics.deploy.kubernetes_rollout import describe_pod
 from fairing_magics.deploy.model import package_model
 from fairing_magics.errors import ConfigError
 

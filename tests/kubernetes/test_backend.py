@@ -9,14 +9,14 @@ import yaml
 from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.backends import Launch, get_backend
-from fairing_magics.backends.kubernetes import status as st
 from fairing_magics.backends.kubernetes.backend import KubernetesBackend
-from fairing_magics.backends.kubernetes.cluster import client_retries, load_cluster_access
 from fairing_magics.backends.kubernetes.jobs import cancel_run, find_run, format_runs, list_runs
 from fairing_magics.backends.kubernetes.plan import describe_cluster_plan, training_spec
 from fairing_magics.capture.bundle import Bundle
 from fairing_magics.config import Settings
 from fairing_magics.errors import ClusterError, ConfigError
+from fairing_magics.kube import status as st
+from fairing_magics.kube.access import client_retries, load_cluster_access
 from fairing_magics.run import Run
 
 IMAGE = "127.0.0.1:5000/fairing-job@sha256:" + "a" * 64

@@ -14,11 +14,11 @@ import pytest
 from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.backends.kubernetes.backend import KubernetesBackend
-from fairing_magics.backends.kubernetes.cluster import client_retries, load_cluster_access
 from fairing_magics.backends.kubernetes.jobs import find_run, list_runs
-from fairing_magics.backends.kubernetes.specs import run_selector
 from fairing_magics.config import Settings
 from fairing_magics.errors import JobFailed, RunCancelled
+from fairing_magics.kube.access import client_retries, load_cluster_access
+from fairing_magics.kube.labels import run_selector
 from fairing_magics.run import Run, RunBook
 
 pytestmark = pytest.mark.e2e

@@ -1,8 +1,10 @@
-"""Cluster access: kubeconfig and in-cluster loading, the one retry policy, and error messages.
+"""Cluster access and the one request path: kubeconfig and in-cluster loading, the one retry
+policy, and what refusals mean.
 
-The official client talks real HTTP(S) to a small scripted API server on 127.0.0.1 (answers are
-set per test), so loading, TLS, auth headers, retries and the translation of refusals are all
-exercised through the real ``kubernetes`` package.
+:class:`ClusterClient` talks real HTTP(S) to a small scripted API server on 127.0.0.1 (answers
+are set per test) through the official client's connection pool, so loading, TLS, auth headers,
+retries and the translation of refusals are all exercised through the real ``kubernetes``
+package.
 """
 
 from __future__ import annotations
@@ -20,14 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fairing_magics.backends.kubernetes.cluster import (
-    ClusterAccess,
-    api_call,
-    client_retries,
-    load_cluster_access,
-)
-from fairing_magics.backends.kubernetes.specs import TFJOB
 from fairing_magics.errors import ClusterError, ConfigError
+from fairing_magics.kube.access import ClusterAccess, client_retries, load_cluster_access
+from fairing_magics.kube.api_resources import TFJOB
+from fairing_magics.kube.client import ClusterClient
 from tests.harness import need
 
 VERSION = {"major": "1", "minor": "29", "gitVersion": "v1.29.4", "gitCommit": "", "gitTreeState":
@@ -155,9 +153,7 @@ def fake_serviceaccount(folder: Path, ca: Path, namespace: str = "kubeflow-user"
 
 
 def version_of(access: ClusterAccess) -> str:
-    from kubernetes.client import VersionApi
-
-    return VersionApi(access.api_client).get_code().git_version
+    return ClusterClient(access).read_json("/version", resource="/version")["gitVersion"]
 
 
 # -- kubeconfig ----------------------------------------------------------------------------------
@@ -327,12 +323,9 @@ TFJOBS = "/apis/kubeflow.org/v1/namespaces/kubeflow-user/tfjobs"
 
 
 def create_tfjob(access: ClusterAccess):
-    from kubernetes.client import CustomObjectsApi
-
-    with api_call(access, "create", TFJOB, namespace="kubeflow-user"):
-        return CustomObjectsApi(access.api_client).create_namespaced_custom_object(
-            "kubeflow.org", "v1", "kubeflow-user", "tfjobs",
-            {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "x"}})
+    return ClusterClient(access).create(
+        TFJOB, {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "x"}},
+        namespace="kubeflow-user")
 
 
 def test_get_is_retried_on_429_and_5xx(api, tmp_path):
@@ -359,8 +352,7 @@ def test_retries_end_and_the_last_answer_is_reported(api, tmp_path):
     api.answer("GET", "/version", UNAVAILABLE)
     access = quick_access(api, tmp_path, total=2)
     with pytest.raises(ClusterError, match=r"answered 503 .* also after retries"):
-        with api_call(access, "get", "/version"):
-            version_of(access)
+        version_of(access)
     assert api.count("GET", "/version") == 3  # the first try and two retries
 
 
@@ -373,8 +365,7 @@ def test_unreachable_cluster(tmp_path):
         current="dev")
     access = load_cluster_access(kubeconfig=path, retries=client_retries(backoff_factor=0))
     with pytest.raises(ClusterError) as info:
-        with api_call(access, "get", "/version"):
-            version_of(access)
+        version_of(access)
     message = str(info.value)
     assert f"cannot reach the Kubernetes API at http://127.0.0.1:{port}" in message
     assert "context dev" in message and "secret-token" not in message
@@ -419,10 +410,10 @@ def test_missing_crd(api, tmp_path):
      "namespace kubeflow-user does not exist"),
     (409, status_body(409, "AlreadyExists", 'tfjobs.kubeflow.org "x" already exists',
                       {"name": "x", "group": "kubeflow.org", "kind": "tfjobs"}),
-     "tfjobs.kubeflow.org already exists in namespace kubeflow-user: choose another --name"),
+     "tfjobs.kubeflow.org x already exists in namespace kubeflow-user: choose another --name"),
     (422, status_body(422, "Invalid", 'TFJob "x" is invalid: spec: Required value',
                       {"name": "x", "kind": "TFJob"}),
-     'refused the tfjobs.kubeflow.org in namespace kubeflow-user as invalid: TFJob "x" is '
+     'refused the tfjobs.kubeflow.org x in namespace kubeflow-user as invalid: TFJob "x" is '
      "invalid: spec: Required value"),
 ])
 def test_other_refusals(api, tmp_path, status, body, expected):
@@ -434,14 +425,10 @@ def test_other_refusals(api, tmp_path, status, body, expected):
 
 
 def test_named_object_not_found(api, tmp_path):
-    from kubernetes.client import CustomObjectsApi
-
     api.answer("GET", TFJOBS + "/gone", (404, status_body(
         404, "NotFound", 'tfjobs.kubeflow.org "gone" not found',
         {"name": "gone", "group": "kubeflow.org", "kind": "tfjobs"})))
     access = quick_access(api, tmp_path)
     with pytest.raises(ClusterError, match="tfjobs.kubeflow.org gone not found in namespace "
                                            "kubeflow-user"):
-        with api_call(access, "get", TFJOB, namespace="kubeflow-user", name="gone"):
-            CustomObjectsApi(access.api_client).get_namespaced_custom_object(
-                "kubeflow.org", "v1", "kubeflow-user", "tfjobs", "gone")
+        ClusterClient(access).get(TFJOB, "gone", namespace="kubeflow-user")

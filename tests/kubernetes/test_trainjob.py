@@ -7,11 +7,13 @@ import pytest
 from fairing_magics import events as ev
 from fairing_magics.backends.kubernetes.monitor import pod_selector
 from fairing_magics.backends.kubernetes.plan import pod_templates
-from fairing_magics.backends.kubernetes.specs import TRAINJOB, JobOptions, Volume, render_training
-from fairing_magics.backends.kubernetes.status import job_status, replica_name
-from fairing_magics.backends.kubernetes.trainjob import parse_runtime_ref
 from fairing_magics.errors import ConfigError
 from fairing_magics.image.layout import CMD
+from fairing_magics.kube.api_resources import TRAINJOB
+from fairing_magics.kube.options import JobOptions, Volume
+from fairing_magics.kube.status import job_status, replica_name
+from fairing_magics.kube.training import render_training
+from fairing_magics.kube.trainjob import parse_runtime_ref
 
 IMAGE = "reg/x@sha256:" + "a" * 64
 

@@ -10,17 +10,10 @@ from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.backends import Launch
 from fairing_magics.backends.kubernetes.backend import KubernetesBackend
-from fairing_magics.backends.kubernetes.cluster import client_retries, load_cluster_access
 from fairing_magics.backends.kubernetes.plan import (
     describe_cluster_plan,
     pod_templates,
     training_spec,
-)
-from fairing_magics.backends.kubernetes.specs import JobOptions, Toleration, Volume
-from fairing_magics.backends.kubernetes.trainjob import (
-    POD_SETTINGS_FIELDS,
-    pod_settings,
-    render_trainjob,
 )
 from fairing_magics.backends.kubernetes.trainjob_api import (
     TrainJobApi,
@@ -32,6 +25,13 @@ from fairing_magics.backends.kubernetes.trainjob_api import (
 )
 from fairing_magics.config import Settings
 from fairing_magics.errors import ConfigError
+from fairing_magics.kube.access import client_retries, load_cluster_access
+from fairing_magics.kube.options import JobOptions, Toleration, Volume
+from fairing_magics.kube.trainjob import (
+    POD_SETTINGS_FIELDS,
+    pod_settings,
+    render_trainjob,
+)
 from fairing_magics.run import Run
 from tests.harness.kube.trainer_crds import install_trainjob_crd, trainjob_crd
 
