@@ -57,7 +57,8 @@ _ACCESS_HELP = (
 
 @dataclass(frozen=True)
 class ClusterAccess:
-    """A configured client for one cluster, and what we know about whom it acts as.
+    """The official client's ``ApiClient`` for one cluster (its credentials and connection pool),
+    and what we know about whom it acts as. :class:`~.client.ClusterClient` sends through it.
 
     ``source`` is ``"in-cluster"`` or ``"kubeconfig"``; ``context`` the kubeconfig context (empty
     in-cluster); ``identity`` reads well in a sentence ("the service account default-editor");
@@ -113,7 +114,9 @@ def load_cluster_access(*, context: str | None = None, namespace: str | None = N
     policy without backoff). Raises ClusterError when no access can be found or a kubeconfig is
     unusable; nothing is sent to the cluster here.
     """
-    from kubernetes import config as kube_config  # deferred: importing kubernetes takes ~0.5 s
+    # The kubernetes package is imported here, at the edge, and not at the top: it takes about
+    # half a second, which %load_ext and a run on another backend should not pay.
+    from kubernetes import config as kube_config
 
     environ = os.environ if environ is None else environ
     if namespace:
@@ -208,7 +211,7 @@ def _read_contexts(files: list[str]) -> tuple[dict[str, dict], str]:
 
 
 def _new_configuration():
-    from kubernetes.client import Configuration
+    from kubernetes.client import Configuration  # at the edge, as in load_cluster_access
 
     # type.__call__ skips the metaclass of client versions <= 32, whose Configuration() returns
     # a copy of a process-wide default that other code may have changed.
@@ -216,7 +219,7 @@ def _new_configuration():
 
 
 def _access(configuration, retries: Retry | None, **fields) -> ClusterAccess:
-    from kubernetes.client import ApiClient
+    from kubernetes.client import ApiClient  # at the edge, as in load_cluster_access
 
     configuration.retries = retries if retries is not None else client_retries()
     api_client = ApiClient(configuration=configuration)

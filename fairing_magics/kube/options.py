@@ -51,7 +51,7 @@ class Toleration:
 
 @dataclass(frozen=True)
 class Volume:
-    """A volume mounted into the main container: exactly one of ``pvc``, ``secret``, ``config_map``."""
+    """A volume mounted into the main container: one of ``pvc``, ``secret``, ``config_map``."""
 
     mount_path: str
     pvc: str = ""
@@ -154,9 +154,10 @@ class JobOptions(PodOptions):
     ``workers``: Worker replicas of a TFJob/PyTorchJob (besides the one Chief/Master); a
     ``job`` runs one pod; a ``trainjob`` runs ``max(1, workers)`` nodes (``numNodes``) of the
     runtime ``runtime_ref`` (``NAME``: a ClusterTrainingRuntime, ``NAMESPACE/NAME``: a
-    TrainingRuntime, which must be in the run's namespace; default ``torch-distributed``). ``timeout`` (seconds) becomes ``activeDeadlineSeconds``;
-    ``backoff_limit`` retries (0: a failed pod fails the run); ``ttl_seconds_after_finished``
-    keeps a finished run and its pods' logs that long, then Kubernetes deletes them.
+    TrainingRuntime, which must be in the run's namespace; default ``torch-distributed``).
+    ``timeout`` (seconds) becomes ``activeDeadlineSeconds``; ``backoff_limit`` retries (0: a
+    failed pod fails the run); ``ttl_seconds_after_finished`` keeps a finished run and its pods'
+    logs that long, then Kubernetes deletes them.
     """
 
     kind: str = "job"
@@ -272,8 +273,8 @@ def parse_toleration(text: str) -> Toleration:
     rest, _, effect = str(text).rpartition(":") if ":" in str(text) else (str(text), "", "")
     key, _, value = rest.partition("=")
     if not key or (effect and effect not in _EFFECTS):
-        raise ConfigError(f"toleration '{text}' must look like key=value:NoSchedule, key:NoSchedule "
-                          f"or key=value (effects: {', '.join(_EFFECTS)})")
+        raise ConfigError(f"toleration '{text}' must look like key=value:NoSchedule, "
+                          f"key:NoSchedule or key=value (effects: {', '.join(_EFFECTS)})")
     return Toleration(key=key, value=value, effect=effect)
 
 

@@ -33,8 +33,9 @@ from fairing_magics.kube.options import DeployOptions, JobOptions, PodOptions
 from fairing_magics.kube.resources import render_resources
 
 #: The main container's name per kind; the training operator requires tensorflow/pytorch.
-CONTAINER_NAMES = {"job": "train", "tfjob": "tensorflow", "pytorchjob": "pytorch", "trainjob": "node",
-                   "deployment": "server", "inferenceservice": "kserve-container"}
+CONTAINER_NAMES = {"job": "train", "tfjob": "tensorflow", "pytorchjob": "pytorch",
+                   "trainjob": "node", "deployment": "server",
+                   "inferenceservice": "kserve-container"}
 
 
 def run_labels(opts: PodOptions, kind: str) -> dict[str, str]:

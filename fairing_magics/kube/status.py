@@ -109,7 +109,7 @@ def _trainjob_status(obj: dict, true: dict[str, dict]) -> JobStatus:
 
 
 def replica_name(pod: dict) -> str:
-    """``worker-0`` for a training-operator pod, ``node-0`` for a TrainJob's, else the pod's name."""
+    """``worker-0`` for a training-operator pod, ``node-0`` for a TrainJob's, else its name."""
     meta = pod.get("metadata") or {}
     labels = meta.get("labels") or {}
     rjob = labels.get(LABEL_REPLICATED_JOB)
@@ -133,7 +133,8 @@ def container_names(pod: dict) -> list[str]:
 
 
 def log_source(pod: dict, container: str) -> str:
-    """The ``source`` of a container's lines: the replica, plus the container when there are several."""
+    """The ``source`` of a container's lines: the replica, and the container when it has
+    several."""
     name = replica_name(pod)
     return name if len(container_names(pod)) <= 1 else f"{name}/{container}"
 
@@ -204,9 +205,8 @@ def pod_notices(pod: dict) -> list[PodNotice]:
                 f"pod {name} cannot be scheduled yet: {c.get('message') or 'no node fits'} "
                 "(lower --cpu/--memory/--gpus, or wait for the cluster to add a node)", source))
     if status.get("reason") == "Evicted":
-        notices.append(PodNotice((name, "Evicted"), "error",
-                                 f"pod {name} was evicted: {status.get('message') or ''}".rstrip(": "),
-                                 source))
+        evicted = f"pod {name} was evicted: {status.get('message') or ''}".rstrip(": ")
+        notices.append(PodNotice((name, "Evicted"), "error", evicted, source))
     for cs in container_statuses(pod):
         cname = cs.get("name", "")
         for which in ("state", "lastState"):
@@ -214,7 +214,8 @@ def pod_notices(pod: dict) -> list[PodNotice]:
             waiting = state.get("waiting") or {}
             reason = waiting.get("reason") or ""
             if which == "state" and reason in WAITING_PROBLEMS:
-                level = "error" if reason in PULL_ERRORS or reason.startswith("Create") else "warning"
+                fatal = reason in PULL_ERRORS or reason.startswith("Create")
+                level = "error" if fatal else "warning"
                 text = f"{reason}: {waiting.get('message') or ''}".rstrip(": ")
                 if reason in PULL_ERRORS:
                     text += (" (check the image reference, that the cluster can reach the "

@@ -43,7 +43,8 @@ def render_job(opts: JobOptions) -> dict:
 
 
 def render_tfjob(opts: JobOptions) -> dict:
-    """A ``kubeflow.org/v1`` TFJob: ``Chief`` x1, ``Worker`` x workers, ``PS`` x parameter servers."""
+    """A ``kubeflow.org/v1`` TFJob: ``Chief`` x1, ``Worker`` x workers, ``PS`` x parameter
+    servers."""
     replicas = {"Chief": 1, "Worker": opts.workers, "PS": opts.parameter_servers}
     return render_object(TFJOB, opts, {
         "runPolicy": _run_policy(opts),

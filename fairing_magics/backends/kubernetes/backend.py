@@ -4,8 +4,8 @@ v2 TrainJob on a cluster.
 ``check(options, settings)`` (before anything is built): the flags make a valid spec, the
 cluster can be reached with the configured context and namespace, the CRD exists for
 ``--kind tfjob|pytorchjob|trainjob`` (and for a TrainJob its runtime), and we may create the
-object (a SelfSubjectAccessReview). Each
-refusal is a ClusterError that names the missing RBAC rule or CRD.
+object (a SelfSubjectAccessReview). Each refusal is a ClusterError that names the missing RBAC
+rule or CRD (:mod:`fairing_magics.kube.preflight`).
 
 ``start(launch, run)``: renders the spec (:func:`.plan.training_spec`: the pushed image by
 digest, env, resources, labels with the run and capture digest, Istio injection off unless
@@ -331,7 +331,8 @@ def failure_error(run: Run, settings, status: st.JobStatus | None, codes: list[s
     why = problem or (f"{status.reason}: {status.message}".strip(": ") if status else "failed")
     reason = status.reason if status else "Failed"
     if any("(OOMKilled)" in code for code in codes):
-        where += "; it used more memory than its limit: raise --memory (e.g. --memory 4Gi) or use less"
+        where += ("; it used more memory than its limit: raise --memory (e.g. --memory 4Gi) or "
+                  "use less")
     return JobFailed(f"run {run.name} failed: {why}{where}" +
                      (f"; last lines:\n{tail}" if tail else "; it printed nothing"),
                      reason=reason or "Failed", last_lines=last)

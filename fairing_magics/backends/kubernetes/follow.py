@@ -1,10 +1,11 @@
 """Following a run on the cluster: its pods as they appear, and every container's log.
 
-Log lines (:func:`follow_container_log`):
+Log lines (:class:`ContainerLogFollower`):
 
-- read with ``follow=true&timestamps=true`` as a raw stream (``_preload_content=False``) and cut
-  at ``\\n`` *bytes* before decoding, so a UTF-8 character is never split (Fairing decoded raw
-  1024-byte chunks and printed broken characters);
+- read with ``follow=true&timestamps=true`` as a stream (:meth:`ClusterClient.open_log
+  <fairing_magics.kube.client.ClusterClient.open_log>`) and cut at ``\\n`` *bytes* before
+  decoding, so a UTF-8 character is never split (Fairing decoded raw 1024-byte chunks and
+  printed broken characters);
 - a stream that drops (connection reset, a chunked body cut short, an API server restart) is
   opened again with ``sinceTime`` = the timestamp of the last line received. The API server (or
   the kubelet behind it) may round that time down to the second, so the replay that comes back

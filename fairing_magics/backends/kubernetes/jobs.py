@@ -1,10 +1,10 @@
 """The runs on a cluster, found by their labels: list, find, cancel.
 
 Every object fairing-magics makes carries ``app.kubernetes.io/managed-by: fairing-magics`` and
-``fairing.dev/run: <object name>`` (see :mod:`fairing_magics.kube.labels`), so the kernel needs no memory of its own
-to find them again: after a kernel restart ``%fairing_logs NAME`` reattaches with
-:func:`find_run`, ``%fairing_jobs`` shows :func:`list_runs`, ``%fairing_cancel NAME`` calls
-:func:`cancel_run`.
+``fairing.dev/run: <object name>`` (see :mod:`fairing_magics.kube.labels`), so the kernel needs
+no memory of its own to find them again: after a kernel restart ``%fairing_logs NAME``
+reattaches with :func:`find_run`, ``%fairing_jobs`` shows :func:`list_runs`, ``%fairing_cancel
+NAME`` calls :func:`cancel_run`.
 
 ``NAME`` is the object name (``linreg-a1b2c3``) or the ``--name`` it was started with
 (``linreg``): then the newest run of that name is meant.
@@ -54,7 +54,8 @@ def run_info(obj: dict, kind: str) -> RunInfo:
                    phase="Deleting" if meta.get("deletionTimestamp") else status.phase,
                    reason=status.reason, message=status.message,
                    created=meta.get("creationTimestamp") or "",
-                   run_name=labels.get(LABEL_NAME, ""), deleting=bool(meta.get("deletionTimestamp")))
+                   run_name=labels.get(LABEL_NAME, ""),
+                   deleting=bool(meta.get("deletionTimestamp")))
 
 
 def list_runs(access: ClusterAccess, namespace: str | None = None,

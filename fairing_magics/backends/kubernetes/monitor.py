@@ -2,10 +2,10 @@
 
 A :class:`RunMonitor` owns three kinds of threads for one run:
 
-- a :class:`~.follow.PodWatcher` on the run's pods (:func:`pod_selector`). Each pod change becomes a
-  ``PhaseChanged(source=replica)`` when the phase (or its detail) changed, ``Notice`` events for
-  the states in :func:`~.status.pod_notices` (each once), and a log follower for every container
-  that has started;
+- a :class:`~.follow.PodWatcher` on the run's pods (:func:`pod_selector`). Each pod change
+  becomes a ``PhaseChanged(source=replica)`` when the phase (or its detail) changed, ``Notice``
+  events for the states in :func:`fairing_magics.kube.status.pod_notices` (each once), and a log
+  follower for every container that has started;
 - one :class:`~.follow.ContainerLogFollower` per container, feeding a shared
   :class:`~.follow.LineBatcher` that emits ``LogLines(source=replica)``;
 - the status loop: reads the job object every ``poll_seconds``, reports the run's phase, fails
@@ -65,7 +65,8 @@ class RunMonitor:
         self.watcher = PodWatcher(self.client, namespace, pod_selector(resource, name),
                                   on_pod=self._on_pod,
                                   on_pod_deleted=self._on_pod_deleted, stop=self.stop)
-        self.followers: dict[tuple[str, str, str], tuple[ContainerLogFollower, threading.Thread]] = {}
+        self.followers: dict[tuple[str, str, str],
+                             tuple[ContainerLogFollower, threading.Thread]] = {}
         self._seen_notices: set[tuple] = set()
         self._pod_phases: dict[str, tuple[str, str]] = {}
         self._pull_since: dict[str, float] = {}
@@ -128,8 +129,8 @@ class RunMonitor:
                 lambda lines: self.batcher.add(source, lines),
                 pod_state=lambda: self.watcher.get(pod_name), stop=self.stop,
                 notice=lambda text, level: self.run.emit(ev.Notice(text, level, source=source)))
-            thread = threading.Thread(target=follower.run, name=f"fairing-log-{pod_name}-{container}",
-                                      daemon=True)
+            thread = threading.Thread(target=follower.run,
+                                      name=f"fairing-log-{pod_name}-{container}", daemon=True)
             self.followers[key] = (follower, thread)
         thread.start()
 

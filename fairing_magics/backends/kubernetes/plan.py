@@ -1,10 +1,10 @@
 """What a ``%%fairing_train`` cell submits to the cluster, as pure functions of its flags.
 
 :func:`training_spec` turns the cell's ``TrainOptions`` and the ``Settings`` into the exact object
-the backend creates (a Job, TFJob, PyTorchJob or TrainJob dict); :func:`describe_cluster_plan` prints it for
-``--dry-run``, with where it would go. Neither touches the network.
+the backend creates (a Job, TFJob, PyTorchJob or TrainJob dict); :func:`describe_cluster_plan`
+prints it for ``--dry-run``, with where it would go. Neither touches the network.
 
-What is added to the specs of :mod:`.specs`:
+What is added to the specs of :mod:`fairing_magics.kube.training`:
 
 - env ``FAIRING_RUN_NAME`` (the object name) and ``FAIRING_OUTPUT_DIR``;
 - with ``--storage s3://...``: env ``FAIRING_STORAGE`` (the runtime uploads the output folder to

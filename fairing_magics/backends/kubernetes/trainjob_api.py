@@ -1,10 +1,11 @@
 """Which TrainJob API does this cluster's Kubeflow Trainer have? (for the pod-level settings)
 
-Released Trainers take a TrainJob's pod settings in different fields (see :mod:`.trainjob`):
-``runtimePatches`` (v2.2+), ``podTemplateOverrides`` (v2.1), ``podSpecOverrides`` (v2.0). The API
-server prunes a field its CRD's structural schema does not know, silently, so the answer must
-come from the CRD: :func:`detect_trainjob_api` reads ``customresourcedefinitions/
-trainjobs.trainer.kubeflow.org`` (``apiextensions.k8s.io/v1``) and looks at
+Released Trainers take a TrainJob's pod settings in different fields (see
+:mod:`fairing_magics.kube.trainjob`): ``runtimePatches`` (v2.2+), ``podTemplateOverrides``
+(v2.1), ``podSpecOverrides`` (v2.0). The API server prunes a field its CRD's structural schema
+does not know, silently, so the answer must come from the CRD: :func:`detect_trainjob_api` reads
+``customresourcedefinitions/trainjobs.trainer.kubeflow.org`` (``apiextensions.k8s.io/v1``) and
+looks at
 ``spec.versions[v1alpha1].schema.openAPIV3Schema.properties.spec.properties``
 (:func:`pod_settings_field_of_crd`, pure). The answer is kept per cluster and context for the
 life of the kernel.
