@@ -57,7 +57,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def proxy_access(tmp_path):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     host = f"http://127.0.0.1:{server.server_address[1]}"
     kubeconfig = tmp_path / "kubeconfig"
@@ -65,7 +66,8 @@ def proxy_access(tmp_path):
         "apiVersion": "v1", "kind": "Config", "current-context": "c",
         "clusters": [{"name": "k", "cluster": {"server": host}}],
         "users": [{"name": "u", "user": {"token": TOKEN}}],
-        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "team"}}]}))
+        "contexts": [{"name": "c",
+                      "context": {"cluster": "k", "user": "u", "namespace": "team"}}]}))
     access = load_cluster_access(kubeconfig=str(kubeconfig), environ={})
     _ProxyHandler.seen = []
     yield access, server

@@ -139,7 +139,8 @@ def write_kubeconfig(path: Path, contexts: dict[str, dict], current: str | None)
 def fake_token(namespace: str, name: str) -> str:
     def part(obj) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-    claims = {"iss": "kubernetes/serviceaccount", "sub": f"system:serviceaccount:{namespace}:{name}"}
+    claims = {"iss": "kubernetes/serviceaccount",
+              "sub": f"system:serviceaccount:{namespace}:{name}"}
     return f"{part({'alg': 'RS256'})}.{part(claims)}.c2lnbmF0dXJlc2lnbmF0dXJl"
 
 

@@ -94,7 +94,7 @@ def test_batcher_keeps_order_per_source_and_bounds_what_waits():
     assert len(got) < 1000  # lines travel in batches, not one event each
 
 
-# -- over HTTP, against the API emulator ------------------------------------------------------------
+# -- over HTTP, against the API emulator -----------------------------------------------------
 
 
 @pytest.fixture

@@ -27,12 +27,14 @@ def test_trainjob_names_its_runtime_nodes_resources_env_and_our_command():
     spec = _spec(workers=3, cpu="2", memory="4Gi", gpus=1, env={"A": "1"}, timeout=600)
     assert (spec["apiVersion"], spec["kind"]) == ("trainer.kubeflow.org/v1alpha1", "TrainJob")
     assert spec["spec"]["runtimeRef"] == {"apiGroup": "trainer.kubeflow.org",
-                                          "kind": "ClusterTrainingRuntime", "name": "torch-distributed"}
+                                          "kind": "ClusterTrainingRuntime",
+                                          "name": "torch-distributed"}
     trainer = spec["spec"]["trainer"]
     assert trainer["numNodes"] == 3 and trainer["image"] == IMAGE
     assert trainer["command"] == list(CMD)  # else the runtime's own command would run
     assert trainer["env"] == [{"name": "A", "value": "1"}]
-    assert trainer["resourcesPerNode"]["limits"] == {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}
+    assert trainer["resourcesPerNode"]["limits"] == {"cpu": "2", "memory": "4Gi",
+                                                     "nvidia.com/gpu": "1"}
     assert spec["spec"]["activeDeadlineSeconds"] == 600
     assert spec["metadata"]["labels"]["fairing.dev/kind"] == "trainjob"
     assert _spec()["spec"]["trainer"]["numNodes"] == 1  # --workers 0: one node
