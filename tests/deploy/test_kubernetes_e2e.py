@@ -101,10 +101,14 @@ def test_deployment_pods_serve_the_kernels_predictions_roll_out_and_undeploy_cle
 
 def test_a_crashing_server_fails_with_its_log_and_leaves_no_objects(cluster_settings):
     settings, api, namespace = cluster_settings
+    events = []
     with pytest.raises(DeployError) as caught:
         deploy(_crashing_model(), name="broken", settings=settings, book=EndpointBook(),
-               emit=lambda e: None, timeout=300)
+               emit=events.append, timeout=300)
     assert "the weights file is corrupt" in str(caught.value) and "pod broken-" in str(caught.value)
+    # The panel shows the stage that failed as failed, not as still running.
+    rollout = [e.state for e in events if isinstance(e, ev.StageChanged) and e.stage == "rollout"]
+    assert rollout == ["running", "failed"]
     assert _objects(api, namespace, "broken") == {"deployments": [], "services": [], "pods": [],
                                                   "live pods": [], "inferenceservices": []}
 

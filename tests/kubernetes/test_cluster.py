@@ -37,6 +37,8 @@ class ScriptedApi:
 
     def __init__(self, tls: tuple[Path, Path] | None = None):
         self.requests: list[tuple[str, str, dict]] = []
+        #: (method, path with its query, body) of each request, as sent
+        self.sent: list[tuple[str, str, bytes]] = []
         self.script: dict[tuple[str, str], list[tuple[int, dict, dict]]] = {}
         api = self
 
@@ -46,8 +48,8 @@ class ScriptedApi:
 
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                api.sent.append((self.command, self.path,
+                                 self.rfile.read(length) if length else b""))
                 path = self.path.split("?")[0].rstrip("/") or "/"
                 api.requests.append((self.command, path,
                                      {k.lower(): v for k, v in self.headers.items()}))
@@ -368,6 +370,7 @@ def test_unreachable_cluster(tmp_path):
     with pytest.raises(ClusterError) as info:
         version_of(access)
     message = str(info.value)
+    assert info.value.status is None  # no answer came
     assert f"cannot reach the Kubernetes API at http://127.0.0.1:{port}" in message
     assert "context dev" in message and "secret-token" not in message
 
@@ -433,3 +436,53 @@ def test_named_object_not_found(api, tmp_path):
     with pytest.raises(ClusterError, match="tfjobs.kubeflow.org gone not found in namespace "
                                            "kubeflow-user"):
         ClusterClient(access).get(TFJOB, "gone", namespace="kubeflow-user")
+
+
+# -- the one request path: what a caller gets back --------------------------------------------
+
+
+def test_a_refusal_keeps_its_status_and_reason(api, tmp_path):
+    api.answer("GET", TFJOBS + "/x", (403, status_body(403, "Forbidden", "tfjobs is forbidden")))
+    client = ClusterClient(quick_access(api, tmp_path))
+    with pytest.raises(ClusterError) as info:
+        client.get(TFJOB, "x", namespace="kubeflow-user")
+    assert (info.value.status, info.value.reason) == (403, "Forbidden")
+    assert 'resources: ["tfjobs"], verbs: ["get"]' in str(info.value)
+
+
+def test_missing_ok_reads_a_404_as_absent_and_nothing_else(api, tmp_path):
+    client = ClusterClient(quick_access(api, tmp_path))
+    # The scripted server has no route for tfjobs: a cluster without the CRD.
+    assert client.list(TFJOB, namespace="kubeflow-user", missing_ok=True) is None
+    assert client.get(TFJOB, "gone", namespace="kubeflow-user", missing_ok=True) is None
+    api.answer("GET", TFJOBS, (403, status_body(403, "Forbidden", "tfjobs is forbidden")))
+    with pytest.raises(ClusterError, match="may not list tfjobs.kubeflow.org"):
+        client.list(TFJOB, namespace="kubeflow-user", missing_ok=True)
+
+
+def test_delete_asks_for_its_propagation_and_says_when_it_was_gone(api, tmp_path):
+    gone = status_body(404, "NotFound", 'tfjobs.kubeflow.org "x" not found',
+                       {"name": "x", "group": "kubeflow.org", "kind": "tfjobs"})
+    api.answer("DELETE", TFJOBS + "/x", (200, {"kind": "Status", "status": "Success"}),
+               (404, gone))
+    client = ClusterClient(quick_access(api, tmp_path))
+    assert client.delete(TFJOB, "x", namespace="kubeflow-user", propagation="Foreground")
+    assert json.loads(api.sent[-1][2]) == {"propagationPolicy": "Foreground"}
+    assert client.delete(TFJOB, "x", namespace="kubeflow-user") is False
+
+
+def test_patch_is_a_merge_patch_and_a_selector_is_encoded(api, tmp_path):
+    api.answer("PATCH", TFJOBS + "/x", (200, {"metadata": {"name": "x", "generation": 2}}))
+    api.answer("GET", TFJOBS, (200, {"kind": "TFJobList", "items": []}))
+    client = ClusterClient(quick_access(api, tmp_path))
+    patched = client.patch(TFJOB, "x", {"spec": {"runPolicy": None}}, namespace="kubeflow-user")
+    assert patched["metadata"]["generation"] == 2
+    method, path, headers = api.requests[-1]
+    assert (method, headers["content-type"]) == ("PATCH", "application/merge-patch+json")
+    assert json.loads(api.sent[-1][2]) == {"spec": {"runPolicy": None}}
+    listed = client.list(TFJOB, namespace="kubeflow-user",
+                         label_selector="fairing.dev/run=a,fairing.dev/name=b")
+    assert listed == {"kind": "TFJobList", "items": []}
+    assert api.sent[-1][1] == (TFJOBS + "?labelSelector=fairing.dev%2Frun%3Da%2C"
+                               "fairing.dev%2Fname%3Db")
+
