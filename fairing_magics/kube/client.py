@@ -91,9 +91,12 @@ class ClusterClient:
         raise explain_api_error(refusal, verb=verb, resource=resource, namespace=namespace,
                                 name=name, access=self.access)
 
-    def read_json(self, path: str, *, verb: str = "get", resource: ApiResource | str) -> dict:
-        """GET ``path`` (``/version``, an API group's discovery document) as JSON."""
-        return _json(self.call("GET", path, verb=verb, resource=resource))
+    def read_json(self, path: str, *, verb: str = "get", resource: ApiResource | str,
+                  missing_ok: bool = False) -> dict | None:
+        """GET ``path`` (``/version``, an API group's discovery document) as JSON (None with
+        ``missing_ok`` when the server has no such path)."""
+        response = self.call("GET", path, verb=verb, resource=resource, missing_ok=missing_ok)
+        return None if response is None else _json(response)
 
     # -- objects ----------------------------------------------------------------------------
     def get(self, resource: ApiResource, name: str, *, namespace: str = "",

@@ -17,7 +17,6 @@ kubectl commands that add it. :func:`check_submit` is the cheap version run befo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -127,13 +126,11 @@ def check_crd(access: ClusterAccess, resource: ApiResource) -> Finding:
     """Is the custom resource served? Asks API discovery, which needs no RBAC rule."""
     check = f"crd {resource.qualified}"
     try:
-        listing = ClusterClient(access).call(
-            "GET", resource.group_path, verb="discover", resource=resource.api_version,
-            missing_ok=True)
+        listing = ClusterClient(access).read_json(resource.group_path, verb="discover",
+                                                  resource=resource.api_version, missing_ok=True)
     except ClusterError as e:
         return Finding(check, False, e.message)
-    served = {r.get("name") for r in (json.loads(listing.data).get("resources") or [])} \
-        if listing is not None else set()
+    served = {r.get("name") for r in (listing or {}).get("resources") or []}
     if resource.plural not in served:
         return Finding(check, False, crd_missing_message(resource))
     return Finding(check, True, f"{resource.kind} ({resource.api_version}) is installed")
