@@ -35,8 +35,6 @@ from collections.abc import Callable
 from typing import Any
 
 from fairing_magics import events as ev
-from fairing_magics.backends.kubernetes.naming import MAX_RUN_NAME, validate_name
-from fairing_magics.backends.kubernetes.specs import to_yaml
 from fairing_magics.config import Settings
 from fairing_magics.deploy.docker import DockerDeployer
 from fairing_magics.deploy.docker import describe_plan as describe_docker_plan
@@ -53,6 +51,8 @@ from fairing_magics.deploy.model import package_model, resolve_model
 from fairing_magics.errors import ConfigError, FairingError
 from fairing_magics.image.publish import describe_index, describe_registry_plan, target_repository
 from fairing_magics.image.serving import MODEL_DIR
+from fairing_magics.kube.manifests import to_yaml
+from fairing_magics.kube.naming import MAX_RUN_NAME, validate_name
 from fairing_magics.ui.endpointview import make_endpoint_view
 
 __all__ = ["ENDPOINTS", "Endpoint", "EndpointBook", "PredictionError", "deploy", "get_deployer",
@@ -93,8 +93,7 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     options: ``replicas``, ``kserve``, ``expose`` (``clusterip``, ``nodeport``,
     ``loadbalancer``), ``cpu``, ``memory``; with ``kserve``, ``runtime`` ``sklearn`` or
     ``xgboost`` serves with KServe's stock runtime from the S3 storage instead of our image
-    (:mod:`.kserve_runtime`). ``timeout``:
-    seconds to wait for readiness.
+    (:mod:`.kserve_runtime`). ``timeout``: seconds to wait for readiness.
 
     Events go to ``emit`` when given; otherwise to a new panel, handed to ``show`` (the magics
     display it). ``book`` keeps the kernel's endpoints (default :data:`ENDPOINTS`); ``images``
