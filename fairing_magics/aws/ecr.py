@@ -264,7 +264,8 @@ def _explain(exc: Exception, registry: EcrRegistry, doing: str) -> RegistryError
 
 
 def _ecr_client(session, registry: EcrRegistry):
-    from botocore.config import Config
+    from botocore.config import Config  # boto3 is an extra: a session exists, so botocore does
+
 
     config = Config(use_fips_endpoint=registry.fips, use_dualstack_endpoint=registry.dual_stack,
                     retries={"mode": "standard"})
