@@ -176,8 +176,10 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
     package = None
     if from_run:
         root = storage_uri or settings.storage or str(settings.home)
+        from fairing_magics.storage import describe_run_folder
+
         lines.append(f"Model: the single output (or 'model') of run {from_run}, read from "
-                     f"{root.rstrip('/')}/runs/{from_run}*/outputs.pkl when deploying")
+                     f"outputs.pkl in {describe_run_folder(root, from_run + '*')} when deploying")
     elif isinstance(model, str):
         lines.append(f"Model: read from {model} when deploying")
     else:

@@ -88,10 +88,9 @@ class KubernetesBackend:
         return self._access
 
     # -- the Backend interface ----------------------------------------------------------------
-    def check(self, options, settings) -> None:
-        """Refuse bad flags, a missing CRD or a missing permission before anything is built."""
-        from fairing_magics.backends.kubernetes.preflight import check_submit, require_ok
-
+    def validate(self, options, settings) -> None:
+        """Refuse what needs no cluster to know (no I/O): an unknown ``--kind``, ``--outputs``
+        with no run storage to bring them back. The dry run calls this too."""
         kind = (options.kind or "job").lower()
         if kind not in TRAINING_KINDS:
             raise ConfigError(f"--kind {options.kind!r} is not one of {', '.join(TRAINING_KINDS)}")
@@ -100,8 +99,15 @@ class KubernetesBackend:
                 "--outputs on the kubernetes backend needs run storage to bring them back: "
                 "%fairing_config --storage s3://BUCKET/PREFIX (or a folder the cluster's nodes "
                 "share with this notebook)")
-        # Every flag through the same code as the real spec, with a stand-in image.
-        training_spec(options, settings, name="check-000000", image="check", namespace="check")
+
+    def check(self, options, settings) -> None:
+        """Refuse bad flags, a missing CRD or a missing permission before anything is built."""
+        from fairing_magics.backends.kubernetes.plan import check_flags
+        from fairing_magics.backends.kubernetes.preflight import check_submit, require_ok
+
+        self.validate(options, settings)
+        check_flags(options, settings)
+        kind = (options.kind or "job").lower()
         access = self.access_for(options, settings)
         namespace = options.namespace or settings.namespace or access.namespace
         require_ok(check_submit(access, kind, namespace,

@@ -118,6 +118,13 @@ def training_spec(options, settings, *, name: str, image: str, capture_digest: s
     return spec
 
 
+def check_flags(options, settings) -> None:
+    """Refuse the cell's flags that would make no valid object: every flag through the same code
+    as the real spec (:func:`training_spec`), with a stand-in name and image. Pure; the pipeline
+    calls it on every backend, so a flag is checked the same way wherever the run goes."""
+    training_spec(options, settings, name="check-000000", image="check", namespace="check")
+
+
 def pod_templates(spec: dict) -> Iterator[dict]:
     """Every pod template of a Job, TFJob or PyTorchJob dict (of a TrainJob: its pod patch)."""
     if spec["kind"] == "TrainJob":
