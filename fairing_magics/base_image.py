@@ -172,6 +172,17 @@ def _china_region(registry: str) -> str:
     return ecr.region if ecr is not None and ecr.partition == "aws-cn" else ""
 
 
+def image_notices(base_image: str, registry: str, index_url: str = "",
+                  extra_index_urls: Iterable[str] = ()) -> list[str]:
+    """The warnings to give before an image is built for ``registry`` (dry runs and builds, of
+    runs and of endpoints): :func:`china_notice` and :func:`china_index_notice`."""
+    from fairing_magics.image.package_index import choose_index
+
+    notices = [china_notice(base_image, registry),
+               china_index_notice(registry, choose_index(index_url, tuple(extra_index_urls)))]
+    return [notice for notice in notices if notice]
+
+
 def base_image_findings(base_image: str, registry: str, *, insecure_registries: Iterable[str] = (),
                         timeout: float = CHECK_SECONDS) -> list:
     """``%fairing_doctor``'s lines about the base image: its registry answers (or what to do),

@@ -215,14 +215,10 @@ def _join(items: Sequence[str]) -> str:
 def build_notices(options: TrainOptions, settings: Settings) -> list[str]:
     """Warnings about the image, said before anything is pushed (in the dry run and the build):
     a Docker Hub base for a registry in the China partition, PyPI as its package index."""
-    from fairing_magics.base_image import china_index_notice, china_notice
-    from fairing_magics.image.package_index import choose_index
+    from fairing_magics.base_image import image_notices
 
-    registry = options.registry or settings.registry
-    base = options.base_image or settings.base_image
-    notices = [china_notice(base, registry),
-               china_index_notice(registry, choose_index(settings.index_url, settings.extra_index_urls))]
-    return [notice for notice in notices if notice]
+    return image_notices(options.base_image or settings.base_image, options.registry or settings.registry,
+                         settings.index_url, settings.extra_index_urls)
 
 
 def check_storage(settings: Settings) -> None:

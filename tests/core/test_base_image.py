@@ -152,3 +152,19 @@ def test_the_build_says_it_before_anything_is_pushed():
     assert china_notice("python:3.11-slim", "127.0.0.1:5000/me") == ""
     assert china_notice(f"{ECR_CN}/python:3.11-slim", f"{ECR_CN}/fairing-job") == ""
     assert china_notice("python:3.11-slim", "123456789012.dkr.ecr.us-east-1.amazonaws.com/job") == ""
+
+
+def test_deploy_checks_the_base_too_and_its_dry_run_warns(shell, closed_port, capsys, tmp_path):
+    assert run(shell, "class Model:\n    def predict(self, x):\n        return x\nmodel = Model()").success
+    assert run(shell, f"%fairing_config --insecure-registry 127.0.0.1:{closed_port}").success
+    assert run(shell, f"%fairing_config --registry harbor.example.com/team/serve "
+                      f"--base-image 127.0.0.1:{closed_port}/python:3.11-slim").success
+    result = run(shell, "%fairing_deploy model --backend docker --name m")
+    assert isinstance(result.error_in_exec, RegistryError)
+    assert f"fairing-magics copy-image 127.0.0.1:{closed_port}/python:3.11-slim " \
+           "harbor.example.com/team/python:3.11-slim" in str(result.error_in_exec)
+    assert run(shell, f"%fairing_config --registry {ECR_CN}/fairing-job --base-image {Settings().base_image}").success
+    capsys.readouterr()
+    assert run(shell, "%fairing_deploy model --backend kubernetes --name m --dry-run").success
+    out = capsys.readouterr().out
+    assert "Warning: the base image" in out and "comes from Docker Hub" in out and "Warning: the dependency layer" in out
