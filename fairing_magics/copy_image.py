@@ -122,12 +122,17 @@ class _Copier:
         self.on_blob = on_blob or (lambda what, digest, size, outcome: None)
         self.manifests = 0
         self.outcomes: list[tuple[str, int]] = []
-        self._done: set[str] = set()  # blob digests already handled (shared layers of platforms)
+        self._claimed: set[str] = set()  # blob digests being or been transferred
+        self._done: set[str] = set()  # blob digests counted in outcomes
         self._lock = threading.Lock()
 
     def copy_manifest(self, ref: Reference, data: bytes, media_type: str, digest: str) -> None:
         """Copy the blobs of manifest ``data`` (or, for an index, each manifest it lists), then
         put ``data`` itself under its digest."""
+        if self.client.manifest_exists(self.dst.with_digest(digest)):
+            # A registry stores a manifest only once everything it names is there: nothing to send.
+            self._skip(json.loads(data), media_type)
+            return
         body = json.loads(data)
         if media_type in INDEX_TYPES:
             for entry in body.get("manifests") or []:
@@ -145,20 +150,39 @@ class _Copier:
         self.client.put_manifest(self.dst.with_digest(digest), data, media_type)
         self.manifests += 1
 
-    def _copy_blob(self, item: tuple[str, dict]) -> None:
-        what, descriptor = item
-        digest, size = descriptor["digest"], int(descriptor["size"])
+    def _skip(self, body: dict, media_type: str) -> None:
+        """Count the blobs of a manifest the destination has already (an index's manifests are
+        read from the destination too: the source may be the slow one)."""
+        if media_type in INDEX_TYPES:
+            for entry in body.get("manifests") or []:
+                child_data, child_type, _ = self.client.get_manifest(self.dst.with_digest(entry["digest"]))
+                self._skip(json.loads(child_data), child_type)
+        else:
+            for what, descriptor in [("config", body.get("config") or {}), *(
+                    (f"layer {i + 1}", layer) for i, layer in enumerate(body.get("layers") or []))]:
+                self._record(what, descriptor["digest"], int(descriptor["size"]), "present")
+        self.manifests += 1
+
+    def _record(self, what: str, digest: str, size: int, outcome: str) -> None:
         with self._lock:
             if digest in self._done:
                 return
             self._done.add(digest)
+            self.outcomes.append((outcome, size))
+        self.on_blob(what, digest, size, outcome)
+
+    def _copy_blob(self, item: tuple[str, dict]) -> None:
+        what, descriptor = item
+        digest, size = descriptor["digest"], int(descriptor["size"])
+        with self._lock:
+            if digest in self._claimed:  # a layer two platforms share goes over once
+                return
+            self._claimed.add(digest)
         if descriptor.get("urls"):
             outcome = "foreign"  # non-distributable: registries serve it from its URLs, not as a blob
         else:
             outcome = transfer_blob(self.client, self.src, self.dst, digest, size)
-        with self._lock:
-            self.outcomes.append((outcome, size))
-        self.on_blob(what, digest, size, outcome)
+        self._record(what, digest, size, outcome)
 
     def image_platform(self, ref: Reference, manifest: dict, wanted: str | None) -> str:
         """The platform of a single-platform image (from its config); a ``--platform`` it is not
