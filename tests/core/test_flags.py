@@ -50,7 +50,7 @@ def test_help_of_the_cell_magic_says_double_percent(shell):
     ("--toleration gpu:Sometimes", "toleration 'gpu:Sometimes'"),
     ("--volume nfs:data:/mnt", "volume 'nfs:data:/mnt'"),
     ("--workers 2", "--workers 2 needs --kind tfjob or pytorchjob"),
-    ("--kind tfjbo", "kind 'tfjbo' is not one of"),
+    ("--kind tfjbo", "--kind 'tfjbo' is not one of"),
 ])
 def test_resource_and_placement_flags_are_checked_alike_on_every_backend(shell, flags, message, tmp_path):
     errors = {}

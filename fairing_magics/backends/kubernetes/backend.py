@@ -58,7 +58,7 @@ from fairing_magics.backends.kubernetes.plan import (
     storage_kind,
     training_spec,
 )
-from fairing_magics.backends.kubernetes.specs import API_RESOURCES, TRAINING_KINDS, ApiResource
+from fairing_magics.backends.kubernetes.specs import API_RESOURCES, ApiResource
 from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled
 from fairing_magics.run import Run
 
@@ -89,11 +89,9 @@ class KubernetesBackend:
 
     # -- the Backend interface ----------------------------------------------------------------
     def validate(self, options, settings) -> None:
-        """Refuse what needs no cluster to know (no I/O): an unknown ``--kind``, ``--outputs``
-        with no run storage to bring them back. The dry run calls this too."""
-        kind = (options.kind or "job").lower()
-        if kind not in TRAINING_KINDS:
-            raise ConfigError(f"--kind {options.kind!r} is not one of {', '.join(TRAINING_KINDS)}")
+        """Refuse what needs no cluster to know (no I/O) beyond the flags themselves
+        (:func:`.plan.check_flags`): ``--outputs`` with no run storage to bring them back. The
+        dry run calls this too."""
         if options.outputs and not settings.storage:
             raise ConfigError(
                 "--outputs on the kubernetes backend needs run storage to bring them back: "
@@ -105,8 +103,8 @@ class KubernetesBackend:
         from fairing_magics.backends.kubernetes.plan import check_flags
         from fairing_magics.backends.kubernetes.preflight import check_submit, require_ok
 
-        self.validate(options, settings)
         check_flags(options, settings)
+        self.validate(options, settings)
         kind = (options.kind or "job").lower()
         access = self.access_for(options, settings)
         namespace = options.namespace or settings.namespace or access.namespace

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fairing_magics.backends.kubernetes.specs import (
+    TRAINING_KINDS,
     JobOptions,
     parse_toleration,
     parse_volume,
@@ -119,9 +120,12 @@ def training_spec(options, settings, *, name: str, image: str, capture_digest: s
 
 
 def check_flags(options, settings) -> None:
-    """Refuse the cell's flags that would make no valid object: every flag through the same code
-    as the real spec (:func:`training_spec`), with a stand-in name and image. Pure; the pipeline
-    calls it on every backend, so a flag is checked the same way wherever the run goes."""
+    """Refuse the cell's flags that would make no valid object: an unknown ``--kind``, then every
+    flag through the same code as the real spec (:func:`training_spec`), with a stand-in name and
+    image. Pure; the pipeline calls it on every backend, so a flag is checked the same way
+    wherever the run goes."""
+    if (options.kind or "job").lower() not in TRAINING_KINDS:
+        raise ConfigError(f"--kind {options.kind!r} is not one of {', '.join(TRAINING_KINDS)}")
     training_spec(options, settings, name="check-000000", image="check", namespace="check")
 
 
