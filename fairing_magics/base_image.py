@@ -187,8 +187,8 @@ def base_image_findings(base_image: str, registry: str, *, insecure_registries: 
                         timeout: float = CHECK_SECONDS) -> list:
     """``%fairing_doctor``'s lines about the base image: its registry answers (or what to do),
     and the China warning when it applies."""
-    from fairing_magics.backends.kubernetes.preflight import Finding
     from fairing_magics.errors import FairingError
+    from fairing_magics.kube.preflight import Finding
 
     try:
         check_base_reachable(base_image, registry, insecure_registries=insecure_registries, timeout=timeout)

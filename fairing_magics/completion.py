@@ -34,12 +34,12 @@ def _choices() -> dict[tuple[str, str], Callable[[], Iterable[str]]]:
     from fairing_magics.config import BACKENDS, UI_MODES
 
     def training_kinds():
-        from fairing_magics.backends.kubernetes.specs import TRAINING_KINDS
+        from fairing_magics.kube.api_resources import TRAINING_KINDS
 
         return TRAINING_KINDS
 
     def checked_kinds():
-        from fairing_magics.backends.kubernetes.preflight import CHECKED_KINDS
+        from fairing_magics.kube.preflight import CHECKED_KINDS
 
         return CHECKED_KINDS
 
