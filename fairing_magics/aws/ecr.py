@@ -6,9 +6,9 @@ the global partition, ``amazonaws.com.cn`` in the China regions (``cn-north-1``,
 are recognised too. The suffix is checked against botocore's partition data, so a China host
 written with the global suffix gets a clear correction instead of a DNS error at push time.
 
-Before every push, the one build-and-publish path
-(:func:`fairing_magics.image.publish.ensure_ecr_repository`) calls :func:`ensure_repository`
-(describe, else create: ECR does not create repositories on push); the kernel's keychain has
+Before every push (of a build, or of ``copy-image``) :func:`create_missing_repository` makes sure
+the ECR repository exists (describe, else create: ECR does not create repositories on push); the
+kernel's keychain has
 :func:`ecr_credentials` as a credential hook: it answers ``("AWS", <token>)`` for ECR hosts and
 ``None`` for any other host.
 Tokens come from ``ecr:GetAuthorizationToken`` in the registry's region, last 12 hours, and are
@@ -159,6 +159,14 @@ def complete_ecr_reference(reference: str, region: str | None = None) -> str:
     return registry.host + reference[len("ecr"):]
 
 
+def check_ecr_shorthand(reference: str, region: str | None = None) -> None:
+    """Refuse what :func:`complete_ecr_reference` would refuse before asking STS: no region to
+    complete ``ecr/NAME`` in, an invalid repository name. Touches nothing (for ``--dry-run``)."""
+    _region_or_fail(region, reference)
+    if reference.startswith("ecr/"):
+        check_repository_name(reference[len("ecr/"):])
+
+
 def describe_ecr_plan(reference: str, region: str | None = None) -> list[str]:
     """What pushing to ``reference`` will do on ECR, one line each (for ``--dry-run``; no network).
 
@@ -240,6 +248,16 @@ def ensure_repository(registry: EcrRegistry, repository: str) -> bool:
         if aws_error_code(exc) == "RepositoryAlreadyExistsException":
             return False  # created meanwhile by someone else: what we wanted
         raise _explain(exc, registry, f"creating ECR repository {repository}") from exc
+
+
+def create_missing_repository(host: str, repository: str) -> EcrRegistry | None:
+    """Before a push to ``host/repository``: when ``host`` is an ECR registry, make sure the
+    repository exists (:func:`ensure_repository`). The registry when it was created, else None
+    (not ECR, or there already)."""
+    registry = parse_ecr_host(host)
+    if registry is not None and ensure_repository(registry, repository):
+        return registry
+    return None
 
 
 def _explain(exc: Exception, registry: EcrRegistry, doing: str) -> RegistryError:

@@ -12,7 +12,7 @@ serving image alike. It owns, in one place:
 - the ``build`` and ``push`` stages (:func:`fairing_magics.events.stage`: a failure or a kernel
   interrupt marks the stage failed, never leaves it running);
 - ECR: a missing repository is created before the push
-  (:func:`fairing_magics.aws.ensure_repository`);
+  (:func:`fairing_magics.aws.create_missing_repository`);
 - the tag the image is also pushed under (the run's or the endpoint's name).
 
 Builders and publishers come in pairs, since the publisher takes what its builder made:
@@ -33,12 +33,7 @@ unchanged cell almost nothing.
 from __future__ import annotations
 
 from fairing_magics import events as ev
-from fairing_magics.aws import (
-    complete_ecr_reference,
-    describe_ecr_plan,
-    ensure_repository,
-    parse_ecr_host,
-)
+from fairing_magics.aws import complete_ecr_reference, create_missing_repository, describe_ecr_plan
 from fairing_magics.config import Settings
 from fairing_magics.errors import ConfigError, RegistryError
 from fairing_magics.image.package_index import choose_index
@@ -92,10 +87,11 @@ def describe_registry_plan(registry: str) -> list[str]:
 
 
 def ensure_ecr_repository(repository: Reference, emit: Emit) -> None:
-    """Create ``repository`` when it is on ECR and missing (ECR does not create on push)."""
-    ecr = parse_ecr_host(repository.registry)
-    if ecr is not None and ensure_repository(ecr, repository.repository):
-        emit(ev.Notice(f"created ECR repository {repository.repository} in {ecr.region}"))
+    """Create ``repository`` when it is on ECR and missing (ECR does not create on push), and
+    say so."""
+    created = create_missing_repository(repository.registry, repository.repository)
+    if created is not None:
+        emit(ev.Notice(f"created ECR repository {repository.repository} in {created.region}"))
 
 
 def check_builder(name: str) -> str:
