@@ -1,0 +1,471 @@
+"""What an API server does with an object before it stores it, driven by the real schemas.
+
+``schema.admit(obj, old=None)`` returns an :class:`Admission`: the object as it would be stored,
+the paths of the fields that were dropped (``unknown``), and the validation failures
+(``causes``, each a JSON path and a message worded like the API server's).
+
+Custom resources (:class:`CustomResourceSchema`, ``apiextensions-apiserver``):
+
+1. **Pruning** (our walk, ``pkg/apiserver/schema/pruning``): a field the structural schema does
+   not name is dropped, unless the node says ``x-kubernetes-preserve-unknown-fields`` (then
+   known properties below are still pruned); the root and ``x-kubernetes-embedded-resource``
+   nodes keep ``apiVersion``, ``kind`` and ``metadata``, whose fields are those of ObjectMeta.
+2. **Defaulting**: ``default`` of absent properties, top down.
+3. **Validation**: types (``nullable``), ``required``, ``enum``, ``pattern``, lengths, bounds,
+   ``anyOf`` (int-or-string), ``format`` (int32, int64, date-time, byte) with the ``jsonschema``
+   library's Draft 4 validator (the dialect of OpenAPI 3.0), extended with
+   ``x-kubernetes-list-type`` (``set``: no duplicates; ``map``: unique keys); then the CEL rules
+   (:mod:`.cel`, transition rules only on updates); then ObjectMeta (:mod:`.objectmeta`).
+
+Built-in kinds (:class:`BuiltinSchema`, as the Go decoder reads JSON into the API types): a
+field the Go struct does not have is dropped (our walk over the OpenAPI v2 definitions, through
+``$ref``); a JSON value the Go field cannot take fails (Draft 4 types; ``null`` is a zero value;
+a Quantity takes a string or a number, an IntOrString an integer or a string); then the
+``required`` fields, ObjectMeta, and the Go validation of the fields we set
+(:mod:`.corevalidation`).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache, cached_property
+
+import jsonschema
+from jsonschema import Draft4Validator, FormatChecker, ValidationError
+
+from . import cel
+from .objectmeta import object_meta_causes, quote
+from .schemas import SchemaFile, catalog, definitions, releases
+from .webhooks import webhook_causes
+
+OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+_QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+_INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
+#: ObjectMeta's fields (the same in every release we test): what survives in ``metadata``.
+OBJECT_META_FIELDS = frozenset({
+    "annotations", "creationTimestamp", "deletionGracePeriodSeconds", "deletionTimestamp",
+    "finalizers", "generateName", "generation", "labels", "managedFields", "name", "namespace",
+    "ownerReferences", "resourceVersion", "selfLink", "uid", "clusterName"})
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One validation failure: ``field`` (a JSON path, ``spec.containers[0].name``) and what is
+    wrong with it."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+@dataclass
+class Admission:
+    """An object as the API server would store it, what was dropped and what is invalid."""
+
+    object: dict
+    unknown: list[str] = field(default_factory=list)
+    causes: list[Cause] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.unknown and not self.causes
+
+    def problems(self) -> list[str]:
+        """Every problem on one line each: dropped fields first."""
+        return ([f"{path}: unknown field, dropped by the API server" for path in self.unknown]
+                + [str(c) for c in self.causes])
+
+
+def join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def format_path(parts: Iterable) -> str:
+    """``["spec", "containers", 0, "name"]`` -> ``spec.containers[0].name``."""
+    text = ""
+    for part in parts:
+        text = f"{text}[{part}]" if isinstance(part, int) else join(text, str(part))
+    return text
+
+
+# -- the jsonschema validator: OpenAPI's dialect ----------------------------------------------
+
+_draft4_type = Draft4Validator.VALIDATORS["type"]
+
+
+def _type_nullable(validator, types, instance, schema):
+    """OpenAPI 3.0 ``nullable``."""
+    if instance is None and schema.get("nullable"):
+        return
+    yield from _draft4_type(validator, types, instance, schema)
+
+
+def _type_go(validator, types, instance, schema):
+    """The Go decoder reads ``null`` as any field's zero value."""
+    if instance is None:
+        return
+    yield from _draft4_type(validator, types, instance, schema)
+
+
+def _list_type(validator, list_type, instance, schema):
+    """``x-kubernetes-list-type``: a ``set`` has no duplicates, a ``map`` no two items with the
+    same ``x-kubernetes-list-map-keys``."""
+    if not isinstance(instance, list):
+        return
+    seen: dict = {}
+    keys = schema.get("x-kubernetes-list-map-keys") or []
+    for index, item in enumerate(instance):
+        if list_type == "set":
+            key = json.dumps(item, sort_keys=True)
+        elif list_type == "map" and isinstance(item, dict):
+            key = json.dumps([item.get(k) for k in keys])
+        else:
+            continue
+        if key in seen:
+            shown = {k: item.get(k) for k in keys} if list_type == "map" else item
+            yield ValidationError(f"Duplicate value: {quote(shown)}", path=[index],
+                                  validator="x-kubernetes-list-type", validator_value=list_type)
+        seen[key] = index
+
+
+def _formats() -> FormatChecker:
+    checker = FormatChecker(formats=())
+
+    @checker.checks("int32")
+    def _int32(value) -> bool:
+        return not isinstance(value, int) or -2**31 <= value < 2**31
+
+    @checker.checks("int64")
+    def _int64(value) -> bool:
+        return not isinstance(value, int) or -2**63 <= value < 2**63
+
+    @checker.checks("date-time")
+    def _date_time(value) -> bool:
+        if not isinstance(value, str):
+            return True
+        if not _DATE_TIME.match(value):
+            return False
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return False
+        return True
+
+    @checker.checks("byte")
+    def _byte(value) -> bool:
+        if not isinstance(value, str):
+            return True
+        try:
+            base64.b64decode(value, validate=True)
+        except ValueError:
+            return False
+        return True
+
+    @checker.checks("quantity")
+    def _quantity(value) -> bool:
+        from .corevalidation import is_quantity
+
+        return is_quantity(value)
+
+    return checker
+
+
+FORMATS = _formats()
+_OpenApiValidator = jsonschema.validators.extend(
+    Draft4Validator, {"type": _type_nullable, "x-kubernetes-list-type": _list_type})
+_GoDecoderValidator = jsonschema.validators.extend(
+    Draft4Validator, {"type": _type_go, "x-kubernetes-list-type": _list_type})
+
+
+def _validator(schema: dict, *, go_decoder: bool):
+    cls = _GoDecoderValidator if go_decoder else _OpenApiValidator
+    return cls(schema, format_checker=FORMATS)
+
+
+def _causes_of(errors: Iterable[ValidationError], prefix: str = "") -> list[Cause]:
+    causes: list[Cause] = []
+    for error in errors:
+        path = format_path(list(error.absolute_path))
+        path = join(prefix, path) if prefix and path else (prefix or path)
+        kind = error.validator
+        if kind == "required":
+            missing = re.match(r"^'(.+)' is a required property$", error.message)
+            name = missing.group(1) if missing else str(error.validator_value)
+            causes.append(Cause(join(path, name), "Required value"))
+        elif kind == "enum":
+            allowed = ", ".join(quote(v) for v in error.validator_value)
+            causes.append(Cause(path, f"Unsupported value: {quote(error.instance)}: supported "
+                                      f"values: {allowed}"))
+        elif kind == "type":
+            causes.append(Cause(path, f"Invalid value: {quote(error.instance)}: must be of type "
+                                      f"{error.validator_value}"))
+        elif kind == "x-kubernetes-list-type":
+            causes.append(Cause(path, error.message))
+        else:
+            causes.append(Cause(path, f"Invalid value: {quote(error.instance)}: {error.message}"))
+    return list(dict.fromkeys(causes))
+
+
+# -- custom resources ---------------------------------------------------------------------------
+
+
+class CustomResourceSchema:
+    """One version of a CRD (``schema``: its file; ``version``: ``v1alpha1``...)."""
+
+    def __init__(self, schema: SchemaFile, version: str = ""):
+        doc = schema.load()
+        entry = next((v for v in doc["versions"] if not version or v["name"] == version), None)
+        if entry is None:
+            raise KeyError(f"{schema.path.name} has no version {version}")
+        self.file = schema
+        self.kind = doc["names"]["kind"]
+        self.group = doc["group"]
+        self.version = entry["name"]
+        self.api_version = f"{self.group}/{self.version}"
+        self.title = schema.title
+        self.root = entry["openAPIV3Schema"]
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.api_version} of {self.title}>"
+
+    @cached_property
+    def _validator(self):
+        return _validator(self.root, go_decoder=False)
+
+    def admit(self, obj: dict, old: dict | None = None) -> Admission:
+        stored = copy.deepcopy(obj)
+        unknown: list[str] = []
+        prune(stored, self.root, "", unknown, root=True)
+        apply_defaults(stored, self.root, root=True)
+        causes = _causes_of(self._validator.iter_errors(stored))
+        causes += cel_causes(stored, self.root, "", old, old is not None)
+        causes += [Cause(f, m) for f, m in object_meta_causes(self.kind, stored.get("metadata"))]
+        causes += [Cause(f, m) for f, m in webhook_causes(self.kind, stored)]
+        return Admission(stored, unknown, list(dict.fromkeys(causes)))
+
+
+def prune(value, schema: dict | None, path: str, unknown: list[str], *, root: bool = False):
+    """Drop (in place) what a structural ``schema`` does not know; record the dropped paths."""
+    if isinstance(schema, dict) and schema.get("x-kubernetes-preserve-unknown-fields"):
+        _prune_known(value, schema, path, unknown, root=root)
+        return
+    if isinstance(value, dict):
+        if not isinstance(schema, dict):
+            for key in list(value):
+                unknown.append(join(path, key))
+                del value[key]
+            return
+        _prune_object(value, schema, path, unknown, keep_unknown=False, root=root)
+    elif isinstance(value, list):
+        items = schema.get("items") if isinstance(schema, dict) else None
+        for index, item in enumerate(value):
+            prune(item, items if isinstance(items, dict) else None, f"{path}[{index}]", unknown)
+
+
+def _prune_known(value, schema: dict, path: str, unknown: list[str], *, root: bool) -> None:
+    """Under ``x-kubernetes-preserve-unknown-fields``: unknown fields stay, known ones are still
+    pruned below."""
+    if isinstance(value, dict):
+        _prune_object(value, schema, path, unknown, keep_unknown=True, root=root)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            prune(item, schema["items"], f"{path}[{index}]", unknown)
+
+
+def _prune_object(value: dict, schema: dict, path: str, unknown: list[str], *,
+                  keep_unknown: bool, root: bool) -> None:
+    embedded = root or schema.get("x-kubernetes-embedded-resource")
+    props = schema.get("properties") or {}
+    extra = schema.get("additionalProperties")
+    for key in list(value):
+        item = value[key]
+        where = join(path, key)
+        if embedded and key in ("apiVersion", "kind") and isinstance(item, str):
+            continue
+        if embedded and key == "metadata" and isinstance(item, dict):
+            for meta_key in list(item):  # ObjectMeta: its own fields only
+                if meta_key not in OBJECT_META_FIELDS:
+                    unknown.append(join(where, meta_key))
+                    del item[meta_key]
+            continue
+        if key in props:
+            prune(item, props[key], where, unknown)
+        elif isinstance(extra, dict):
+            prune(item, extra, f"{path}[{key}]", unknown)
+        elif extra is True or keep_unknown:
+            continue
+        else:
+            unknown.append(where)
+            del value[key]
+
+
+def apply_defaults(value, schema: dict | None, *, root: bool = False) -> None:
+    """Set the ``default`` of absent properties (in place), top down."""
+    if not isinstance(schema, dict):
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        for key, sub in props.items():
+            if key not in value and isinstance(sub, dict) and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if root and key == "metadata":
+                continue
+            if key in props:
+                apply_defaults(item, props[key])
+            elif isinstance(extra, dict):
+                apply_defaults(item, extra)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            apply_defaults(item, schema["items"])
+
+
+def cel_causes(value, schema: dict | None, path: str, old, has_old: bool) -> list[Cause]:
+    """Every failing ``x-kubernetes-validations`` rule below ``schema``; ``old`` is the value at
+    the same place in the stored object (``has_old``: there is one)."""
+    if not isinstance(schema, dict):
+        return []
+    causes = []
+    for rule in schema.get("x-kubernetes-validations") or []:
+        message = cel.evaluate(rule, value, old, has_old=has_old)
+        if message:
+            where = join(path, rule["fieldPath"].lstrip(".")) if rule.get("fieldPath") else path
+            causes.append(Cause(where or "<root>",
+                                f"Invalid value: {quote(cel.type_name(value))}: {message}"))
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = props.get(key, extra if key not in props else None)
+            before = old.get(key) if has_old and isinstance(old, dict) else None
+            had = has_old and isinstance(old, dict) and key in old
+            where = join(path, key) if key in props else f"{path}[{key}]"
+            causes += cel_causes(item, sub if isinstance(sub, dict) else None, where, before, had)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        olds = _correlate(schema, old if has_old else None)
+        for index, item in enumerate(value):
+            key = _map_key(schema, item)
+            had = key is not None and key in olds
+            causes += cel_causes(item, schema["items"], f"{path}[{index}]", olds.get(key), had)
+    return causes
+
+
+def _map_key(schema: dict, item) -> str | None:
+    if schema.get("x-kubernetes-list-type") != "map" or not isinstance(item, dict):
+        return None  # only map lists correlate their items with the old ones
+    return json.dumps([item.get(k) for k in schema.get("x-kubernetes-list-map-keys") or []])
+
+
+def _correlate(schema: dict, old) -> dict:
+    if not isinstance(old, list):
+        return {}
+    return {key: item for item in old if (key := _map_key(schema, item)) is not None}
+
+
+# -- built-in kinds -----------------------------------------------------------------------------
+
+
+class BuiltinSchema:
+    """A built-in kind (``batch/v1`` ``Job``...) in one Kubernetes release's definitions."""
+
+    def __init__(self, schema: SchemaFile, api_version: str, kind: str):
+        group, _, version = api_version.rpartition("/")
+        defs = copy.deepcopy(definitions(schema))
+        # Go's resource.Quantity and intstr.IntOrString unmarshal from either JSON type.
+        defs[_QUANTITY] = {"anyOf": [{"type": "string"}, {"type": "number"}], "format": "quantity"}
+        defs[_INT_OR_STRING] = {"anyOf": [{"type": "integer"}, {"type": "string"}]}
+        self.definitions = defs
+        self.file = schema
+        self.kind, self.api_version, self.title = kind, api_version, schema.title
+        self.name = next((name for name, d in defs.items()
+                          if {"group": group, "version": version, "kind": kind}
+                          in d.get("x-kubernetes-group-version-kind", [])), None)
+        if self.name is None:
+            raise KeyError(f"{schema.path.name} has no {api_version} {kind}")
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.api_version} of {self.title}>"
+
+    @cached_property
+    def _validator(self):
+        return _validator({"$ref": f"#/definitions/{self.name}", "definitions": self.definitions},
+                          go_decoder=True)
+
+    def resolve(self, schema: dict | None) -> dict | None:
+        while isinstance(schema, dict) and "$ref" in schema:
+            schema = self.definitions[schema["$ref"].rsplit("/", 1)[-1]]
+        return schema
+
+    def admit(self, obj: dict, old: dict | None = None) -> Admission:
+        from .corevalidation import validate_builtin
+
+        stored = copy.deepcopy(obj)
+        unknown: list[str] = []
+        self.decode(stored, self.definitions[self.name], "", unknown)
+        causes = _causes_of(self._validator.iter_errors(stored))
+        causes += [Cause(f, m) for f, m in object_meta_causes(self.kind, stored.get("metadata"))]
+        causes += [Cause(f, m) for f, m in validate_builtin(self.kind, stored)]
+        return Admission(stored, unknown, list(dict.fromkeys(causes)))
+
+    def decode(self, value, schema: dict | None, path: str, unknown: list[str]) -> None:
+        """Drop (in place) what the Go types do not have, as ``json.Unmarshal`` does."""
+        schema = self.resolve(schema)
+        if not isinstance(schema, dict):
+            return
+        if isinstance(value, dict):
+            props, extra = schema.get("properties"), schema.get("additionalProperties")
+            if props is None and extra is None:
+                return  # raw JSON (FieldsV1, RawExtension): kept as it is
+            for key in list(value):
+                if props is not None and key in props:
+                    self.decode(value[key], props[key], join(path, key), unknown)
+                elif isinstance(extra, dict):
+                    self.decode(value[key], extra, f"{path}[{key}]", unknown)
+                else:
+                    unknown.append(join(path, key))
+                    del value[key]
+        elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+            for index, item in enumerate(value):
+                self.decode(item, schema["items"], f"{path}[{index}]", unknown)
+
+
+# -- which schemas check which kind ---------------------------------------------------------------
+
+_BUILTIN_GROUPS = ("", "batch", "apps")
+
+
+@cache
+def kind_schemas(api_version: str, kind: str) -> tuple[CustomResourceSchema | BuiltinSchema, ...]:
+    """Every release's schema of ``kind`` (oldest first): the Kubernetes releases for built-in
+    kinds, the CRD files of its group for custom resources. KeyError when there is none."""
+    group, _, version = api_version.rpartition("/")
+    if group in _BUILTIN_GROUPS:
+        return tuple(BuiltinSchema(f, api_version, kind) for f in releases("kubernetes"))
+    found = []
+    for f in catalog():
+        doc = f.load()
+        if f.api != "kubernetes" and doc.get("group") == group and \
+                doc.get("names", {}).get("kind") == kind:
+            if any(v["name"] == version for v in doc["versions"]):
+                found.append(CustomResourceSchema(f, version))
+    if not found:
+        raise KeyError(f"no schema of {api_version} {kind} in the shared schemas")
+    return tuple(sorted(found, key=lambda s: s.file.key))
+
+
+def schema_of(api_version: str, kind: str, release: str) -> CustomResourceSchema | BuiltinSchema:
+    """One release's schema of ``kind`` (``schema_of("batch/v1", "Job", "1.30")``)."""
+    for schema in kind_schemas(api_version, kind):
+        if schema.file.release == release:
+            return schema
+    raise KeyError(f"no {release} schema of {api_version} {kind}")
