@@ -192,7 +192,8 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
         from fairing_magics.deploy.kserve_runtime import describe_runtime_plan, save_runtime_model
 
         saved = save_runtime_model(runtime, model) if package is not None else None
-        lines.extend(describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings))
+        lines.extend(describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings,
+                                           replicas=replicas, cpu=cpu, memory=memory))
         return "\n".join(lines)
     if backend == "local":
         lines.append("Would run: serve.py with this kernel's Python on a free port of 127.0.0.1, "
@@ -204,7 +205,7 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
         lines.extend(describe_plan(package, name=name, settings=settings))
         return "\n".join(lines)
     from fairing_magics.backends.kubernetes.specs import to_yaml
-    from fairing_magics.deploy.kubernetes import MODEL_DIR, endpoint_options, render_objects
+    from fairing_magics.deploy.kubernetes import MODEL_DIR, endpoint_objects
     from fairing_magics.images import describe_index, describe_registry_plan, target_repository
 
     repository = target_repository(settings.registry)
@@ -215,14 +216,14 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
                                                    "the model's pinned packages") +
                  f"), model folder with serve.py at {MODEL_DIR}")
     lines.append(describe_index(settings))
-    opts = endpoint_options(name, f"{repository}@sha256:<digest of the built image>",
-                            namespace=settings.namespace, package=package, replicas=replicas,
-                            kserve=kserve, expose=expose, cpu=cpu, memory=memory,
-                            istio_inject=settings.istio_inject)
+    objects = endpoint_objects(name, f"{repository}@sha256:<digest of the built image>",
+                               settings=settings, namespace=settings.namespace, package=package,
+                               replicas=replicas, kserve=kserve, expose=expose, cpu=cpu,
+                               memory=memory)
     what = "an InferenceService" if kserve else "a Deployment and a Service"
     lines += ["", f"Kubernetes: would create (or patch, rolling out) {what} in namespace "
               f"{settings.namespace or '(the context or pod namespace)'}:", "",
-              to_yaml(render_objects(opts)).rstrip("\n")]
+              to_yaml(objects).rstrip("\n")]
     return "\n".join(lines)
 
 

@@ -281,6 +281,16 @@ def render_runtime_objects(opts) -> list[dict]:
     return render_endpoint(opts)
 
 
+def runtime_objects(name: str, uri: str, *, runtime: str, settings, namespace: str,
+                    replicas: int = 1, cpu: str = "", memory: str = "", digest: str = "") -> list[dict]:
+    """What a stock-runtime endpoint sends: the one rendering that ``--dry-run`` prints and the
+    deploy applies (``--replicas``, ``--cpu``, ``--memory`` and the service account included)."""
+    return render_runtime_objects(runtime_options(
+        name, uri, runtime=runtime, namespace=namespace, replicas=replicas, cpu=cpu, memory=memory,
+        service_account=getattr(settings, "service_account", ""),
+        istio_inject=settings.istio_inject, digest=digest))
+
+
 def storage_uri(storage, folder: str) -> str:
     """``s3://bucket/prefix/folder`` of ``folder`` in ``storage``."""
     return storage.uri + folder  # the storage's URI ends with "/"
@@ -291,7 +301,8 @@ def custom_s3_endpoint() -> str:
     return (os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "").strip()
 
 
-def describe_runtime_plan(saved: RuntimeModel | None, *, name: str, runtime: str, settings) -> list[str]:
+def describe_runtime_plan(saved: RuntimeModel | None, *, name: str, runtime: str, settings,
+                          replicas: int = 1, cpu: str = "", memory: str = "") -> list[str]:
     """``--dry-run`` lines: where the model would go and the InferenceService."""
     from fairing_magics.backends.kubernetes.specs import to_yaml
 
@@ -304,12 +315,12 @@ def describe_runtime_plan(saved: RuntimeModel | None, *, name: str, runtime: str
     if saved is not None:
         lines.extend(f"Note: {note}" for note in saved.notes)
     lines.extend(f"Note: {note}" for note in credential_notes(settings))
-    opts = runtime_options(name, uri, runtime=runtime, namespace=settings.namespace,
-                           service_account=getattr(settings, "service_account", ""),
-                           istio_inject=settings.istio_inject, digest=saved.digest if saved else "")
+    objects = runtime_objects(name, uri, runtime=runtime, settings=settings,
+                              namespace=settings.namespace, replicas=replicas, cpu=cpu,
+                              memory=memory, digest=saved.digest if saved else "")
     lines += ["", "Kubernetes: would create (or patch, rolling out) an InferenceService in namespace "
               f"{settings.namespace or '(the context or pod namespace)'}:", "",
-              to_yaml(render_runtime_objects(opts)).rstrip("\n")]
+              to_yaml(objects).rstrip("\n")]
     return lines
 
 
@@ -369,10 +380,9 @@ def start_runtime_endpoint(package, *, name: str, settings, emit: Callable[[obje
         emit(ev.StageChanged("upload", "failed", time.perf_counter() - started))
         raise
     emit(ev.StageChanged("upload", "done", time.perf_counter() - started, f"{uri}/{FILE_NAMES[runtime]}"))
-    opts = runtime_options(name, uri, runtime=runtime, namespace=access.namespace, replicas=replicas, cpu=cpu,
-                           memory=memory, service_account=getattr(settings, "service_account", ""),
-                           istio_inject=settings.istio_inject, digest=saved.digest)
-    server = roll_out(access, render_runtime_objects(opts), _Objects(name, access.namespace, True), image="",
+    objects = runtime_objects(name, uri, runtime=runtime, settings=settings, namespace=access.namespace,
+                              replicas=replicas, cpu=cpu, memory=memory, digest=saved.digest)
+    server = roll_out(access, objects, _Objects(name, access.namespace, True), image="",
                       replicas=replicas, expose="clusterip", timeout=timeout, emit=emit,
                       what=f"{replicas} replica(s) of KServe's {runtime} runtime, model {saved.digest[7:19]}")
     server.image = f"kserve {runtime} runtime, {uri}"

@@ -81,15 +81,16 @@ def job_options(options, settings, *, name: str, image: str, capture_digest: str
 
 def training_spec(options, settings, *, name: str, image: str, capture_digest: str = "",
                   namespace: str = "", region: str | None = None,
-                  trainjob_field: str = "runtimePatches") -> dict:
+                  trainjob_field: str = "runtimePatches", trainjob_deadline: bool = True) -> dict:
     """The object to create for one run: :func:`render_training` plus storage and AWS env
-    (a TrainJob's pod settings in ``trainjob_field``)."""
+    (a TrainJob's pod settings in ``trainjob_field``; ``trainjob_deadline``: its Trainer has
+    ``spec.activeDeadlineSeconds``, see :func:`.trainjob.render_trainjob`)."""
     opts = job_options(options, settings, name=name, image=image,
                        capture_digest=capture_digest, namespace=namespace)
     if opts.kind == "trainjob":
         from fairing_magics.backends.kubernetes.trainjob import render_trainjob
 
-        spec = render_trainjob(opts, trainjob_field)
+        spec = render_trainjob(opts, trainjob_field, active_deadline=trainjob_deadline)
     else:
         spec = render_training(opts)
     if options.aws_secret:
@@ -153,7 +154,8 @@ def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
     spec = training_spec(options, settings, name=object_name, image=image,
                          capture_digest=bundle.digest if bundle is not None else "",
                          namespace=namespace,
-                         trainjob_field=trainjob_api.field if trainjob_api else "runtimePatches")
+                         trainjob_field=trainjob_api.field if trainjob_api else "runtimePatches",
+                         trainjob_deadline=trainjob_api.deadline if trainjob_api else True)
     where = storage_kind(settings.storage)
     if where == "s3":
         from fairing_magics.storage import storage_for

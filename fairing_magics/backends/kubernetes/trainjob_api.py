@@ -13,6 +13,11 @@ Notebook users often may not read CRDs (403). Then the newest field is assumed a
 :func:`assumed_api_notice` says which settings an older Trainer would drop. A CRD with none of
 the three fields (a Trainer we do not know) makes :func:`require_pod_settings_field` refuse a
 run that has pod settings, before anything is built.
+
+What older Trainers lack beyond that field is made up for, never dropped silently:
+``spec.activeDeadlineSeconds`` (v2.2+; :func:`deadline_notice`: the backend deletes the
+TrainJob at the deadline) and v2.0's ``imagePullSecrets`` (:func:`pull_secret_carrier`: the
+pods' service account carries them, or the run is refused saying what to do).
 """
 
 from __future__ import annotations
@@ -37,20 +42,24 @@ TRAINJOB_CRD = TRAINJOB.qualified  # trainjobs.trainer.kubeflow.org
 @dataclass(frozen=True)
 class TrainJobApi:
     """The field a cluster's TrainJob takes pod settings in (``""``: none of ours), whether it
-    was read from the CRD (``detected``) or assumed, and why."""
+    has ``spec.activeDeadlineSeconds`` (``deadline``, Trainer v2.2+), whether this was read from
+    the CRD (``detected``) or assumed, and why."""
 
     field: str
     detected: bool
     why: str
+    deadline: bool = True
 
     def describe(self) -> str:
         """One line for ``--dry-run``."""
+        deadline = ("" if self.deadline else "; no spec.activeDeadlineSeconds (--timeout is "
+                                             "enforced by this kernel, which deletes the TrainJob)")
         if self.detected:
             what = (f"spec.{self.field} ({TRAINER_RELEASES[self.field]})" if self.field
                     else "none of " + ", ".join(f"spec.{f}" for f in POD_SETTINGS_FIELDS))
-            return f"TrainJob pod settings: {what}, detected: {self.why}"
+            return f"TrainJob pod settings: {what}, detected: {self.why}{deadline}"
         return (f"TrainJob pod settings: spec.{self.field} ({TRAINER_RELEASES[self.field]}), "
-                f"assumed: {self.why}")
+                f"assumed: {self.why}{deadline}")
 
 
 def pod_settings_field_of_crd(crd: dict, version: str = TRAINJOB.version) -> str | None:
@@ -69,6 +78,36 @@ def pod_settings_field_of_crd(crd: dict, version: str = TRAINJOB.version) -> str
         known = spec.get("properties") or {}
         return next((f for f in POD_SETTINGS_FIELDS if f in known), "")
     return None
+
+
+def active_deadline_of_crd(crd: dict, version: str = TRAINJOB.version) -> bool:
+    """Whether the CRD's TrainJob has ``spec.activeDeadlineSeconds`` (Trainer v2.2+); True when
+    the schema does not say (nothing would be pruned)."""
+    for entry in (crd.get("spec") or {}).get("versions") or []:
+        if entry.get("name") != version:
+            continue
+        root = ((entry.get("schema") or {}).get("openAPIV3Schema") or {})
+        spec = (root.get("properties") or {}).get("spec")
+        if spec is None:
+            return bool(root.get("x-kubernetes-preserve-unknown-fields"))
+        if spec.get("x-kubernetes-preserve-unknown-fields"):
+            return True
+        return "activeDeadlineSeconds" in (spec.get("properties") or {})
+    return True
+
+
+def trainjob_api_of_crd(crd: dict) -> TrainJobApi:
+    """What a TrainJob CRD object says (pure): where pod settings go, and the deadline field."""
+    field = pod_settings_field_of_crd(crd)
+    deadline = active_deadline_of_crd(crd)
+    if field is None:
+        return TrainJobApi(RUNTIME_PATCHES, True, f"the CRD {TRAINJOB_CRD} keeps unknown spec "
+                                                  "fields, so the newest field is used", deadline)
+    if not field:
+        return TrainJobApi("", True, f"the CRD {TRAINJOB_CRD} has none of "
+                                     + ", ".join(f"spec.{f}" for f in POD_SETTINGS_FIELDS),
+                           deadline)
+    return TrainJobApi(field, True, f"the CRD {TRAINJOB_CRD} has spec.{field}", deadline)
 
 
 _lock = threading.Lock()
@@ -132,14 +171,7 @@ def _read_crd(access) -> TrainJobApi:
     except (OSError, ValueError) as e:
         return TrainJobApi(RUNTIME_PATCHES, False,
                            f"the TrainJob CRD could not be read ({e}), so {newest}")
-    field = pod_settings_field_of_crd(crd)
-    if field is None:
-        return TrainJobApi(RUNTIME_PATCHES, True, f"the CRD {TRAINJOB_CRD} keeps unknown spec "
-                                                  "fields, so the newest field is used")
-    if not field:
-        return TrainJobApi("", True, f"the CRD {TRAINJOB_CRD} has none of "
-                                     + ", ".join(f"spec.{f}" for f in POD_SETTINGS_FIELDS))
-    return TrainJobApi(field, True, f"the CRD {TRAINJOB_CRD} has spec.{field}")
+    return trainjob_api_of_crd(crd)
 
 
 def require_pod_settings_field(api: TrainJobApi, settings: list[str]) -> None:
@@ -181,3 +213,50 @@ def pod_metadata_notice(api: TrainJobApi, istio_inject: bool) -> str:
             "annotation in the (Cluster)TrainingRuntime's pod template, run in a namespace without "
             "injection, or upgrade Kubeflow Trainer")
 
+
+
+def deadline_notice(api: TrainJobApi, timeout: int | None) -> str:
+    """The submit's notice when this kernel, not the Trainer, enforces ``--timeout``."""
+    if timeout is None or (api.deadline and api.detected):
+        return ""
+    why = ("this Kubeflow Trainer's TrainJob has no spec.activeDeadlineSeconds (it came with "
+           "v2.2)" if not api.deadline else
+           f"{api.why.split(', so ')[0]} to check that this Trainer has spec.activeDeadlineSeconds")
+    return (f"{why}: this kernel deletes the TrainJob when --timeout {timeout} s have passed and "
+            "the cell fails then; keep the kernel running until the run ends (with --no-wait too)")
+
+
+def pull_secret_carrier(access, api: TrainJobApi, namespace: str, service_account: str,
+                        secrets: tuple[str, ...]) -> str:
+    """On a Trainer whose TrainJob cannot carry ``imagePullSecrets`` (v2.0's podSpecOverrides),
+    the pods can still get them from their service account (Kubernetes adds a service account's
+    ``imagePullSecrets`` to each of its pods). Returns the notice saying so when the account
+    ``service_account`` (``default`` when empty) has every secret of ``secrets``; "" when
+    nothing needs carrying; raises ConfigError saying what to do otherwise."""
+    if not secrets or api.field != POD_SPEC_OVERRIDES:
+        return ""
+    from kubernetes.client import CoreV1Api
+    from kubernetes.client.exceptions import ApiException
+
+    account = service_account or "default"
+    names = ", ".join(secrets)
+    patch = ",".join(f'{{"name":"{s}"}}' for s in secrets)
+    fix = (f"Kubeflow Trainer v2.0's TrainJob has no field for imagePullSecrets "
+           f"(spec.podSpecOverrides), so --image-pull-secret {names} cannot be sent with the run. "
+           f"Attach the secret to the service account the pods run as (kubectl -n {namespace} "
+           f"patch serviceaccount {account} -p '{{\"imagePullSecrets\":[{patch}]}}'): Kubernetes "
+           "then adds it to every pod of that account; or put it in the "
+           "(Cluster)TrainingRuntime's pod template, or upgrade Kubeflow Trainer to v2.1 or newer")
+    try:
+        sa = CoreV1Api(access.api_client).read_namespaced_service_account(account, namespace)
+    except ApiException as e:
+        what = "does not exist" if e.status == 404 else f"cannot be read ({e.status} {e.reason})"
+        raise ConfigError(f"service account {namespace}/{account} {what}. {fix}") from e
+    carried = {ref.name for ref in (sa.image_pull_secrets or [])}
+    missing = [s for s in secrets if s not in carried]
+    if missing:
+        raise ConfigError(f"service account {namespace}/{account} does not carry the pull "
+                          f"secret{'s' if len(missing) > 1 else ''} {', '.join(missing)}. {fix}")
+    return (f"Kubeflow Trainer v2.0 has no imagePullSecrets in spec.podSpecOverrides: the pods get "
+            f"{names} from their service account {account}, which carries "
+            f"{'them' if len(secrets) > 1 else 'it'}")

@@ -71,8 +71,13 @@ def _kserve(predictor: dict) -> Causes:
         causes.append(("spec.predictor", f"Invalid value: exactly one of {', '.join(_FRAMEWORKS)} "
                                          f"must be specified (got {', '.join(used) or 'none'})"))
     volumes = {v.get("name") for v in predictor.get("volumes") or []}
+    names: set = set()
     for i, container in enumerate(predictor.get("containers") or []):
         causes += container_causes(container, f"spec.predictor.containers[{i}]", volumes)
+        if (container or {}).get("name") in names:
+            causes.append((f"spec.predictor.containers[{i}].name",
+                           f"Duplicate value: \"{container.get('name')}\""))
+        names.add((container or {}).get("name"))
     model = predictor.get("model")
     if isinstance(model, dict):
         causes += container_causes({"name": "kserve-container", **model},
