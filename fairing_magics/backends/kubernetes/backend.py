@@ -41,6 +41,7 @@ new kernel): its logs are read again from the start, then live.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 
@@ -110,6 +111,7 @@ class KubernetesBackend:
             from fairing_magics.backends.kubernetes.trainjob import pod_settings
             from fairing_magics.backends.kubernetes.trainjob_api import (
                 detect_trainjob_api,
+                pull_secret_carrier,
                 require_pod_settings_field,
             )
 
@@ -117,6 +119,8 @@ class KubernetesBackend:
             probe = training_spec(options, settings, name="check-000000", image="check",
                                   namespace="check")
             require_pod_settings_field(api, pod_settings(probe))
+            pull_secret_carrier(access, api, namespace, options.service_account,
+                                tuple(options.image_pull_secrets))
 
     def start(self, launch: Launch, run: Run) -> None:
         """Submit the run's job and start following it (returns at once)."""
@@ -141,25 +145,34 @@ class KubernetesBackend:
         if storage_kind(settings.storage) == "folder":
             output_folder(settings.storage, run.name).mkdir(parents=True, exist_ok=True)
         notices: list[str] = []
-        trainjob_field = "runtimePatches"
+        trainjob_field, trainjob_deadline, deadline = "runtimePatches", True, None
         if kind == "trainjob":
             from fairing_magics.backends.kubernetes.trainjob import pod_settings
             from fairing_magics.backends.kubernetes.trainjob_api import (
                 assumed_api_notice,
+                deadline_notice,
                 detect_trainjob_api,
                 pod_metadata_notice,
+                pull_secret_carrier,
                 require_pod_settings_field,
             )
 
             api = detect_trainjob_api(access, options.context or settings.context)
-            trainjob_field = api.field
+            trainjob_field, trainjob_deadline = api.field, api.deadline
             used = pod_settings(training_spec(options, settings, name=run.name, image=launch.image,
                                               namespace=namespace))
             require_pod_settings_field(api, used)
-            notices = [n for n in (assumed_api_notice(api, used), pod_metadata_notice(api, settings.istio_inject)) if n]
+            carried = pull_secret_carrier(access, api, namespace, options.service_account,
+                                          tuple(options.image_pull_secrets))
+            timeout = None if options.timeout is None else max(1, math.ceil(options.timeout))
+            notices = [n for n in (assumed_api_notice(api, used),
+                                   pod_metadata_notice(api, settings.istio_inject), carried,
+                                   deadline_notice(api, timeout)) if n]
+            if deadline_notice(api, timeout):  # the Trainer cannot stop it: this kernel will
+                deadline = float(timeout)
         spec = training_spec(options, settings, name=run.name, image=launch.image,
                              capture_digest=launch.capture_digest, namespace=namespace,
-                             trainjob_field=trainjob_field)
+                             trainjob_field=trainjob_field, trainjob_deadline=trainjob_deadline)
         for notice in notices:
             run.emit(ev.Notice(notice))
         run.emit(ev.StageChanged("submit", "running"))
@@ -187,7 +200,7 @@ class KubernetesBackend:
         run.emit(ev.Notice(f"submitted {resource.kind} {run.name} in namespace {namespace}; "
                            f"reattach with %fairing_logs {run.name}, stop with "
                            f"%fairing_cancel {run.name}"))
-        self._follow(access, namespace, resource, run, settings, launch.timeout)
+        self._follow(access, namespace, resource, run, settings, launch.timeout, deadline)
 
     def reattach(self, name: str, run: Run, settings, *, namespace: str | None = None,
                  options=None) -> RunMonitor:
@@ -202,14 +215,14 @@ class KubernetesBackend:
 
     # -- following ---------------------------------------------------------------------------
     def _follow(self, access, namespace: str, resource: ApiResource, run: Run, settings,
-                timeout: float | None) -> RunMonitor:
+                timeout: float | None, deadline: float | None = None) -> RunMonitor:
         def done(phase, status, pods, problem):
             finish_run(run, phase, status, pods, problem, settings=settings, resource=resource,
                        timeout=timeout, started=monitor.started)
 
         monitor = RunMonitor(access, namespace, resource, run.name, run, on_done=done,
                              image_pull_grace=self.image_pull_grace,
-                             poll_seconds=self.poll_seconds)
+                             poll_seconds=self.poll_seconds, deadline=deadline)
         self.monitors[run.name] = monitor
         run.set_canceller(monitor.cancel)
         monitor.start()
@@ -312,9 +325,11 @@ def finish_run(run: Run, phase: str, status: st.JobStatus | None, pods: list[dic
     reason = status.reason if status else ""
     if reason == "DeadlineExceeded":
         limit = f" --timeout {timeout:g} s" if timeout else " its deadline (activeDeadlineSeconds)"
+        by = (f"this kernel, which deleted its {resource.kind} (its API has no "
+              "activeDeadlineSeconds)" if problem else "Kubernetes")
         run.finish(ev.TIMED_OUT, f"stopped by{limit}",
                    error=FairingTimeout(f"run {run.name} took longer than{limit} and was stopped "
-                                        "by Kubernetes; raise --timeout or make the cell faster"))
+                                        f"by {by}; raise --timeout or make the cell faster"))
         return
     error = failure_error(run, settings, status, codes, problem, last)
     run.finish(ev.FAILED, f"failed after {seconds:.1f} s ({error.reason or 'failed'})", error=error)

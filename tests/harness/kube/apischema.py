@@ -219,20 +219,38 @@ def _causes_of(errors: Iterable[ValidationError], prefix: str = "") -> list[Caus
 
 
 class CustomResourceSchema:
-    """One version of a CRD (``schema``: its file; ``version``: ``v1alpha1``...)."""
+    """One version of a CRD: ``root`` is its ``openAPIV3Schema``; ``title`` names the schema
+    version in messages (``Kubeflow Trainer v2.0.1``). Made from a schema file
+    (:meth:`from_file`) or from a CRD object a cluster holds (:meth:`from_crd`)."""
 
-    def __init__(self, schema: SchemaFile, version: str = ""):
+    def __init__(self, root: dict, *, kind: str, group: str, version: str, title: str,
+                 file: SchemaFile | None = None):
+        self.root, self.kind, self.group, self.version = root, kind, group, version
+        self.api_version = f"{group}/{version}"
+        self.title, self.file = title, file
+
+    @classmethod
+    def from_file(cls, schema: SchemaFile, version: str = "") -> CustomResourceSchema:
         doc = schema.load()
         entry = next((v for v in doc["versions"] if not version or v["name"] == version), None)
         if entry is None:
             raise KeyError(f"{schema.path.name} has no version {version}")
-        self.file = schema
-        self.kind = doc["names"]["kind"]
-        self.group = doc["group"]
-        self.version = entry["name"]
-        self.api_version = f"{self.group}/{self.version}"
-        self.title = schema.title
-        self.root = entry["openAPIV3Schema"]
+        return cls(entry["openAPIV3Schema"], kind=doc["names"]["kind"], group=doc["group"],
+                   version=entry["name"], title=schema.title, file=schema)
+
+    @classmethod
+    def from_crd(cls, crd: dict, version: str, title: str) -> CustomResourceSchema | None:
+        """The schema of ``version`` in a CRD object; None when the CRD has none (or an open
+        one: nothing is pruned or checked then)."""
+        for entry in (crd.get("spec") or {}).get("versions") or []:
+            root = ((entry.get("schema") or {}).get("openAPIV3Schema"))
+            if entry.get("name") == version and root:
+                if root.get("x-kubernetes-preserve-unknown-fields") and not root.get("properties"):
+                    return None
+                spec = crd["spec"]
+                return cls(root, kind=spec["names"]["kind"], group=spec["group"],
+                           version=version, title=title)
+        return None
 
     def __repr__(self) -> str:
         return f"<{self.kind} {self.api_version} of {self.title}>"
@@ -457,7 +475,7 @@ def kind_schemas(api_version: str, kind: str) -> tuple[CustomResourceSchema | Bu
         if f.api != "kubernetes" and doc.get("group") == group and \
                 doc.get("names", {}).get("kind") == kind:
             if any(v["name"] == version for v in doc["versions"]):
-                found.append(CustomResourceSchema(f, version))
+                found.append(CustomResourceSchema.from_file(f, version))
     if not found:
         raise KeyError(f"no schema of {api_version} {kind} in the shared schemas")
     return tuple(sorted(found, key=lambda s: s.file.key))
