@@ -492,7 +492,7 @@ def roll_out(access, rendered: list[dict], objects: _Objects, *, image: str, rep
     name = objects.name
     emit(ev.StageChanged("apply", "running"))
     started = time.perf_counter()
-    undo = apply_objects(access, rendered)
+    undo = apply_objects(access, rendered, emit)
     verb = "updated" if undo else "created"
     emit(ev.StageChanged("apply", "done", time.perf_counter() - started,
                          f"{verb} {'InferenceService' if objects.kserve else 'Deployment + Service'} "
@@ -522,36 +522,40 @@ def roll_out(access, rendered: list[dict], objects: _Objects, *, image: str, rep
         raise
 
 
-def _crud(access, kind: str, ns: str, name: str):
-    """(resource, read(), create(body), patch(body)) of one object of ``kind``."""
+def _crud(access, kind: str, ns: str, name: str, writer=None):
+    """(resource, read(), create(body), patch(body)) of one object of ``kind``; creates and
+    patches go through ``writer``, an :class:`~fairing_magics.backends.kubernetes.writes.
+    ObjectWriter` (``fieldValidation=Strict``, warnings as notices)."""
     from fairing_magics.backends.kubernetes.specs import DEPLOYMENT, INFERENCESERVICE, SERVICE
+    from fairing_magics.backends.kubernetes.writes import ObjectWriter
 
     apps, core, custom = _apis(access)
-    merge = "application/merge-patch+json"
+    writer = writer or ObjectWriter(access, lambda event: None)
+    resource = {"Deployment": DEPLOYMENT, "Service": SERVICE}.get(kind, INFERENCESERVICE)
     if kind == "Deployment":
-        return (DEPLOYMENT, lambda: apps.read_namespaced_deployment(name, ns),
-                lambda body: apps.create_namespaced_deployment(ns, body),
-                lambda body: apps.patch_namespaced_deployment(name, ns, body, _content_type=merge))
-    if kind == "Service":
-        return (SERVICE, lambda: core.read_namespaced_service(name, ns),
-                lambda body: core.create_namespaced_service(ns, body),
-                lambda body: core.patch_namespaced_service(name, ns, body, _content_type=merge))
-    args = (INFERENCESERVICE.group, INFERENCESERVICE.version, ns, INFERENCESERVICE.plural)
-    return (INFERENCESERVICE, lambda: custom.get_namespaced_custom_object(*args, name),
-            lambda body: custom.create_namespaced_custom_object(*args, body),
-            lambda body: custom.patch_namespaced_custom_object(*args, name, body, _content_type=merge))
+        read = lambda: apps.read_namespaced_deployment(name, ns)  # noqa: E731
+    elif kind == "Service":
+        read = lambda: core.read_namespaced_service(name, ns)  # noqa: E731
+    else:
+        read = lambda: custom.get_namespaced_custom_object(  # noqa: E731
+            INFERENCESERVICE.group, INFERENCESERVICE.version, ns, INFERENCESERVICE.plural, name)
+    return (resource, read, lambda body: writer.create(resource, ns, body),
+            lambda body: writer.patch(resource, ns, name, body))
 
 
-def apply_objects(access, objects: list[dict]) -> list[dict]:
+def apply_objects(access, objects: list[dict],
+                  emit: Callable[[object], None] | None = None) -> list[dict]:
     """Create each object, or merge-patch it when it exists (a rollout). Returns, for updated
     objects, their previous state (to roll back to); empty when everything was new."""
     from fairing_magics.backends.kubernetes.cluster import api_call
+    from fairing_magics.backends.kubernetes.writes import ObjectWriter
 
+    writer = ObjectWriter(access, emit or (lambda event: None))  # one fallback notice at most
     previous: list[dict] = []
     for obj in objects:
         kind, name = obj["kind"], obj["metadata"]["name"]
         ns = obj["metadata"].get("namespace") or access.namespace
-        resource, read, create, patch = _crud(access, kind, ns, name)
+        resource, read, create, patch = _crud(access, kind, ns, name, writer)
         try:
             with api_call(access, "get", resource, namespace=ns, name=name):
                 try:
@@ -561,8 +565,7 @@ def apply_objects(access, objects: list[dict]) -> list[dict]:
                         raise
                     current = None
             if current is None:
-                with api_call(access, "create", resource, namespace=ns, name=name):
-                    create(obj)
+                create(obj)
                 continue
             if kind == "Service" and (current.get("spec") or {}).get("type") == obj["spec"]["type"]:
                 continue  # same shape: keep it (and its clusterIP and nodePort) as it is
@@ -570,8 +573,7 @@ def apply_objects(access, objects: list[dict]) -> list[dict]:
             body = {"metadata": {"labels": obj["metadata"].get("labels"),
                                  "annotations": obj["metadata"].get("annotations")},
                     "spec": _patchable_spec(kind, obj["spec"])}
-            with api_call(access, "patch", resource, namespace=ns, name=name):
-                patch(body)
+            patch(body)
             previous.append(current)
         except ClusterError:
             if previous:
@@ -589,16 +591,17 @@ def _patchable_spec(kind: str, spec: dict) -> dict:
 
 def restore_objects(access, previous: list[dict]) -> None:
     """Put updated objects back as they were (their spec), after a failed rollout."""
-    from fairing_magics.backends.kubernetes.cluster import api_call
+    from fairing_magics.backends.kubernetes.writes import ObjectWriter
 
+    writer = ObjectWriter(access, lambda event: None)
     for obj in previous:
         kind, meta = obj["kind"], obj["metadata"]
-        resource, _read, _create, patch = _crud(access, kind, meta["namespace"], meta["name"])
+        _resource, _read, _create, patch = _crud(access, kind, meta["namespace"], meta["name"],
+                                                 writer)
         spec = _patchable_spec(kind, obj["spec"])
         for immutable in ("clusterIP", "clusterIPs"):
             spec.pop(immutable, None)
-        with api_call(access, "patch", resource, namespace=meta["namespace"], name=meta["name"]):
-            patch({"spec": spec})
+        patch({"spec": spec})
 
 
 class RolloutFollower:

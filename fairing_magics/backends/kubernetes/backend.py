@@ -124,10 +124,8 @@ class KubernetesBackend:
 
     def start(self, launch: Launch, run: Run) -> None:
         """Submit the run's job and start following it (returns at once)."""
-        from kubernetes.client import CustomObjectsApi
-
-        from fairing_magics.backends.kubernetes.cluster import api_call
         from fairing_magics.backends.kubernetes.jobs import delete_run_object
+        from fairing_magics.backends.kubernetes.writes import ObjectWriter
 
         options, settings = launch.options, launch.settings
         access = self.access_for(options, settings)
@@ -177,12 +175,10 @@ class KubernetesBackend:
             run.emit(ev.Notice(notice))
         run.emit(ev.StageChanged("submit", "running"))
         started = time.perf_counter()
-        api = CustomObjectsApi(access.api_client)
+        writer = ObjectWriter(access, run.emit)  # fieldValidation=Strict, warnings as notices
 
         def create() -> None:
-            with api_call(access, "create", resource, namespace=namespace, name=run.name):
-                api.create_namespaced_custom_object(resource.group, resource.version, namespace,
-                                                    resource.plural, spec)
+            writer.create(resource, namespace, spec)
 
         submission = _Submission(create, lambda: delete_run_object(access, namespace, resource,
                                                                     run.name))
