@@ -150,6 +150,7 @@ class KubernetesBackend:
                 assumed_api_notice,
                 deadline_notice,
                 detect_trainjob_api,
+                kernel_enforces_deadline,
                 pod_metadata_notice,
                 pull_secret_carrier,
                 require_pod_settings_field,
@@ -163,10 +164,10 @@ class KubernetesBackend:
             carried = pull_secret_carrier(access, api, namespace, options.service_account,
                                           tuple(options.image_pull_secrets))
             timeout = None if options.timeout is None else max(1, math.ceil(options.timeout))
-            notices = [n for n in (assumed_api_notice(api, used),
+            notices = [n for n in (assumed_api_notice(api, used, timeout),
                                    pod_metadata_notice(api, settings.istio_inject), carried,
                                    deadline_notice(api, timeout)) if n]
-            if deadline_notice(api, timeout):  # the Trainer cannot stop it: this kernel will
+            if kernel_enforces_deadline(api, timeout):  # the Trainer may not stop it: we will
                 deadline = float(timeout)
         spec = training_spec(options, settings, name=run.name, image=launch.image,
                              capture_digest=launch.capture_digest, namespace=namespace,

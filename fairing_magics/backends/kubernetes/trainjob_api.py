@@ -185,16 +185,23 @@ def require_pod_settings_field(api: TrainJobApi, settings: list[str]) -> None:
         "--runtime-ref, and run without them")
 
 
-def assumed_api_notice(api: TrainJobApi, settings: list[str]) -> str:
-    """The one notice for a run whose pod ``settings`` go in an assumed field ("" if none)."""
-    if api.detected or not settings:
+def assumed_api_notice(api: TrainJobApi, settings: list[str], timeout: int | None = None) -> str:
+    """The one notice for a run whose pod ``settings`` (or ``--timeout``) go in an assumed
+    field ("" if none)."""
+    if api.detected or not (settings or timeout is not None):
         return ""
-    return (f"{api.why.split(', so ')[0]} to check which TrainJob API this Trainer has; "
+    check = (f" Ask an admin for 'get' on customresourcedefinitions/{TRAINJOB_CRD}, or check "
+             f"with kubectl get crd {TRAINJOB_CRD} -o yaml")
+    deadline = (f" --timeout {timeout} s is also enforced by this kernel (it deletes the TrainJob "
+                "at the deadline), in case this Trainer is older than v2.2 and has no "
+                "spec.activeDeadlineSeconds." if timeout is not None else "")
+    why = api.why.split(", so ")[0]
+    if not settings:
+        return f"{why} to check which TrainJob API this Trainer has.{deadline}{check}"
+    return (f"{why} to check which TrainJob API this Trainer has; "
             f"sent them in spec.{api.field} ({TRAINER_RELEASES[api.field]}). If your Trainer "
             f"is older (v2.1: podTemplateOverrides, v2.0: podSpecOverrides), these settings are "
-            f"dropped: {', '.join(settings)}. Ask an admin for 'get' on "
-            f"customresourcedefinitions/{TRAINJOB_CRD}, or check with kubectl get crd "
-            f"{TRAINJOB_CRD} -o yaml")
+            f"dropped: {', '.join(settings)}.{deadline}{check}")
 
 
 def pod_metadata_notice(api: TrainJobApi, istio_inject: bool) -> str:
@@ -215,14 +222,19 @@ def pod_metadata_notice(api: TrainJobApi, istio_inject: bool) -> str:
 
 
 
+def kernel_enforces_deadline(api: TrainJobApi, timeout: int | None) -> bool:
+    """Whether this kernel must stop the run at ``--timeout``: the Trainer has no
+    ``spec.activeDeadlineSeconds``, or we could not check that it has."""
+    return timeout is not None and not (api.deadline and api.detected)
+
+
 def deadline_notice(api: TrainJobApi, timeout: int | None) -> str:
-    """The submit's notice when this kernel, not the Trainer, enforces ``--timeout``."""
-    if timeout is None or (api.deadline and api.detected):
+    """The submit's notice when this kernel, not the Trainer, enforces ``--timeout`` (an assumed
+    API says so in :func:`assumed_api_notice`)."""
+    if timeout is None or api.deadline or not api.detected:
         return ""
-    why = ("this Kubeflow Trainer's TrainJob has no spec.activeDeadlineSeconds (it came with "
-           "v2.2)" if not api.deadline else
-           f"{api.why.split(', so ')[0]} to check that this Trainer has spec.activeDeadlineSeconds")
-    return (f"{why}: this kernel deletes the TrainJob when --timeout {timeout} s have passed and "
+    return (f"this Kubeflow Trainer's TrainJob has no spec.activeDeadlineSeconds (it came with "
+            f"v2.2): this kernel deletes the TrainJob when --timeout {timeout} s have passed and "
             "the cell fails then; keep the kernel running until the run ends (with --no-wait too)")
 
 
