@@ -189,9 +189,16 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
         lines.append("Packages: " + ", ".join(package.requirements))
         lines.extend(f"Note: {note}" for note in package.notes)
     if runtime:
-        from fairing_magics.deploy.kserve_runtime import describe_runtime_plan, save_runtime_model
+        from fairing_magics.deploy.kserve_runtime import (
+            describe_runtime_plan,
+            load_package_model,
+            save_runtime_model,
+        )
 
-        saved = save_runtime_model(runtime, model) if package is not None else None
+        # The deploy saves the model as it comes out of its package: so does the plan, or the
+        # folder (the saved files' digest) it shows would not be the one the deploy uploads.
+        saved = save_runtime_model(runtime, load_package_model(package)) \
+            if package is not None else None
         lines.extend(describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings,
                                            replicas=replicas, cpu=cpu, memory=memory))
         return "\n".join(lines)

@@ -27,6 +27,8 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+import urllib3
+
 from fairing_magics.backends.kubernetes.specs import (
     JobOptions,
     parse_toleration,
@@ -146,11 +148,9 @@ def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
     image = f"{registry}@sha256:<digest-of-the-built-image>"
     namespace = options.namespace or settings.namespace
     context = options.context or settings.context
-    trainjob_api = None
+    trainjob_api, trainjob_lines = None, []
     if (options.kind or "job").lower() == "trainjob":
-        from fairing_magics.backends.kubernetes.trainjob_api import dry_run_trainjob_api
-
-        trainjob_api = dry_run_trainjob_api(context)
+        trainjob_api, trainjob_lines = _dry_run_trainjob(options, settings, context, namespace)
     spec = training_spec(options, settings, name=object_name, image=image,
                          capture_digest=bundle.digest if bundle is not None else "",
                          namespace=namespace,
@@ -172,7 +172,52 @@ def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
         f"context {context or '(current)'}",
         f"Outputs and errors: {outputs}",
         *([trainjob_api.describe()] if trainjob_api else []),
+        *trainjob_lines,
         "",
         to_yaml(spec).rstrip("\n"),
     ]
     return "\n".join(lines)
+
+
+def _dry_run_trainjob(options, settings, context: str, namespace: str):
+    """The TrainJob API the real run would find (read from the cluster when it can be reached:
+    reads only) and what the real run would say or refuse about pull secrets and ``--timeout``."""
+    from fairing_magics.backends.kubernetes.trainjob_api import (
+        deadline_notice,
+        dry_run_trainjob_api,
+        pull_secret_carrier,
+    )
+    from fairing_magics.errors import ClusterError
+
+    access = None
+    try:
+        from fairing_magics.backends.kubernetes.cluster import load_cluster_access
+
+        access = load_cluster_access(context=context or None, namespace=namespace or None)
+    except (ClusterError, ConfigError):
+        pass  # no cluster here: the plan says the field is assumed
+    try:
+        try:
+            api = dry_run_trainjob_api(context, access)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # the cluster does not answer
+            from fairing_magics.backends.kubernetes.trainjob_api import TrainJobApi
+
+            api = TrainJobApi("runtimePatches", False, f"--dry-run could not reach the cluster "
+                                                       f"to read the TrainJob CRD ({exc})")
+        lines = []
+        timeout = None if options.timeout is None else max(1, math.ceil(options.timeout))
+        if deadline_notice(api, timeout):
+            lines.append("Note: " + deadline_notice(api, timeout))
+        if access is not None and api.detected:
+            try:
+                carried = pull_secret_carrier(access, api, namespace or access.namespace,
+                                              options.service_account,
+                                              tuple(options.image_pull_secrets))
+                if carried:
+                    lines.append("Note: " + carried)
+            except ConfigError as exc:
+                lines.append(f"The real run would be refused: {exc}")
+        return api, lines
+    finally:
+        if access is not None:
+            access.close()

@@ -125,12 +125,17 @@ def known_trainjob_api(context: str = "") -> TrainJobApi | None:
         return _known.get(_cache_key(context))
 
 
-def dry_run_trainjob_api(context: str = "") -> TrainJobApi:
-    """What ``--dry-run`` renders with: this kernel's answer for ``context``, else the newest
-    field (a dry run sends no request)."""
-    return known_trainjob_api(context) or TrainJobApi(
-        RUNTIME_PATCHES, False, "--dry-run sends no request and this kernel has not checked "
-                                "the cluster's TrainJob CRD yet (a real run does)")
+def dry_run_trainjob_api(context: str = "", access=None) -> TrainJobApi:
+    """What ``--dry-run`` renders with, so that it shows what the real run sends: this kernel's
+    answer for ``context``, else the CRD read through ``access`` (a read, nothing is changed),
+    else, with no cluster access, the newest field, said to be assumed."""
+    known = known_trainjob_api(context)
+    if known is not None:
+        return known
+    if access is None:
+        return TrainJobApi(RUNTIME_PATCHES, False, "--dry-run found no cluster access to read "
+                                                   "the TrainJob CRD (a real run reads it)")
+    return detect_trainjob_api(access, context)
 
 
 def forget_trainjob_apis() -> None:

@@ -118,10 +118,14 @@ class KubeEmulator:
                                        "reason": "KubeletReady"}],
                        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
                                      {"type": "Hostname", "address": NODE_NAME}],
-                       "nodeInfo": {"kubeletVersion": f"v{self.kubernetes_version}.0",
-                                    "containerRuntimeVersion":
-                                    "podman", "operatingSystem": "linux",
-                                    "architecture": "amd64"}}})
+                       "nodeInfo": {  # every field of NodeSystemInfo (clients require them)
+                           "kubeletVersion": f"v{self.kubernetes_version}.0",
+                           "kubeProxyVersion": f"v{self.kubernetes_version}.0",
+                           "containerRuntimeVersion": "podman", "operatingSystem": "linux",
+                           "architecture": "amd64", "osImage": "Debian GNU/Linux 12 (bookworm)",
+                           "kernelVersion": "6.1.0", "machineID": "0" * 32,
+                           "systemUUID": "00000000-0000-0000-0000-000000000000",
+                           "bootID": "00000000-0000-0000-0000-000000000001"}}})
         for crd in self._initial_crds:
             self.add_crd(crd)
         if "clustertrainingruntimes.trainer.kubeflow.org" in self._initial_crds:
