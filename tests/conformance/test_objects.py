@@ -44,3 +44,20 @@ def test_every_expose_and_kserve_shape_is_checked():
     formats = {v.object["spec"]["predictor"]["model"]["modelFormat"]["name"]
                for v in serving_objects() if "model" in v.object["spec"].get("predictor", {})}
     assert formats == {"sklearn", "xgboost"}
+
+
+def test_the_readme_states_the_tested_range_of_each_api():
+    """The README's table names every release in shared/, oldest and newest included, so the
+    range it promises is the range this suite checks."""
+    import re
+
+    from tests.harness.kube.schemas import REPOSITORY, TITLES, catalog
+
+    text = (REPOSITORY / "README.md").read_text()
+    section = text.split("## Tested API versions", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip(): line.split("|")[3] for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| API")}
+    for api, title in TITLES.items():
+        stated = re.findall(r"v?\d+\.\d+(?:\.\d+)?", rows[title])
+        assert stated == sorted({f.release for f in catalog() if f.api == api},
+                                key=lambda r: [int(n) for n in re.findall(r"\d+", r)]), title
