@@ -172,11 +172,24 @@ class ObjectWriter:
         """One request through the client's ``*_with_http_info`` method, which hands back the
         response headers (the same in every client version we support): a core Service through
         CoreV1Api, anything under ``/apis`` through CustomObjectsApi."""
+        extra = {"field_validation": strict, "_return_http_data_only": False}
+        if verb != "patch":
+            return self._call(verb, resource, namespace, name, body, extra)
+        try:
+            return self._call(verb, resource, namespace, name, body,
+                              {**extra, "_content_type": "application/merge-patch+json"})
+        except TypeError as exc:
+            # Older clients (29...) take no _content_type; for a dict body they send a merge
+            # patch (custom objects) or, for a Service, a strategic merge patch, which merges
+            # lists by key instead of replacing them: the same result for our Service bodies.
+            if "_content_type" not in str(exc):
+                raise
+            return self._call(verb, resource, namespace, name, body, extra)
+
+    def _call(self, verb: str, resource: ApiResource, namespace: str, name: str, body: dict,
+              extra: dict):
         from kubernetes.client import CoreV1Api, CustomObjectsApi
 
-        extra = {"field_validation": strict, "_return_http_data_only": False}
-        if verb == "patch":
-            extra["_content_type"] = "application/merge-patch+json"
         if not resource.group:
             core = CoreV1Api(self.access.api_client)
             if resource.plural != "services":
