@@ -103,7 +103,13 @@ class SchemaAdmission:
             raise bad_request(f'fieldValidation "{directive}" is not one of '
                               + ", ".join(DIRECTIVES))
         directive = (directive or "Warn") if self.reads_field_validation else "Ignore"
+        # An update keeps the stored status (the status subresource writes it, already pruned on
+        # a real server): only what this request brings is pruned, checked and reported.
+        status = obj.pop("status", None) if old is not None and t.has_status else None
         result = schema.admit(obj, old)
+        if status is not None:
+            obj["status"] = status
+            result.object["status"] = status
         if result.unknown and directive == "Strict":
             fields = ", ".join(f'unknown field "{p}"' for p in result.unknown)
             raise ApiError(400, f'{t.kind} in version "{t.version}" cannot be handled as a '
