@@ -66,7 +66,7 @@ def test_the_readme_states_the_tested_range_of_each_api():
 def test_every_kind_we_create_has_variants_here():
     """A kind added to the specs (a CronJob for scheduled notebooks...) fails here until the
     suite renders it: only pods are read and never created."""
-    from fairing_magics.backends.kubernetes.specs import API_RESOURCES
+    from fairing_magics.kube.api_resources import API_RESOURCES
 
     created = {r.kind for name, r in API_RESOURCES.items() if name != "pod"}
     assert created <= {v.kind for v in VARIANTS}, created - {v.kind for v in VARIANTS}

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fairing_magics.backends.kubernetes.naming import MAX_BASE_NAME, unique_name
 from fairing_magics.backends.kubernetes.plan import training_spec
 from fairing_magics.config import Settings
+from fairing_magics.kube.naming import MAX_BASE_NAME, unique_name
 from fairing_magics.pipeline import TrainOptions
 
 IMAGE = "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fairing-job@sha256:" + "a" * 64

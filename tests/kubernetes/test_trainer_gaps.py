@@ -13,7 +13,6 @@ from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.backends import Launch
 from fairing_magics.backends.kubernetes.backend import KubernetesBackend
-from fairing_magics.backends.kubernetes.cluster import client_retries, load_cluster_access
 from fairing_magics.backends.kubernetes.trainjob_api import (
     TrainJobApi,
     active_deadline_of_crd,
@@ -23,6 +22,7 @@ from fairing_magics.backends.kubernetes.trainjob_api import (
 )
 from fairing_magics.config import Settings
 from fairing_magics.errors import ConfigError, FairingTimeout
+from fairing_magics.kube.access import client_retries, load_cluster_access
 from fairing_magics.run import Run
 from tests.harness.kube.trainer_crds import install_trainjob_crd, trainjob_crd
 

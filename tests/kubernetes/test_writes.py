@@ -1,18 +1,20 @@
-"""Writes with server-side field validation, against the API emulator driven by the real schemas:
-``fieldValidation=Strict`` on Kubernetes 1.27+ (a refused unknown field fails with one message
-naming the field and the server's version), one notice on older servers, and every ``Warning``
-response header as a notice."""
+"""ClusterClient's writes with server-side field validation, against the API emulator driven by
+the real schemas: ``fieldValidation=Strict`` on Kubernetes 1.27+ (a refused unknown field fails
+with one message naming the field and the server's version), one notice on older servers, and
+every ``Warning`` response header as a notice."""
 
 from __future__ import annotations
 
 import pytest
 
-from fairing_magics import events as ev
-from fairing_magics.backends.kubernetes.cluster import client_retries, load_cluster_access
-from fairing_magics.backends.kubernetes.specs import JOB, TRAINJOB, JobOptions, render_job
-from fairing_magics.backends.kubernetes.trainjob import render_trainjob
-from fairing_magics.backends.kubernetes.writes import ObjectWriter, warnings_of
 from fairing_magics.errors import ClusterError
+from fairing_magics.kube.access import client_retries, load_cluster_access
+from fairing_magics.kube.api_resources import JOB, TRAINJOB
+from fairing_magics.kube.client import ClusterClient
+from fairing_magics.kube.fieldvalidation import warnings_of
+from fairing_magics.kube.options import JobOptions
+from fairing_magics.kube.training import render_job
+from fairing_magics.kube.trainjob import render_trainjob
 from tests.harness.kube.cluster import start_api_only
 from tests.harness.kube.trainer_crds import install_trainjob_crd
 
@@ -45,13 +47,13 @@ def _job(name: str, **changes) -> dict:
 
 
 def _notices(events) -> list[str]:
-    return [e.text for e in events if isinstance(e, ev.Notice)]
+    return list(events)
 
 
 def test_strict_refuses_an_unknown_field_naming_it_and_the_server_version(cluster_of):
     cluster, access = cluster_of("1.30")
     events: list = []
-    writer = ObjectWriter(access, events.append)
+    writer = Writer(ClusterClient(access), events.append)
     with pytest.raises(ClusterError) as caught:
         writer.create(JOB, "default", _job("typo", activeDeadlineSecond=5))
     message = str(caught.value)
@@ -63,6 +65,19 @@ def test_strict_refuses_an_unknown_field_naming_it_and_the_server_version(cluste
     stored = writer.create(JOB, "default", _job("fine"))
     assert stored["spec"]["activeDeadlineSeconds"] == 60
     assert _notices(events) == []  # a 1.27+ server: no fallback notice, no warnings
+
+
+class Writer:
+    """The client's create and patch with one ``notice`` sink, as a submit or deploy uses them."""
+
+    def __init__(self, client: ClusterClient, notice):
+        self.client, self.notice = client, notice
+
+    def create(self, resource, namespace: str, body: dict) -> dict:
+        return self.client.create(resource, body, namespace=namespace, notice=self.notice)
+
+    def patch(self, resource, namespace: str, name: str, body: dict) -> dict:
+        return self.client.patch(resource, name, body, namespace=namespace, notice=self.notice)
 
 
 def _job_type():
@@ -78,7 +93,7 @@ def test_a_custom_resource_field_an_older_crd_lacks_is_refused_too(cluster_of):
     body = render_trainjob(JobOptions(name="stale", image=IMAGE, kind="trainjob", timeout=60),
                            "podTemplateOverrides")
     with pytest.raises(ClusterError) as caught:
-        ObjectWriter(access, lambda e: None).create(TRAINJOB, "default", body)
+        Writer(ClusterClient(access), lambda e: None).create(TRAINJOB, "default", body)
     message = str(caught.value)
     assert "no field spec.activeDeadlineSeconds" in message and "Kubeflow Trainer v2" in message
     assert "v1.36.0-fairing-emulator" in message
@@ -87,7 +102,7 @@ def test_a_custom_resource_field_an_older_crd_lacks_is_refused_too(cluster_of):
 def test_an_older_server_gets_no_strict_and_one_notice(cluster_of):
     cluster, access = cluster_of("1.24")
     events: list = []
-    writer = ObjectWriter(access, events.append)
+    writer = Writer(ClusterClient(access), events.append)
     stored = writer.create(JOB, "default", _job("old-a", activeDeadlineSecond=5))
     writer.create(JOB, "default", _job("old-b"))
     assert "activeDeadlineSecond" not in stored["spec"]  # dropped silently by that server
@@ -102,7 +117,7 @@ def test_warning_headers_become_notices(cluster_of):
     answers the dropped field as a Warning header, shown as a notice."""
     _, access = cluster_of("1.26")
     events: list = []
-    ObjectWriter(access, events.append).create(JOB, "default", _job("warned", foo=1))
+    Writer(ClusterClient(access), events.append).create(JOB, "default", _job("warned", foo=1))
     notices = _notices(events)
     assert any("older than 1.27" in n for n in notices)
     assert 'the API server warns about Job warned: unknown field "spec.foo"' in notices
@@ -110,7 +125,7 @@ def test_warning_headers_become_notices(cluster_of):
 
 def test_a_merge_patch_is_strict_too(cluster_of):
     cluster, access = cluster_of("1.36")
-    writer = ObjectWriter(access, lambda e: None)
+    writer = Writer(ClusterClient(access), lambda e: None)
     writer.create(JOB, "default", _job("patched"))
     with pytest.raises(ClusterError) as caught:
         writer.patch(JOB, "default", "patched", {"spec": {"ttlSecondsAfterFinish": 5}})

@@ -1,10 +1,11 @@
 """Which TrainJob API does this cluster's Kubeflow Trainer have? (for the pod-level settings)
 
-Released Trainers take a TrainJob's pod settings in different fields (see :mod:`.trainjob`):
-``runtimePatches`` (v2.2+), ``podTemplateOverrides`` (v2.1), ``podSpecOverrides`` (v2.0). The API
-server prunes a field its CRD's structural schema does not know, silently, so the answer must
-come from the CRD: :func:`detect_trainjob_api` reads ``customresourcedefinitions/
-trainjobs.trainer.kubeflow.org`` (``apiextensions.k8s.io/v1``) and looks at
+Released Trainers take a TrainJob's pod settings in different fields (see
+:mod:`fairing_magics.kube.trainjob`): ``runtimePatches`` (v2.2+), ``podTemplateOverrides``
+(v2.1), ``podSpecOverrides`` (v2.0). The API server prunes a field its CRD's structural schema
+does not know, silently, so the answer must come from the CRD: :func:`detect_trainjob_api` reads
+``customresourcedefinitions/trainjobs.trainer.kubeflow.org`` (``apiextensions.k8s.io/v1``) and
+looks at
 ``spec.versions[v1alpha1].schema.openAPIV3Schema.properties.spec.properties``
 (:func:`pod_settings_field_of_crd`, pure). The answer is kept per cluster and context for the
 life of the kernel.
@@ -22,19 +23,24 @@ pods' service account carries them, or the run is refused saying what to do).
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from dataclasses import dataclass
 
-from fairing_magics.backends.kubernetes.specs import TRAINJOB
-from fairing_magics.backends.kubernetes.trainjob import (
+from fairing_magics.errors import ClusterError, ConfigError
+from fairing_magics.kube.access import ClusterAccess
+from fairing_magics.kube.api_resources import (
+    CUSTOM_RESOURCE_DEFINITION,
+    SERVICE_ACCOUNT,
+    TRAINJOB,
+)
+from fairing_magics.kube.client import ClusterClient
+from fairing_magics.kube.trainjob import (
     POD_SETTINGS_FIELDS,
     POD_SPEC_OVERRIDES,
     RUNTIME_PATCHES,
     TRAINER_RELEASES,
 )
-from fairing_magics.errors import ConfigError
 
 TRAINJOB_CRD = TRAINJOB.qualified  # trainjobs.trainer.kubeflow.org
 
@@ -144,7 +150,7 @@ def forget_trainjob_apis() -> None:
         _known.clear()
 
 
-def detect_trainjob_api(access, context: str = "") -> TrainJobApi:
+def detect_trainjob_api(access: ClusterAccess, context: str = "") -> TrainJobApi:
     """The cluster's TrainJob API, from its CRD (once per kernel and ``context``)."""
     cached = known_trainjob_api(context)
     if cached is not None:
@@ -156,24 +162,22 @@ def detect_trainjob_api(access, context: str = "") -> TrainJobApi:
     return answer
 
 
-def _read_crd(access) -> TrainJobApi:
-    from kubernetes.client import ApiextensionsV1Api
-    from kubernetes.client.exceptions import ApiException
-
+def _read_crd(access: ClusterAccess) -> TrainJobApi:
     newest = f"the newest Trainer API, spec.{RUNTIME_PATCHES}"
     try:
-        response = ApiextensionsV1Api(access.api_client).read_custom_resource_definition(
-            TRAINJOB_CRD, _preload_content=False)
-        crd = json.loads(response.data)
-    except ApiException as e:
+        crd = ClusterClient(access).get(CUSTOM_RESOURCE_DEFINITION, TRAINJOB_CRD)
+    except ClusterError as e:
         if e.status in (401, 403):
             return TrainJobApi(RUNTIME_PATCHES, False,
                                f"cannot read the TrainJob CRD (customresourcedefinitions/"
                                f"{TRAINJOB_CRD}: {e.status} {e.reason or 'Forbidden'}), so "
                                f"{newest}")
-        return TrainJobApi(RUNTIME_PATCHES, False, f"the TrainJob CRD could not be read "
-                                                   f"({e.status} {e.reason}), so {newest}")
-    except (OSError, ValueError) as e:
+        if e.status is not None:
+            return TrainJobApi(RUNTIME_PATCHES, False, f"the TrainJob CRD could not be read "
+                                                       f"({e.status} {e.reason}), so {newest}")
+        return TrainJobApi(RUNTIME_PATCHES, False,
+                           f"the TrainJob CRD could not be read ({e}), so {newest}")
+    except ValueError as e:  # an answer that is not JSON
         return TrainJobApi(RUNTIME_PATCHES, False,
                            f"the TrainJob CRD could not be read ({e}), so {newest}")
     return trainjob_api_of_crd(crd)
@@ -226,7 +230,6 @@ def pod_metadata_notice(api: TrainJobApi, istio_inject: bool) -> str:
             "injection, or upgrade Kubeflow Trainer")
 
 
-
 def kernel_enforces_deadline(api: TrainJobApi, timeout: int | None) -> bool:
     """Whether this kernel must stop the run at ``--timeout``: the Trainer has no
     ``spec.activeDeadlineSeconds``, or we could not check that it has."""
@@ -243,7 +246,7 @@ def deadline_notice(api: TrainJobApi, timeout: int | None) -> str:
             "the cell fails then; keep the kernel running until the run ends (with --no-wait too)")
 
 
-def pull_secret_carrier(access, api: TrainJobApi, namespace: str, service_account: str,
+def pull_secret_carrier(access: ClusterAccess, api: TrainJobApi, namespace: str, service_account: str,
                         secrets: tuple[str, ...]) -> str:
     """On a Trainer whose TrainJob cannot carry ``imagePullSecrets`` (v2.0's podSpecOverrides),
     the pods can still get them from their service account (Kubernetes adds a service account's
@@ -252,9 +255,6 @@ def pull_secret_carrier(access, api: TrainJobApi, namespace: str, service_accoun
     nothing needs carrying; raises ConfigError saying what to do otherwise."""
     if not secrets or api.field != POD_SPEC_OVERRIDES:
         return ""
-    from kubernetes.client import CoreV1Api
-    from kubernetes.client.exceptions import ApiException
-
     account = service_account or "default"
     names = ", ".join(secrets)
     patch = ",".join(f'{{"name":"{s}"}}' for s in secrets)
@@ -265,11 +265,14 @@ def pull_secret_carrier(access, api: TrainJobApi, namespace: str, service_accoun
            "then adds it to every pod of that account; or put it in the "
            "(Cluster)TrainingRuntime's pod template, or upgrade Kubeflow Trainer to v2.1 or newer")
     try:
-        sa = CoreV1Api(access.api_client).read_namespaced_service_account(account, namespace)
-    except ApiException as e:
-        what = "does not exist" if e.status == 404 else f"cannot be read ({e.status} {e.reason})"
-        raise ConfigError(f"service account {namespace}/{account} {what}. {fix}") from e
-    carried = {ref.name for ref in (sa.image_pull_secrets or [])}
+        sa = ClusterClient(access).get(SERVICE_ACCOUNT, account, namespace=namespace,
+                                       missing_ok=True)
+    except ClusterError as e:
+        raise ConfigError(f"service account {namespace}/{account} cannot be read ({e}). "
+                          f"{fix}") from e
+    if sa is None:
+        raise ConfigError(f"service account {namespace}/{account} does not exist. {fix}")
+    carried = {ref.get("name") for ref in sa.get("imagePullSecrets") or []}
     missing = [s for s in secrets if s not in carried]
     if missing:
         raise ConfigError(f"service account {namespace}/{account} does not carry the pull "
