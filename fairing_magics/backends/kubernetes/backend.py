@@ -9,13 +9,20 @@ rule or CRD (:mod:`fairing_magics.kube.preflight`).
 
 ``start(launch, run)``: renders the spec (:func:`.plan.training_spec`: the pushed image by
 digest, env, resources, labels with the run and capture digest, Istio injection off unless
-``istio_inject``, ``activeDeadlineSeconds`` from ``--timeout``), creates it (stage ``submit``)
-and hands the run to a :class:`~.monitor.RunMonitor`, which follows every pod and container
+``istio_inject``, ``activeDeadlineSeconds`` from ``--timeout``), creates it (stage ``submit``,
+with ``fieldValidation=Strict`` where the server can refuse unknown fields and its warnings as
+notices: :mod:`fairing_magics.kube.fieldvalidation`) and hands the run to a
+:class:`~.monitor.RunMonitor`, which follows every pod and container
 (a TrainJob's pods are found by JobSet's ``jobset.sigs.k8s.io/jobset-name`` label) and ends
 the run from the job's conditions. The create request is sent from a thread of its
 own: a kernel interrupt or Cancel during it deletes the job, also one the API server created
 just as the interrupt came. ``--no-wait`` and a detaching kernel interrupt leave the monitor
 running; ``run.cancel()`` deletes the job with foreground propagation.
+
+**Older Trainers.** A TrainJob takes the shape the cluster's CRD has (:mod:`.trainjob_api`).
+Where it has no ``activeDeadlineSeconds`` (Trainer v2.0, v2.1) the monitor deletes the TrainJob
+when ``--timeout`` is up, and the submit says so; where it cannot carry ``imagePullSecrets``
+(v2.0) the pods' service account must carry ``--image-pull-secret``, else the run is refused.
 
 **Outputs.** The runtime in the pod writes ``outputs.pkl`` (or ``error.json``) into
 ``FAIRING_OUTPUT_DIR`` (``/fairing/output``). They come back through ``--storage``:

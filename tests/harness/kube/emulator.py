@@ -170,7 +170,7 @@ class KubeEmulator:
 
     def served_types(self) -> list[rs.ResourceType]:
         crd_type = rs.find_type("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-        crds = {o["metadata"]["name"] for o in self.store.list(crd_type)[0]}
+        crds = self.store.names(crd_type)
         return [t for t in rs.TYPES if not t.crd or t.crd in crds]
 
     def add_crd(self, name: str) -> None:

@@ -113,6 +113,13 @@ class Store:
                      and (matcher is None or matcher(o))]
             return items, self.rv
 
+    def names(self, t: ResourceType, namespace: str | None = None) -> set[str]:
+        """The names of the objects of ``t`` (no copies: the real CRDs are large, and every
+        request asks which are installed)."""
+        with self.lock:
+            return {name for (k, ns, name) in self._objects
+                    if k == _key(t) and (namespace is None or ns == namespace)}
+
     def dependents(self, owner_uid: str) -> list[tuple[ResourceType, dict]]:
         with self.lock:
             found = []
@@ -123,9 +130,12 @@ class Store:
             return found
 
     def all_objects(self) -> list[tuple[ResourceType, dict]]:
-        """Every object (copies) with its type: for the garbage collector and namespace cleanup."""
+        """Every object's type and metadata (``{"metadata": ...}``, copies): for the garbage
+        collector and namespace cleanup, which need no more, and run after every change (the
+        real CRDs the cluster holds are large)."""
         with self.lock:
-            return [(self._types[k], _copy(o)) for (k, _, _), o in self._objects.items()]
+            return [(self._types[k], {"metadata": _copy(o["metadata"])})
+                    for (k, _, _), o in self._objects.items()]
 
     def uid_exists(self, uid: str) -> bool:
         with self.lock:
