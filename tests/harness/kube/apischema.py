@@ -12,10 +12,10 @@ Custom resources (:class:`CustomResourceSchema`, ``apiextensions-apiserver``):
    nodes keep ``apiVersion``, ``kind`` and ``metadata``, whose fields are those of ObjectMeta.
 2. **Defaulting**: ``default`` of absent properties, top down.
 3. **Validation**: types (``nullable``), ``required``, ``enum``, ``pattern``, lengths, bounds,
-   ``anyOf`` (int-or-string), ``format`` (int32, int64, date-time, byte) with the ``jsonschema``
-   library's Draft 4 validator (the dialect of OpenAPI 3.0), extended with
-   ``x-kubernetes-list-type`` (``set``: no duplicates; ``map``: unique keys); then the CEL rules
-   (:mod:`.cel`, transition rules only on updates); then ObjectMeta (:mod:`.objectmeta`).
+   ``anyOf`` (int-or-string), ``format`` and ``x-kubernetes-list-type`` with the ``jsonschema``
+   library in the API server's dialect (:mod:`.openapi`); then the CEL rules (:mod:`.cel`,
+   transition rules only on updates); then ObjectMeta (:mod:`.objectmeta`) and what the
+   controllers' webhooks refuse (:mod:`.webhooks`).
 
 Built-in kinds (:class:`BuiltinSchema`, as the Go decoder reads JSON into the API types): a
 field the Go struct does not have is dropped (our walk over the OpenAPI v2 definitions, through
@@ -27,24 +27,16 @@ a Quantity takes a string or a number, an IntOrString an integer or a string); t
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cache, cached_property
-
-import jsonschema
-from jsonschema import Draft4Validator, FormatChecker, ValidationError
 
 from . import cel
 from .objectmeta import object_meta_causes, quote
+from .openapi import Admission, Cause, causes_of, join, validator
 from .schemas import SchemaFile, catalog, definitions, releases
 from .webhooks import webhook_causes
 
-OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 _QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 #: ObjectMeta's fields (the same in every release we test): what survives in ``metadata``.
@@ -52,167 +44,6 @@ OBJECT_META_FIELDS = frozenset({
     "annotations", "creationTimestamp", "deletionGracePeriodSeconds", "deletionTimestamp",
     "finalizers", "generateName", "generation", "labels", "managedFields", "name", "namespace",
     "ownerReferences", "resourceVersion", "selfLink", "uid", "clusterName"})
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-
-
-@dataclass(frozen=True)
-class Cause:
-    """One validation failure: ``field`` (a JSON path, ``spec.containers[0].name``) and what is
-    wrong with it."""
-
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
-
-
-@dataclass
-class Admission:
-    """An object as the API server would store it, what was dropped and what is invalid."""
-
-    object: dict
-    unknown: list[str] = field(default_factory=list)
-    causes: list[Cause] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.unknown and not self.causes
-
-    def problems(self) -> list[str]:
-        """Every problem on one line each: dropped fields first."""
-        return ([f"{path}: unknown field, dropped by the API server" for path in self.unknown]
-                + [str(c) for c in self.causes])
-
-
-def join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else str(key)
-
-
-def format_path(parts: Iterable) -> str:
-    """``["spec", "containers", 0, "name"]`` -> ``spec.containers[0].name``."""
-    text = ""
-    for part in parts:
-        text = f"{text}[{part}]" if isinstance(part, int) else join(text, str(part))
-    return text
-
-
-# -- the jsonschema validator: OpenAPI's dialect ----------------------------------------------
-
-_draft4_type = Draft4Validator.VALIDATORS["type"]
-
-
-def _type_nullable(validator, types, instance, schema):
-    """OpenAPI 3.0 ``nullable``."""
-    if instance is None and schema.get("nullable"):
-        return
-    yield from _draft4_type(validator, types, instance, schema)
-
-
-def _type_go(validator, types, instance, schema):
-    """The Go decoder reads ``null`` as any field's zero value."""
-    if instance is None:
-        return
-    yield from _draft4_type(validator, types, instance, schema)
-
-
-def _list_type(validator, list_type, instance, schema):
-    """``x-kubernetes-list-type``: a ``set`` has no duplicates, a ``map`` no two items with the
-    same ``x-kubernetes-list-map-keys``."""
-    if not isinstance(instance, list):
-        return
-    seen: dict = {}
-    keys = schema.get("x-kubernetes-list-map-keys") or []
-    for index, item in enumerate(instance):
-        if list_type == "set":
-            key = json.dumps(item, sort_keys=True)
-        elif list_type == "map" and isinstance(item, dict):
-            key = json.dumps([item.get(k) for k in keys])
-        else:
-            continue
-        if key in seen:
-            shown = {k: item.get(k) for k in keys} if list_type == "map" else item
-            yield ValidationError(f"Duplicate value: {quote(shown)}", path=[index],
-                                  validator="x-kubernetes-list-type", validator_value=list_type)
-        seen[key] = index
-
-
-def _formats() -> FormatChecker:
-    checker = FormatChecker(formats=())
-
-    @checker.checks("int32")
-    def _int32(value) -> bool:
-        return not isinstance(value, int) or -2**31 <= value < 2**31
-
-    @checker.checks("int64")
-    def _int64(value) -> bool:
-        return not isinstance(value, int) or -2**63 <= value < 2**63
-
-    @checker.checks("date-time")
-    def _date_time(value) -> bool:
-        if not isinstance(value, str):
-            return True
-        if not _DATE_TIME.match(value):
-            return False
-        try:
-            datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            return False
-        return True
-
-    @checker.checks("byte")
-    def _byte(value) -> bool:
-        if not isinstance(value, str):
-            return True
-        try:
-            base64.b64decode(value, validate=True)
-        except ValueError:
-            return False
-        return True
-
-    @checker.checks("quantity")
-    def _quantity(value) -> bool:
-        from .corevalidation import is_quantity
-
-        return is_quantity(value)
-
-    return checker
-
-
-FORMATS = _formats()
-_OpenApiValidator = jsonschema.validators.extend(
-    Draft4Validator, {"type": _type_nullable, "x-kubernetes-list-type": _list_type})
-_GoDecoderValidator = jsonschema.validators.extend(
-    Draft4Validator, {"type": _type_go, "x-kubernetes-list-type": _list_type})
-
-
-def _validator(schema: dict, *, go_decoder: bool):
-    cls = _GoDecoderValidator if go_decoder else _OpenApiValidator
-    return cls(schema, format_checker=FORMATS)
-
-
-def _causes_of(errors: Iterable[ValidationError], prefix: str = "") -> list[Cause]:
-    causes: list[Cause] = []
-    for error in errors:
-        path = format_path(list(error.absolute_path))
-        path = join(prefix, path) if prefix and path else (prefix or path)
-        kind = error.validator
-        if kind == "required":
-            missing = re.match(r"^'(.+)' is a required property$", error.message)
-            name = missing.group(1) if missing else str(error.validator_value)
-            causes.append(Cause(join(path, name), "Required value"))
-        elif kind == "enum":
-            allowed = ", ".join(quote(v) for v in error.validator_value)
-            causes.append(Cause(path, f"Unsupported value: {quote(error.instance)}: supported "
-                                      f"values: {allowed}"))
-        elif kind == "type":
-            causes.append(Cause(path, f"Invalid value: {quote(error.instance)}: must be of type "
-                                      f"{error.validator_value}"))
-        elif kind == "x-kubernetes-list-type":
-            causes.append(Cause(path, error.message))
-        else:
-            causes.append(Cause(path, f"Invalid value: {quote(error.instance)}: {error.message}"))
-    return list(dict.fromkeys(causes))
 
 
 # -- custom resources ---------------------------------------------------------------------------
@@ -257,14 +88,14 @@ class CustomResourceSchema:
 
     @cached_property
     def _validator(self):
-        return _validator(self.root, go_decoder=False)
+        return validator(self.root, go_decoder=False)
 
     def admit(self, obj: dict, old: dict | None = None) -> Admission:
         stored = copy.deepcopy(obj)
         unknown: list[str] = []
         prune(stored, self.root, "", unknown, root=True)
         apply_defaults(stored, self.root, root=True)
-        causes = _causes_of(self._validator.iter_errors(stored))
+        causes = causes_of(self._validator.iter_errors(stored))
         causes += cel_causes(stored, self.root, "", old, old is not None)
         causes += [Cause(f, m) for f, m in object_meta_causes(self.kind, stored.get("metadata"))]
         causes += [Cause(f, m) for f, m in webhook_causes(self.kind, stored)]
@@ -416,7 +247,7 @@ class BuiltinSchema:
 
     @cached_property
     def _validator(self):
-        return _validator({"$ref": f"#/definitions/{self.name}", "definitions": self.definitions},
+        return validator({"$ref": f"#/definitions/{self.name}", "definitions": self.definitions},
                           go_decoder=True)
 
     def resolve(self, schema: dict | None) -> dict | None:
@@ -430,7 +261,7 @@ class BuiltinSchema:
         stored = copy.deepcopy(obj)
         unknown: list[str] = []
         self.decode(stored, self.definitions[self.name], "", unknown)
-        causes = _causes_of(self._validator.iter_errors(stored))
+        causes = causes_of(self._validator.iter_errors(stored))
         causes += [Cause(f, m) for f, m in object_meta_causes(self.kind, stored.get("metadata"))]
         causes += [Cause(f, m) for f, m in validate_builtin(self.kind, stored)]
         return Admission(stored, unknown, list(dict.fromkeys(causes)))
