@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fairing_magics import events as ev
+from fairing_magics.base_image import image_notices
 from fairing_magics.config import Settings
 from fairing_magics.deploy.docker import DockerDeployer
 from fairing_magics.deploy.docker import describe_plan as describe_docker_plan
@@ -43,9 +44,10 @@ from fairing_magics.deploy.kserve_runtime import (
     RUNTIME_STAGES,
     check_runtime_request,
     describe_runtime_plan,
+    load_package_model,
     save_runtime_model,
 )
-from fairing_magics.deploy.kubernetes import KubernetesDeployer, endpoint_options, render_objects
+from fairing_magics.deploy.kubernetes import KubernetesDeployer, endpoint_objects
 from fairing_magics.deploy.local import LocalDeployer
 from fairing_magics.deploy.model import package_model, resolve_model
 from fairing_magics.errors import ConfigError, FairingError
@@ -140,8 +142,6 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
         for note in package.notes:
             emit(ev.Notice(note, "warning"))
         if builds_image:
-            from fairing_magics.base_image import image_notices
-
             for notice in image_notices(settings.base_image, settings.registry, settings.index_url,
                                         settings.extra_index_urls):
                 emit(ev.Notice(notice, "warning"))
@@ -211,8 +211,12 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "",
         lines.append("Packages: " + ", ".join(package.requirements))
         lines.extend(f"Note: {note}" for note in package.notes)
     if runtime:
-        saved = save_runtime_model(runtime, model) if package is not None else None
-        lines.extend(describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings))
+        # The deploy saves the model as it comes out of its package: so does the plan, or the
+        # folder (the saved files' digest) it shows would not be the one the deploy uploads.
+        saved = (save_runtime_model(runtime, load_package_model(package))
+                 if package is not None else None)
+        lines.extend(describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings,
+                                           replicas=replicas, cpu=cpu, memory=memory))
         return "\n".join(lines)
     if backend == "local":
         lines.append("Would run: serve.py with this kernel's Python on a free port of 127.0.0.1, "
@@ -229,19 +233,17 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "",
                                                    "the model's pinned packages") +
                  f"), model folder with serve.py at {MODEL_DIR}")
     lines.append(describe_index(settings))
-    from fairing_magics.base_image import image_notices
-
     for notice in image_notices(settings.base_image, settings.registry, settings.index_url,
                                 settings.extra_index_urls):
         lines.extend(["", "Warning: " + notice])
-    opts = endpoint_options(name, f"{repository}@sha256:<digest of the built image>",
-                            namespace=settings.namespace, package=package, replicas=replicas,
-                            kserve=kserve, expose=expose, cpu=cpu, memory=memory,
-                            istio_inject=settings.istio_inject)
+    objects = endpoint_objects(name, f"{repository}@sha256:<digest of the built image>",
+                               settings=settings, namespace=settings.namespace, package=package,
+                               replicas=replicas, kserve=kserve, expose=expose, cpu=cpu,
+                               memory=memory)
     what = "an InferenceService" if kserve else "a Deployment and a Service"
     lines += ["", f"Kubernetes: would create (or patch, rolling out) {what} in namespace "
               f"{settings.namespace or '(the context or pod namespace)'}:", "",
-              to_yaml(render_objects(opts)).rstrip("\n")]
+              to_yaml(objects).rstrip("\n")]
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Pushing an :class:`~fairing_magics.image.image.Image`: only the blobs the registry lacks.
+"""Pushing an :class:`~fairing_magics.oci.image.Image`: only the blobs the registry lacks.
 
 :func:`push_image` does, in order:
 
