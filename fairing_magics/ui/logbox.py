@@ -9,11 +9,15 @@ widget of its own and only appended to its box: ipywidgets adds a view for it an
 others alone) and the browser's scroll anchoring keeps them in place. Only the last chunk and
 the live rows (a progress bar being redrawn) are re-rendered, a few times a second.
 
-Memory stays bounded: at most ``max_lines`` lines are shown; older chunks are dropped in one go
-when their number doubles, and a first line says how many earlier lines are in ``run.logs()``.
+Memory stays bounded: at most twice ``max_lines`` lines are shown (the older half of the chunks is
+dropped in one go, so views are rebuilt rarely), and a first line says how many earlier lines
+are in ``run.logs()``.
 """
 
 from __future__ import annotations
+
+import html
+import re
 
 import ipywidgets as widgets
 
@@ -77,3 +81,12 @@ class LogBox:
                 if earlier else "")
         if self.earlier.value != text:
             self.earlier.value = text
+
+    def text(self) -> str:
+        """What the box shows, as text (finished lines, then the live rows)."""
+        values = [chunk.value for chunk in self.chunks.children] + [self.tail.value]
+        lines = []
+        for value in values:
+            for pre in re.findall(r"<pre[^>]*>(.*?)</pre>", value, re.S):
+                lines.extend(html.unescape(re.sub(r"<[^>]+>", "", pre)).split("\n"))
+        return "\n".join(lines)

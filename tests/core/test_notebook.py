@@ -97,9 +97,12 @@ def test_widget_panel_holds_header_stages_logs_and_summary(kernel_env, monkeypat
     blob = json.dumps(state)
     assert "fairing-header" in blob and "widgety-" in blob and "Succeeded" in blob
     assert "capture" in blob and "fairing-stages" in blob and "fairing-summary" in blob
-    outputs = [m["state"].get("outputs", []) for m in state.values()
-               if m.get("model_name") == "OutputModel"]
-    texts = [o[0]["text"] for o in outputs if o]
+    texts = [m["state"].get("value", "") for m in state.values() if m.get("model_name") == "HTMLModel"]
     assert any("line 2999" in t for t in texts)
-    assert all("line 0\n" not in t for t in texts)  # bounded: only the last lines stay
+    assert not any("line 0\n" in t for t in texts)  # bounded: only the last lines stay
     assert _text(nb.cells[2]).strip() == "3"
+    # the saved output's text is the panel as text (not a "VBox(children=...)" placeholder)
+    shown = _text(nb.cells[1])
+    assert "VBox" not in shown and shown.startswith("widgety-") and "· local · Succeeded ·" in shown
+    assert "log (last 20 of 3000 lines; run.logs() has all):" in shown and "  line 2999" in shown
+    assert "Succeeded: succeeded in" in shown

@@ -25,9 +25,11 @@ def test_jobview_keeps_a_bounded_log_and_shows_the_final_state():
     started = time.perf_counter()
     _feed(view, 100_000)
     assert time.perf_counter() - started < 5  # handling is cheap; rendering is batched
-    text = view.log_output.outputs[0]["text"]
-    lines = text.splitlines()
-    assert len(lines) == 500 and lines[-1] == "line 99999" and lines[0] == "line 99500"
+    lines = view.log_boxes[""].text().splitlines()
+    # bounded: the last lines kept (at most twice log_lines on screen, chunks are dropped in halves)
+    assert 500 <= len(lines) <= 1000 and lines[-1] == "line 99999" and "line 0" not in lines
+    assert lines == [f"line {i}" for i in range(100_000 - len(lines), 100_000)]
+    assert "99" in view.log_boxes[""].earlier.value and "earlier lines" in view.log_boxes[""].earlier.value
     assert "linreg-abc123" in view.header.value and "Succeeded" in view.header.value
     assert "capture" in view.stage_row.value and "run" in view.stage_row.value
     assert "push" not in view.stage_row.value  # a stage the backend does not have is not shown
@@ -44,7 +46,7 @@ def test_jobview_gives_each_replica_a_tab():
     assert view.tabs is not None
     titles = [view.tabs.get_title(i) for i in range(len(view.tabs.children))]
     assert titles == ["chief-0", "worker-0"]
-    assert view.tab_outputs["worker-0"].outputs[0]["text"] == "worker says hi\n"
+    assert view.log_boxes["worker-0"].text() == "worker says hi"
     assert "Back-off pulling image" in view.notice_box.value
 
 
