@@ -8,6 +8,7 @@ message; both fail the cell, so papermill, nbclient and CI see the failure.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -59,6 +60,7 @@ class FairingMagics(Magics, FairingSettings):
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell=shell, **kwargs)
         self.runs = RunBook()
+        self._shown: list = []  # panels displayed by the running cell
 
     # -- %fairing_config ----------------------------------------------------------------
     @magic_arguments()
@@ -219,23 +221,24 @@ class FairingMagics(Magics, FairingSettings):
         if options.dry_run:
             print(pipeline.plan_train(cell, namespace, history, options, settings, cwd=Path.cwd()))
             return None
-        if options.image_only:
-            ref = pipeline.publish_only(cell, namespace, history, options, settings,
-                                        self._images(settings), cwd=Path.cwd(), show=self._show_view)
-            print(ref)
-            return None
-        run = pipeline.train(cell, namespace, history, options, settings, self.runs, cwd=Path.cwd(),
-                             show=self._show_view, images=self._images(settings))
-        run.suppress_next_display = True  # the panel is already displayed above
-        if not options.wait:
+        with self._refreshing():
+            if options.image_only:
+                ref = pipeline.publish_only(cell, namespace, history, options, settings,
+                                            self._images(settings), cwd=Path.cwd(), show=self._show_view)
+                print(ref)
+                return None
+            run = pipeline.train(cell, namespace, history, options, settings, self.runs, cwd=Path.cwd(),
+                                 show=self._show_view, images=self._images(settings))
+            run.suppress_next_display = True  # the panel is already displayed above
+            if not options.wait:
+                return run
+            try:
+                self._follow(run, settings.on_interrupt)
+            except JobFailed as exc:
+                exc.shown_in_log = True  # the panel's log (or the text view) showed it: once is enough
+                raise
+            namespace.update(run.outputs)
             return run
-        try:
-            self._follow(run, settings.on_interrupt)
-        except JobFailed as exc:
-            exc.shown_in_log = True  # the panel's log (or the text view) showed it: once is enough
-            raise
-        namespace.update(run.outputs)
-        return run
 
     def _follow(self, run, on_interrupt: str):
         """:func:`pipeline.follow`, keeping the panel's Cancel button working while the cell
@@ -267,9 +270,21 @@ class FairingMagics(Magics, FairingSettings):
 
     def _show_view(self, view) -> None:
         """Display the panel. Its ``text/plain`` is the text view's rendering, updated when the
-        run ends (a display id), so a notebook run headless keeps a readable log."""
+        cell ends (a display id), so a notebook run headless keeps a readable log."""
         if hasattr(view, "widget"):
             view.display_handle = display(view, display_id=True)
+            self._shown.append(view)
+
+    @contextlib.contextmanager
+    def _refreshing(self):
+        """Panels shown during the cell get their final text into the output as the cell ends."""
+        self._shown = []
+        try:
+            yield
+        finally:
+            shown, self._shown = self._shown, []
+            for view in shown:
+                view.refresh_display()
 
     # -- %fairing_deploy / %fairing_undeploy ------------------------------------------------
     @magic_arguments()
@@ -352,7 +367,8 @@ class FairingMagics(Magics, FairingSettings):
             return None
         backend = args.backend or settings.backend
         images = self._images(settings) if backend in ("kubernetes", "docker") else None
-        return deploy(model, timeout=args.timeout, show=self._show_view, images=images, **options)
+        with self._refreshing():
+            return deploy(model, timeout=args.timeout, show=self._show_view, images=images, **options)
 
     @magic_arguments()
     @argument("name", help="endpoint name")

@@ -39,8 +39,9 @@ def metrics_text(series) -> str:
     for (name, source), (step, value) in series.last.items():
         low, high = series.best.get((name, source), (value, value))
         where = f"[{source}] " if source else ""
+        count = series.count((name, source))
         items.append(f"{where}{name} {_number(value)} (step {step:g}, min {_number(low)}, "
-                     f"max {_number(high)}, {series.count((name, source))} values)")
+                     f"max {_number(high)}, {count} value{'s' if count != 1 else ''})")
     return " · ".join(items)
 
 

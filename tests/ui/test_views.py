@@ -105,3 +105,29 @@ def test_both_panels_end_on_the_final_state_when_events_race_the_flusher():
         for view in (job, endpoint):
             view._flusher.join(2)
             assert not view._flusher.is_alive()
+
+
+def test_endpointview_stages_agree_with_the_header_probes_are_a_stage_and_deleted_shows():
+    from fairing_magics.ui.endpointview import EndpointView
+
+    view = EndpointView(title="linreg", backend="local", stages=("package", "start", "ready"))
+    view.handle(ev.StageChanged("package", "done", 0.1))
+    view.handle(ev.StageChanged("start", "done", 0.2, "pid 7"))
+    view.handle(ev.StageChanged("ready", "running"))
+    probes = tuple(f'2024-01-01T00:00:0{i}Z 127.0.0.1 "GET /v1/models/linreg HTTP/1.1" 503 40 0.1ms'
+                   for i in range(6))
+    view.handle(ev.LogLines(("serving linreg on port 1",) + probes, "linreg"))
+    for attempt in range(1, 7):
+        view.handle(ev.StageChanged("ready", "running", 0.0, f"attempt {attempt}: 503"))
+    view._render()
+    assert "attempt 6: 503" in view.stage_row.value and "… ready" in view.stage_row.value
+    assert "503" not in view.log_box.text() and "serving linreg" in view.log_box.text()
+    view.handle(ev.PhaseChanged("Ready", "http://127.0.0.1:1"))
+    view.handle(ev.LogLines(('x "GET /v1/models/linreg HTTP/1.1" 200 40 0.1ms',), "linreg"))  # a user's, after
+    view.handle(ev.Finished(ev.SUCCEEDED, "linreg ready at http://127.0.0.1:1/v1/models/linreg:predict", 1.0))
+    assert "Ready" in view.header.value and "✓ ready" in view.stage_row.value  # no "○ ready" under Ready
+    assert "200" in view.log_box.text()
+    assert "linreg · endpoint · local · Ready" in view._repr_mimebundle_()["text/plain"]
+    view.handle(ev.PhaseChanged("Deleted", "removed 12:00:00"))
+    assert "Deleted" in view.header.value and "Deleted" in view.url_box.value
+    assert "· local · Deleted" in view.text() and view.text().endswith("Deleted: removed 12:00:00")
