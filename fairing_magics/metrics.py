@@ -141,21 +141,28 @@ class MetricSeries:
         self.best: dict[tuple[str, str], tuple[float, float]] = {}  # (min, max)
 
     def add(self, points: Iterable[MetricPoint]) -> None:
+        seen_of, last, best, strides, series = self._seen, self.last, self.best, self._stride, self.series
         for p in points:
             key = (p.name, p.source)
-            seen = self._seen.get(key, 0)
-            self._seen[key] = seen + 1
-            self.last[key] = (p.step, p.value)
-            low, high = self.best.get(key, (p.value, p.value))
-            self.best[key] = (min(low, p.value), max(high, p.value))
-            stride = self._stride.get(key, 1)
+            value = p.value
+            seen = seen_of.get(key, 0)
+            seen_of[key] = seen + 1
+            last[key] = (p.step, value)
+            low, high = best.get(key, (value, value))
+            if value < low or value > high:
+                best[key] = (min(low, value), max(high, value))
+            elif seen == 0:
+                best[key] = (low, high)
+            stride = strides.get(key, 1)
             if seen % stride:
                 continue
-            points_of = self.series.setdefault(key, [])
-            points_of.append((p.step, p.value))
+            points_of = series.get(key)
+            if points_of is None:
+                points_of = series[key] = []
+            points_of.append((p.step, value))
             if len(points_of) > self.max_points:
                 points_of[:] = points_of[::2]
-                self._stride[key] = stride * 2
+                strides[key] = stride * 2
 
     def names(self) -> list[str]:
         return list(dict.fromkeys(name for name, _ in self.series))
@@ -175,6 +182,21 @@ def point_record(point: MetricPoint) -> dict:
     if point.source:
         record["source"] = point.source
     return record
+
+
+def point_lines(points: Iterable[MetricPoint]) -> str:
+    """``points`` as ``metrics.jsonl`` lines (what :func:`point_record` gives, written by hand:
+    json.dumps per point cost more than the rest of the metric path)."""
+    names: dict[str, str] = {}
+    out = []
+    for p in points:
+        name = names.get(p.name)
+        if name is None:
+            name = names[p.name] = json.dumps(p.name)
+        source = f', "source": {json.dumps(p.source)}' if p.source else ""
+        out.append(f'{{"name": {name}, "value": {p.value!r}, "step": {p.step!r}, '
+                   f'"time": {round(p.time, 3)!r}{source}}}\n')
+    return "".join(out)
 
 
 def read_metrics(path: Path) -> list[dict]:

@@ -42,7 +42,7 @@ from fairing_magics.metrics import (
     MetricParser,
     MetricSeries,
     metrics_table,
-    point_record,
+    point_lines,
     read_metrics,
 )
 from fairing_magics.progress import parse_progress, progress_of
@@ -223,7 +223,7 @@ class Run:
             self.series.add(points)
             if self._metrics_file is None:
                 self._metrics_file = open(self.folder / METRICS_FILE, "a", encoding="utf-8")
-            self._metrics_file.write("".join(json.dumps(point_record(p)) + "\n" for p in points))
+            self._metrics_file.write(point_lines(points))
             self._metrics_file.flush()
             derived.append(ev.MetricPoints(tuple(points)))
         finished_bar = parse_progress(plain[-1], event.source) if plain else None

@@ -246,6 +246,20 @@ class Terminal:
             self._c = max(0, self._c - 1)
             self._redrawn[self._r] = True
             return at + 1
+        if ch == "\x1b":  # the sequences of progress bars and the runtime, without the regex
+            two = text[at + 1:at + 2]
+            if two == "8":
+                if self._saved is not None:
+                    r, self._c = self._saved
+                    self._saved = None
+                    self._move_to_row(r, restore=True)
+                return at + 2
+            if two == "7":
+                self._saved = (self._r, self._c)
+                return at + 2
+            if text.startswith("[K", at + 1):
+                self._erase(self._c, None)
+                return at + 3
         match = _CONTROL.match(text, at)
         if match is None:  # cannot happen: _CONTROL's last branch takes any control character
             return at + 1

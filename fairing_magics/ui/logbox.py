@@ -55,6 +55,8 @@ class LogBox:
         """``lines``: the last lines kept (a deque), ``total``: lines ever; ``live``: rows being redrawn."""
         available_from = total - len(lines)
         if available_from > self._frozen_until:  # lines went by faster than we rendered them
+            for chunk in self.chunks.children:
+                chunk.close()
             self.chunks.children = ()
             self._frozen_until = self._first_shown = available_from
         new_chunks = []
@@ -68,6 +70,8 @@ class LogBox:
             limit = 2 * (self.max_lines // CHUNK)
             if len(children) > limit:  # drop the older half at once: views are rebuilt rarely
                 dropped = len(children) - limit // 2
+                for chunk in children[:dropped]:
+                    chunk.close()  # else ipywidgets keeps every widget ever made
                 children = children[dropped:]
                 self._first_shown += dropped * CHUNK
             self.chunks.children = tuple(children)
