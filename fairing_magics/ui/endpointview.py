@@ -177,7 +177,8 @@ class EndpointView(Panel):
             pods = self._pods_html()
             notices = self._notices_html()
             url_html = self._url_html()
-            self.log_box.update(self.logs, self.line_count)
+            logs, count = list(self.logs), self.line_count
+        self.log_box.update(logs, count)
         self.header.value = header
         self.stage_row.value = stages
         self.pod_box.value = pods

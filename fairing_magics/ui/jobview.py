@@ -131,13 +131,13 @@ class JobView(Panel):
             stages = stages_html(state.stage_names, state.stage_states, state.transfer,
                                  running_seconds=state.stage_seconds)
             notices = notices_html(state.notices)
-            logs = {source: (state.logs[source], state.line_counts.get(source, 0), state.live.get(source, ()))
-                    for source in state.sources()}
+            logs = {source: (list(state.logs[source]), state.line_counts.get(source, 0), state.live.get(source, ()))
+                    for source in state.sources()}  # a copy: widgets are made outside the lock
             chart = charts_html(state.series)
             summary = state.summary
             finished = state.ended is not None
             phase = state.phase
-            self._render_logs(logs)  # under the lock: the deques must not move while copied
+        self._render_logs(logs)
         self.header.value = header
         self.stage_row.value = stages
         self.notice_box.value = notices

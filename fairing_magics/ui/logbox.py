@@ -59,6 +59,14 @@ class LogBox:
                 chunk.close()
             self.chunks.children = ()
             self._frozen_until = self._first_shown = available_from
+        limit = 2 * (self.max_lines // CHUNK)
+        pending = (total - self._frozen_until) // CHUNK
+        if pending > limit // 2:  # more than a screenful came since the last render: skip the rest
+            for chunk in self.chunks.children:
+                chunk.close()
+            self.chunks.children = ()
+            self._frozen_until += (pending - limit // 2) * CHUNK
+            self._first_shown = self._frozen_until
         new_chunks = []
         while total - self._frozen_until >= CHUNK:
             start = self._frozen_until - available_from
@@ -67,7 +75,6 @@ class LogBox:
             self._frozen_until += CHUNK
         if new_chunks:
             children = list(self.chunks.children) + new_chunks
-            limit = 2 * (self.max_lines // CHUNK)
             if len(children) > limit:  # drop the older half at once: views are rebuilt rarely
                 dropped = len(children) - limit // 2
                 for chunk in children[:dropped]:
