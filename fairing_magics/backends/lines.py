@@ -155,7 +155,7 @@ class Terminal:
     def _simple(self) -> bool:
         return (self._r == len(self._rows) - 1 and self._c == len(self._rows[-1]) and not self._style
                 and self._styles[-1] is None and self._saved is None and self._depth == 0
-                and len(self._rows) == 1)
+                and len(self._rows) == 1 and not self._redrawn[0])
 
     def _fast(self, text: str, finished: list[str]) -> tuple[str, ...]:
         """Plain text at the end of a plain last row: lines are what ``split`` says."""
