@@ -1,6 +1,11 @@
-"""LineSplitter: the one place raw program output becomes lines (local pipe, container logs)."""
+"""LineSplitter and Terminal: the one place raw program output becomes lines (local pipe, container
+logs), as a terminal would show them; and the runtime's LiveStream, which must not change that."""
 
-from fairing_magics.backends.lines import LineSplitter
+import io
+import random
+
+from fairing_magics.backends.lines import LineSplitter, Terminal
+from fairing_magics.runtime.live import LiveStream, _LineState, stage_marker
 
 
 def test_characters_and_lines_split_across_reads_stay_whole():
@@ -20,12 +25,6 @@ def test_undecodable_bytes_become_replacement_characters_and_close_empties():
 
 
 # -- the terminal: what a person would see ----------------------------------------------------
-
-import io  # noqa: E402
-import random  # noqa: E402
-
-from fairing_magics.backends.lines import Terminal  # noqa: E402
-from fairing_magics.runtime.live import LiveStream, _LineState, stage_marker  # noqa: E402
 
 
 def test_a_redrawn_line_is_live_with_its_newest_frame_and_finishes_with_its_last():
