@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from fairing_magics.ansi import strip_ansi
 from fairing_magics.events import RunProgress
 
 _NUMBER = r"[\d.]+[kMGTP]?"
@@ -68,6 +69,8 @@ def parse_progress(line: str, source: str = "") -> RunProgress | None:
     """The progress a frame shows, or None when ``line`` is not a progress bar."""
     if "/" not in line and "it [" not in line:
         return None
+    if "\x1b" in line:
+        line = strip_ansi(line)  # a coloured description must not bring its escapes along
     if "%|" in line:
         match = _TQDM.search(line)
         if match:
