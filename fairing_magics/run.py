@@ -255,9 +255,24 @@ class Run:
             self.outputs = dict(outputs or {})
             self._live = {}
             self._log.flush()
+            if self._metrics_file is not None:
+                self._metrics_file.flush()
         self.save_record()
+        self._store_records()
         self.emit(ev.Finished(phase, self.summary, self.duration))
         self._done.set()
+
+    def _store_records(self) -> None:
+        """Keep the records beside the outputs in an s3:// storage (read from another machine)."""
+        storage = self.where.get("storage", "")
+        if not storage.startswith("s3://"):
+            return
+        from fairing_magics.storage import store_run_records
+
+        try:
+            store_run_records(storage, self.name, self.folder)
+        except FairingError as exc:
+            self.emit(ev.Notice(f"the run's log and records were not kept in {storage}: {exc}", "warning"))
 
     # -- what users call ----------------------------------------------------------------
     @property

@@ -200,8 +200,10 @@ def finish_from_exit(run: Run, returncode: int, seconds: float) -> None:
         run.finish(ev.SUCCEEDED, lambda took: f"succeeded in {took} ({names})", outputs=outputs)
         return
     run.emit(ev.StageChanged("run", "failed", seconds))
-    run.finish(ev.FAILED, lambda took: f"failed after {took} (exit code {returncode})",
-               error=error_from_output(run, run.folder, returncode))
+    error = error_from_output(run, run.folder, returncode)
+    why = error.reason if error.reason and not error.reason.startswith("exit code") else ""
+    run.finish(ev.FAILED, lambda took: f"failed after {took} ({why + ', ' if why else ''}exit code {returncode})",
+               error=error)
 
 
 def error_from_output(run: Run, folder: Path, returncode: int) -> JobFailed:

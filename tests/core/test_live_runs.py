@@ -165,3 +165,45 @@ def test_a_killed_kernel_leaves_a_lost_run_with_its_log(tmp_path):
     while process_alive(record["process"]) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not process_alive(record["process"]), "the orphaned run process is still running"
+
+
+def test_a_remote_traceback_shows_once_in_the_panel_and_not_again_below_it(kernel):
+    kernel.execute("%load_ext fairing_magics")
+    kernel.execute("def explode(v):\n    raise ValueError(f'bad value {v}')")
+    reply, out = kernel.execute("%%fairing_train --name tb\nprint('before')\nexplode(3)")
+    assert reply["content"]["status"] == "error"
+    import html
+    import re
+
+    shown = " ".join(html.unescape(re.sub("<[^>]+>", "", v)) for v in kernel.values() if "<pre" in v)
+    assert shown.count("Traceback (most recent call last)") == 1 and "ValueError: bad value 3" in shown
+    error = reply["content"]
+    assert error["ename"] == "JobFailed" and "ValueError: bad value 3" in error["evalue"]
+    assert "Traceback" not in "\n".join(error["traceback"])  # the panel showed it: not repeated
+    summary = [v for v in kernel.values() if "fairing-summary" in v][-1]
+    assert "(ValueError, exit code 1)" in summary
+
+
+def test_records_kept_in_s3_storage_are_read_from_a_kernel_without_the_local_folder(shell, aws, tmp_path,
+                                                                                   capsys):
+    import shutil
+
+    from fairing_magics.storage import S3Storage
+
+    S3Storage("fairing-runs").ensure_bucket()
+    assert run(shell, "%fairing_config --storage s3://fairing-runs/team").success
+    result = run(shell, "%%fairing_train --name stored\nfor epoch in range(3):\n    print(f'epoch={epoch} loss={1 / (epoch + 1)}')")
+    assert result.success, result.error_in_exec
+    name = result.result.name
+    keys = {o["Key"] for o in S3Storage("fairing-runs", "team")._client.list_objects_v2(
+        Bucket="fairing-runs", Prefix=f"team/runs/{name}/")["Contents"]}
+    assert {f"team/runs/{name}/{f}" for f in ("run.json", "logs.txt", "metrics.jsonl")} <= keys
+    shutil.rmtree(tmp_path / "home")  # another machine: no local record of the run
+    shell.run_cell("%unload_ext fairing_magics")
+    shell.extension_manager.loaded.discard("fairing_magics")
+    assert run(shell, "%load_ext fairing_magics").success
+    assert run(shell, "%fairing_config --storage s3://fairing-runs/team").success  # the same storage
+    capsys.readouterr()
+    assert run(shell, f"%fairing_logs {name}").success
+    shown = capsys.readouterr().out
+    assert "epoch=2 loss=0.333" in shown and f"[fairing] {name} Succeeded: succeeded in" in shown
