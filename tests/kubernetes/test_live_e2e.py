@@ -50,7 +50,7 @@ class Gate:
         self.server.server_close()
 
 
-def test_every_replicas_progress_frames_are_live_and_the_timeline_has_schedule_and_pull(kube: Kube):
+def test_every_replicas_progress_frames_are_live_and_the_timeline_has_schedule_and_pull(kube: Kube):  # noqa: F811
     gate = Gate()
     cell = ("import sys, time, urllib.request\n"
             "for i in range(1, 11):\n"
