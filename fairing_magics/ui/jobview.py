@@ -113,8 +113,13 @@ class JobView(Panel):
         return bundle
 
     def refresh_display(self) -> None:
-        """Put the run's final text in the displayed output (what a headless notebook saves)."""
-        self.close()
+        """Put the panel's text, as it is now, into the displayed output (what a headless notebook
+        saves): at the end of the cell, and when a ``--no-wait`` run is waited for. A panel whose
+        run goes on keeps updating."""
+        if self.state.ended is not None:
+            self.close()  # the final render first
+        else:
+            self._render()
         if self.display_handle is not None:
             try:
                 self.display_handle.update(self)

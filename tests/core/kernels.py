@@ -72,6 +72,8 @@ class Kernel:
             if watch is not None:
                 watch(self)
         reply = self.client.get_shell_msg(timeout=timeout)
+        while reply["parent_header"].get("msg_id") != msg_id:  # a late reply of an earlier request
+            reply = self.client.get_shell_msg(timeout=timeout)
         return reply, "".join(text)
 
     def values(self, model_name: str = "HTMLModel") -> list[str]:

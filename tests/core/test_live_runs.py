@@ -207,3 +207,53 @@ def test_records_kept_in_s3_storage_are_read_from_a_kernel_without_the_local_fol
     assert run(shell, f"%fairing_logs {name}").success
     shown = capsys.readouterr().out
     assert "epoch=2 loss=0.333" in shown and f"[fairing] {name} Succeeded: succeeded in" in shown
+
+
+def test_jobs_lists_this_kernels_runs_newest_limit_and_all(shell, capsys):
+    names = []
+    for i in range(3):
+        result = run(shell, f"%%fairing_train --name lim{i}\nprint({i})")
+        assert result.success
+        names.append(result.result.name)
+    capsys.readouterr()
+    assert run(shell, "%fairing_jobs --limit 2").success
+    table = capsys.readouterr().out
+    assert names[0] not in table and names[1] in table and names[2] in table
+    assert "(1 older runs not shown: --limit 3)" in table
+    header, *rows = [line for line in table.splitlines() if line and not line.startswith("(")]
+    assert header.split() == ["NAME", "BACKEND", "STATUS", "START", "DURATION", "SUMMARY"]
+    for row in rows:  # one duration: the table's is the summary's
+        duration = row.split("Succeeded")[1].split()[2:4]
+        assert f"succeeded in {' '.join(duration)}" in row
+    bad = run(shell, "%fairing_jobs --limit 0")
+    assert not bad.success and "--limit 0" in str(bad.error_in_exec)
+
+
+def test_cancel_from_a_new_kernel_stops_another_kernels_run(tmp_path):
+    gate = tmp_path / "never"
+    owner = Kernel(tmp_path)
+    other = None
+    try:
+        owner.execute("%load_ext fairing_magics")
+        reply, out = owner.execute("%%fairing_train --no-wait --name held\nprint('waiting', flush=True)\n"
+                                   + gate_code(gate))
+        assert reply["content"]["status"] == "ok", out
+        folder = next((tmp_path / "home" / "runs").glob("held-*"))
+        deadline = time.monotonic() + 60
+        while "waiting" not in (folder / "logs.txt").read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the run prints, then waits at its gate: no race
+        other = Kernel(tmp_path)
+        other.execute("%load_ext fairing_magics")
+        reply, said = other.execute(f"%fairing_cancel {folder.name}")
+        assert reply["content"]["status"] == "ok", said
+        assert "was ended; its kernel reports it Cancelled" in said
+        _, status = owner.execute("r = _\nr.wait_done(30)\nprint(r.status, '|', r.summary)")
+        assert status.startswith("Cancelled | cancelled after"), status
+        headers = [v for v in owner.values() if "fairing-header" in v and folder.name in v]
+        assert "Cancelled" in headers[-1]  # the --no-wait panel kept updating after its cell ended
+        _, jobs = other.execute("%fairing_jobs --all")
+        assert folder.name in jobs and "Cancelled" in jobs
+    finally:
+        owner.stop()
+        if other is not None:
+            other.stop()

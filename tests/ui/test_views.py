@@ -131,3 +131,31 @@ def test_endpointview_stages_agree_with_the_header_probes_are_a_stage_and_delete
     view.handle(ev.PhaseChanged("Deleted", "removed 12:00:00"))
     assert "Deleted" in view.header.value and "Deleted" in view.url_box.value
     assert "· local · Deleted" in view.text() and view.text().endswith("Deleted: removed 12:00:00")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_textview_on_a_terminal_redraws_the_live_row_in_place_and_elsewhere_prints_quarters():
+    tty = _Terminal()
+    view = TextView(title="bar", stream=tty)
+    view.handle(ev.LogLines(("first",)))
+    view.handle(ev.LiveLines((" 50%|#####     | 5/10",)))
+    view.handle(ev.LogLines(("second",)))
+    view.handle(ev.LiveLines((" 60%|######    | 6/10",)))
+    view.handle(ev.Finished(ev.SUCCEEDED, "ok", 1.0))
+    text = tty.getvalue()
+    assert text.startswith("first\n\r\x1b[K 50%|#####     | 5/10\r\x1b[Ksecond\n 50%|")
+    assert "\r\x1b[K 60%|######    | 6/10\r\x1b[K[fairing] bar Succeeded" in text
+    plain = io.StringIO()
+    view = TextView(title="bar", stream=plain)
+    view.handle(ev.LiveLines((" 50%|#####     | 5/10",)))
+    for done in (1, 3, 5, 6, 10):
+        view.handle(ev.RunProgress(done, 10, eta=10 - done))
+    view.handle(ev.LogLines(("\x1b[31mred\x1b[0m",)))
+    text = plain.getvalue()
+    assert "\r" not in text and "\x1b" not in text and "red\n" in text
+    assert [line.split("progress ")[1].split(" ")[0] for line in text.splitlines() if "progress" in line] == [
+        "30%", "50%", "100%"]
