@@ -125,9 +125,41 @@ class Terminal:
                 self._text(text[pos:end], finished)
             if special is None:
                 break
+            if text[end] == "\r":
+                after = self._rewrite_line(text, end)
+                if after is not None:
+                    pos = after
+                    if self._r > MAX_LIVE:
+                        self._commit(finished)
+                    continue
             pos = self._control(text, end)
         self._commit(finished)
         return tuple(finished)
+
+    def _rewrite_line(self, text: str, at: int) -> int | None:
+        """The commonest redraw in one step: ``\r`` (or ``\r ESC[K``), plain text, maybe
+        ``ESC 7`` (the runtime's save), then ``\n``, on an uncoloured last row. Where to go on,
+        or None when the line is anything else (the general path takes it)."""
+        if self._r != len(self._rows) - 1 or self._style or self._styles[-1] is not None:
+            return None
+        start = at + 1
+        erase = text.startswith("\x1b[K", start)
+        if erase:
+            start += 3
+        end = text.find("\n", start)
+        if end < 0:
+            return None
+        stop = end - 2 if text.startswith("\x1b7", end - 2) and end - 2 >= start else end
+        if _SPECIAL.search(text, start, stop) is not None:
+            return None
+        segment = text[start:stop]
+        row = self._rows[-1]
+        self._rows[-1] = segment if erase or len(segment) >= len(row) else segment + row[len(segment):]
+        self._redrawn[-1] = True
+        if stop != end:
+            self._saved = (self._r, len(segment))
+        self._newline()
+        return end + 1
 
     def live(self) -> tuple[str, ...]:
         """The rows that may still change, newest frame first to last (colours kept)."""
