@@ -16,6 +16,10 @@ A :class:`RunMonitor` owns three kinds of threads for one run:
 
 ``cancel()`` deletes the job with ``propagationPolicy=Foreground`` (its pods go first) and ends
 the run as Cancelled once the job is gone.
+
+``deadline`` (seconds from the start): for a job whose API cannot carry ``--timeout`` (a TrainJob
+on Kubeflow Trainer v2.0/v2.1, which have no ``activeDeadlineSeconds``) the status loop deletes
+the job when the time is up and ends the run as failed with reason ``DeadlineExceeded``.
 """
 
 from __future__ import annotations
@@ -106,7 +110,7 @@ class RunMonitor:
     def __init__(self, access, namespace: str, resource: ApiResource, name: str, run: Run, *,
                  on_done: Callable[[str, st.JobStatus | None, list[dict], str], None],
                  image_pull_grace: float = IMAGE_PULL_GRACE_SECONDS,
-                 poll_seconds: float = POLL_SECONDS):
+                 poll_seconds: float = POLL_SECONDS, deadline: float | None = None):
         self.access, self.namespace, self.resource, self.name, self.run = (
             access, namespace, resource, name, run)
         self.client = ClusterClient(access)
@@ -129,6 +133,7 @@ class RunMonitor:
         self._run_stage_started = False
         self.timeline = ClusterTimeline(run.emit)
         self.started = time.monotonic()
+        self.deadline = None if deadline is None else self.started + deadline
 
     # -- control --------------------------------------------------------------------------
     def start(self) -> None:
@@ -233,6 +238,14 @@ class RunMonitor:
                 if status.done:
                     self._drain()
                     self._end(status.phase, status, "")
+                    return
+                if self.deadline is not None and time.monotonic() >= self.deadline:
+                    self.cancelled.set()  # we delete it ourselves: do not report "deleted outside"
+                    self._delete_quietly()
+                    why = (f"this kernel deleted the {self.resource.kind} at its deadline (the "
+                           f"{self.resource.kind} API of this cluster has no "
+                           "activeDeadlineSeconds)")
+                    self._end(ev.FAILED, st.JobStatus(ev.FAILED, "DeadlineExceeded", why), why)
                     return
                 stuck = self._stuck_pull()
                 if stuck:
