@@ -72,13 +72,13 @@ def test_every_replicas_progress_frames_are_live_and_the_timeline_has_schedule_a
         while time.monotonic() < deadline and not run.done:
             live = {e.source: e.lines for e in list(events) if isinstance(e, ev.LiveLines) and e.lines}
             if all(any("5/10" in row for row in live.get(r, ())) for r in REPLICAS) and \
-                    all(run.progress.get(r) is not None and run.progress[r].done == 5 for r in REPLICAS):
+                    all(run.progress.get(r) is not None and run.progress[r].done == 5 for r in REPLICAS) \
+                    and run.phase == ev.RUNNING and run.stages.get("pull", ("",))[0] == "done":
                 held = True
                 break
             time.sleep(0.05)  # looking at what arrived; the replicas wait at the gate meanwhile
         assert held, f"frames seen: {[e for e in events if isinstance(e, ev.LiveLines)][-6:]}"
-        assert not run.done and run.phase == ev.RUNNING
-        assert run.stages["schedule"][0] == "done" and run.stages["pull"][0] == "done"
+        assert not run.done and run.stages["schedule"][0] == "done"
         gate.open()
         run.wait(180)
     finally:
