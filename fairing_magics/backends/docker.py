@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from fairing_magics import docker_engine
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
-from fairing_magics.backends.lines import LineSplitter
+from fairing_magics.backends.lines import LineEvents, LineSplitter
 from fairing_magics.backends.local import finish_from_exit
 from fairing_magics.docker_engine import EngineError, LazyEngine, remove_container, stop_container
 from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled, redact
@@ -47,7 +47,7 @@ class DockerBackend(LazyEngine):
     """Runs bundle images in containers of a Docker Engine (``DOCKER_HOST``)."""
 
     name = "docker"
-    stages = ("capture", "build", "push", "run")
+    stages = ("capture", "build", "push", "pull", "run")
 
     def check(self, options, settings) -> None:
         """The docker SDK is installed and a Docker Engine answers (before anything is built)."""
@@ -69,7 +69,9 @@ class DockerBackend(LazyEngine):
         container = None
         returncode = None
         try:
-            pull_run_image(self.engine, parse_reference(launch.image), run.emit)
+            with ev.stage(run.emit, "pull") as step:
+                step.detail = pull_run_image(self.engine, parse_reference(launch.image),
+                                             run.emit)
             if state.reason:
                 return
             run.emit(ev.PhaseChanged(ev.PENDING, "starting the container"))
@@ -78,8 +80,9 @@ class DockerBackend(LazyEngine):
             if launch.timeout:
                 state.start_timer(launch.timeout)
             run.emit(ev.PhaseChanged(ev.RUNNING, f"container {container.short_id}"))
+            events = LineEvents(run.emit)
             follow_lines(container.logs(stream=True, follow=True, stdout=True, stderr=True),
-                         lambda lines: run.emit(ev.LogLines(lines)))
+                         events.lines, on_live=events.live)
             returncode = int(container.wait().get("StatusCode", -1))
         except JobFailed as exc:
             state.error = exc
@@ -156,27 +159,29 @@ def container_options(launch: Launch, run: Run) -> dict:
 
 
 def pull_run_image(engine, image: Reference, emit: Callable[[object], None], *,
-                   keychain: Keychain | None = None) -> None:
-    """Pull a run's (or an endpoint's) ``image`` unless the engine has it; a failure is a
-    :class:`JobFailed` saying why. ``emit`` gets a ``Pending`` phase when a pull starts. The
-    pull carries our keychain's credentials for the registry (ECR tokens, the docker config), so
-    the engine needs no ``docker login`` of its own."""
+                   keychain: Keychain | None = None) -> str:
+    """Pull a run's (or an endpoint's) ``image`` unless the engine has it; say which (the pull
+    stage's detail). A failure is a :class:`JobFailed` saying why. ``emit`` gets a ``Pending``
+    phase when a pull starts. The pull carries our keychain's credentials for the registry (ECR
+    tokens, the docker config), so the engine needs no ``docker login`` of its own."""
     try:
-        docker_engine.pull_image(engine, image, keychain=keychain, on_pull=lambda: emit(
+        pulled = docker_engine.pull_image(engine, image, keychain=keychain, on_pull=lambda: emit(
             ev.PhaseChanged(ev.PENDING, f"pulling {image}")))
     except EngineError as exc:
         raise JobFailed(f"the Docker Engine could not pull {image}: {exc.message[:500]}. Check "
                         "that the engine may read the registry (credentials, insecure registries "
                         "in its settings).", reason="ErrImagePull") from exc
+    return "pulled" if pulled else "already on the engine"
 
 
 def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], None],
-                 gather_seconds: float = GATHER_SECONDS) -> None:
-    """Turn a stream of byte chunks into batches of whole lines, delivered as they come.
+                 gather_seconds: float = GATHER_SECONDS, *, on_live=None) -> None:
+    """Turn a stream of byte chunks into batches of finished lines for ``deliver`` as they come,
+    and the live rows for ``on_live`` (see :func:`~fairing_magics.backends.local.pump_lines`).
 
     A reader thread takes the chunks; a batch goes out at most ``gather_seconds`` after its first
     chunk arrived (a program that flushes every line gives a few hundred batches a second, not
-    one event per line). UTF-8 is decoded incrementally; a last line without newline is kept.
+    one event per line).
     """
     chunk_queue: queue.Queue = queue.Queue(maxsize=1024)  # bounded: a fast program waits for us
     end = object()
@@ -213,16 +218,20 @@ def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], N
         lines = splitter.feed(b"".join(parts))
         if lines:
             deliver(lines)
+        if on_live is not None:
+            on_live(splitter.live(), splitter.take_markers())
     last = splitter.close()
     if last:
         deliver(last)
+    if on_live is not None:
+        on_live((), splitter.take_markers())
 
 
 def _finish(run: Run, returncode: int | None, state: _ContainerState, seconds: float,
             launch: Launch) -> None:
     if state.reason == "cancelled":
         run.emit(ev.StageChanged("run", "failed", seconds))
-        run.finish(ev.CANCELLED, f"cancelled after {seconds:.1f} s",
+        run.finish(ev.CANCELLED, lambda took: f"cancelled after {took}",
                    error=RunCancelled(f"run {run.name} was cancelled; its container was stopped "
                                       "and removed",
                                       phase=ev.CANCELLED, last_lines=tuple(run.tail())))

@@ -164,6 +164,8 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
         endpoint = Endpoint(name, server, model=package.description, source=source,
                             on_delete=book.discard)
         book.add(endpoint)
+    if view is not None:
+        endpoint.view = view  # it says Deleted after %fairing_undeploy
     emit(ev.PhaseChanged(READY, server.url))
     emit(ev.Finished(ev.SUCCEEDED, f"{name} ready at {endpoint.predict_url}",
                      time.perf_counter() - started))

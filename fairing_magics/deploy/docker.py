@@ -212,11 +212,11 @@ class DockerServer:
         return self.container.attrs.get("State") or {"Status": self.container.status}
 
     def wait_ready(self, timeout: float) -> None:
-        """Until ``GET /v1/models/NAME`` is 200; DeployError (with the log) if the container
-        ends."""
+        """Until ``GET /v1/models/NAME`` is 200 (the ``ready`` stage, with its attempts);
+        DeployError (with the log) if the container ends."""
         wait_until_ready(self.request, self.model_name, deadline=time.monotonic() + timeout,
-                         timeout=timeout,
-                         ended=self._ended, pause=self._pause, failure=self._failure)
+                         timeout=timeout, ended=self._ended, pause=self._pause,
+                         failure=self._failure, emit=self._emit)
 
     def _ended(self) -> str:
         state = self._state()
@@ -299,13 +299,11 @@ class DockerDeployer(LazyEngine):
             server = DockerServer(engine, container, name, f"http://127.0.0.1:{port}", emit=emit)
             emit(ev.PhaseChanged("Starting", f"container {container.short_id}"))
             step.detail = f"container {container.short_id}"
-        with ev.stage(emit, "ready") as step:
-            try:
-                server.wait_ready(timeout)
-            except BaseException:
-                server.stop()  # nothing is left behind; the stage fails with the error
-                raise
-            step.detail = server.url
+        try:
+            server.wait_ready(timeout)  # the "ready" stage, with its attempts
+        except BaseException:
+            server.stop()  # nothing is left behind
+            raise
         for stale in self._containers(name):
             # an earlier kernel's: this kernel's old one goes after the swap
             if stale.id not in _STARTED:

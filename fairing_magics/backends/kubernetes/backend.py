@@ -94,7 +94,7 @@ class KubernetesBackend:
     """Runs bundles as Kubernetes training jobs (see the module docstring)."""
 
     name = "kubernetes"
-    stages = ("capture", "build", "push", "submit", "run")
+    stages = ("capture", "build", "push", "submit", "schedule", "pull", "run")
 
     def __init__(self, *, access=None, image_pull_grace: float = IMAGE_PULL_GRACE_SECONDS,
                  poll_seconds: float = POLL_SECONDS):
@@ -289,7 +289,7 @@ def finish_run(run: Run, phase: str, status: st.JobStatus | None, pods: list[dic
     codes = st.failed_exit_codes(pods)
     if phase == ev.CANCELLED:
         run.emit(ev.StageChanged("run", "failed", seconds))
-        run.finish(ev.CANCELLED, f"cancelled after {seconds:.1f} s",
+        run.finish(ev.CANCELLED, lambda took: f"cancelled after {took}",
                    error=RunCancelled(f"run {run.name} was cancelled: "
                                       f"{problem or f'its {resource.kind} and pods were deleted'}",
                                       phase=ev.CANCELLED, last_lines=last))
@@ -304,7 +304,7 @@ def finish_run(run: Run, phase: str, status: st.JobStatus | None, pods: list[dic
             return
         run.emit(ev.StageChanged("run", "done", seconds))
         names = ", ".join(outputs) if outputs else "no outputs"
-        run.finish(ev.SUCCEEDED, f"succeeded in {seconds:.1f} s ({names})", outputs=outputs)
+        run.finish(ev.SUCCEEDED, lambda took: f"succeeded in {took} ({names})", outputs=outputs)
         return
     run.emit(ev.StageChanged("run", "failed", seconds))
     reason = status.reason if status else ""
@@ -317,7 +317,7 @@ def finish_run(run: Run, phase: str, status: st.JobStatus | None, pods: list[dic
                                         f"by {by}; raise --timeout or make the cell faster"))
         return
     error = failure_error(run, settings, status, codes, problem, last)
-    run.finish(ev.FAILED, f"failed after {seconds:.1f} s ({error.reason or 'failed'})", error=error)
+    run.finish(ev.FAILED, lambda took: f"failed after {took} ({error.reason or 'failed'})", error=error)
 
 
 def load_outputs(run: Run, settings) -> dict:
