@@ -343,6 +343,7 @@ def capture_cell(
         "pickle_order": list(pickled.order),
         "future": [line for line in program.text.splitlines() if line.startswith("from __future__ import")],
         "doc": doc if isinstance(doc, str) else None,
+        "has_doc": "__doc__" in namespace,
         "name": namespace.get("__name__", "__main__") if isinstance(namespace.get("__name__"), str) else "__main__",
         "file": "__file__" in namespace,
         "absolute_paths": named.absolute,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from fairing_magics.capture.history import Definition, find_definition, index_definitions
 from fairing_magics.capture.names import analyze_source
+from fairing_magics.capture.strings import names_in_value
 from fairing_magics.capture.syntax import to_python
 from fairing_magics.capture.values import CapturedValue, capture_value
 from fairing_magics.errors import CaptureError
@@ -236,6 +237,7 @@ def resolve_names(
             result.modules.add(line.module)
             continue
         result.values[name] = capture_value(name, obj)
+        queue.extend(n for n in names_in_value(obj) if n in namespace and not _is_builtin(n, namespace))
     return result
 
 

@@ -12,7 +12,8 @@ out when it does not (they are usually columns of the data).
 :func:`submodule_imports`: ``from statsmodels import graphics; graphics.gofplots.qqplot(...)``
 works in the kernel only because another import loaded ``statsmodels.graphics.gofplots``. Each
 attribute chain on a captured module that reaches a submodule the kernel has loaded, and that
-its package does not import itself, becomes an import in main.py.
+its package's ``__init__`` does not import itself, becomes an import in main.py (an extra one
+costs nothing; a missing one fails).
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ EVALUATORS: dict[str, str] = {
     "nominal_gee": FORMULA, "phreg": FORMULA, "glsar": FORMULA,
 }
 _STRING_KEYWORDS = ("expr", "formula", "ex")
+
+# Attributes of captured values that keep an evaluator string and evaluate it again when the
+# value is unpickled (statsmodels models and results re-run their formula).
+VALUE_STRINGS: tuple[tuple[str, ...], ...] = (("formula",), ("model", "formula"))
 
 
 @lru_cache(maxsize=4096)
@@ -95,15 +100,46 @@ def names_in_strings(tree: ast.AST) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def names_in_value(value) -> tuple[str, ...]:
+    """Names inside the evaluator strings a captured value keeps (:data:`VALUE_STRINGS`)."""
+    names: list[str] = []
+    for path in VALUE_STRINGS:
+        obj = value
+        for attr in path:
+            try:
+                obj = getattr(obj, attr, None)
+            except Exception:  # noqa: BLE001 - properties that fail are not strings
+                obj = None
+            if obj is None:
+                break
+        if isinstance(obj, str) and len(obj) < 2000:
+            names.extend(names_in_expression(obj.replace("~", "+").replace("@", " ")))
+    return tuple(dict.fromkeys(names))
+
+
 @lru_cache(maxsize=1024)
-def _imported_by_package(package_file: str, child: str) -> bool:
-    """Whether a package's ``__init__`` mentions the child (and so very likely imports it)."""
+def _submodules_imported_by(package_file: str, package: str) -> frozenset[str]:
+    """The direct submodules a package's ``__init__`` imports (``from . import a``,
+    ``from .b import x``, ``import pkg.c``); None-like (everything) when it cannot be read."""
     try:
         with open(package_file, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except OSError:
-        return True
-    return re.search(r"\b" + re.escape(child) + r"\b", text) is not None
+            tree = ast.parse(fh.read())
+    except (OSError, SyntaxError, ValueError):
+        return frozenset({"*"})
+    found = set()
+    prefix = package + "."
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level == 1:
+                found.update(a.name for a in node.names) if not module else found.add(module.split(".")[0])
+            elif module == package:
+                found.update(a.name for a in node.names)
+            elif module.startswith(prefix):
+                found.add(module[len(prefix):].split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(a.name[len(prefix):].split(".")[0] for a in node.names if a.name.startswith(prefix))
+    return frozenset(found)
 
 
 def _chains(tree: ast.AST) -> list[tuple[str, tuple[str, ...]]]:
@@ -133,8 +169,9 @@ def submodule_imports(trees: list[ast.AST], modules: Mapping[str, str]) -> tuple
                 if not isinstance(child, types.ModuleType):
                     break
                 package_file = getattr(module, "__file__", None) or ""
+                imported = _submodules_imported_by(package_file, module.__name__) if package_file else {"*"}
                 if (child.__name__ == f"{module.__name__}.{attr}" and package_file.endswith("__init__.py")
-                        and not _imported_by_package(package_file, attr)):
+                        and attr not in imported and "*" not in imported):
                     found.add(child.__name__)
                 module = child
     return tuple(sorted(found))

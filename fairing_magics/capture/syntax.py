@@ -13,7 +13,8 @@ runs IPython's own input transformation (``%magic``, ``!shell``, ``x = !cmd``, `
 ``!cmd``                    ``subprocess.run("cmd", shell=True)``, except ``!pip``/``!conda``
                             installs, which are dropped (use ``--requirements``)
 ``x = !cmd``                the command's output lines
-``%%bash`` / ``%%sh``       ``subprocess.run(body, shell=True)``
+``%%bash`` / ``%%sh``       the body run by ``bash -c`` / ``sh -c`` (the image's shell)
+``%%writefile F``, ``%%file``  the file written, with IPython's "Writing F" line
 everything else             dropped (``%matplotlib``, ``%load_ext``, ``%config``, ``x?``...)
 ==========================  ==========================================================
 
@@ -116,14 +117,26 @@ def _translate_statement(method: str, args: list, indent: str, depth: int) -> tu
             return lines or [indent + "pass"], f"%%{name}: runs the cell body" + (
                 "; " + "; ".join(inner.notes) if inner.notes else "")
         if name in _SHELL_CELLS:
-            return ([indent + f"__import__('subprocess').run({body!r}, shell=True)"],
-                    f"%%{name}: translated to subprocess.run")
-        if name == "writefile" and line.strip():
-            target = line.split()[-1]
-            mode = "a" if "-a" in line.split() else "w"
-            return ([indent + f"open({target!r}, {mode!r}).write({body!r})"],
-                    f"%%writefile {target}: translated to open().write()")
+            program = {"bash": "bash", "sh": "sh"}.get(name)
+            if program is None and name == "script" and line.strip():
+                program = line.split()[0]
+            call = (f"[{program!r}, '-c', {body!r}]" if program else f"{body!r}, shell=True")
+            return ([indent + f"__import__('subprocess').run({call})"],
+                    f"%%{name}: runs in the job's shell ({program or 'sh'}), as in the kernel")
+        if name in ("writefile", "file") and line.strip():
+            return _writefile(indent, line, body)
     return [indent + "pass"], f"{label}: dropped (IPython only)"
+
+
+def _writefile(indent: str, line: str, body: str) -> tuple[list[str], str]:
+    """``%%writefile [-a] FILE``: write the body and print what IPython prints."""
+    words = line.split()
+    append = "-a" in words or "--append" in words
+    target = [w for w in words if not w.startswith("-")][-1]
+    verb = "Appending to" if append else "Overwriting"
+    return ([indent + f"print(({verb + ' '!r} if __import__('os').path.exists({target!r}) else 'Writing ') + {target!r})",
+             indent + f"open({target!r}, {'a' if append else 'w'!r}, encoding='utf-8').write({body!r})"],
+            f"%%writefile {target}: writes the file in the job's working folder, as in the kernel")
 
 
 def _translate_expression(method: str, args: list) -> tuple[str, str] | None:

@@ -173,6 +173,8 @@ def main(argv):
     if program.get("file", True) or not program:
         module.__file__ = main_path
     module.__builtins__ = __builtins__
+    if program and not program.get("has_doc", True):
+        del module.__doc__  # the kernel's namespace had none: the name falls through to builtins
     sys.modules["__main__"] = module
     namespace = module.__dict__
     _link_kernel_folder(bundle_dir, workdir, program)

@@ -95,7 +95,7 @@ class CellResult:
         for name, kernel, job in (("stdout", self.kernel_stdout, self.job_stdout),
                                   ("stderr", self.kernel_stderr, self.job_stderr)):
             k, j = normalize(kernel).splitlines(), normalize(job).splitlines()
-            for a, b in zip(k + [""] * len(j), j + [""] * len(k)):
+            for a, b in zip(k + [""] * len(j), j + [""] * len(k), strict=True):
                 if a != b:
                     return f"{name}: kernel {a[:100]!r} / job {b[:100]!r}"
         return ""
