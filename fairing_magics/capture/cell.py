@@ -39,10 +39,20 @@ from fairing_magics.capture.origin import (
     kernel_shell,
     stable_filename,
 )
-from fairing_magics.capture.paths import collect_named_files, path_hints
+from fairing_magics.capture.paths import (
+    collect_named_files,
+    path_candidates,
+    path_hints,
+    source_path_candidates,
+)
 from fairing_magics.capture.requirements import find_package, pin_requirements, requirement_lines
 from fairing_magics.capture.resolve import DISPLAY_SHIM, Resolution, resolve_names
-from fairing_magics.capture.strings import names_in_strings, submodule_imports
+from fairing_magics.capture.strings import (
+    attribute_chains,
+    names_in_strings,
+    source_chains,
+    submodule_imports,
+)
 from fairing_magics.capture.syntax import to_python
 from fairing_magics.capture.values import capture_value, pickle_state
 from fairing_magics.errors import CaptureError
@@ -313,12 +323,13 @@ def capture_cell(
         res.notes.append(f"class {name}: pickled (not shipped as source) because values of it are "
                          "pickled before it could be defined; this keeps isinstance() true for them")
 
-    trees = [python.tree, *(ast.parse(d.source) for d in res.definitions.values())]
+    sources = [d.source for d in res.definitions.values()]
     local = collect_local_modules(res.modules, cwd, data_limit=file_limit)
     files = dict(local.files)
     for rel, data in collect_includes(includes, cwd).items():
         files[rel] = data
-    named = collect_named_files(trees, cwd, file_limit, already=files)
+    candidates = [*path_candidates(python.tree), *(c for s in sources for c in source_path_candidates(s))]
+    named = collect_named_files(candidates, cwd, file_limit, already=files)
     files.update(named.files)
     value_order = [entry.split(":", 1)[1] for entry in pickled.order if entry.startswith("value:")]
     packages, req_lines, req_notes = _requirements(
@@ -331,7 +342,8 @@ def capture_cell(
         runtime_env.update(more)
         cell_origin = Origin(stable, 1)
     origins = _definition_origins(res, cells, namespace, shell, runtime_env)
-    submodules = submodule_imports(trees, {n: i.module for n, i in res.imports.items() if not i.attr})
+    chains = [*attribute_chains(python.tree), *(c for s in sources for c in source_chains(s))]
+    submodules = submodule_imports(chains, {n: i.module for n, i in res.imports.items() if not i.attr})
     inlined = {n for n, v in res.values.items() if v.info.as_source and n not in value_order}
     program = _render_main(res, order, python.text, python.tree, inlined=inlined,
                            pickled=sorted(value_order), submodules=submodules, origins=origins,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import types
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 _SKIPPED_ATTRIBUTES = ("__", "_abc_")
 
@@ -60,6 +61,7 @@ def _unchanged(node: ast.AST | None, value) -> bool:
         return False
 
 
+@lru_cache(maxsize=4096)
 def _definition_node(source: str, name: str):
     try:
         tree = ast.parse(source)

@@ -18,6 +18,7 @@ import os
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from fairing_magics.capture.files import SKIPPED_DIRS
@@ -34,6 +35,17 @@ class NamedFiles:
     files: dict[str, bytes] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     absolute: bool = False
+
+
+def path_candidates(tree: ast.AST) -> tuple[str, ...]:
+    """The strings of ``tree`` that may name a file (and a shell command's words)."""
+    return tuple(dict.fromkeys(_candidates(tree)))
+
+
+@lru_cache(maxsize=4096)
+def source_path_candidates(source: str) -> tuple[str, ...]:
+    """:func:`path_candidates` of a definition's source (cached by text)."""
+    return path_candidates(ast.parse(source))
 
 
 def _candidates(tree: ast.AST) -> Iterable[str]:
@@ -75,29 +87,29 @@ def _folder_files(folder: Path) -> list[Path]:
     return found
 
 
-def collect_named_files(trees: Iterable[ast.AST], cwd: Path, limit: int, already: Iterable[str] = ()) -> NamedFiles:
-    """Files and folders under ``cwd`` named by string literals in ``trees`` (see above)."""
+def collect_named_files(candidates: Iterable[str], cwd: Path, limit: int,
+                        already: Iterable[str] = ()) -> NamedFiles:
+    """Files and folders under ``cwd`` named by the strings ``candidates`` (see above)."""
     result = NamedFiles()
     seen: set[str] = set(already)
     total = 0
     wanted: dict[str, Path] = {}
-    for tree in trees:
-        for text in _candidates(tree):
-            if "\0" in text or text in (".", "./", "/"):
+    for text in dict.fromkeys(candidates):
+        if "\0" in text or text in (".", "./", "/"):
+            continue
+        raw = Path(os.path.expanduser(text))
+        path = raw if raw.is_absolute() else cwd / raw
+        try:
+            if not path.exists():
                 continue
-            raw = Path(os.path.expanduser(text))
-            path = raw if raw.is_absolute() else cwd / raw
-            try:
-                if not path.exists():
-                    continue
-                resolved = path.resolve()
-            except (OSError, ValueError):
-                continue
-            rel = _inside(resolved, cwd)
-            if rel is None or rel in wanted:
-                continue
-            wanted[rel] = resolved
-            result.absolute |= raw.is_absolute()
+            resolved = path.resolve()
+        except (OSError, ValueError):
+            continue
+        rel = _inside(resolved, cwd)
+        if rel is None or rel in wanted:
+            continue
+        wanted[rel] = resolved
+        result.absolute |= raw.is_absolute()
     for rel, path in sorted(wanted.items()):
         members = [path] if path.is_file() else _folder_files(path) if path.is_dir() else []
         sizes = []

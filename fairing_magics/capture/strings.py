@@ -25,7 +25,7 @@ import re
 import sys
 import tokenize
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 EXPRESSION = "expression"  # pandas / numexpr: Python-like, ``@name`` for the caller's variables
@@ -142,7 +142,13 @@ def _submodules_imported_by(package_file: str, package: str) -> frozenset[str]:
     return frozenset(found)
 
 
-def _chains(tree: ast.AST) -> list[tuple[str, tuple[str, ...]]]:
+@lru_cache(maxsize=4096)
+def source_chains(source: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """:func:`attribute_chains` of a definition's source (cached by text)."""
+    return attribute_chains(ast.parse(source))
+
+
+def attribute_chains(tree: ast.AST) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """``name.a.b`` attribute chains read in ``tree``, as (name, ("a", "b"))."""
     out = []
     for node in ast.walk(tree):
@@ -154,24 +160,26 @@ def _chains(tree: ast.AST) -> list[tuple[str, tuple[str, ...]]]:
                 inner = inner.value
             if isinstance(inner, ast.Name):
                 out.append((inner.id, tuple(reversed(parts))))
-    return out
+    return tuple(dict.fromkeys(out))
 
 
-def submodule_imports(trees: list[ast.AST], modules: Mapping[str, str]) -> tuple[str, ...]:
-    """Dotted names of submodules reached by attribute from the captured modules ``modules``
-    ({bound name: module name}) that their package does not import itself (see above)."""
+def submodule_imports(chains: Iterable[tuple[str, tuple[str, ...]]], modules: Mapping[str, str]) -> tuple[str, ...]:
+    """Dotted names of submodules reached by the attribute ``chains`` (see :func:`attribute_chains`)
+    from the captured modules ``modules`` ({bound name: module name}) that their package does
+    not import itself (see above)."""
     found: set[str] = set()
-    for tree in trees:
-        for name, attrs in _chains(tree):
-            module = sys.modules.get(modules.get(name, ""))
-            for attr in attrs:
-                child = getattr(module, attr, None)
-                if not isinstance(child, types.ModuleType):
-                    break
-                package_file = getattr(module, "__file__", None) or ""
-                imported = _submodules_imported_by(package_file, module.__name__) if package_file else {"*"}
-                if (child.__name__ == f"{module.__name__}.{attr}" and package_file.endswith("__init__.py")
-                        and attr not in imported and "*" not in imported):
-                    found.add(child.__name__)
-                module = child
+    for name, attrs in chains:
+        if name not in modules:
+            continue
+        module = sys.modules.get(modules.get(name, ""))
+        for attr in attrs:
+            child = getattr(module, attr, None)
+            if not isinstance(child, types.ModuleType):
+                break
+            package_file = getattr(module, "__file__", None) or ""
+            imported = _submodules_imported_by(package_file, module.__name__) if package_file else {"*"}
+            if (child.__name__ == f"{module.__name__}.{attr}" and package_file.endswith("__init__.py")
+                    and attr not in imported and "*" not in imported):
+                found.add(child.__name__)
+            module = child
     return tuple(sorted(found))
