@@ -150,6 +150,14 @@ class Bundle:
     runtime_env: Mapping[str, str] = field(default_factory=dict, compare=False)
     report: CaptureReport = field(default_factory=CaptureReport, compare=False)
 
+    def __post_init__(self) -> None:
+        # {name: pickle bytes}, one pickle per value, is accepted too: the pickles are joined
+        # in name order into the one stream the bootstrap reads value after value.
+        if isinstance(self.values, Mapping):
+            names = tuple(sorted(self.values))
+            object.__setattr__(self, "pickle", b"".join(self.values[n] for n in names))
+            object.__setattr__(self, "values", names)
+
     @cached_property
     def manifest(self) -> dict:
         """The manifest as a dict (also written as ``fairing_manifest.json``)."""

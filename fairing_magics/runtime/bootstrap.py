@@ -342,8 +342,8 @@ def _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle):
     load_at = program.get("load_at", 0)
     for index, segment in enumerate(segments):
         if index == load_at and manifest.get("pickle"):
-            loaded = _load_pickle(os.path.join(bundle_dir, manifest["pickle"]), namespace,
-                                  program.get("pickle_order", []), cloudpickle)
+            order = program.get("pickle_order") or ["value:" + name for name in manifest.get("values", [])]
+            loaded = _load_pickle(os.path.join(bundle_dir, manifest["pickle"]), namespace, order, cloudpickle)
         if segment["kind"] == "cell":
             _restore_live_state(loaded["live"], namespace)
             _restore_settings(bundle_dir, loaded["settings"])
