@@ -56,7 +56,7 @@ from fairing_magics.capture.strings import (
 from fairing_magics.capture.syntax import to_python
 from fairing_magics.capture.values import capture_value, pickle_state
 from fairing_magics.errors import CaptureError
-from fairing_magics.runtime.settings import SETTINGS
+from fairing_magics.runtime.settings import SETTINGS, encode_setting
 
 CELL_MARKER = "# --- cell ---"
 DEFAULT_VALUE_LIMIT = 100 * 2**20
@@ -290,6 +290,10 @@ def capture_cell(
     runtime_env: dict[str, str] = {}
 
     settings = _settings(res, [python.text, *(d.source for d in res.definitions.values())], cells)
+    by_name = {entry.name: entry for entry in SETTINGS}
+    encoded = [[name, data] for name, snapshot in settings
+               if (data := encode_setting(by_name[name], snapshot)) is not None]
+    pickled_settings = [(n, snap) for n, snap in settings if n not in {e[0] for e in encoded}]
     moved: list[str] = []
     for _ in range(3):  # a class whose instances are pickled by value is pickled too (below)
         order = _order_definitions(res)
@@ -307,7 +311,7 @@ def capture_cell(
         load_before = next((n for n in order if res.deps.get(n, set()) & may_pickle), None)
         before = order[: order.index(load_before)] if load_before else order
         main_refs = {id(namespace[n]): n for n in before if n in res.definitions and n in namespace}
-        pickled = pickle_state(to_pickle, mutable_literals, live, settings, namespace=namespace,
+        pickled = pickle_state(to_pickle, mutable_literals, live, pickled_settings, namespace=namespace,
                                main_refs=main_refs, limit=value_limit)
         conflicts = sorted(c for c in pickled.main_classes if c in res.definitions and c not in before
                            and res.definitions[c].kind == "class" and isinstance(namespace.get(c), type))
@@ -353,6 +357,7 @@ def capture_cell(
         "segments": program.segments,
         "load_at": program.load_at,
         "pickle_order": list(pickled.order),
+        "settings": encoded,
         "future": [line for line in program.text.splitlines() if line.startswith("from __future__ import")],
         "doc": doc if isinstance(doc, str) else None,
         "has_doc": "__doc__" in namespace,

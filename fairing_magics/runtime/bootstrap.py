@@ -317,15 +317,15 @@ def _restore_live_state(live, namespace):
                 obj.__closure__[index].cell_contents = value
 
 
-def _restore_settings(bundle_dir, snapshots):
-    if not snapshots:
+def _restore_settings(bundle_dir, snapshots, encoded):
+    if not snapshots and not encoded:
         return
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("fairing_settings", os.path.join(bundle_dir, "fairing_settings.py"))
     settings = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(settings)
-    settings.restore_settings(snapshots)
+    settings.restore_settings(snapshots, encoded)
 
 
 def _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle):
@@ -346,7 +346,7 @@ def _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle):
             loaded = _load_pickle(os.path.join(bundle_dir, manifest["pickle"]), namespace, order, cloudpickle)
         if segment["kind"] == "cell":
             _restore_live_state(loaded["live"], namespace)
-            _restore_settings(bundle_dir, loaded["settings"])
+            _restore_settings(bundle_dir, loaded["settings"], program.get("settings") or [])
         text = "".join(lines[segment["first"] - 1: segment["last"]])
         filename = _kernel_filename(segment.get("filename"), main_path)
         line = segment.get("line") or segment["first"]

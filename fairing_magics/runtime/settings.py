@@ -12,7 +12,10 @@ This file runs in the kernel (imported as ``fairing_magics.runtime.settings``) a
 """
 
 import decimal
+import importlib
 import inspect
+import json
+import re
 import sys
 import warnings
 
@@ -22,12 +25,29 @@ class LibrarySetting:
     the bundle must import for it to matter (None: always), and how to read it (``read(modules)``
     with the top-level modules the bundle imports) and restore it."""
 
-    def __init__(self, name, module, read, restore, random_state=False):
+    def __init__(self, name, module, read, restore, random_state=False, encode=None, decode=None):
         self.name = name
         self.module = module
         self.read = read
         self.restore = restore
         self.random_state = random_state  # carried only when the code draws or the notebook seeded
+        self.encode = encode  # snapshot -> JSON data (None: not expressible), for the manifest
+        self.decode = decode  # and back, in the job
+
+
+def encode_setting(entry, snapshot):
+    """``snapshot`` as JSON data for the manifest, or None when only a pickle can carry it.
+
+    Plain data (scikit-learn's config, most options) goes to the manifest, so a cell that needs
+    nothing else from the kernel needs no pickle (nor cloudpickle in its image).
+    """
+    if entry.encode is not None:
+        return entry.encode(snapshot)
+    try:
+        data = json.loads(json.dumps(snapshot))
+    except (TypeError, ValueError):
+        return None
+    return data if data == snapshot else None
 
 
 def _accepted(function, options):
@@ -150,6 +170,28 @@ def _read_warnings(modules):
     return filters
 
 
+def _encode_warnings(filters):
+    out = []
+    for action, message, category, module, lineno in filters:
+        out.append([action, getattr(message, "pattern", message), category.__module__, category.__qualname__,
+                    getattr(module, "pattern", module), lineno])
+    return out
+
+
+def _decode_warnings(data):
+    filters = []
+    for action, message, category_module, category_name, module, lineno in data:
+        try:
+            category = importlib.import_module(category_module)
+            for part in category_name.split("."):
+                category = getattr(category, part)
+        except (ImportError, AttributeError):
+            continue  # a category this job cannot import: that filter cannot match anything here
+        filters.append((action, re.compile(message, re.I) if message is not None else None, category,
+                        re.compile(module) if module is not None else None, lineno))
+    return filters
+
+
 def _restore_warnings(filters):
     warnings.filters[:] = filters
     mutated = getattr(warnings, "_filters_mutated", None)
@@ -219,7 +261,8 @@ def _restore_matplotlib(changed):
 
 
 SETTINGS = (
-    LibrarySetting("warnings filters", None, _read_warnings, _restore_warnings),
+    LibrarySetting("warnings filters", None, _read_warnings, _restore_warnings,
+                   encode=_encode_warnings, decode=_decode_warnings),
     LibrarySetting("decimal context", "decimal", _read_decimal, _restore_decimal),
     LibrarySetting("scikit-learn config", "sklearn", _read_sklearn, _restore_sklearn),
     LibrarySetting("pandas options", "pandas", _read_pandas, _restore_pandas),
@@ -231,17 +274,23 @@ SETTINGS = (
 )
 
 
-def restore_settings(snapshots):
-    """Restore ``[(name, snapshot), ...]`` (from :func:`read_settings`) in table order.
+def restore_settings(snapshots, encoded=()):
+    """Restore ``[(name, snapshot), ...]`` (from the pickle) and ``[[name, data], ...]`` (from
+    the manifest, see :func:`encode_setting`) in table order.
 
     A library missing in the job, or a value it refuses, is skipped and said on stderr.
     """
+    order = {entry.name: index for index, entry in enumerate(SETTINGS)}
     by_name = {entry.name: entry for entry in SETTINGS}
-    for name, snapshot in snapshots:
+    every = [(name, snapshot, False) for name, snapshot in snapshots]
+    every += [(name, data, True) for name, data in encoded]
+    for name, snapshot, is_data in sorted(every, key=lambda item: order.get(item[0], len(order))):
         entry = by_name.get(name)
         if entry is None:
             continue
         try:
+            if is_data:
+                snapshot = entry.decode(snapshot) if entry.decode is not None else snapshot
             entry.restore(snapshot)
         except Exception as exc:  # noqa: BLE001 - one setting must not stop the run
             sys.stderr.write("fairing: could not restore the %s: %s: %s\n" % (name, type(exc).__name__, exc))
