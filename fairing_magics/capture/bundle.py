@@ -14,6 +14,7 @@ cloudpickle besides the pinned requirements) runs it with the bootstrap it carri
                               path relative to the notebook's working folder
       fairing_bootstrap.py    the runtime (stdlib + cloudpickle): loads values, runs main.py
       fairing_settings.py     the library-settings table the bootstrap restores from
+      fairing_shell.py        IPython's {expr}/$name expansion of !cmd lines, without IPython
       fairing_storage_upload.py  uploads the output folder when FAIRING_STORAGE is s3:// (boto3)
       fairing_paths.json      (not in the digest) hashes of the paths in the kernel's folder, so
                               a FileNotFoundError in the job can say the file was left behind
@@ -38,6 +39,7 @@ BOOTSTRAP_NAME = "fairing_bootstrap.py"
 STORAGE_UPLOAD_NAME = "fairing_storage_upload.py"
 REQUIREMENTS_NAME = "requirements.txt"
 SETTINGS_NAME = "fairing_settings.py"
+SHELL_NAME = "fairing_shell.py"
 PICKLE_NAME = "values.pkl"
 PATHS_NAME = "fairing_paths.json"
 FILES_DIR = "files"
@@ -179,6 +181,7 @@ class Bundle:
             REQUIREMENTS_NAME: "".join(r + "\n" for r in self.requirements).encode("utf-8"),
             BOOTSTRAP_NAME: bootstrap_source(),
             SETTINGS_NAME: runtime_source("settings.py"),
+            SHELL_NAME: runtime_source("shell.py"),
             STORAGE_UPLOAD_NAME: runtime_source("storage_upload.py"),
         }
         if self.pickle:

@@ -30,6 +30,7 @@ from functools import lru_cache
 
 EXPRESSION = "expression"  # pandas / numexpr: Python-like, ``@name`` for the caller's variables
 FORMULA = "formula"  # patsy / statsmodels: ``lhs ~ rhs`` with Python calls inside terms
+SHELL = "shell"  # an IPython ``!cmd``: ``{expr}`` fields and ``$name``
 
 # The name of the called function (or method) -> how its string argument is read.
 EVALUATORS: dict[str, str] = {
@@ -39,6 +40,7 @@ EVALUATORS: dict[str, str] = {
     "mnlogit": FORMULA, "poisson": FORMULA, "negativebinomial": FORMULA, "quantreg": FORMULA,
     "rlm": FORMULA, "mixedlm": FORMULA, "gee": FORMULA, "ordinal_gee": FORMULA,
     "nominal_gee": FORMULA, "phreg": FORMULA, "glsar": FORMULA,
+    "expand": SHELL,  # fairing_shell.expand: what a translated !cmd line calls
 }
 _STRING_KEYWORDS = ("expr", "formula", "ex")
 
@@ -66,6 +68,13 @@ def names_in_expression(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+def _shell_fields(command: str) -> str:
+    """The Python parts of a ``!cmd`` line (``{expr}`` fields, ``$name``), space-separated."""
+    fields = re.findall(r"(?<!\{)\{([^{}]+)\}", command)
+    fields += [name for name in re.findall(r"(?<!\$)\$([A-Za-z_][\w.]*)", command)]
+    return " ".join(fields)
+
+
 def _call_name(node: ast.Call) -> str:
     func = node.func
     if isinstance(func, ast.Attribute):
@@ -90,7 +99,10 @@ def names_in_strings(tree: ast.AST) -> tuple[str, ...]:
         if isinstance(node, ast.Call) and _call_name(node) in EVALUATORS:
             arguments = list(node.args[:1]) + [k.value for k in node.keywords if k.arg in _STRING_KEYWORDS]
             for argument in arguments:
-                texts.extend(_strings(argument))
+                if EVALUATORS[_call_name(node)] == SHELL:
+                    texts.extend(_shell_fields(text) for text in _strings(argument))
+                else:
+                    texts.extend(_strings(argument))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "~" in node.value:
             if len(node.value) < 2000 and "\n\n" not in node.value:
                 texts.append(node.value)  # a formula kept in a variable first

@@ -10,8 +10,9 @@ runs IPython's own input transformation (``%magic``, ``!shell``, ``x = !cmd``, `
 ``%env K=V`` / ``%env K V``  ``os.environ["K"] = "V"``
 ``%cd DIR``                 ``os.chdir("DIR")``
 ``%%capture``, ``%%time``   the cell body
-``!cmd``                    ``subprocess.run("cmd", shell=True)``, except ``!pip``/``!conda``
-                            installs, which are dropped (use ``--requirements``)
+``!cmd``                    ``subprocess.run("cmd", shell=True)`` (``{expr}`` and ``$name``
+                            expanded as IPython does), except ``!pip``/``!conda`` installs,
+                            which are dropped (use ``--requirements``)
 ``x = !cmd``                the command's output lines
 ``%%bash`` / ``%%sh``       the body run by ``bash -c`` / ``sh -c`` (the image's shell)
 ``%%writefile F``, ``%%file``  the file written, with IPython's "Writing F" line
@@ -107,7 +108,7 @@ def _translate_statement(method: str, args: list, indent: str, depth: int) -> tu
         command = args[0]
         if _INSTALLERS.match(command):
             return [indent + "pass"], f"{label}: dropped (use --requirements FILE to install packages)"
-        return ([indent + f"__import__('subprocess').run({command!r}, shell=True)"],
+        return ([indent + f"__import__('subprocess').run({_expanded(command)}, shell=True)"],
                 f"{label}: translated to subprocess.run")
     if method == "run_cell_magic" and depth == 0:
         name, line, body = args
@@ -128,6 +129,14 @@ def _translate_statement(method: str, args: list, indent: str, depth: int) -> tu
     return [indent + "pass"], f"{label}: dropped (IPython only)"
 
 
+def _expanded(command: str) -> str:
+    """The command as Python source: with IPython's ``{expr}``/``$name`` expansion when it has
+    any (done in the job by the bundle's ``fairing_shell.py``, as IPython does it)."""
+    if "{" not in command and "$" not in command:
+        return repr(command)
+    return f"__import__('fairing_shell').expand({command!r}, {{**globals(), **locals()}})"
+
+
 def _writefile(indent: str, line: str, body: str) -> tuple[list[str], str]:
     """``%%writefile [-a] FILE``: write the body and print what IPython prints."""
     words = line.split()
@@ -143,7 +152,7 @@ def _translate_expression(method: str, args: list) -> tuple[str, str] | None:
     """Replacement text for an IPython call used as a value (``x = !ls``)."""
     label = _label(method, args)
     if method == "getoutput":
-        return (f"__import__('subprocess').run({args[0]!r}, shell=True, capture_output=True, "
+        return (f"__import__('subprocess').run({_expanded(args[0])}, shell=True, capture_output=True, "
                 f"text=True).stdout.splitlines()", f"{label}: translated to subprocess output lines")
     if method == "run_line_magic" and args[0] in _TIMING and args[1].strip():
         return f"({args[1].strip()})", f"{label}: evaluates the expression, without timing"

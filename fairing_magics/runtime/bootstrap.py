@@ -159,6 +159,7 @@ def main(argv):
     _copy_files(os.path.join(bundle_dir, "files"), workdir)
     if workdir not in sys.path:
         sys.path.insert(0, workdir)
+    sys.path.append(bundle_dir)  # last: fairing_shell for !cmd lines, never before the user's modules
 
     try:
         import cloudpickle

@@ -329,3 +329,9 @@ PATTERNS += [
       bundle_files="log.txt"),
     P("bash_cell", (), "%%bash\necho from-bash\nif [[ 1 -eq 1 ]]; then echo bashism; fi"),
 ]
+PATTERNS += [
+    P("shell_expands_python_values", ["greeting = 'hi'", "folder = 'sub'"], "!echo {greeting.upper()} $folder $$HOME\nprint('after')",
+      "greeting folder"),
+    P("shell_output_expands", "n = 3", "lines = !seq {n}\nprint(list(lines))", "n"),
+    P("shell_unknown_name_reaches_the_shell", (), "!echo ${NOT_A_PYTHON_NAME:-from-shell}"),
+]
