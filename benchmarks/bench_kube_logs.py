@@ -28,8 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fairing_magics import events as ev  # noqa: E402
-from fairing_magics.backends.kubernetes.cluster import client_retries, load_cluster_access  # noqa: E402
 from fairing_magics.backends.kubernetes.follow import ContainerLogFollower, LineBatcher  # noqa: E402
+from fairing_magics.kube.access import client_retries, load_cluster_access  # noqa: E402
+from fairing_magics.kube.client import ClusterClient  # noqa: E402
 from fairing_magics.run import Run  # noqa: E402
 from tests.harness.kube.cluster import start_api_only  # noqa: E402
 from tests.harness.kube.resources import find_type  # noqa: E402
@@ -64,7 +65,7 @@ def prepare(folder: Path):
         log.append(f"epoch {i // 1000:4d} step {i:6d} loss {1 / (i + 1):.6f} — ok\n".encode(),
                    at_ns=start + i * 1000)
     log.close()
-    return cluster, emu, access, core
+    return cluster, emu, access, ClusterClient(access)
 
 
 def follow_raw_requests(access) -> int:
@@ -83,7 +84,7 @@ def follow_raw_requests(access) -> int:
     return count
 
 
-def follow_into_panel(emu, core, folder: Path, drops: int = 0) -> tuple[int, int]:
+def follow_into_panel(emu, client, folder: Path, drops: int = 0) -> tuple[int, int]:
     from fairing_magics.ui.jobview import JobView
 
     run = Run(f"bench-{time.monotonic_ns()}", "kubernetes", folder / str(time.monotonic_ns()))
@@ -93,7 +94,7 @@ def follow_into_panel(emu, core, folder: Path, drops: int = 0) -> tuple[int, int
     if drops:
         emu.drop_log_streams_after(N_LINES // (drops + 1), times=drops)
     follower = ContainerLogFollower(
-        core, "default", "bench", "train", lambda lines: batcher.add("bench", lines),
+        client, "default", "bench", "train", lambda lines: batcher.add("bench", lines),
         pod_state=lambda: emu.store.find(POD, "default", "bench"), stop=threading.Event())
     follower.run()
     batcher.close()
@@ -121,12 +122,12 @@ def measure(fn, *args) -> tuple[float, float]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        cluster, emu, access, core = prepare(folder)
+        cluster, emu, access, client = prepare(folder)
         try:
             assert follow_raw_requests(access) == N_LINES
             base_rate, base_mem, base_med = measure(follow_raw_requests, access)
-            ours_rate, ours_mem, ours_med = measure(follow_into_panel, emu, core, folder)
-            drop_rate, drop_mem, drop_med = measure(follow_into_panel, emu, core, folder, 3)
+            ours_rate, ours_mem, ours_med = measure(follow_into_panel, emu, client, folder)
+            drop_rate, drop_mem, drop_med = measure(follow_into_panel, emu, client, folder, 3)
         finally:
             access.close()
             cluster.stop()

@@ -131,7 +131,16 @@ class RegistryError(FairingError):
 
 
 class ClusterError(FairingError):
-    """The Kubernetes API cannot be reached or refused a request (RBAC, missing CRD, ...)."""
+    """The Kubernetes API cannot be reached or refused a request (RBAC, missing CRD, ...).
+
+    ``status`` and ``reason`` are the HTTP status and reason phrase of the refusal (None and ""
+    when no answer came, or the error is not about one request).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
 
 
 class JobFailed(FairingError):

@@ -317,8 +317,8 @@ class FairingMagics(Magics, FairingSettings):
             ep = _
             ep.predict(x_test)
         """
-        from fairing_magics.backends.kubernetes.naming import sanitize_name
         from fairing_magics.deploy import deploy, plan_deploy
+        from fairing_magics.kube.naming import sanitize_name
 
         args = _parse(self.fairing_deploy, line)
         settings = self.snapshot()
@@ -540,7 +540,7 @@ class FairingMagics(Magics, FairingSettings):
 
             %fairing_doctor --kind tfjob
         """
-        from fairing_magics.backends.kubernetes.preflight import (
+        from fairing_magics.kube.preflight import (
             check_cluster,
             format_findings,
             require_ok,

@@ -15,7 +15,6 @@ from typing import Any
 
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch, get_backend
-from fairing_magics.backends.kubernetes.naming import unique_name, validate_name
 from fairing_magics.capture import capture_cell
 from fairing_magics.capture.bundle import Bundle, write_bundle
 from fairing_magics.config import BACKENDS, Settings
@@ -27,6 +26,7 @@ from fairing_magics.images import (
     describe_registry_plan,
     target_repository,
 )
+from fairing_magics.kube.naming import unique_name, validate_name
 from fairing_magics.run import Run, RunBook
 from fairing_magics.ui import make_view
 

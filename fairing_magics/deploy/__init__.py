@@ -38,6 +38,8 @@ from fairing_magics import events as ev
 from fairing_magics.config import Settings
 from fairing_magics.deploy.endpoint import READY, Endpoint, EndpointBook, PredictionError
 from fairing_magics.errors import ConfigError, FairingError
+from fairing_magics.kube.manifests import to_yaml
+from fairing_magics.kube.naming import MAX_RUN_NAME, validate_name
 
 __all__ = ["ENDPOINTS", "Endpoint", "EndpointBook", "PredictionError", "deploy", "get_deployer",
            "plan_deploy", "undeploy"]
@@ -87,7 +89,6 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     display it). ``book`` keeps the kernel's endpoints (default :data:`ENDPOINTS`); ``images``
     is the kernel's :class:`~fairing_magics.images.ImageService` (made when needed).
     """
-    from fairing_magics.backends.kubernetes.naming import MAX_RUN_NAME, validate_name
     from fairing_magics.deploy.model import package_model, resolve_model
 
     settings = settings or Settings()
@@ -159,7 +160,6 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
                 cpu: str = "", memory: str = "") -> str:
     """``--dry-run``: what :func:`deploy` would do, as text (the model, its packages, the image
     and the Kubernetes YAML). Nothing is built, pushed, started or read from storage."""
-    from fairing_magics.backends.kubernetes.naming import MAX_RUN_NAME, validate_name
     from fairing_magics.deploy.model import package_model
 
     settings = settings or Settings()
@@ -203,7 +203,6 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
 
         lines.extend(describe_plan(package, name=name, settings=settings))
         return "\n".join(lines)
-    from fairing_magics.backends.kubernetes.specs import to_yaml
     from fairing_magics.deploy.kubernetes import MODEL_DIR, endpoint_options, render_objects
     from fairing_magics.images import describe_index, describe_registry_plan, target_repository
 

@@ -43,16 +43,36 @@ import hashlib
 import io
 import os
 import pickle
+import pickletools
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from importlib import metadata
 from typing import Any
 
+import cloudpickle
+
 from fairing_magics import events as ev
+from fairing_magics.deploy.kubernetes_objects import (
+    EndpointObjects,
+    KubernetesServer,
+    cluster_client,
+)
+from fairing_magics.deploy.kubernetes_rollout import roll_out
+from fairing_magics.deploy.model import (
+    MODEL_FILE,
+    PREDICTOR_FILE,
+    ModelPackage,
+    describe_object,
+    pickle_modules,
+)
 from fairing_magics.errors import ConfigError, DeployError
+from fairing_magics.kube.manifests import to_yaml
+from fairing_magics.kube.options import DeployOptions
+from fairing_magics.kube.serving import render_endpoint
+from fairing_magics.storage import S3Storage, storage_for
 
 RUNTIMES = ("sklearn", "xgboost")
 MODELS = "models"
@@ -64,7 +84,8 @@ FRAMEWORKS = {"sklearn": "scikit-learn", "xgboost": "xgboost"}
 FILE_NAMES = {"sklearn": "model.joblib", "xgboost": "model.bst"}
 #: Packages KServe's sklearn server image has besides the standard library (kserve needs
 #: numpy and pandas; scikit-learn brings scipy, joblib and threadpoolctl).
-SKLEARN_IMAGE_PACKAGES = frozenset({"sklearn", "numpy", "scipy", "joblib", "threadpoolctl", "pandas"})
+SKLEARN_IMAGE_PACKAGES = frozenset({"sklearn", "numpy", "scipy", "joblib", "threadpoolctl",
+                                    "pandas"})
 RUNTIME_STAGES = ("package", "upload", "apply", "rollout", "ready")
 
 
@@ -105,8 +126,8 @@ def runtime_for_model(model: Any) -> str:
     if isinstance(model, type):
         return ""
     mro = type(model).__mro__
-    if any((c.__module__ or "").split(".")[0] == "xgboost" and c.__name__ in ("Booster", "XGBModel")
-           for c in mro):
+    if any((c.__module__ or "").split(".")[0] == "xgboost"
+           and c.__name__ in ("Booster", "XGBModel") for c in mro):
         return "xgboost"
     if any(c.__module__ == "sklearn.base" and c.__name__ == "BaseEstimator" for c in mro):
         return "sklearn" if callable(getattr(model, "predict", None)) else ""
@@ -121,72 +142,71 @@ def check_runtime_request(runtime: str, *, backend: str, kserve: bool, model: An
     if not runtime:
         return
     if runtime not in RUNTIMES:
-        raise ConfigError(f"--runtime {runtime!r} is not one of {', '.join(RUNTIMES)} (KServe's stock "
-                          "runtimes we deploy to); drop --runtime to serve with our predictor image")
+        raise ConfigError(f"--runtime {runtime!r} is not one of {', '.join(RUNTIMES)} (KServe's "
+                          "stock runtimes we deploy to); drop --runtime to serve with our "
+                          "predictor image")
     if backend != "kubernetes":
-        raise ConfigError(f"--runtime {runtime} is a KServe model server: use --backend kubernetes --kserve "
-                          f"(the {backend} backend serves with our predictor; drop --runtime)")
+        raise ConfigError(f"--runtime {runtime} is a KServe model server: use --backend "
+                          f"kubernetes --kserve (the {backend} backend serves with our predictor; "
+                          "drop --runtime)")
     if not kserve:
         raise ConfigError(f"--runtime {runtime} is a KServe model server: add --kserve")
     if predictor is not None:
-        raise ConfigError(f"--predictor runs custom code, which needs our predictor image: KServe's stock "
-                          f"{runtime} runtime runs only its own code. Drop --runtime (to keep the predictor) "
-                          "or drop --predictor")
+        raise ConfigError(f"--predictor runs custom code, which needs our predictor image: "
+                          f"KServe's stock {runtime} runtime runs only its own code. Drop "
+                          "--runtime (to keep the predictor) or drop --predictor")
     if model is not None and not isinstance(model, (str, os.PathLike)):
         check_runtime_model(runtime, model)
 
 
 def check_runtime_model(runtime: str, model: Any) -> None:
     """Refuse a model the stock ``runtime`` cannot load, saying which runtime would."""
-    from fairing_magics.deploy.model import describe_object
-
     fits = runtime_for_model(model)
     what = describe_object(model)
     if fits == runtime:
         return
     if fits:
-        raise ConfigError(f"the model is a {what}, which KServe's {fits} runtime serves, not the {runtime} "
-                          f"one: use --runtime {fits}")
-    raise ConfigError(f"KServe's stock runtimes serve scikit-learn estimators and pipelines (--runtime sklearn) "
-                      f"and XGBoost models (--runtime xgboost); the model is a {what}. Drop --runtime to "
-                      "serve it with our predictor image (it runs any model with predict(), or a function)")
+        raise ConfigError(f"the model is a {what}, which KServe's {fits} runtime serves, not the "
+                          f"{runtime} one: use --runtime {fits}")
+    raise ConfigError(f"KServe's stock runtimes serve scikit-learn estimators and pipelines "
+                      f"(--runtime sklearn) and XGBoost models (--runtime xgboost); the model is a "
+                      f"{what}. Drop --runtime to serve it with our predictor image (it runs any "
+                      "model with predict(), or a function)")
 
 
-def check_runtime_options(settings, *, runtime: str, kserve: bool, replicas: int = 1, expose: str = "clusterip",
-                          cpu: str = "", memory: str = "") -> None:
+def check_runtime_options(settings, *, runtime: str, kserve: bool, replicas: int = 1,
+                          expose: str = "clusterip", cpu: str = "", memory: str = "") -> None:
     """The cluster deployer's check with ``--runtime``: the flags and the S3 storage it needs."""
     if not kserve:
         raise ConfigError(f"--runtime {runtime} is a KServe model server: add --kserve")
     if expose != "clusterip":
-        raise ConfigError("--expose is for Deployments: an InferenceService is exposed by KServe's ingress "
-                          "(drop --expose)")
+        raise ConfigError("--expose is for Deployments: an InferenceService is exposed by KServe's "
+                          "ingress (drop --expose)")
     runtime_storage(settings, runtime)
-    runtime_options("check", "s3://bucket/check", runtime=runtime, replicas=replicas, cpu=cpu, memory=memory)
+    runtime_options("check", "s3://bucket/check", runtime=runtime, replicas=replicas, cpu=cpu,
+                    memory=memory)
 
 
-def runtime_storage(settings, runtime: str):
+def runtime_storage(settings, runtime: str) -> S3Storage:
     """The S3 storage the model is uploaded to; refused when the configured storage is not S3."""
-    from fairing_magics.storage import S3Storage, storage_for
-
     storage = storage_for(settings.storage) if settings.storage else None
     if not isinstance(storage, S3Storage):
         where = f"--storage is {settings.storage}" if settings.storage else "no --storage is set"
-        raise ConfigError(f"--runtime {runtime}: KServe's stock runtime downloads the model from S3 "
-                          f"(storageUri), and {where}. Set S3 storage (%fairing_config --storage "
-                          "s3://bucket/prefix, or FAIRING_STORAGE), or drop --runtime to serve with our "
-                          "predictor image")
+        raise ConfigError(f"--runtime {runtime}: KServe's stock runtime downloads the model from "
+                          f"S3 (storageUri), and {where}. Set S3 storage (%fairing_config "
+                          "--storage s3://bucket/prefix, or FAIRING_STORAGE), or drop --runtime to "
+                          "serve with our predictor image")
     return storage
 
 
 def save_runtime_model(runtime: str, model: Any) -> RuntimeModel:
-    """``model`` saved in ``runtime``'s format (see the module docstring), with notes for the panel."""
-    from fairing_magics.deploy.model import describe_object
-
+    """``model`` saved in ``runtime``'s format (see the module docstring), with notes for the
+    panel."""
     check_runtime_model(runtime, model)
     what = describe_object(model)
     if runtime == "sklearn":
         _check_sklearn_imports(model, what)
-        import joblib
+        import joblib  # scikit-learn's, here only when a model of it is saved: not ours to require
 
         buffer = io.BytesIO()
         joblib.dump(model, buffer)
@@ -199,42 +219,42 @@ def save_runtime_model(runtime: str, model: Any) -> RuntimeModel:
                 with open(path, "rb") as file:
                     data = file.read()
             except Exception as exc:  # noqa: BLE001 - any failure is the model's: say which
-                raise DeployError(f"cannot save the {what} with its save_model(): {type(exc).__name__}: "
-                                  f"{exc}") from exc
+                raise DeployError(f"cannot save the {what} with its save_model(): "
+                                  f"{type(exc).__name__}: {exc}") from exc
     version = _framework_version(runtime)
     notes = [version_note(runtime, version)]
     if runtime == "xgboost" and not type(model).__name__ == "Booster":
-        notes.append(f"KServe's XGBoost runtime loads the {type(model).__name__} as a Booster: predict() "
-                     "answers the booster's output (for a classifier, probabilities rather than labels)")
+        notes.append(f"KServe's XGBoost runtime loads the {type(model).__name__} as a Booster: "
+                     "predict() answers the booster's output (for a classifier, probabilities "
+                     "rather than labels)")
     return RuntimeModel(runtime=runtime, files={FILE_NAMES[runtime]: data}, description=what,
                         framework_version=version, notes=tuple(notes))
 
 
 def version_note(runtime: str, version: str) -> str:
+    """Which framework version saved the model, and that KServe's runtime loads it with its own."""
     framework = FRAMEWORKS[runtime]
-    return (f"saved with {framework} {version or '(unknown version)'}; KServe's {runtime} runtime loads it "
-            f"with its own {framework} (see its ClusterServingRuntime's image): a different version may warn "
-            "or fail to load. Drop --runtime to serve with the kernel's versions in our predictor image")
+    return (f"saved with {framework} {version or '(unknown version)'}; KServe's {runtime} runtime "
+            f"loads it with its own {framework} (see its ClusterServingRuntime's image): a "
+            "different version may warn or fail to load. Drop --runtime to serve with the "
+            "kernel's versions in our predictor image")
 
 
 def _framework_version(runtime: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return version(FRAMEWORKS[runtime])
-    except PackageNotFoundError:
+        return metadata.version(FRAMEWORKS[runtime])
+    except metadata.PackageNotFoundError:
         return ""
 
 
 def _check_sklearn_imports(model: Any, what: str) -> None:
     """joblib saves classes by reference: the stock image must be able to import every module."""
-    from fairing_magics.deploy.model import pickle_modules
-
     try:
         data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - lambdas, local classes: only cloudpickle saves them
-        raise ConfigError(f"the {what} cannot be saved with joblib ({type(exc).__name__}: {exc}): it holds "
-                          "code only our predictor image can load. Drop --runtime") from exc
+        raise ConfigError(f"the {what} cannot be saved with joblib ({type(exc).__name__}: "
+                          f"{exc}): it holds code only our predictor image can load. Drop "
+                          "--runtime") from exc
     stdlib = set(sys.stdlib_module_names)
     modules = {m.split(".")[0] for m in pickle_modules(data)}
     if _refers_to_main(data):  # pickle_modules leaves __main__ out (no package provides it)
@@ -242,15 +262,13 @@ def _check_sklearn_imports(model: Any, what: str) -> None:
     missing = sorted(modules - stdlib - SKLEARN_IMAGE_PACKAGES)
     if missing:
         names = ", ".join("this notebook (__main__)" if m == "__main__" else m for m in missing)
-        raise ConfigError(f"the {what} needs code from {names}, which KServe's sklearn image does not have "
-                          "(it has scikit-learn, numpy, scipy, pandas). Drop --runtime to serve it with our "
-                          "predictor image, which ships that code")
+        raise ConfigError(f"the {what} needs code from {names}, which KServe's sklearn image "
+                          "does not have (it has scikit-learn, numpy, scipy, pandas). Drop "
+                          "--runtime to serve it with our predictor image, which ships that code")
 
 
 def _refers_to_main(data: bytes) -> bool:
     """True when the pickle names the module ``__main__`` (a class or function of the notebook)."""
-    import pickletools
-
     try:
         return any(isinstance(arg, str) and (arg == "__main__" or arg.startswith("__main__ "))
                    for _op, arg, _pos in pickletools.genops(data))
@@ -261,42 +279,41 @@ def _refers_to_main(data: bytes) -> bool:
 # -- the InferenceService (pure) --------------------------------------------------------------
 
 
-def runtime_options(name: str, storage_uri: str, *, runtime: str, namespace: str = "", replicas: int = 1,
-                    cpu: str = "", memory: str = "", service_account: str = "", istio_inject: bool = False,
-                    digest: str = ""):
-    """The :class:`~fairing_magics.backends.kubernetes.specs.DeployOptions` of a stock-runtime
+def runtime_options(name: str, storage_uri: str, *, runtime: str, namespace: str = "",
+                    replicas: int = 1, cpu: str = "", memory: str = "", service_account: str = "",
+                    istio_inject: bool = False, digest: str = "") -> DeployOptions:
+    """The :class:`~fairing_magics.kube.options.DeployOptions` of a stock-runtime
     InferenceService (no image: KServe's runtime has it)."""
-    from fairing_magics.backends.kubernetes.specs import DeployOptions
-
-    return DeployOptions(name=name, image="", namespace=namespace, run_name=name, replicas=replicas,
-                         model_name=name, kserve=True, runtime=runtime, storage_uri=storage_uri, cpu=cpu,
-                         memory=memory, service_account=service_account, istio_inject=istio_inject,
+    return DeployOptions(name=name, image="", namespace=namespace, run_name=name,
+                         replicas=replicas, model_name=name, kserve=True, runtime=runtime,
+                         storage_uri=storage_uri, cpu=cpu, memory=memory,
+                         service_account=service_account, istio_inject=istio_inject,
                          capture_digest=digest)
 
 
-def render_runtime_objects(opts) -> list[dict]:
+def render_runtime_objects(opts: DeployOptions) -> list[dict]:
     """``[InferenceService]`` with ``spec.predictor.model`` (see the module docstring)."""
-    from fairing_magics.backends.kubernetes.specs import render_endpoint
-
     return render_endpoint(opts)
 
 
-def storage_uri(storage, folder: str) -> str:
+def storage_uri(storage: S3Storage, folder: str) -> str:
     """``s3://bucket/prefix/folder`` of ``folder`` in ``storage``."""
     return storage.uri + folder  # the storage's URI ends with "/"
 
 
 def custom_s3_endpoint() -> str:
-    """The kernel's S3 endpoint when it is not AWS's (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL), else ""."""
-    return (os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "").strip()
+    """The kernel's S3 endpoint when it is not AWS's (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL),
+    else ""."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    return endpoint.strip()
 
 
-def describe_runtime_plan(saved: RuntimeModel | None, *, name: str, runtime: str, settings) -> list[str]:
+def describe_runtime_plan(saved: RuntimeModel | None, *, name: str, runtime: str,
+                          settings) -> list[str]:
     """``--dry-run`` lines: where the model would go and the InferenceService."""
-    from fairing_magics.backends.kubernetes.specs import to_yaml
-
     storage = runtime_storage(settings, runtime)
-    folder = saved.folder(name) if saved is not None else f"{MODELS}/{name}/<digest12 of the saved model>"
+    folder = (saved.folder(name) if saved is not None
+              else f"{MODELS}/{name}/<digest12 of the saved model>")
     uri = storage_uri(storage, folder)
     file = FILE_NAMES[runtime]
     lines = [f"Model file: {file} ({'joblib.dump' if runtime == 'sklearn' else 'save_model'}), "
@@ -307,8 +324,8 @@ def describe_runtime_plan(saved: RuntimeModel | None, *, name: str, runtime: str
     opts = runtime_options(name, uri, runtime=runtime, namespace=settings.namespace,
                            service_account=getattr(settings, "service_account", ""),
                            istio_inject=settings.istio_inject, digest=saved.digest if saved else "")
-    lines += ["", "Kubernetes: would create (or patch, rolling out) an InferenceService in namespace "
-              f"{settings.namespace or '(the context or pod namespace)'}:", "",
+    lines += ["", "Kubernetes: would create (or patch, rolling out) an InferenceService in "
+              f"namespace {settings.namespace or '(the context or pod namespace)'}:", "",
               to_yaml(render_runtime_objects(opts)).rstrip("\n")]
     return lines
 
@@ -318,62 +335,58 @@ def credential_notes(settings) -> list[str]:
     account = getattr(settings, "service_account", "")
     notes = []
     if not account:
-        notes.append("no --service-account is set: KServe reads the model with the namespace's default "
-                     "service account, which needs S3 read access (an IAM role, or a Secret with AWS keys)")
+        notes.append("no --service-account is set: KServe reads the model with the namespace's "
+                     "default service account, which needs S3 read access (an IAM role, or a "
+                     "Secret with AWS keys)")
     endpoint = custom_s3_endpoint()
     if endpoint:
-        notes.append(f"the kernel's S3 endpoint is {endpoint}: KServe reads it from the annotation "
-                     f"{S3_ENDPOINT_ANNOTATION} on the service account's S3 Secret (not from this kernel)")
+        notes.append(f"the kernel's S3 endpoint is {endpoint}: KServe reads it from the "
+                     f"annotation {S3_ENDPOINT_ANNOTATION} on the service account's S3 Secret (not "
+                     "from this kernel)")
     return notes
 
 
 # -- deploying (talks to S3 and the cluster) --------------------------------------------------
 
 
-def load_package_model(package) -> Any:
-    """The model object inside a :class:`~.model.ModelPackage` (its cloudpickled ``model.pkl``)."""
-    import cloudpickle
-
-    from fairing_magics.deploy.model import MODEL_FILE, PREDICTOR_FILE
-
+def load_package_model(package: ModelPackage) -> Any:
+    """The model object inside a :class:`~.model.ModelPackage` (its cloudpickled
+    ``model.pkl``)."""
     if PREDICTOR_FILE in package.members:
-        raise ConfigError("--predictor runs custom code, which needs our predictor image: drop --runtime")
+        raise ConfigError("--predictor runs custom code, which needs our predictor image: drop "
+                          "--runtime")
     return cloudpickle.loads(package.members[MODEL_FILE])
 
 
-def upload_runtime_model(saved: RuntimeModel, storage, name: str) -> str:
+def upload_runtime_model(saved: RuntimeModel, storage: S3Storage, name: str) -> str:
     """Put the saved files in their folder of ``storage``; return the folder's ``s3://`` URI."""
     storage.upload_files(saved.folder(name), saved.files)
     return storage_uri(storage, saved.folder(name))
 
 
-def start_runtime_endpoint(package, *, name: str, settings, emit: Callable[[object], None], timeout: float,
-                           runtime: str, replicas: int = 1, cpu: str = "", memory: str = ""):
+def start_runtime_endpoint(package: ModelPackage, *, name: str, settings,
+                           emit: Callable[[object], None], timeout: float, runtime: str,
+                           replicas: int = 1, cpu: str = "", memory: str = "") -> KubernetesServer:
     """Save, upload, apply the InferenceService and follow its rollout (as for our predictor);
-    return the :class:`~.kubernetes.KubernetesServer`."""
-    from fairing_magics.backends.kubernetes.cluster import load_cluster_access
-    from fairing_magics.deploy.kubernetes import _Objects, roll_out
-
+    return the :class:`~.kubernetes_objects.KubernetesServer`."""
     saved = save_runtime_model(runtime, load_package_model(package))
     storage = runtime_storage(settings, runtime)
-    access = load_cluster_access(context=settings.context or None, namespace=settings.namespace or None)
+    client = cluster_client(settings)
     for note in saved.notes:
         emit(ev.Notice(note, "warning"))
     for note in credential_notes(settings):
         emit(ev.Notice(note, "info"))
-    emit(ev.StageChanged("upload", "running"))
-    started = time.perf_counter()
-    try:
+    with ev.stage(emit, "upload") as step:
         uri = upload_runtime_model(saved, storage, name)
-    except Exception:
-        emit(ev.StageChanged("upload", "failed", time.perf_counter() - started))
-        raise
-    emit(ev.StageChanged("upload", "done", time.perf_counter() - started, f"{uri}/{FILE_NAMES[runtime]}"))
-    opts = runtime_options(name, uri, runtime=runtime, namespace=access.namespace, replicas=replicas, cpu=cpu,
-                           memory=memory, service_account=getattr(settings, "service_account", ""),
+        step.detail = f"{uri}/{FILE_NAMES[runtime]}"
+    opts = runtime_options(name, uri, runtime=runtime, namespace=client.namespace,
+                           replicas=replicas, cpu=cpu, memory=memory,
+                           service_account=getattr(settings, "service_account", ""),
                            istio_inject=settings.istio_inject, digest=saved.digest)
-    server = roll_out(access, render_runtime_objects(opts), _Objects(name, access.namespace, True), image="",
+    server = roll_out(client, render_runtime_objects(opts),
+                      EndpointObjects(name, client.namespace, True), image="",
                       replicas=replicas, expose="clusterip", timeout=timeout, emit=emit,
-                      what=f"{replicas} replica(s) of KServe's {runtime} runtime, model {saved.digest[7:19]}")
+                      what=f"{replicas} replica(s) of KServe's {runtime} runtime, "
+                           f"model {saved.digest[7:19]}")
     server.image = f"kserve {runtime} runtime, {uri}"
     return server

@@ -103,7 +103,8 @@ def test_xgboost_model_is_saved_with_its_save_model_as_model_bst():
     ("sklearn", "function", "Drop --runtime to serve it with our predictor image"),
     ("sklearn", "scaler", "Drop --runtime"),
 ])
-def test_a_model_the_runtime_cannot_load_is_refused_naming_the_way_out(runtime, model, message, linreg):
+def test_a_model_the_runtime_cannot_load_is_refused_naming_the_way_out(runtime, model, message,
+                                                                       linreg):
     booster_class, _, _ = _xgboost_classes()
     models = {"linreg": linreg[0], "booster": booster_class(), "function": lambda x: x,
               "scaler": StandardScaler()}
@@ -130,7 +131,8 @@ def test_a_pipeline_with_notebook_code_is_refused_for_the_stock_image(linreg):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(backend="local", kserve=True), "use --backend kubernetes --kserve"),
     (dict(backend="kubernetes", kserve=False), "add --kserve"),
-    (dict(backend="kubernetes", kserve=True, predictor=lambda m, x: x), "needs our predictor image"),
+    (dict(backend="kubernetes", kserve=True, predictor=lambda m, x: x),
+     "needs our predictor image"),
 ])
 def test_flags_that_cannot_go_with_a_stock_runtime(kwargs, message, linreg):
     with pytest.raises(ConfigError, match=message):
@@ -141,18 +143,21 @@ def test_flags_that_cannot_go_with_a_stock_runtime(kwargs, message, linreg):
 
 @pytest.mark.parametrize("storage", ["", "/tmp/runs", "file:///tmp/runs"])
 def test_no_s3_storage_is_refused_in_check(storage):
-    with pytest.raises(ConfigError, match=r"downloads the model from S3.*%fairing_config --storage"):
+    with pytest.raises(ConfigError,
+                       match=r"downloads the model from S3.*%fairing_config --storage"):
         check_runtime_options(Settings(storage=storage), runtime="sklearn", kserve=True)
     with pytest.raises(ConfigError, match="--expose is for Deployments"):
         check_runtime_options(S3, runtime="sklearn", kserve=True, expose="nodeport")
-    check_runtime_options(S3, runtime="sklearn", kserve=True, cpu="500m", memory="1Gi")  # no registry needed
+    # no registry needed
+    check_runtime_options(S3, runtime="sklearn", kserve=True, cpu="500m", memory="1Gi")
 
 
 def test_inferenceservice_names_format_storage_protocol_and_service_account():
     uri = storage_uri(runtime_storage(S3, "sklearn"), "models/linreg/0123456789ab")
     assert uri == "s3://fairing-models/team/models/linreg/0123456789ab"
-    opts = runtime_options("linreg", uri, runtime="sklearn", namespace="kubeflow-user", replicas=2, cpu="500m",
-                           memory="1Gi", service_account="kserve-s3", digest="sha256:" + "a" * 64)
+    opts = runtime_options("linreg", uri, runtime="sklearn", namespace="kubeflow-user", replicas=2,
+                           cpu="500m", memory="1Gi", service_account="kserve-s3",
+                           digest="sha256:" + "a" * 64)
     [isvc] = render_runtime_objects(opts)
     assert (isvc["apiVersion"], isvc["kind"]) == ("serving.kserve.io/v1beta1", "InferenceService")
     assert isvc["metadata"]["annotations"]["sidecar.istio.io/inject"] == "false"
@@ -162,20 +167,23 @@ def test_inferenceservice_names_format_storage_protocol_and_service_account():
     assert "containers" not in predictor
     assert predictor["model"] == {
         "modelFormat": {"name": "sklearn"}, "protocolVersion": "v1", "storageUri": uri,
-        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "500m", "memory": "1Gi"}}}
-    [plain] = render_runtime_objects(runtime_options("linreg", uri, runtime="xgboost", istio_inject=True))
+        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"},
+                      "limits": {"cpu": "500m", "memory": "1Gi"}}}
+    [plain] = render_runtime_objects(runtime_options("linreg", uri, runtime="xgboost",
+                                                     istio_inject=True))
     assert "serviceAccountName" not in plain["spec"]["predictor"]
     assert "sidecar.istio.io/inject" not in plain["metadata"].get("annotations", {})
 
 
 def test_dry_run_shows_the_upload_and_the_inferenceservice_and_touches_nothing(linreg, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing may be contacted
-    text = plan_deploy(linreg[0], name="linreg", backend="kubernetes", kserve=True, runtime="sklearn",
-                       settings=S3)
+    text = plan_deploy(linreg[0], name="linreg", backend="kubernetes", kserve=True,
+                       runtime="sklearn", settings=S3)
     saved = save_runtime_model("sklearn", linreg[0])
     assert f"uploaded to s3://fairing-models/team/{saved.folder('linreg')}/model.joblib" in text
     assert "no image is built" in text and "saved with scikit-learn" in text
-    assert "serving.kserve.io/s3-endpoint" in text  # the kernel's endpoint is not AWS's: say where KServe reads it
+    # the kernel's endpoint is not AWS's: say where KServe reads it
+    assert "serving.kserve.io/s3-endpoint" in text
     assert "modelFormat:\n        name: sklearn" in text and "protocolVersion: v1" in text
     assert "serviceAccountName: kserve-s3" in text and "Base image" not in text
 

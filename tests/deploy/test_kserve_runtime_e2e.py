@@ -39,7 +39,8 @@ def sklearn_runtime(kube_cluster):
 
     started = time.perf_counter()
     image = build_sklearnserver_image(kube_cluster.registry_host, kube_cluster.python_image())
-    print(f"stand-in sklearnserver image built and pushed in {time.perf_counter() - started:.1f} s: {image}")
+    seconds = time.perf_counter() - started
+    print(f"stand-in sklearnserver image built and pushed in {seconds:.1f} s: {image}")
     api = kube_cluster.api_client()
     custom = client.CustomObjectsApi(api)
     custom.create_cluster_custom_object("serving.kserve.io", "v1alpha1", "clusterservingruntimes",
@@ -68,14 +69,17 @@ def cluster_shell(kube_cluster, aws, sklearn_runtime, tmp_path, monkeypatch):
             "serving.kserve.io/s3-region": "cn-northwest-1"}},
         "type": "Opaque",
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in (
-            ("AWS_ACCESS_KEY_ID", FAKE_ACCESS_KEY_ID), ("AWS_SECRET_ACCESS_KEY", FAKE_SECRET_ACCESS_KEY))}})
+            ("AWS_ACCESS_KEY_ID", FAKE_ACCESS_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", FAKE_SECRET_ACCESS_KEY))}})
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "kserve-s3"},
                                                        "secrets": [{"name": "s3-creds"}]})
-    boto3.client("s3").create_bucket(Bucket=BUCKET,
-                                     CreateBucketConfiguration={"LocationConstraint": "cn-northwest-1"})
-    for key, value in {"KUBECONFIG": str(kube_cluster.kubeconfig), "FAIRING_HOME": str(tmp_path / "home"),
-                       "FAIRING_UI": "text", "FAIRING_BACKEND": "kubernetes", "FAIRING_NAMESPACE": namespace,
-                       "FAIRING_STORAGE": f"s3://{BUCKET}/team", "FAIRING_SERVICE_ACCOUNT": "kserve-s3"}.items():
+    boto3.client("s3").create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "cn-northwest-1"})
+    for key, value in {"KUBECONFIG": str(kube_cluster.kubeconfig),
+                       "FAIRING_HOME": str(tmp_path / "home"), "FAIRING_UI": "text",
+                       "FAIRING_BACKEND": "kubernetes", "FAIRING_NAMESPACE": namespace,
+                       "FAIRING_STORAGE": f"s3://{BUCKET}/team",
+                       "FAIRING_SERVICE_ACCOUNT": "kserve-s3"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("FAIRING_REGISTRY", raising=False)
     shell = ipython_shell()
@@ -97,17 +101,20 @@ def _left(api, namespace: str) -> dict:
     return {
         "inferenceservices": [i["metadata"]["name"] for i in custom.list_namespaced_custom_object(
             "serving.kserve.io", "v1beta1", namespace, "inferenceservices")["items"]],
-        "pods": [p.metadata.name for p in client.CoreV1Api(api).list_namespaced_pod(namespace).items],
+        "pods": [p.metadata.name
+                 for p in client.CoreV1Api(api).list_namespaced_pod(namespace).items],
     }
 
 
-def test_sklearn_runtime_serves_the_uploaded_model_rolls_out_and_deletes(cluster_shell, linreg, capsys):
+def test_sklearn_runtime_serves_the_uploaded_model_rolls_out_and_deletes(cluster_shell, linreg,
+                                                                         capsys):
     import boto3
 
     shell, api, namespace = cluster_shell
     model, x = linreg
     shell.user_ns["model"], shell.user_ns["rows"] = model, x
-    result = shell.run_cell("%fairing_deploy model --name linreg --kserve --runtime sklearn --timeout 300")
+    result = shell.run_cell(
+        "%fairing_deploy model --name linreg --kserve --runtime sklearn --timeout 300")
     assert result.success, result.error_in_exec
     endpoint = result.result
     out = capsys.readouterr().out
@@ -116,7 +123,8 @@ def test_sklearn_runtime_serves_the_uploaded_model_rolls_out_and_deletes(cluster
     assert "saved with scikit-learn" in out and "linreg ready at" in out
 
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]]
-    assert len(keys) == 1 and keys[0].startswith("team/models/linreg/") and keys[0].endswith("/model.joblib")
+    assert len(keys) == 1 and keys[0].startswith("team/models/linreg/")
+    assert keys[0].endswith("/model.joblib")
     from kubernetes import client
 
     isvc = client.CustomObjectsApi(api).get_namespaced_custom_object(
@@ -131,14 +139,16 @@ def test_sklearn_runtime_serves_the_uploaded_model_rolls_out_and_deletes(cluster
 
     second = LinearRegression().fit(x, x[:, 1] * -4.0 + 2.0)
     shell.user_ns["model"] = second
-    result = shell.run_cell("%fairing_deploy model --name linreg --kserve --runtime sklearn --timeout 300")
+    result = shell.run_cell(
+        "%fairing_deploy model --name linreg --kserve --runtime sklearn --timeout 300")
     assert result.success, result.error_in_exec
     assert result.result is endpoint and endpoint.revision == 2
     assert np.allclose(endpoint.predict(x), second.predict(x), rtol=0, atol=1e-12)
 
     assert shell.run_cell("%fairing_undeploy linreg").success
     assert _left(api, namespace) == {"inferenceservices": [], "pods": []}
-    assert len(boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]) == 2  # the model folders stay
+    # the model folders stay
+    assert len(boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]) == 2
 
 
 def test_a_crashing_runtime_fails_with_its_log_and_leaves_no_inferenceservice(cluster_shell, linreg,
@@ -153,13 +163,15 @@ def test_a_crashing_runtime_fails_with_its_log_and_leaves_no_inferenceservice(cl
     broken = runtime_object(sklearn_runtime)
     broken.update(kind="ServingRuntime", metadata={"name": "broken-sklearn"})
     broken["spec"]["containers"][0]["args"][1] = "--model_dir=/tmp"
-    client.CustomObjectsApi(api).create_namespaced_custom_object("serving.kserve.io", "v1alpha1", namespace,
-                                                                 "servingruntimes", broken)
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "serving.kserve.io", "v1alpha1", namespace, "servingruntimes", broken)
     shell.user_ns["model"] = linreg[0]
-    result = shell.run_cell("%fairing_deploy model --name broken --kserve --runtime sklearn --timeout 300")
+    result = shell.run_cell(
+        "%fairing_deploy model --name broken --kserve --runtime sklearn --timeout 300")
     assert not result.success
     message = str(result.error_in_exec)
-    assert "pod broken-predictor-" in message and "ModelMissingError: /tmp" in message  # the server's log
+    # the server's log
+    assert "pod broken-predictor-" in message and "ModelMissingError: /tmp" in message
     assert _left(api, namespace) == {"inferenceservices": [], "pods": []}
 
 
@@ -179,14 +191,16 @@ def test_refusals_come_before_anything_is_uploaded(cluster_shell, linreg, monkey
     shell.run_cell("def double(model, x):\n    return model.predict(x) * 2")
     shell.run_cell("function_model = lambda x: x")
     cases = {
-        "%fairing_deploy model --kserve --runtime sklearn --predictor double": "needs our predictor image",
+        "%fairing_deploy model --kserve --runtime sklearn --predictor double":
+            "needs our predictor image",
         "%fairing_deploy model --kserve --runtime xgboost": "use --runtime sklearn",
         "%fairing_deploy function_model --kserve --runtime sklearn": "Drop --runtime",
         "%fairing_deploy model --runtime sklearn": "add --kserve",
     }
     for line, message in cases.items():
         result = shell.run_cell(line)
-        assert not result.success and message in str(result.error_in_exec), (line, result.error_in_exec)
+        assert not result.success, line
+        assert message in str(result.error_in_exec), (line, result.error_in_exec)
     assert shell.run_cell("%fairing_config --storage /tmp/not-s3").success
     result = shell.run_cell("%fairing_deploy model --kserve --runtime sklearn")
     assert not result.success and "downloads the model from S3" in str(result.error_in_exec)

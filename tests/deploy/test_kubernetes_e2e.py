@@ -31,9 +31,9 @@ def cluster_settings(kube_cluster, tmp_path, monkeypatch):
     client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
     monkeypatch.setenv("KUBECONFIG", str(kube_cluster.kubeconfig))
     registry = kube_cluster.registry_host
-    settings = Settings(home=tmp_path / "home", ui="text", backend="kubernetes", namespace=namespace,
-                        registry=f"{registry}/fairing/serve", base_image=kube_cluster.python_image(),
-                        insecure_registries=(registry,))
+    settings = Settings(home=tmp_path / "home", ui="text", backend="kubernetes",
+                        namespace=namespace, registry=f"{registry}/fairing/serve",
+                        base_image=kube_cluster.python_image(), insecure_registries=(registry,))
     yield settings, api, namespace
     api.close()
 
@@ -54,12 +54,13 @@ def _objects(api, namespace: str, name: str) -> dict:
     }
 
 
-def test_deployment_pods_serve_the_kernels_predictions_roll_out_and_undeploy_cleanly(cluster_settings, linreg):
+def test_deployment_pods_serve_the_kernels_predictions_roll_out_and_undeploy_cleanly(
+        cluster_settings, linreg):
     settings, api, namespace = cluster_settings
     model, x = linreg
     book, events = EndpointBook(), []
-    endpoint = deploy(model, name="linreg", settings=settings, book=book, emit=events.append, timeout=600,
-                      expose="loadbalancer", cpu="500m", memory="1Gi")
+    endpoint = deploy(model, name="linreg", settings=settings, book=book, emit=events.append,
+                      timeout=600, expose="loadbalancer", cpu="500m", memory="1Gi")
     try:
         assert endpoint.backend == "kubernetes" and endpoint.status == "Ready"
         assert endpoint.url.startswith("http://127.0.0.1:")
@@ -76,14 +77,17 @@ def test_deployment_pods_serve_the_kernels_predictions_roll_out_and_undeploy_cle
         ingress = service.status.load_balancer.ingress[0]  # the emulator's "load balancer"
         assert endpoint.url == f"http://{ingress.ip}:{ingress.ports[0].port}"
         assert len(found["pods"]) == 1 and found["pods"][0].startswith("linreg-")
-        assert "listening on" in endpoint.logs() and endpoint.logs().startswith(f"[{found['pods'][0]}] ")
+        assert "listening on" in endpoint.logs()
+        assert endpoint.logs().startswith(f"[{found['pods'][0]}] ")
         stages = [e.stage for e in events if isinstance(e, ev.StageChanged) and e.state == "done"]
         assert stages == ["package", "build", "push", "apply", "rollout", "ready"]
-        assert any(isinstance(e, ev.PhaseChanged) and e.source and e.phase == "Ready" for e in events)
+        assert any(isinstance(e, ev.PhaseChanged) and e.source and e.phase == "Ready"
+                   for e in events)
         assert any(isinstance(e, ev.Notice) and "Pulling" in e.text for e in events)  # pod events
 
         second = LinearRegression().fit(x, x[:, 1] * -4.0 + 2.0)
-        again = deploy(second, name="linreg", settings=settings, book=book, emit=lambda e: None, timeout=600)
+        again = deploy(second, name="linreg", settings=settings, book=book, emit=lambda e: None,
+                       timeout=600)
         assert again is endpoint and endpoint.revision == 2
         assert np.allclose(endpoint.predict(x), second.predict(x), rtol=0, atol=1e-12)
         live = _objects(api, namespace, "linreg")["live pods"]
@@ -97,10 +101,14 @@ def test_deployment_pods_serve_the_kernels_predictions_roll_out_and_undeploy_cle
 
 def test_a_crashing_server_fails_with_its_log_and_leaves_no_objects(cluster_settings):
     settings, api, namespace = cluster_settings
+    events = []
     with pytest.raises(DeployError) as caught:
         deploy(_crashing_model(), name="broken", settings=settings, book=EndpointBook(),
-               emit=lambda e: None, timeout=300)
+               emit=events.append, timeout=300)
     assert "the weights file is corrupt" in str(caught.value) and "pod broken-" in str(caught.value)
+    # The panel shows the stage that failed as failed, not as still running.
+    rollout = [e.state for e in events if isinstance(e, ev.StageChanged) and e.stage == "rollout"]
+    assert rollout == ["running", "failed"]
     assert _objects(api, namespace, "broken") == {"deployments": [], "services": [], "pods": [],
                                                   "live pods": [], "inferenceservices": []}
 

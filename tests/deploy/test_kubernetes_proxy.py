@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import yaml
 
-from fairing_magics.backends.kubernetes.cluster import load_cluster_access
 from fairing_magics.deploy.endpoint import Endpoint, PredictionError
-from fairing_magics.deploy.kubernetes import KubernetesServer, _Objects
+from fairing_magics.deploy.kubernetes_objects import EndpointObjects, KubernetesServer
+from fairing_magics.kube.access import load_cluster_access
+from fairing_magics.kube.client import ClusterClient
 
 TOKEN = "proxy-test-token"
 PREFIX = "/api/v1/namespaces/team/services/linreg:http/proxy"
@@ -56,7 +57,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def proxy_access(tmp_path):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     host = f"http://127.0.0.1:{server.server_address[1]}"
     kubeconfig = tmp_path / "kubeconfig"
@@ -64,7 +66,8 @@ def proxy_access(tmp_path):
         "apiVersion": "v1", "kind": "Config", "current-context": "c",
         "clusters": [{"name": "k", "cluster": {"server": host}}],
         "users": [{"name": "u", "user": {"token": TOKEN}}],
-        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "team"}}]}))
+        "contexts": [{"name": "c",
+                      "context": {"cluster": "k", "user": "u", "namespace": "team"}}]}))
     access = load_cluster_access(kubeconfig=str(kubeconfig), environ={})
     _ProxyHandler.seen = []
     yield access, server
@@ -75,7 +78,8 @@ def proxy_access(tmp_path):
 
 def test_predictions_go_through_the_service_proxy_with_the_token(proxy_access):
     proxy_access, _stub = proxy_access
-    server = KubernetesServer(proxy_access, _Objects("linreg", "team", False), "ignored", proxied=True)
+    server = KubernetesServer(ClusterClient(proxy_access), EndpointObjects("linreg", "team", False),
+                              "ignored", proxied=True)
     status, body = server.request("GET", "/v1/models/linreg")
     assert status == 200 and json.loads(body)["ready"] is True
     endpoint = Endpoint("linreg", server)
@@ -92,7 +96,8 @@ def test_an_unreachable_api_server_is_a_connection_error(proxy_access):
     proxy_access, stub = proxy_access
     stub.shutdown()
     stub.server_close()  # nothing listens on the API server's port any more
-    server = KubernetesServer(proxy_access, _Objects("linreg", "team", False), "ignored", proxied=True)
+    server = KubernetesServer(ClusterClient(proxy_access), EndpointObjects("linreg", "team", False),
+                              "ignored", proxied=True)
     with pytest.raises(ConnectionError, match="service proxy"):
         server.request("GET", "/v1/models/linreg", timeout=2)
     with pytest.raises(PredictionError, match="cannot be reached"):

@@ -14,14 +14,13 @@ from fairing_magics.config import Settings
 from fairing_magics.deploy.kubernetes import (
     MODEL_DIR,
     KubernetesDeployer,
-    describe_pod,
     endpoint_options,
     model_layer,
-    node_address,
     render_objects,
-    service_url,
     serving_config,
 )
+from fairing_magics.deploy.kubernetes_objects import node_address, service_url
+from fairing_magics.deploy.kubernetes_rollout import describe_pod
 from fairing_magics.deploy.model import package_model
 from fairing_magics.errors import ConfigError
 
@@ -71,7 +70,8 @@ def test_deployment_and_service_with_probe_resources_replicas_and_no_port_variab
 
 
 def test_inferenceservice_runs_the_same_image(package):
-    (isvc,) = render_objects(endpoint_options("linreg", IMAGE, package=package, kserve=True, replicas=2))
+    (isvc,) = render_objects(endpoint_options("linreg", IMAGE, package=package, kserve=True,
+                                              replicas=2))
     assert (isvc["apiVersion"], isvc["kind"]) == ("serving.kserve.io/v1beta1", "InferenceService")
     predictor = isvc["spec"]["predictor"]
     assert predictor["minReplicas"] == 2
@@ -123,17 +123,23 @@ def _pod(phase="Running", ready=False, state=None, last=None, restarts=0, condit
 
 def test_describe_pod_reads_ready_crash_pull_and_scheduling():
     assert describe_pod(_pod(ready=True)) == ("Ready", "", "")
-    crash = describe_pod(_pod(state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+    crash = describe_pod(_pod(state={"waiting": {"reason": "CrashLoopBackOff",
+                                                 "message": "back-off"}},
                               last={"exitCode": 2}, restarts=2))
-    assert crash[0] == "CrashLoopBackOff" and crash[2] == "CrashLoopBackOff" and "exited 2" in crash[1]
-    assert describe_pod(_pod(state={"waiting": {"reason": "ImagePullBackOff"}}))[2] == "ImagePullBackOff"
+    assert crash[0] == "CrashLoopBackOff" and crash[2] == "CrashLoopBackOff"
+    assert "exited 2" in crash[1]
+    pull = describe_pod(_pod(state={"waiting": {"reason": "ImagePullBackOff"}}))
+    assert pull[2] == "ImagePullBackOff"
     assert describe_pod(_pod(state={"waiting": {"reason": "ContainerCreating"}}))[2] == ""
-    restarted = describe_pod(_pod(state={"waiting": {"reason": "PodInitializing"}}, last={"exitCode": 1}, restarts=1))
+    restarted = describe_pod(_pod(state={"waiting": {"reason": "PodInitializing"}},
+                                  last={"exitCode": 1}, restarts=1))
     assert restarted[2] == "exit code 1"
-    assert describe_pod(_pod(state={"terminated": {"exitCode": 2, "reason": "Error"}}))[2] == "exit code 2"
+    failed = describe_pod(_pod(state={"terminated": {"exitCode": 2, "reason": "Error"}}))
+    assert failed[2] == "exit code 2"
+    why = "0/1 nodes are available: 1 Insufficient cpu"
     pending = {"status": {"phase": "Pending", "conditions": [
-        {"type": "PodScheduled", "status": "False", "message": "0/1 nodes are available: 1 Insufficient cpu"}]}}
-    assert describe_pod(pending)[:2] == ("Unschedulable", "0/1 nodes are available: 1 Insufficient cpu")
+        {"type": "PodScheduled", "status": "False", "message": why}]}}
+    assert describe_pod(pending)[:2] == ("Unschedulable", why)
 
 
 def test_check_refuses_before_anything_is_built():

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from fairing_magics.backends.kubernetes.specs import JobOptions, Toleration, Volume
-from fairing_magics.backends.kubernetes.trainjob import render_trainjob
+from fairing_magics.kube.options import JobOptions, Toleration, Volume
+from fairing_magics.kube.trainjob import render_trainjob
 from tests.harness.kube.trainer_crds import install_trainjob_crd
 
 GROUP, VERSION = "trainer.kubeflow.org", "v1alpha1"

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from fairing_magics.backends.kubernetes.specs import JobOptions, Volume, render_training
+from fairing_magics.kube.options import JobOptions, Volume
+from fairing_magics.kube.training import render_training
 
 GROUP, VERSION = "trainer.kubeflow.org", "v1alpha1"
 

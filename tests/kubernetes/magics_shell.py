@@ -1,4 +1,5 @@
-"""The magics in the shared IPython shell, configured for a fresh namespace of the emulated cluster."""
+"""The magics in the shared IPython shell, configured for a fresh namespace of the emulated
+cluster."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ _base: dict = {}
 
 @contextlib.contextmanager
 def magics_on_cluster(kube_cluster, tmp_path, monkeypatch, namespace: str, repository: str):
-    """Yield ``(shell, api_client)`` with ``%load_ext fairing_magics`` done, the settings pointing at
-    ``namespace`` (created here), the cluster's registry (``repository`` under it), its Python base
-    image and a local storage folder; the extension is unloaded and the client closed afterwards."""
+    """Yield ``(shell, api_client)`` with ``%load_ext fairing_magics`` done, the settings
+    pointing at ``namespace`` (created here), the cluster's registry (``repository`` under it),
+    its Python base image and a local storage folder; the extension is unloaded and the client
+    closed afterwards."""
     from kubernetes.client import CoreV1Api
 
     api = kube_cluster.api_client()

@@ -9,14 +9,14 @@ import yaml
 from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.backends import Launch, get_backend
-from fairing_magics.backends.kubernetes import status as st
 from fairing_magics.backends.kubernetes.backend import KubernetesBackend
-from fairing_magics.backends.kubernetes.cluster import client_retries, load_cluster_access
 from fairing_magics.backends.kubernetes.jobs import cancel_run, find_run, format_runs, list_runs
 from fairing_magics.backends.kubernetes.plan import describe_cluster_plan, training_spec
 from fairing_magics.capture.bundle import Bundle
 from fairing_magics.config import Settings
 from fairing_magics.errors import ClusterError, ConfigError
+from fairing_magics.kube import status as st
+from fairing_magics.kube.access import client_retries, load_cluster_access
 from fairing_magics.run import Run
 
 IMAGE = "127.0.0.1:5000/fairing-job@sha256:" + "a" * 64
@@ -25,7 +25,8 @@ IMAGE = "127.0.0.1:5000/fairing-job@sha256:" + "a" * 64
 # -- status ---------------------------------------------------------------------------------------
 
 
-def cond(kind: str, status: str = "True", reason: str = "", message: str = "", at: str = "") -> dict:
+def cond(kind: str, status: str = "True", reason: str = "", message: str = "",
+         at: str = "") -> dict:
     return {"type": kind, "status": status, "reason": reason, "message": message,
             "lastTransitionTime": at}
 
@@ -38,18 +39,21 @@ def test_job_status_from_batch_job_conditions():
     # FailureTarget alone: the pods are still being terminated; not final yet.
     job["status"]["conditions"] = [cond("FailureTarget", reason="BackoffLimitExceeded")]
     assert not st.job_status(job).done
-    job["status"]["conditions"].append(cond("Failed", reason="DeadlineExceeded", message="too long"))
+    job["status"]["conditions"].append(cond("Failed", reason="DeadlineExceeded",
+                                            message="too long"))
     assert st.job_status(job) == st.JobStatus(ev.FAILED, "DeadlineExceeded", "too long")
-    done = {"kind": "Job", "status": {"conditions": [cond("Complete", reason="CompletionsReached")]}}
+    done = {"kind": "Job",
+            "status": {"conditions": [cond("Complete", reason="CompletionsReached")]}}
     assert st.job_status(done).phase == ev.SUCCEEDED
 
 
 def test_job_status_from_kubeflow_conditions_takes_the_latest_final_one():
     tfjob = {"kind": "TFJob", "status": {"conditions": [cond("Created"), cond("Running")]}}
     assert st.job_status(tfjob).phase == ev.RUNNING
-    tfjob["status"]["conditions"] += [cond("Running", "False"),
-                                      cond("Failed", reason="TFJobFailed", at="2024-01-01T00:00:02Z"),
-                                      cond("Succeeded", at="2024-01-01T00:00:01Z")]
+    tfjob["status"]["conditions"] += [
+        cond("Running", "False"),
+        cond("Failed", reason="TFJobFailed", at="2024-01-01T00:00:02Z"),
+        cond("Succeeded", at="2024-01-01T00:00:01Z")]
     assert st.job_status(tfjob).phase == ev.FAILED
     assert st.job_status({"kind": "PyTorchJob", "status": {}}).phase == ev.PENDING
 
@@ -126,7 +130,8 @@ def test_local_storage_becomes_a_hostpath_output_volume_and_aws_secret_env_refs(
     container = pod_spec["containers"][0]
     assert {"name": "fairing-output", "mountPath": "/fairing/output"} in container["volumeMounts"]
     key_env = next(e for e in container["env"] if e["name"] == "AWS_ACCESS_KEY_ID")
-    assert key_env["valueFrom"]["secretKeyRef"] == {"name": "aws-secret", "key": "AWS_ACCESS_KEY_ID"}
+    assert key_env["valueFrom"]["secretKeyRef"] == {"name": "aws-secret",
+                                                    "key": "AWS_ACCESS_KEY_ID"}
     assert "sidecar.istio.io/inject" not in spec["spec"]["template"]["metadata"]["labels"]
 
 
@@ -227,8 +232,8 @@ def test_doctor_jobs_and_cancel_magics_on_the_cluster(cluster, shell, capsys, tm
     # A run started by another kernel: only the cluster knows it.
     backend = KubernetesBackend(access=access)
     run = Run("other-abc123", "kubernetes", tmp_path / "other", stages=backend.stages)
-    backend.start(Launch(bundle_dir=tmp_path, image=IMAGE, options=pipeline.TrainOptions(name="other"),
-                         settings=settings), run)
+    backend.start(Launch(bundle_dir=tmp_path, image=IMAGE,
+                         options=pipeline.TrainOptions(name="other"), settings=settings), run)
     assert shell.run_cell("%fairing_jobs").success
     out = capsys.readouterr().out
     assert "On the cluster (namespace default)" in out and "other-abc123  job" in out

@@ -14,11 +14,11 @@ import pytest
 from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.backends.kubernetes.backend import KubernetesBackend
-from fairing_magics.backends.kubernetes.cluster import client_retries, load_cluster_access
 from fairing_magics.backends.kubernetes.jobs import find_run, list_runs
-from fairing_magics.backends.kubernetes.specs import run_selector
 from fairing_magics.config import Settings
 from fairing_magics.errors import JobFailed, RunCancelled
+from fairing_magics.kube.access import client_retries, load_cluster_access
+from fairing_magics.kube.labels import run_selector
 from fairing_magics.run import Run, RunBook
 
 pytestmark = pytest.mark.e2e
@@ -91,7 +91,8 @@ def test_cell_runs_as_a_job_logs_and_outputs_come_back(kube):
     logged = [line for line in run.logs().splitlines() if not line.startswith("#")]
     expected = [f"[{pod}] line {i} naïve € 日本" for i in range(40)] + [f"[{pod}] to stderr"]
     assert logged == expected
-    assert lines_of(events, pod) == [e.split("] ", 1)[1] for e in expected][-len(lines_of(events, pod)):]
+    shown = lines_of(events, pod)
+    assert shown == [e.split("] ", 1)[1] for e in expected][-len(shown):]
     # The panel saw the stages, the pod's phases and the final state.
     stages = [(e.stage, e.state) for e in events if isinstance(e, ev.StageChanged)]
     assert ("run", "done") in stages
@@ -175,9 +176,9 @@ def test_dropped_log_stream_loses_and_repeats_no_line(kube):
     body = [line.split("] ", 1)[1] for line in run.logs().splitlines() if not line.startswith("#")]
     assert body == [f"n={i:05d} " + "x" * (i % 37) for i in range(count)]
     assert run.line_count == count
+    pods_path = f"/api/v1/namespaces/{kube.namespace}/pods/"
     log_reads = [path for method, path in list(emulator.requests)
-                 if method == "GET" and path.startswith(f"/api/v1/namespaces/{kube.namespace}/pods/")
-                 and path.endswith("/log")]
+                 if method == "GET" and path.startswith(pods_path) and path.endswith("/log")]
     assert len(log_reads) >= 2  # the stream was really dropped and opened again
 
 
@@ -238,5 +239,6 @@ def test_no_wait_then_reattach_from_a_fresh_backend(kube, tmp_path):
     again.wait(120)
     first.wait(60)
     assert again.status == ev.SUCCEEDED
-    body = [line.split("] ", 1)[1] for line in again.logs().splitlines() if not line.startswith("#")]
+    body = [line.split("] ", 1)[1] for line in again.logs().splitlines()
+            if not line.startswith("#")]
     assert body == [f"tick {i}" for i in range(30)]

@@ -1,8 +1,10 @@
-"""Cluster access: kubeconfig and in-cluster loading, the one retry policy, and error messages.
+"""Cluster access and the one request path: kubeconfig and in-cluster loading, the one retry
+policy, and what refusals mean.
 
-The official client talks real HTTP(S) to a small scripted API server on 127.0.0.1 (answers are
-set per test), so loading, TLS, auth headers, retries and the translation of refusals are all
-exercised through the real ``kubernetes`` package.
+:class:`ClusterClient` talks real HTTP(S) to a small scripted API server on 127.0.0.1 (answers
+are set per test) through the official client's connection pool, so loading, TLS, auth headers,
+retries and the translation of refusals are all exercised through the real ``kubernetes``
+package.
 """
 
 from __future__ import annotations
@@ -20,14 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fairing_magics.backends.kubernetes.cluster import (
-    ClusterAccess,
-    api_call,
-    client_retries,
-    load_cluster_access,
-)
-from fairing_magics.backends.kubernetes.specs import TFJOB
 from fairing_magics.errors import ClusterError, ConfigError
+from fairing_magics.kube.access import ClusterAccess, client_retries, load_cluster_access
+from fairing_magics.kube.api_resources import TFJOB
+from fairing_magics.kube.client import ClusterClient
 from tests.harness import need
 
 VERSION = {"major": "1", "minor": "29", "gitVersion": "v1.29.4", "gitCommit": "", "gitTreeState":
@@ -39,6 +37,8 @@ class ScriptedApi:
 
     def __init__(self, tls: tuple[Path, Path] | None = None):
         self.requests: list[tuple[str, str, dict]] = []
+        #: (method, path with its query, body) of each request, as sent
+        self.sent: list[tuple[str, str, bytes]] = []
         self.script: dict[tuple[str, str], list[tuple[int, dict, dict]]] = {}
         api = self
 
@@ -48,8 +48,8 @@ class ScriptedApi:
 
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                api.sent.append((self.command, self.path,
+                                 self.rfile.read(length) if length else b""))
                 path = self.path.split("?")[0].rstrip("/") or "/"
                 api.requests.append((self.command, path,
                                      {k.lower(): v for k, v in self.headers.items()}))
@@ -141,7 +141,8 @@ def write_kubeconfig(path: Path, contexts: dict[str, dict], current: str | None)
 def fake_token(namespace: str, name: str) -> str:
     def part(obj) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-    claims = {"iss": "kubernetes/serviceaccount", "sub": f"system:serviceaccount:{namespace}:{name}"}
+    claims = {"iss": "kubernetes/serviceaccount",
+              "sub": f"system:serviceaccount:{namespace}:{name}"}
     return f"{part({'alg': 'RS256'})}.{part(claims)}.c2lnbmF0dXJlc2lnbmF0dXJl"
 
 
@@ -155,9 +156,7 @@ def fake_serviceaccount(folder: Path, ca: Path, namespace: str = "kubeflow-user"
 
 
 def version_of(access: ClusterAccess) -> str:
-    from kubernetes.client import VersionApi
-
-    return VersionApi(access.api_client).get_code().git_version
+    return ClusterClient(access).read_json("/version", resource="/version")["gitVersion"]
 
 
 # -- kubeconfig ----------------------------------------------------------------------------------
@@ -327,12 +326,9 @@ TFJOBS = "/apis/kubeflow.org/v1/namespaces/kubeflow-user/tfjobs"
 
 
 def create_tfjob(access: ClusterAccess):
-    from kubernetes.client import CustomObjectsApi
-
-    with api_call(access, "create", TFJOB, namespace="kubeflow-user"):
-        return CustomObjectsApi(access.api_client).create_namespaced_custom_object(
-            "kubeflow.org", "v1", "kubeflow-user", "tfjobs",
-            {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "x"}})
+    return ClusterClient(access).create(
+        TFJOB, {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "x"}},
+        namespace="kubeflow-user")
 
 
 def test_get_is_retried_on_429_and_5xx(api, tmp_path):
@@ -359,8 +355,7 @@ def test_retries_end_and_the_last_answer_is_reported(api, tmp_path):
     api.answer("GET", "/version", UNAVAILABLE)
     access = quick_access(api, tmp_path, total=2)
     with pytest.raises(ClusterError, match=r"answered 503 .* also after retries"):
-        with api_call(access, "get", "/version"):
-            version_of(access)
+        version_of(access)
     assert api.count("GET", "/version") == 3  # the first try and two retries
 
 
@@ -373,9 +368,9 @@ def test_unreachable_cluster(tmp_path):
         current="dev")
     access = load_cluster_access(kubeconfig=path, retries=client_retries(backoff_factor=0))
     with pytest.raises(ClusterError) as info:
-        with api_call(access, "get", "/version"):
-            version_of(access)
+        version_of(access)
     message = str(info.value)
+    assert info.value.status is None  # no answer came
     assert f"cannot reach the Kubernetes API at http://127.0.0.1:{port}" in message
     assert "context dev" in message and "secret-token" not in message
 
@@ -419,10 +414,10 @@ def test_missing_crd(api, tmp_path):
      "namespace kubeflow-user does not exist"),
     (409, status_body(409, "AlreadyExists", 'tfjobs.kubeflow.org "x" already exists',
                       {"name": "x", "group": "kubeflow.org", "kind": "tfjobs"}),
-     "tfjobs.kubeflow.org already exists in namespace kubeflow-user: choose another --name"),
+     "tfjobs.kubeflow.org x already exists in namespace kubeflow-user: choose another --name"),
     (422, status_body(422, "Invalid", 'TFJob "x" is invalid: spec: Required value',
                       {"name": "x", "kind": "TFJob"}),
-     'refused the tfjobs.kubeflow.org in namespace kubeflow-user as invalid: TFJob "x" is '
+     'refused the tfjobs.kubeflow.org x in namespace kubeflow-user as invalid: TFJob "x" is '
      "invalid: spec: Required value"),
 ])
 def test_other_refusals(api, tmp_path, status, body, expected):
@@ -434,14 +429,60 @@ def test_other_refusals(api, tmp_path, status, body, expected):
 
 
 def test_named_object_not_found(api, tmp_path):
-    from kubernetes.client import CustomObjectsApi
-
     api.answer("GET", TFJOBS + "/gone", (404, status_body(
         404, "NotFound", 'tfjobs.kubeflow.org "gone" not found',
         {"name": "gone", "group": "kubeflow.org", "kind": "tfjobs"})))
     access = quick_access(api, tmp_path)
     with pytest.raises(ClusterError, match="tfjobs.kubeflow.org gone not found in namespace "
                                            "kubeflow-user"):
-        with api_call(access, "get", TFJOB, namespace="kubeflow-user", name="gone"):
-            CustomObjectsApi(access.api_client).get_namespaced_custom_object(
-                "kubeflow.org", "v1", "kubeflow-user", "tfjobs", "gone")
+        ClusterClient(access).get(TFJOB, "gone", namespace="kubeflow-user")
+
+
+# -- the one request path: what a caller gets back --------------------------------------------
+
+
+def test_a_refusal_keeps_its_status_and_reason(api, tmp_path):
+    api.answer("GET", TFJOBS + "/x", (403, status_body(403, "Forbidden", "tfjobs is forbidden")))
+    client = ClusterClient(quick_access(api, tmp_path))
+    with pytest.raises(ClusterError) as info:
+        client.get(TFJOB, "x", namespace="kubeflow-user")
+    assert (info.value.status, info.value.reason) == (403, "Forbidden")
+    assert 'resources: ["tfjobs"], verbs: ["get"]' in str(info.value)
+
+
+def test_missing_ok_reads_a_404_as_absent_and_nothing_else(api, tmp_path):
+    client = ClusterClient(quick_access(api, tmp_path))
+    # The scripted server has no route for tfjobs: a cluster without the CRD.
+    assert client.list(TFJOB, namespace="kubeflow-user", missing_ok=True) is None
+    assert client.get(TFJOB, "gone", namespace="kubeflow-user", missing_ok=True) is None
+    api.answer("GET", TFJOBS, (403, status_body(403, "Forbidden", "tfjobs is forbidden")))
+    with pytest.raises(ClusterError, match="may not list tfjobs.kubeflow.org"):
+        client.list(TFJOB, namespace="kubeflow-user", missing_ok=True)
+
+
+def test_delete_asks_for_its_propagation_and_says_when_it_was_gone(api, tmp_path):
+    gone = status_body(404, "NotFound", 'tfjobs.kubeflow.org "x" not found',
+                       {"name": "x", "group": "kubeflow.org", "kind": "tfjobs"})
+    api.answer("DELETE", TFJOBS + "/x", (200, {"kind": "Status", "status": "Success"}),
+               (404, gone))
+    client = ClusterClient(quick_access(api, tmp_path))
+    assert client.delete(TFJOB, "x", namespace="kubeflow-user", propagation="Foreground")
+    assert json.loads(api.sent[-1][2]) == {"propagationPolicy": "Foreground"}
+    assert client.delete(TFJOB, "x", namespace="kubeflow-user") is False
+
+
+def test_patch_is_a_merge_patch_and_a_selector_is_encoded(api, tmp_path):
+    api.answer("PATCH", TFJOBS + "/x", (200, {"metadata": {"name": "x", "generation": 2}}))
+    api.answer("GET", TFJOBS, (200, {"kind": "TFJobList", "items": []}))
+    client = ClusterClient(quick_access(api, tmp_path))
+    patched = client.patch(TFJOB, "x", {"spec": {"runPolicy": None}}, namespace="kubeflow-user")
+    assert patched["metadata"]["generation"] == 2
+    method, path, headers = api.requests[-1]
+    assert (method, headers["content-type"]) == ("PATCH", "application/merge-patch+json")
+    assert json.loads(api.sent[-1][2]) == {"spec": {"runPolicy": None}}
+    listed = client.list(TFJOB, namespace="kubeflow-user",
+                         label_selector="fairing.dev/run=a,fairing.dev/name=b")
+    assert listed == {"kind": "TFJobList", "items": []}
+    assert api.sent[-1][1] == (TFJOBS + "?labelSelector=fairing.dev%2Frun%3Da%2C"
+                               "fairing.dev%2Fname%3Db")
+

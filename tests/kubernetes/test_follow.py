@@ -10,7 +10,6 @@ import time
 import pytest
 
 from fairing_magics import events as ev
-from fairing_magics.backends.kubernetes.cluster import client_retries, load_cluster_access
 from fairing_magics.backends.kubernetes.follow import (
     ContainerLogFollower,
     LineBatcher,
@@ -20,6 +19,8 @@ from fairing_magics.backends.kubernetes.follow import (
     admit_lines,
     timestamp_key,
 )
+from fairing_magics.kube.access import client_retries, load_cluster_access
+from fairing_magics.kube.client import ClusterClient
 from tests.harness.kube.resources import find_type
 
 POD = find_type("", "v1", "pods")
@@ -93,16 +94,18 @@ def test_batcher_keeps_order_per_source_and_bounds_what_waits():
     assert len(got) < 1000  # lines travel in batches, not one event each
 
 
-# -- over HTTP, against the API emulator ------------------------------------------------------------
+# -- over HTTP, against the API emulator -----------------------------------------------------
 
 
 @pytest.fixture
 def api(kube_api):
+    """The emulator, the official client's CoreV1Api (the test's own hands on the cluster) and
+    our ClusterClient (what the follower and the watcher use)."""
     from kubernetes.client import CoreV1Api
 
     access = load_cluster_access(kubeconfig=kube_api.kubeconfig,
                                  retries=client_retries(backoff_factor=0))
-    yield kube_api.emulator, CoreV1Api(access.api_client)
+    yield kube_api.emulator, CoreV1Api(access.api_client), ClusterClient(access)
     access.close()
 
 
@@ -126,9 +129,10 @@ def set_state(emu, name: str, state: dict) -> None:
     emu.store.mutate(POD, "default", name, update)
 
 
-def follow_in_thread(emu, core, name: str, got: list) -> tuple[ContainerLogFollower, threading.Thread]:
+def follow_in_thread(emu, client: ClusterClient, name: str,
+                     got: list) -> tuple[ContainerLogFollower, threading.Thread]:
     stop = threading.Event()
-    follower = ContainerLogFollower(core, "default", name, "train", got.extend,
+    follower = ContainerLogFollower(client, "default", name, "train", got.extend,
                                     pod_state=lambda: emu.store.find(POD, "default", name),
                                     stop=stop)
     thread = threading.Thread(target=follower.run, daemon=True)
@@ -138,12 +142,12 @@ def follow_in_thread(emu, core, name: str, got: list) -> tuple[ContainerLogFollo
 
 
 def test_follower_reconnects_after_drops_without_losing_or_repeating(api):
-    emu, core = api
+    emu, core, client = api
     pod = make_pod(emu, core, "p1", {"running": {"startedAt": "2024-01-01T00:00:00Z"}})
     log = emu.logbook.start("default", "p1", "train", pod["metadata"]["uid"])
     emu.drop_log_streams_after(100, times=3)  # three streams in a row end after 100 lines
     got: list[str] = []
-    follower, thread = follow_in_thread(emu, core, "p1", got)
+    follower, thread = follow_in_thread(emu, client, "p1", got)
     same = time.time_ns()
     for i in range(1000):
         # Groups of 7 lines share one timestamp: a drop inside a group must not repeat any.
@@ -163,10 +167,10 @@ def test_follower_reconnects_after_drops_without_losing_or_repeating(api):
 
 
 def test_follower_waits_for_a_container_to_start(api):
-    emu, core = api
+    emu, core, client = api
     pod = make_pod(emu, core, "p2", {"waiting": {"reason": "ContainerCreating"}})
     got: list[str] = []
-    follower, thread = follow_in_thread(emu, core, "p2", got)
+    follower, thread = follow_in_thread(emu, client, "p2", got)
     time.sleep(0.7)  # the API answers 400 "waiting to start" meanwhile
     log = emu.logbook.start("default", "p2", "train", pod["metadata"]["uid"])
     set_state(emu, "p2", {"running": {"startedAt": "2024-01-01T00:00:00Z"}})
@@ -180,10 +184,10 @@ def test_follower_waits_for_a_container_to_start(api):
 
 
 def test_follower_gives_up_on_a_container_that_never_ran(api):
-    emu, core = api
+    emu, core, client = api
     make_pod(emu, core, "p3", {"waiting": {"reason": "ErrImagePull"}})
     got: list[str] = []
-    _, thread = follow_in_thread(emu, core, "p3", got)
+    _, thread = follow_in_thread(emu, client, "p3", got)
     time.sleep(0.3)
     set_state(emu, "p3", {"terminated": {"exitCode": 128, "reason": "ContainerCannotRun"}})
     thread.join(5)
@@ -191,10 +195,10 @@ def test_follower_gives_up_on_a_container_that_never_ran(api):
 
 
 def test_pod_watcher_sees_pods_appear_change_and_go_also_after_an_expired_watch(api):
-    emu, core = api
+    emu, core, client = api
     seen: list[tuple[str, str]] = []
     stop = threading.Event()
-    watcher = PodWatcher(core, "default", "fairing.dev/run=r1",
+    watcher = PodWatcher(client, "default", "fairing.dev/run=r1",
                          on_pod=lambda p: seen.append((p["metadata"]["name"],
                                                        (p.get("status") or {}).get("phase", ""))),
                          on_pod_deleted=lambda p: seen.append((p["metadata"]["name"], "DELETED")),

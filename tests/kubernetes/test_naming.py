@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from fairing_magics.backends.kubernetes.naming import (
+from fairing_magics.errors import ConfigError
+from fairing_magics.kube.naming import (
     MAX_BASE_NAME,
     MAX_RUN_NAME,
     is_label_value,
@@ -13,7 +14,6 @@ from fairing_magics.backends.kubernetes.naming import (
     unique_name,
     validate_name,
 )
-from fairing_magics.errors import ConfigError
 
 RFC1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 

@@ -11,12 +11,13 @@ import socket
 
 import pytest
 
-from fairing_magics.backends.kubernetes.cluster import (
+from fairing_magics.errors import ClusterError, ConfigError
+from fairing_magics.kube.access import (
     ClusterAccess,
     client_retries,
     load_cluster_access,
 )
-from fairing_magics.backends.kubernetes.preflight import (
+from fairing_magics.kube.preflight import (
     Finding,
     check_cluster,
     check_reachable,
@@ -24,7 +25,6 @@ from fairing_magics.backends.kubernetes.preflight import (
     format_findings,
     require_ok,
 )
-from fairing_magics.errors import ClusterError, ConfigError
 
 
 @pytest.fixture

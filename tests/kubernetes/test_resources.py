@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from fairing_magics.backends.kubernetes.resources import (
+from fairing_magics.errors import ConfigError
+from fairing_magics.kube.resources import (
     parse_quantity,
     render_resources,
     validate_count,
@@ -12,7 +13,6 @@ from fairing_magics.backends.kubernetes.resources import (
     validate_gpus,
     validate_memory,
 )
-from fairing_magics.errors import ConfigError
 
 
 @pytest.mark.parametrize("text, value", [

@@ -5,27 +5,29 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from fairing_magics.backends.kubernetes.specs import (
-    ANNOTATION_DIGEST,
-    ISTIO_INJECT,
-    LABEL_DIGEST,
+from fairing_magics.errors import ConfigError
+from fairing_magics.kube.labels import ANNOTATION_DIGEST, ISTIO_INJECT, LABEL_DIGEST
+from fairing_magics.kube.manifests import to_yaml
+from fairing_magics.kube.options import (
     DeployOptions,
     JobOptions,
     Volume,
     parse_key_values,
     parse_toleration,
     parse_volume,
+)
+from fairing_magics.kube.serving import (
     render_deployment,
     render_endpoint,
     render_inferenceservice,
+    render_service,
+)
+from fairing_magics.kube.training import (
     render_job,
     render_pytorchjob,
-    render_service,
     render_tfjob,
     render_training,
-    to_yaml,
 )
-from fairing_magics.errors import ConfigError
 
 IMAGE = "127.0.0.1:5000/fairing-job@sha256:" + "a" * 64
 DIGEST = "sha256:" + "b" * 64
@@ -341,14 +343,14 @@ def test_invalid_deploy_options(overrides, message):
 
 def test_api_server_accepts_every_spec(kube_api):
     """Create each rendered object on the emulator (which validates like the API server and the
-    Kubeflow webhooks: names, labels, quantities, replica types, container names)."""
-    from kubernetes import client
-
-    from fairing_magics.backends.kubernetes.cluster import load_cluster_access
-    from fairing_magics.backends.kubernetes.specs import API_RESOURCES
+    Kubeflow webhooks: names, labels, quantities, replica types, container names), through the
+    one request path, :class:`ClusterClient`."""
+    from fairing_magics.kube.access import load_cluster_access
+    from fairing_magics.kube.api_resources import API_RESOURCES
+    from fairing_magics.kube.client import ClusterClient
 
     access = load_cluster_access(kubeconfig=kube_api.kubeconfig)
-    api = access.api_client
+    client = ClusterClient(access)
     ns = "default"
     full = dict(namespace=ns, cpu="500m", memory="1Gi", env={"A": "1"},
                 env_from_secrets=["creds"], node_selector={"pool": "gpu"},
@@ -369,19 +371,8 @@ def test_api_server_accepts_every_spec(kube_api):
     ]
     try:
         for spec in specs:
-            plural = {v.kind: v for v in API_RESOURCES.values()}[spec["kind"]]
-            if spec["kind"] == "Job":
-                made = api.sanitize_for_serialization(
-                    client.BatchV1Api(api).create_namespaced_job(ns, spec))
-            elif spec["kind"] == "Deployment":
-                made = api.sanitize_for_serialization(
-                    client.AppsV1Api(api).create_namespaced_deployment(ns, spec))
-            elif spec["kind"] == "Service":
-                made = api.sanitize_for_serialization(
-                    client.CoreV1Api(api).create_namespaced_service(ns, spec))
-            else:
-                made = client.CustomObjectsApi(api).create_namespaced_custom_object(
-                    plural.group, plural.version, ns, plural.plural, spec)
+            resource = {v.kind: v for v in API_RESOURCES.values()}[spec["kind"]]
+            made = client.create(resource, spec, namespace=ns)
             assert made["metadata"]["uid"], spec["kind"]
             assert made["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "fairing-magics"
             assert made["metadata"]["labels"]["fairing.dev/run"] == spec["metadata"]["name"]

@@ -7,11 +7,13 @@ import pytest
 from fairing_magics import events as ev
 from fairing_magics.backends.kubernetes.monitor import pod_selector
 from fairing_magics.backends.kubernetes.plan import pod_templates
-from fairing_magics.backends.kubernetes.specs import TRAINJOB, JobOptions, Volume, render_training
-from fairing_magics.backends.kubernetes.status import job_status, replica_name
-from fairing_magics.backends.kubernetes.trainjob import parse_runtime_ref
 from fairing_magics.errors import ConfigError
 from fairing_magics.image.layout import CMD
+from fairing_magics.kube.api_resources import TRAINJOB
+from fairing_magics.kube.options import JobOptions, Volume
+from fairing_magics.kube.status import job_status, replica_name
+from fairing_magics.kube.training import render_training
+from fairing_magics.kube.trainjob import parse_runtime_ref
 
 IMAGE = "reg/x@sha256:" + "a" * 64
 
@@ -25,12 +27,14 @@ def test_trainjob_names_its_runtime_nodes_resources_env_and_our_command():
     spec = _spec(workers=3, cpu="2", memory="4Gi", gpus=1, env={"A": "1"}, timeout=600)
     assert (spec["apiVersion"], spec["kind"]) == ("trainer.kubeflow.org/v1alpha1", "TrainJob")
     assert spec["spec"]["runtimeRef"] == {"apiGroup": "trainer.kubeflow.org",
-                                          "kind": "ClusterTrainingRuntime", "name": "torch-distributed"}
+                                          "kind": "ClusterTrainingRuntime",
+                                          "name": "torch-distributed"}
     trainer = spec["spec"]["trainer"]
     assert trainer["numNodes"] == 3 and trainer["image"] == IMAGE
     assert trainer["command"] == list(CMD)  # else the runtime's own command would run
     assert trainer["env"] == [{"name": "A", "value": "1"}]
-    assert trainer["resourcesPerNode"]["limits"] == {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}
+    assert trainer["resourcesPerNode"]["limits"] == {"cpu": "2", "memory": "4Gi",
+                                                     "nvidia.com/gpu": "1"}
     assert spec["spec"]["activeDeadlineSeconds"] == 600
     assert spec["metadata"]["labels"]["fairing.dev/kind"] == "trainjob"
     assert _spec()["spec"]["trainer"]["numNodes"] == 1  # --workers 0: one node

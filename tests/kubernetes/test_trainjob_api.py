@@ -10,17 +10,10 @@ from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.backends import Launch
 from fairing_magics.backends.kubernetes.backend import KubernetesBackend
-from fairing_magics.backends.kubernetes.cluster import client_retries, load_cluster_access
 from fairing_magics.backends.kubernetes.plan import (
     describe_cluster_plan,
     pod_templates,
     training_spec,
-)
-from fairing_magics.backends.kubernetes.specs import JobOptions, Toleration, Volume
-from fairing_magics.backends.kubernetes.trainjob import (
-    POD_SETTINGS_FIELDS,
-    pod_settings,
-    render_trainjob,
 )
 from fairing_magics.backends.kubernetes.trainjob_api import (
     TrainJobApi,
@@ -32,6 +25,13 @@ from fairing_magics.backends.kubernetes.trainjob_api import (
 )
 from fairing_magics.config import Settings
 from fairing_magics.errors import ConfigError
+from fairing_magics.kube.access import client_retries, load_cluster_access
+from fairing_magics.kube.options import JobOptions, Toleration, Volume
+from fairing_magics.kube.trainjob import (
+    POD_SETTINGS_FIELDS,
+    pod_settings,
+    render_trainjob,
+)
 from fairing_magics.run import Run
 from tests.harness.kube.trainer_crds import install_trainjob_crd, trainjob_crd
 
@@ -44,7 +44,8 @@ OPTS = JobOptions(name="tj-abc123", image=IMAGE, kind="trainjob", namespace="tea
 POD_SPEC = {"serviceAccountName": "s3-reader", "imagePullSecrets": [{"name": "ecr"}],
             "nodeSelector": {"pool": "gpu"},
             "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
-            "volumes": [{"name": "pvc-claim", "persistentVolumeClaim": {"claimName": "claim", "readOnly": False}}],
+            "volumes": [{"name": "pvc-claim",
+                         "persistentVolumeClaim": {"claimName": "claim", "readOnly": False}}],
             "containers": [{"name": "node", "volumeMounts": [{"name": "pvc-claim",
                                                              "mountPath": "/data"}]}]}
 
@@ -53,7 +54,8 @@ def test_v2_0_pod_spec_overrides_are_flat_and_aimed_at_the_node_job():
     spec = render_trainjob(OPTS, "podSpecOverrides")["spec"]
     assert "runtimePatches" not in spec and "podTemplateOverrides" not in spec
     assert spec["podSpecOverrides"] == [{"targetJobs": [{"name": "node"}], **POD_SPEC}]
-    assert spec["labels"]["fairing.dev/run"] == "tj-abc123"  # the JobSet's: v2.0 has no pod metadata
+    # the JobSet's: v2.0 has no pod metadata
+    assert spec["labels"]["fairing.dev/run"] == "tj-abc123"
     assert spec["annotations"]["fairing.dev/capture-digest"] == "sha256:" + "b" * 64
     assert spec["trainer"]["image"] == IMAGE
 
@@ -123,12 +125,15 @@ def test_a_trainer_that_cannot_annotate_pods_warns_about_istio():
 
     v20 = TrainJobApi("podSpecOverrides", True, "the CRD has spec.podSpecOverrides")
     notice = pod_metadata_notice(v20, istio_inject=False)
-    assert notice.startswith("this Kubeflow Trainer (spec.podSpecOverrides) cannot annotate the pods")
-    assert 'sidecar.istio.io/inject: "false"' in notice and "TrainingRuntime's pod template" in notice
+    assert notice.startswith("this Kubeflow Trainer (spec.podSpecOverrides) cannot annotate the "
+                             "pods")
+    assert 'sidecar.istio.io/inject: "false"' in notice
+    assert "TrainingRuntime's pod template" in notice
     assert pod_metadata_notice(v20, istio_inject=True) == ""  # the user wants the sidecar
     for field in ("podTemplateOverrides", "runtimePatches"):
         assert pod_metadata_notice(TrainJobApi(field, True, "x"), istio_inject=False) == ""
-    assert "(no pod-settings field)" in pod_metadata_notice(TrainJobApi("", True, "x"), istio_inject=False)
+    none = pod_metadata_notice(TrainJobApi("", True, "x"), istio_inject=False)
+    assert "(no pod-settings field)" in none
 
 
 # -- against the API-only emulator ------------------------------------------------------------

@@ -19,7 +19,8 @@ def shell(kube_cluster, tmp_path, monkeypatch, request):
     namespace = "tja-" + request.node.name.replace("_", "-")[5:28].strip("-").lower()
     forget_trainjob_apis()
     try:
-        with magics_on_cluster(kube_cluster, tmp_path, monkeypatch, namespace, "trainjob-api-e2e") as (ip, api):
+        with magics_on_cluster(kube_cluster, tmp_path, monkeypatch, namespace,
+                               "trainjob-api-e2e") as (ip, api):
             yield ip, api, namespace, kube_cluster.emulator
     finally:
         install_trainjob_crd(kube_cluster.emulator, None)  # the shared cluster's open CRD

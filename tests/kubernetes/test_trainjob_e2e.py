@@ -20,7 +20,8 @@ GROUP, VERSION = "trainer.kubeflow.org", "v1alpha1"
 @pytest.fixture
 def shell(kube_cluster, tmp_path, monkeypatch, request):
     namespace = "tj-" + request.node.name.replace("_", "-")[5:30].strip("-").lower()
-    with magics_on_cluster(kube_cluster, tmp_path, monkeypatch, namespace, "trainjob-e2e") as (ip, api):
+    with magics_on_cluster(kube_cluster, tmp_path, monkeypatch, namespace,
+                           "trainjob-e2e") as (ip, api):
         yield ip, api, namespace
 
 
@@ -30,17 +31,20 @@ def _left(api, namespace: str) -> dict:
     custom = client.CustomObjectsApi(api)
     return {"trainjobs": [j["metadata"]["name"] for j in custom.list_namespaced_custom_object(
                 GROUP, VERSION, namespace, "trainjobs")["items"]],
-            "pods": [p.metadata.name for p in client.CoreV1Api(api).list_namespaced_pod(namespace).items]}
+            "pods": [p.metadata.name
+                     for p in client.CoreV1Api(api).list_namespaced_pod(namespace).items]}
 
 
 def test_two_nodes_run_the_cell_and_every_node_log_and_the_outputs_come_back(shell):
     ip, api, namespace = shell
     ip.user_ns["values"] = [3, 5, 8]
     result = ip.run_cell(
-        "%%fairing_train --backend kubernetes --kind trainjob --workers 2 --requirements none --name tj --outputs total\n"
+        "%%fairing_train --backend kubernetes --kind trainjob --workers 2 --requirements none "
+        "--name tj --outputs total\n"
         "import os\n"
         "rank = os.environ['PET_NODE_RANK']\n"
-        "print('node', rank, 'of', os.environ['PET_NNODES'], 'master', os.environ['PET_MASTER_ADDR'])\n"
+        "print('node', rank, 'of', os.environ['PET_NNODES'], 'master', "
+        "os.environ['PET_MASTER_ADDR'])\n"
         "total = sum(values)\n")
     assert result.success, result.error_in_exec
     run = result.result
@@ -64,7 +68,8 @@ def test_two_nodes_run_the_cell_and_every_node_log_and_the_outputs_come_back(she
 def test_a_failing_cell_fails_with_the_remote_traceback(shell, capsys):
     ip, _, _ = shell
     result = ip.run_cell(
-        "%%fairing_train --backend kubernetes --kind trainjob --workers 2 --requirements none --name tj-bad\n"
+        "%%fairing_train --backend kubernetes --kind trainjob --workers 2 --requirements none "
+        "--name tj-bad\n"
         "import os\n"
         "raise ValueError('bad data on node ' + os.environ['PET_NODE_RANK'])\n")
     assert not result.success
@@ -76,7 +81,8 @@ def test_a_failing_cell_fails_with_the_remote_traceback(shell, capsys):
 def test_cancel_deletes_the_trainjob_and_its_pods(shell):
     ip, api, namespace = shell
     result = ip.run_cell(
-        "%%fairing_train --backend kubernetes --kind trainjob --workers 2 --requirements none --name tj-slow --no-wait\n"
+        "%%fairing_train --backend kubernetes --kind trainjob --workers 2 --requirements none "
+        "--name tj-slow --no-wait\n"
         "import time\n"
         "print('started', flush=True)\n"
         "time.sleep(300)\n")

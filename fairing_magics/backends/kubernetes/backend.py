@@ -4,8 +4,8 @@ v2 TrainJob on a cluster.
 ``check(options, settings)`` (before anything is built): the flags make a valid spec, the
 cluster can be reached with the configured context and namespace, the CRD exists for
 ``--kind tfjob|pytorchjob|trainjob`` (and for a TrainJob its runtime), and we may create the
-object (a SelfSubjectAccessReview). Each
-refusal is a ClusterError that names the missing RBAC rule or CRD.
+object (a SelfSubjectAccessReview). Each refusal is a ClusterError that names the missing RBAC
+rule or CRD (:mod:`fairing_magics.kube.preflight`).
 
 ``start(launch, run)``: renders the spec (:func:`.plan.training_spec`: the pushed image by
 digest, env, resources, labels with the run and capture digest, Istio injection off unless
@@ -43,10 +43,13 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
+
+import cloudpickle
 
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
-from fairing_magics.backends.kubernetes import status as st
+from fairing_magics.backends.kubernetes.jobs import delete_run_object, find_run
 from fairing_magics.backends.kubernetes.monitor import (
     CANCEL_WAIT_SECONDS,
     IMAGE_PULL_GRACE_SECONDS,
@@ -58,9 +61,21 @@ from fairing_magics.backends.kubernetes.plan import (
     storage_kind,
     training_spec,
 )
-from fairing_magics.backends.kubernetes.specs import API_RESOURCES, TRAINING_KINDS, ApiResource
+from fairing_magics.backends.kubernetes.trainjob_api import (
+    assumed_api_notice,
+    detect_trainjob_api,
+    pod_metadata_notice,
+    require_pod_settings_field,
+)
 from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled
+from fairing_magics.kube import status as st
+from fairing_magics.kube.access import load_cluster_access
+from fairing_magics.kube.api_resources import API_RESOURCES, TRAINING_KINDS, ApiResource
+from fairing_magics.kube.client import ClusterClient
+from fairing_magics.kube.preflight import check_submit, require_ok
+from fairing_magics.kube.trainjob import RUNTIME_PATCHES, pod_settings
 from fairing_magics.run import Run
+from fairing_magics.storage import MissingRunFile, storage_for
 
 
 class KubernetesBackend:
@@ -80,8 +95,6 @@ class KubernetesBackend:
     def access_for(self, options, settings):
         """The cluster access of these flags/settings (made once per backend object)."""
         if self._access is None:
-            from fairing_magics.backends.kubernetes.cluster import load_cluster_access
-
             self._access = load_cluster_access(
                 context=(options.context if options else "") or settings.context or None,
                 namespace=(options.namespace if options else "") or settings.namespace or None)
@@ -90,8 +103,6 @@ class KubernetesBackend:
     # -- the Backend interface ----------------------------------------------------------------
     def check(self, options, settings) -> None:
         """Refuse bad flags, a missing CRD or a missing permission before anything is built."""
-        from fairing_magics.backends.kubernetes.preflight import check_submit, require_ok
-
         kind = (options.kind or "job").lower()
         if kind not in TRAINING_KINDS:
             raise ConfigError(f"--kind {options.kind!r} is not one of {', '.join(TRAINING_KINDS)}")
@@ -107,12 +118,6 @@ class KubernetesBackend:
         require_ok(check_submit(access, kind, namespace,
                                 runtime_ref=getattr(options, "runtime_ref", "") or ""))
         if kind == "trainjob":
-            from fairing_magics.backends.kubernetes.trainjob import pod_settings
-            from fairing_magics.backends.kubernetes.trainjob_api import (
-                detect_trainjob_api,
-                require_pod_settings_field,
-            )
-
             api = detect_trainjob_api(access, options.context or settings.context)
             probe = training_spec(options, settings, name="check-000000", image="check",
                                   namespace="check")
@@ -120,70 +125,43 @@ class KubernetesBackend:
 
     def start(self, launch: Launch, run: Run) -> None:
         """Submit the run's job and start following it (returns at once)."""
-        from kubernetes.client import CustomObjectsApi
-
-        from fairing_magics.backends.kubernetes.cluster import api_call
-        from fairing_magics.backends.kubernetes.jobs import delete_run_object
-
         options, settings = launch.options, launch.settings
         access = self.access_for(options, settings)
         namespace = options.namespace or settings.namespace or access.namespace
         kind = (options.kind or "job").lower()
         resource = API_RESOURCES[kind]
         if options.timeout is None and launch.timeout is not None:
-            from dataclasses import replace
-
             options = replace(options, timeout=launch.timeout)
         if launch.env:
-            from dataclasses import replace
-
             options = replace(options, env={**dict(options.env), **launch.env})
         if storage_kind(settings.storage) == "folder":
             output_folder(settings.storage, run.name).mkdir(parents=True, exist_ok=True)
         notices: list[str] = []
-        trainjob_field = "runtimePatches"
+        trainjob_field = RUNTIME_PATCHES
         if kind == "trainjob":
-            from fairing_magics.backends.kubernetes.trainjob import pod_settings
-            from fairing_magics.backends.kubernetes.trainjob_api import (
-                assumed_api_notice,
-                detect_trainjob_api,
-                pod_metadata_notice,
-                require_pod_settings_field,
-            )
-
             api = detect_trainjob_api(access, options.context or settings.context)
             trainjob_field = api.field
             used = pod_settings(training_spec(options, settings, name=run.name, image=launch.image,
                                               namespace=namespace))
             require_pod_settings_field(api, used)
-            notices = [n for n in (assumed_api_notice(api, used), pod_metadata_notice(api, settings.istio_inject)) if n]
+            notices = [n for n in (assumed_api_notice(api, used),
+                                   pod_metadata_notice(api, settings.istio_inject)) if n]
         spec = training_spec(options, settings, name=run.name, image=launch.image,
                              capture_digest=launch.capture_digest, namespace=namespace,
                              trainjob_field=trainjob_field)
         for notice in notices:
             run.emit(ev.Notice(notice))
-        run.emit(ev.StageChanged("submit", "running"))
-        started = time.perf_counter()
-        api = CustomObjectsApi(access.api_client)
-
-        def create() -> None:
-            with api_call(access, "create", resource, namespace=namespace, name=run.name):
-                api.create_namespaced_custom_object(resource.group, resource.version, namespace,
-                                                    resource.plural, spec)
-
-        submission = _Submission(create, lambda: delete_run_object(access, namespace, resource,
-                                                                    run.name))
-        run.set_canceller(submission.cancel)  # an interrupt or Cancel now deletes what was made
-        try:
+        client = ClusterClient(access)
+        with ev.stage(run.emit, "submit") as step:
+            submission = _Submission(
+                lambda: client.create(resource, spec, namespace=namespace),
+                lambda: delete_run_object(access, namespace, resource, run.name))
+            run.set_canceller(submission.cancel)  # an interrupt or Cancel now deletes it
             submission.wait()
             if submission.cancelled:  # the Cancel button, pressed while the request was out
                 raise RunCancelled(f"run {run.name} was cancelled while it was submitted; its "
                                    f"{resource.kind} was deleted", phase=ev.CANCELLED)
-        except BaseException:
-            run.emit(ev.StageChanged("submit", "failed", time.perf_counter() - started))
-            raise
-        run.emit(ev.StageChanged("submit", "done", time.perf_counter() - started,
-                                 f"{resource.kind} {namespace}/{run.name}"))
+            step.detail = f"{resource.kind} {namespace}/{run.name}"
         run.emit(ev.Notice(f"submitted {resource.kind} {run.name} in namespace {namespace}; "
                            f"reattach with %fairing_logs {run.name}, stop with "
                            f"%fairing_cancel {run.name}"))
@@ -192,8 +170,6 @@ class KubernetesBackend:
     def reattach(self, name: str, run: Run, settings, *, namespace: str | None = None,
                  options=None) -> RunMonitor:
         """Follow the existing run ``name`` (found by its labels) into ``run``."""
-        from fairing_magics.backends.kubernetes.jobs import find_run
-
         access = self.access_for(options, settings)
         info = find_run(access, name, namespace or settings.namespace or None)
         run.emit(ev.Notice(f"reattached to {info.resource.kind} {info.name} ({info.phase})"))
@@ -275,8 +251,6 @@ def read_run_file(settings, run_name: str, file_name: str) -> bytes | None:
     """A file of the run's output folder from ``--storage`` (None when absent or no storage)."""
     if not settings.storage:
         return None
-    from fairing_magics.storage import MissingRunFile, storage_for
-
     try:
         return storage_for(settings.storage).read_bytes(run_name, file_name)
     except MissingRunFile:
@@ -331,8 +305,6 @@ def load_outputs(run: Run, settings) -> dict:
                         f"(runs/{run.name}/outputs.pkl): check that the pod could write there "
                         "(its log says why an upload failed)", reason="MissingOutputs",
                         last_lines=tuple(run.tail()))
-    import cloudpickle
-
     return cloudpickle.loads(data)
 
 
@@ -359,7 +331,8 @@ def failure_error(run: Run, settings, status: st.JobStatus | None, codes: list[s
     why = problem or (f"{status.reason}: {status.message}".strip(": ") if status else "failed")
     reason = status.reason if status else "Failed"
     if any("(OOMKilled)" in code for code in codes):
-        where += "; it used more memory than its limit: raise --memory (e.g. --memory 4Gi) or use less"
+        where += ("; it used more memory than its limit: raise --memory (e.g. --memory 4Gi) or "
+                  "use less")
     return JobFailed(f"run {run.name} failed: {why}{where}" +
                      (f"; last lines:\n{tail}" if tail else "; it printed nothing"),
                      reason=reason or "Failed", last_lines=last)

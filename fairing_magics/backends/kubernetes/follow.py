@@ -1,10 +1,11 @@
 """Following a run on the cluster: its pods as they appear, and every container's log.
 
-Log lines (:func:`follow_container_log`):
+Log lines (:class:`ContainerLogFollower`):
 
-- read with ``follow=true&timestamps=true`` as a raw stream (``_preload_content=False``) and cut
-  at ``\\n`` *bytes* before decoding, so a UTF-8 character is never split (Fairing decoded raw
-  1024-byte chunks and printed broken characters);
+- read with ``follow=true&timestamps=true`` as a stream (:meth:`ClusterClient.open_log
+  <fairing_magics.kube.client.ClusterClient.open_log>`) and cut at ``\\n`` *bytes* before
+  decoding, so a UTF-8 character is never split (Fairing decoded raw 1024-byte chunks and
+  printed broken characters);
 - a stream that drops (connection reset, a chunked body cut short, an API server restart) is
   opened again with ``sinceTime`` = the timestamp of the last line received. The API server (or
   the kubelet behind it) may round that time down to the second, so the replay that comes back
@@ -33,7 +34,10 @@ from collections.abc import Callable, Iterator
 import urllib3
 
 from fairing_magics import events as ev
-from fairing_magics.backends.kubernetes import status as st
+from fairing_magics.errors import ClusterError
+from fairing_magics.kube import status as st
+from fairing_magics.kube.api_resources import POD
+from fairing_magics.kube.client import ClusterClient, close_response
 
 GATHER_SECONDS = 0.02
 MAX_PENDING_LINES = 20_000
@@ -254,57 +258,9 @@ class LineBatcher:
             self.flush()
 
 
-def open_pod_log(api_client, namespace: str, pod: str, container: str, *,
-                 since_time: str | None = None, follow: bool = True):
-    """``GET .../pods/POD/log?follow&timestamps[&sinceTime]`` as a raw streaming response.
-
-    ``sinceTime`` is part of the API (``PodLogOptions``) but not of the generated client's
-    ``read_namespaced_pod_log``, and ``call_api`` changed shape in client 35, so the request
-    goes through the client's own connection pool (its TLS, proxy and retry policy) with its
-    own auth headers (a refreshing token, e.g. EKS's, is refreshed by ``auth_settings()``).
-    Non-2xx answers raise ``ApiException`` like the generated methods do.
-    """
-    from urllib.parse import quote, urlencode
-
-    from kubernetes.client.exceptions import ApiException
-
-    configuration = api_client.configuration
-    query = [("container", container), ("timestamps", "true")]
-    if follow:
-        query.append(("follow", "true"))
-    if since_time:
-        query.append(("sinceTime", since_time))
-    url = (f"{configuration.host.rstrip('/')}/api/v1/namespaces/{quote(namespace)}/pods/"
-           f"{quote(pod)}/log?{urlencode(query)}")
-    headers = dict(api_client.default_headers)
-    headers["Accept"] = "*/*"
-    for auth in (configuration.auth_settings() or {}).values():
-        if auth.get("in") == "header" and auth.get("value"):
-            headers[auth["key"]] = auth["value"]
-    response = api_client.rest_client.pool_manager.request(
-        "GET", url, headers=headers, preload_content=False)
-    if not 200 <= response.status < 300:
-        body = response.read()
-        close_response(response)
-        error = ApiException(status=response.status, reason=response.reason)
-        error.body = body.decode("utf-8", "replace")
-        raise error
-    return response
-
-
 def read_stream(response, chunk: int = READ_CHUNK) -> Iterator[bytes]:
     """The body of a streaming urllib3 response, as it arrives."""
     yield from response.stream(chunk, decode_content=True)
-
-
-def close_response(response) -> None:
-    try:
-        response.close()
-    finally:
-        try:
-            response.release_conn()
-        except Exception:  # noqa: BLE001 - closing a broken connection may fail; it is gone anyway
-            pass
 
 
 class ContainerLogFollower:
@@ -314,18 +270,16 @@ class ContainerLogFollower:
     gone. ``stop`` ends following early (cancel, detach at the end of the run).
     """
 
-    def __init__(self, core_api, namespace: str, pod: str, container: str,
+    def __init__(self, client: ClusterClient, namespace: str, pod: str, container: str,
                  deliver: Callable[[list[str]], None], *, pod_state: Callable[[], dict | None],
                  stop: threading.Event, notice: Callable[[str, str], None] = lambda t, lvl: None):
-        self.core, self.namespace, self.pod, self.container = core_api, namespace, pod, container
+        self.client, self.namespace, self.pod, self.container = client, namespace, pod, container
         self.deliver, self.pod_state, self.stop, self.notice = deliver, pod_state, stop, notice
         self.cursor = LogCursor()
         self.reconnects = 0
         self.lines = 0
 
     def run(self) -> None:
-        from kubernetes.client.exceptions import ApiException
-
         splitter = LineSplitter()
         opened_once = False
         failures = 0
@@ -335,9 +289,14 @@ class ContainerLogFollower:
             if pod is None and opened_once:
                 return
             try:
-                response = open_pod_log(self.core.api_client, self.namespace, self.pod,
-                                        self.container, since_time=self.cursor.since_time)
-            except ApiException as e:
+                response = self.client.open_log(self.pod, self.container,
+                                                namespace=self.namespace,
+                                                since_time=self.cursor.since_time)
+            except ClusterError as e:
+                if e.status is None:  # refused, reset: try again shortly
+                    failures += 1
+                    self.stop.wait(min(5.0, RECONNECT_SECONDS * failures))
+                    continue
                 if e.status == 404:
                     return  # the pod is gone, and its log with it
                 if e.status == 400:  # waiting to start, or already gone from the kubelet
@@ -350,19 +309,12 @@ class ContainerLogFollower:
                     self.stop.wait(WAITING_POLL_SECONDS)
                     continue
                 if e.status in (401, 403):
-                    from fairing_magics.backends.kubernetes.cluster import explain_api_error
-
-                    self.notice(explain_api_error(e, verb="get", resource="pods/log",
-                                                  namespace=self.namespace).message, "error")
+                    self.notice(e.message, "error")
                     return
                 failures += 1
                 if failures in (3, 30):
                     self.notice(f"cannot read the log of {self.pod}/{self.container} "
                                 f"({e.status} {e.reason}); still trying", "warning")
-                self.stop.wait(min(5.0, RECONNECT_SECONDS * failures))
-                continue
-            except (urllib3.exceptions.HTTPError, OSError):  # refused, reset: try again shortly
-                failures += 1
                 self.stop.wait(min(5.0, RECONNECT_SECONDS * failures))
                 continue
             opened_once = True
@@ -404,10 +356,10 @@ class ContainerLogFollower:
 class PodWatcher:
     """Keeps ``pods`` (name -> dict) current for one label selector; calls back on changes."""
 
-    def __init__(self, core_api, namespace: str, selector: str, *,
+    def __init__(self, client: ClusterClient, namespace: str, selector: str, *,
                  on_pod: Callable[[dict], None], on_pod_deleted: Callable[[dict], None],
                  stop: threading.Event, timeout_seconds: int = 30):
-        self.core, self.namespace, self.selector = core_api, namespace, selector
+        self.client, self.namespace, self.selector = client, namespace, selector
         self.on_pod, self.on_pod_deleted, self.stop = on_pod, on_pod_deleted, stop
         self.timeout_seconds = timeout_seconds
         self.pods: dict[str, dict] = {}
@@ -454,9 +406,7 @@ class PodWatcher:
                 self.stop.wait(min(5.0, 0.2 * failures))
 
     def _relist(self) -> str:
-        response = self.core.list_namespaced_pod(self.namespace, label_selector=self.selector,
-                                                 _preload_content=False)
-        body = json.loads(response.data)
+        body = self.client.list(POD, namespace=self.namespace, label_selector=self.selector)
         self.relists += 1
         items = body.get("items") or []
         for pod in items:
@@ -475,10 +425,8 @@ class PodWatcher:
         return (body.get("metadata") or {}).get("resourceVersion") or ""
 
     def _watch(self, rv: str) -> str | None:
-        response = self.core.list_namespaced_pod(
-            self.namespace, label_selector=self.selector, watch=True, resource_version=rv,
-            timeout_seconds=self.timeout_seconds, allow_watch_bookmarks=True,
-            _preload_content=False)
+        response = self.client.watch(POD, namespace=self.namespace, label_selector=self.selector,
+                                     resource_version=rv, timeout_seconds=self.timeout_seconds)
         self._response = response
         splitter = LineSplitter()
         try:

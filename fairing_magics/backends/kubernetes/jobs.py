@@ -1,10 +1,10 @@
 """The runs on a cluster, found by their labels: list, find, cancel.
 
 Every object fairing-magics makes carries ``app.kubernetes.io/managed-by: fairing-magics`` and
-``fairing.dev/run: <object name>`` (see :mod:`.specs`), so the kernel needs no memory of its own
-to find them again: after a kernel restart ``%fairing_logs NAME`` reattaches with
-:func:`find_run`, ``%fairing_jobs`` shows :func:`list_runs`, ``%fairing_cancel NAME`` calls
-:func:`cancel_run`.
+``fairing.dev/run: <object name>`` (see :mod:`fairing_magics.kube.labels`), so the kernel needs
+no memory of its own to find them again: after a kernel restart ``%fairing_logs NAME``
+reattaches with :func:`find_run`, ``%fairing_jobs`` shows :func:`list_runs`, ``%fairing_cancel
+NAME`` calls :func:`cancel_run`.
 
 ``NAME`` is the object name (``linreg-a1b2c3``) or the ``--name`` it was started with
 (``linreg``): then the newest run of that name is meant.
@@ -17,17 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fairing_magics.backends.kubernetes import status as st
-from fairing_magics.backends.kubernetes.cluster import ClusterAccess, api_call
-from fairing_magics.backends.kubernetes.specs import (
-    API_RESOURCES,
-    LABEL_NAME,
-    LABEL_RUN,
-    MANAGED_SELECTOR,
-    TRAINING_KINDS,
-    ApiResource,
-)
 from fairing_magics.errors import ClusterError
+from fairing_magics.kube import status as st
+from fairing_magics.kube.access import ClusterAccess
+from fairing_magics.kube.api_resources import API_RESOURCES, TRAINING_KINDS, ApiResource
+from fairing_magics.kube.client import ClusterClient
+from fairing_magics.kube.labels import LABEL_NAME, LABEL_RUN, MANAGED_SELECTOR
+from fairing_magics.kube.naming import is_label_value
 
 
 @dataclass(frozen=True)
@@ -58,7 +54,8 @@ def run_info(obj: dict, kind: str) -> RunInfo:
                    phase="Deleting" if meta.get("deletionTimestamp") else status.phase,
                    reason=status.reason, message=status.message,
                    created=meta.get("creationTimestamp") or "",
-                   run_name=labels.get(LABEL_NAME, ""), deleting=bool(meta.get("deletionTimestamp")))
+                   run_name=labels.get(LABEL_NAME, ""),
+                   deleting=bool(meta.get("deletionTimestamp")))
 
 
 def list_runs(access: ClusterAccess, namespace: str | None = None,
@@ -67,28 +64,20 @@ def list_runs(access: ClusterAccess, namespace: str | None = None,
 
     Kinds whose CRD is not installed are skipped; other refusals (RBAC) raise ClusterError.
     """
-    from kubernetes.client import CustomObjectsApi
-    from kubernetes.client.exceptions import ApiException
-
     namespace = namespace or access.namespace
-    api = CustomObjectsApi(access.api_client)
+    client = ClusterClient(access)
     runs: list[RunInfo] = []
     for kind in TRAINING_KINDS:
-        r = API_RESOURCES[kind]
+        resource = API_RESOURCES[kind]
         try:
-            with api_call(access, "list", r, namespace=namespace):
-                try:
-                    body = api.list_namespaced_custom_object(r.group, r.version, namespace,
-                                                             r.plural, label_selector=selector)
-                except ApiException as e:
-                    if e.status == 404 and r.is_custom:
-                        continue  # the CRD is not installed: no runs of this kind
-                    raise
+            # A custom kind whose CRD is not installed answers 404: no runs of that kind.
+            body = client.list(resource, namespace=namespace, label_selector=selector,
+                               missing_ok=resource.is_custom)
         except ClusterError:
             if kind == "job":
                 raise
             continue  # e.g. may not list tfjobs: the Jobs are still worth showing
-        runs.extend(run_info(obj, kind) for obj in body.get("items") or [])
+        runs.extend(run_info(obj, kind) for obj in (body or {}).get("items") or [])
     return sorted(runs, key=lambda info: (info.created, info.name))
 
 
@@ -102,7 +91,7 @@ def find_run(access: ClusterAccess, name: str, namespace: str | None = None) -> 
     if exact:
         return exact[-1]
     by_name = list_runs(access, namespace, selector=f"{MANAGED_SELECTOR},{LABEL_NAME}={name}") \
-        if _is_label_value(name) else []
+        if name and is_label_value(name) else []
     if by_name:
         return by_name[-1]
     known = ", ".join(info.name for info in list_runs(access, namespace)[-10:]) or "none"
@@ -114,20 +103,8 @@ def find_run(access: ClusterAccess, name: str, namespace: str | None = None) -> 
 def delete_run_object(access: ClusterAccess, namespace: str, resource: ApiResource,
                       name: str) -> bool:
     """Delete a run's job with foreground propagation; False when it was already gone."""
-    from kubernetes.client import CustomObjectsApi, V1DeleteOptions
-    from kubernetes.client.exceptions import ApiException
-
-    api = CustomObjectsApi(access.api_client)
-    with api_call(access, "delete", resource, namespace=namespace, name=name):
-        try:
-            api.delete_namespaced_custom_object(
-                resource.group, resource.version, namespace, resource.plural, name,
-                body=V1DeleteOptions(propagation_policy="Foreground"))
-        except ApiException as e:
-            if e.status == 404:
-                return False
-            raise
-    return True
+    return ClusterClient(access).delete(resource, name, namespace=namespace,
+                                        propagation="Foreground")
 
 
 def cancel_run(access: ClusterAccess, name: str, namespace: str | None = None) -> RunInfo:
@@ -148,8 +125,3 @@ def format_runs(runs: list[RunInfo]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                      for row in rows)
 
-
-def _is_label_value(text: str) -> bool:
-    from fairing_magics.backends.kubernetes.naming import is_label_value
-
-    return bool(text) and is_label_value(text)

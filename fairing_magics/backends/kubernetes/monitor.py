@@ -2,10 +2,10 @@
 
 A :class:`RunMonitor` owns three kinds of threads for one run:
 
-- a :class:`~.follow.PodWatcher` on the run's pods (:func:`pod_selector`). Each pod change becomes a
-  ``PhaseChanged(source=replica)`` when the phase (or its detail) changed, ``Notice`` events for
-  the states in :func:`~.status.pod_notices` (each once), and a log follower for every container
-  that has started;
+- a :class:`~.follow.PodWatcher` on the run's pods (:func:`pod_selector`). Each pod change
+  becomes a ``PhaseChanged(source=replica)`` when the phase (or its detail) changed, ``Notice``
+  events for the states in :func:`fairing_magics.kube.status.pod_notices` (each once), and a log
+  follower for every container that has started;
 - one :class:`~.follow.ContainerLogFollower` per container, feeding a shared
   :class:`~.follow.LineBatcher` that emits ``LogLines(source=replica)``;
 - the status loop: reads the job object every ``poll_seconds``, reports the run's phase, fails
@@ -24,9 +24,12 @@ import time
 from collections.abc import Callable
 
 from fairing_magics import events as ev
-from fairing_magics.backends.kubernetes import status as st
 from fairing_magics.backends.kubernetes.follow import ContainerLogFollower, LineBatcher, PodWatcher
-from fairing_magics.backends.kubernetes.specs import TRAINJOB, ApiResource, run_selector
+from fairing_magics.backends.kubernetes.jobs import delete_run_object
+from fairing_magics.kube import status as st
+from fairing_magics.kube.api_resources import TRAINJOB, ApiResource
+from fairing_magics.kube.client import ClusterClient
+from fairing_magics.kube.labels import run_selector, trainjob_pod_selector
 from fairing_magics.run import Run
 
 IMAGE_PULL_GRACE_SECONDS = 45.0
@@ -39,8 +42,6 @@ def pod_selector(resource: ApiResource, name: str) -> str:
     """The pods of run ``name``: by our run label, or for a TrainJob by JobSet's label (the
     Trainer makes the pods, and older Trainers do not pass our labels on)."""
     if resource == TRAINJOB:
-        from fairing_magics.backends.kubernetes.trainjob import trainjob_pod_selector
-
         return trainjob_pod_selector(name)
     return run_selector(name)
 
@@ -52,22 +53,20 @@ class RunMonitor:
                  on_done: Callable[[str, st.JobStatus | None, list[dict], str], None],
                  image_pull_grace: float = IMAGE_PULL_GRACE_SECONDS,
                  poll_seconds: float = POLL_SECONDS):
-        from kubernetes.client import CoreV1Api, CustomObjectsApi
-
         self.access, self.namespace, self.resource, self.name, self.run = (
             access, namespace, resource, name, run)
-        self.core = CoreV1Api(access.api_client)
-        self.custom = CustomObjectsApi(access.api_client)
+        self.client = ClusterClient(access)
         self.on_done = on_done
         self.image_pull_grace = image_pull_grace
         self.poll_seconds = poll_seconds
         self.stop = threading.Event()  # ends the log followers and the pod watcher
         self.cancelled = threading.Event()
         self.batcher = LineBatcher(run.emit, name=f"fairing-logs-{name}")
-        self.watcher = PodWatcher(self.core, namespace, pod_selector(resource, name),
+        self.watcher = PodWatcher(self.client, namespace, pod_selector(resource, name),
                                   on_pod=self._on_pod,
                                   on_pod_deleted=self._on_pod_deleted, stop=self.stop)
-        self.followers: dict[tuple[str, str, str], tuple[ContainerLogFollower, threading.Thread]] = {}
+        self.followers: dict[tuple[str, str, str],
+                             tuple[ContainerLogFollower, threading.Thread]] = {}
         self._seen_notices: set[tuple] = set()
         self._pod_phases: dict[str, tuple[str, str]] = {}
         self._pull_since: dict[str, float] = {}
@@ -85,8 +84,6 @@ class RunMonitor:
 
     def cancel(self) -> None:
         """Delete the job (foreground: pods first); the status loop ends the run."""
-        from fairing_magics.backends.kubernetes.jobs import delete_run_object
-
         self.cancelled.set()
         delete_run_object(self.access, self.namespace, self.resource, self.name)
 
@@ -128,27 +125,19 @@ class RunMonitor:
             source = st.log_source(pod, container)
             pod_name = meta["name"]
             follower = ContainerLogFollower(
-                self.core, self.namespace, pod_name, container,
+                self.client, self.namespace, pod_name, container,
                 lambda lines: self.batcher.add(source, lines),
                 pod_state=lambda: self.watcher.get(pod_name), stop=self.stop,
                 notice=lambda text, level: self.run.emit(ev.Notice(text, level, source=source)))
-            thread = threading.Thread(target=follower.run, name=f"fairing-log-{pod_name}-{container}",
-                                      daemon=True)
+            thread = threading.Thread(target=follower.run,
+                                      name=f"fairing-log-{pod_name}-{container}", daemon=True)
             self.followers[key] = (follower, thread)
         thread.start()
 
     # -- the job --------------------------------------------------------------------------
     def _get_job(self) -> dict | None:
-        from kubernetes.client.exceptions import ApiException
-
-        r = self.resource
-        try:
-            return self.custom.get_namespaced_custom_object(r.group, r.version, self.namespace,
-                                                            r.plural, self.name)
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        return self.client.get(self.resource, self.name, namespace=self.namespace,
+                               missing_ok=True)
 
     def _status_loop(self) -> None:
         try:
@@ -213,8 +202,6 @@ class RunMonitor:
 
     def _delete_quietly(self) -> None:
         try:
-            from fairing_magics.backends.kubernetes.jobs import delete_run_object
-
             delete_run_object(self.access, self.namespace, self.resource, self.name)
         except Exception as e:  # noqa: BLE001 - say so, but the run still ends
             self.run.emit(ev.Notice(f"could not delete {self.resource.kind} {self.name}: {e}",

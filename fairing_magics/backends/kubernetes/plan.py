@@ -1,10 +1,10 @@
 """What a ``%%fairing_train`` cell submits to the cluster, as pure functions of its flags.
 
 :func:`training_spec` turns the cell's ``TrainOptions`` and the ``Settings`` into the exact object
-the backend creates (a Job, TFJob, PyTorchJob or TrainJob dict); :func:`describe_cluster_plan` prints it for
-``--dry-run``, with where it would go. Neither touches the network.
+the backend creates (a Job, TFJob, PyTorchJob or TrainJob dict); :func:`describe_cluster_plan`
+prints it for ``--dry-run``, with where it would go. Neither touches the network.
 
-What is added to the specs of :mod:`.specs`:
+What is added to the specs of :mod:`fairing_magics.kube.training`:
 
 - env ``FAIRING_RUN_NAME`` (the object name) and ``FAIRING_OUTPUT_DIR``;
 - with ``--storage s3://...``: env ``FAIRING_STORAGE`` (the runtime uploads the output folder to
@@ -27,15 +27,16 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
-from fairing_magics.backends.kubernetes.specs import (
-    JobOptions,
-    parse_toleration,
-    parse_volume,
-    render_training,
-    to_yaml,
-)
+from fairing_magics.aws import aws_env_from_secret
+from fairing_magics.backends.kubernetes.trainjob_api import dry_run_trainjob_api
 from fairing_magics.errors import ConfigError
 from fairing_magics.image.layout import OUTPUT_DIR
+from fairing_magics.kube.manifests import to_yaml
+from fairing_magics.kube.naming import unique_name
+from fairing_magics.kube.options import JobOptions, parse_toleration, parse_volume
+from fairing_magics.kube.training import render_training
+from fairing_magics.kube.trainjob import RUNTIME_PATCHES, node_pod_patches
+from fairing_magics.storage import storage_for
 
 OUTPUT_VOLUME = "fairing-output"
 DRY_RUN_SUFFIX = "dryrun"
@@ -51,8 +52,6 @@ def storage_kind(storage: str) -> str:
 
 def output_folder(storage: str, name: str) -> Path:
     """The run folder ``<storage>/runs/<name>`` of a local-folder storage (absolute)."""
-    from fairing_magics.storage import storage_for
-
     return storage_for(storage).run_dir(name)
 
 
@@ -81,20 +80,13 @@ def job_options(options, settings, *, name: str, image: str, capture_digest: str
 
 def training_spec(options, settings, *, name: str, image: str, capture_digest: str = "",
                   namespace: str = "", region: str | None = None,
-                  trainjob_field: str = "runtimePatches") -> dict:
+                  trainjob_field: str = RUNTIME_PATCHES) -> dict:
     """The object to create for one run: :func:`render_training` plus storage and AWS env
     (a TrainJob's pod settings in ``trainjob_field``)."""
     opts = job_options(options, settings, name=name, image=image,
                        capture_digest=capture_digest, namespace=namespace)
-    if opts.kind == "trainjob":
-        from fairing_magics.backends.kubernetes.trainjob import render_trainjob
-
-        spec = render_trainjob(opts, trainjob_field)
-    else:
-        spec = render_training(opts)
+    spec = render_training(opts, trainjob_field)
     if options.aws_secret:
-        from fairing_magics.aws import aws_env_from_secret
-
         extra = aws_env_from_secret(options.aws_secret, region)
         if spec["kind"] == "TrainJob":
             trainer = spec["spec"]["trainer"]
@@ -121,8 +113,6 @@ def training_spec(options, settings, *, name: str, image: str, capture_digest: s
 def pod_templates(spec: dict) -> Iterator[dict]:
     """Every pod template of a Job, TFJob or PyTorchJob dict (of a TrainJob: its pod patch)."""
     if spec["kind"] == "TrainJob":
-        from fairing_magics.backends.kubernetes.trainjob import node_pod_patches
-
         yield from node_pod_patches(spec)
         return
     if spec["kind"] == "Job":
@@ -138,8 +128,6 @@ def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
     The run's object name gets a new random suffix for each real run; here it is ``-dryrun``.
     The image is shown by repository: its digest is known once it is built.
     """
-    from fairing_magics.backends.kubernetes.naming import unique_name
-
     object_name = unique_name(name, suffix=DRY_RUN_SUFFIX)
     registry = (options.registry or settings.registry or "REGISTRY").rstrip("/")
     image = f"{registry}@sha256:<digest-of-the-built-image>"
@@ -147,17 +135,13 @@ def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
     context = options.context or settings.context
     trainjob_api = None
     if (options.kind or "job").lower() == "trainjob":
-        from fairing_magics.backends.kubernetes.trainjob_api import dry_run_trainjob_api
-
         trainjob_api = dry_run_trainjob_api(context)
     spec = training_spec(options, settings, name=object_name, image=image,
                          capture_digest=bundle.digest if bundle is not None else "",
                          namespace=namespace,
-                         trainjob_field=trainjob_api.field if trainjob_api else "runtimePatches")
+                         trainjob_field=trainjob_api.field if trainjob_api else RUNTIME_PATCHES)
     where = storage_kind(settings.storage)
     if where == "s3":
-        from fairing_magics.storage import storage_for
-
         outputs = f"uploaded by the pod to {storage_for(settings.storage).run_uri(object_name)}"
     elif where == "folder":
         outputs = ("written through a hostPath volume to "

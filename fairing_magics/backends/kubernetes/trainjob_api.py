@@ -1,10 +1,11 @@
 """Which TrainJob API does this cluster's Kubeflow Trainer have? (for the pod-level settings)
 
-Released Trainers take a TrainJob's pod settings in different fields (see :mod:`.trainjob`):
-``runtimePatches`` (v2.2+), ``podTemplateOverrides`` (v2.1), ``podSpecOverrides`` (v2.0). The API
-server prunes a field its CRD's structural schema does not know, silently, so the answer must
-come from the CRD: :func:`detect_trainjob_api` reads ``customresourcedefinitions/
-trainjobs.trainer.kubeflow.org`` (``apiextensions.k8s.io/v1``) and looks at
+Released Trainers take a TrainJob's pod settings in different fields (see
+:mod:`fairing_magics.kube.trainjob`): ``runtimePatches`` (v2.2+), ``podTemplateOverrides``
+(v2.1), ``podSpecOverrides`` (v2.0). The API server prunes a field its CRD's structural schema
+does not know, silently, so the answer must come from the CRD: :func:`detect_trainjob_api` reads
+``customresourcedefinitions/trainjobs.trainer.kubeflow.org`` (``apiextensions.k8s.io/v1``) and
+looks at
 ``spec.versions[v1alpha1].schema.openAPIV3Schema.properties.spec.properties``
 (:func:`pod_settings_field_of_crd`, pure). The answer is kept per cluster and context for the
 life of the kernel.
@@ -17,19 +18,20 @@ run that has pod settings, before anything is built.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from dataclasses import dataclass
 
-from fairing_magics.backends.kubernetes.specs import TRAINJOB
-from fairing_magics.backends.kubernetes.trainjob import (
+from fairing_magics.errors import ClusterError, ConfigError
+from fairing_magics.kube.access import ClusterAccess
+from fairing_magics.kube.api_resources import CUSTOM_RESOURCE_DEFINITION, TRAINJOB
+from fairing_magics.kube.client import ClusterClient
+from fairing_magics.kube.trainjob import (
     POD_SETTINGS_FIELDS,
     POD_SPEC_OVERRIDES,
     RUNTIME_PATCHES,
     TRAINER_RELEASES,
 )
-from fairing_magics.errors import ConfigError
 
 TRAINJOB_CRD = TRAINJOB.qualified  # trainjobs.trainer.kubeflow.org
 
@@ -100,7 +102,7 @@ def forget_trainjob_apis() -> None:
         _known.clear()
 
 
-def detect_trainjob_api(access, context: str = "") -> TrainJobApi:
+def detect_trainjob_api(access: ClusterAccess, context: str = "") -> TrainJobApi:
     """The cluster's TrainJob API, from its CRD (once per kernel and ``context``)."""
     cached = known_trainjob_api(context)
     if cached is not None:
@@ -112,24 +114,22 @@ def detect_trainjob_api(access, context: str = "") -> TrainJobApi:
     return answer
 
 
-def _read_crd(access) -> TrainJobApi:
-    from kubernetes.client import ApiextensionsV1Api
-    from kubernetes.client.exceptions import ApiException
-
+def _read_crd(access: ClusterAccess) -> TrainJobApi:
     newest = f"the newest Trainer API, spec.{RUNTIME_PATCHES}"
     try:
-        response = ApiextensionsV1Api(access.api_client).read_custom_resource_definition(
-            TRAINJOB_CRD, _preload_content=False)
-        crd = json.loads(response.data)
-    except ApiException as e:
+        crd = ClusterClient(access).get(CUSTOM_RESOURCE_DEFINITION, TRAINJOB_CRD)
+    except ClusterError as e:
         if e.status in (401, 403):
             return TrainJobApi(RUNTIME_PATCHES, False,
                                f"cannot read the TrainJob CRD (customresourcedefinitions/"
                                f"{TRAINJOB_CRD}: {e.status} {e.reason or 'Forbidden'}), so "
                                f"{newest}")
-        return TrainJobApi(RUNTIME_PATCHES, False, f"the TrainJob CRD could not be read "
-                                                   f"({e.status} {e.reason}), so {newest}")
-    except (OSError, ValueError) as e:
+        if e.status is not None:
+            return TrainJobApi(RUNTIME_PATCHES, False, f"the TrainJob CRD could not be read "
+                                                       f"({e.status} {e.reason}), so {newest}")
+        return TrainJobApi(RUNTIME_PATCHES, False,
+                           f"the TrainJob CRD could not be read ({e}), so {newest}")
+    except ValueError as e:  # an answer that is not JSON
         return TrainJobApi(RUNTIME_PATCHES, False,
                            f"the TrainJob CRD could not be read ({e}), so {newest}")
     field = pod_settings_field_of_crd(crd)

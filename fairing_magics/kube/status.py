@@ -1,6 +1,6 @@
 """What a run's objects say about it: the job's final status, each pod's phase, and the pod
-states worth telling the user about. Pure functions of the API objects (plain dicts, as the
-client returns them with ``ApiClient.sanitize_for_serialization`` or a raw GET).
+states worth telling the user about. Pure functions of the API objects (plain dicts, as
+:class:`~.client.ClusterClient` returns them).
 
 - :func:`job_status`: ``Pending``/``Running``/``Succeeded``/``Failed`` from the conditions of a
   ``batch/v1`` Job (``Complete``/``Failed``; ``SuccessCriteriaMet``/``FailureTarget`` only mean
@@ -10,7 +10,8 @@ client returns them with ``ApiClient.sanitize_for_serialization`` or a raw GET).
 - :func:`replica_name`: ``worker-0``, ``chief-0``, ``master-0`` for the training operator's
   pods (its ``training.kubeflow.org/replica-type`` and ``-index`` labels), ``node-1`` for a
   TrainJob's pods (JobSet's ``jobset.sigs.k8s.io/replicatedjob-name`` and the Job's completion
-  index, which is the node rank), the pod name for a Job's pod. It is the ``source`` of the pod's log lines and phase events.
+  index, which is the node rank), the pod name for a Job's pod. It is the ``source`` of the
+  pod's log lines and phase events.
 - :func:`pod_notices`: the states that explain a stuck or failed pod, as the panel shows them:
   Unschedulable, ErrImagePull/ImagePullBackOff, CrashLoopBackOff, OOMKilled, Evicted, and the
   config errors (a missing Secret or ConfigMap). Each has a key, so a caller shows it once.
@@ -22,6 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fairing_magics import events as ev
+from fairing_magics.kube.labels import (
+    LABEL_COMPLETION_INDEX,
+    LABEL_JOB_INDEX,
+    LABEL_REPLICATED_JOB,
+    REPLICA_INDEX_LABELS,
+    REPLICA_TYPE_LABELS,
+)
 
 #: Waiting reasons that mean the image cannot be pulled (may persist; see the backend).
 PULL_ERRORS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
@@ -29,12 +37,6 @@ PULL_ERRORS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImage
 #: Waiting reasons worth a notice besides the pull errors.
 WAITING_PROBLEMS = ("CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError",
                     "RunContainerError") + PULL_ERRORS
-
-_REPLICA_TYPE_LABELS = ("training.kubeflow.org/replica-type", "replica-type")
-_REPLICA_INDEX_LABELS = ("training.kubeflow.org/replica-index", "replica-index")
-_JOBSET_REPLICATED_JOB = "jobset.sigs.k8s.io/replicatedjob-name"
-_JOBSET_JOB_INDEX = "jobset.sigs.k8s.io/job-index"
-_COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 
 
 @dataclass(frozen=True)
@@ -107,19 +109,19 @@ def _trainjob_status(obj: dict, true: dict[str, dict]) -> JobStatus:
 
 
 def replica_name(pod: dict) -> str:
-    """``worker-0`` for a training-operator pod, ``node-0`` for a TrainJob's, else the pod's name."""
+    """``worker-0`` for a training-operator pod, ``node-0`` for a TrainJob's, else its name."""
     meta = pod.get("metadata") or {}
     labels = meta.get("labels") or {}
-    rjob = labels.get(_JOBSET_REPLICATED_JOB)
+    rjob = labels.get(LABEL_REPLICATED_JOB)
     if rjob:
-        job_index = labels.get(_JOBSET_JOB_INDEX) or "0"
-        index = labels.get(_COMPLETION_INDEX) or \
-            (meta.get("annotations") or {}).get(_COMPLETION_INDEX)
+        job_index = labels.get(LABEL_JOB_INDEX) or "0"
+        index = labels.get(LABEL_COMPLETION_INDEX) or \
+            (meta.get("annotations") or {}).get(LABEL_COMPLETION_INDEX)
         if index is None:
             return meta.get("name", "pod")
         return f"{rjob}-{index}" if job_index == "0" else f"{rjob}-{job_index}-{index}"
-    rtype = next((labels[k] for k in _REPLICA_TYPE_LABELS if labels.get(k)), "")
-    index = next((labels[k] for k in _REPLICA_INDEX_LABELS if labels.get(k)), "")
+    rtype = next((labels[k] for k in REPLICA_TYPE_LABELS if labels.get(k)), "")
+    index = next((labels[k] for k in REPLICA_INDEX_LABELS if labels.get(k)), "")
     if rtype and index != "":
         return f"{rtype.lower()}-{index}"
     return meta.get("name", "pod")
@@ -131,7 +133,8 @@ def container_names(pod: dict) -> list[str]:
 
 
 def log_source(pod: dict, container: str) -> str:
-    """The ``source`` of a container's lines: the replica, plus the container when there are several."""
+    """The ``source`` of a container's lines: the replica, and the container when it has
+    several."""
     name = replica_name(pod)
     return name if len(container_names(pod)) <= 1 else f"{name}/{container}"
 
@@ -202,9 +205,8 @@ def pod_notices(pod: dict) -> list[PodNotice]:
                 f"pod {name} cannot be scheduled yet: {c.get('message') or 'no node fits'} "
                 "(lower --cpu/--memory/--gpus, or wait for the cluster to add a node)", source))
     if status.get("reason") == "Evicted":
-        notices.append(PodNotice((name, "Evicted"), "error",
-                                 f"pod {name} was evicted: {status.get('message') or ''}".rstrip(": "),
-                                 source))
+        evicted = f"pod {name} was evicted: {status.get('message') or ''}".rstrip(": ")
+        notices.append(PodNotice((name, "Evicted"), "error", evicted, source))
     for cs in container_statuses(pod):
         cname = cs.get("name", "")
         for which in ("state", "lastState"):
@@ -212,7 +214,8 @@ def pod_notices(pod: dict) -> list[PodNotice]:
             waiting = state.get("waiting") or {}
             reason = waiting.get("reason") or ""
             if which == "state" and reason in WAITING_PROBLEMS:
-                level = "error" if reason in PULL_ERRORS or reason.startswith("Create") else "warning"
+                fatal = reason in PULL_ERRORS or reason.startswith("Create")
+                level = "error" if fatal else "warning"
                 text = f"{reason}: {waiting.get('message') or ''}".rstrip(": ")
                 if reason in PULL_ERRORS:
                     text += (" (check the image reference, that the cluster can reach the "

@@ -20,21 +20,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from fairing_magics.backends.kubernetes.cluster import (
-    ClusterAccess,
-    api_call,
-    crd_missing_message,
-    explain_api_error,
-    rbac_advice,
-)
-from fairing_magics.backends.kubernetes.specs import (
+from fairing_magics.errors import ClusterError, ConfigError
+from fairing_magics.kube.access import ClusterAccess
+from fairing_magics.kube.api_resources import (
     API_RESOURCES,
     EVENT,
     POD,
+    SELF_SUBJECT_ACCESS_REVIEW,
     SERVICE,
     ApiResource,
 )
-from fairing_magics.errors import ClusterError, ConfigError
+from fairing_magics.kube.client import ClusterClient
+from fairing_magics.kube.errors import crd_missing_message, rbac_advice
+from fairing_magics.kube.trainjob import parse_runtime_ref
 
 #: What the doctor and the submit check know how to check.
 CHECKED_KINDS = ("job", "tfjob", "pytorchjob", "trainjob", "deployment", "inferenceservice")
@@ -114,14 +112,11 @@ def require_ok(findings: Iterable[Finding]) -> None:
 
 def check_reachable(access: ClusterAccess) -> Finding:
     """``GET /version``: the API answers, and which Kubernetes version it is."""
-    from kubernetes.client import VersionApi
-
     try:
-        with api_call(access, "get", "/version"):
-            info = VersionApi(access.api_client).get_code()
+        info = ClusterClient(access).read_json("/version", resource="/version")
     except ClusterError as e:
         return Finding("api", False, e.message)
-    version = getattr(info, "git_version", "") or "unknown version"
+    version = info.get("gitVersion") or "unknown version"
     where = f"context {access.context}" if access.context else access.source
     return Finding("api", True, f"reached {access.host} ({where}), Kubernetes {version}, "
                                 f"as {access.identity}, namespace {access.namespace}")
@@ -129,23 +124,13 @@ def check_reachable(access: ClusterAccess) -> Finding:
 
 def check_crd(access: ClusterAccess, resource: ApiResource) -> Finding:
     """Is the custom resource served? Asks API discovery, which needs no RBAC rule."""
-    from kubernetes.client import CustomObjectsApi
-    from kubernetes.client.exceptions import ApiException
-
     check = f"crd {resource.qualified}"
     try:
-        listing = CustomObjectsApi(access.api_client).get_api_resources(
-            resource.group, resource.version)
-    except ApiException as e:
-        if e.status == 404:
-            return Finding(check, False, crd_missing_message(resource))
-        error = explain_api_error(e, verb="discover", resource=resource.api_version,
-                                  access=access)
-        return Finding(check, False, error.message)
-    except OSError as e:  # pragma: no cover - reachability was checked just before
-        return Finding(check, False, explain_api_error(e, verb="discover", resource=resource,
-                                                       access=access).message)
-    served = {r.name for r in (getattr(listing, "resources", None) or [])}
+        listing = ClusterClient(access).read_json(resource.group_path, verb="discover",
+                                                  resource=resource.api_version, missing_ok=True)
+    except ClusterError as e:
+        return Finding(check, False, e.message)
+    served = {r.get("name") for r in (listing or {}).get("resources") or []}
     if resource.plural not in served:
         return Finding(check, False, crd_missing_message(resource))
     return Finding(check, True, f"{resource.kind} ({resource.api_version}) is installed")
@@ -154,60 +139,47 @@ def check_crd(access: ClusterAccess, resource: ApiResource) -> Finding:
 def check_runtime(access: ClusterAccess, runtime_ref: str, namespace: str) -> Finding:
     """Does the TrainJob's (Cluster)TrainingRuntime exist? A refusal to read it is a warning
     (Kubeflow profiles may not grant it; the Trainer then says so on the TrainJob)."""
-    from kubernetes.client import CustomObjectsApi
-    from kubernetes.client.exceptions import ApiException
-
-    from fairing_magics.backends.kubernetes.trainjob import parse_runtime_ref
-
     ref = parse_runtime_ref(runtime_ref, namespace)
     r = ref.resource
     check = f"runtime {ref}"
-    api = CustomObjectsApi(access.api_client)
     try:
-        if ref.namespace:
-            api.get_namespaced_custom_object(r.group, r.version, ref.namespace, r.plural, ref.name)
-        else:
-            api.get_cluster_custom_object(r.group, r.version, r.plural, ref.name)
-    except ApiException as e:
-        if e.status == 404:
-            listing = f"kubectl get {r.plural}" + (f" -n {ref.namespace}" if ref.namespace else "")
-            return Finding(check, False, f"{r.kind} {ref.name} not found; list them with "
-                                         f"{listing} (and pick one with --runtime-ref NAME)")
-        error = explain_api_error(e, verb="get", resource=r, access=access)
-        return Finding(check, False, f"could not check {ref}: {error.message}", required=False)
+        found = ClusterClient(access).get(r, ref.name, namespace=ref.namespace, missing_ok=True)
+    except ClusterError as e:
+        return Finding(check, False, f"could not check {ref}: {e.message}", required=False)
+    if found is None:
+        listing = f"kubectl get {r.plural}" + (f" -n {ref.namespace}" if ref.namespace else "")
+        return Finding(check, False, f"{r.kind} {ref.name} not found; list them with "
+                                     f"{listing} (and pick one with --runtime-ref NAME)")
     return Finding(check, True, f"{ref} exists")
 
 
 def check_permission(access: ClusterAccess, verb: str, resource: ApiResource, namespace: str,
                      *, subresource: str = "", required: bool = True) -> Finding:
     """May we ``verb`` ``resource`` in ``namespace``? Asks a SelfSubjectAccessReview."""
-    from kubernetes import client
-
     what = resource.qualified + (f"/{subresource}" if subresource else "")
     check = f"{verb} {what}"
-    review = client.V1SelfSubjectAccessReview(
-        api_version="authorization.k8s.io/v1", kind="SelfSubjectAccessReview",
-        spec=client.V1SelfSubjectAccessReviewSpec(
-            resource_attributes=client.V1ResourceAttributes(
-                namespace=namespace, verb=verb, group=resource.group,
-                resource=resource.plural, subresource=subresource or None)))
+    attributes = {"namespace": namespace, "verb": verb, "group": resource.group,
+                  "resource": resource.plural}
+    if subresource:
+        attributes["subresource"] = subresource
+    review = {"apiVersion": SELF_SUBJECT_ACCESS_REVIEW.api_version,
+              "kind": SELF_SUBJECT_ACCESS_REVIEW.kind,
+              "spec": {"resourceAttributes": attributes}}
     try:
-        with api_call(access, "create", "selfsubjectaccessreviews.authorization.k8s.io"):
-            answer = client.AuthorizationV1Api(access.api_client) \
-                .create_self_subject_access_review(body=review)
+        answer = ClusterClient(access).create(SELF_SUBJECT_ACCESS_REVIEW, review)
     except ClusterError as e:
-        if e.__cause__ is not None and getattr(e.__cause__, "status", None) is None:
+        if e.status is None:
             return Finding("api", False, e.message)  # no answer at all: nothing else can work
         return Finding(check, False, f"could not check whether {access.identity} may {verb} "
                                      f"{what} in namespace {namespace}: {e.message}",
                        required=False)
-    status = getattr(answer, "status", None)
-    if status is not None and getattr(status, "allowed", False):
+    status = answer.get("status") or {}
+    if status.get("allowed"):
         return Finding(check, True, f"may {verb} {what} in namespace {namespace}",
                        required=required)
     target = f"{resource.plural}/{subresource}" if subresource else resource
     advice = rbac_advice(verb, target, namespace, access)
-    why = getattr(status, "reason", "") if status is not None else ""
+    why = status.get("reason") or ""
     return Finding(check, False, f"{access.identity} may not {verb} {what} in namespace "
                                  f"{namespace}: {advice}" + (f" ({why})" if why else ""),
                    required=required)

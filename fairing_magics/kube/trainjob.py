@@ -1,4 +1,4 @@
-"""Kubeflow Trainer v2: a run as a ``trainer.kubeflow.org/v1alpha1`` TrainJob (pure functions).
+"""Kubeflow Trainer v2: a run as a ``trainer.kubeflow.org/v1alpha1`` TrainJob (pure).
 
 A TrainJob names a runtime and says only what differs: the Trainer controller copies the
 runtime's JobSet template, applies the TrainJob's ``trainer`` (image, command, env, ``numNodes``,
@@ -22,8 +22,8 @@ always set: the bundle's (``python3 /fairing/bundle/fairing_bootstrap.py ...``, 
 **Everything else** (the pod-level settings) goes where the cluster's Trainer takes it. Released
 Trainers differ, and an API server silently prunes a field its CRD does not know, so a run on an
 older Trainer would lose its service account (no S3 access), volumes or tolerations without a
-word. :func:`render_trainjob` renders one of three shapes (:mod:`.trainjob_api` finds which one
-the cluster's CRD accepts):
+word. :func:`render_trainjob` renders one of three shapes (the Kubernetes backend's
+``trainjob_api`` finds which one the cluster's CRD accepts):
 
 - ``runtimePatches`` (Trainer v2.2 and newer): patches keyed by ``manager``, here
   ``fairing.dev/fairing-magics``, aimed at the ``node`` replicated job: our labels and
@@ -40,29 +40,27 @@ The pod spec part is the same in all three: ``serviceAccountName``, ``nodeSelect
 in a patch), so all env goes there. ``--timeout`` is ``spec.activeDeadlineSeconds``.
 
 **Finding the pods**: JobSet labels every pod ``jobset.sigs.k8s.io/jobset-name: <run>``
-(:func:`trainjob_pod_selector`) and ``jobset.sigs.k8s.io/replicatedjob-name: node``; the Job
-controller adds ``batch.kubernetes.io/job-completion-index`` (the node rank).
+(:func:`.labels.trainjob_pod_selector`) and ``jobset.sigs.k8s.io/replicatedjob-name: node``;
+the Job controller adds ``batch.kubernetes.io/job-completion-index`` (the node rank).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fairing_magics.backends.kubernetes.naming import validate_name
-from fairing_magics.backends.kubernetes.resources import render_resources
-from fairing_magics.backends.kubernetes.specs import (
-    CLUSTER_TRAINING_RUNTIME,
-    ISTIO_INJECT,
-    TRAINING_RUNTIME,
-    TRAINJOB,
-    JobOptions,
-    _object,
+from fairing_magics.errors import ConfigError
+from fairing_magics.image.layout import CMD
+from fairing_magics.kube.api_resources import CLUSTER_TRAINING_RUNTIME, TRAINING_RUNTIME, TRAINJOB
+from fairing_magics.kube.labels import ISTIO_INJECT
+from fairing_magics.kube.naming import validate_name
+from fairing_magics.kube.options import JobOptions
+from fairing_magics.kube.pods import (
+    render_object,
     render_pod_placement,
     run_annotations,
     run_labels,
 )
-from fairing_magics.errors import ConfigError
-from fairing_magics.image.layout import CMD
+from fairing_magics.kube.resources import render_resources
 
 DEFAULT_RUNTIME = "torch-distributed"
 #: The replicated job and container the Trainer applies ``spec.trainer`` to.
@@ -78,12 +76,6 @@ POD_SETTINGS_FIELDS = (RUNTIME_PATCHES, POD_TEMPLATE_OVERRIDES, POD_SPEC_OVERRID
 TRAINER_RELEASES = {RUNTIME_PATCHES: "Kubeflow Trainer v2.2 or newer",
                     POD_TEMPLATE_OVERRIDES: "Kubeflow Trainer v2.1",
                     POD_SPEC_OVERRIDES: "Kubeflow Trainer v2.0 (Kubeflow 1.10)"}
-#: Labels JobSet and the Job controller put on every pod of a TrainJob.
-LABEL_JOBSET_NAME = "jobset.sigs.k8s.io/jobset-name"
-LABEL_REPLICATED_JOB = "jobset.sigs.k8s.io/replicatedjob-name"
-LABEL_JOB_INDEX = "jobset.sigs.k8s.io/job-index"
-LABEL_COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
-LABEL_ANCESTOR_STEP = "trainer.kubeflow.org/trainjob-ancestor-step"
 #: Env the torch runtime sets itself; the Trainer's webhook refuses them in ``trainer.env``.
 TORCH_RESERVED_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR",
                       "PET_MASTER_PORT")
@@ -182,7 +174,7 @@ def render_trainjob(opts: JobOptions, pod_settings_field: str = RUNTIME_PATCHES)
     elif pod_settings_field == POD_SPEC_OVERRIDES:
         spec.update(jobset_meta)
         spec[POD_SPEC_OVERRIDES] = [{"targetJobs": target, **_pod_spec_patch(opts)}]
-    return _object(TRAINJOB, opts, spec)
+    return render_object(TRAINJOB, opts, spec)
 
 
 def _jobset_metadata(opts: JobOptions) -> dict:
@@ -265,8 +257,3 @@ def pod_settings(trainjob: dict) -> list[str]:
         used += [f"volume {v['name']}" for v in pod.get("volumes") or []]
     return list(dict.fromkeys(used))
 
-
-def trainjob_pod_selector(name: str) -> str:
-    """Label selector for every pod of TrainJob ``name`` (JobSet's label; the JobSet has the
-    TrainJob's name)."""
-    return f"{LABEL_JOBSET_NAME}={name}"

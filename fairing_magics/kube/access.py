@@ -1,4 +1,4 @@
-"""Cluster access: which cluster, as whom, in which namespace; and what its refusals mean.
+"""Cluster access: which cluster, as whom, in which namespace, and the client's retry policy.
 
 :func:`load_cluster_access` finds credentials the way a notebook user expects:
 
@@ -12,17 +12,19 @@
 
 An explicit ``namespace`` wins over both the namespace file and the context's namespace.
 
-Retries live here and only here: every ``ApiClient`` we make carries :func:`client_retries`, a
-urllib3 ``Retry`` on its configuration (``Configuration.retries``, honoured by the official client
-from version 29 on). It retries refused connections twice, quickly (an API server that is not there does not appear
-by waiting: the user hears so in about a second), ``429 Too Many Requests`` for every method
-(the API server did not act on the request, and says when to come back in ``Retry-After``), and
-``500/502/503/504`` for methods that are safe to repeat (GET, HEAD, PUT, DELETE, OPTIONS), with
-exponential backoff. Code above this module calls the API once and never loops on errors.
+The official ``kubernetes`` client reads the kubeconfig (exec plugins such as EKS's token
+command, client certificates, proxies) and owns the connection pool; this is the one module that
+imports it. Its import takes about half a second, so it happens when access is first loaded, not
+when ``%load_ext`` imports the package.
 
-:func:`explain_api_error` turns an ``ApiException`` into a ClusterError naming the verb, the
-resource and the namespace, and what to do: the RBAC rule to add (403), the CRD to install (404
-on a custom resource), the credentials to refresh (401).
+Retries live here and only here: every ``ApiClient`` we make carries :func:`client_retries`, a
+urllib3 ``Retry`` on its configuration (``Configuration.retries``, which the client hands to its
+connection pool from version 29 on, so every request of :mod:`.client` takes it). It retries
+refused connections twice, quickly (an API server that is not there does not appear by waiting:
+the user hears so in about a second), ``429 Too Many Requests`` for every method (the API server
+did not act on the request, and says when to come back in ``Retry-After``), and
+``500/502/503/504`` for methods that are safe to repeat (GET, HEAD, PUT, DELETE, OPTIONS), with
+exponential backoff. Code above this module sends a request once and never loops on errors.
 """
 
 from __future__ import annotations
@@ -31,18 +33,15 @@ import base64
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import urllib3
 import yaml
 from urllib3.util.retry import Retry
 
-from fairing_magics.backends.kubernetes.specs import ApiResource
-from fairing_magics.errors import ClusterError, ConfigError, connection_failure, redact
+from fairing_magics.errors import ClusterError, ConfigError
 
 #: Where Kubernetes mounts a pod's service-account token, CA and namespace.
 SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -58,7 +57,8 @@ _ACCESS_HELP = (
 
 @dataclass(frozen=True)
 class ClusterAccess:
-    """A configured client for one cluster, and what we know about whom it acts as.
+    """The official client's ``ApiClient`` for one cluster (its credentials and connection pool),
+    and what we know about whom it acts as. :class:`~.client.ClusterClient` sends through it.
 
     ``source`` is ``"in-cluster"`` or ``"kubeconfig"``; ``context`` the kubeconfig context (empty
     in-cluster); ``identity`` reads well in a sentence ("the service account default-editor");
@@ -114,7 +114,9 @@ def load_cluster_access(*, context: str | None = None, namespace: str | None = N
     policy without backoff). Raises ClusterError when no access can be found or a kubeconfig is
     unusable; nothing is sent to the cluster here.
     """
-    from kubernetes import config as kube_config  # deferred: importing kubernetes takes ~0.5 s
+    # The kubernetes package is imported here, at the edge, and not at the top: it takes about
+    # half a second, which %load_ext and a run on another backend should not pay.
+    from kubernetes import config as kube_config
 
     environ = os.environ if environ is None else environ
     if namespace:
@@ -209,7 +211,7 @@ def _read_contexts(files: list[str]) -> tuple[dict[str, dict], str]:
 
 
 def _new_configuration():
-    from kubernetes.client import Configuration
+    from kubernetes.client import Configuration  # at the edge, as in load_cluster_access
 
     # type.__call__ skips the metaclass of client versions <= 32, whose Configuration() returns
     # a copy of a process-wide default that other code may have changed.
@@ -217,7 +219,7 @@ def _new_configuration():
 
 
 def _access(configuration, retries: Retry | None, **fields) -> ClusterAccess:
-    from kubernetes.client import ApiClient
+    from kubernetes.client import ApiClient  # at the edge, as in load_cluster_access
 
     configuration.retries = retries if retries is not None else client_retries()
     api_client = ApiClient(configuration=configuration)
@@ -251,159 +253,3 @@ def _serviceaccount_of(sa_dir: Path) -> tuple[str, str]:
     except (OSError, IndexError, ValueError, AttributeError):
         pass
     return namespace, name
-
-
-# -- what the API server's refusals mean -------------------------------------------------------
-
-
-def explain_api_error(error: Exception, *, verb: str, resource: ApiResource | str,
-                      namespace: str = "", name: str = "",
-                      access: ClusterAccess | None = None) -> ClusterError:
-    """A ClusterError that says which request failed, why, and what to do about it.
-
-    ``error`` is a ``kubernetes.client.ApiException`` (or a urllib3/OS error for a cluster that
-    cannot be reached). ``resource`` is an :class:`ApiResource` or a name such as ``pods/log``.
-    """
-    what = resource.qualified if isinstance(resource, ApiResource) else str(resource)
-    where = f" in namespace {namespace}" if namespace else ""
-    obj = f" {name}" if name else ""
-    host = access.host if access else "the cluster"
-    status = getattr(error, "status", None)
-    if status is None:
-        reason = _connection_reason(error)
-        via = f" ({access.source}{', context ' + access.context if access and access.context else ''})" \
-            if access else ""
-        return ClusterError(f"cannot reach the Kubernetes API at {host}{via} to {verb} {what}: "
-                            f"{reason}. Check that the cluster is up and that this machine can "
-                            "reach it (VPN, proxy, kubeconfig server address).")
-    body = _status_body(error)
-    said = body.get("message") or getattr(error, "reason", "") or ""
-    said_part = f" (the API server said: {said})" if said else ""
-    if status == 401:
-        fix = ("the service-account token may have been revoked: restart the notebook server"
-               if access and access.source == "in-cluster" else
-               f"refresh the credentials of context '{access.context if access else ''}' (on EKS: "
-               "aws eks update-kubeconfig --name CLUSTER --region REGION, and check that aws sts "
-               "get-caller-identity works)")
-        return ClusterError(f"the Kubernetes API at {host} did not accept our credentials (401 "
-                            f"Unauthorized) to {verb} {what}{where}: {fix}")
-    if status == 403:
-        who = access.identity if access else "this notebook's credentials"
-        return ClusterError(f"{who} may not {verb} {what}{where}: "
-                            f"{rbac_advice(verb, resource, namespace, access)}{said_part}")
-    if status == 404:
-        if isinstance(resource, ApiResource) and resource.is_custom and _is_missing_route(body):
-            return ClusterError(crd_missing_message(resource))
-        missing_ns = _missing_namespace(body)
-        if missing_ns:
-            return ClusterError(f"namespace {missing_ns} does not exist: create it (kubectl "
-                                f"create namespace {missing_ns}) or pick another with "
-                                "--namespace")
-        if _is_missing_route(body):
-            return ClusterError(f"the API at {host} does not serve {what}: the cluster may be "
-                                f"too old or lack that API{said_part}")
-        return ClusterError(f"{what}{obj} not found{where}: it may have finished and been "
-                            "cleaned up (ttlSecondsAfterFinished), or the name is wrong; "
-                            "%fairing_jobs lists the runs")
-    if status == 409:
-        return ClusterError(f"{what}{obj} already exists{where}: choose another --name, or "
-                            f"remove the old one first{said_part}")
-    if status == 422:
-        return ClusterError(f"the API server refused the {what}{obj}{where} as invalid: {said}. "
-                            "Check the flags; if they look right, this is a bug in "
-                            "fairing-magics: please report it with the --dry-run YAML")
-    if status == 429 or status >= 500:
-        return ClusterError(f"the Kubernetes API at {host} answered {status} "
-                            f"{getattr(error, 'reason', '') or ''} to {verb} {what}{where}, "
-                            f"also after retries{said_part}: it is overloaded or unwell; try "
-                            "again in a minute")
-    return ClusterError(f"the Kubernetes API at {host} refused to {verb} {what}{obj}{where} "
-                        f"({status} {getattr(error, 'reason', '') or ''}){said_part}")
-
-
-def rbac_advice(verb: str, resource: ApiResource | str, namespace: str = "",
-                access: ClusterAccess | None = None) -> str:
-    """The RBAC rule that grants ``verb`` on ``resource``, and the kubectl commands adding it."""
-    if isinstance(resource, ApiResource):
-        group, plural, qualified = resource.group, resource.plural, resource.qualified
-    else:
-        group, plural, qualified = "", str(resource), str(resource)
-    role = "fairing-" + plural.replace("/", "-").replace(".", "-")
-    subject = (f"--serviceaccount={access.serviceaccount}" if access and access.serviceaccount
-               else "--user=YOUR_USER")
-    rule = f"{{apiGroups: [\"{group}\"], resources: [\"{plural}\"], verbs: [\"{verb}\"]}}"
-    if namespace:
-        commands = (f"kubectl -n {namespace} create role {role} --verb={verb} "
-                    f"--resource={qualified} && kubectl -n {namespace} create rolebinding {role} "
-                    f"--role={role} {subject}")
-        return f"ask an admin to add the RBAC rule {rule} to a Role bound to it ({commands})"
-    commands = (f"kubectl create clusterrole {role} --verb={verb} --resource={qualified} && "
-                f"kubectl create clusterrolebinding {role} --clusterrole={role} {subject}")
-    return f"ask an admin to add the RBAC rule {rule} to a ClusterRole bound to it ({commands})"
-
-
-def crd_missing_message(resource: ApiResource) -> str:
-    """Say that a custom resource is not installed, who provides it and what to do instead."""
-    instead = {"kubeflow.org": "or train with --kind job (a plain Kubernetes Job)",
-               "trainer.kubeflow.org": "or use --kind pytorchjob/job",
-               "serving.kserve.io": "or deploy without --kserve (a Deployment and a Service)"}
-    return (f"this cluster has no {resource.qualified} ({resource.kind}, "
-            f"{resource.api_version}): its CustomResourceDefinition is not installed. Install "
-            f"{resource.provided_by}, {instead.get(resource.group, 'or use another kind')}.")
-
-
-@contextmanager
-def api_call(access: ClusterAccess | None, verb: str, resource: ApiResource | str, *,
-             namespace: str = "", name: str = "") -> Iterator[None]:
-    """Run one API request; an ApiException or connection error becomes a ClusterError.
-
-    >>> # with api_call(access, "create", TFJOB, namespace=ns):
-    >>> #     CustomObjectsApi(access.api_client).create_namespaced_custom_object(...)
-    """
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        yield
-    except ApiException as e:
-        raise explain_api_error(e, verb=verb, resource=resource, namespace=namespace,
-                                name=name, access=access) from e
-    except (urllib3.exceptions.HTTPError, OSError) as e:
-        raise explain_api_error(e, verb=verb, resource=resource, namespace=namespace,
-                                name=name, access=access) from e
-
-
-def _status_body(error: Exception) -> dict:
-    body = getattr(error, "body", None)
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    if not body:
-        return {}
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return {"message": redact(str(body))[:300]}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def _is_missing_route(body: dict) -> bool:
-    """True when the 404 is about the URL (no such resource type), not about a named object."""
-    details = body.get("details") or {}
-    message = str(body.get("message", ""))
-    return not details.get("name") or "could not find the requested resource" in message
-
-
-def _missing_namespace(body: dict) -> str:
-    details = body.get("details") or {}
-    if details.get("kind") == "namespaces" and details.get("name"):
-        return str(details["name"])
-    return ""
-
-
-def _connection_reason(error: Exception) -> str:
-    """A few words on why the API could not be reached (no urllib3 object reprs)."""
-    failure = connection_failure(error)
-    if failure:
-        return failure
-    reason = getattr(error, "reason", None) or error
-    text = re.sub(r"<[\w.]+ object at 0x[0-9a-f]+>:? ?", "", str(reason))
-    return redact(f"{type(reason).__name__}: {text}" if text else type(reason).__name__)[:300]
