@@ -189,6 +189,8 @@ class _RecordingPickler(cloudpickle.Pickler):
             self.globals_ref[id(namespace)] = _MainGlobals()
 
     def reducer_override(self, obj):
+        if type(obj) in (_MainModule, _MainGlobals):
+            return NotImplemented  # their own __reduce__; not a module the job needs
         name = self._main_refs.get(id(obj))
         if name is not None:
             return getattr, (_MainModule(), name)

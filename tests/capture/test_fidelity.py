@@ -126,3 +126,14 @@ def test_cell_and_definitions_run_under_the_kernel_file_names(shell, tmp_path):
     assert f'File "{names[-1]}", line 2, in <module>' in run.stderr
     assert f'File "{names[0]}", line 2, in bad' in run.stderr
     assert "    return 1 / 0\n" in run.stderr
+
+
+def test_a_function_pickled_by_value_ships_no_fairing_module(shell):
+    """The pickle's reference to the job's __main__ is not a module of ours for the job to need,
+    even when the notebook's folder holds fairing_magics itself (a checkout)."""
+    root = Path(__file__).resolve().parents[2]
+    run_cells(shell, "offset = [1]", "f = lambda v: v + offset[0]")
+    cell = "print(f(1))\n"
+    bundle = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=root)
+    assert not [path for path in bundle.files if path.startswith("fairing_magics/")]
+    assert [line.split("==")[0] for line in bundle.requirements] == ["cloudpickle"]
