@@ -16,6 +16,7 @@ cloudpickle besides the pinned requirements) runs it with the bootstrap it carri
       fairing_settings.py     the library-settings table the bootstrap restores from
       fairing_shell.py        IPython's {expr}/$name expansion of !cmd lines, without IPython
       fairing_storage_upload.py  uploads the output folder when FAIRING_STORAGE is s3:// (boto3)
+      fairing_live.py         log_metric, live progress frames, stage markers (stdlib)
       fairing_paths.json      (not in the digest) hashes of the paths in the kernel's folder, so
                               a FileNotFoundError in the job can say the file was left behind
 
@@ -37,6 +38,7 @@ MANIFEST_NAME = "fairing_manifest.json"
 MAIN_NAME = "main.py"
 BOOTSTRAP_NAME = "fairing_bootstrap.py"
 STORAGE_UPLOAD_NAME = "fairing_storage_upload.py"
+LIVE_NAME = "fairing_live.py"
 REQUIREMENTS_NAME = "requirements.txt"
 SETTINGS_NAME = "fairing_settings.py"
 SHELL_NAME = "fairing_shell.py"
@@ -183,6 +185,7 @@ class Bundle:
             SETTINGS_NAME: runtime_source("settings.py"),
             SHELL_NAME: runtime_source("shell.py"),
             STORAGE_UPLOAD_NAME: runtime_source("storage_upload.py"),
+            LIVE_NAME: runtime_source("live.py"),
         }
         if self.pickle:
             out[PICKLE_NAME] = self.pickle

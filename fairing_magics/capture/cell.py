@@ -323,6 +323,8 @@ def capture_cell(
             res.values[name] = capture_value(name, namespace[name])
             moved.append(name)
     res.modules.update(pickled.modules)
+    provided = {m for m in res.modules if m.split(".")[0] == "fairing_magics"}
+    res.modules -= provided  # the run's runtime provides it (log_metric): not shipped, not installed
     for name in moved:
         res.notes.append(f"class {name}: pickled (not shipped as source) because values of it are "
                          "pickled before it could be defined; this keeps isinstance() true for them")
@@ -367,6 +369,8 @@ def capture_cell(
     }
     cell_notes = [f"line {line}: {note}" for line, note in zip(python.note_lines, python.notes, strict=True)]
     notes = [*cell_notes, *res.notes, *local.notes, *named.notes, *req_notes]
+    if provided:
+        notes.append("fairing_magics: provided by the run's runtime (log_metric), not installed")
     version = _python_version()
     infos = []
     for name in sorted(res.values):

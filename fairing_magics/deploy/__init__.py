@@ -108,6 +108,12 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
         stages = RUNTIME_STAGES
     options = dict(replicas=replicas, kserve=kserve, runtime=runtime, expose=expose, cpu=cpu, memory=memory)
     deployer.check(settings, **options)
+    builds_image = backend in ("docker", "kubernetes") and not runtime
+    if builds_image:  # its base image's registry answers, else the copy-image command
+        from fairing_magics.base_image import check_base_reachable
+
+        check_base_reachable(settings.base_image, settings.registry,
+                             insecure_registries=settings.insecure_registries)
 
     view = None
     if emit is None:
@@ -127,6 +133,12 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
                              f"{package.description}; {', '.join(package.requirements)}"))
         for note in package.notes:
             emit(ev.Notice(note, "warning"))
+        if builds_image:
+            from fairing_magics.base_image import image_notices
+
+            for notice in image_notices(settings.base_image, settings.registry, settings.index_url,
+                                        settings.extra_index_urls):
+                emit(ev.Notice(notice, "warning"))
         existing = book.get(name)
         server = deployer.start(package, name=name, settings=settings, emit=emit, timeout=timeout,
                                 images=images, **options)
@@ -146,6 +158,8 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
         endpoint = Endpoint(name, server, model=package.description, source=source,
                             on_delete=book.discard)
         book.add(endpoint)
+    if view is not None:
+        endpoint.view = view  # it says Deleted after %fairing_undeploy
     emit(ev.PhaseChanged(READY, server.url))
     emit(ev.Finished(ev.SUCCEEDED, f"{name} ready at {endpoint.predict_url}", time.perf_counter() - started))
     detach = getattr(server, "detach_events", None)
@@ -176,8 +190,10 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
     package = None
     if from_run:
         root = storage_uri or settings.storage or str(settings.home)
+        from fairing_magics.storage import describe_run_folder
+
         lines.append(f"Model: the single output (or 'model') of run {from_run}, read from "
-                     f"{root.rstrip('/')}/runs/{from_run}*/outputs.pkl when deploying")
+                     f"outputs.pkl in {describe_run_folder(root, from_run + '*')} when deploying")
     elif isinstance(model, str):
         lines.append(f"Model: read from {model} when deploying")
     else:
@@ -189,10 +205,18 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
         lines.append("Packages: " + ", ".join(package.requirements))
         lines.extend(f"Note: {note}" for note in package.notes)
     if runtime:
-        from fairing_magics.deploy.kserve_runtime import describe_runtime_plan, save_runtime_model
+        from fairing_magics.deploy.kserve_runtime import (
+            describe_runtime_plan,
+            load_package_model,
+            save_runtime_model,
+        )
 
-        saved = save_runtime_model(runtime, model) if package is not None else None
-        lines.extend(describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings))
+        # The deploy saves the model as it comes out of its package: so does the plan, or the
+        # folder (the saved files' digest) it shows would not be the one the deploy uploads.
+        saved = save_runtime_model(runtime, load_package_model(package)) \
+            if package is not None else None
+        lines.extend(describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings,
+                                           replicas=replicas, cpu=cpu, memory=memory))
         return "\n".join(lines)
     if backend == "local":
         lines.append("Would run: serve.py with this kernel's Python on a free port of 127.0.0.1, "
@@ -203,7 +227,7 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
 
         lines.extend(describe_plan(package, name=name, settings=settings))
         return "\n".join(lines)
-    from fairing_magics.deploy.kubernetes import MODEL_DIR, endpoint_options, render_objects
+    from fairing_magics.deploy.kubernetes import MODEL_DIR, endpoint_objects
     from fairing_magics.images import describe_index, describe_registry_plan, target_repository
 
     repository = target_repository(settings.registry)
@@ -214,14 +238,19 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
                                                    "the model's pinned packages") +
                  f"), model folder with serve.py at {MODEL_DIR}")
     lines.append(describe_index(settings))
-    opts = endpoint_options(name, f"{repository}@sha256:<digest of the built image>",
-                            namespace=settings.namespace, package=package, replicas=replicas,
-                            kserve=kserve, expose=expose, cpu=cpu, memory=memory,
-                            istio_inject=settings.istio_inject)
+    from fairing_magics.base_image import image_notices
+
+    for notice in image_notices(settings.base_image, settings.registry, settings.index_url,
+                                settings.extra_index_urls):
+        lines.extend(["", "Warning: " + notice])
+    objects = endpoint_objects(name, f"{repository}@sha256:<digest of the built image>",
+                               settings=settings, namespace=settings.namespace, package=package,
+                               replicas=replicas, kserve=kserve, expose=expose, cpu=cpu,
+                               memory=memory)
     what = "an InferenceService" if kserve else "a Deployment and a Service"
     lines += ["", f"Kubernetes: would create (or patch, rolling out) {what} in namespace "
               f"{settings.namespace or '(the context or pod namespace)'}:", "",
-              to_yaml(render_objects(opts)).rstrip("\n")]
+              to_yaml(objects).rstrip("\n")]
     return "\n".join(lines)
 
 

@@ -56,6 +56,7 @@ POD = ApiResource("", "v1", "pods", "Pod")
 SERVICE = ApiResource("", "v1", "services", "Service")
 EVENT = ApiResource("", "v1", "events", "Event")
 NODE = ApiResource("", "v1", "nodes", "Node")
+SERVICE_ACCOUNT = ApiResource("", "v1", "serviceaccounts", "ServiceAccount")
 JOB = ApiResource("batch", "v1", "jobs", "Job")
 DEPLOYMENT = ApiResource("apps", "v1", "deployments", "Deployment")
 SELF_SUBJECT_ACCESS_REVIEW = ApiResource("authorization.k8s.io", "v1",
