@@ -91,7 +91,7 @@ def runtime_requirements(bundle: Bundle) -> tuple[str, ...]:
     """The bundle's requirements, plus this kernel's cloudpickle when the bundle pickles
     anything (the bootstrap unpickles with it)."""
     reqs = [r for r in bundle.requirements if r.strip()]
-    pickles = bool(bundle.values or bundle.outputs)
+    pickles = bool(bundle.pickle or bundle.outputs)
     if pickles and "cloudpickle" not in {_requirement_name(r) for r in reqs}:
         reqs.append(f"cloudpickle=={cloudpickle.__version__}")
     return tuple(reqs)
