@@ -31,7 +31,7 @@ _COMMON_PLATFORMS = ("linux/amd64", "linux/arm64")
 
 def _choices() -> dict[tuple[str, str], Callable[[], Iterable[str]]]:
     """(magic, flag) -> the values it takes; ``*`` stands for every magic."""
-    from fairing_magics.config import BACKENDS, UI_MODES
+    from fairing_magics.config import BACKENDS, CONFIG_FLAGS
 
     def training_kinds():
         from fairing_magics.kube.api_resources import TRAINING_KINDS
@@ -53,10 +53,12 @@ def _choices() -> dict[tuple[str, str], Callable[[], Iterable[str]]]:
 
         return RUNTIMES
 
+    settings = {("fairing_config", spec.flag): (lambda spec=spec: spec.choices)
+                for spec in CONFIG_FLAGS if spec.choices}  # --backend, --ui: the settings table's
     return {
         ("*", "--backend"): lambda: BACKENDS,
         ("fairing_undeploy", "--backend"): lambda: ("kubernetes", "docker"),
-        ("fairing_config", "--ui"): lambda: UI_MODES,
+        **settings,
         ("fairing_train", "--kind"): training_kinds,
         ("fairing_doctor", "--kind"): checked_kinds,
         ("fairing_train", "--builder"): builders,

@@ -1,27 +1,32 @@
-"""Every setting, its default and its environment variable, in one place.
+"""Every setting, declared once: its type, default, help, environment variable and flag.
 
-Settings live on :class:`FairingSettings`, a traitlets ``Configurable``. The magics class inherits
-from it, so each setting can be changed three ways, strongest first:
+Each field of :class:`Settings` is one :func:`setting`. Everything else is made from that table,
+so a new setting is one field and nothing drifts apart:
 
-1. ``%fairing_config --registry REPO`` (or ``%config FairingMagics.registry = "REPO"``);
-2. the environment: ``FAIRING_REGISTRY``, ``FAIRING_BASE_IMAGE``, ``FAIRING_BACKEND``,
-   ``FAIRING_NAMESPACE``, ``FAIRING_STORAGE``, ``FAIRING_INSECURE_REGISTRIES`` (comma separated),
-   ``FAIRING_INDEX_URL``, ``FAIRING_EXTRA_INDEX_URL`` (comma or space separated),
-   ``FAIRING_UI``, ``FAIRING_HOME``, ``FAIRING_ON_INTERRUPT``, ``FAIRING_CONTEXT``;
-3. the defaults below.
+- :class:`Settings`, the frozen snapshot the pipeline, backends and deployers read (tests build
+  one directly);
+- :class:`FairingSettings`, its traitlets face: the magics class inherits from it, so each
+  setting can be changed with ``%config FairingMagics.<name> = value``;
+- the defaults from the environment (``FAIRING_REGISTRY`` and the others, :data:`ENVIRONMENT`);
+- the ``%fairing_config`` flags, their help and the values they complete to
+  (:data:`CONFIG_FLAGS`).
 
-The pipeline never reads traitlets: it gets a frozen :class:`Settings` snapshot from
-:meth:`FairingSettings.snapshot`, so tests can build one directly.
+A value comes, strongest first, from ``%fairing_config --flag`` or ``%config``, then from the
+environment, then from the default declared here. List settings are written repeated, comma or
+space separated (``FAIRING_INSECURE_REGISTRIES=a:5000,b:5000``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field, fields, replace
+import typing
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
-from traitlets import Bool, Enum, Integer, List, Unicode, default
+from traitlets import Bool, Enum, Float, Integer, List, TraitType, Unicode, default
 from traitlets.config import Configurable
 
 from fairing_magics.errors import redact
@@ -42,31 +47,87 @@ def default_home() -> Path:
     return Path(base) / "fairing-magics"
 
 
+def split_values(values: Sequence[str] | str) -> tuple[str, ...]:
+    """Repeated and comma- or space-separated values as one tuple, in order, without duplicates
+    (how a list setting is written, in a flag or in the environment)."""
+    if isinstance(values, str):
+        values = [values]
+    found: list[str] = []
+    for value in values:
+        for part in value.replace(",", " ").split():
+            if part not in found:
+                found.append(part)
+    return tuple(found)
+
+
+def setting(default: Any, *, help: str, env: str = "", flag: str = "",
+            choices: tuple[str, ...] = (), metavar: str | None = None, adds: bool = False):
+    """Declare a field of :class:`Settings`: ``default`` (a value, or a function giving it),
+    ``help`` (one phrase, shown by ``%config`` and ``%fairing_config?``), the environment
+    variable ``env`` its default is read from, the ``%fairing_config`` ``flag`` that changes it
+    (its ``metavar``), the ``choices`` it is one of; a list flag ``adds`` to the current list,
+    or replaces it (``--flag ''`` empties it)."""
+    declared = {"help": help, "env": env, "flag": flag, "choices": tuple(choices),
+                "metavar": metavar, "adds": adds}
+    if callable(default):
+        return field(default_factory=default, metadata={"setting": declared})
+    return field(default=default, metadata={"setting": declared})
+
+
 @dataclass(frozen=True)
 class Settings:
-    """A frozen snapshot of the settings, handed to the pipeline."""
+    """A frozen snapshot of the settings, handed to the pipeline. The table of every setting."""
 
-    registry: str = ""
-    base_image: str = field(default_factory=default_base_image)
-    backend: str = "local"
-    namespace: str = ""
-    context: str = ""
-    storage: str = ""
-    insecure_registries: tuple[str, ...] = ()
-    ui: str = "auto"
-    home: Path = field(default_factory=default_home)
-    on_interrupt: str = "auto"
-    log_lines: int = 1000
-    value_limit_mb: int = 100
-    #: Files the captured code names by a string literal are shipped up to this many MiB in all.
-    file_limit_mb: int = 20
-    istio_inject: bool = False
-    #: Kubernetes service account of KServe stock-runtime predictors (their S3 credentials).
-    service_account: str = ""
-    #: Package index of the dependency layer ("": pip's index-url, else the installer's default;
-    #: see fairing_magics.image.package_index). May carry credentials: shown redacted.
-    index_url: str = ""
-    extra_index_urls: tuple[str, ...] = ()
+    registry: str = setting(
+        "", env="FAIRING_REGISTRY", flag="--registry",
+        help="repository images are pushed to, e.g. 123456789012.dkr.ecr.cn-northwest-1."
+             "amazonaws.com.cn/fairing-job or 127.0.0.1:5000/me")
+    base_image: str = setting(
+        default_base_image, env="FAIRING_BASE_IMAGE", flag="--base-image",
+        help="base image of training and serving images")
+    backend: str = setting(
+        "local", env="FAIRING_BACKEND", flag="--backend", choices=BACKENDS,
+        help="where runs go: local (a subprocess), docker or kubernetes")
+    namespace: str = setting(
+        "", env="FAIRING_NAMESPACE", flag="--namespace",
+        help="Kubernetes namespace (default: from the pod or the kubeconfig)")
+    context: str = setting(
+        "", env="FAIRING_CONTEXT", flag="--context",
+        help="kubeconfig context (default: the current one)")
+    storage: str = setting(
+        "", env="FAIRING_STORAGE", flag="--storage",
+        help="where runs keep outputs and models: a folder or s3://bucket/prefix")
+    insecure_registries: tuple[str, ...] = setting(
+        (), env="FAIRING_INSECURE_REGISTRIES", flag="--insecure-registry", metavar="HOST[:PORT]",
+        adds=True, help="registries reached without TLS verification")
+    ui: str = setting(
+        "auto", env="FAIRING_UI", flag="--ui", choices=UI_MODES,
+        help="panel: widget, text, or auto (widget in Jupyter, text elsewhere)")
+    home: Path = setting(default_home, env="FAIRING_HOME", help="folder where runs are recorded")
+    on_interrupt: str = setting(
+        "auto", env="FAIRING_ON_INTERRUPT", choices=INTERRUPT_ACTIONS,
+        help="on a kernel interrupt while following: cancel the run, detach from it, or auto "
+             "(cancel local runs, detach cluster runs)")
+    log_lines: int = setting(
+        1000, help="log lines kept in the panel (the full log stays on disk)")
+    value_limit_mb: int = setting(
+        100, help="largest captured value in MiB; bigger data belongs in storage")
+    file_limit_mb: int = setting(
+        20, help="files the code names (pd.read_csv('data.csv')) are shipped up to this many MiB "
+                 "in all; beyond it use --include or storage")
+    istio_inject: bool = setting(
+        False, help="let Istio inject sidecars into job pods (they keep Jobs from finishing)")
+    service_account: str = setting(
+        "", env="FAIRING_SERVICE_ACCOUNT", flag="--service-account",
+        help="Kubernetes service account whose IAM role or attached Secret lets KServe read "
+             "models from S3 (%fairing_deploy --kserve --runtime)")
+    index_url: str = setting(
+        "", env="FAIRING_INDEX_URL", flag="--index-url", metavar="URL",
+        help="package index of the dependency layer (default: pip's index-url, else PyPI); "
+             "may be https://user:token@host/simple (shown redacted)")
+    extra_index_urls: tuple[str, ...] = setting(
+        (), env="FAIRING_EXTRA_INDEX_URL", flag="--extra-index-url", metavar="URL",
+        help="extra package indexes of the dependency layer")
 
     @property
     def runs_root(self) -> Path:
@@ -92,109 +153,137 @@ class Settings:
         return "\n".join(lines)
 
 
-def _env(name: str, fallback: str = "") -> str:
-    return os.environ.get(name, "").strip() or fallback
+# -- what is made from the table -------------------------------------------------------------------
 
 
-class FairingSettings(Configurable):
-    """The traitlets face of :class:`Settings` (``%config FairingMagics.<name> = ...``)."""
+@dataclass(frozen=True)
+class SettingSpec:
+    """One row of the table: a field of :class:`Settings` with what :func:`setting` declared."""
 
-    registry = Unicode(help="Repository images are pushed to, e.g. 123456789012.dkr.ecr.cn-northwest-1."
-                       "amazonaws.com.cn/fairing-job or 127.0.0.1:5000/me").tag(config=True)
-    base_image = Unicode(help="Base image for training and serving images").tag(config=True)
-    backend = Enum(BACKENDS, help="Where runs go: local (subprocess), docker, kubernetes").tag(config=True)
-    namespace = Unicode(help="Kubernetes namespace (default: from the pod or the kubeconfig)").tag(config=True)
-    context = Unicode(help="kubeconfig context (default: the current one)").tag(config=True)
-    storage = Unicode(help="Where runs keep outputs and models: a folder or s3://bucket/prefix").tag(config=True)
-    insecure_registries = List(Unicode(), help="Registries reached without TLS verification (HOST[:PORT])").tag(config=True)
-    ui = Enum(UI_MODES, help="Panel: widget, text, or auto (widget in Jupyter, text elsewhere)").tag(config=True)
-    home = Unicode(help="Folder where runs are recorded").tag(config=True)
-    on_interrupt = Enum(INTERRUPT_ACTIONS, help="On a kernel interrupt while following: cancel the run, "
-                        "detach from it, or auto (cancel local runs, detach cluster runs)").tag(config=True)
-    log_lines = Integer(1000, help="Log lines kept in the panel (the full log stays on disk)").tag(config=True)
-    value_limit_mb = Integer(100, help="Largest captured value in MiB; bigger data belongs in storage").tag(config=True)
-    file_limit_mb = Integer(20, help="Files the code names (pd.read_csv('data.csv')) are shipped up to this "
-                            "many MiB in all; beyond it use --include or storage").tag(config=True)
-    istio_inject = Bool(False, help="Let Istio inject sidecars into job pods (they keep Jobs from finishing)").tag(config=True)
-    service_account = Unicode(help="Kubernetes service account whose IAM role or attached Secret lets KServe "
-                              "read models from S3 (%fairing_deploy --kserve --runtime)").tag(config=True)
-    index_url = Unicode(help="Package index of the dependency layer (default: pip's index-url, else PyPI); "
-                        "may carry user:token@").tag(config=True)
-    extra_index_urls = List(Unicode(), help="Extra package indexes of the dependency layer").tag(config=True)
+    name: str
+    kind: type  # str, Path, int, float, bool, or tuple (a list of strings)
+    make_default: Callable[[], Any]
+    help: str
+    env: str = ""
+    flag: str = ""
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
+    adds: bool = False
 
-    @default("registry")
-    def _default_registry(self):
-        return _env("FAIRING_REGISTRY")
+    @property
+    def dest(self) -> str:
+        """The attribute argparse gives the flag's value."""
+        return self.flag.lstrip("-").replace("-", "_")
 
-    @default("base_image")
-    def _default_base_image(self):
-        return _env("FAIRING_BASE_IMAGE", default_base_image())
+    @property
+    def repeats(self) -> bool:
+        return self.kind is tuple
 
-    @default("backend")
-    def _default_backend(self):
-        value = _env("FAIRING_BACKEND", "local")
-        return value if value in BACKENDS else "local"
+    def trait(self) -> TraitType:
+        """The traitlets trait (``%config FairingMagics.<name>``)."""
+        shown = self.to_trait(self.make_default())  # %config's "Default:"; initial() decides
+        if self.choices:
+            trait = Enum(self.choices, default_value=shown, help=self.help)
+        elif self.repeats:
+            trait = List(Unicode(), default_value=shown, help=self.help)
+        else:
+            trait = {str: Unicode, Path: Unicode, int: Integer, float: Float,
+                     bool: Bool}[self.kind](default_value=shown, help=self.help)
+        return trait.tag(config=True)
 
-    @default("namespace")
-    def _default_namespace(self):
-        return _env("FAIRING_NAMESPACE")
+    def initial(self) -> Any:
+        """The trait's first value: from the environment when set and valid, else the default."""
+        fallback = self.to_trait(self.make_default())
+        text = os.environ.get(self.env, "").strip() if self.env else ""
+        if not text:
+            return fallback
+        if self.repeats:
+            return list(split_values(text))
+        if self.choices:
+            return text if text in self.choices else fallback
+        if self.kind is bool:
+            return {"1": True, "true": True, "yes": True, "on": True, "0": False,
+                    "false": False, "no": False, "off": False}.get(text.lower(), fallback)
+        try:
+            return self.kind(text) if self.kind in (int, float) else text
+        except ValueError:
+            return fallback
 
-    @default("context")
-    def _default_context(self):
-        return _env("FAIRING_CONTEXT")
+    def to_trait(self, value: Any) -> Any:
+        if self.repeats:
+            return list(value)
+        return str(value) if self.kind is Path else value
 
-    @default("storage")
-    def _default_storage(self):
-        return _env("FAIRING_STORAGE")
+    def to_setting(self, value: Any) -> Any:
+        if self.repeats:
+            return tuple(value)
+        return Path(value).expanduser() if self.kind is Path else value
 
-    @default("service_account")
-    def _default_service_account(self):
-        return _env("FAIRING_SERVICE_ACCOUNT")
+    def from_flag(self, given: Any, current: Any) -> Any:
+        """The trait value after ``%fairing_config`` gave the flag ``given``."""
+        if not self.repeats:
+            return given
+        values = list(split_values(given))
+        return list(dict.fromkeys([*current, *values])) if self.adds else values
 
-    @default("insecure_registries")
-    def _default_insecure(self):
-        return [h.strip() for h in _env("FAIRING_INSECURE_REGISTRIES").split(",") if h.strip()]
+    def flag_help(self) -> str:
+        """The flag's line in ``%fairing_config?`` (``%`` doubled for argparse)."""
+        text = self.help
+        if self.repeats:
+            text += (" (repeatable)" if self.adds else
+                     f" (repeatable or comma separated; {self.flag} '' clears them)")
+        return text.replace("%", "%%")
 
-    @default("index_url")
-    def _default_index_url(self):
-        return _env("FAIRING_INDEX_URL")
+    def flag_options(self) -> dict:
+        """The ``add_argument`` keywords of the flag (its value is None when not given)."""
+        options: dict[str, Any] = {"default": None, "help": self.flag_help()}
+        if self.repeats:
+            options["action"] = "append"
+        if self.metavar:
+            options["metavar"] = self.metavar
+        return options
 
-    @default("extra_index_urls")
-    def _default_extra_index_urls(self):
-        return _env("FAIRING_EXTRA_INDEX_URL").replace(",", " ").split()
 
-    @default("ui")
-    def _default_ui(self):
-        value = _env("FAIRING_UI", "auto")
-        return value if value in UI_MODES else "auto"
+def _table() -> tuple[SettingSpec, ...]:
+    hints = typing.get_type_hints(Settings)
+    specs = []
+    for f in fields(Settings):
+        kind = hints[f.name]
+        kind = tuple if typing.get_origin(kind) is tuple else kind
+        make = f.default_factory if f.default_factory is not MISSING else \
+            (lambda value=f.default: value)
+        specs.append(SettingSpec(f.name, kind, make, **f.metadata["setting"]))
+    return tuple(specs)
 
-    @default("home")
-    def _default_home(self):
-        return _env("FAIRING_HOME", str(default_home()))
 
-    @default("on_interrupt")
-    def _default_on_interrupt(self):
-        value = _env("FAIRING_ON_INTERRUPT", "auto")
-        return value if value in INTERRUPT_ACTIONS else "auto"
+#: Every setting, in the order ``%fairing_config`` shows them.
+SETTINGS: tuple[SettingSpec, ...] = _table()
+#: The settings ``%fairing_config`` has a flag for.
+CONFIG_FLAGS: tuple[SettingSpec, ...] = tuple(s for s in SETTINGS if s.flag)
+#: The environment variables settings are read from, in table order.
+ENVIRONMENT: tuple[str, ...] = tuple(s.env for s in SETTINGS if s.env)
 
-    def snapshot(self) -> Settings:
-        """The current settings as a frozen :class:`Settings`."""
-        return Settings(
-            registry=self.registry,
-            base_image=self.base_image,
-            backend=self.backend,
-            namespace=self.namespace,
-            context=self.context,
-            storage=self.storage,
-            insecure_registries=tuple(self.insecure_registries),
-            ui=self.ui,
-            home=Path(self.home).expanduser(),
-            on_interrupt=self.on_interrupt,
-            log_lines=self.log_lines,
-            value_limit_mb=self.value_limit_mb,
-            file_limit_mb=self.file_limit_mb,
-            istio_inject=self.istio_inject,
-            service_account=self.service_account,
-            index_url=self.index_url,
-            extra_index_urls=tuple(self.extra_index_urls),
-        )
+
+def _configurable(specs: Iterable[SettingSpec]) -> type:
+    """The traitlets class with one configurable trait per setting, each defaulting to its
+    environment variable (read when the trait is first used), then to its declared default."""
+    namespace: dict[str, Any] = {
+        "__module__": __name__,
+        "__qualname__": "FairingSettings",
+        "__doc__": "The traitlets face of :class:`Settings` (``%config FairingMagics.<name> = "
+                   "...``): one trait per setting of the table.",
+        "snapshot": _snapshot,
+    }
+    for spec in specs:
+        namespace[spec.name] = spec.trait()
+        namespace[f"_default_{spec.name}"] = default(spec.name)(
+            lambda self, spec=spec: spec.initial())
+    return type(Configurable)("FairingSettings", (Configurable,), namespace)
+
+
+def _snapshot(self) -> Settings:
+    """The current settings as a frozen :class:`Settings`."""
+    return Settings(**{s.name: s.to_setting(getattr(self, s.name)) for s in SETTINGS})
+
+
+FairingSettings = _configurable(SETTINGS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from traitlets import TraitError
 
 from fairing_magics import events as ev
 from fairing_magics import pipeline
-from fairing_magics.config import FairingSettings
+from fairing_magics.config import CONFIG_FLAGS, ENVIRONMENT, FairingSettings
 from fairing_magics.errors import ConfigError, JobFailed
 from fairing_magics.run import RunBook, read_records
 from fairing_magics.ui.format import format_seconds
@@ -83,6 +84,22 @@ def _unquote(token: str) -> str:
     return token
 
 
+def _config_flags(function):
+    """The flags of ``%fairing_config``: one per setting the table gives a flag
+    (:data:`fairing_magics.config.CONFIG_FLAGS`), in its order, with its help."""
+    for spec in reversed(CONFIG_FLAGS):
+        function = argument(spec.flag, **spec.flag_options())(function)
+    return function
+
+
+def _environment_in_doc(function):
+    """Name every setting's environment variable in ``function``'s help, from the table."""
+    names = textwrap.fill(", ".join(ENVIRONMENT), width=88, initial_indent=" " * 8,
+                          subsequent_indent=" " * 8).lstrip()
+    function.__doc__ = function.__doc__.replace("{environment}", names)
+    return function
+
+
 @magics_class
 class FairingMagics(Magics, FairingSettings):
     """Notebook cell -> training job -> prediction endpoint. Settings: ``%fairing_config``."""
@@ -94,31 +111,15 @@ class FairingMagics(Magics, FairingSettings):
 
     # -- %fairing_config ----------------------------------------------------------------
     @magic_arguments()
-    @argument("--registry", help="repository to push images to (e.g. 123456789012.dkr.ecr."
-              "cn-northwest-1.amazonaws.com.cn/fairing-job)")
-    @argument("--base-image", help="base image of training and serving images")
-    @argument("--backend", help="where runs go: local, docker or kubernetes")
-    @argument("--namespace", help="Kubernetes namespace")
-    @argument("--context", help="kubeconfig context")
-    @argument("--storage", help="where runs keep outputs and models: a folder or s3://bucket/prefix")
-    @argument("--insecure-registry", action="append", default=None, metavar="HOST[:PORT]",
-              help="a registry reached without TLS verification (repeatable)")
-    @argument("--ui", help="panel kind: auto, widget or text")
-    @argument("--index-url", metavar="URL", help="package index of the dependency layer (default: pip's "
-              "index-url, else PyPI); may be https://user:token@host/simple (shown redacted)")
-    @argument("--extra-index-url", action="append", default=None, metavar="URL",
-              help="an extra package index (repeatable or comma separated; --extra-index-url '' clears them)")
-    @argument("--service-account", help="Kubernetes service account KServe reads S3 models with "
-              "(%%fairing_deploy --kserve --runtime)")
+    @_config_flags
     @argument("--show", action="store_true", help="print the settings (the default with no flags)")
+    @_environment_in_doc
     @line_magic
     def fairing_config(self, line=""):
         """Show or change fairing settings.
 
-        Every setting also comes from the environment (FAIRING_REGISTRY, FAIRING_BASE_IMAGE,
-        FAIRING_BACKEND, FAIRING_NAMESPACE, FAIRING_STORAGE, FAIRING_INSECURE_REGISTRIES,
-        FAIRING_UI, FAIRING_HOME, FAIRING_SERVICE_ACCOUNT, FAIRING_INDEX_URL, FAIRING_EXTRA_INDEX_URL)
-        and from ``%config FairingMagics.<name> = value``.
+        Every setting also comes from ``%config FairingMagics.<name> = value`` and from the
+        environment: {environment}.
 
         The dependency layer is installed from --index-url, else from the index-url pip is
         configured with (PIP_INDEX_URL, pip.conf), else PyPI; pip's extra-index-url is not
@@ -130,29 +131,15 @@ class FairingMagics(Magics, FairingSettings):
             %fairing_config --index-url https://pypi.tuna.tsinghua.edu.cn/simple
         """
         args = _parse(self.fairing_config, line)
-        changes = {
-            "registry": args.registry, "base_image": args.base_image, "backend": args.backend,
-            "namespace": args.namespace, "context": args.context, "storage": args.storage,
-            "ui": args.ui, "service_account": args.service_account, "index_url": args.index_url,
-        }
-        changed = []
-        for name, value in changes.items():
-            if value is None:
+        for spec in CONFIG_FLAGS:
+            given = getattr(args, spec.dest)
+            if given is None:
                 continue
             try:
-                setattr(self, name, value)
-            except TraitError:
-                choices = ", ".join(self.traits()[name].values)
-                raise UsageError(f"--{name.replace('_', '-')} {value!r} is not one of: {choices}") from None
-            changed.append(name)
-        if args.insecure_registry:
-            self.insecure_registries = list(dict.fromkeys([*self.insecure_registries, *args.insecure_registry]))
-            changed.append("insecure_registries")
-        if args.extra_index_url is not None:
-            from fairing_magics.image.package_index import split_urls
-
-            self.extra_index_urls = list(split_urls(args.extra_index_url))
-            changed.append("extra_index_urls")
+                setattr(self, spec.name, spec.from_flag(given, getattr(self, spec.name)))
+            except TraitError as exc:
+                why = f"is not one of: {', '.join(spec.choices)}" if spec.choices else str(exc)
+                raise UsageError(f"{spec.flag} {given!r} {why}") from None
         print(self.snapshot().describe())
 
     # -- %%fairing_train ----------------------------------------------------------------

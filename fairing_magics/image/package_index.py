@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from fairing_magics.config import split_values
 from fairing_magics.errors import BuildError, redact
 
 
@@ -116,18 +117,6 @@ def without_userinfo(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def split_urls(values: Sequence[str] | str) -> tuple[str, ...]:
-    """Repeated and comma- or space-separated URLs as one tuple, in order, without duplicates."""
-    if isinstance(values, str):
-        values = [values]
-    found: list[str] = []
-    for value in values:
-        for part in value.replace(",", " ").split():
-            if part not in found:
-                found.append(part)
-    return tuple(found)
-
-
 def pip_config_files(environ: Mapping[str, str] | None = None) -> list[Path]:
     """The pip configuration files pip would read, weakest first (see the module docstring)."""
     env = os.environ if environ is None else environ
@@ -168,7 +157,7 @@ def pip_index_url(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
 def choose_index(index_url: str = "", extra_index_urls: Sequence[str] = (),
                  environ: Mapping[str, str] | None = None) -> PackageIndex:
     """The index of the dependency layer: the settings, else pip's index-url, else the default."""
-    extras = split_urls(extra_index_urls)
+    extras = split_values(extra_index_urls)  # a list setting's own parsing
     if index_url.strip():
         return PackageIndex(index_url.strip(), extras, "setting")
     url, source = pip_index_url(environ)
