@@ -16,7 +16,7 @@ from pathlib import Path
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import argument, argument_group, magic_arguments
 from IPython.display import display
 from IPython.utils.process import arg_split
 from traitlets import TraitError
@@ -26,6 +26,8 @@ from fairing_magics import pipeline
 from fairing_magics.config import CONFIG_FLAGS, ENVIRONMENT, FairingSettings
 from fairing_magics.errors import ConfigError, JobFailed
 from fairing_magics.run import RunBook, read_records
+from fairing_magics.train_request import GROUPS, options_from_args
+from fairing_magics.train_request import train_flags as flags_of_train
 from fairing_magics.ui.format import format_seconds
 
 
@@ -82,6 +84,37 @@ def _unquote(token: str) -> str:
     if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
         return token[1:-1]
     return token
+
+
+def train_flags(without=(), change=None):
+    """The flags of ``%%fairing_train``, for every magic that runs a cell or a notebook the same
+    way: :data:`fairing_magics.train_request.TRAIN_FLAGS` as IPython argument groups (run, image,
+    kubernetes), but those named in ``without``, with the argparse keywords in ``change``
+    replaced (``change={"--name": {"default": "sweep"}}``). Put it below the magic's own
+    ``@argument`` lines (an argument after it would join its last group)::
+
+        @magic_arguments(name="%fairing_sweep")
+        @argument("--trials", type=int, default=10)
+        @train_flags(without=("--no-wait", "--image-only"))
+        @cell_magic
+        def fairing_sweep(self, line, cell): ...
+
+    :func:`fairing_magics.train_request.options_from_args` turns the parsed flags into options.
+    """
+    flags = flags_of_train(without, change)
+    groups = [(heading, [f for f in flags if f.group == group]) for group, heading in GROUPS.items()]
+
+    def decorate(function):
+        # IPython builds the parser from the decorators in source order; applied here from the
+        # last to the first, they read as: heading, its flags, next heading, ...
+        for heading, members in reversed(groups):
+            for flag in reversed(members):
+                function = argument(flag.name, **flag.options)(function)
+            if members:
+                function = argument_group(heading)(function)
+        return function
+
+    return decorate
 
 
 def _config_flags(function):
@@ -144,54 +177,7 @@ class FairingMagics(Magics, FairingSettings):
 
     # -- %%fairing_train ----------------------------------------------------------------
     @magic_arguments(name="%fairing_train")  # help and errors say %%fairing_train: a cell magic
-    @argument("--name", default="train", help="run name: lowercase letters, digits and '-' "
-              "(a unique suffix is added)")
-    @argument("--backend", default="", help="local (subprocess), docker or kubernetes; "
-              "default: %%fairing_config's")
-    @argument("--env", action="append", default=[], metavar="KEY=VALUE",
-              help="environment variable for the run (repeatable)")
-    @argument("--include", action="append", default=[], metavar="PATH",
-              help="file or folder (relative to the notebook) to ship with the run (repeatable)")
-    @argument("--requirements", default="auto", metavar="auto|none|FILE",
-              help="third-party packages: detected (auto), none, or a requirements file")
-    @argument("--outputs", default="", metavar="a,b",
-              help="variables to bring back into the notebook after success")
-    @argument("--timeout", type=float, default=None, metavar="SECONDS",
-              help="stop the run and fail the cell after this many seconds")
-    @argument("--no-wait", action="store_true",
-              help="return the run at once; the panel keeps streaming")
-    @argument("--dry-run", action="store_true",
-              help="print the capture report and the plan (image, Kubernetes YAML); touch nothing")
-    @argument("--image-only", action="store_true",
-              help="build and push the image, print repo@sha256:..., run nothing")
-    @argument("--registry", default="", help="repository for the image (default: %%fairing_config's)")
-    @argument("--base-image", default="", help="base image (default: %%fairing_config's)")
-    @argument("--builder", default="", metavar="append|docker",
-              help="who builds the image: append (no daemon; default) or docker (the Docker Engine at "
-              "DOCKER_HOST; requirements installed with pip inside the image)")
-    @argument("--platform", default=None, help="target platform of the image, e.g. linux/arm64")
-    @argument("--python", default=None, help="target Python minor version of the dependency layer, e.g. 3.11")
-    @argument("--kind", default="job", help="kubernetes: job, tfjob, pytorchjob or trainjob "
-              "(Kubeflow Trainer v2)")
-    @argument("--workers", type=int, default=0, help="kubernetes: worker replicas (tfjob, pytorchjob); "
-              "nodes of a trainjob (numNodes, at least 1)")
-    @argument("--runtime-ref", default="", metavar="NAME|NAMESPACE/NAME",
-              help="trainjob: its ClusterTrainingRuntime NAME (default torch-distributed), or "
-              "the TrainingRuntime NAME of the run's namespace as NAMESPACE/NAME")
-    @argument("--cpu", default="", help="kubernetes: CPU per replica, e.g. 1 or 500m")
-    @argument("--memory", default="", help="kubernetes: memory per replica, e.g. 2Gi")
-    @argument("--gpus", type=int, default=0, help="kubernetes: nvidia.com/gpu per replica")
-    @argument("--node-selector", action="append", default=[], metavar="KEY=VALUE",
-              help="kubernetes: node label the pods must match (repeatable)")
-    @argument("--toleration", action="append", default=[], metavar="KEY[=VALUE][:EFFECT]",
-              help="kubernetes: taint the pods tolerate (repeatable)")
-    @argument("--service-account", default="", help="kubernetes: service account of the pods (IRSA)")
-    @argument("--aws-secret", default="", help="kubernetes: Secret holding AWS credentials for the pods")
-    @argument("--image-pull-secret", action="append", default=[], help="kubernetes: pull secret (repeatable)")
-    @argument("--volume", action="append", default=[], metavar="pvc|secret|configmap:NAME:/MOUNT",
-              help="kubernetes: volume to mount (repeatable)")
-    @argument("--namespace", default="", help="kubernetes: namespace (default: %%fairing_config's)")
-    @argument("--context", default="", help="kubernetes: kubeconfig context")
+    @train_flags()
     @cell_magic
     def fairing_train(self, line, cell):
         """Run this cell as a training job, with everything it needs from the notebook.
@@ -220,19 +206,7 @@ class FairingMagics(Magics, FairingSettings):
         """
         args = _parse(self.fairing_train, line)
         settings = self.snapshot()
-        options = pipeline.TrainOptions(
-            name=args.name, backend=args.backend, env=pipeline.parse_env(args.env),
-            includes=tuple(args.include), outputs=pipeline.parse_outputs(args.outputs),
-            requirements=args.requirements, timeout=args.timeout, wait=not args.no_wait,
-            dry_run=args.dry_run, image_only=args.image_only, registry=args.registry,
-            base_image=args.base_image, platform=args.platform, python=args.python, builder=args.builder,
-            kind=args.kind, runtime_ref=args.runtime_ref,
-            workers=args.workers, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
-            node_selector=pipeline.parse_pairs(args.node_selector, "--node-selector"),
-            tolerations=tuple(args.toleration), service_account=args.service_account,
-            aws_secret=args.aws_secret, image_pull_secrets=tuple(args.image_pull_secret),
-            volumes=tuple(args.volume), namespace=args.namespace, context=args.context,
-        )
+        options = options_from_args(args)
         namespace = self.shell.user_ns
         history = list(self.shell.history_manager.input_hist_raw[1:])
         if options.dry_run:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,93 +28,10 @@ from fairing_magics.image.publish import (
 from fairing_magics.kube.naming import unique_name, validate_name
 from fairing_magics.oci.reference import parse_reference
 from fairing_magics.run import Run, RunBook
+from fairing_magics.train_request import TRAIN_FLAGS, TrainOptions
 from fairing_magics.ui import make_view
 
 IMAGE_BACKENDS = ("docker", "kubernetes")
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """The flags of one ``%%fairing_train`` cell (see ``%%fairing_train?``)."""
-
-    name: str = "train"
-    backend: str = ""  # empty: the configured backend
-    env: Mapping[str, str] = field(default_factory=dict)
-    includes: tuple[str, ...] = ()
-    outputs: tuple[str, ...] = ()
-    requirements: str = "auto"
-    timeout: float | None = None
-    wait: bool = True
-    dry_run: bool = False
-    image_only: bool = False
-    # Image (docker and kubernetes backends, --image-only); empty: the configured value.
-    registry: str = ""
-    base_image: str = ""
-    platform: str | None = None
-    python: str | None = None
-    builder: str = ""  # append | docker; empty: the image service's (append)
-    # Cluster (kubernetes backend).
-    kind: str = "job"
-    workers: int = 0
-    runtime_ref: str = ""  # --kind trainjob: NAME (ClusterTrainingRuntime) or NAMESPACE/NAME
-    cpu: str = ""
-    memory: str = ""
-    gpus: int = 0
-    node_selector: Mapping[str, str] = field(default_factory=dict)
-    tolerations: tuple[str, ...] = ()
-    service_account: str = ""
-    aws_secret: str = ""
-    image_pull_secrets: tuple[str, ...] = ()
-    volumes: tuple[str, ...] = ()
-    namespace: str = ""
-    context: str = ""
-
-
-def parse_env(pairs: Sequence[str]) -> dict[str, str]:
-    """``["K=V", ...]`` to a dict; a pair without ``=`` or with a bad key is a ConfigError."""
-    env: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key or not key.replace("_", "a").isalnum() or key[0].isdigit():
-            raise ConfigError(f"--env {pair!r} is not KEY=VALUE with KEY made of letters, digits "
-                              "and '_'")
-        env[key] = value
-    return env
-
-
-def parse_pairs(pairs: Sequence[str], flag: str) -> dict[str, str]:
-    """``["k=v", ...]`` (label-like keys allowed) to a dict, for --node-selector and the like."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{flag} {pair!r} is not KEY=VALUE")
-        out[key] = value
-    return out
-
-
-def parse_outputs(text: str) -> tuple[str, ...]:
-    """``"a,b"`` to ``("a", "b")``; each must be a Python identifier."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
-    for name in names:
-        if not name.isidentifier():
-            raise ConfigError(f"--outputs {text!r}: {name!r} is not a Python variable name")
-    return names
-
-
-#: Flags only some runs use: (TrainOptions field, flag). Image flags matter to the docker and
-#: kubernetes backends and to --image-only; cluster flags to the kubernetes backend; run flags
-#: to every run that runs (not --image-only, which builds and pushes only).
-IMAGE_FLAGS = (("registry", "--registry"), ("base_image", "--base-image"), ("builder", "--builder"),
-               ("platform", "--platform"), ("python", "--python"))
-CLUSTER_FLAGS = (("kind", "--kind"), ("workers", "--workers"), ("runtime_ref", "--runtime-ref"),
-                 ("cpu", "--cpu"), ("memory", "--memory"), ("gpus", "--gpus"),
-                 ("node_selector", "--node-selector"), ("tolerations", "--toleration"),
-                 ("service_account", "--service-account"), ("aws_secret", "--aws-secret"),
-                 ("image_pull_secrets", "--image-pull-secret"), ("volumes", "--volume"),
-                 ("namespace", "--namespace"), ("context", "--context"))
-RUN_FLAGS = (("env", "--env"), ("outputs", "--outputs"), ("timeout", "--timeout"),
-             ("wait", "--no-wait"))
 
 
 def check_options(options: TrainOptions, settings: Settings) -> str:
@@ -187,17 +103,22 @@ def check_image_settings(options: TrainOptions, settings: Settings) -> None:
 
 def ignored_notice(options: TrainOptions, backend: str) -> str:
     """One sentence naming the flags this run ignores (``--gpus applies to kubernetes; this local
-    run ignores it``), or ``""``."""
+    run ignores it``), or ``""``. Image flags matter to the docker and kubernetes backends and to
+    ``--image-only``; cluster flags to the kubernetes backend; the run flags a ``--image-only``
+    build ignores to every run that runs (the groups of
+    :data:`~fairing_magics.train_request.TRAIN_FLAGS`)."""
     defaults = TrainOptions()
-    image_used = backend in IMAGE_BACKENDS or options.image_only
-    cluster_used = backend == "kubernetes" and not options.image_only
+    uses = {"image": (backend in IMAGE_BACKENDS or options.image_only,
+                      "docker, kubernetes and --image-only"),
+            "cluster": (backend == "kubernetes" and not options.image_only, "kubernetes"),
+            "run": (not options.image_only, "runs (not --image-only)")}
     groups: dict[str, list[str]] = {}
-    for flags, used, users in ((IMAGE_FLAGS, image_used, "docker, kubernetes and --image-only"),
-                               (CLUSTER_FLAGS, cluster_used, "kubernetes"),
-                               (RUN_FLAGS, not options.image_only, "runs (not --image-only)")):
-        for field_name, flag in flags:
-            if not used and getattr(options, field_name) != getattr(defaults, field_name):
-                groups.setdefault(users, []).append(flag)
+    for group, (used, users) in uses.items():
+        for flag in TRAIN_FLAGS:
+            if flag.group != group or (group == "run" and not flag.image_only_ignores):
+                continue
+            if not used and getattr(options, flag.target) != getattr(defaults, flag.target):
+                groups.setdefault(users, []).append(flag.name)
     if not groups:
         return ""
     parts = []

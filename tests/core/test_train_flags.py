@@ -1,0 +1,87 @@
+"""The train flags are declared once (fairing_magics.train_request.TRAIN_FLAGS) and every
+train-like magic takes them from there through one decorator: %%fairing_train, and here a magic
+of a test's own, registered in a real IPython shell, that takes some of them with a changed
+default, as %%fairing_sweep and %fairing_notebook do."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from fairing_magics.magics import _parse, train_flags
+from fairing_magics.train_request import GROUPS, TRAIN_FLAGS, TrainOptions, options_from_args
+from tests.core.conftest import run
+
+
+@magics_class
+class TrialMagics(Magics):
+    """A train-like magic of the test's own: its own flag, then some of the train flags."""
+
+    seen: list = []
+
+    @magic_arguments(name="%trial_run")
+    @argument("--trials", type=int, default=3, help="how many trials")
+    @train_flags(without=("--no-wait", "--image-only", "--builder"),
+                 change={"--name": {"default": "trial", "help": "trial name"}})
+    @cell_magic
+    def trial_run(self, line, cell):
+        """Run the cell as trials."""
+        args = _parse(self.trial_run, line)
+        self.seen.append((args.trials, options_from_args(args)))
+
+
+def _option_flags(parser) -> list[str]:
+    return [option for action in parser._actions for option in action.option_strings
+            if option.startswith("--") and option != "--help"]
+
+
+def test_fairing_train_takes_exactly_the_declared_flags_in_their_groups(shell):
+    parser = shell.find_cell_magic("fairing_train").__self__.fairing_train.parser
+    assert _option_flags(parser) == [flag.name for flag in TRAIN_FLAGS]
+    headings = {group.title: [a.option_strings[0] for a in group._group_actions]
+                for group in parser._action_groups if group.title in GROUPS.values()}
+    assert headings == {heading: [f.name for f in TRAIN_FLAGS if f.group == group]
+                        for group, heading in GROUPS.items()}
+    doc = shell.find_cell_magic("fairing_train").__doc__
+    for heading in GROUPS.values():
+        assert f"\n{heading}:\n" in doc
+
+
+@pytest.fixture
+def trial_shell(shell):
+    shell.register_magics(TrialMagics)
+    TrialMagics.seen.clear()
+    yield shell
+    shell.magics_manager.magics["cell"].pop("trial_run", None)
+    shell.magics_manager.registry.pop("TrialMagics", None)
+
+
+def test_another_magic_takes_the_train_flags_from_the_same_place(trial_shell):
+    shell = trial_shell
+    parser = TrialMagics.trial_run.parser
+    taken = [f.name for f in TRAIN_FLAGS if f.name not in ("--no-wait", "--image-only", "--builder")]
+    assert _option_flags(parser) == ["--trials", *taken]
+    assert run(shell, "%%trial_run --trials 5 --cpu 2 --env A=1 --outputs w,b --include data\n"
+                      "pass").success
+    trials, options = TrialMagics.seen[-1]
+    assert trials == 5
+    assert options == TrainOptions(name="trial", cpu="2", env={"A": "1"}, outputs=("w", "b"),
+                                   includes=("data",))
+    refused = run(shell, "%%trial_run --no-wait\npass")
+    assert not refused.success and "unknown flag --no-wait" in str(refused.error_in_exec)
+    doc = shell.find_cell_magic("trial_run").__doc__
+    assert "trial name" in doc and "\nkubernetes:\n" in doc and "--trials" in doc
+    assert "%trial_run? lists every flag" in str(run(shell, "%%trial_run --cpus 1\npass").error_in_exec)
+
+
+def test_a_flag_that_is_no_train_flag_is_refused_when_the_magic_is_declared():
+    with pytest.raises(ValueError, match="no train flag --gpu"):
+        train_flags(without=("--gpu",))
+    with pytest.raises(ValueError, match="no train flag --nam"):
+        train_flags(change={"--nam": {"default": "x"}})
+
+
+def test_options_of_the_defaults_are_the_default_options(shell):
+    parser = shell.find_cell_magic("fairing_train").__self__.fairing_train.parser
+    assert options_from_args(parser.parse_args([])) == TrainOptions()
