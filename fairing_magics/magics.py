@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from IPython.core.error import UsageError
@@ -21,14 +20,13 @@ from IPython.display import display
 from IPython.utils.process import arg_split
 from traitlets import TraitError
 
-from fairing_magics import events as ev
-from fairing_magics import pipeline
+from fairing_magics import pipeline, runs
 from fairing_magics.config import CONFIG_FLAGS, ENVIRONMENT, FairingSettings
-from fairing_magics.errors import ConfigError, JobFailed
-from fairing_magics.run import RunBook, read_records
+from fairing_magics.doctor import doctor
+from fairing_magics.errors import JobFailed
+from fairing_magics.run import RunBook
 from fairing_magics.train_request import GROUPS, options_from_args
 from fairing_magics.train_request import train_flags as flags_of_train
-from fairing_magics.ui.format import format_seconds
 
 
 def _parse(magic, line: str):
@@ -71,13 +69,6 @@ def unknown_arguments_message(parser, extra: list[str]) -> str:
             return f"unknown flag {given}: did you mean {close[0]}? ({usage})"
         return f"unknown flag {given} ({usage})"
     return f"unexpected argument{'s' if len(extra) > 1 else ''} {' '.join(extra)!r} ({usage})"
-
-
-def _print_table(rows: list[tuple[str, ...]]) -> None:
-    """Columns padded to their widest cell, as kubectl prints them."""
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _unquote(token: str) -> str:
@@ -365,10 +356,9 @@ class FairingMagics(Magics, FairingSettings):
         if args.dry_run:
             print(plan_deploy(model, **options))
             return None
-        backend = args.backend or settings.backend
-        images = self._images(settings) if backend in ("kubernetes", "docker") else None
         with self._refreshing():
-            return deploy(model, timeout=args.timeout, show=self._show_view, images=images, **options)
+            return deploy(model, timeout=args.timeout, show=self._show_view,
+                          images=self._images(settings), **options)
 
     @magic_arguments()
     @argument("name", help="endpoint name")
@@ -408,43 +398,10 @@ class FairingMagics(Magics, FairingSettings):
 
             %fairing_jobs --all --limit 5
         """
-        from fairing_magics.deploy import ENDPOINTS
-
         args = _parse(self.fairing_jobs, line)
         if args.limit < 1:
             raise UsageError(f"--limit {args.limit}: give a number of runs of 1 or more")
-        settings = self.snapshot()
-        rows = {}
-        recorded = read_records(settings.runs_root)
-        if args.all:
-            rows = {record["name"]: record for record in recorded}
-        for run in self.runs.all():
-            rows[run.name] = run.record()
-        if settings.backend == "kubernetes":
-            self._print_cluster_runs()
-        endpoints = ENDPOINTS.all()
-        if not rows:
-            others = f" %fairing_jobs --all lists the {len(recorded)} recorded runs." if recorded else ""
-            print("No runs in this kernel yet: start one with %%fairing_train." + others)
-        else:
-            chosen = sorted(rows.values(), key=lambda r: r.get("started_at") or 0)[-args.limit:]
-            table = [("NAME", "BACKEND", "STATUS", "START", "DURATION", "SUMMARY")]
-            now = time.time()
-            for record in chosen:
-                start = record.get("started_at") or now
-                seconds = record.get("duration") if record.get("finished_at") else now - start
-                summary = record.get("summary") or ""
-                table.append((record["name"], record.get("backend", ""), record.get("phase", ""),
-                              time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)),
-                              format_seconds(max(0.0, seconds or 0.0)),
-                              summary if len(summary) <= 70 else summary[:69] + "…"))
-            _print_table(table)
-            if len(rows) > len(chosen):
-                print(f"({len(rows) - len(chosen)} older runs not shown: --limit {len(rows)})")
-        if endpoints:
-            print()
-            _print_table([("ENDPOINT", "BACKEND", "STATUS", "REVISION", "URL")] +
-                         [(e.name, e.backend, e.status, str(e.revision), e.predict_url) for e in endpoints])
+        print(runs.jobs_table(self.runs, self.snapshot(), every=args.all, limit=args.limit))
 
     @magic_arguments()
     @argument("name", help="run name (or the --name it was started with: the latest such run)")
@@ -461,29 +418,13 @@ class FairingMagics(Magics, FairingSettings):
             %fairing_logs linreg-a1b2c3
         """
         args = _parse(self.fairing_logs, line)
-        settings = self.snapshot()
         run = self.runs.get(args.name)
         if run is None:
-            found = self._recorded_run(args.name, settings)
-            if found is not None:
-                folder, record = found
-                if record.get("backend") == "kubernetes" and record.get("phase") not in ev.FINAL_PHASES:
-                    return self._reattach(record["name"], namespace=(record.get("where") or {}).get("namespace"))
-                text = (folder / "logs.txt").read_text(encoding="utf-8", errors="replace") \
-                    if (folder / "logs.txt").exists() else ""
-                sys.stdout.write(text)
-                print(self._record_status(record))
+            found = runs.reattach_or_log(args.name, self.snapshot(), self.runs, show=self._show_view)
+            if isinstance(found, str):
+                sys.stdout.write(found)
                 return None
-            if settings.backend == "kubernetes":
-                return self._reattach(args.name)
-            stored = self._stored_run(args.name, settings)
-            if stored is None:
-                raise ConfigError(f"no run {args.name!r} in this kernel, under {settings.runs_root} or in "
-                                  f"the storage; %fairing_jobs --all lists the recorded runs")
-            record, text = stored
-            sys.stdout.write(text)
-            print(self._record_status(record))
-            return None
+            return self._follow_attached(found)
         if run.done:
             sys.stdout.write(run.logs())
             return None
@@ -500,6 +441,16 @@ class FairingMagics(Magics, FairingSettings):
             run.unsubscribe(view.handle)
         return None
 
+    def _follow_attached(self, run):
+        """Wait for a run reattached to (its panel is shown): an interrupt detaches again."""
+        try:
+            self._follow(run, "detach")
+        except JobFailed as exc:
+            exc.shown_in_log = True  # the panel's log (or the text view) showed it: once is enough
+            raise
+        run.suppress_next_display = True
+        return run
+
     @magic_arguments()
     @argument("name", help="run name (or the --name it was started with: the latest such run)")
     @line_magic
@@ -513,155 +464,7 @@ class FairingMagics(Magics, FairingSettings):
             %fairing_cancel linreg-a1b2c3
         """
         args = _parse(self.fairing_cancel, line)
-        settings = self.snapshot()
-        run = self.runs.get(args.name)
-        if run is None:
-            found = self._recorded_run(args.name, settings)
-            if found is None:
-                stored = self._stored_run(args.name, settings) if settings.backend != "kubernetes" else None
-                if settings.backend == "kubernetes" or (stored and stored[0].get("backend") == "kubernetes"):
-                    namespace = ((stored or ({},))[0].get("where") or {}).get("namespace")
-                    return self._cancel_on_cluster(args.name, namespace)
-                raise ConfigError(f"no run {args.name!r} in this kernel, under {settings.runs_root} or in "
-                                  f"the storage; %fairing_jobs --all lists the recorded runs")
-            return self._cancel_recorded(*found)
-        if run.done:
-            print(f"{run.name} already ended: {run.phase}")
-            return None
-        run.cancel()
-        run.wait_done(15)
-        print(f"{run.name}: {run.phase}")
-        return None
-
-    def _recorded_run(self, name: str, settings):
-        """``(folder, settled record)`` of run ``name`` (or the newest run of that --name) under
-        the runs folder, or None."""
-        from fairing_magics.run import load_record, settle_record
-
-        runs = settings.runs_root / "runs"
-        folder = runs / name
-        if not (folder / "run.json").exists():
-            matches = sorted(runs.glob(f"{name}-*/run.json"), key=lambda p: p.stat().st_mtime)
-            if not matches:
-                return None
-            folder = matches[-1].parent
-        record = load_record(folder)
-        if record is None:
-            return None
-        return folder, settle_record(folder, record)
-
-    def _stored_run(self, name: str, settings):
-        """``(record, log text)`` of a run kept in an s3:// --storage, or None."""
-        if not settings.storage.startswith("s3://"):
-            return None
-        import json
-
-        from fairing_magics.storage import MissingRunFile, check_run_name, storage_for
-
-        try:
-            storage = storage_for(settings.storage)
-            record = json.loads(storage.read_bytes(check_run_name(name), "run.json"))
-        except (MissingRunFile, ConfigError, ValueError):
-            return None
-        try:
-            text = storage.read_bytes(name, "logs.txt").decode("utf-8", "replace")
-        except MissingRunFile:
-            text = ""
-        return record, text
-
-    @staticmethod
-    def _record_status(record: dict) -> str:
-        seconds = record.get("duration") or 0.0
-        return (f"[fairing] {record.get('name')} {record.get('phase')}: {record.get('summary') or '-'} "
-                f"[{format_seconds(seconds)}]")
-
-    def _cancel_recorded(self, folder: Path, record: dict) -> None:
-        """%fairing_cancel of a run this kernel does not have (another kernel's, or a gone one's)."""
-        import os
-
-        from fairing_magics.run import end_process, process_alive, request_cancel
-
-        name = record["name"]
-        if record.get("phase") in ev.FINAL_PHASES:
-            print(f"{name} already ended: {record.get('phase')} ({record.get('summary') or '-'})")
-            return
-        backend = record.get("backend")
-        if backend == "kubernetes":
-            self._cancel_on_cluster(name, (record.get("where") or {}).get("namespace"))
-            return
-        if backend == "docker":
-            self._cancel_container(name)
-            return
-        if process_alive(record.get("process")) is None:
-            raise ConfigError(f"run {name} runs on another machine ({(record.get('process') or {}).get('host')}): "
-                              "cancel it from its own kernel")
-        request_cancel(folder, f"%fairing_cancel in another kernel (pid {os.getpid()})")
-        print(f"{name}: {end_process(record.get('process'))}; its kernel reports it Cancelled")
-
-    def _cancel_container(self, name: str) -> None:
-        from fairing_magics.backends.docker import (
-            RUN_LABEL,
-            DockerBackend,
-            remove_container,
-            stop_container,
-        )
-
-        engine = DockerBackend().engine
-        containers = engine.containers.list(filters={"label": f"{RUN_LABEL}={name}"})
-        for container in containers:
-            stop_container(container)
-            remove_container(container)
-        print(f"{name}: " + (f"its container {containers[0].short_id} was stopped and removed"
-                             if containers else "no container of it is running"))
-
-    # -- cluster runs (kubernetes backend): found by their labels; %fairing_doctor -----------
-    def _cluster_access(self, settings):
-        from fairing_magics.backends.kubernetes.backend import KubernetesBackend
-
-        backend = KubernetesBackend()
-        return backend, backend.access_for(None, settings)
-
-    def _print_cluster_runs(self) -> None:
-        from fairing_magics.backends.kubernetes.jobs import format_runs, list_runs
-
-        _, access = self._cluster_access(self.snapshot())
-        print(f"On the cluster (namespace {access.namespace}):")
-        print(format_runs(list_runs(access)))
-        print()
-
-    def _reattach(self, name: str, namespace: str | None = None):
-        """%fairing_logs for a run this kernel did not start: follow it from the cluster."""
-        from fairing_magics.backends.kubernetes.jobs import find_run
-        from fairing_magics.run import Run
-        from fairing_magics.ui import make_view
-
-        settings = self.snapshot()
-        backend, access = self._cluster_access(settings)
-        info = find_run(access, name, namespace or None)
-        run = Run(info.name, backend.name,
-                  Path(settings.home) / "attached" / f"{info.name}-{int(time.time())}",
-                  stages=backend.stages)
-        view = make_view(settings.ui, title=info.name, backend=backend.name, stages=backend.stages,
-                         log_lines=settings.log_lines, on_cancel=lambda: pipeline.cancel_from_panel(run))
-        run.view = view
-        run.subscribe(view.handle)
-        self.runs.add(run)
-        self._show_view(view)
-        backend.reattach(info.name, run, settings, namespace=info.namespace)
-        try:
-            self._follow(run, "detach")
-        except JobFailed as exc:
-            exc.shown_in_log = True  # the panel's log (or the text view) showed it: once is enough
-            raise
-        run.suppress_next_display = True
-        return run
-
-    def _cancel_on_cluster(self, name: str, namespace: str | None = None) -> None:
-        from fairing_magics.backends.kubernetes.jobs import cancel_run
-
-        _, access = self._cluster_access(self.snapshot())
-        info = cancel_run(access, name, namespace or None)
-        print(f"{info.name}: deleting its {info.resource.kind} and pods (foreground propagation)")
+        print(runs.cancel(args.name, self.runs, self.snapshot()))
 
     @magic_arguments()
     @argument("--kind", default="job", help="what to check for: job, tfjob, pytorchjob, "
@@ -682,20 +485,6 @@ class FairingMagics(Magics, FairingSettings):
 
             %fairing_doctor --kind tfjob
         """
-        from fairing_magics.base_image import base_image_findings
-        from fairing_magics.kube.preflight import (
-            check_cluster,
-            format_findings,
-            require_ok,
-        )
-
         args = _parse(self.fairing_doctor, line)
-        settings = self.snapshot()
-        findings = base_image_findings(settings.base_image, settings.registry,
-                                       insecure_registries=settings.insecure_registries)
-        print(format_findings(findings))
-        _, access = self._cluster_access(settings)
-        cluster = check_cluster(access, args.kind, args.namespace or settings.namespace or None,
-                                runtime_ref=args.runtime_ref)
-        print(format_findings(cluster))
-        require_ok([*findings, *cluster])
+        doctor(self.snapshot(), kind=args.kind, namespace=args.namespace,
+               runtime_ref=args.runtime_ref)

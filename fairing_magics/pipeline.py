@@ -31,7 +31,10 @@ from fairing_magics.run import Run, RunBook
 from fairing_magics.train_request import TRAIN_FLAGS, TrainOptions
 from fairing_magics.ui import make_view
 
-IMAGE_BACKENDS = ("docker", "kubernetes")
+
+def builds_image(backend: str, options: TrainOptions) -> bool:
+    """Is an image built for this run: its backend runs one, or ``--image-only``."""
+    return options.image_only or "image" in get_backend(backend).flag_groups
 
 
 def check_options(options: TrainOptions, settings: Settings) -> str:
@@ -56,11 +59,10 @@ def check_options(options: TrainOptions, settings: Settings) -> str:
     if options.timeout is not None and options.timeout <= 0:
         raise ConfigError(f"--timeout {options.timeout:g} must be a positive number of seconds")
     check_flags(options, settings)
-    if backend in IMAGE_BACKENDS or options.image_only:
+    if builds_image(backend, options):
         check_image_settings(options, settings)
-    validate = getattr(get_backend(backend), "validate", None)
-    if validate is not None and not options.image_only:
-        validate(options, settings)
+    if not options.image_only:
+        get_backend(backend).validate(options, settings)
     if settings.storage:
         from fairing_magics.storage import storage_for
 
@@ -108,9 +110,11 @@ def ignored_notice(options: TrainOptions, backend: str) -> str:
     build ignores to every run that runs (the groups of
     :data:`~fairing_magics.train_request.TRAIN_FLAGS`)."""
     defaults = TrainOptions()
-    uses = {"image": (backend in IMAGE_BACKENDS or options.image_only,
-                      "docker, kubernetes and --image-only"),
-            "cluster": (backend == "kubernetes" and not options.image_only, "kubernetes"),
+    groups_of = {name: get_backend(name).flag_groups for name in BACKENDS}
+    image_users = [name for name in BACKENDS if "image" in groups_of[name]] + ["--image-only"]
+    uses = {"image": (builds_image(backend, options), _join(image_users)),
+            "cluster": ("cluster" in groups_of[backend] and not options.image_only,
+                        _join([name for name in BACKENDS if "cluster" in groups_of[name]])),
             "run": (not options.image_only, "runs (not --image-only)")}
     groups: dict[str, list[str]] = {}
     for group, (used, users) in uses.items():
@@ -182,11 +186,8 @@ def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
         lines.append("Outputs brought back: " + ", ".join(options.outputs))
     storage = settings.storage or str(settings.runs_root)
     lines.append(f"Run storage: {describe_run_folder(storage, f'{options.name}-<suffix>')}")
-    if backend_name == "local" and not options.image_only:
-        lines.append("Would run: a fresh Python subprocess running fairing_bootstrap.py on "
-                     "the bundle.")
     registry = options.registry or settings.registry
-    if backend_name in IMAGE_BACKENDS or options.image_only or registry:
+    if builds_image(backend_name, options) or registry:
         base = options.base_image or settings.base_image
         lines.append("")
         lines.extend(describe_registry_plan(registry))
@@ -200,11 +201,8 @@ def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
                          "DOCKER_HOST; the requirements are installed with pip inside the image)")
         for notice in build_notices(options, settings):
             lines.extend(["", "Warning: " + notice])
-    if backend_name == "kubernetes" and not options.image_only:
-        from fairing_magics.backends.kubernetes.plan import describe_cluster_plan
-
-        lines.append("")
-        lines.append(describe_cluster_plan(options, settings, bundle, name=options.name))
+    if not options.image_only:
+        lines.extend(get_backend(backend_name).describe_plan(options, settings, bundle))
     return "\n".join(lines)
 
 
@@ -224,7 +222,7 @@ def announce(emit: Callable[[object], None], options: TrainOptions, backend: str
     ignored = ignored_notice(options, backend)
     if ignored:
         emit(ev.Notice(ignored, level="warning"))
-    if backend in IMAGE_BACKENDS or options.image_only:
+    if builds_image(backend, options):
         for notice in build_notices(options, settings):
             emit(ev.Notice(notice, level="warning"))
 
@@ -274,7 +272,7 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     """
     backend_name = check_options(options, settings)
     backend = get_backend(backend_name)
-    needs_image = backend_name in IMAGE_BACKENDS
+    needs_image = builds_image(backend_name, options)
     if needs_image:
         target_repository(options.registry or settings.registry)  # fail before the capture if unset
         backend.check(options, settings)
@@ -284,18 +282,9 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     bundle, capture_seconds = capture(cell, namespace, history, options, settings, cwd)
 
     name = unique_name(options.name)
-    stages = backend.stages + (("upload",) if settings.storage.startswith("s3://") else ())
-    run = Run(name, backend.name, settings.runs_root / "runs" / name, outputs=options.outputs,
-              stages=stages, started_at=started_at,
-              where=run_location(backend_name, options, settings))
-    view = make_view(settings.ui, title=name, backend=backend.name, stages=stages,
-                     log_lines=settings.log_lines, on_cancel=lambda: cancel_from_panel(run),
-                     started=started_at)
-    run.view = view
-    run.subscribe(view.handle)
-    runs.add(run)
-    if show is not None:
-        show(view)
+    run = open_run(name, backend, settings, runs, folder=settings.runs_root / "runs" / name,
+                   outputs=options.outputs, started_at=started_at,
+                   where=run_location(backend_name, options, settings), show=show)
     run.emit(ev.StageChanged("capture", "done", capture_seconds, f"{len(bundle.members())} files"))
     announce(run.emit, options, backend_name, settings)
     try:
@@ -327,13 +316,45 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     return run
 
 
+def open_run(name: str, backend, settings: Settings, runs: RunBook, *, folder: Path,
+             outputs: tuple[str, ...] = (), started_at: float | None = None,
+             where: dict | None = None, show: Callable[[object], None] | None = None) -> Run:
+    """A new run of ``backend`` with its panel: the panel follows it (its Cancel button cancels
+    it), ``runs`` keeps it and ``show(view)`` displays the panel. A run started here and one
+    reattached to are opened alike."""
+    stages = backend.stages + (("upload",) if settings.storage.startswith("s3://") else ())
+    run = Run(name, backend.name, folder, outputs=outputs, stages=stages, started_at=started_at,
+              where=where)
+    view = make_view(settings.ui, title=name, backend=backend.name, stages=stages,
+                     log_lines=settings.log_lines, on_cancel=lambda: cancel_from_panel(run),
+                     started=started_at)
+    run.view = view
+    run.subscribe(view.handle)
+    runs.add(run)
+    if show is not None:
+        show(view)
+    return run
+
+
+def reattach(name: str, settings: Settings, runs: RunBook, *, backend: str,
+             namespace: str | None = None,
+             show: Callable[[object], None] | None = None) -> Run | None:
+    """Follow run ``name``, which goes on without this kernel (another kernel's, or one whose
+    kernel is gone), in a new run object and panel; None when ``backend`` keeps no such runs.
+    Wait for it with :func:`follow`."""
+    chosen = get_backend(backend)
+
+    def open_attached(found: str) -> Run:
+        folder = Path(settings.home) / "attached" / f"{found}-{int(time.time())}"
+        return open_run(found, chosen, settings, runs, folder=folder, show=show)
+
+    return chosen.reattach(name, settings, open_attached, namespace=namespace)
+
+
 def run_location(backend: str, options: TrainOptions, settings: Settings) -> dict:
     """Where a run can be found again from another kernel (kept in its ``run.json``)."""
     where = {"storage": settings.storage} if settings.storage else {}
-    if backend == "kubernetes":
-        where.update(namespace=options.namespace or settings.namespace, kind=options.kind,
-                     context=options.context or settings.context)
-    return where
+    return {**where, **get_backend(backend).run_location(options, settings)}
 
 
 _UNDONE = {
@@ -358,7 +379,7 @@ def interrupt_action(run: Run, on_interrupt: str = "auto") -> str:
     (``auto``: cancel local runs, detach from cluster runs)."""
     if on_interrupt != "auto":
         return on_interrupt
-    return "cancel" if run.backend == "local" else "detach"
+    return get_backend(run.backend).interrupt
 
 
 def cancel_from_panel(run: Run) -> None:

@@ -1,18 +1,30 @@
-"""Backends: where a captured bundle runs.
+"""Backends: where a captured bundle runs, and everything about a run that depends on where.
 
-Every backend has the same small interface (:class:`Backend`): ``start(launch, run)`` begins the
-run and returns at once; from then on the backend feeds ``run`` with events from its own threads
-and ends it with ``run.finish(...)``. ``stages`` names the pipeline stages it has, so the panel
-shows only those.
+Every backend answers the same small protocol (:class:`Backend`), so the pipeline and the magics
+never ask which backend they hold:
 
-- :class:`~fairing_magics.backends.local.LocalBackend`: a fresh Python subprocess.
-- :class:`~fairing_magics.backends.docker.DockerBackend`: a container of a local Docker Engine.
-- :class:`~fairing_magics.backends.kubernetes.backend.KubernetesBackend`: a Job, TFJob or
-  PyTorchJob on a cluster.
+- ``check`` and ``validate`` refuse what the run would refuse, ``describe_plan`` is its part of
+  ``--dry-run``, ``start(launch, run)`` begins the run and returns at once (from then on the
+  backend feeds ``run`` with events from its own threads and ends it with ``run.finish(...)``);
+- for runs this kernel does not hold (another kernel's, a gone kernel's): ``list_runs``
+  (``%fairing_jobs``), ``reattach`` (``%fairing_logs``), ``cancel`` (``%fairing_cancel``) and
+  ``doctor`` (``%fairing_doctor``);
+- ``stages`` names the pipeline stages it has (the panel shows only those), ``flag_groups`` the
+  groups of train flags it uses (:data:`fairing_magics.train_request.GROUPS`: an image is built
+  for a backend that uses ``image``), ``interrupt`` what a kernel interrupt does to a run being
+  followed when ``on_interrupt`` is ``auto`` (``cancel`` or ``detach``).
+
+The backends:
+
+- :class:`~fairing_magics.backends.local.LocalBackend`: a fresh Python subprocess;
+- :class:`~fairing_magics.backends.docker.DockerBackend`: a container of a local Docker Engine;
+- :class:`~fairing_magics.backends.kubernetes.backend.KubernetesBackend`: a Job, TFJob,
+  PyTorchJob or TrainJob on a cluster.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,15 +48,46 @@ class Launch:
 class Backend(Protocol):
     name: str
     stages: tuple[str, ...]
+    flag_groups: tuple[str, ...]
+    interrupt: str
+
+    def validate(self, options, settings) -> None:
+        """Refuse what needs no I/O to know beyond the flags themselves (the dry run too)."""
 
     def check(self, options, settings) -> None:
         """Refuse bad flags and missing access before anything is built (cheap preflight)."""
 
-    def start(self, launch: Launch, run: Run) -> None: ...
+    def describe_plan(self, options, settings, bundle) -> list[str]:
+        """The backend's lines of ``--dry-run``: what it would start, where. Touches nothing."""
+
+    def run_location(self, options, settings) -> dict:
+        """Where a run can be found again from another kernel (kept in its ``run.json``)."""
+
+    def start(self, launch: Launch, run: Run) -> None:
+        """Begin the run and return at once."""
+
+    def list_runs(self, settings) -> str:
+        """The table of runs this backend keeps itself, beyond the run folders (a cluster's, found
+        by their labels), for ``%fairing_jobs``; ``""`` when it keeps none."""
+
+    def reattach(self, name: str, settings, open_run: Callable[[str], Run], *,
+                 namespace: str | None = None) -> Run | None:
+        """Follow run ``name``, which goes on without this kernel, into ``open_run(its full
+        name)``; None when this backend keeps no run that outlives its kernel."""
+
+    def cancel(self, name: str, settings, *, record: Mapping | None = None,
+               folder: Path | None = None) -> str | None:
+        """Stop run ``name`` that this kernel does not hold (``record`` and ``folder``: what its
+        run folder says, when it has one); one line saying what was done, or None when this
+        backend knows no run by that name."""
+
+    def doctor(self, settings, *, kind: str, namespace: str = "", runtime_ref: str = "") -> list:
+        """``%fairing_doctor``: one :class:`~fairing_magics.kube.preflight.Finding` per check of
+        what a run of ``kind`` needs here."""
 
 
 def get_backend(name: str) -> Backend:
-    """The backend called ``name`` (``local``; ``docker`` and ``kubernetes`` as they arrive)."""
+    """The backend called ``name``: ``local``, ``docker`` or ``kubernetes``."""
     from fairing_magics.errors import ConfigError
 
     if name == "local":

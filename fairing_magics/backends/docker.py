@@ -22,10 +22,12 @@ What happens, as in :mod:`~fairing_magics.backends.local`:
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 from fairing_magics import docker_engine
 from fairing_magics import events as ev
@@ -37,7 +39,7 @@ from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCan
 from fairing_magics.image.layout import DIGEST_LABEL, OUTPUT_DIR
 from fairing_magics.oci.reference import Reference, parse_reference
 from fairing_magics.registry.auth import Keychain
-from fairing_magics.run import Run
+from fairing_magics.run import Run, cancel_request, request_cancel
 
 GATHER_SECONDS = 0.02
 RUN_LABEL = "fairing.run"
@@ -48,10 +50,44 @@ class DockerBackend(LazyEngine):
 
     name = "docker"
     stages = ("capture", "build", "push", "pull", "run")
+    flag_groups = ("run", "image")
+    interrupt = "detach"  # the container goes on; %fairing_cancel stops it
+
+    def validate(self, options, settings) -> None:
+        """Nothing to refuse beyond the flags every backend checks."""
 
     def check(self, options, settings) -> None:
         """The docker SDK is installed and a Docker Engine answers (before anything is built)."""
         self.engine  # noqa: B018 - connects, or raises ConfigError saying what to do
+
+    def describe_plan(self, options, settings, bundle) -> list[str]:
+        return []  # the image's lines say it all: the engine at DOCKER_HOST runs it
+
+    def run_location(self, options, settings) -> dict:
+        return {}
+
+    def list_runs(self, settings) -> str:
+        return ""  # every docker run has its run folder
+
+    def reattach(self, name, settings, open_run, *, namespace=None) -> None:
+        return None  # the container's output went to the kernel that started it
+
+    def cancel(self, name: str, settings, *, record: Mapping | None = None,
+               folder: Path | None = None) -> str | None:
+        """Stop and remove the container of a run of another kernel (found by its label); that
+        kernel, if alive, reports it Cancelled, from the word left in the run folder."""
+        if folder is None:
+            return None
+        request_cancel(folder, f"%fairing_cancel in another kernel (pid {os.getpid()})")
+        containers = self.engine.containers.list(filters={"label": f"{RUN_LABEL}={name}"})
+        for container in containers:
+            stop_container(container)
+            remove_container(container)
+        return f"{name}: " + (f"its container {containers[0].short_id} was stopped and removed"
+                              if containers else "no container of it is running")
+
+    def doctor(self, settings, *, kind: str, namespace: str = "", runtime_ref: str = "") -> list:
+        return []  # the engine is checked as a run starts (check)
 
     def start(self, launch: Launch, run: Run) -> None:
         if not launch.image:
@@ -229,7 +265,10 @@ def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], N
 
 def _finish(run: Run, returncode: int | None, state: _ContainerState, seconds: float,
             launch: Launch) -> None:
-    if state.reason == "cancelled":
+    elsewhere = cancel_request(run.folder) if returncode != 0 else ""
+    if elsewhere and not run.cancelled_by:
+        run.cancelled_by = elsewhere
+    if state.reason == "cancelled" or elsewhere:
         run.emit(ev.StageChanged("run", "failed", seconds))
         run.finish(ev.CANCELLED, lambda took: f"cancelled after {took}",
                    error=RunCancelled(f"run {run.name} was cancelled; its container was stopped "

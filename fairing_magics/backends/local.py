@@ -18,14 +18,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
 from fairing_magics.backends.lines import LineEvents, LineSplitter
 from fairing_magics.capture.bundle import BOOTSTRAP_NAME
-from fairing_magics.errors import FairingTimeout, JobFailed, RunCancelled
-from fairing_magics.run import Run, cancel_request
+from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled
+from fairing_magics.run import Run, cancel_request, end_process, process_alive, request_cancel
 
 READ_CHUNK = 1 << 16
 GATHER_SECONDS = 0.02
@@ -37,9 +38,42 @@ class LocalBackend:
 
     name = "local"
     stages = ("capture", "run")
+    flag_groups = ("run",)
+    interrupt = "cancel"  # nobody else would stop the process
+
+    def validate(self, options, settings) -> None:
+        """Nothing to refuse beyond the flags every backend checks."""
 
     def check(self, options, settings) -> None:
         """Nothing to check: the kernel's Python is there."""
+
+    def describe_plan(self, options, settings, bundle) -> list[str]:
+        return ["Would run: a fresh Python subprocess running fairing_bootstrap.py on the bundle."]
+
+    def run_location(self, options, settings) -> dict:
+        return {}
+
+    def list_runs(self, settings) -> str:
+        return ""  # every local run has its run folder
+
+    def reattach(self, name, settings, open_run, *, namespace=None) -> None:
+        return None  # a local run ends with its kernel: its folder holds what it said
+
+    def cancel(self, name: str, settings, *, record: Mapping | None = None,
+               folder: Path | None = None) -> str | None:
+        """End the process of a run of another kernel on this machine (that kernel, if alive,
+        reports it Cancelled, from the word left in the run folder)."""
+        if folder is None:
+            return None
+        process = (record or {}).get("process") or {}
+        if process_alive(process) is None:
+            raise ConfigError(f"run {name} runs on another machine ({process.get('host')}): "
+                              "cancel it from its own kernel")
+        request_cancel(folder, f"%fairing_cancel in another kernel (pid {os.getpid()})")
+        return f"{name}: {end_process(process)}; its kernel reports it Cancelled"
+
+    def doctor(self, settings, *, kind: str, namespace: str = "", runtime_ref: str = "") -> list:
+        return []  # the kernel's own Python runs it
 
     def start(self, launch: Launch, run: Run) -> None:
         workdir = Path(tempfile.mkdtemp(prefix=f"fairing-{run.name}-"))

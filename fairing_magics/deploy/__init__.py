@@ -32,33 +32,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from fairing_magics import events as ev
 from fairing_magics.base_image import image_notices
 from fairing_magics.config import Settings
 from fairing_magics.deploy.docker import DockerDeployer
-from fairing_magics.deploy.docker import describe_plan as describe_docker_plan
-from fairing_magics.deploy.endpoint import READY, Endpoint, EndpointBook, PredictionError
-from fairing_magics.deploy.kserve_runtime import (
-    RUNTIME_STAGES,
-    check_runtime_request,
-    describe_runtime_plan,
-    load_package_model,
-    save_runtime_model,
-)
-from fairing_magics.deploy.kubernetes import KubernetesDeployer, endpoint_objects
+from fairing_magics.deploy.endpoint import READY, Endpoint, EndpointBook, PredictionError, Server
+from fairing_magics.deploy.kserve_runtime import RUNTIME_STAGES, check_runtime_request
+from fairing_magics.deploy.kubernetes import KubernetesDeployer
 from fairing_magics.deploy.local import LocalDeployer
-from fairing_magics.deploy.model import package_model, resolve_model
+from fairing_magics.deploy.model import ModelPackage, package_model, resolve_model
 from fairing_magics.errors import ConfigError, FairingError
-from fairing_magics.image.publish import describe_index, describe_registry_plan, target_repository
-from fairing_magics.image.serving import MODEL_DIR
-from fairing_magics.kube.manifests import to_yaml
 from fairing_magics.kube.naming import MAX_RUN_NAME, validate_name
 from fairing_magics.ui.endpointview import make_endpoint_view
 
-__all__ = ["ENDPOINTS", "Endpoint", "EndpointBook", "PredictionError", "deploy", "get_deployer",
-           "plan_deploy", "undeploy"]
+__all__ = ["ENDPOINTS", "Deployer", "Endpoint", "EndpointBook", "PredictionError", "deploy",
+           "get_deployer", "plan_deploy", "undeploy"]
 
 #: This kernel's endpoints, by name.
 ENDPOINTS = EndpointBook()
@@ -66,7 +56,34 @@ DEPLOY_BACKENDS = ("local", "docker", "kubernetes")
 DEFAULT_TIMEOUT = 300.0
 
 
-def get_deployer(backend: str):
+class Deployer(Protocol):
+    """Where an endpoint runs; every deployer answers the same calls, so :func:`deploy`,
+    :func:`plan_deploy` and :func:`undeploy` never ask which one they hold.
+
+    ``options`` are the cluster flags (``replicas``, ``kserve``, ``runtime``, ``expose``,
+    ``cpu``, ``memory``): a deployer refuses in :meth:`check` those it cannot honour.
+    """
+
+    name: str
+    stages: tuple[str, ...]
+    builds_image: bool  # a serving image is built and pushed (unless KServe's --runtime serves)
+
+    def check(self, settings, **options) -> None:
+        """Refuse bad flags and missing settings before anything is built (no I/O)."""
+
+    def describe_plan(self, package: ModelPackage | None, *, name: str, settings,
+                      **options) -> list[str]:
+        """The ``--dry-run`` lines after the model's: what would be built and started."""
+
+    def start(self, package: ModelPackage, *, name: str, settings, emit: Callable[[object], None],
+              timeout: float, images=None, **options) -> Server:
+        """Serve ``package`` and return its server once it is ready."""
+
+    def delete_named(self, name: str, settings) -> bool:
+        """Remove endpoint ``name`` that an earlier kernel made; False when there is none."""
+
+
+def get_deployer(backend: str) -> Deployer:
     """The deployer of ``backend``: ``local``, ``docker`` or ``kubernetes``."""
     if backend == "local":
         return LocalDeployer()
@@ -118,7 +135,7 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     options = dict(replicas=replicas, kserve=kserve, runtime=runtime, expose=expose,
                    cpu=cpu, memory=memory)
     deployer.check(settings, **options)
-    builds_image = backend in ("docker", "kubernetes") and not runtime
+    builds_image = deployer.builds_image and not runtime
     if builds_image:  # its base image's registry answers, else the copy-image command
         from fairing_magics.base_image import check_base_reachable
 
@@ -212,40 +229,9 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "",
                      f"{package.digest[:19]}")
         lines.append("Packages: " + ", ".join(package.requirements))
         lines.extend(f"Note: {note}" for note in package.notes)
-    if runtime:
-        # The deploy saves the model as it comes out of its package: so does the plan, or the
-        # folder (the saved files' digest) it shows would not be the one the deploy uploads.
-        saved = (save_runtime_model(runtime, load_package_model(package))
-                 if package is not None else None)
-        lines.extend(describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings,
-                                           replicas=replicas, cpu=cpu, memory=memory))
-        return "\n".join(lines)
-    if backend == "local":
-        lines.append("Would run: serve.py with this kernel's Python on a free port of 127.0.0.1, "
-                     f"ready when GET /v1/models/{name} answers 200")
-        return "\n".join(lines)
-    if backend == "docker":
-        lines.extend(describe_docker_plan(package, name=name, settings=settings))
-        return "\n".join(lines)
-    repository = target_repository(settings.registry)
-    lines.append("")
-    lines.extend(describe_registry_plan(settings.registry))
-    lines.append(f"Base image: {settings.base_image} (resolved to a digest at build time)")
-    lines.append("Layers: base, dependencies (" + (", ".join(package.requirements) if package else
-                                                   "the model's pinned packages") +
-                 f"), model folder with serve.py at {MODEL_DIR}")
-    lines.append(describe_index(settings))
-    for notice in image_notices(settings.base_image, settings.registry, settings.index_url,
-                                settings.extra_index_urls):
-        lines.extend(["", "Warning: " + notice])
-    objects = endpoint_objects(name, f"{repository}@sha256:<digest of the built image>",
-                               settings=settings, namespace=settings.namespace, package=package,
-                               replicas=replicas, kserve=kserve, expose=expose, cpu=cpu,
-                               memory=memory)
-    what = "an InferenceService" if kserve else "a Deployment and a Service"
-    lines += ["", f"Kubernetes: would create (or patch, rolling out) {what} in namespace "
-              f"{settings.namespace or '(the context or pod namespace)'}:", "",
-              to_yaml(objects).rstrip("\n")]
+    lines.extend(deployer.describe_plan(package, name=name, settings=settings, replicas=replicas,
+                                        kserve=kserve, runtime=runtime, expose=expose, cpu=cpu,
+                                        memory=memory))
     return "\n".join(lines)
 
 
@@ -270,11 +256,7 @@ def undeploy(name: str, *, settings: Settings | None = None, backend: str = "",
         return f"endpoint {name} ({where}) deleted"
     settings = settings or Settings()
     backend = backend or settings.backend
-    if backend == "kubernetes":
-        if KubernetesDeployer().delete_named(name, settings):
-            return f"endpoint {name} (kubernetes) deleted"
-    if backend == "docker":
-        if DockerDeployer().delete_named(name, settings):
-            return f"endpoint {name} (docker) deleted"
+    if get_deployer(backend).delete_named(name, settings):
+        return f"endpoint {name} ({backend}) deleted"
     raise ConfigError(f"there is no endpoint {name!r} (this kernel has: "
                       f"{', '.join(sorted(e.name for e in book.all())) or 'none'})")

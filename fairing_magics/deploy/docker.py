@@ -54,16 +54,12 @@ from collections.abc import Callable
 from fairing_magics import events as ev
 from fairing_magics.backends.docker import follow_lines, pull_run_image
 from fairing_magics.deploy.endpoint import READY, http_request, server_failure, wait_until_ready
+from fairing_magics.deploy.image_plan import describe_serving_image
 from fairing_magics.deploy.model import ModelPackage
 from fairing_magics.docker_engine import LazyEngine, remove_container, stop_container
 from fairing_magics.errors import ConfigError, DeployError, JobFailed, redact
-from fairing_magics.image.publish import (
-    SERVING,
-    ImageService,
-    describe_registry_plan,
-    target_repository,
-)
-from fairing_magics.image.serving import MODEL_DIGEST_LABEL, MODEL_DIR
+from fairing_magics.image.publish import SERVING, ImageService, target_repository
+from fairing_magics.image.serving import MODEL_DIGEST_LABEL
 
 ENDPOINT_LABEL = "fairing.endpoint"
 URL_LABEL = "fairing.endpoint.url"
@@ -96,23 +92,6 @@ def container_options(name: str, port: int, *, model_digest: str = "") -> dict:
         "stdin_open": False,
         "tty": False,
     }
-
-
-def describe_plan(package: ModelPackage | None, *, name: str, settings) -> list[str]:
-    """``--dry-run`` lines for the docker backend (after the model's lines). Touches nothing."""
-    repository = target_repository(settings.registry)
-    packages = (", ".join(package.requirements) if package is not None
-                else "the model's pinned packages")
-    return ["", *describe_registry_plan(settings.registry),
-            f"Base image: {settings.base_image} (resolved to a digest at build time)",
-            f"Layers: base, dependencies ({packages}), model folder with serve.py at {MODEL_DIR}",
-            "",
-            f"Docker: the engine at DOCKER_HOST would pull {repository}@sha256:<digest of the "
-            f"built image> and run it as container fairing-endpoint-{name}-<random> (labels "
-            f"{ENDPOINT_LABEL}={name}), with host networking, --init, HOST=127.0.0.1 and PORT=<a "
-            "free port of this machine>;",
-            f"ready when GET http://127.0.0.1:<port>/v1/models/{name} answers 200. A container of "
-            f"an earlier {name!r} is removed once the new one is ready."]
 
 
 class DockerServer:
@@ -244,6 +223,7 @@ class DockerDeployer(LazyEngine):
 
     name = "docker"
     stages = ("package", "build", "push", "pull", "start", "ready")
+    builds_image = True
 
     def check(self, settings, *, replicas: int = 1, kserve: bool = False, runtime: str = "",
               expose: str = "clusterip", cpu: str = "", memory: str = "") -> None:
@@ -268,6 +248,18 @@ class DockerDeployer(LazyEngine):
                               "backend does not limit its container: drop them, or use --backend "
                               "kubernetes")
         target_repository(settings.registry)
+
+    def describe_plan(self, package: ModelPackage | None, *, name: str, settings,
+                      **_options) -> list[str]:
+        """``--dry-run`` lines (after the model's lines). Touches nothing."""
+        repository = target_repository(settings.registry)
+        return [*describe_serving_image(package, settings), "",
+                f"Docker: the engine at DOCKER_HOST would pull {repository}@sha256:<digest of "
+                f"the built image> and run it as container fairing-endpoint-{name}-<random> "
+                f"(labels {ENDPOINT_LABEL}={name}), with host networking, --init, HOST=127.0.0.1 "
+                "and PORT=<a free port of this machine>;",
+                f"ready when GET http://127.0.0.1:<port>/v1/models/{name} answers 200. A "
+                f"container of an earlier {name!r} is removed once the new one is ready."]
 
     def start(self, package: ModelPackage, *, name: str, settings, emit: Callable[[object], None],
               timeout: float = 300.0, images=None, **_options) -> DockerServer:

@@ -16,7 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fairing_magics.deploy.kserve_runtime import check_runtime_options, start_runtime_endpoint
+from fairing_magics.deploy.image_plan import describe_serving_image
+from fairing_magics.deploy.kserve_runtime import (
+    check_runtime_options,
+    describe_runtime_plan,
+    load_package_model,
+    save_runtime_model,
+    start_runtime_endpoint,
+)
 from fairing_magics.deploy.kubernetes_objects import (
     EndpointObjects,
     KubernetesServer,
@@ -28,6 +35,7 @@ from fairing_magics.deploy.model import ModelPackage
 from fairing_magics.errors import ClusterError, ConfigError
 from fairing_magics.image.publish import SERVING, ImageService, target_repository
 from fairing_magics.image.serving import SERVING_PORT
+from fairing_magics.kube.manifests import to_yaml
 from fairing_magics.kube.options import DeployOptions
 from fairing_magics.kube.serving import render_endpoint
 
@@ -82,6 +90,7 @@ class KubernetesDeployer:
 
     name = "kubernetes"
     stages = ("package", "build", "push", "apply", "rollout", "ready")
+    builds_image = True  # but not with --runtime: KServe's stock runtime serves the model file
 
     def check(self, settings, *, replicas: int = 1, kserve: bool = False, runtime: str = "",
               expose: str = "clusterip", cpu: str = "", memory: str = "") -> None:
@@ -96,6 +105,29 @@ class KubernetesDeployer:
         if kserve and expose != "clusterip":
             raise ConfigError("--expose is for Deployments: an InferenceService is exposed by "
                               "KServe's ingress (drop --expose, or drop --kserve)")
+
+    def describe_plan(self, package: ModelPackage | None, *, name: str, settings,
+                      replicas: int = 1, kserve: bool = False, runtime: str = "",
+                      expose: str = "clusterip", cpu: str = "", memory: str = "") -> list[str]:
+        """``--dry-run`` lines (after the model's): the image and the objects' YAML, or with
+        ``runtime`` the model file and the InferenceService of KServe's stock runtime."""
+        if runtime:
+            # The deploy saves the model as it comes out of its package: so does the plan, or
+            # the folder (the saved files' digest) it shows would not be the one it uploads.
+            saved = (save_runtime_model(runtime, load_package_model(package))
+                     if package is not None else None)
+            return describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings,
+                                         replicas=replicas, cpu=cpu, memory=memory)
+        repository = target_repository(settings.registry)
+        objects = endpoint_objects(name, f"{repository}@sha256:<digest of the built image>",
+                                   settings=settings, namespace=settings.namespace,
+                                   package=package, replicas=replicas, kserve=kserve,
+                                   expose=expose, cpu=cpu, memory=memory)
+        what = "an InferenceService" if kserve else "a Deployment and a Service"
+        return [*describe_serving_image(package, settings), "",
+                f"Kubernetes: would create (or patch, rolling out) {what} in namespace "
+                f"{settings.namespace or '(the context or pod namespace)'}:", "",
+                to_yaml(objects).rstrip("\n")]
 
     def start(self, package: ModelPackage, *, name: str, settings,
               emit: Callable[[object], None], timeout: float = 300.0, images=None,

@@ -190,12 +190,21 @@ class LocalDeployer:
 
     name = "local"
     stages = ("package", "start", "ready")
+    builds_image = False
 
     def check(self, settings, **options) -> None:
         """Nothing to check: the kernel's Python is there (cluster options are ignored)."""
 
+    def describe_plan(self, package: ModelPackage | None, *, name: str, settings,
+                      **_options) -> list[str]:
+        return ["Would run: serve.py with this kernel's Python on a free port of 127.0.0.1, "
+                f"ready when GET /v1/models/{name} answers 200"]
+
+    def delete_named(self, name: str, settings) -> bool:
+        return False  # a local server ends with its kernel: only this kernel's are known
+
     def start(self, package: ModelPackage, *, name: str, settings, emit: Callable[[object], None],
-              timeout: float = 120.0, **_options) -> LocalServer:
+              timeout: float = 120.0, images=None, **_options) -> LocalServer:
         """Write the model folder, start its server, wait until it is ready; return it.
 
         On failure the process is stopped and its folder kept (with ``server.log``) for reading.

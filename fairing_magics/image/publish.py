@@ -32,6 +32,8 @@ unchanged cell almost nothing.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from fairing_magics import events as ev
 from fairing_magics.aws import complete_ecr_reference, create_missing_repository, describe_ecr_plan
 from fairing_magics.config import Settings
@@ -109,26 +111,49 @@ class ImageService:
     """
 
     def __init__(self, settings: Settings, builder: str | None = None):
-        # Imported here, not at the top: the builders and the registry stack (requests, urllib3,
-        # tarfile, the installers) are ~95 ms that %load_ext would pay in every kernel, most of
-        # which never build an image (pipeline imports this module for its checks).
-        from fairing_magics.docker_engine import kernel_keychain
-        from fairing_magics.image.base import BaseResolver
-        from fairing_magics.image.builder import AppendBuilder
-        from fairing_magics.image.serving import ServingBuilder
-        from fairing_magics.registry import RegistryClient, RegistryPublisher, Transport
-
         self.builder_name = check_builder(builder or "append")
         self.insecure = tuple(settings.insecure_registries)
         self.index_settings = (settings.index_url, tuple(settings.extra_index_urls))
-        self.keychain = kernel_keychain()
-        self.client = RegistryClient(Transport(self.keychain, insecure_registries=self.insecure))
-        self.bases = BaseResolver(self.client)
-        self.append = AppendBuilder(bases=self.bases)
-        self.publisher = RegistryPublisher(self.client)
-        self._paths: dict[str, tuple[Builder, Publisher]] = {
-            "append": (self.append, self.publisher),
-                       SERVING: (ServingBuilder(self.append), self.publisher)}
+
+    # The builders and the registry stack (requests, urllib3, tarfile, the installers) are made,
+    # and imported, on first use: ~95 ms that a kernel whose runs and endpoints build no image
+    # (the local backend) never pays, though every magic hands the kernel's service down.
+    @cached_property
+    def keychain(self):
+        from fairing_magics.docker_engine import kernel_keychain
+
+        return kernel_keychain()
+
+    @cached_property
+    def client(self):
+        from fairing_magics.registry import RegistryClient, Transport
+
+        return RegistryClient(Transport(self.keychain, insecure_registries=self.insecure))
+
+    @cached_property
+    def bases(self):
+        from fairing_magics.image.base import BaseResolver
+
+        return BaseResolver(self.client)
+
+    @cached_property
+    def append(self):
+        from fairing_magics.image.builder import AppendBuilder
+
+        return AppendBuilder(bases=self.bases)
+
+    @cached_property
+    def publisher(self):
+        from fairing_magics.registry import RegistryPublisher
+
+        return RegistryPublisher(self.client)
+
+    @cached_property
+    def _paths(self) -> dict[str, tuple[Builder, Publisher]]:
+        from fairing_magics.image.serving import ServingBuilder
+
+        return {"append": (self.append, self.publisher),
+                SERVING: (ServingBuilder(self.append), self.publisher)}
 
     @property
     def docker_builder(self):

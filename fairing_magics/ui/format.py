@@ -32,6 +32,14 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def format_table(rows: list[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell, as kubectl prints them (the first row: headings)."""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(cell).ljust(width)
+                               for cell, width in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)
+
+
 def describe_stage(event: ev.StageChanged) -> str:
     mark = STATE_MARKS.get(event.state, event.state)
     timing = f" {format_seconds(event.seconds)}" if event.state != "running" else ""

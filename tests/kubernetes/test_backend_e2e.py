@@ -235,7 +235,9 @@ def test_no_wait_then_reattach_from_a_fresh_backend(kube, tmp_path):
     # A new kernel: no Run object, no backend state; the cluster's labels are all it has.
     again = Run(first.name, "kubernetes", tmp_path / "again", stages=KubernetesBackend.stages)
     backend = KubernetesBackend()
-    backend.reattach("detach", again, kube.settings)
+    opened = []
+    assert backend.reattach("detach", kube.settings, lambda name: opened.append(name) or again) is again
+    assert opened == [first.name]  # the --name found the run's object
     again.wait(120)
     first.wait(60)
     assert again.status == ev.SUCCEEDED

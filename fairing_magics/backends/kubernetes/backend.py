@@ -51,13 +51,21 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 
 import cloudpickle
 
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
-from fairing_magics.backends.kubernetes.jobs import delete_run_object, find_run
+from fairing_magics.backends.kubernetes.jobs import (
+    cancel_run,
+    delete_run_object,
+    find_run,
+    format_runs,
+    list_runs,
+)
 from fairing_magics.backends.kubernetes.monitor import (
     CANCEL_WAIT_SECONDS,
     IMAGE_PULL_GRACE_SECONDS,
@@ -66,6 +74,7 @@ from fairing_magics.backends.kubernetes.monitor import (
 )
 from fairing_magics.backends.kubernetes.plan import (
     check_flags,
+    describe_cluster_plan,
     output_folder,
     storage_kind,
     training_spec,
@@ -84,7 +93,7 @@ from fairing_magics.kube import status as st
 from fairing_magics.kube.access import load_cluster_access
 from fairing_magics.kube.api_resources import API_RESOURCES, ApiResource
 from fairing_magics.kube.client import ClusterClient
-from fairing_magics.kube.preflight import check_submit, require_ok
+from fairing_magics.kube.preflight import check_cluster, check_submit, require_ok
 from fairing_magics.kube.trainjob import RUNTIME_PATCHES, pod_settings
 from fairing_magics.run import Run
 from fairing_magics.storage import MissingRunFile, storage_for
@@ -95,6 +104,8 @@ class KubernetesBackend:
 
     name = "kubernetes"
     stages = ("capture", "build", "push", "submit", "schedule", "pull", "run")
+    flag_groups = ("run", "image", "cluster")
+    interrupt = "detach"  # the job goes on without the kernel; %fairing_cancel stops it
 
     def __init__(self, *, access=None, image_pull_grace: float = IMAGE_PULL_GRACE_SECONDS,
                  poll_seconds: float = POLL_SECONDS):
@@ -191,14 +202,45 @@ class KubernetesBackend:
                            f"%fairing_cancel {run.name}"))
         self._follow(access, namespace, resource, run, settings, launch.timeout, deadline)
 
-    def reattach(self, name: str, run: Run, settings, *, namespace: str | None = None,
-                 options=None) -> RunMonitor:
-        """Follow the existing run ``name`` (found by its labels) into ``run``."""
-        access = self.access_for(options, settings)
+    def describe_plan(self, options, settings, bundle) -> list[str]:
+        """The object the run would submit, where (:func:`.plan.describe_cluster_plan`)."""
+        return ["", describe_cluster_plan(options, settings, bundle, name=options.name)]
+
+    def run_location(self, options, settings) -> dict:
+        return {"namespace": options.namespace or settings.namespace, "kind": options.kind,
+                "context": options.context or settings.context}
+
+    # -- runs this kernel does not hold: found on the cluster by their labels ---------------------
+    def list_runs(self, settings) -> str:
+        """The cluster's runs in the configured namespace (:func:`.jobs.list_runs`)."""
+        access = self.access_for(None, settings)
+        return f"On the cluster (namespace {access.namespace}):\n{format_runs(list_runs(access))}"
+
+    def reattach(self, name: str, settings, open_run: Callable[[str], Run], *,
+                 namespace: str | None = None) -> Run:
+        """Follow the existing run ``name`` (found by its labels: a ClusterError saying what
+        there is when it is not) into ``open_run(its object name)``: its logs are read again
+        from the start, then live."""
+        access = self.access_for(None, settings)
         info = find_run(access, name, namespace or settings.namespace or None)
+        run = open_run(info.name)
         run.emit(ev.Notice(f"reattached to {info.resource.kind} {info.name} ({info.phase})"))
-        return self._follow(access, info.namespace or access.namespace, info.resource, run,
-                            settings, None)
+        self._follow(access, info.namespace or access.namespace, info.resource, run, settings, None)
+        return run
+
+    def cancel(self, name: str, settings, *, record: Mapping | None = None,
+               folder: Path | None = None) -> str:
+        """Delete the run's job and (first) its pods, in the namespace its record names."""
+        access = self.access_for(None, settings)
+        namespace = ((record or {}).get("where") or {}).get("namespace") or None
+        info = cancel_run(access, name, namespace or settings.namespace or None)
+        return f"{info.name}: deleting its {info.resource.kind} and pods (foreground propagation)"
+
+    def doctor(self, settings, *, kind: str, namespace: str = "", runtime_ref: str = "") -> list:
+        """API reachable, CRDs, RBAC permissions for ``kind`` (:func:`~fairing_magics.kube.
+        preflight.check_cluster`)."""
+        return check_cluster(self.access_for(None, settings), kind,
+                             namespace or settings.namespace or None, runtime_ref=runtime_ref)
 
     # -- following ---------------------------------------------------------------------------
     def _follow(self, access, namespace: str, resource: ApiResource, run: Run, settings,

@@ -24,6 +24,7 @@ from fairing_magics.kube.api_resources import API_RESOURCES, TRAINING_KINDS, Api
 from fairing_magics.kube.client import ClusterClient
 from fairing_magics.kube.labels import LABEL_NAME, LABEL_RUN, MANAGED_SELECTOR
 from fairing_magics.kube.naming import is_label_value
+from fairing_magics.ui.format import format_table
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,6 @@ def format_runs(runs: list[RunInfo]) -> str:
     """``%fairing_jobs`` table of cluster runs: name, kind, status, created."""
     if not runs:
         return "No runs on the cluster."
-    rows = [("NAME", "KIND", "STATUS", "CREATED", "REASON")]
-    rows += [(r.name, r.kind, r.phase, r.created, r.reason) for r in runs]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)
+    return format_table([("NAME", "KIND", "STATUS", "CREATED", "REASON"),
+                         *((r.name, r.kind, r.phase, r.created, r.reason) for r in runs)])
 
