@@ -129,6 +129,9 @@ class Bundle:
     outputs: tuple[str, ...] = ()
     python: str = ""
     report: CaptureReport = field(default_factory=CaptureReport, compare=False)
+    #: Values each run is given instead of capturing them (a sweep's parameters): name -> type
+    #: (``float``, ``int``, ``bool``, ``str``); the runtime reads ``FAIRING_PARAM_<name>``.
+    parameters: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
     def manifest(self) -> dict:
@@ -140,6 +143,8 @@ class Bundle:
             "values": sorted(self.values),
             "files": sorted(self.files),
             "requirements": list(self.requirements),
+            # only when there are some: a bundle without parameters keeps its digest
+            **({"parameters": dict(self.parameters)} if self.parameters else {}),
         }
 
     def members(self) -> dict[str, bytes]:
@@ -174,6 +179,8 @@ class Bundle:
         """``sha256:...`` of the bundle's content; keys the build caches and labels the image."""
         members = self.members()
         members.pop(MANIFEST_NAME)
+        if self.parameters:  # the manifest is not hashed: the parameters' types must be
+            members["parameters"] = json.dumps(dict(self.parameters), sort_keys=True).encode()
         return self._content_digest(members)
 
     @property
