@@ -1,7 +1,8 @@
 """The local sweep: trials as parallel subprocesses, driven by Optuna's ask-and-tell interface.
 
 One thread drives the sweep: it asks Optuna's study for a trial (its sampler picks the
-parameters: ``random``, ``grid``, ``tpe``, or ``bayesian`` with Optuna's Gaussian-process sampler),
+parameters: ``random``, ``tpe``, or ``bayesian`` with Optuna's Gaussian-process sampler; ``grid``
+enqueues every point of the grid once, in an order shuffled by ``--seed``),
 starts it on the local backend (the exact bundle a container would run, in a fresh Python, with
 ``FAIRING_PARAM_<name>`` for each parameter) while fewer than ``--parallel`` run, and reads the
 trial's log lines as they come (:mod:`.observe`: Katib's ``name=value`` rule). Each objective
@@ -59,8 +60,9 @@ def make_sampler(options: SweepOptions):
     if options.algorithm == "random":
         return samplers.RandomSampler(seed=options.seed)
     if options.algorithm == "grid":
-        return samplers.GridSampler({k: list(v) for k, v in options.space.grid().items()},
-                                    seed=options.seed)
+        # Each grid point is enqueued (enqueue_grid); GridSampler itself calls Study.stop() when
+        # the grid is done, which only works inside study.optimize, not with ask and tell.
+        return samplers.RandomSampler(seed=options.seed)
     if options.algorithm == "bayesian":
         try:
             import scipy  # noqa: F401
@@ -71,6 +73,18 @@ def make_sampler(options: SweepOptions):
                               "scipy); or use --algorithm tpe") from None
         return samplers.GPSampler(seed=options.seed)
     return samplers.TPESampler(seed=options.seed)
+
+
+def enqueue_grid(study, options: SweepOptions) -> None:
+    """Every point of the grid, in an order shuffled by ``--seed``, as fixed trials."""
+    import itertools
+    import random
+
+    grid = options.space.grid()
+    points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    random.Random(options.seed).shuffle(points)
+    for point in points:
+        study.enqueue_trial(point)
 
 
 def make_pruner(options: SweepOptions):
@@ -137,6 +151,8 @@ class LocalSweeper:
         options, sweep = self.options, self.sweep
         study = optuna.create_study(direction=options.goal, sampler=make_sampler(options),
                                     pruner=make_pruner(options), study_name=sweep.name)
+        if options.algorithm == "grid":
+            enqueue_grid(study, options)
         total = options.planned_trials()
         if total < options.trials:
             sweep.emit(ev.Notice(f"the grid has {total} points: {total} trials instead of "
@@ -239,6 +255,7 @@ class LocalSweeper:
             status = tr.FAILED
             error = item.run.error
             first = str(error).splitlines()[0] if error is not None else event.summary
+            first = first.split(f" (run {item.run.name}")[0]  # where its log is: the panel says
             message = f"{label} failed: {first}"
             study.tell(item.otrial, state=states.FAIL)
         item.trial = item.trial.with_(status=status, value=value, metrics=obs.values(),
