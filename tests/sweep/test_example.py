@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from tests.deploy.test_examples import _text, offline_kernel_env  # noqa: F401 - fixture
+from tests.deploy.test_examples import _text
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sweep.ipynb"
 
