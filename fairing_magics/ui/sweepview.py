@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import sys
+import threading
 import time
 
 from fairing_magics import events as ev
@@ -273,8 +274,13 @@ class SweepView(Panel):
             self._on_cancel()
 
     def _picked(self, _change) -> None:
+        """A trial was picked (the kernel's comm thread), or the options changed under the
+        render itself (the flusher, holding the render lock): never render here, or the second
+        would wait forever for the first. The flusher shows it; after the end, a thread does."""
         self._shown_log = ("", -1)
-        self._render()
+        self._dirty.set()
+        if self._closed.is_set():
+            threading.Thread(target=self._render, name="fairing-sweepview-log", daemon=True).start()
 
     # -- display ---------------------------------------------------------------------------
     def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
@@ -312,7 +318,9 @@ class SweepView(Panel):
             notices = notices_html(state.notices)
             table = trials_html(state)
             chart = objective_chart(state)
-            choices = [(f"trial {t.number} ({t.status}) {t.name}", t.name) for t in state.ordered()]
+            choices = [(f"trial {t.number}: " + ", ".join(f"{k}={_value(v)}" for k, v in
+                                                         t.params.items()), t.name)
+                       for t in state.ordered()]  # labels that never change: the choice stays
             finished, phase, summary = state.ended is not None, state.phase, state.summary
         self.header.value = header
         self.stage_row.value = stages
