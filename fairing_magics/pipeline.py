@@ -238,7 +238,8 @@ def capture(cell: str, namespace: Mapping[str, Any], history: Sequence[str], opt
     started = time.perf_counter()
     bundle = capture_cell(cell, namespace, history, cwd=cwd, includes=options.includes,
                           requirements=options.requirements, outputs=options.outputs,
-                          value_limit=settings.value_limit_mb * 2**20, injected=injected)
+                          value_limit=settings.value_limit_mb * 2**20,
+                          file_limit=settings.file_limit_mb * 2**20, injected=injected)
     return bundle, time.perf_counter() - started
 
 
@@ -378,7 +379,9 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
                                 tag=name)
             run.image = image
             run.save_record()
-        backend.start(Launch(bundle_dir=bundle_dir, env=dict(options.env), timeout=options.timeout,
+        # the kernel's cell folder (its file names) first: --env wins
+        env = {**bundle.runtime_env, **options.env}
+        backend.start(Launch(bundle_dir=bundle_dir, env=env, timeout=options.timeout,
                              image=image, options=options, settings=settings,
                              capture_digest=bundle.digest), run)
     except FairingError as exc:
