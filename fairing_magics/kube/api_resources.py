@@ -85,6 +85,7 @@ API_RESOURCES: dict[str, ApiResource] = {
     "job": JOB, "tfjob": TFJOB, "pytorchjob": PYTORCHJOB, "trainjob": TRAINJOB,
     "deployment": DEPLOYMENT,
     "service": SERVICE, "inferenceservice": INFERENCESERVICE, "pod": POD,
+    "experiment": EXPERIMENT,
 }
 
 TRAINING_KINDS = ("job", "tfjob", "pytorchjob", "trainjob")

@@ -40,6 +40,7 @@ from fairing_magics.kube.labels import (
     LABEL_MANAGED_BY,
     LABEL_NAME,
     LABEL_RUN,
+    LABEL_SWEEP,
     MANAGED_BY,
 )
 from fairing_magics.kube.naming import label_value
@@ -50,8 +51,6 @@ from fairing_magics.sweep.space import Param, SearchSpace, format_number
 ALGORITHM_NAMES = {"random": "random", "grid": "grid", "tpe": "tpe",
                    "bayesian": "bayesianoptimization"}
 EARLY_STOPPING_NAMES = {"median": "medianstop"}
-#: The sweep's label on the Experiment and every trial's job and pods.
-LABEL_SWEEP = "fairing.dev/sweep"
 KIND_SWEEP = "sweep"
 #: Katib's labels on what it makes for an Experiment.
 LABEL_KATIB_EXPERIMENT = "katib.kubeflow.org/experiment"

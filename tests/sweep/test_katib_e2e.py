@@ -75,6 +75,18 @@ def test_a_sweep_runs_as_a_katib_experiment_and_brings_the_best_trial_back(clust
     assert "loss=" in best.logs() and best.outputs["score"] == pytest.approx(sweep.best_value)
     katib_trials = _objects(kube_cluster, TRIAL, namespace, f"{LABEL_KATIB_EXPERIMENT}={sweep.name}")
     assert len(katib_trials) == 4
+    # a new kernel finds the sweep by its labels (%fairing_jobs, %fairing_cancel): the Experiment,
+    # not its trials' jobs
+    from fairing_magics.backends.kubernetes.jobs import find_run, list_runs
+    from fairing_magics.kube.access import load_cluster_access
+
+    access = load_cluster_access(kubeconfig=str(kube_cluster.kubeconfig), namespace=namespace)
+    try:
+        assert [(r.name, r.kind, r.phase) for r in list_runs(access)] == \
+            [(sweep.name, "experiment", "Succeeded")]
+        assert find_run(access, sweep.name).kind == "experiment"
+    finally:
+        access.close()
 
 
 def test_a_cell_that_never_prints_the_objective_fails_saying_which_line(cluster_shell):
@@ -85,3 +97,36 @@ def test_a_cell_that_never_prints_the_objective_fails_saying_which_line(cluster_
     assert not result.success
     message = str(result.error_in_exec)
     assert "val_loss=<number>" in message and "never printed" in message, message
+
+
+def test_fairing_cancel_deletes_the_experiment_and_its_trials(cluster_shell):
+    import threading
+    import time
+
+    ip, _api, namespace, kube_cluster = cluster_shell
+    magics = ip.magics_manager.registry["FairingMagics"]
+    cell = ("%%fairing_sweep --backend kubernetes --name held --param x=uniform:0:1 "
+            "--objective m --trials 4 --parallel 2 --algorithm random\n"
+            "import time\ntime.sleep(120)\nprint(f'm={x}')\n")
+
+    def cancel_when_running():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            sweeps = [r for r in magics.runs.all() if r.name.startswith("held-")]
+            if sweeps and sum(t.status == "Running" for t in sweeps[-1].trial_list()) == 2:
+                ip.run_line_magic("fairing_cancel", sweeps[-1].name)
+                return
+            time.sleep(0.2)
+
+    threading.Thread(target=cancel_when_running, daemon=True).start()
+    result = ip.run_cell(cell, store_history=True)
+    assert not result.success
+    sweep = magics.runs.all()[-1]
+    assert sweep.status == "Cancelled", sweep.summary
+    assert "its Experiment was deleted" in str(result.error_in_exec)
+    assert {t.status for t in sweep.trial_list()} == {"Killed"}
+    kube_cluster.emulator.wait_for(
+        lambda: not _objects(kube_cluster, TRIAL, namespace) and
+        not _objects(kube_cluster, JOB, namespace, f"{LABEL_SWEEP}={sweep.name}"),
+        timeout=60, what="the trials and their jobs deleted with the Experiment")
+    assert not _objects(kube_cluster, EXPERIMENT, namespace)
