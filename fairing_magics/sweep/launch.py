@@ -24,7 +24,7 @@ from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.capture.bundle import BOOTSTRAP_NAME, write_bundle
 from fairing_magics.errors import FairingError, RunCancelled
-from fairing_magics.images import ImageService, target_repository
+from fairing_magics.image.publish import ImageService, target_repository
 from fairing_magics.kube.naming import unique_name
 from fairing_magics.run import RunBook
 from fairing_magics.sweep.options import SweepOptions, check_parameters, check_sweep
@@ -145,7 +145,7 @@ def plan_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
     if train.outputs:
         lines.append("Outputs brought back: " + ", ".join(train.outputs) + " (of the best trial)")
     if backend == "kubernetes":
-        from fairing_magics.images import describe_registry_plan
+        from fairing_magics.image.publish import describe_registry_plan
         from fairing_magics.sweep.cluster import describe_experiment_plan
 
         lines.append("")
