@@ -124,6 +124,31 @@ def _environment_in_doc(function):
     return function
 
 
+#: The train flags %%fairing_sweep does not take, and its own words for those it takes.
+_NOT_FOR_SWEEPS = ("--no-wait", "--image-only", "--builder", "--platform", "--python",
+                   "--runtime-ref", "--node-selector", "--toleration", "--aws-secret", "--volume")
+_SWEEP_FLAGS = {
+    "--name": {"default": "sweep", "help": "sweep name: lowercase letters, digits and '-'"},
+    "--backend": {"help": "local (subprocesses, Optuna) or kubernetes (a Katib Experiment); "
+                          "default: %%fairing_config's"},
+    "--kind": {"help": "kubernetes: each trial as a job, tfjob or pytorchjob"},
+    "--workers": {"help": "kubernetes: worker replicas (tfjob, pytorchjob)"},
+    "--cpu": {"help": "kubernetes: CPU per trial replica, e.g. 1 or 500m"},
+    "--memory": {"help": "kubernetes: memory per trial replica, e.g. 2Gi"},
+    "--gpus": {"help": "kubernetes: nvidia.com/gpu per trial replica"},
+    "--env": {"help": "environment variable for every trial (repeatable)"},
+    "--include": {"help": "file or folder (relative to the notebook) to ship with the trials "
+                          "(repeatable)"},
+    "--outputs": {"help": "variables of the best trial to bring back into the notebook"},
+    "--timeout": {"help": "stop a trial (it fails) after this many seconds"},
+    "--dry-run": {"help": "print the search space, the trial command and the Experiment YAML; "
+                          "touch nothing"},
+    "--registry": {"help": "kubernetes: repository for the image"},
+    "--base-image": {"help": "kubernetes: base image"},
+    "--service-account": {"help": "kubernetes: service account of the trial pods"},
+}
+
+
 @magics_class
 class FairingMagics(Magics, FairingSettings):
     """Notebook cell -> training job -> prediction endpoint. Settings: ``%fairing_config``."""
@@ -298,32 +323,7 @@ class FairingMagics(Magics, FairingSettings):
     @argument("--max-failed", type=int, default=3, metavar="N",
               help="end the sweep after N failed trials (default 3)")
     @argument("--seed", type=int, default=None, help="local: seed of the sampler (reproducible)")
-    @argument("--name", default="sweep", help="sweep name: lowercase letters, digits and '-'")
-    @argument("--backend", default="", help="local (subprocesses, Optuna) or kubernetes (a Katib "
-              "Experiment); default: %%fairing_config's")
-    @argument("--kind", default="job", help="kubernetes: each trial as a job, tfjob or pytorchjob")
-    @argument("--workers", type=int, default=0, help="kubernetes: worker replicas (tfjob, pytorchjob)")
-    @argument("--cpu", default="", help="kubernetes: CPU per trial replica, e.g. 1 or 500m")
-    @argument("--memory", default="", help="kubernetes: memory per trial replica, e.g. 2Gi")
-    @argument("--gpus", type=int, default=0, help="kubernetes: nvidia.com/gpu per trial replica")
-    @argument("--env", action="append", default=[], metavar="KEY=VALUE",
-              help="environment variable for every trial (repeatable)")
-    @argument("--include", action="append", default=[], metavar="PATH",
-              help="file or folder (relative to the notebook) to ship with the trials (repeatable)")
-    @argument("--requirements", default="auto", metavar="auto|none|FILE",
-              help="third-party packages: detected (auto), none, or a requirements file")
-    @argument("--outputs", default="", metavar="a,b",
-              help="variables of the best trial to bring back into the notebook")
-    @argument("--timeout", type=float, default=None, metavar="SECONDS",
-              help="stop a trial (it fails) after this many seconds")
-    @argument("--dry-run", action="store_true",
-              help="print the search space, the trial command and the Experiment YAML; touch nothing")
-    @argument("--registry", default="", help="kubernetes: repository for the image")
-    @argument("--base-image", default="", help="kubernetes: base image")
-    @argument("--namespace", default="", help="kubernetes: namespace (default: %%fairing_config's)")
-    @argument("--context", default="", help="kubernetes: kubeconfig context")
-    @argument("--service-account", default="", help="kubernetes: service account of the trial pods")
-    @argument("--image-pull-secret", action="append", default=[], help="kubernetes: pull secret (repeatable)")
+    @train_flags(without=_NOT_FOR_SWEEPS, change=_SWEEP_FLAGS)
     @cell_magic
     def fairing_sweep(self, line, cell):
         """Tune this cell's hyperparameters: run it many times, each with other parameters.
@@ -354,14 +354,7 @@ class FairingMagics(Magics, FairingSettings):
             raise UsageError("--objective METRIC is required: the metric each trial prints as "
                              "METRIC=<number>, e.g. --objective val_loss")
         settings = self.snapshot()
-        train = pipeline.TrainOptions(
-            name=args.name, backend=args.backend, env=pipeline.parse_env(args.env),
-            includes=tuple(args.include), outputs=pipeline.parse_outputs(args.outputs),
-            requirements=args.requirements, timeout=args.timeout, registry=args.registry,
-            base_image=args.base_image, kind=args.kind, workers=args.workers, cpu=args.cpu,
-            memory=args.memory, gpus=args.gpus, namespace=args.namespace, context=args.context,
-            service_account=args.service_account,
-            image_pull_secrets=tuple(args.image_pull_secret), dry_run=args.dry_run)
+        train = options_from_args(args)
         options = SweepOptions(
             space=parse_space(args.param), objective=args.objective, goal=args.goal,
             metrics=tuple(args.metric), trials=args.trials, parallel=args.parallel,
@@ -375,8 +368,7 @@ class FairingMagics(Magics, FairingSettings):
         with self._refreshing():
             sweep = start_sweep(cell, namespace, history, options, settings, self.runs,
                                 cwd=Path.cwd(), show=self._show_view,
-                                images=self._images(settings) if settings.backend != "local"
-                                or args.backend == "kubernetes" else None)
+                                images=self._images(settings))
             try:
                 self._follow(sweep, settings.on_interrupt)
             except JobFailed as exc:

@@ -75,6 +75,17 @@ def test_another_magic_takes_the_train_flags_from_the_same_place(trial_shell):
     assert "%trial_run? lists every flag" in str(run(shell, "%%trial_run --cpus 1\npass").error_in_exec)
 
 
+def test_fairing_sweep_takes_its_train_flags_from_the_same_place(shell):
+    from fairing_magics.magics import _NOT_FOR_SWEEPS
+
+    parser = shell.find_cell_magic("fairing_sweep").__self__.fairing_sweep.parser
+    flags = _option_flags(parser)
+    shared = [f.name for f in TRAIN_FLAGS if f.name not in _NOT_FOR_SWEEPS]
+    assert flags[-len(shared):] == shared  # after its own (--param, --objective, ...)
+    assert not set(flags[:-len(shared)]) & {f.name for f in TRAIN_FLAGS}
+    assert parser.get_default("name") == "sweep"
+
+
 def test_a_flag_that_is_no_train_flag_is_refused_when_the_magic_is_declared():
     with pytest.raises(ValueError, match="no train flag --gpu"):
         train_flags(without=("--gpu",))
