@@ -33,6 +33,7 @@ from fairing_magics import events as ev
 from fairing_magics.config import Settings
 from fairing_magics.pipeline import TrainOptions, train
 from fairing_magics.run import RunBook
+from fairing_magics.train_request import merge_request
 
 N_LINES = 200_000
 REPEATS = 9
@@ -51,8 +52,8 @@ def first_line_seconds(home: Path) -> float:
             first.append(time.perf_counter())
 
     namespace = {"data": list(range(100))}
-    run = train("print('hello', sum(data))", namespace, [], TrainOptions(name="bench"),
-                _settings(home, ui="text"), RunBook(), show=None)
+    request = merge_request(TrainOptions(name="bench"), _settings(home, ui="text"))
+    run = train("print('hello', sum(data))", namespace, [], request, RunBook(), show=None)
     run.subscribe(on_event)
     run.wait(60)
     if not first:  # the line may have come before we subscribed: read it from the log instead
@@ -77,7 +78,8 @@ def _run_lines(home: Path, n_lines: int):
             "        w('\\r\\x1b[Kstep=%d loss=0.12345\\n' % i)\n"
             "w('\\n')\n")
     with contextlib.redirect_stdout(io.StringIO()):
-        run = train(cell, {}, [], TrainOptions(name="throughput"), _settings(home), RunBook())
+        request = merge_request(TrainOptions(name="throughput"), _settings(home))
+        run = train(cell, {}, [], request, RunBook())
         run.wait(300)
     messages = n_lines - n_lines // 5
     assert run.line_count == messages + 1, run.line_count  # the messages, then the bar's last frame

@@ -23,11 +23,12 @@ import time
 from pathlib import Path
 
 from fairing_magics.config import Settings
-from fairing_magics.pipeline import TrainOptions, follow
+from fairing_magics.pipeline import follow
 from fairing_magics.run import RunBook
 from fairing_magics.sweep.launch import start_sweep
 from fairing_magics.sweep.options import SweepOptions
 from fairing_magics.sweep.space import parse_space
+from fairing_magics.train_request import TrainOptions, merge_request
 
 TRIALS = 20
 WORK_SECONDS = 0.2
@@ -36,10 +37,10 @@ CELL = ("import time\ntime.sleep(0.2)\nprint(f\"loss={(x - 0.3) ** 2}\")\n")
 
 
 def sweep_seconds(home: Path) -> float:
+    settings = Settings(home=home, ui="text", backend="local")
     options = SweepOptions(space=parse_space(["x=uniform:0:1"]), objective="loss",
                            trials=TRIALS, parallel=1, algorithm="tpe", seed=0,
-                           train=TrainOptions(name="bench", backend="local"))
-    settings = Settings(home=home, ui="text", backend="local")
+                           train=merge_request(TrainOptions(name="bench"), settings))
     started = time.perf_counter()
     import contextlib
     import io

@@ -56,6 +56,7 @@ def kubernetes(folder: Path) -> tuple[float, str]:
     from fairing_magics import pipeline
     from fairing_magics.backends.kubernetes.backend import KubernetesBackend
     from fairing_magics.config import Settings
+    from fairing_magics.train_request import merge_request
 
     kubeconfig = folder / "kubeconfig"
     kubeconfig.write_text(
@@ -64,8 +65,9 @@ def kubernetes(folder: Path) -> tuple[float, str]:
         "users: [{name: u, user: {token: bench-token-0000000}}]\n"
         "contexts: [{name: c, context: {cluster: c, user: u, namespace: default}}]\n")
     os.environ["KUBECONFIG"] = str(kubeconfig)
-    options = pipeline.TrainOptions(backend="kubernetes")
-    return timed(lambda: KubernetesBackend().check(options, Settings(registry="127.0.0.1:9/x")))
+    request = merge_request(pipeline.TrainOptions(backend="kubernetes"),
+                            Settings(registry="127.0.0.1:9/x"))
+    return timed(lambda: KubernetesBackend().check(request))
 
 
 def s3() -> tuple[float, str] | None:

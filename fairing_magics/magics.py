@@ -25,7 +25,7 @@ from fairing_magics.config import CONFIG_FLAGS, ENVIRONMENT, FairingSettings
 from fairing_magics.doctor import doctor
 from fairing_magics.errors import JobFailed
 from fairing_magics.run import RunBook
-from fairing_magics.train_request import GROUPS, options_from_args
+from fairing_magics.train_request import GROUPS, merge_request, options_from_args
 from fairing_magics.train_request import train_flags as flags_of_train
 
 
@@ -93,7 +93,8 @@ def train_flags(without=(), change=None):
     :func:`fairing_magics.train_request.options_from_args` turns the parsed flags into options.
     """
     flags = flags_of_train(without, change)
-    groups = [(heading, [f for f in flags if f.group == group]) for group, heading in GROUPS.items()]
+    groups = [(heading, [f for f in flags if f.group == group])
+              for group, heading in GROUPS.items()]
 
     def decorate(function):
         # IPython builds the parser from the decorators in source order; applied here from the
@@ -222,21 +223,21 @@ class FairingMagics(Magics, FairingSettings):
         """
         args = _parse(self.fairing_train, line)
         settings = self.snapshot()
-        options = options_from_args(args)
+        request = merge_request(options_from_args(args), settings)
         namespace = self.shell.user_ns
         history = list(self.shell.history_manager.input_hist_raw[1:])
-        if options.dry_run:
-            print(pipeline.plan_train(cell, namespace, history, options, settings, cwd=Path.cwd()))
+        if request.dry_run:
+            print(pipeline.plan_train(cell, namespace, history, request, cwd=Path.cwd()))
             return None
         with self._refreshing():
-            if options.image_only:
-                ref = pipeline.publish_only(cell, namespace, history, options, settings,
-                                            self._images(settings), cwd=Path.cwd(), show=self._show_view)
-                print(ref)
+            if request.image_only:
+                print(pipeline.publish_only(cell, namespace, history, request,
+                                            self._images(settings), cwd=Path.cwd(),
+                                            show=self._show_view))
                 return None
-            run = pipeline.train(cell, namespace, history, options, settings, self.runs, cwd=Path.cwd(),
+            run = pipeline.train(cell, namespace, history, request, self.runs, cwd=Path.cwd(),
                                  show=self._show_view, images=self._images(settings))
-            if not options.wait:
+            if not request.wait:
                 return self._value_shown_above(run)
             try:
                 self._follow(run, settings.on_interrupt)
@@ -354,7 +355,7 @@ class FairingMagics(Magics, FairingSettings):
             raise UsageError("--objective METRIC is required: the metric each trial prints as "
                              "METRIC=<number>, e.g. --objective val_loss")
         settings = self.snapshot()
-        train = options_from_args(args)
+        train = merge_request(options_from_args(args), settings)
         options = SweepOptions(
             space=parse_space(args.param), objective=args.objective, goal=args.goal,
             metrics=tuple(args.metric), trials=args.trials, parallel=args.parallel,
@@ -520,7 +521,8 @@ class FairingMagics(Magics, FairingSettings):
         args = _parse(self.fairing_logs, line)
         run = self.runs.get(args.name)
         if run is None:
-            found = runs.reattach_or_log(args.name, self.snapshot(), self.runs, show=self._show_view)
+            found = runs.reattach_or_log(args.name, self.snapshot(), self.runs,
+                                         show=self._show_view)
             if isinstance(found, str):
                 sys.stdout.write(found)
                 return None

@@ -1,5 +1,7 @@
 """The pipeline: cell -> Bundle -> (image) -> run. Magics and tests drive this same code.
 
+Every stage reads one :class:`~fairing_magics.train_request.TrainRequest`: the cell's flags
+merged with the settings once (:func:`~fairing_magics.train_request.merge_request`).
 :func:`train` captures a cell and starts it on a backend, returning the :class:`Run` at once;
 :func:`follow` waits for it in the calling thread and decides what a kernel interrupt does.
 :func:`plan_train` is ``--dry-run``: it captures and describes, and touches nothing.
@@ -28,19 +30,19 @@ from fairing_magics.image.publish import (
 from fairing_magics.kube.naming import unique_name, validate_name
 from fairing_magics.oci.reference import parse_reference
 from fairing_magics.run import Run, RunBook
-from fairing_magics.train_request import TRAIN_FLAGS, TrainOptions
+from fairing_magics.train_request import TRAIN_FLAGS, TrainOptions, TrainRequest
 from fairing_magics.ui import make_view
 
 
-def builds_image(backend: str, options: TrainOptions) -> bool:
+def builds_image(request: TrainRequest) -> bool:
     """Is an image built for this run: its backend runs one, or ``--image-only``."""
-    return options.image_only or "image" in get_backend(backend).flag_groups
+    return request.image_only or "image" in get_backend(request.backend).flag_groups
 
 
-def check_options(options: TrainOptions, settings: Settings) -> str:
-    """Refuse, before any work and without touching the network, what the run would refuse;
-    return the backend name. The dry run, ``--image-only`` and the real run all call this, so a
-    dry run reports every refusal with the run's own message.
+def check_request(request: TrainRequest) -> None:
+    """Refuse, before any work and without touching the network, what the run would refuse.
+    The dry run, ``--image-only`` and the real run all call this, so a dry run reports every
+    refusal with the run's own message.
 
     The resource and placement flags (``--cpu``, ``--memory``, ``--gpus``, ``--node-selector``,
     ``--toleration``, ``--volume``, ``--workers``, ...) go through the Kubernetes spec rendering
@@ -49,25 +51,24 @@ def check_options(options: TrainOptions, settings: Settings) -> str:
     """
     from fairing_magics.backends.kubernetes.plan import check_flags
 
-    backend = options.backend or settings.backend
+    backend = request.backend
     if backend not in BACKENDS:
         raise ConfigError(f"--backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}"
                           + _did_you_mean(backend, BACKENDS))
-    validate_name(options.name)
-    if options.builder:
-        check_builder(options.builder)
-    if options.timeout is not None and options.timeout <= 0:
-        raise ConfigError(f"--timeout {options.timeout:g} must be a positive number of seconds")
-    check_flags(options, settings)
-    if builds_image(backend, options):
-        check_image_settings(options, settings)
-    if not options.image_only:
-        get_backend(backend).validate(options, settings)
-    if settings.storage:
+    validate_name(request.name)
+    if request.builder:
+        check_builder(request.builder)
+    if request.timeout is not None and request.timeout <= 0:
+        raise ConfigError(f"--timeout {request.timeout:g} must be a positive number of seconds")
+    check_flags(request)
+    if builds_image(request):
+        check_image_settings(request)
+    if not request.image_only:
+        get_backend(backend).validate(request)
+    if request.settings.storage:
         from fairing_magics.storage import storage_for
 
-        storage_for(settings.storage).check_settings()
-    return backend
+        storage_for(request.settings.storage).check_settings()
 
 
 def _did_you_mean(value: str, choices: Sequence[str]) -> str:
@@ -77,7 +78,7 @@ def _did_you_mean(value: str, choices: Sequence[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def check_image_settings(options: TrainOptions, settings: Settings) -> None:
+def check_image_settings(request: TrainRequest) -> None:
     """What the build and push would refuse before their first request: no registry, a registry
     that is no repository, an ``ecr/NAME`` with no region to complete it, a base image that is no
     image reference, a ``--platform`` that is not OS/ARCH."""
@@ -90,38 +91,37 @@ def check_image_settings(options: TrainOptions, settings: Settings) -> None:
     from fairing_magics.aws.ecr import check_repository_name
     from fairing_magics.registry.client import parse_platform
 
-    registry = options.registry or settings.registry
-    if is_ecr_shorthand(registry):
-        check_ecr_shorthand(registry)  # completing it asks STS: not here
+    if is_ecr_shorthand(request.registry):
+        check_ecr_shorthand(request.registry)  # completing it asks STS: not here
     else:
-        ref = target_repository(registry)
+        ref = target_repository(request.registry)
         if is_ecr_host(ref.registry):  # what the push checks first (wrong DNS suffix, bad name)
             parse_ecr_host(ref.registry)
             check_repository_name(ref.repository)
-    parse_reference(options.base_image or settings.base_image)
-    if options.platform:
-        parse_platform(options.platform)
+    parse_reference(request.base_image)
+    if request.platform:
+        parse_platform(request.platform)
 
 
-def ignored_notice(options: TrainOptions, backend: str) -> str:
+def ignored_notice(request: TrainRequest) -> str:
     """One sentence naming the flags this run ignores (``--gpus applies to kubernetes; this local
-    run ignores it``), or ``""``. Image flags matter to the docker and kubernetes backends and to
+    run ignores it``), or ``""``. Image flags matter to the backends that run an image and to
     ``--image-only``; cluster flags to the kubernetes backend; the run flags a ``--image-only``
     build ignores to every run that runs (the groups of
-    :data:`~fairing_magics.train_request.TRAIN_FLAGS`)."""
-    defaults = TrainOptions()
+    :data:`~fairing_magics.train_request.TRAIN_FLAGS`, and each backend's ``flag_groups``)."""
+    given, defaults = request.given, TrainOptions()
     groups_of = {name: get_backend(name).flag_groups for name in BACKENDS}
     image_users = [name for name in BACKENDS if "image" in groups_of[name]] + ["--image-only"]
-    uses = {"image": (builds_image(backend, options), _join(image_users)),
-            "cluster": ("cluster" in groups_of[backend] and not options.image_only,
+    uses = {"image": (builds_image(request), _join(image_users)),
+            "cluster": ("cluster" in groups_of[request.backend] and not request.image_only,
                         _join([name for name in BACKENDS if "cluster" in groups_of[name]])),
-            "run": (not options.image_only, "runs (not --image-only)")}
+            "run": (not request.image_only, "runs (not --image-only)")}
     groups: dict[str, list[str]] = {}
     for group, (used, users) in uses.items():
         for flag in TRAIN_FLAGS:
             if flag.group != group or (group == "run" and not flag.image_only_ignores):
                 continue
-            if not used and getattr(options, flag.target) != getattr(defaults, flag.target):
+            if not used and getattr(given, flag.target) != getattr(defaults, flag.target):
                 groups.setdefault(users, []).append(flag.name)
     if not groups:
         return ""
@@ -130,7 +130,7 @@ def ignored_notice(options: TrainOptions, backend: str) -> str:
         verb = "" if parts else (" applies" if len(flags) == 1 else " apply")
         parts.append(f"{_join(flags)}{verb} to {users}")
     count = sum(len(flags) for flags in groups.values())
-    run = "this --image-only run" if options.image_only else f"this {backend} run"
+    run = "this --image-only run" if request.image_only else f"this {request.backend} run"
     return "; ".join(parts) + f"; {run} ignores {'it' if count == 1 else 'them'}"
 
 
@@ -138,14 +138,14 @@ def _join(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def build_notices(options: TrainOptions, settings: Settings) -> list[str]:
+def build_notices(request: TrainRequest) -> list[str]:
     """Warnings about the image, said before anything is pushed (in the dry run and the build):
     a Docker Hub base for a registry in the China partition, PyPI as its package index."""
     from fairing_magics.base_image import image_notices
 
-    return image_notices(options.base_image or settings.base_image,
-                         options.registry or settings.registry,
-                         settings.index_url, settings.extra_index_urls)
+    settings = request.settings
+    return image_notices(request.base_image, request.registry, settings.index_url,
+                         settings.extra_index_urls)
 
 
 def check_storage(settings: Settings) -> None:
@@ -157,106 +157,101 @@ def check_storage(settings: Settings) -> None:
         storage_for(settings.storage).ensure_bucket(create=False)
 
 
-def capture(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
-            settings: Settings, cwd: Path | None = None, *,
+def capture(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
+            request: TrainRequest, cwd: Path | None = None, *,
             injected: Mapping[str, str] | None = None) -> tuple[Bundle, float]:
     """Capture the cell; return the bundle and the seconds it took. ``injected``: names the run
     is given instead of capturing them (a sweep's parameters and their types)."""
     started = time.perf_counter()
-    bundle = capture_cell(cell, namespace, history, cwd=cwd, includes=options.includes,
-                          requirements=options.requirements, outputs=options.outputs,
-                          value_limit=settings.value_limit_mb * 2**20,
-                          file_limit=settings.file_limit_mb * 2**20, injected=injected)
+    bundle = capture_cell(cell, namespace, history, cwd=cwd, includes=request.includes,
+                          requirements=request.requirements, outputs=request.outputs,
+                          value_limit=request.settings.value_limit_mb * 2**20,
+                          file_limit=request.settings.file_limit_mb * 2**20, injected=injected)
     return bundle, time.perf_counter() - started
 
 
 def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
-               options: TrainOptions, settings: Settings, cwd: Path | None = None) -> str:
+               request: TrainRequest, cwd: Path | None = None) -> str:
     """``--dry-run``: the capture report and what would be done, as text. Nothing is touched."""
     from fairing_magics.storage import describe_run_folder
 
-    backend_name = check_options(options, settings)
-    bundle, seconds = capture(cell, namespace, history, options, settings, cwd)
-    lines = [f"Dry run of {options.name!r} on the {backend_name} backend (capture took "
+    settings = request.settings
+    check_request(request)
+    bundle, seconds = capture(cell, namespace, history, request, cwd)
+    lines = [f"Dry run of {request.name!r} on the {request.backend} backend (capture took "
              f"{seconds * 1000:.0f} ms); nothing was built, pushed or started.", "",
              bundle.report.render_text(), "",
              f"Bundle digest: {bundle.digest} ({len(bundle.members())} files, {bundle.size} bytes)"]
-    ignored = ignored_notice(options, backend_name)
+    ignored = ignored_notice(request)
     if ignored:
         lines.append(f"Ignored flags: {ignored}")
-    if options.outputs and not options.image_only:
-        lines.append("Outputs brought back: " + ", ".join(options.outputs))
+    if request.outputs and not request.image_only:
+        lines.append("Outputs brought back: " + ", ".join(request.outputs))
     storage = settings.storage or str(settings.runs_root)
-    lines.append(f"Run storage: {describe_run_folder(storage, f'{options.name}-<suffix>')}")
-    registry = options.registry or settings.registry
-    if builds_image(backend_name, options) or registry:
-        base = options.base_image or settings.base_image
+    lines.append(f"Run storage: {describe_run_folder(storage, f'{request.name}-<suffix>')}")
+    if builds_image(request) or request.registry:
         lines.append("")
-        lines.extend(describe_registry_plan(registry))
-        lines.append(f"Base image: {base} (resolved to a digest at build time)")
+        lines.extend(describe_registry_plan(request.registry))
+        lines.append(f"Base image: {request.base_image} (resolved to a digest at build time)")
         lines.append("Layers: base, dependencies (" + (", ".join(bundle.requirements) or "none")
                      + "), code (the bundle)")
         if bundle.requirements:
             lines.append(describe_index(settings))
-        if options.builder == "docker":
+        if request.builder == "docker":
             lines.append("Builder: docker (a Dockerfile built and pushed by the Docker Engine at "
                          "DOCKER_HOST; the requirements are installed with pip inside the image)")
-        for notice in build_notices(options, settings):
+        for notice in build_notices(request):
             lines.extend(["", "Warning: " + notice])
-    if not options.image_only:
-        lines.extend(get_backend(backend_name).describe_plan(options, settings, bundle))
+    if not request.image_only:
+        lines.extend(get_backend(request.backend).describe_plan(request, bundle))
     return "\n".join(lines)
 
 
-def check_base(options: TrainOptions, settings: Settings) -> None:
+def check_base(request: TrainRequest) -> None:
     """Before a build: the base image's registry answers (a short timeout), else one error with
     the copy-image command that fixes it (:mod:`fairing_magics.base_image`)."""
     from fairing_magics.base_image import check_base_reachable
 
-    check_base_reachable(options.base_image or settings.base_image,
-                         options.registry or settings.registry,
-                         insecure_registries=settings.insecure_registries)
+    check_base_reachable(request.base_image, request.registry,
+                         insecure_registries=request.settings.insecure_registries)
 
 
-def announce(emit: Callable[[object], None], options: TrainOptions, backend: str,
-             settings: Settings) -> None:
+def announce(emit: Callable[[object], None], request: TrainRequest) -> None:
     """The notices of a run before its build: flags it ignores, and :func:`build_notices`."""
-    ignored = ignored_notice(options, backend)
+    ignored = ignored_notice(request)
     if ignored:
         emit(ev.Notice(ignored, level="warning"))
-    if builds_image(backend, options):
-        for notice in build_notices(options, settings):
+    if builds_image(request):
+        for notice in build_notices(request):
             emit(ev.Notice(notice, level="warning"))
 
 
-def build_image(bundle: Bundle, options: TrainOptions, settings: Settings, images: ImageService,
+def build_image(bundle: Bundle, request: TrainRequest, images: ImageService,
                 emit: Callable[[object], None], *, tag: str = "") -> str:
     """The build and push stages; returns ``repository@sha256:...``."""
-    repository = target_repository(options.registry or settings.registry)
-    pushed = images.publish(bundle, repository=repository,
-                            base_image=options.base_image or settings.base_image, tag=tag,
-                            python=options.python, platform=options.platform, emit=emit,
-                            builder=options.builder or None)
+    pushed = images.publish(bundle, repository=target_repository(request.registry),
+                            base_image=request.base_image, tag=tag, python=request.python,
+                            platform=request.platform, emit=emit,
+                            builder=request.builder or None)
     return str(pushed)
 
 
 def publish_only(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
-                 options: TrainOptions,
-                 settings: Settings, images: ImageService, *, cwd: Path | None = None,
+                 request: TrainRequest, images: ImageService, *, cwd: Path | None = None,
                  show: Callable[[object], None] | None = None) -> str:
     """``--image-only``: capture, build and push; return the image reference by digest."""
-    backend_name = check_options(options, settings)
-    target_repository(options.registry or settings.registry)  # fail before the capture if unset
-    check_base(options, settings)
-    bundle, seconds = capture(cell, namespace, history, options, settings, cwd)
-    view = make_view(settings.ui, title=f"{options.name} (image)", backend="registry",
-                     stages=("capture", "build", "push"), log_lines=settings.log_lines)
+    check_request(request)
+    target_repository(request.registry)  # fail before the capture if unset
+    check_base(request)
+    bundle, seconds = capture(cell, namespace, history, request, cwd)
+    view = make_view(request.settings.ui, title=f"{request.name} (image)", backend="registry",
+                     stages=("capture", "build", "push"), log_lines=request.settings.log_lines)
     if show is not None:
         show(view)
     view.handle(ev.StageChanged("capture", "done", seconds))
-    announce(view.handle, options, backend_name, settings)
+    announce(view.handle, request)
     try:
-        ref = build_image(bundle, options, settings, images, view.handle, tag=options.name)
+        ref = build_image(bundle, request, images, view.handle, tag=request.name)
     except FairingError as exc:
         view.handle(ev.Finished(ev.FAILED, str(exc)))
         raise
@@ -264,43 +259,44 @@ def publish_only(cell: str, namespace: Mapping[str, Any], history: Sequence[str]
     return ref
 
 
-def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
-          settings: Settings, runs: RunBook, *, cwd: Path | None = None,
-          show: Callable[[object], None] | None = None, images: ImageService | None = None) -> Run:
+def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], request: TrainRequest,
+          runs: RunBook, *, cwd: Path | None = None, show: Callable[[object], None] | None = None,
+          images: ImageService | None = None) -> Run:
     """Capture ``cell`` and start it; return the run at once (use :func:`follow` to wait).
 
     Bad input raises before anything is made; ``show(view)`` is called with the panel as soon as
     the run exists.
     """
-    backend_name = check_options(options, settings)
-    backend = get_backend(backend_name)
-    needs_image = builds_image(backend_name, options)
+    settings = request.settings
+    check_request(request)
+    backend = get_backend(request.backend)
+    needs_image = builds_image(request)
     if needs_image:
-        target_repository(options.registry or settings.registry)  # fail before the capture if unset
-        backend.check(options, settings)
-        check_base(options, settings)
+        target_repository(request.registry)  # fail before the capture if unset
+        backend.check(request)
+        check_base(request)
     check_storage(settings)
     started_at = time.time()
-    bundle, capture_seconds = capture(cell, namespace, history, options, settings, cwd)
+    bundle, capture_seconds = capture(cell, namespace, history, request, cwd)
 
-    name = unique_name(options.name)
+    name = unique_name(request.name)
     run = open_run(name, backend, settings, runs, folder=settings.runs_root / "runs" / name,
-                   outputs=options.outputs, started_at=started_at,
-                   where=run_location(backend_name, options, settings), show=show)
+                   outputs=request.outputs, started_at=started_at, where=run_location(request),
+                   show=show)
     run.emit(ev.StageChanged("capture", "done", capture_seconds, f"{len(bundle.members())} files"))
-    announce(run.emit, options, backend_name, settings)
+    announce(run.emit, request)
     try:
         bundle_dir = write_bundle(bundle, run.folder / "bundle")
         image = ""
         if needs_image:
-            image = build_image(bundle, options, settings, images or ImageService(settings),
-                                run.emit, tag=name)
+            image = build_image(bundle, request, images or ImageService(settings), run.emit,
+                                tag=name)
             run.image = image
             run.save_record()
         # the kernel's cell folder (its file names) first: --env wins
-        env = {**bundle.runtime_env, **options.env}
-        backend.start(Launch(bundle_dir=bundle_dir, env=env, timeout=options.timeout,
-                             image=image, options=options, settings=settings,
+        env = {**bundle.runtime_env, **request.env}
+        backend.start(Launch(bundle_dir=bundle_dir, request=request, env=env,
+                             timeout=request.timeout, image=image,
                              capture_digest=bundle.digest), run)
     except FairingError as exc:
         phase = ev.CANCELLED if isinstance(exc, RunCancelled) else ev.FAILED
@@ -353,10 +349,11 @@ def reattach(name: str, settings: Settings, runs: RunBook, *, backend: str,
     return chosen.reattach(name, settings, open_attached, namespace=namespace)
 
 
-def run_location(backend: str, options: TrainOptions, settings: Settings) -> dict:
+def run_location(request: TrainRequest) -> dict:
     """Where a run can be found again from another kernel (kept in its ``run.json``)."""
-    where = {"storage": settings.storage} if settings.storage else {}
-    return {**where, **get_backend(backend).run_location(options, settings)}
+    storage = request.settings.storage
+    return {**({"storage": storage} if storage else {}),
+            **get_backend(request.backend).run_location(request)}
 
 
 _UNDONE = {

@@ -171,7 +171,8 @@ def jobs_table(book: RunBook, settings: Settings, *, every: bool = False, limit:
     for run in book.all():
         rows[run.name] = run.record()
     if not rows:
-        others = f" %fairing_jobs --all lists the {len(recorded)} recorded runs." if recorded else ""
+        others = (f" %fairing_jobs --all lists the {len(recorded)} recorded runs."
+                  if recorded else "")
         parts.append("No runs in this kernel yet: start one with %%fairing_train." + others)
     else:
         chosen = sorted(rows.values(), key=lambda r: r.get("started_at") or 0)[-limit:]

@@ -1,4 +1,4 @@
-"""What a train-like cell asks for: its flags, declared once, and the options they give.
+"""What a train-like cell asks for: its flags, declared once, and the request they make.
 
 ``%%fairing_train`` and every magic that runs a cell or a notebook the same way take the same
 flags. :data:`TRAIN_FLAGS` declares each of them once: its names, argparse keywords (help,
@@ -12,6 +12,11 @@ metavar, type, default), the :class:`TrainOptions` field it fills, and its group
 The magics turn the table into IPython argument groups (``%%fairing_train?`` lists the flags
 under these headings); :func:`options_from_args` turns parsed flags into :class:`TrainOptions`;
 the pipeline names the flags a backend ignores from the same groups.
+
+:func:`merge_request` merges the flags with the settings, once, into the :class:`TrainRequest`
+the pipeline, the backends and the sweeps read: a flag left empty takes its setting there
+(``--backend``, ``--registry``, ``--base-image``, ``--namespace``, ``--context``), and nowhere
+else.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fairing_magics.config import Settings
 from fairing_magics.errors import ConfigError
 
 #: The groups of :data:`TRAIN_FLAGS`, in the order ``%%fairing_train?`` shows them, with their
@@ -66,6 +72,35 @@ class TrainOptions:
     volumes: tuple[str, ...] = ()
     namespace: str = ""
     context: str = ""
+
+
+#: The flags that default to a setting of the same name (``--registry`` to ``%fairing_config
+#: --registry``): what :func:`merge_request` fills in.
+FROM_SETTINGS = ("backend", "registry", "base_image", "namespace", "context")
+
+
+@dataclass(frozen=True)
+class TrainRequest(TrainOptions):
+    """A train-like cell's flags merged with the settings (:func:`merge_request`): every field
+    holds what the run uses, ``settings`` the rest of the settings, and ``given`` the flags as
+    written (the notice of flags a backend ignores names only those)."""
+
+    settings: Settings = field(default_factory=Settings)
+    given: TrainOptions = field(default_factory=TrainOptions)
+
+
+def merge_request(options: TrainOptions, settings: Settings) -> TrainRequest:
+    """The one place a flag left empty takes its setting (:data:`FROM_SETTINGS`); ``--kind`` is
+    read in lower case (``--kind TFJob`` is a tfjob)."""
+    values = {name: getattr(options, name) for name in TrainOptions.__dataclass_fields__}
+    values.update({name: values[name] or getattr(settings, name) for name in FROM_SETTINGS})
+    values["kind"] = (values["kind"] or "job").lower()
+    return TrainRequest(**values, settings=settings, given=options)
+
+
+def default_request() -> TrainRequest:
+    """The request of a cell with no flags, under the default settings."""
+    return merge_request(TrainOptions(), Settings())
 
 
 def parse_env(pairs: Sequence[str]) -> dict[str, str]:

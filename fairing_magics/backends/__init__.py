@@ -27,22 +27,28 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
+from fairing_magics.config import Settings
 from fairing_magics.run import Run
+from fairing_magics.train_request import TrainRequest, default_request
 
 
 @dataclass(frozen=True)
 class Launch:
-    """What a backend needs to start a run."""
+    """What a backend needs to start a run: the bundle, the request (the cell's flags merged
+    with the settings), and what the pipeline made of them."""
 
     bundle_dir: Path
-    env: dict[str, str] = field(default_factory=dict)
+    request: TrainRequest = field(default_factory=default_request)  # no flags, default settings
+    env: dict[str, str] = field(default_factory=dict)  # the request's --env and the runtime's
     timeout: float | None = None
     image: str = ""  # repo@sha256:..., for container backends
-    options: Any = None  # the cell's TrainOptions (flags of the cluster backends)
-    settings: Any = None  # the Settings snapshot
     capture_digest: str = ""
+
+    @property
+    def settings(self) -> Settings:
+        return self.request.settings
 
 
 class Backend(Protocol):
@@ -51,16 +57,16 @@ class Backend(Protocol):
     flag_groups: tuple[str, ...]
     interrupt: str
 
-    def validate(self, options, settings) -> None:
+    def validate(self, request: TrainRequest) -> None:
         """Refuse what needs no I/O to know beyond the flags themselves (the dry run too)."""
 
-    def check(self, options, settings) -> None:
+    def check(self, request: TrainRequest) -> None:
         """Refuse bad flags and missing access before anything is built (cheap preflight)."""
 
-    def describe_plan(self, options, settings, bundle) -> list[str]:
+    def describe_plan(self, request: TrainRequest, bundle) -> list[str]:
         """The backend's lines of ``--dry-run``: what it would start, where. Touches nothing."""
 
-    def run_location(self, options, settings) -> dict:
+    def run_location(self, request: TrainRequest) -> dict:
         """Where a run can be found again from another kernel (kept in its ``run.json``)."""
 
     def start(self, launch: Launch, run: Run) -> None:

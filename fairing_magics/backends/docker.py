@@ -53,17 +53,17 @@ class DockerBackend(LazyEngine):
     flag_groups = ("run", "image")
     interrupt = "detach"  # the container goes on; %fairing_cancel stops it
 
-    def validate(self, options, settings) -> None:
+    def validate(self, request) -> None:
         """Nothing to refuse beyond the flags every backend checks."""
 
-    def check(self, options, settings) -> None:
+    def check(self, request) -> None:
         """The docker SDK is installed and a Docker Engine answers (before anything is built)."""
         self.engine  # noqa: B018 - connects, or raises ConfigError saying what to do
 
-    def describe_plan(self, options, settings, bundle) -> list[str]:
+    def describe_plan(self, request, bundle) -> list[str]:
         return []  # the image's lines say it all: the engine at DOCKER_HOST runs it
 
-    def run_location(self, options, settings) -> dict:
+    def run_location(self, request) -> dict:
         return {}
 
     def list_runs(self, settings) -> str:
@@ -175,7 +175,7 @@ def container_options(launch: Launch, run: Run) -> dict:
     env = dict(launch.env)
     env["FAIRING_OUTPUT_DIR"] = OUTPUT_DIR
     env["FAIRING_RUN_NAME"] = run.name
-    storage = getattr(launch.settings, "storage", "") or ""
+    storage = launch.settings.storage
     if storage.startswith("s3://"):  # the run folder also goes to S3, as on a cluster
         env["FAIRING_STORAGE"] = storage
     labels = {RUN_LABEL: run.name}

@@ -41,16 +41,16 @@ class LocalBackend:
     flag_groups = ("run",)
     interrupt = "cancel"  # nobody else would stop the process
 
-    def validate(self, options, settings) -> None:
+    def validate(self, request) -> None:
         """Nothing to refuse beyond the flags every backend checks."""
 
-    def check(self, options, settings) -> None:
+    def check(self, request) -> None:
         """Nothing to check: the kernel's Python is there."""
 
-    def describe_plan(self, options, settings, bundle) -> list[str]:
+    def describe_plan(self, request, bundle) -> list[str]:
         return ["Would run: a fresh Python subprocess running fairing_bootstrap.py on the bundle."]
 
-    def run_location(self, options, settings) -> dict:
+    def run_location(self, request) -> dict:
         return {}
 
     def list_runs(self, settings) -> str:
@@ -83,7 +83,7 @@ class LocalBackend:
         env["FAIRING_RUN_NAME"] = run.name
         env["PYTHONUNBUFFERED"] = "1"
         env["FAIRING_PARENT_PID"] = str(os.getpid())  # the run ends itself if this kernel dies
-        storage = getattr(launch.settings, "storage", "") or ""
+        storage = launch.settings.storage
         if storage.startswith("s3://"):  # the run folder also goes to S3, as on a cluster
             env["FAIRING_STORAGE"] = storage
         else:

@@ -80,11 +80,11 @@ class KatibSweeper:
         self.backend = _backend()
         if access is not None:
             self.backend._access = access
-        self.access = self.backend.access_for(options.train, settings)
-        self.namespace = options.train.namespace or settings.namespace or self.access.namespace
+        self.access = self.backend.access_for(options.train)
+        self.namespace = options.train.namespace or self.access.namespace
         self.client = ClusterClient(self.access)
         self.poll_seconds = poll_seconds
-        self.resource = API_RESOURCES[(options.train.kind or "job").lower()]
+        self.resource = API_RESOURCES[options.train.kind]
         self.cancelled = threading.Event()
         self._known: dict[str, dict] = {}  # trial name -> {"monitor", "run"}
 
@@ -92,8 +92,8 @@ class KatibSweeper:
     def check(options: SweepOptions, settings) -> None:
         """Katib is installed and we may create Experiments (before anything is built)."""
         backend = _backend()
-        access = backend.access_for(options.train, settings)
-        namespace = options.train.namespace or settings.namespace or access.namespace
+        access = backend.access_for(options.train)
+        namespace = options.train.namespace or access.namespace
         crd = check_crd(access, EXPERIMENT)
         if not crd.ok:
             raise ClusterError(f"{crd.message}. A sweep on Kubernetes is a Katib Experiment: "
@@ -103,7 +103,7 @@ class KatibSweeper:
     # -- start ----------------------------------------------------------------------------
     def start(self, image: str, capture_digest: str) -> None:
         sweep = self.sweep
-        spec = render_experiment(self.options, self.settings, name=sweep.name, image=image,
+        spec = render_experiment(self.options, name=sweep.name, image=image,
                                  capture_digest=capture_digest, namespace=self.namespace)
         sweep.set_output_loader(self._load_outputs)
         with ev.stage(sweep.emit, "submit") as step:
@@ -297,10 +297,10 @@ def describe_experiment_plan(options: SweepOptions, settings, bundle) -> str:
 
     train = options.train
     name = unique_name(train.name, suffix=DRY_RUN_SUFFIX, max_length=MAX_SWEEP_NAME)
-    registry = (train.registry or settings.registry or "REGISTRY").rstrip("/")
+    registry = (train.registry or "REGISTRY").rstrip("/")
     image = f"{registry}@sha256:<digest-of-the-built-image>"
-    namespace = train.namespace or settings.namespace
-    spec = render_experiment(options, settings, name=name, image=image,
+    namespace = train.namespace
+    spec = render_experiment(options, name=name, image=image,
                              capture_digest=bundle.digest if bundle is not None else "",
                              namespace=namespace)
     kind = spec["spec"]["trialTemplate"]["trialSpec"]["kind"]

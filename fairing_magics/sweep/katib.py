@@ -94,7 +94,7 @@ def trial_parameters(space: SearchSpace) -> list[dict]:
     return params
 
 
-def trial_spec(options: SweepOptions, settings, *, experiment: str, image: str,
+def trial_spec(options: SweepOptions, *, experiment: str, image: str,
                capture_digest: str = "", namespace: str = "") -> dict:
     """The trial template (``spec.trialTemplate.trialSpec``), see the module docstring."""
     from fairing_magics.backends.kubernetes.plan import pod_templates, training_spec
@@ -102,7 +102,7 @@ def trial_spec(options: SweepOptions, settings, *, experiment: str, image: str,
     train = options.train
     env = dict(train.env)
     env.update({PARAM_ENV_PREFIX + p.name: placeholder(p.name) for p in options.space.params})
-    spec = training_spec(replace(train, env=env), settings, name=_NAME_STAND_IN, image=image,
+    spec = training_spec(replace(train, env=env), name=_NAME_STAND_IN, image=image,
                          capture_digest=capture_digest, namespace=namespace)
     spec = _replace_text(spec, _NAME_STAND_IN, placeholder(TRIAL_NAME_PARAMETER))
     meta = spec["metadata"]
@@ -116,11 +116,11 @@ def trial_spec(options: SweepOptions, settings, *, experiment: str, image: str,
     return spec
 
 
-def render_experiment(options: SweepOptions, settings, *, name: str, image: str,
+def render_experiment(options: SweepOptions, *, name: str, image: str,
                       capture_digest: str = "", namespace: str = "") -> dict:
     """The Experiment of a sweep (see the module docstring)."""
-    kind = (options.train.kind or "job").lower()
-    template = trial_spec(options, settings, experiment=name, image=image,
+    kind = options.train.kind
+    template = trial_spec(options, experiment=name, image=image,
                           capture_digest=capture_digest, namespace=namespace)
     objective: dict = {"type": options.goal, "objectiveMetricName": options.objective}
     if options.metrics:

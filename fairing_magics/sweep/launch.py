@@ -61,15 +61,15 @@ def start_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
         from fairing_magics.sweep.cluster import KatibSweeper
 
         sweeper_class = KatibSweeper
-        target_repository(train.registry or settings.registry)  # fail before the capture if unset
+        target_repository(train.registry)  # fail before the capture if unset
         KatibSweeper.check(options, settings)
-        pipeline.check_base(train, settings)
+        pipeline.check_base(train)
     pipeline.check_storage(settings)
     started_at = time.time()
-    bundle, seconds = pipeline.capture(cell, namespace, history, train, settings, cwd,
+    bundle, seconds = pipeline.capture(cell, namespace, history, train, cwd,
                                        injected=options.space.types)
     name = unique_name(train.name, max_length=MAX_SWEEP_NAME)
-    where = {**pipeline.run_location(backend, train, settings), "sweep": True}
+    where = {**pipeline.run_location(train), "sweep": True}
     sweep = Sweep(name, backend, settings.runs_root / "runs" / name, options=options,
                   stages=LOCAL_STAGES if backend == "local" else CLUSTER_STAGES,
                   started_at=started_at, where=where)
@@ -82,7 +82,7 @@ def start_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
     if show is not None:
         show(view)
     sweep.emit(ev.StageChanged("capture", "done", seconds, f"{len(bundle.members())} files"))
-    pipeline.announce(sweep.emit, train, backend, settings)
+    pipeline.announce(sweep.emit, train)
     try:
         bundle_dir = write_bundle(bundle, sweep.folder / "bundle")
         if sweeper_class is None:
@@ -90,7 +90,7 @@ def start_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
 
             LocalSweeper(sweep, bundle_dir, options, settings).start()
         else:
-            image = pipeline.build_image(bundle, train, settings, images or ImageService(settings),
+            image = pipeline.build_image(bundle, train, images or ImageService(settings),
                                          sweep.emit, tag=name)
             sweep.image = image
             sweep.save_record()
@@ -113,7 +113,7 @@ def plan_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
     """``--dry-run``: the search, the trial command, the capture and (Kubernetes) the Experiment."""
     backend = check_all(cell, namespace, options, settings)
     train = options.train
-    bundle, seconds = pipeline.capture(cell, namespace, history, train, settings, cwd,
+    bundle, seconds = pipeline.capture(cell, namespace, history, train, cwd,
                                        injected=options.space.types)
     total = options.planned_trials()
     stopping = f"; early stopping: {options.early_stopping}" if options.early_stopping else ""
@@ -139,7 +139,7 @@ def plan_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
                      "${trialParameters.NAME}; one image for every trial)")
     lines += ["", bundle.report.render_text(), "",
               f"Bundle digest: {bundle.digest} ({len(bundle.members())} files, {bundle.size} bytes)"]
-    ignored = pipeline.ignored_notice(train, backend)
+    ignored = pipeline.ignored_notice(train)
     if ignored:
         lines.append(f"Ignored flags: {ignored}")
     if train.outputs:
@@ -149,8 +149,8 @@ def plan_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
         from fairing_magics.sweep.cluster import describe_experiment_plan
 
         lines.append("")
-        lines.extend(describe_registry_plan(train.registry or settings.registry))
-        lines.append(f"Base image: {train.base_image or settings.base_image} (resolved to a "
+        lines.extend(describe_registry_plan(train.registry))
+        lines.append(f"Base image: {train.base_image} (resolved to a "
                      "digest at build time)")
         lines.append("")
         lines.append(describe_experiment_plan(options, settings, bundle))

@@ -205,9 +205,8 @@ class LocalSweeper:
         self.sweep.add_trial(item.trial, run)
         env = dict(self.options.train.env)
         env.update({PARAM_ENV_PREFIX + k: v for k, v in self.options.space.texts(params).items()})
-        LocalBackend().start(Launch(bundle_dir=self.bundle_dir, env=env,
-                                    timeout=self.options.train.timeout, settings=self.settings),
-                             run)
+        LocalBackend().start(Launch(bundle_dir=self.bundle_dir, request=self.options.train,
+                                    env=env, timeout=self.options.train.timeout), run)
 
     def _observe(self, item: _Running, lines) -> None:
         new = item.observation.read(lines)

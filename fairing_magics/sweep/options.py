@@ -2,7 +2,7 @@
 
 :func:`check_sweep` is called by the dry run and the real run alike, before anything is captured
 or built, so each bad input is one line and nothing is left half made: the training flags
-through :func:`fairing_magics.pipeline.check_options` (the same checks as ``%%fairing_train``),
+through :func:`fairing_magics.pipeline.check_request` (the same checks as ``%%fairing_train``),
 then the sweep's own: the objective and metric names (Katib's ``[\\w|-]+``), ``--trials``,
 ``--parallel`` (not above ``--trials``), ``--algorithm``, ``--early-stopping``, ``--max-failed``,
 a grid over a continuous range, a kind Katib cannot run. :func:`check_parameters` then compares
@@ -16,9 +16,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from fairing_magics.config import Settings
 from fairing_magics.errors import ConfigError
-from fairing_magics.pipeline import TrainOptions, check_options
+from fairing_magics.pipeline import check_request
 from fairing_magics.sweep.space import SearchSpace
+from fairing_magics.train_request import TrainOptions, TrainRequest, merge_request
 
 ALGORITHMS = ("random", "grid", "tpe", "bayesian")
 EARLY_STOPPING = ("median",)
@@ -43,7 +45,8 @@ class SweepOptions:
     early_stopping: str = ""
     max_failed: int = 3
     seed: int | None = None
-    train: TrainOptions = field(default_factory=lambda: TrainOptions(name="sweep"))
+    train: TrainRequest = field(
+        default_factory=lambda: merge_request(TrainOptions(name="sweep"), Settings()))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -59,7 +62,8 @@ class SweepOptions:
 
 def check_sweep(options: SweepOptions, settings) -> str:
     """Refuse what the sweep would refuse (no I/O); return the backend's name."""
-    backend = check_options(options.train, settings)
+    check_request(options.train)
+    backend = options.train.backend
     if backend not in SWEEP_BACKENDS:
         raise ConfigError(f"--backend {backend}: a sweep runs on the local backend (parallel "
                           "subprocesses) or on kubernetes (a Katib Experiment)")
@@ -98,7 +102,7 @@ def check_sweep(options: SweepOptions, settings) -> str:
         if options.early_stopping:
             raise ConfigError("--early-stopping median with --algorithm grid: a grid tries every "
                               "point; drop one of them")
-    kind = (options.train.kind or "job").lower()
+    kind = options.train.kind
     if backend == "kubernetes" and kind not in KATIB_KINDS:
         raise ConfigError(f"--kind {kind}: a Katib trial runs as a Job, TFJob or PyTorchJob "
                           f"(--kind {', '.join(KATIB_KINDS)})")

@@ -18,7 +18,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from fairing_magics.capture import capture_cell, write_bundle
 from fairing_magics.capture.bundle import PATHS_NAME
 from fairing_magics.config import Settings
-from fairing_magics.pipeline import TrainOptions, plan_train
+from fairing_magics.pipeline import plan_train
+from fairing_magics.train_request import TrainOptions, merge_request
 from tests.capture.test_patterns import fresh_namespace, isolated_library_state
 
 
@@ -111,8 +112,8 @@ def test_report_names_settings_and_live_state(shell, tmp_path):
 
 def test_lazy_name_is_a_note_and_dry_run_shows_it(shell, tmp_path):
     cell = "def later():\n    return not_yet_defined\nprint('ok')\n"
-    text = plan_train(cell, shell.user_ns, [cell], TrainOptions(name="lazy", dry_run=True),
-                      Settings(home=tmp_path), cwd=tmp_path)
+    request = merge_request(TrainOptions(name="lazy", dry_run=True), Settings(home=tmp_path))
+    text = plan_train(cell, shell.user_ns, [cell], request, cwd=tmp_path)
     assert "'not_yet_defined' is defined nowhere, but only a function the cell does not call uses it" in text
 
 

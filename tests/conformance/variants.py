@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from fairing_magics.backends.kubernetes.plan import training_spec
 from fairing_magics.config import Settings
 from fairing_magics.kube.naming import MAX_BASE_NAME, unique_name
-from fairing_magics.pipeline import TrainOptions
+from fairing_magics.train_request import TrainOptions, merge_request
 
 IMAGE = "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fairing-job@sha256:" + "a" * 64
 DIGEST = "sha256:" + "c" * 64
@@ -79,14 +79,16 @@ def training_objects(kind: str, *, trainjob_field: str = "runtimePatches",
             options = TrainOptions(**{**options.__dict__, "workers": 0})
         name = unique_name(options.name)
         namespace = options.namespace or settings.namespace
-        spec = training_spec(options, settings, name=name, image=IMAGE, capture_digest=DIGEST,
+        spec = training_spec(merge_request(options, settings), name=name, image=IMAGE,
+                             capture_digest=DIGEST,
                              namespace=namespace, region="cn-northwest-1",
                              trainjob_field=trainjob_field, trainjob_deadline=trainjob_deadline)
         variants.append(Variant(f"--kind {kind}, {label}", spec))
     if kind == "trainjob":
         options = TrainOptions(name="own-runtime", kind="trainjob", namespace=NAMESPACE,
                                runtime_ref=f"{NAMESPACE}/my-torch", workers=2)
-        spec = training_spec(options, Settings(backend="kubernetes"), name=unique_name("own"),
+        spec = training_spec(merge_request(options, Settings(backend="kubernetes")),
+                             name=unique_name("own"),
                              image=IMAGE, namespace=NAMESPACE, trainjob_field=trainjob_field,
                              trainjob_deadline=trainjob_deadline)
         variants.append(Variant("--kind trainjob, a TrainingRuntime of the namespace", spec))
@@ -167,9 +169,9 @@ def sweep_objects() -> list[Variant]:
             options = SweepOptions(
                 space=space_, objective="val_loss", metrics=("accuracy",), trials=16, parallel=4,
                 algorithm=algorithm, early_stopping="median" if "median" in label else "",
-                train=TrainOptions(name="tune", backend="kubernetes", kind=kind,
-                                   workers=workers, **extra))
-            obj = render_experiment(options, settings, name=unique_name("tune", max_length=41),
+                train=merge_request(TrainOptions(name="tune", backend="kubernetes", kind=kind,
+                                                 workers=workers, **extra), settings))
+            obj = render_experiment(options, name=unique_name("tune", max_length=41),
                                     image=IMAGE, capture_digest=DIGEST,
                                     namespace=settings.namespace)
             variants.append(Variant(f"--kind {kind}, {label}", obj))

@@ -22,6 +22,7 @@ from fairing_magics.base_image import (
 )
 from fairing_magics.config import Settings
 from fairing_magics.errors import RegistryError
+from fairing_magics.train_request import TrainOptions, merge_request
 from tests.core.conftest import run
 
 ECR_CN = "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn"
@@ -144,7 +145,8 @@ def test_china_dry_run_warns_about_docker_hub_and_pypi_and_not_once_they_are_set
 def test_the_build_says_it_before_anything_is_pushed():
     settings = Settings(registry=f"{ECR_CN}/fairing-job")
     notices = []
-    pipeline.announce(notices.append, pipeline.TrainOptions(gpus=1), "kubernetes", settings)
+    request = merge_request(TrainOptions(gpus=1, backend="kubernetes"), settings)
+    pipeline.announce(notices.append, request)
     assert [n.level for n in notices] == ["warning", "warning"]
     assert all(isinstance(n, ev.Notice) for n in notices)
     assert "comes from Docker Hub" in notices[0].text and "fairing-magics copy-image" in notices[0].text

@@ -59,7 +59,8 @@ def test_every_setting_is_a_config_trait(shell, spec, tmp_path):
 
 
 @pytest.mark.parametrize("spec", CONFIG_FLAGS, ids=lambda s: s.flag)
-def test_every_flag_of_fairing_config_sets_its_setting_and_is_documented(shell, spec, tmp_path, capsys):
+def test_every_flag_of_fairing_config_sets_its_setting_and_is_documented(shell, spec, tmp_path,
+                                                                         capsys):
     text, value = sample(spec, tmp_path)
     assert run(shell, f"%fairing_config {spec.flag} '{text}'").success
     magics = shell.magics_manager.registry["FairingMagics"]
@@ -80,7 +81,8 @@ def test_a_flag_outside_its_choices_names_them(shell):
     for spec in (s for s in CONFIG_FLAGS if s.choices):
         result = run(shell, f"%fairing_config {spec.flag} nope")
         assert not result.success
-        assert str(result.error_in_exec) == f"{spec.flag} 'nope' is not one of: {', '.join(spec.choices)}"
+        choices = ", ".join(spec.choices)
+        assert str(result.error_in_exec) == f"{spec.flag} 'nope' is not one of: {choices}"
 
 
 def test_list_flags_add_or_replace_as_declared(shell):

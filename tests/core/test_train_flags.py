@@ -60,7 +60,8 @@ def trial_shell(shell):
 def test_another_magic_takes_the_train_flags_from_the_same_place(trial_shell):
     shell = trial_shell
     parser = TrialMagics.trial_run.parser
-    taken = [f.name for f in TRAIN_FLAGS if f.name not in ("--no-wait", "--image-only", "--builder")]
+    left_out = ("--no-wait", "--image-only", "--builder")
+    taken = [f.name for f in TRAIN_FLAGS if f.name not in left_out]
     assert _option_flags(parser) == ["--trials", *taken]
     assert run(shell, "%%trial_run --trials 5 --cpu 2 --env A=1 --outputs w,b --include data\n"
                       "pass").success
@@ -72,7 +73,8 @@ def test_another_magic_takes_the_train_flags_from_the_same_place(trial_shell):
     assert not refused.success and "unknown flag --no-wait" in str(refused.error_in_exec)
     doc = shell.find_cell_magic("trial_run").__doc__
     assert "trial name" in doc and "\nkubernetes:\n" in doc and "--trials" in doc
-    assert "%trial_run? lists every flag" in str(run(shell, "%%trial_run --cpus 1\npass").error_in_exec)
+    typo = run(shell, "%%trial_run --cpus 1\npass")
+    assert "%trial_run? lists every flag" in str(typo.error_in_exec)
 
 
 def test_fairing_sweep_takes_its_train_flags_from_the_same_place(shell):

@@ -80,8 +80,8 @@ def test_dry_run_prints_the_plan_and_touches_nothing(docker_settings, monkeypatc
     assert "127.0.0.1:5999/me/serve@sha256:<digest" in plan and "fairing.endpoint=linreg" in plan
     # the same serving image as on a cluster, said the same way: its package index too
     kube = plan_deploy(model, name="linreg", backend="kubernetes", settings=docker_settings)
-    image_lines = [line for line in plan.splitlines() if line.startswith(("Registry", "Base image",
-                                                                          "Layers", "Package index"))]
+    image_lines = [line for line in plan.splitlines()
+                   if line.startswith(("Registry", "Base image", "Layers", "Package index"))]
     assert len(image_lines) == 4 and all(line in kube.splitlines() for line in image_lines)
     from_run = plan_deploy(None, name="linreg", backend="docker", settings=docker_settings, from_run="train-1")
     assert "the model's pinned packages" in from_run

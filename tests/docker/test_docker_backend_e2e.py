@@ -18,6 +18,7 @@ from fairing_magics.errors import FairingTimeout, JobFailed, RunCancelled
 from fairing_magics.image.publish import ImageService
 from fairing_magics.oci import parse_reference
 from fairing_magics.run import RunBook
+from fairing_magics.train_request import TrainOptions, merge_request
 from tests.docker.wheels import wheel_from_installed
 
 pytestmark = pytest.mark.e2e
@@ -68,8 +69,8 @@ def images(registry, base_image):
 
 def train(cell: str, settings: Settings, images, **options):
     history = HISTORY + [cell]
-    return pipeline.train(cell, namespace(), history, pipeline.TrainOptions(**options), settings,
-                          RunBook(), images=images)
+    request = merge_request(TrainOptions(**options), settings)
+    return pipeline.train(cell, namespace(), history, request, RunBook(), images=images)
 
 
 def program_lines(run) -> list[str]:
@@ -212,7 +213,7 @@ def test_the_engine_pulls_from_a_locked_registry_with_our_credentials(engine, au
     # a new code layer: an image the engine lacks
     cell = f"print('pulled with credentials {time.time_ns()}')\n"
     image = pipeline.publish_only(cell, namespace(), HISTORY + [cell],
-                                  pipeline.TrainOptions(name="locked"), settings, images)
+                                  merge_request(TrainOptions(name="locked"), settings), images)
     assert image.startswith(f"{auth_registry.host}/e2e/locked-run@sha256:")
     events: list = []
     with pytest.raises(JobFailed, match="authentication required") as refused:

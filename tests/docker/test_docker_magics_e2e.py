@@ -45,7 +45,8 @@ def test_a_failing_cell_fails_on_the_docker_backend(docker_shell):
     assert "raise RuntimeError" in result.error_in_exec.remote_traceback
 
 
-def test_a_new_kernel_cancels_a_docker_run_and_shows_its_log(docker_api, registry, base_image, tmp_path):
+def test_a_new_kernel_cancels_a_docker_run_and_shows_its_log(docker_api, registry, base_image,
+                                                             tmp_path):
     """Another kernel's docker run, stopped and read by name from a new kernel: its backend finds
     the container by its label, and the kernel that started it reports it Cancelled."""
     env = {"DOCKER_HOST": docker_api, "DOCKER_CONFIG": str(tmp_path / "no-docker-config"),

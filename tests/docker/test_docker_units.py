@@ -216,18 +216,20 @@ def test_train_options_builder_is_checked_before_capture_and_shown_by_dry_run(tm
     from fairing_magics import pipeline
     from fairing_magics.config import Settings
     from fairing_magics.errors import ConfigError
+    from fairing_magics.train_request import TrainOptions, merge_request
 
     settings = Settings(backend="docker", registry="127.0.0.1:5000/team/job", home=tmp_path)
     with pytest.raises(ConfigError, match="--builder 'kaniko' is unknown"):
-        pipeline.check_options(pipeline.TrainOptions(builder="kaniko"), settings)
-    plan = pipeline.plan_train("print(1)\n", {}, ["print(1)\n"],
-                               pipeline.TrainOptions(builder="docker"), settings, cwd=tmp_path)
+        pipeline.check_request(merge_request(TrainOptions(builder="kaniko"), settings))
+    request = merge_request(TrainOptions(builder="docker"), settings)
+    plan = pipeline.plan_train("print(1)\n", {}, ["print(1)\n"], request, cwd=tmp_path)
     assert "Builder: docker" in plan and "pip inside the image" in plan
 
 
 def test_docker_backend_preflight_without_an_engine_says_what_to_do(tmp_path):
     from fairing_magics.backends.docker import DockerBackend
     from fairing_magics.errors import ConfigError
+    from fairing_magics.train_request import default_request
 
     with pytest.raises(ConfigError, match=r"No Docker Engine answers at unix://.*--backend local"):
-        DockerBackend(docker_host=f"unix://{tmp_path}/none.sock").check(None, None)
+        DockerBackend(docker_host=f"unix://{tmp_path}/none.sock").check(default_request())

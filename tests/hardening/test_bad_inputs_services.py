@@ -15,6 +15,7 @@ import urllib.request
 
 import pytest
 
+from fairing_magics.train_request import merge_request
 from tests.core.conftest import run
 from tests.hardening.leftovers import processes_mentioning, run_folders
 from tests.hardening.test_bad_inputs import assert_nothing_left, assert_refused
@@ -275,10 +276,11 @@ def test_image_pull_failure_fails_clearly_and_leaves_no_pod(kube, tmp_path):  # 
 
     backend = KubernetesBackend(image_pull_grace=3.0, poll_seconds=0.2)
     options = pipeline.TrainOptions(name="nopull", backend="kubernetes")
-    backend.check(options, kube.settings)
+    backend.check(merge_request(options, kube.settings))
     image = f"{kube.cluster.registry_host}/missing/image@sha256:" + "0" * 64
     job = Run("nopull-hard01", "kubernetes", tmp_path / "run", stages=backend.stages)
-    backend.start(Launch(bundle_dir=tmp_path, image=image, options=options, settings=kube.settings), job)
+    request = merge_request(options, kube.settings)
+    backend.start(Launch(bundle_dir=tmp_path, image=image, request=request), job)
     with pytest.raises(JobFailed) as failure:
         job.wait(90)
     first = str(failure.value).splitlines()[0]

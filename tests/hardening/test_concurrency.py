@@ -11,6 +11,7 @@ from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.config import Settings
 from fairing_magics.run import RunBook
+from fairing_magics.train_request import merge_request
 from tests.core.conftest import run
 from tests.hardening.leftovers import processes_mentioning
 
@@ -58,8 +59,9 @@ def test_eight_no_wait_trains_from_one_shell(shell, tmp_path):
 def test_eight_widget_panels_show_only_their_own_lines(tmp_path):
     settings = Settings(backend="local", home=tmp_path / "home", ui="widget")
     book = RunBook()
-    runs = [pipeline.train(cell_for(index), {}, [], pipeline.TrainOptions(name="panel", wait=False),
-                           settings, book, cwd=tmp_path) for index in range(RUNS)]
+    request = merge_request(pipeline.TrainOptions(name="panel", wait=False), settings)
+    runs = [pipeline.train(cell_for(index), {}, [], request, book, cwd=tmp_path)
+            for index in range(RUNS)]
     assert all(type(r.view).__name__ == "JobView" for r in runs)
     for r in runs:
         r.wait(timeout=120)

@@ -23,6 +23,7 @@ from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.config import Settings
 from fairing_magics.image.publish import ImageService
+from fairing_magics.train_request import merge_request
 from tests.kubernetes.test_backend_e2e import kube  # noqa: F401 - fixture: a namespace of the emulated cluster
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +49,8 @@ def test_image_through_a_registry_failing_30_percent_of_requests(registry, fault
 
     def publish(repository: str, images: ImageService) -> str:
         options = pipeline.TrainOptions(name="faults", requirements="none", registry=repository)
-        return pipeline.publish_only(cell, values, [], options, settings, images, cwd=tmp_path)
+        request = merge_request(options, settings)
+        return pipeline.publish_only(cell, values, [], request, images, cwd=tmp_path)
 
     clean = publish(f"{registry.host}/hardening/clean", ImageService(settings))
     digest = clean.split("@", 1)[1]

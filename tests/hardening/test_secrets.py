@@ -17,6 +17,7 @@ from fairing_magics.config import Settings
 from fairing_magics.errors import FairingError, JobFailed
 from fairing_magics.run import RunBook
 from fairing_magics.secrets_scan import find_credentials, find_credentials_in_blob
+from fairing_magics.train_request import merge_request
 from tests.core.conftest import run
 from tests.harness.fixtures_aws import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 
@@ -149,8 +150,8 @@ def test_failing_run_shows_credentials_redacted_in_message_and_panels(secret_ker
     assert_clean(capsys.readouterr().out, known, "text panel")
 
     settings = Settings(backend="local", home=tmp_path / "widget-home", ui="widget")
-    widget_run = pipeline.train(FAILING_CELL, {}, [], pipeline.TrainOptions(name="secret", wait=False),
-                                settings, RunBook(), cwd=tmp_path)
+    request = merge_request(pipeline.TrainOptions(name="secret", wait=False), settings)
+    widget_run = pipeline.train(FAILING_CELL, {}, [], request, RunBook(), cwd=tmp_path)
     with pytest.raises(JobFailed):
         widget_run.wait(timeout=60)
     view = widget_run.view

@@ -18,6 +18,7 @@ from fairing_magics.errors import ClusterError, ConfigError
 from fairing_magics.kube import status as st
 from fairing_magics.kube.access import client_retries, load_cluster_access
 from fairing_magics.run import Run
+from fairing_magics.train_request import merge_request
 
 IMAGE = "127.0.0.1:5000/fairing-job@sha256:" + "a" * 64
 
@@ -101,7 +102,7 @@ def test_dry_run_of_a_tfjob_with_two_workers_and_one_gpu_each(tmp_path, capsys):
                         namespace="kubeflow-user", storage="s3://my-bucket/fairing?region=cn-northwest-1",
                         home=tmp_path)
     bundle = Bundle(source="print('train')\n")
-    text = describe_cluster_plan(options, settings, bundle, name="mnist")
+    text = describe_cluster_plan(merge_request(options, settings), bundle, name="mnist")
     print(text)  # shown with -s; the report quotes it
     yaml_text = text.split("\n\n", 1)[1]
     spec = yaml.safe_load(yaml_text)
@@ -123,7 +124,7 @@ def test_dry_run_of_a_tfjob_with_two_workers_and_one_gpu_each(tmp_path, capsys):
 def test_local_storage_becomes_a_hostpath_output_volume_and_aws_secret_env_refs(tmp_path):
     options = pipeline.TrainOptions(name="t", aws_secret="aws-secret")
     settings = Settings(storage=str(tmp_path / "store"), istio_inject=True)
-    spec = training_spec(options, settings, name="t-abc123", image=IMAGE)
+    spec = training_spec(merge_request(options, settings), name="t-abc123", image=IMAGE)
     pod_spec = spec["spec"]["template"]["spec"]
     volume = next(v for v in pod_spec["volumes"] if v["name"] == "fairing-output")
     assert volume["hostPath"]["path"] == str((tmp_path / "store" / "runs" / "t-abc123").resolve())
@@ -151,24 +152,26 @@ def cluster(kube_api, monkeypatch, tmp_path):
 def test_check_names_the_missing_crd_and_rbac_rule(cluster):
     emu, settings, access = cluster
     backend = KubernetesBackend(access=access)
-    backend.check(pipeline.TrainOptions(kind="tfjob", workers=2), settings)  # all there: passes
+    # all there: passes
+    backend.check(merge_request(pipeline.TrainOptions(kind="tfjob", workers=2), settings))
     emu.remove_crd("pytorchjobs.kubeflow.org")
     with pytest.raises(ClusterError, match="no pytorchjobs.kubeflow.org .*training operator"):
-        backend.check(pipeline.TrainOptions(kind="pytorchjob"), settings)
+        backend.check(merge_request(pipeline.TrainOptions(kind="pytorchjob"), settings))
     emu.deny("create", "jobs", group="batch")
     with pytest.raises(ClusterError, match=r'may not create jobs.batch.*verbs: \["create"\]'):
-        backend.check(pipeline.TrainOptions(), settings)
+        backend.check(merge_request(pipeline.TrainOptions(), settings))
 
 
 def test_check_refuses_bad_flags_before_the_cluster(tmp_path):
     backend = get_backend("kubernetes")
     assert isinstance(backend, KubernetesBackend)
     with pytest.raises(ConfigError, match="--outputs .* needs run storage"):
-        backend.check(pipeline.TrainOptions(outputs=("model",)), Settings(home=tmp_path))
+        backend.check(merge_request(pipeline.TrainOptions(outputs=("model",)),
+                                    Settings(home=tmp_path)))
     with pytest.raises(ConfigError, match="cpu"):
-        backend.check(pipeline.TrainOptions(cpu="lots"), Settings(home=tmp_path))
+        backend.check(merge_request(pipeline.TrainOptions(cpu="lots"), Settings(home=tmp_path)))
     with pytest.raises(ConfigError, match="--workers 3 needs --kind tfjob"):
-        backend.check(pipeline.TrainOptions(workers=3), Settings(home=tmp_path))
+        backend.check(merge_request(pipeline.TrainOptions(workers=3), Settings(home=tmp_path)))
 
 
 def test_submit_list_find_cancel_by_labels(cluster, tmp_path):
@@ -178,8 +181,9 @@ def test_submit_list_find_cancel_by_labels(cluster, tmp_path):
     for suffix in ("aaaaa1", "bbbbb2"):
         run = Run(f"fit-{suffix}", "kubernetes", tmp_path / suffix, stages=backend.stages)
         backend.start(Launch(bundle_dir=tmp_path, image=IMAGE, timeout=60,
-                             options=pipeline.TrainOptions(name="fit", kind="tfjob"),
-                             settings=settings, capture_digest="sha256:" + "c" * 64), run)
+                             request=merge_request(pipeline.TrainOptions(name="fit", kind="tfjob"),
+                                                   settings),
+                             capture_digest="sha256:" + "c" * 64), run)
         runs.append(run)
     listed = list_runs(access)
     assert [(r.name, r.kind, r.run_name) for r in listed] == [
@@ -235,7 +239,7 @@ def test_doctor_jobs_and_cancel_magics_on_the_cluster(cluster, shell, capsys, tm
     backend = KubernetesBackend(access=access)
     run = Run("other-abc123", "kubernetes", tmp_path / "other", stages=backend.stages)
     backend.start(Launch(bundle_dir=tmp_path, image=IMAGE,
-                         options=pipeline.TrainOptions(name="other"), settings=settings), run)
+                         request=merge_request(pipeline.TrainOptions(name="other"), settings)), run)
     assert shell.run_cell("%fairing_jobs").success
     out = capsys.readouterr().out
     assert "On the cluster (namespace default)" in out and "other-abc123  job" in out

@@ -20,6 +20,7 @@ from fairing_magics.errors import JobFailed, RunCancelled
 from fairing_magics.kube.access import client_retries, load_cluster_access
 from fairing_magics.kube.labels import run_selector
 from fairing_magics.run import Run, RunBook
+from fairing_magics.train_request import merge_request
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +59,8 @@ class Kube:
 
         opts = pipeline.TrainOptions(backend="kubernetes", **options)
         events: list = []
-        run = pipeline.train(cell, dict(values or {}), [], opts, self.settings, self.runs,
+        run = pipeline.train(cell, dict(values or {}), [], merge_request(opts, self.settings),
+                             self.runs,
                              cwd=self.folder, images=ImageService(self.settings))
         run.attach(events.append)
         return run, events
@@ -131,15 +133,15 @@ def test_tfjob_with_two_workers_shows_every_replica(kube):
 def test_unpullable_image_surfaces_err_image_pull_and_fails(kube, tmp_path):
     backend = KubernetesBackend(image_pull_grace=3.0, poll_seconds=0.2)
     options = pipeline.TrainOptions(name="nopull", backend="kubernetes")
-    backend.check(options, kube.settings)
+    backend.check(merge_request(options, kube.settings))
     image = f"{kube.cluster.registry_host}/missing/image@sha256:" + "0" * 64
     run = Run("nopull-abc123", "kubernetes", tmp_path / "run", stages=backend.stages)
     events: list = []
     run.subscribe(events.append)
     from fairing_magics.backends import Launch
 
-    backend.start(Launch(bundle_dir=tmp_path, image=image, options=options,
-                         settings=kube.settings), run)
+    request = merge_request(options, kube.settings)
+    backend.start(Launch(bundle_dir=tmp_path, image=image, request=request), run)
     with pytest.raises(JobFailed) as failure:
         run.wait(90)
     assert failure.value.reason == "ErrImagePull"
@@ -236,7 +238,8 @@ def test_no_wait_then_reattach_from_a_fresh_backend(kube, tmp_path):
     again = Run(first.name, "kubernetes", tmp_path / "again", stages=KubernetesBackend.stages)
     backend = KubernetesBackend()
     opened = []
-    assert backend.reattach("detach", kube.settings, lambda name: opened.append(name) or again) is again
+    found = backend.reattach("detach", kube.settings, lambda name: opened.append(name) or again)
+    assert found is again
     assert opened == [first.name]  # the --name found the run's object
     again.wait(120)
     first.wait(60)

@@ -24,6 +24,7 @@ from fairing_magics.config import Settings
 from fairing_magics.errors import ConfigError, FairingTimeout
 from fairing_magics.kube.access import client_retries, load_cluster_access
 from fairing_magics.run import Run
+from fairing_magics.train_request import merge_request
 from tests.harness.kube.trainer_crds import install_trainjob_crd, trainjob_crd
 
 IMAGE = "127.0.0.1:5000/fairing-job@sha256:" + "a" * 64
@@ -60,7 +61,7 @@ def _start(backend, options, settings, tmp_path, name: str):
     events: list = []
     run.subscribe(events.append)
     backend.start(Launch(bundle_dir=tmp_path, image=IMAGE, timeout=options.timeout,
-                         options=options, settings=settings), run)
+                         request=merge_request(options, settings)), run)
     return run, events
 
 
@@ -69,7 +70,7 @@ def test_timeout_on_a_trainer_without_active_deadline_is_enforced_by_the_backend
     install_trainjob_crd(emu, "v2.1.0")
     backend = KubernetesBackend(access=access, poll_seconds=0.1)
     options = pipeline.TrainOptions(kind="trainjob", timeout=2)
-    backend.check(options, settings)
+    backend.check(merge_request(options, settings))
     run, events = _start(backend, options, settings, tmp_path, "slow-aaaaa1")
     sent = [r for r in emu.received if r["method"] == "POST" and r["path"].endswith("/trainjobs")]
     assert "activeDeadlineSeconds" not in sent[-1]["body"]["spec"]  # v2.1 would drop it
@@ -108,11 +109,11 @@ def test_v2_0_pull_secrets_come_from_the_service_account_or_the_run_is_refused(c
     options = pipeline.TrainOptions(kind="trainjob", service_account="puller",
                                     image_pull_secrets=("regcred",))
     with pytest.raises(ConfigError) as caught:
-        backend.check(options, settings)
+        backend.check(merge_request(options, settings))
     assert "service account default/puller does not exist" in str(caught.value)
     core.create_namespaced_service_account("default", {"metadata": {"name": "puller"}})
     with pytest.raises(ConfigError) as caught:
-        backend.check(options, settings)
+        backend.check(merge_request(options, settings))
     message = str(caught.value)
     assert "does not carry the pull secret regcred" in message
     assert "kubectl -n default patch serviceaccount puller -p " \
@@ -120,7 +121,7 @@ def test_v2_0_pull_secrets_come_from_the_service_account_or_the_run_is_refused(c
     assert "upgrade Kubeflow Trainer to v2.1 or newer" in message
     core.patch_namespaced_service_account("puller", "default",
                                           {"imagePullSecrets": [{"name": "regcred"}]})
-    backend.check(options, settings)
+    backend.check(merge_request(options, settings))
     run, events = _start(backend, options, settings, tmp_path, "pull-aaaaa3")
     assert any("the pods get regcred from their service account puller" in e.text
                for e in events if isinstance(e, ev.Notice))

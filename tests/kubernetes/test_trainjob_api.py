@@ -33,6 +33,7 @@ from fairing_magics.kube.trainjob import (
     render_trainjob,
 )
 from fairing_magics.run import Run
+from fairing_magics.train_request import merge_request
 from tests.harness.kube.trainer_crds import install_trainjob_crd, trainjob_crd
 
 IMAGE = "reg/x@sha256:" + "a" * 64
@@ -84,7 +85,8 @@ def test_every_shape_yields_the_same_pod_settings_and_takes_the_output_volume(tm
     settings = Settings(home=tmp_path, storage=str(tmp_path / "store"))
     options = pipeline.TrainOptions(kind="trainjob", service_account="s3-reader")
     for field in POD_SETTINGS_FIELDS:
-        spec = training_spec(options, settings, name="tj-abc123", image=IMAGE, trainjob_field=field)
+        spec = training_spec(merge_request(options, settings), name="tj-abc123", image=IMAGE,
+                             trainjob_field=field)
         assert pod_settings(spec) == ["--service-account s3-reader", "volume fairing-output"], field
         (pod,) = pod_templates(spec)
         assert pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] == "/fairing/output"
@@ -157,10 +159,10 @@ def test_detected_field_is_used_for_the_run_and_kept_for_the_kernel(cluster, tmp
     install_trainjob_crd(emu, "podSpecOverrides")
     backend = KubernetesBackend(access=access, poll_seconds=0.1)
     options = pipeline.TrainOptions(kind="trainjob", service_account="s3-reader")
-    backend.check(options, settings)
+    backend.check(merge_request(options, settings))
     api = detect_trainjob_api(access)
     assert (api.field, api.detected) == ("podSpecOverrides", True)
-    text = describe_cluster_plan(options, settings, None, name="fit")
+    text = describe_cluster_plan(merge_request(options, settings), None, name="fit")
     assert ("TrainJob pod settings: spec.podSpecOverrides (Kubeflow Trainer v2.0 (Kubeflow "
             "1.10)), detected: the CRD trainjobs.trainer.kubeflow.org has spec.podSpecOverrides"
             in text)
@@ -168,8 +170,8 @@ def test_detected_field_is_used_for_the_run_and_kept_for_the_kernel(cluster, tmp
     run = Run("fit-aaaaa1", "kubernetes", tmp_path / "run", stages=backend.stages)
     events: list = []
     run.subscribe(events.append)
-    backend.start(Launch(bundle_dir=tmp_path, image=IMAGE, timeout=60, options=options,
-                         settings=settings), run)
+    backend.start(Launch(bundle_dir=tmp_path, image=IMAGE, timeout=60,
+                         request=merge_request(options, settings)), run)
     from kubernetes.client import CustomObjectsApi
 
     made = CustomObjectsApi(access.api_client).get_namespaced_custom_object(
@@ -187,9 +189,11 @@ def test_a_trainer_without_pod_settings_is_refused_before_the_build(cluster):
     backend = KubernetesBackend(access=access)
     with pytest.raises(ConfigError, match=r"cannot take pod settings .*--service-account s3, "
                                           r"volume fairing-output would be dropped"):
-        backend.check(pipeline.TrainOptions(kind="trainjob", service_account="s3"), settings)
+        backend.check(merge_request(pipeline.TrainOptions(kind="trainjob", service_account="s3"),
+                                    settings))
     bare = Settings(backend="kubernetes", namespace="default", home=settings.home)
-    backend.check(pipeline.TrainOptions(kind="trainjob"), bare)  # no pod settings: runs
+    # no pod settings: runs
+    backend.check(merge_request(pipeline.TrainOptions(kind="trainjob"), bare))
 
 
 def test_a_forbidden_crd_falls_back_to_the_newest_field_with_one_notice(cluster, tmp_path):
@@ -197,15 +201,15 @@ def test_a_forbidden_crd_falls_back_to_the_newest_field_with_one_notice(cluster,
     emu.deny("get", "customresourcedefinitions", group="apiextensions.k8s.io")
     backend = KubernetesBackend(access=access, poll_seconds=0.1)
     options = pipeline.TrainOptions(kind="trainjob", tolerations=("gpu:NoSchedule",))
-    backend.check(options, settings)
+    backend.check(merge_request(options, settings))
     api = detect_trainjob_api(access)
     assert (api.field, api.detected) == ("runtimePatches", False)
     assert "403" in api.why
     run = Run("fit-bbbbb2", "kubernetes", tmp_path / "run", stages=backend.stages)
     events: list = []
     run.subscribe(events.append)
-    backend.start(Launch(bundle_dir=tmp_path, image=IMAGE, timeout=60, options=options,
-                         settings=settings), run)
+    backend.start(Launch(bundle_dir=tmp_path, image=IMAGE, timeout=60,
+                         request=merge_request(options, settings)), run)
     notices = [e.text for e in events if isinstance(e, ev.Notice) and "TrainJob CRD" in e.text]
     assert len(notices) == 1, notices
     assert notices[0].startswith("cannot read the TrainJob CRD (customresourcedefinitions/"

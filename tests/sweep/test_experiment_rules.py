@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 
 import pytest
 
 from fairing_magics.config import Settings
 from fairing_magics.errors import ConfigError
-from fairing_magics.pipeline import TrainOptions
 from fairing_magics.sweep.katib import render_experiment
 from fairing_magics.sweep.options import SweepOptions, check_parameters, check_sweep
 from fairing_magics.sweep.space import parse_param, parse_space
+from fairing_magics.train_request import TrainOptions, merge_request
 from tests.harness import need
 
 IMAGE = "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fairing-job@sha256:" + "a" * 64
@@ -54,7 +55,8 @@ VARIANTS = {
 
 
 def _experiment(options, settings=SETTINGS) -> dict:
-    return render_experiment(options, settings, name="tune-abc123", image=IMAGE,
+    options = replace(options, train=merge_request(options.train, settings))
+    return render_experiment(options, name="tune-abc123", image=IMAGE,
                              capture_digest="sha256:" + "c" * 64, namespace="kubeflow-user")
 
 
@@ -178,8 +180,10 @@ def test_a_bad_sweep_is_refused_before_anything_is_made(changes, message):
     base = dict(space=parse_space(["lr=loguniform:1e-4:1e-1"]), objective="val_loss", trials=12,
                 parallel=3, train=TrainOptions(backend="local"))
     base.update(changes)
+    settings = Settings(registry="127.0.0.1:5000/x")
+    base["train"] = merge_request(base["train"], settings)
     with pytest.raises(ConfigError) as info:
-        check_sweep(SweepOptions(**base), Settings(registry="127.0.0.1:5000/x"))
+        check_sweep(SweepOptions(**base), settings)
     assert message in str(info.value), str(info.value)
 
 

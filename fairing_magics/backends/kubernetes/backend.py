@@ -115,72 +115,68 @@ class KubernetesBackend:
         self.monitors: dict[str, RunMonitor] = {}
 
     # -- access -----------------------------------------------------------------------------
-    def access_for(self, options, settings):
-        """The cluster access of these flags/settings (made once per backend object)."""
+    def access_for(self, where):
+        """The cluster access of ``where``'s ``context`` and ``namespace`` (a request, or the
+        settings), made once per backend object."""
         if self._access is None:
-            self._access = load_cluster_access(
-                context=(options.context if options else "") or settings.context or None,
-                namespace=(options.namespace if options else "") or settings.namespace or None)
+            self._access = load_cluster_access(context=where.context or None,
+                                               namespace=where.namespace or None)
         return self._access
 
     # -- the Backend interface ----------------------------------------------------------------
-    def validate(self, options, settings) -> None:
+    def validate(self, request) -> None:
         """Refuse what needs no cluster to know (no I/O) beyond the flags themselves
         (:func:`.plan.check_flags`): ``--outputs`` with no run storage to bring them back. The
         dry run calls this too."""
-        if options.outputs and not settings.storage:
+        if request.outputs and not request.settings.storage:
             raise ConfigError(
                 "--outputs on the kubernetes backend needs run storage to bring them back: "
                 "%fairing_config --storage s3://BUCKET/PREFIX (or a folder the cluster's nodes "
                 "share with this notebook)")
 
-    def check(self, options, settings) -> None:
+    def check(self, request) -> None:
         """Refuse bad flags, a missing CRD or a missing permission before anything is built."""
-        check_flags(options, settings)
-        self.validate(options, settings)
-        kind = (options.kind or "job").lower()
-        access = self.access_for(options, settings)
-        namespace = options.namespace or settings.namespace or access.namespace
-        require_ok(check_submit(access, kind, namespace,
-                                runtime_ref=getattr(options, "runtime_ref", "") or ""))
-        if kind == "trainjob":
-            api = detect_trainjob_api(access, options.context or settings.context)
-            probe = training_spec(options, settings, name="check-000000", image="check",
-                                  namespace="check")
+        check_flags(request)
+        self.validate(request)
+        access = self.access_for(request)
+        namespace = request.namespace or access.namespace
+        require_ok(check_submit(access, request.kind, namespace, runtime_ref=request.runtime_ref))
+        if request.kind == "trainjob":
+            api = detect_trainjob_api(access, request.context)
+            probe = training_spec(request, name="check-000000", image="check", namespace="check")
             require_pod_settings_field(api, pod_settings(probe))
-            pull_secret_carrier(access, api, namespace, options.service_account,
-                                tuple(options.image_pull_secrets))
+            pull_secret_carrier(access, api, namespace, request.service_account,
+                                tuple(request.image_pull_secrets))
 
     def start(self, launch: Launch, run: Run) -> None:
         """Submit the run's job and start following it (returns at once)."""
-        options, settings = launch.options, launch.settings
-        access = self.access_for(options, settings)
-        namespace = options.namespace or settings.namespace or access.namespace
-        kind = (options.kind or "job").lower()
-        resource = API_RESOURCES[kind]
-        if options.timeout is None and launch.timeout is not None:
-            options = replace(options, timeout=launch.timeout)
+        request, settings = launch.request, launch.settings
+        access = self.access_for(request)
+        namespace = request.namespace or access.namespace
+        resource = API_RESOURCES[request.kind]
+        if request.timeout is None and launch.timeout is not None:
+            request = replace(request, timeout=launch.timeout)
         if launch.env:
-            options = replace(options, env={**dict(options.env), **launch.env})
+            request = replace(request, env={**dict(request.env), **launch.env})
         if storage_kind(settings.storage) == "folder":
             output_folder(settings.storage, run.name).mkdir(parents=True, exist_ok=True)
         notices: list[str] = []
         trainjob_field, trainjob_deadline, deadline = RUNTIME_PATCHES, True, None
-        if kind == "trainjob":
-            api = detect_trainjob_api(access, options.context or settings.context)
+        if request.kind == "trainjob":
+            api = detect_trainjob_api(access, request.context)
             trainjob_field, trainjob_deadline = api.field, api.deadline
-            used = pod_settings(training_spec(options, settings, name=run.name, image=launch.image,
+            used = pod_settings(training_spec(request, name=run.name, image=launch.image,
                                               namespace=namespace))
             require_pod_settings_field(api, used)
-            carried = pull_secret_carrier(access, api, namespace, options.service_account,
-                                          tuple(options.image_pull_secrets))
-            timeout = None if options.timeout is None else max(1, math.ceil(options.timeout))
+            carried = pull_secret_carrier(access, api, namespace, request.service_account,
+                                          tuple(request.image_pull_secrets))
+            timeout = None if request.timeout is None else max(1, math.ceil(request.timeout))
             notices = [n for n in (assumed_api_notice(api, used, timeout),
                                    pod_metadata_notice(api, settings.istio_inject), carried,
                                    deadline_notice(api, timeout)) if n]
             if kernel_enforces_deadline(api, timeout):  # the Trainer may not stop it: we will
                 deadline = float(timeout)
-        spec = training_spec(options, settings, name=run.name, image=launch.image,
+        spec = training_spec(request, name=run.name, image=launch.image,
                              capture_digest=launch.capture_digest, namespace=namespace,
                              trainjob_field=trainjob_field, trainjob_deadline=trainjob_deadline)
         for notice in notices:
@@ -202,18 +198,17 @@ class KubernetesBackend:
                            f"%fairing_cancel {run.name}"))
         self._follow(access, namespace, resource, run, settings, launch.timeout, deadline)
 
-    def describe_plan(self, options, settings, bundle) -> list[str]:
+    def describe_plan(self, request, bundle) -> list[str]:
         """The object the run would submit, where (:func:`.plan.describe_cluster_plan`)."""
-        return ["", describe_cluster_plan(options, settings, bundle, name=options.name)]
+        return ["", describe_cluster_plan(request, bundle, name=request.name)]
 
-    def run_location(self, options, settings) -> dict:
-        return {"namespace": options.namespace or settings.namespace, "kind": options.kind,
-                "context": options.context or settings.context}
+    def run_location(self, request) -> dict:
+        return {"namespace": request.namespace, "kind": request.kind, "context": request.context}
 
     # -- runs this kernel does not hold: found on the cluster by their labels ---------------------
     def list_runs(self, settings) -> str:
         """The cluster's runs in the configured namespace (:func:`.jobs.list_runs`)."""
-        access = self.access_for(None, settings)
+        access = self.access_for(settings)
         return f"On the cluster (namespace {access.namespace}):\n{format_runs(list_runs(access))}"
 
     def reattach(self, name: str, settings, open_run: Callable[[str], Run], *,
@@ -221,7 +216,7 @@ class KubernetesBackend:
         """Follow the existing run ``name`` (found by its labels: a ClusterError saying what
         there is when it is not) into ``open_run(its object name)``: its logs are read again
         from the start, then live."""
-        access = self.access_for(None, settings)
+        access = self.access_for(settings)
         info = find_run(access, name, namespace or settings.namespace or None)
         run = open_run(info.name)
         run.emit(ev.Notice(f"reattached to {info.resource.kind} {info.name} ({info.phase})"))
@@ -231,7 +226,7 @@ class KubernetesBackend:
     def cancel(self, name: str, settings, *, record: Mapping | None = None,
                folder: Path | None = None) -> str:
         """Delete the run's job and (first) its pods, in the namespace its record names."""
-        access = self.access_for(None, settings)
+        access = self.access_for(settings)
         namespace = ((record or {}).get("where") or {}).get("namespace") or None
         info = cancel_run(access, name, namespace or settings.namespace or None)
         return f"{info.name}: deleting its {info.resource.kind} and pods (foreground propagation)"
@@ -239,7 +234,7 @@ class KubernetesBackend:
     def doctor(self, settings, *, kind: str, namespace: str = "", runtime_ref: str = "") -> list:
         """API reachable, CRDs, RBAC permissions for ``kind`` (:func:`~fairing_magics.kube.
         preflight.check_cluster`)."""
-        return check_cluster(self.access_for(None, settings), kind,
+        return check_cluster(self.access_for(settings), kind,
                              namespace or settings.namespace or None, runtime_ref=runtime_ref)
 
     # -- following ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """What a ``%%fairing_train`` cell submits to the cluster, as pure functions of its flags.
 
-:func:`training_spec` turns the cell's ``TrainOptions`` and the ``Settings`` into the exact object
+:func:`training_spec` turns the cell's request (its flags merged with the settings,
+:class:`~fairing_magics.train_request.TrainRequest`) into the exact object
 the backend creates (a Job, TFJob, PyTorchJob or TrainJob dict); :func:`describe_cluster_plan`
 prints it for ``--dry-run``, with where it would go. Neither touches the network.
 
@@ -38,6 +39,7 @@ from fairing_magics.kube.options import JobOptions, parse_toleration, parse_volu
 from fairing_magics.kube.training import render_training
 from fairing_magics.kube.trainjob import RUNTIME_PATCHES, node_pod_patches
 from fairing_magics.storage import storage_for
+from fairing_magics.train_request import TrainRequest
 
 OUTPUT_VOLUME = "fairing-output"
 DRY_RUN_SUFFIX = "dryrun"
@@ -56,40 +58,41 @@ def output_folder(storage: str, name: str) -> Path:
     return storage_for(storage).run_dir(name)
 
 
-def job_options(options, settings, *, name: str, image: str, capture_digest: str = "",
+def job_options(request: TrainRequest, *, name: str, image: str, capture_digest: str = "",
                 namespace: str = "") -> JobOptions:
-    """The :class:`JobOptions` of a cell's flags (``options``: ``TrainOptions``)."""
-    kind = (options.kind or "job").lower()
-    env = dict(options.env)
+    """The :class:`JobOptions` of a cell's request."""
+    settings = request.settings
+    env = dict(request.env)
     env["FAIRING_RUN_NAME"] = name
     env["FAIRING_OUTPUT_DIR"] = OUTPUT_DIR
     if storage_kind(settings.storage) == "s3":
         env["FAIRING_STORAGE"] = settings.storage
-    timeout = None if options.timeout is None else max(1, math.ceil(options.timeout))
+    timeout = None if request.timeout is None else max(1, math.ceil(request.timeout))
     return JobOptions(
-        name=name, run_name=options.name, image=image, namespace=namespace,
-        cpu=options.cpu, memory=options.memory, gpus=options.gpus, env=env,
-        node_selector=dict(options.node_selector),
-        tolerations=tuple(parse_toleration(t) for t in options.tolerations),
-        service_account=options.service_account,
-        image_pull_secrets=tuple(options.image_pull_secrets),
-        volumes=tuple(parse_volume(v) for v in options.volumes),
+        name=name, run_name=request.name, image=image, namespace=namespace,
+        cpu=request.cpu, memory=request.memory, gpus=request.gpus, env=env,
+        node_selector=dict(request.node_selector),
+        tolerations=tuple(parse_toleration(t) for t in request.tolerations),
+        service_account=request.service_account,
+        image_pull_secrets=tuple(request.image_pull_secrets),
+        volumes=tuple(parse_volume(v) for v in request.volumes),
         istio_inject=bool(settings.istio_inject), capture_digest=capture_digest,
-        kind=kind, workers=options.workers, timeout=timeout,
-        runtime_ref=getattr(options, "runtime_ref", "") or "")
+        kind=request.kind, workers=request.workers, timeout=timeout,
+        runtime_ref=request.runtime_ref)
 
 
-def training_spec(options, settings, *, name: str, image: str, capture_digest: str = "",
+def training_spec(request: TrainRequest, *, name: str, image: str, capture_digest: str = "",
                   namespace: str = "", region: str | None = None,
                   trainjob_field: str = RUNTIME_PATCHES, trainjob_deadline: bool = True) -> dict:
     """The object to create for one run: :func:`render_training` plus storage and AWS env
     (a TrainJob's pod settings in ``trainjob_field``; ``trainjob_deadline``: its Trainer has
     ``spec.activeDeadlineSeconds``, see :func:`.trainjob.render_trainjob`)."""
-    opts = job_options(options, settings, name=name, image=image,
-                       capture_digest=capture_digest, namespace=namespace)
+    settings = request.settings
+    opts = job_options(request, name=name, image=image, capture_digest=capture_digest,
+                       namespace=namespace)
     spec = render_training(opts, trainjob_field, trainjob_deadline=trainjob_deadline)
-    if options.aws_secret:
-        extra = aws_env_from_secret(options.aws_secret, region)
+    if request.aws_secret:
+        extra = aws_env_from_secret(request.aws_secret, region)
         if spec["kind"] == "TrainJob":
             trainer = spec["spec"]["trainer"]
             taken = {e["name"] for e in trainer.get("env", [])}
@@ -112,14 +115,14 @@ def training_spec(options, settings, *, name: str, image: str, capture_digest: s
     return spec
 
 
-def check_flags(options, settings) -> None:
+def check_flags(request: TrainRequest) -> None:
     """Refuse the cell's flags that would make no valid object: an unknown ``--kind``, then every
     flag through the same code as the real spec (:func:`training_spec`), with a stand-in name and
     image. Pure; the pipeline calls it on every backend, so a flag is checked the same way
     wherever the run goes."""
-    if (options.kind or "job").lower() not in TRAINING_KINDS:
-        raise ConfigError(f"--kind {options.kind!r} is not one of {', '.join(TRAINING_KINDS)}")
-    training_spec(options, settings, name="check-000000", image="check", namespace="check")
+    if request.kind not in TRAINING_KINDS:
+        raise ConfigError(f"--kind {request.kind!r} is not one of {', '.join(TRAINING_KINDS)}")
+    training_spec(request, name="check-000000", image="check", namespace="check")
 
 
 def pod_templates(spec: dict) -> Iterator[dict]:
@@ -134,21 +137,20 @@ def pod_templates(spec: dict) -> Iterator[dict]:
         yield replica["template"]
 
 
-def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
+def describe_cluster_plan(request: TrainRequest, bundle, *, name: str) -> str:
     """``--dry-run`` text: where the run would go and the YAML that would be submitted.
 
     The run's object name gets a new random suffix for each real run; here it is ``-dryrun``.
     The image is shown by repository: its digest is known once it is built.
     """
+    settings = request.settings
     object_name = unique_name(name, suffix=DRY_RUN_SUFFIX)
-    registry = (options.registry or settings.registry or "REGISTRY").rstrip("/")
-    image = f"{registry}@sha256:<digest-of-the-built-image>"
-    namespace = options.namespace or settings.namespace
-    context = options.context or settings.context
+    image = f"{(request.registry or 'REGISTRY').rstrip('/')}@sha256:<digest-of-the-built-image>"
+    namespace, context = request.namespace, request.context
     trainjob_api, trainjob_lines = None, []
-    if (options.kind or "job").lower() == "trainjob":
-        trainjob_api, trainjob_lines = _dry_run_trainjob(options, settings, context, namespace)
-    spec = training_spec(options, settings, name=object_name, image=image,
+    if request.kind == "trainjob":
+        trainjob_api, trainjob_lines = _dry_run_trainjob(request)
+    spec = training_spec(request, name=object_name, image=image,
                          capture_digest=bundle.digest if bundle is not None else "",
                          namespace=namespace,
                          trainjob_field=trainjob_api.field if trainjob_api else RUNTIME_PATCHES,
@@ -174,7 +176,7 @@ def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
     return "\n".join(lines)
 
 
-def _dry_run_trainjob(options, settings, context: str, namespace: str):
+def _dry_run_trainjob(request: TrainRequest):
     """The TrainJob API the real run would find (read from the cluster when it can be reached:
     reads only) and what the real run would say or refuse about pull secrets and ``--timeout``."""
     from fairing_magics.backends.kubernetes.trainjob_api import (
@@ -184,6 +186,7 @@ def _dry_run_trainjob(options, settings, context: str, namespace: str):
     from fairing_magics.errors import ClusterError
     from fairing_magics.kube.access import load_cluster_access
 
+    context, namespace = request.context, request.namespace
     try:
         access = load_cluster_access(context=context or None, namespace=namespace or None)
     except (ClusterError, ConfigError):
@@ -191,14 +194,14 @@ def _dry_run_trainjob(options, settings, context: str, namespace: str):
     try:
         api = dry_run_trainjob_api(context, access)  # a cluster that does not answer: assumed
         lines = []
-        timeout = None if options.timeout is None else max(1, math.ceil(options.timeout))
+        timeout = None if request.timeout is None else max(1, math.ceil(request.timeout))
         if deadline_notice(api, timeout):
             lines.append("Note: " + deadline_notice(api, timeout))
         if access is not None and api.detected:
             try:
                 carried = pull_secret_carrier(access, api, namespace or access.namespace,
-                                              options.service_account,
-                                              tuple(options.image_pull_secrets))
+                                              request.service_account,
+                                              tuple(request.image_pull_secrets))
                 if carried:
                     lines.append("Note: " + carried)
             except ConfigError as exc:
