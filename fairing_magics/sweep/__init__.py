@@ -6,7 +6,9 @@ other parameters, locally (Optuna, subprocesses) or as a Katib Experiment on Kub
 - :mod:`.observe`: a trial's metrics, read as Katib's StdOut collector reads them;
 - :mod:`.trial`: a trial as a value, and its event; :mod:`.sweep`: the :class:`~.sweep.Sweep`;
 - :mod:`.local`: the local driver (Optuna's ask-and-tell); :mod:`.katib`: the Experiment
-  (pure); :mod:`.cluster`: the Katib driver; :mod:`.launch`: start and dry run.
+  (pure); :mod:`.cluster`: the Katib driver; :mod:`.launch`: start and dry run;
+- :mod:`.view`: the sweep's panel, made of the parts of :mod:`fairing_magics.ui` (which knows
+  nothing of sweeps: the panel sits here, above them).
 
-Import the modules themselves: this package imports nothing (the panel imports :mod:`.trial`).
+Import the modules themselves: this package imports nothing.
 """

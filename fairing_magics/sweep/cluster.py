@@ -46,7 +46,7 @@ from fairing_magics.sweep.katib import (
     objective_of,
     render_experiment,
 )
-from fairing_magics.sweep.options import SweepOptions
+from fairing_magics.sweep.options import MAX_SWEEP_NAME, SweepOptions
 from fairing_magics.sweep.sweep import Sweep
 
 POLL_SECONDS = 1.0
@@ -293,7 +293,6 @@ def describe_experiment_plan(options: SweepOptions, settings, bundle) -> str:
     its digest is known once it is built)."""
     from fairing_magics.backends.kubernetes.plan import DRY_RUN_SUFFIX, storage_kind
     from fairing_magics.kube.naming import unique_name
-    from fairing_magics.sweep.launch import MAX_SWEEP_NAME
 
     train = options.train
     name = unique_name(train.name, suffix=DRY_RUN_SUFFIX, max_length=MAX_SWEEP_NAME)

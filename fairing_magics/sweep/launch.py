@@ -27,12 +27,14 @@ from fairing_magics.errors import FairingError, RunCancelled
 from fairing_magics.image.publish import ImageService, target_repository
 from fairing_magics.kube.naming import unique_name
 from fairing_magics.run import RunBook
-from fairing_magics.sweep.options import SweepOptions, check_parameters, check_sweep
+from fairing_magics.sweep.options import (
+    MAX_SWEEP_NAME,
+    SweepOptions,
+    check_parameters,
+    check_sweep,
+)
 from fairing_magics.sweep.sweep import Sweep
 
-#: Longest sweep name: Katib names trials ``<experiment>-<8 characters>`` and the Job
-#: controller its pods ``<trial>-<5 characters>``, which must fit 63.
-MAX_SWEEP_NAME = 41
 LOCAL_STAGES = ("capture", "run")
 CLUSTER_STAGES = ("capture", "build", "push", "submit", "run")
 
@@ -73,7 +75,7 @@ def start_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
     sweep = Sweep(name, backend, settings.runs_root / "runs" / name, options=options,
                   stages=LOCAL_STAGES if backend == "local" else CLUSTER_STAGES,
                   started_at=started_at, where=where)
-    from fairing_magics.ui.sweepview import make_sweep_view
+    from fairing_magics.sweep.view import make_sweep_view
 
     view = make_sweep_view(settings.ui, sweep, on_cancel=lambda: pipeline.cancel_from_panel(sweep))
     sweep.view = view

@@ -28,6 +28,9 @@ GOALS = ("minimize", "maximize")
 SWEEP_BACKENDS = ("local", "kubernetes")
 #: The trial kinds a Katib trial template takes here (its trial-resources default to these).
 KATIB_KINDS = ("job", "tfjob", "pytorchjob")
+#: Longest sweep name: Katib names trials ``<experiment>-<8 characters>`` and the Job
+#: controller its pods ``<trial>-<5 characters>``, which must fit 63.
+MAX_SWEEP_NAME = 41
 _METRIC_NAME = re.compile(r"[\w|-]+")
 
 
