@@ -43,6 +43,11 @@ VOLATILE = (
     (re.compile(r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} \w{3} \d{4}\b"), "DATE"),
 )
 
+# What %time and %timeit print in the kernel. The job runs the timed statement once, without
+# timing (see fairing_magics.capture.syntax): these lines are the kernel's alone.
+TIMING = re.compile(r"^(?:CPU times: .*|Wall time: .*|[\d.]+ \S+ ± [\d.]+ \S+ per loop \(mean ± std\. dev\. "
+                    r"of \d+ runs?, [\d,]+ loops? each\))\n?", re.M)
+
 # Runs inside the kernel, in a namespace of its own: capture CELL as %%fairing_train would.
 _CAPTURE = """
 import json, pathlib
@@ -77,12 +82,17 @@ class CellResult:
 
     @property
     def prints(self) -> bool:
-        return bool(self.kernel_stdout or self.kernel_stderr) and not self.kernel_error
+        return bool(self.expected_stdout or self.kernel_stderr) and not self.kernel_error
+
+    @property
+    def expected_stdout(self) -> str:
+        """The kernel's stdout less the lines only the kernel can print (:data:`TIMING`)."""
+        return TIMING.sub("", self.kernel_stdout)
 
     @property
     def same(self) -> bool:
         return (self.captured and self.job_returncode == 0
-                and normalize(self.job_stdout) == normalize(self.kernel_stdout)
+                and normalize(self.job_stdout) == normalize(self.expected_stdout)
                 and normalize(self.job_stderr) == normalize(self.kernel_stderr))
 
     def difference(self) -> str:
@@ -92,7 +102,7 @@ class CellResult:
         if self.job_returncode != 0:
             tail = self.job_stderr.strip().splitlines()[-1:] or ["(no output)"]
             return f"job exited {self.job_returncode}: {tail[0]}"
-        for name, kernel, job in (("stdout", self.kernel_stdout, self.job_stdout),
+        for name, kernel, job in (("stdout", self.expected_stdout, self.job_stdout),
                                   ("stderr", self.kernel_stderr, self.job_stderr)):
             k, j = normalize(kernel).splitlines(), normalize(job).splitlines()
             for a, b in zip(k + [""] * len(j), j + [""] * len(k), strict=True):
@@ -236,6 +246,8 @@ def summary(results: list[CellResult], verbose: bool = False) -> str:
     lines = [f"{len(same)}/{len(printing)} printing cells print the same "
              f"({100.0 * len(same) / max(len(printing), 1):.1f}%); {len(results)} code cells in "
              f"{len({r.notebook for r in results})} notebooks; {len(failed_in_kernel)} failed in the kernel"]
+    for result in failed_in_kernel:
+        lines.append(f"  {result.notebook}[{result.index}]: fails in the kernel: {result.kernel_error[:160]}")
     for result in printing:
         if not result.same:
             lines.append(f"  {result.notebook}[{result.index}]: {result.difference()}")
