@@ -182,7 +182,13 @@ def loaded_with(modules: set[str], candidates: set[str]) -> set[str]:
     """The ``candidates`` (top-level import names) whose distributions the distributions of
     ``modules`` require, transitively: what importing ``modules`` loads too (statsmodels loads
     pandas, seaborn loads matplotlib), so the settings of those libraries matter to the code."""
-    queue = [info.dist for module in sorted({m.split(".")[0] for m in modules}) if not is_stdlib(module)
+    tops = frozenset(m.split(".")[0] for m in modules if not is_stdlib(m))
+    return set(_loaded_with(tops, frozenset(candidates)))
+
+
+@lru_cache(maxsize=256)
+def _loaded_with(modules: frozenset[str], candidates: frozenset[str]) -> frozenset[str]:
+    queue = [info.dist for module in sorted(modules)
              for info in [find_package(module)] if info is not None]
     seen = {_normalized(d) for d in queue}
     while queue:
@@ -190,8 +196,8 @@ def loaded_with(modules: set[str], candidates: set[str]) -> set[str]:
             if required not in seen:
                 seen.add(required)
                 queue.append(required)
-    return {name for name in candidates if not is_stdlib(name)
-            for info in [find_package(name)] if info is not None and _normalized(info.dist) in seen}
+    return frozenset(name for name in candidates if not is_stdlib(name)
+                     for info in [find_package(name)] if info is not None and _normalized(info.dist) in seen)
 
 
 def is_runtime_module(name: str) -> bool:
