@@ -45,7 +45,12 @@ from fairing_magics.capture.paths import (
     path_hints,
     source_path_candidates,
 )
-from fairing_magics.capture.requirements import find_package, pin_requirements, requirement_lines
+from fairing_magics.capture.requirements import (
+    find_package,
+    loaded_with,
+    pin_requirements,
+    requirement_lines,
+)
 from fairing_magics.capture.resolve import DISPLAY_SHIM, Resolution, resolve_names
 from fairing_magics.capture.strings import (
     attribute_chains,
@@ -231,6 +236,8 @@ def _settings(res: Resolution, texts: list[str], cells: Sequence[str]) -> list[t
     """Library settings to carry (see :mod:`fairing_magics.runtime.settings`), read now."""
     modules = {m.split(".")[0] for m in res.modules}
     modules |= {type(v.obj).__module__.split(".")[0] for v in res.values.values()}
+    # a DataFrame that statsmodels prints follows pandas' options: libraries loaded with count
+    modules |= loaded_with(modules, {e.module for e in SETTINGS if e.module} - modules)
     draws = any(_GLOBAL_RNG.search(text) for text in texts)
     draws = draws or any(line.module.split(".")[0] in ("random", "numpy") and line.module.endswith("random")
                          and line.attr and line.attr[:1].islower() for line in res.imports.values())

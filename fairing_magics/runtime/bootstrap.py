@@ -245,7 +245,11 @@ def main(argv):
     _set_parameters(manifest.get("parameters") or {}, namespace, output_dir)
 
     try:
-        _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle)
+        try:
+            _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle)
+        finally:
+            if live is not None and hasattr(live, "finish"):
+                live.finish()  # the cell's last line ends as it ended in the kernel
     except _BundleLoadError as exc:
         _fail_bundle(output_dir, str(exc))
     except BaseException as exc:  # noqa: BLE001 - every failure of the cell is recorded
