@@ -10,144 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import textwrap
 from pathlib import Path
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, argument_group, magic_arguments
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
-from IPython.utils.process import arg_split
 from traitlets import TraitError
 
 from fairing_magics import pipeline, runs
-from fairing_magics.config import CONFIG_FLAGS, ENVIRONMENT, FairingSettings
+from fairing_magics.config import CONFIG_FLAGS, FairingSettings
 from fairing_magics.doctor import doctor
 from fairing_magics.errors import JobFailed
+from fairing_magics.magic_flags import config_flags, environment_in_doc, parse_flags, train_flags
 from fairing_magics.run import RunBook
-from fairing_magics.train_request import GROUPS, merge_request, options_from_args
-from fairing_magics.train_request import train_flags as flags_of_train
-
-
-def _parse(magic, line: str):
-    """Parse a magic's flags; a value in quotes (``--name "linreg"``, ``--memory "2 Gi"``) loses
-    its quotes, as in a shell (IPython's splitter keeps them).
-
-    A flag must be written in full: argparse would take ``--output`` for ``--outputs`` (and an
-    abbreviation that is unique today becomes ambiguous, or silently another flag, when a flag is
-    added). An unknown flag is refused with the closest real one (``--cpus``: did you mean
-    ``--cpu``?)."""
-    parser = magic.parser
-    parser.allow_abbrev = False
-    try:
-        argv = [_unquote(token) for token in arg_split(line)]
-        args, extra = parser.parse_known_args(argv)
-    except UsageError:
-        raise
-    except SystemExit as exc:  # argparse on --help and some errors
-        raise UsageError(f"bad arguments: {line!r}") from exc
-    if extra:
-        raise UsageError(unknown_arguments_message(parser, extra))
-    return args
-
-
-def unknown_arguments_message(parser, extra: list[str]) -> str:
-    """One line for arguments the parser does not know, with the closest flag for each."""
-    import difflib
-
-    usage = f"%{parser.prog}? lists every flag"
-    flags = [option for action in parser._actions for option in action.option_strings]
-    for token in extra:
-        if not token.startswith("-"):
-            continue
-        given = token.split("=", 1)[0]
-        starting = [flag for flag in flags if flag.startswith(given)]
-        if len(starting) > 1:
-            return f"unknown flag {given}: did you mean one of {', '.join(starting)}? ({usage})"
-        close = starting or difflib.get_close_matches(given, flags, n=1, cutoff=0.6)
-        if close:
-            return f"unknown flag {given}: did you mean {close[0]}? ({usage})"
-        return f"unknown flag {given} ({usage})"
-    return f"unexpected argument{'s' if len(extra) > 1 else ''} {' '.join(extra)!r} ({usage})"
-
-
-def _unquote(token: str) -> str:
-    if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
-        return token[1:-1]
-    return token
-
-
-def train_flags(without=(), change=None):
-    """The flags of ``%%fairing_train``, for every magic that runs a cell or a notebook the same
-    way: :data:`fairing_magics.train_request.TRAIN_FLAGS` as IPython argument groups (run, image,
-    kubernetes), but those named in ``without``, with the argparse keywords in ``change``
-    replaced (``change={"--name": {"default": "sweep"}}``). Put it below the magic's own
-    ``@argument`` lines (an argument after it would join its last group)::
-
-        @magic_arguments(name="%fairing_sweep")
-        @argument("--trials", type=int, default=10)
-        @train_flags(without=("--no-wait", "--image-only"))
-        @cell_magic
-        def fairing_sweep(self, line, cell): ...
-
-    :func:`fairing_magics.train_request.options_from_args` turns the parsed flags into options.
-    """
-    flags = flags_of_train(without, change)
-    groups = [(heading, [f for f in flags if f.group == group])
-              for group, heading in GROUPS.items()]
-
-    def decorate(function):
-        # IPython builds the parser from the decorators in source order; applied here from the
-        # last to the first, they read as: heading, its flags, next heading, ...
-        for heading, members in reversed(groups):
-            for flag in reversed(members):
-                function = argument(flag.name, **flag.options)(function)
-            if members:
-                function = argument_group(heading)(function)
-        return function
-
-    return decorate
-
-
-def _config_flags(function):
-    """The flags of ``%fairing_config``: one per setting the table gives a flag
-    (:data:`fairing_magics.config.CONFIG_FLAGS`), in its order, with its help."""
-    for spec in reversed(CONFIG_FLAGS):
-        function = argument(spec.flag, **spec.flag_options())(function)
-    return function
-
-
-def _environment_in_doc(function):
-    """Name every setting's environment variable in ``function``'s help, from the table."""
-    names = textwrap.fill(", ".join(ENVIRONMENT), width=88, initial_indent=" " * 8,
-                          subsequent_indent=" " * 8).lstrip()
-    function.__doc__ = function.__doc__.replace("{environment}", names)
-    return function
-
-
-#: The train flags %%fairing_sweep does not take, and its own words for those it takes.
-_NOT_FOR_SWEEPS = ("--no-wait", "--image-only", "--builder", "--platform", "--python",
-                   "--runtime-ref", "--node-selector", "--toleration", "--aws-secret", "--volume")
-_SWEEP_FLAGS = {
-    "--name": {"default": "sweep", "help": "sweep name: lowercase letters, digits and '-'"},
-    "--backend": {"help": "local (subprocesses, Optuna) or kubernetes (a Katib Experiment); "
-                          "default: %%fairing_config's"},
-    "--kind": {"help": "kubernetes: each trial as a job, tfjob or pytorchjob"},
-    "--workers": {"help": "kubernetes: worker replicas (tfjob, pytorchjob)"},
-    "--cpu": {"help": "kubernetes: CPU per trial replica, e.g. 1 or 500m"},
-    "--memory": {"help": "kubernetes: memory per trial replica, e.g. 2Gi"},
-    "--gpus": {"help": "kubernetes: nvidia.com/gpu per trial replica"},
-    "--env": {"help": "environment variable for every trial (repeatable)"},
-    "--include": {"help": "file or folder (relative to the notebook) to ship with the trials "
-                          "(repeatable)"},
-    "--outputs": {"help": "variables of the best trial to bring back into the notebook"},
-    "--timeout": {"help": "stop a trial (it fails) after this many seconds"},
-    "--dry-run": {"help": "print the search space, the trial command and the Experiment YAML; "
-                          "touch nothing"},
-    "--registry": {"help": "kubernetes: repository for the image"},
-    "--base-image": {"help": "kubernetes: base image"},
-    "--service-account": {"help": "kubernetes: service account of the trial pods"},
-}
+from fairing_magics.sweep.options import NOT_FOR_SWEEPS, SWEEP_WORDS
+from fairing_magics.train_request import merge_request, options_from_args
 
 
 @magics_class
@@ -161,9 +39,9 @@ class FairingMagics(Magics, FairingSettings):
 
     # -- %fairing_config ----------------------------------------------------------------
     @magic_arguments()
-    @_config_flags
+    @config_flags
     @argument("--show", action="store_true", help="print the settings (the default with no flags)")
-    @_environment_in_doc
+    @environment_in_doc
     @line_magic
     def fairing_config(self, line=""):
         """Show or change fairing settings.
@@ -180,7 +58,7 @@ class FairingMagics(Magics, FairingSettings):
             %fairing_config --registry 127.0.0.1:5000/me --backend local
             %fairing_config --index-url https://pypi.tuna.tsinghua.edu.cn/simple
         """
-        args = _parse(self.fairing_config, line)
+        args = parse_flags(self.fairing_config, line)
         for spec in CONFIG_FLAGS:
             given = getattr(args, spec.dest)
             if given is None:
@@ -221,7 +99,7 @@ class FairingMagics(Magics, FairingSettings):
             %%fairing_train --backend kubernetes --kind trainjob --workers 2 --cpu 2
             print("node", os.environ["PET_NODE_RANK"], "of", os.environ["PET_NNODES"])
         """
-        args = _parse(self.fairing_train, line)
+        args = parse_flags(self.fairing_train, line)
         settings = self.snapshot()
         request = merge_request(options_from_args(args), settings)
         namespace = self.shell.user_ns
@@ -324,7 +202,7 @@ class FairingMagics(Magics, FairingSettings):
     @argument("--max-failed", type=int, default=3, metavar="N",
               help="end the sweep after N failed trials (default 3)")
     @argument("--seed", type=int, default=None, help="local: seed of the sampler (reproducible)")
-    @train_flags(without=_NOT_FOR_SWEEPS, change=_SWEEP_FLAGS)
+    @train_flags(without=NOT_FOR_SWEEPS, change=SWEEP_WORDS)
     @cell_magic
     def fairing_sweep(self, line, cell):
         """Tune this cell's hyperparameters: run it many times, each with other parameters.
@@ -350,7 +228,7 @@ class FairingMagics(Magics, FairingSettings):
         from fairing_magics.sweep.options import SweepOptions
         from fairing_magics.sweep.space import parse_space
 
-        args = _parse(self.fairing_sweep, line)
+        args = parse_flags(self.fairing_sweep, line)
         if not args.objective:
             raise UsageError("--objective METRIC is required: the metric each trial prints as "
                              "METRIC=<number>, e.g. --objective val_loss")
@@ -430,7 +308,7 @@ class FairingMagics(Magics, FairingSettings):
         from fairing_magics.deploy import deploy, plan_deploy
         from fairing_magics.kube.naming import sanitize_name
 
-        args = _parse(self.fairing_deploy, line)
+        args = parse_flags(self.fairing_deploy, line)
         settings = self.snapshot()
         namespace = self.shell.user_ns
         model = None
@@ -478,7 +356,7 @@ class FairingMagics(Magics, FairingSettings):
         """
         from fairing_magics.deploy import undeploy
 
-        args = _parse(self.fairing_undeploy, line)
+        args = parse_flags(self.fairing_undeploy, line)
         print(undeploy(args.name, settings=self.snapshot(), backend=args.backend))
 
     # -- %fairing_jobs / %fairing_logs / %fairing_cancel -----------------------------------
@@ -499,7 +377,7 @@ class FairingMagics(Magics, FairingSettings):
 
             %fairing_jobs --all --limit 5
         """
-        args = _parse(self.fairing_jobs, line)
+        args = parse_flags(self.fairing_jobs, line)
         if args.limit < 1:
             raise UsageError(f"--limit {args.limit}: give a number of runs of 1 or more")
         print(runs.jobs_table(self.runs, self.snapshot(), every=args.all, limit=args.limit))
@@ -518,7 +396,7 @@ class FairingMagics(Magics, FairingSettings):
 
             %fairing_logs linreg-a1b2c3
         """
-        args = _parse(self.fairing_logs, line)
+        args = parse_flags(self.fairing_logs, line)
         run = self.runs.get(args.name)
         if run is None:
             found = runs.reattach_or_log(args.name, self.snapshot(), self.runs,
@@ -565,7 +443,7 @@ class FairingMagics(Magics, FairingSettings):
 
             %fairing_cancel linreg-a1b2c3
         """
-        args = _parse(self.fairing_cancel, line)
+        args = parse_flags(self.fairing_cancel, line)
         print(runs.cancel(args.name, self.runs, self.snapshot()))
 
     @magic_arguments()
@@ -587,6 +465,6 @@ class FairingMagics(Magics, FairingSettings):
 
             %fairing_doctor --kind tfjob
         """
-        args = _parse(self.fairing_doctor, line)
+        args = parse_flags(self.fairing_doctor, line)
         doctor(self.snapshot(), kind=args.kind, namespace=args.namespace,
                runtime_ref=args.runtime_ref)

@@ -34,6 +34,32 @@ MAX_SWEEP_NAME = 41
 _METRIC_NAME = re.compile(r"[\w|-]+")
 
 
+#: The train flags (:data:`~fairing_magics.train_request.TRAIN_FLAGS`) ``%%fairing_sweep`` does not
+#: take, and its own words for some of those it takes (every trial gets them).
+NOT_FOR_SWEEPS = ("--no-wait", "--image-only", "--builder", "--platform", "--python",
+                   "--runtime-ref", "--node-selector", "--toleration", "--aws-secret", "--volume")
+SWEEP_WORDS = {
+    "--name": {"default": "sweep", "help": "sweep name: lowercase letters, digits and '-'"},
+    "--backend": {"help": "local (subprocesses, Optuna) or kubernetes (a Katib Experiment); "
+                          "default: %%fairing_config's"},
+    "--kind": {"help": "kubernetes: each trial as a job, tfjob or pytorchjob"},
+    "--workers": {"help": "kubernetes: worker replicas (tfjob, pytorchjob)"},
+    "--cpu": {"help": "kubernetes: CPU per trial replica, e.g. 1 or 500m"},
+    "--memory": {"help": "kubernetes: memory per trial replica, e.g. 2Gi"},
+    "--gpus": {"help": "kubernetes: nvidia.com/gpu per trial replica"},
+    "--env": {"help": "environment variable for every trial (repeatable)"},
+    "--include": {"help": "file or folder (relative to the notebook) to ship with the trials "
+                          "(repeatable)"},
+    "--outputs": {"help": "variables of the best trial to bring back into the notebook"},
+    "--timeout": {"help": "stop a trial (it fails) after this many seconds"},
+    "--dry-run": {"help": "print the search space, the trial command and the Experiment YAML; "
+                          "touch nothing"},
+    "--registry": {"help": "kubernetes: repository for the image"},
+    "--base-image": {"help": "kubernetes: base image"},
+    "--service-account": {"help": "kubernetes: service account of the trial pods"},
+}
+
+
 @dataclass(frozen=True)
 class SweepOptions:
     """A sweep: the search, and the training flags every trial shares (``train``)."""

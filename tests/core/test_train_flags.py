@@ -9,7 +9,7 @@ import pytest
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from fairing_magics.magics import _parse, train_flags
+from fairing_magics.magic_flags import parse_flags, train_flags
 from fairing_magics.train_request import GROUPS, TRAIN_FLAGS, TrainOptions, options_from_args
 from tests.core.conftest import run
 
@@ -27,7 +27,7 @@ class TrialMagics(Magics):
     @cell_magic
     def trial_run(self, line, cell):
         """Run the cell as trials."""
-        args = _parse(self.trial_run, line)
+        args = parse_flags(self.trial_run, line)
         self.seen.append((args.trials, options_from_args(args)))
 
 
@@ -78,11 +78,11 @@ def test_another_magic_takes_the_train_flags_from_the_same_place(trial_shell):
 
 
 def test_fairing_sweep_takes_its_train_flags_from_the_same_place(shell):
-    from fairing_magics.magics import _NOT_FOR_SWEEPS
+    from fairing_magics.sweep.options import NOT_FOR_SWEEPS
 
     parser = shell.find_cell_magic("fairing_sweep").__self__.fairing_sweep.parser
     flags = _option_flags(parser)
-    shared = [f.name for f in TRAIN_FLAGS if f.name not in _NOT_FOR_SWEEPS]
+    shared = [f.name for f in TRAIN_FLAGS if f.name not in NOT_FOR_SWEEPS]
     assert flags[-len(shared):] == shared  # after its own (--param, --objective, ...)
     assert not set(flags[:-len(shared)]) & {f.name for f in TRAIN_FLAGS}
     assert parser.get_default("name") == "sweep"
