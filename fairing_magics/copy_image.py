@@ -80,7 +80,7 @@ def copy_image(client: RegistryClient, source: str, target: str, *, platform: st
                on_blob: BlobCallback | None = None) -> CopyResult:
     """Copy image ``source`` to ``target`` (``registry/repository[:tag]``); see the module
     docstring. Raises :class:`ConfigError` for bad references or flags and
-    :class:`RegistryError` (or :class:`BuildError` for a platform the source lacks) on the way."""
+    :class:`RegistryError` (or :class:`~fairing_magics.errors.BuildError` for a platform the source lacks) on the way."""
     if platform and all_platforms:
         raise ConfigError("give --platform or --all-platforms, not both")
     src = parse_reference(source)

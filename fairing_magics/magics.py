@@ -1,9 +1,15 @@
-"""The magics: ``%fairing_config``, ``%%fairing_train``, ``%%fairing_sweep``, ``%fairing_deploy``,
-``%fairing_undeploy``, ``%fairing_jobs``, ``%fairing_logs``, ``%fairing_cancel``. The only module that knows IPython.
+"""The magics, and what only a magic does: read the notebook (its namespace and input history)
+and show panels and values in the cell.
 
-Each magic parses its flags, calls :mod:`fairing_magics.pipeline` and shows the result. Bad flags
-raise ``UsageError`` and every :class:`~fairing_magics.errors.FairingError` is shown as one clear
-message; both fail the cell, so papermill, nbclient and CI see the failure.
+``%fairing_config``, ``%%fairing_train``, ``%%fairing_sweep``, ``%fairing_deploy``,
+``%fairing_undeploy``, ``%fairing_jobs``, ``%fairing_logs``, ``%fairing_cancel`` and
+``%fairing_doctor`` each parse their flags (:mod:`fairing_magics.magic_flags`), call one function
+(of :mod:`~fairing_magics.pipeline`, :mod:`~fairing_magics.runs`, :mod:`~fairing_magics.deploy`,
+:mod:`~fairing_magics.doctor`, :mod:`~fairing_magics.sweep.launch`) and show what it returns;
+none asks which backend it runs on. Bad flags raise ``UsageError`` and every
+:class:`~fairing_magics.errors.FairingError` is shown as one clear message; both fail the cell,
+so papermill, nbclient and CI see the failure. IPython is known here, in
+:mod:`~fairing_magics.magic_flags` and in :mod:`~fairing_magics.completion`, and nowhere else.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ nested helpers along with it.
 
 Scanning is cheap: :func:`index_definitions` lists, with one regular expression per cell
 (cached by cell text), which cells may define which names; only candidate cells are parsed,
-newest first (and parsing is cached per cell text, see :func:`syntax.to_python`).
+newest first (and parsing is cached per cell text, see :func:`.syntax.to_python`).
 """
 
 from __future__ import annotations

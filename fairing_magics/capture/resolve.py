@@ -8,7 +8,7 @@ For each name the cell reads, :func:`resolve_names` decides, in this order:
 3. an object importable from a module -> ``from m import n as y``, found by the object's
    ``__module__`` and identity (the shortest public module path that holds the very object),
    or by an import statement for the name in the history;
-4. any other value -> literal source or a cloudpickle (see :mod:`values`);
+4. any other value -> literal source or a cloudpickle (see :mod:`.values`);
 5. a builtin -> nothing; a name found nowhere -> CaptureError.
 """
 

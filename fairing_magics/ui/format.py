@@ -1,4 +1,5 @@
-"""Words and colours shared by the widget and the text views."""
+"""Words, colours and tables shared by the views and by the text the magics print (durations,
+stages, progress, kubectl-like tables)."""
 
 from __future__ import annotations
 

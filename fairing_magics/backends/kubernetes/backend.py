@@ -1,7 +1,7 @@
 """The Kubernetes backend: a captured cell runs as a Job, TFJob, PyTorchJob or Kubeflow Trainer
 v2 TrainJob on a cluster.
 
-``check(options, settings)`` (before anything is built): the flags make a valid spec, the
+``check(request)`` (before anything is built): the flags make a valid spec, the
 cluster can be reached with the configured context and namespace, the CRD exists for
 ``--kind tfjob|pytorchjob|trainjob`` (and for a TrainJob its runtime), and we may create the
 object (a SelfSubjectAccessReview). Each refusal is a ClusterError that names the missing RBAC
@@ -41,8 +41,11 @@ On failure the error comes from ``error.json`` when it is there (the cell's exce
 remote traceback), else from the job's condition and the containers' exit codes, always with
 the last log lines.
 
-**Reattach.** :meth:`KubernetesBackend.reattach` follows a run found by its labels (also from a
-new kernel): its logs are read again from the start, then live.
+**Runs of other kernels.** A job goes on without the kernel that started it, and every kernel
+finds it by its labels (:mod:`.jobs`): :meth:`KubernetesBackend.list_runs` (``%fairing_jobs``),
+:meth:`~KubernetesBackend.reattach` (``%fairing_logs``: its logs are read again from the start,
+then live), :meth:`~KubernetesBackend.cancel` (``%fairing_cancel``); and
+:meth:`~KubernetesBackend.doctor` asks the cluster what a run needs (``%fairing_doctor``).
 """
 
 from __future__ import annotations
@@ -232,8 +235,8 @@ class KubernetesBackend:
         return f"{info.name}: deleting its {info.resource.kind} and pods (foreground propagation)"
 
     def doctor(self, settings, *, kind: str, namespace: str = "", runtime_ref: str = "") -> list:
-        """API reachable, CRDs, RBAC permissions for ``kind`` (:func:`~fairing_magics.kube.
-        preflight.check_cluster`)."""
+        """API reachable, CRDs, RBAC permissions for ``kind``
+        (:func:`~fairing_magics.kube.preflight.check_cluster`)."""
         return check_cluster(self.access_for(settings), kind,
                              namespace or settings.namespace or None, runtime_ref=runtime_ref)
 

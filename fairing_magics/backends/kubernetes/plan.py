@@ -86,7 +86,7 @@ def training_spec(request: TrainRequest, *, name: str, image: str, capture_diges
                   trainjob_field: str = RUNTIME_PATCHES, trainjob_deadline: bool = True) -> dict:
     """The object to create for one run: :func:`render_training` plus storage and AWS env
     (a TrainJob's pod settings in ``trainjob_field``; ``trainjob_deadline``: its Trainer has
-    ``spec.activeDeadlineSeconds``, see :func:`.trainjob.render_trainjob`)."""
+    ``spec.activeDeadlineSeconds``, see :func:`fairing_magics.kube.trainjob.render_trainjob`)."""
     settings = request.settings
     opts = job_options(request, name=name, image=image, capture_digest=capture_digest,
                        namespace=namespace)
