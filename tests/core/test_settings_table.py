@@ -95,3 +95,8 @@ def test_list_flags_add_or_replace_as_declared(shell):
     assert magics.snapshot().extra_index_urls == ("https://z/simple",)  # replaces
     assert run(shell, "%fairing_config --extra-index-url ''").success
     assert magics.snapshot().extra_index_urls == ()
+
+
+def test_the_readme_names_every_environment_variable():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert [name for name in ENVIRONMENT if f"`{name}`" not in readme] == []
