@@ -18,11 +18,11 @@ from __future__ import annotations
 import textwrap
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import argument, argument_group
+from IPython.core.magic_arguments import ArgDecorator, argument
 from IPython.utils.process import arg_split
 
 from fairing_magics.config import CONFIG_FLAGS, ENVIRONMENT
-from fairing_magics.train_request import GROUPS
+from fairing_magics.train_request import add_train_flags
 from fairing_magics.train_request import train_flags as flags_of_train
 
 
@@ -74,12 +74,13 @@ def _unquote(token: str) -> str:
     return token
 
 
-def train_flags(without=(), change=None):
+class train_flags(ArgDecorator):  # noqa: N801 - a decorator, named as IPython names its own
     """The flags of ``%%fairing_train``, for every magic that runs a cell or a notebook the same
-    way: :data:`fairing_magics.train_request.TRAIN_FLAGS` as IPython argument groups (run, image,
+    way: :data:`fairing_magics.train_request.TRAIN_FLAGS` in their argument groups (run, image,
     kubernetes), but those named in ``without``, with the argparse keywords in ``change``
-    replaced (``change={"--name": {"default": "sweep"}}``). Put it below the magic's own
-    ``@argument`` lines (an argument after it would join its last group)::
+    replaced (``change={"--name": {"default": "sweep"}}``). One of IPython's argument
+    decorators: it goes between ``@magic_arguments`` and the magic, with the magic's own
+    ``@argument`` lines, which stay outside its groups::
 
         @magic_arguments(name="%fairing_sweep")
         @argument("--trials", type=int, default=10)
@@ -87,23 +88,17 @@ def train_flags(without=(), change=None):
         @cell_magic
         def fairing_sweep(self, line, cell): ...
 
-    :func:`fairing_magics.train_request.options_from_args` turns the parsed flags into options.
+    The parser gets them from :func:`fairing_magics.train_request.add_train_flags`, as a command
+    line's parser does; :func:`fairing_magics.train_request.options_from_args` turns the parsed
+    flags into options. A name that is no train flag is refused here, as the magic is declared.
     """
-    flags = flags_of_train(without, change)
-    groups = [(heading, [f for f in flags if f.group == group])
-              for group, heading in GROUPS.items()]
 
-    def decorate(function):
-        # IPython builds the parser from the decorators in source order; applied here from the
-        # last to the first, they read as: heading, its flags, next heading, ...
-        for heading, members in reversed(groups):
-            for flag in reversed(members):
-                function = argument(flag.name, **flag.options)(function)
-            if members:
-                function = argument_group(heading)(function)
-        return function
+    def __init__(self, without=(), change=None):
+        flags_of_train(without, change)  # refuse a name that is no train flag now
+        self.without, self.change = tuple(without), dict(change or {})
 
-    return decorate
+    def add_to_parser(self, parser, group):
+        add_train_flags(parser, self.without, self.change)
 
 
 def config_flags(function):

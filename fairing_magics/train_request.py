@@ -9,8 +9,10 @@ metavar, type, default), the :class:`TrainOptions` field it fills, and its group
 - ``image``: how the image is built (the docker and kubernetes backends, ``--image-only``);
 - ``cluster``: the Kubernetes object (kind, resources, placement, namespace).
 
-The magics turn the table into IPython argument groups (``%%fairing_train?`` lists the flags
-under these headings); :func:`options_from_args` turns parsed flags into :class:`TrainOptions`;
+:func:`add_train_flags` puts the table into a parser as argument groups (``%%fairing_train?``
+lists the flags under these headings; the magics take it through one decorator,
+:func:`fairing_magics.magic_flags.train_flags`); :func:`options_from_args` turns parsed flags into
+:class:`TrainOptions`;
 the pipeline names the flags a backend ignores from the same groups.
 
 :func:`merge_request` merges the flags with the settings, once, into the :class:`TrainRequest`
@@ -21,6 +23,7 @@ else.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -242,6 +245,20 @@ def train_flags(without: Sequence[str] = (),
     return [Flag(f.name, f.group, {**f.options, **change.get(f.name, {})}, f.field, f.convert,
                  f.image_only_ignores)
             for f in TRAIN_FLAGS if f.name not in without]
+
+
+def add_train_flags(parser: argparse.ArgumentParser, without: Sequence[str] = (),
+                    change: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """Add the train flags (:func:`train_flags`) to ``parser``, one argument group per
+    :data:`GROUPS` heading: what every magic, and a command line, that runs a cell or a notebook
+    the way ``%%fairing_train`` does takes."""
+    flags = train_flags(without, change)
+    for group, heading in GROUPS.items():
+        members = [flag for flag in flags if flag.group == group]
+        if members:
+            section = parser.add_argument_group(heading)
+            for flag in members:
+                section.add_argument(flag.name, **flag.options)
 
 
 def options_from_args(args, **overrides: Any) -> TrainOptions:

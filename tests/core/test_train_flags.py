@@ -5,12 +5,20 @@ default, as %%fairing_sweep and %fairing_notebook do."""
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from fairing_magics.magic_flags import parse_flags, train_flags
-from fairing_magics.train_request import GROUPS, TRAIN_FLAGS, TrainOptions, options_from_args
+from fairing_magics.train_request import (
+    GROUPS,
+    TRAIN_FLAGS,
+    TrainOptions,
+    add_train_flags,
+    options_from_args,
+)
 from tests.core.conftest import run
 
 
@@ -93,6 +101,16 @@ def test_a_flag_that_is_no_train_flag_is_refused_when_the_magic_is_declared():
         train_flags(without=("--gpu",))
     with pytest.raises(ValueError, match="no train flag --nam"):
         train_flags(change={"--nam": {"default": "x"}})
+
+
+def test_a_command_line_parser_takes_the_same_flags_from_the_same_place(shell):
+    parser = argparse.ArgumentParser(prog="fairing-magics submit", add_help=False)
+    add_train_flags(parser, change={"--name": {"default": ""}})
+    train = shell.find_cell_magic("fairing_train").__self__.fairing_train.parser
+    assert _option_flags(parser) == _option_flags(train)
+    argv = ["--name", "nb", "--cpu", "2", "--env", "A=1", "--no-wait", "--volume", "pvc:d:/d"]
+    assert options_from_args(parser.parse_args(argv)) == options_from_args(train.parse_args(argv))
+    assert parser.parse_args([]).name == "" and train.parse_args([]).name == "train"
 
 
 def test_options_of_the_defaults_are_the_default_options(shell):
