@@ -171,6 +171,11 @@ class FairingMagics(Magics, FairingSettings):
               help="variables to bring back into the notebook after success")
     @argument("--timeout", type=float, default=None, metavar="SECONDS",
               help="stop the run and fail the cell after this many seconds")
+    @argument("--outputs-from", default="chief", metavar="chief|all",
+              help="kubernetes, several replicas: whose displays and --outputs come back: the "
+              "chief (rank 0; default) or all (one set per replica, {replica: value})")
+    @argument("--figure-format", default="", metavar="png|svg|png,svg",
+              help="how matplotlib figures come back (default: %%config FairingMagics.figure_format, png)")
     @argument("--no-wait", action="store_true",
               help="return the run at once; the panel keeps streaming")
     @argument("--dry-run", action="store_true",
@@ -214,10 +219,16 @@ class FairingMagics(Magics, FairingSettings):
         process: a subprocess here (``--backend local``), a container, or a Kubernetes Job
         (``--kind tfjob|pytorchjob``, or ``--kind trainjob`` for a Kubeflow Trainer v2 TrainJob
         on ``--runtime-ref``, with ``--workers`` nodes).
-        Logs stream into the panel as they are written. The cell's value is the run
-        (``.status``, ``.logs()``, ``.outputs``, ``.cancel()``, ``.wait()``); with
-        ``--outputs`` the named variables come back into the notebook. If the cell raises,
-        this cell fails with the remote traceback.
+        Logs stream into the panel as they are written. What the cell shows comes back as in
+        the kernel: its final expression's value, ``display(obj)`` (HTML, images, markdown, a
+        DataFrame's table) and matplotlib figures (each ``plt.show()``, and every figure still
+        open at the end; pandas and seaborn plots too), below the log while the run goes on,
+        then as the cell's ordinary outputs (kept in the saved notebook). The cell's value is
+        the run (``.status``, ``.logs()``, ``.outputs``, ``.displays``, ``.result`` -- the final
+        expression's value --, ``.cancel()``, ``.wait()``); with ``--outputs`` the named
+        variables come back into the notebook. If the cell raises, this cell fails with the
+        remote traceback. Caps: ``%config FairingMagics.display_limit_mb`` (per display),
+        ``displays_limit_mb`` (per run), ``result_limit_mb`` (``run.result``).
 
         Example::
 
@@ -225,8 +236,17 @@ class FairingMagics(Magics, FairingSettings):
             w, b = fit(x, y, epochs=200)
             print("loss", loss(w, b, x, y))
 
+        A training curve drawn by the run appears below its log as it is made::
+
+            %%fairing_train --name curve
+            import matplotlib.pyplot as plt
+            losses = train(epochs=20)
+            plt.plot(losses); plt.show()
+            min(losses)
+
         On Kubeflow Trainer v2, two nodes of the ``torch-distributed`` runtime (each pod's
-        ``PET_NODE_RANK`` says which node it is)::
+        ``PET_NODE_RANK`` says which node it is; node 0 sends the displays and outputs, every
+        node with ``--outputs-from all``)::
 
             %%fairing_train --backend kubernetes --kind trainjob --workers 2 --cpu 2
             print("node", os.environ["PET_NODE_RANK"], "of", os.environ["PET_NNODES"])
@@ -237,6 +257,7 @@ class FairingMagics(Magics, FairingSettings):
             name=args.name, backend=args.backend, env=pipeline.parse_env(args.env),
             includes=tuple(args.include), outputs=pipeline.parse_outputs(args.outputs),
             requirements=args.requirements, timeout=args.timeout, wait=not args.no_wait,
+            outputs_from=args.outputs_from, figure_format=args.figure_format,
             dry_run=args.dry_run, image_only=args.image_only, registry=args.registry,
             base_image=args.base_image, platform=args.platform, python=args.python, builder=args.builder,
             kind=args.kind, runtime_ref=args.runtime_ref,
@@ -316,7 +337,8 @@ class FairingMagics(Magics, FairingSettings):
 
     @contextlib.contextmanager
     def _refreshing(self):
-        """Panels shown during the cell get their final text into the output as the cell ends."""
+        """Panels shown during the cell get their final text into the output as the cell ends,
+        and the displays of a run that ended become the cell's ordinary outputs."""
         self._shown = []
         try:
             yield
@@ -324,6 +346,25 @@ class FairingMagics(Magics, FairingSettings):
             shown, self._shown = self._shown, []
             for view in shown:
                 view.refresh_display()
+                self._show_displays(view)
+
+    def _show_displays(self, view) -> None:
+        """Move the displays of an ended run out of its panel into this cell's outputs, in order:
+        ``display_data`` (figures, ``display()``) and, for the cell's final value, an
+        ``execute_result`` with the cell's prompt (its ``Out`` stays the run). A notebook saved,
+        or executed headless (nbclient, papermill), keeps them like any cell's outputs."""
+        from IPython.display import publish_display_data
+
+        release = getattr(view, "release_displays", None)
+        for shown in release() if release is not None else ():
+            if shown.kind == "result":
+                hook = self.shell.displayhook
+                hook.start_displayhook()
+                hook.write_output_prompt()
+                hook.write_format_data(dict(shown.data), dict(shown.metadata))
+                hook.finish_displayhook()
+            else:
+                publish_display_data(dict(shown.data), dict(shown.metadata))
 
     # -- %fairing_deploy / %fairing_undeploy ------------------------------------------------
     @magic_arguments()

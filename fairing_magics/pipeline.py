@@ -18,6 +18,7 @@ from fairing_magics.backends import Launch, get_backend
 from fairing_magics.capture import capture_cell
 from fairing_magics.capture.bundle import Bundle, write_bundle
 from fairing_magics.config import BACKENDS, Settings
+from fairing_magics.displays import display_limits, runtime_env
 from fairing_magics.errors import ConfigError, FairingError, RunCancelled
 from fairing_magics.images import (
     BUILDERS,
@@ -47,6 +48,10 @@ class TrainOptions:
     wait: bool = True
     dry_run: bool = False
     image_only: bool = False
+    # Rich outputs: which replicas send displays and --outputs (chief | all); figure format
+    # (png | svg | png,svg; empty: the configured one).
+    outputs_from: str = "chief"
+    figure_format: str = ""
     # Image (docker and kubernetes backends, --image-only); empty: the configured value.
     registry: str = ""
     base_image: str = ""
@@ -112,7 +117,8 @@ CLUSTER_FLAGS = (("kind", "--kind"), ("workers", "--workers"), ("runtime_ref", "
                  ("service_account", "--service-account"), ("aws_secret", "--aws-secret"),
                  ("image_pull_secrets", "--image-pull-secret"), ("volumes", "--volume"),
                  ("namespace", "--namespace"), ("context", "--context"))
-RUN_FLAGS = (("env", "--env"), ("outputs", "--outputs"), ("timeout", "--timeout"), ("wait", "--no-wait"))
+RUN_FLAGS = (("env", "--env"), ("outputs", "--outputs"), ("timeout", "--timeout"), ("wait", "--no-wait"),
+             ("outputs_from", "--outputs-from"), ("figure_format", "--figure-format"))
 
 
 def check_options(options: TrainOptions, settings: Settings) -> str:
@@ -137,6 +143,7 @@ def check_options(options: TrainOptions, settings: Settings) -> str:
                           + _did_you_mean(options.builder, BUILDERS))
     if options.timeout is not None and options.timeout <= 0:
         raise ConfigError(f"--timeout {options.timeout:g} must be a positive number of seconds")
+    check_output_flags(options, backend)
     check_flags(options, settings)
     if backend in IMAGE_BACKENDS or options.image_only:
         check_image_settings(options, settings)
@@ -148,6 +155,24 @@ def check_options(options: TrainOptions, settings: Settings) -> str:
 
         storage_for(settings.storage).check_settings()
     return backend
+
+
+def check_output_flags(options: TrainOptions, backend: str) -> None:
+    """``--outputs-from`` is ``chief`` or ``all``, and ``all`` needs a run of several replicas
+    (``--backend kubernetes`` with ``--kind tfjob|pytorchjob|trainjob``); ``--figure-format`` is
+    ``png``, ``svg`` or ``png,svg``."""
+    from fairing_magics.config import FIGURE_FORMATS
+    from fairing_magics.displays import OUTPUTS_FROM
+
+    if options.outputs_from not in OUTPUTS_FROM:
+        raise ConfigError(f"--outputs-from {options.outputs_from!r} is not one of {', '.join(OUTPUTS_FROM)} "
+                          "(chief: the chief or rank 0 replica only; all: one set per replica)")
+    if options.outputs_from == "all" and (backend != "kubernetes" or (options.kind or "job").lower() == "job"):
+        raise ConfigError("--outputs-from all brings back one set per replica: it needs a run of several "
+                          "replicas (--backend kubernetes --kind tfjob, pytorchjob or trainjob); "
+                          "this run has one process")
+    if options.figure_format and options.figure_format not in FIGURE_FORMATS:
+        raise ConfigError(f"--figure-format {options.figure_format!r} is not one of {', '.join(FIGURE_FORMATS)}")
 
 
 def _did_you_mean(value: str, choices: Sequence[str]) -> str:
@@ -357,7 +382,8 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     name = unique_name(options.name)
     stages = backend.stages + (("upload",) if settings.storage.startswith("s3://") else ())
     run = Run(name, backend.name, settings.runs_root / "runs" / name, outputs=options.outputs,
-              stages=stages, started_at=started_at, where=run_location(backend_name, options, settings))
+              stages=stages, started_at=started_at, where=run_location(backend_name, options, settings),
+              display_limits=display_limits(settings), outputs_from=options.outputs_from)
     view = make_view(settings.ui, title=name, backend=backend.name, stages=stages,
                      log_lines=settings.log_lines, on_cancel=lambda: cancel_from_panel(run),
                      started=started_at)
@@ -376,7 +402,8 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
                                 tag=name)
             run.image = image
             run.save_record()
-        backend.start(Launch(bundle_dir=bundle_dir, env=dict(options.env), timeout=options.timeout,
+        env = {**options.env, **runtime_env(options, settings)}
+        backend.start(Launch(bundle_dir=bundle_dir, env=env, timeout=options.timeout,
                              image=image, options=options, settings=settings,
                              capture_digest=bundle.digest), run)
     except FairingError as exc:

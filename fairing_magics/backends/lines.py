@@ -100,6 +100,7 @@ class Terminal:
         self._saved: tuple[int, int] | None = None
         self._carry = ""
         self._markers: list[str] = []
+        self._marker_row = -1  # a row that holds only a marker so far: its newline adds no row
         self._sgr_cache: dict[tuple[str, str], str] = {}
 
     # -- what callers use ----------------------------------------------------------------
@@ -176,6 +177,7 @@ class Terminal:
         self._rows, self._styles, self._redrawn = [""], [None], [False]
         self._r = self._c = 0
         self._saved = None
+        self._marker_row = -1
         return tuple(finished)
 
     def take_markers(self) -> list[str]:
@@ -187,7 +189,7 @@ class Terminal:
     def _simple(self) -> bool:
         return (self._r == len(self._rows) - 1 and self._c == len(self._rows[-1]) and not self._style
                 and self._styles[-1] is None and self._saved is None and self._depth == 0
-                and len(self._rows) == 1 and not self._redrawn[0])
+                and len(self._rows) == 1 and not self._redrawn[0] and self._marker_row < 0)
 
     def _fast(self, text: str, finished: list[str]) -> tuple[str, ...]:
         """Plain text at the end of a plain last row: lines are what ``split`` says."""
@@ -216,6 +218,7 @@ class Terminal:
                 self._write(part)
 
     def _write(self, part: str) -> None:
+        self._marker_row = -1
         r, c = self._r, self._c
         row = self._rows[r]
         if c > len(row):
@@ -233,6 +236,10 @@ class Terminal:
         self._c = end
 
     def _newline(self) -> None:
+        if self._marker_row == self._r:
+            self._marker_row = -1
+            if self._c == 0 and not self._rows[self._r]:
+                return  # the runtime's marker line: nothing to show, no empty line in the log
         self._r += 1
         self._c = 0
         if self._r == len(self._rows):
@@ -301,6 +308,8 @@ class Terminal:
             payload = match.group("osc")
             if payload.startswith(MARKER_PREFIX):
                 self._markers.append(payload[len(MARKER_PREFIX):])
+                if self._c == 0 and not self._rows[self._r]:
+                    self._marker_row = self._r
         elif match.group("esc") is not None:
             code = match.group("esc")
             if code == "7":
@@ -380,6 +389,8 @@ class Terminal:
         finished.extend(self._render(i) for i in range(keep))
         del self._rows[:keep], self._styles[:keep], self._redrawn[:keep]
         self._r = max(0, self._r - keep)
+        if self._marker_row >= 0:
+            self._marker_row -= keep
         if self._saved is not None:
             self._saved = (max(0, self._saved[0] - keep), self._saved[1])
 
@@ -451,8 +462,21 @@ class LineEvents:
 
 
 def marker_event(marker: str, source: str = ""):
-    """The event of a runtime marker (``stage=upload;state=done;seconds=0.4``), or None."""
+    """The event of a runtime marker, or None: a stage (``stage=upload;state=done;seconds=0.4``),
+    a part of a display (``display=ID;part=1;of=3;data=...``: :mod:`fairing_magics.displays`), a
+    notice (``notice=TEXT;level=warning``, the text percent-encoded)."""
     fields = dict(part.partition("=")[::2] for part in marker.split(";") if "=" in part)
+    if "display" in fields and "data" in fields:
+        try:
+            part, count = int(fields.get("part", "")), int(fields.get("of", ""))
+        except ValueError:
+            return None
+        return ev.DisplayPart(fields["display"], part, count, fields["data"], source)
+    if "notice" in fields:
+        from urllib.parse import unquote
+
+        level = fields.get("level") if fields.get("level") in ("info", "warning", "error") else "warning"
+        return ev.Notice(unquote(fields["notice"]), level, source)
     if "stage" in fields and fields.get("state") in ("running", "done", "failed"):
         try:
             seconds = float(fields.get("seconds") or 0.0)

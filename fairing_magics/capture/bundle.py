@@ -13,6 +13,7 @@ cloudpickle besides the pinned requirements) runs it with the bootstrap it carri
       fairing_bootstrap.py    the runtime (stdlib + cloudpickle): loads values, runs main.py
       fairing_storage_upload.py  uploads the output folder when FAIRING_STORAGE is s3:// (boto3)
       fairing_live.py         log_metric, live progress frames, stage markers (stdlib)
+      fairing_display.py      display(), the final value, matplotlib figures to the kernel (stdlib)
 
 The :class:`Bundle` value is pure data; :func:`write_bundle` is the only function here that
 touches the disk. The same bundle gives byte-identical files and the same :attr:`Bundle.digest`.
@@ -33,6 +34,7 @@ MAIN_NAME = "main.py"
 BOOTSTRAP_NAME = "fairing_bootstrap.py"
 STORAGE_UPLOAD_NAME = "fairing_storage_upload.py"
 LIVE_NAME = "fairing_live.py"
+DISPLAY_NAME = "fairing_display.py"
 REQUIREMENTS_NAME = "requirements.txt"
 VALUES_DIR = "values"
 FILES_DIR = "files"
@@ -150,6 +152,7 @@ class Bundle:
             BOOTSTRAP_NAME: bootstrap_source(),
             STORAGE_UPLOAD_NAME: runtime_source("storage_upload.py"),
             LIVE_NAME: runtime_source("live.py"),
+            DISPLAY_NAME: runtime_source("display.py"),
         }
         for name, data in self.values.items():
             out[f"{VALUES_DIR}/{name}.pkl"] = data

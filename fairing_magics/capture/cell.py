@@ -26,7 +26,7 @@ from fairing_magics.capture.files import collect_includes, collect_local_modules
 from fairing_magics.capture.history import usable_cells
 from fairing_magics.capture.names import find_free_names, find_imported_modules
 from fairing_magics.capture.requirements import find_package, pin_requirements, requirement_lines
-from fairing_magics.capture.resolve import DISPLAY_SHIM, Resolution, resolve_names
+from fairing_magics.capture.resolve import Resolution, resolve_names
 from fairing_magics.capture.syntax import to_python
 from fairing_magics.errors import CaptureError
 
@@ -106,7 +106,7 @@ def _render_main(res: Resolution, cell_text: str, tree: ast.Module) -> str:
     literals = [res.values[n].source.rstrip("\n") for n in sorted(res.values) if res.values[n].info.as_source]
     if literals:
         sections.append("\n".join(literals))
-    blocks = [DISPLAY_SHIM.rstrip("\n")] if res.display_shim else []
+    blocks = []
     for name in _order_definitions(res):
         if name in res.aliases:
             blocks.append(f"{name} = {res.aliases[name].target}")

@@ -11,16 +11,27 @@ What it does, in order:
    folder first on ``sys.path``.
 3. Loads ``values/*.pkl`` and runs ``main.py`` as ``__main__``, with stdout and stderr line
    buffered so that every line is seen as soon as it is written.
+   The cell's rich outputs (``display()``, its final value, matplotlib figures) go to the kernel
+   through ``fairing_display.py`` (:mod:`fairing_magics.runtime.display`), which compiles the
+   program so that its final expression is shown; the value is also kept as ``result.pkl``.
 4. On success writes the named outputs to ``$FAIRING_OUTPUT_DIR/outputs.pkl`` (a cloudpickled
    dict) and exits 0. On failure writes ``$FAIRING_OUTPUT_DIR/error.json`` (type, message,
-   traceback) and exits non-zero.
+   traceback, replica, time) and exits non-zero.
+
+   **Replicas** (a TFJob's, PyTorchJob's or TrainJob's pods, told apart by ``TF_CONFIG``,
+   ``RANK``, ``PET_NODE_RANK``: :func:`replica_of`): the chief (rank 0) writes as above; every
+   other replica's ``FAIRING_OUTPUT_DIR`` is ``<output>/replicas/<replica>/``, so no replica
+   overwrites another's files or ``error.json``. Only the chief's displays and outputs are sent
+   unless ``FAIRING_OUTPUTS_FROM=all`` (``--outputs-from all``): then every replica sends its
+   displays and writes ``<output>/replicas/<replica>/outputs.pkl``.
 
 5. When ``FAIRING_STORAGE`` is an ``s3://`` URI, uploads the output folder (outputs, error,
    files the program wrote there) to ``<storage>/runs/<run>/`` with the bundle's
    ``fairing_storage_upload.py`` (boto3; credentials from the pod, never from the image).
 
 Environment: ``FAIRING_OUTPUT_DIR`` (default ``./fairing-output``), ``FAIRING_RUN_NAME``,
-``FAIRING_STORAGE``.
+``FAIRING_STORAGE``, ``FAIRING_OUTPUTS_FROM``; the displays' (``FAIRING_DISPLAYS`` ...) are read
+by ``fairing_display.py``.
 Exit codes: 0 success, 1 the cell raised, 2 the bundle cannot run here, 130/143 interrupted.
 """
 
@@ -29,6 +40,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 import traceback
 import types
 
@@ -38,7 +50,9 @@ EXIT_BUNDLE_ERROR = 2
 
 OUTPUTS_FILE = "outputs.pkl"
 ERROR_FILE = "error.json"
+REPLICAS_DIR = "replicas"
 LIVE_FILE = "fairing_live.py"
+DISPLAY_FILE = "fairing_display.py"
 
 
 def _write_atomic(path, data):
@@ -55,6 +69,8 @@ def _record_error(output_dir, exc_type, message, tb_text, kind):
         "traceback": tb_text,
         "kind": kind,
         "python": "%d.%d.%d" % sys.version_info[:3],
+        "replica": os.environ.get("FAIRING_REPLICA", ""),
+        "time": time.time(),
     }
     _write_atomic(os.path.join(output_dir, ERROR_FILE), json.dumps(body, indent=2).encode("utf-8"))
 
@@ -109,19 +125,62 @@ def _upload_outputs(bundle_dir, output_dir):
     return True
 
 
-def _live(bundle_dir):
-    """The bundle's ``fairing_live`` module (log_metric, live progress frames, stage markers),
-    loaded once; None for a bundle without it."""
-    module = sys.modules.get("fairing_live")
-    path = os.path.join(bundle_dir, LIVE_FILE)
+def _runtime_module(bundle_dir, name, filename):
+    """The bundle's runtime module ``name`` (``filename`` in the bundle), loaded once and
+    importable by its name; None for a bundle without it."""
+    module = sys.modules.get(name)
+    path = os.path.join(bundle_dir, filename)
     if module is None and os.path.exists(path):
         import importlib.util
 
-        spec = importlib.util.spec_from_file_location("fairing_live", path)
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        sys.modules["fairing_live"] = module
+        sys.modules[name] = module
     return module
+
+
+def _live(bundle_dir):
+    """The bundle's ``fairing_live`` module (log_metric, live progress frames, stage markers)."""
+    return _runtime_module(bundle_dir, "fairing_live", LIVE_FILE)
+
+
+def replica_of(environ):
+    """``(name, chief)`` of this process among the replicas of a distributed job, from the env
+    the training operators set: ``TF_CONFIG``'s task (``chief-0``, ``worker-1``; without a chief
+    or master, worker 0 is the chief), a PyTorchJob's ``RANK`` (0: ``master-0``, then
+    ``worker-N``), a TrainJob's ``PET_NODE_RANK`` (``node-N``), a Job's
+    ``JOB_COMPLETION_INDEX``. ``("", True)`` for a single process."""
+    tf_config = environ.get("TF_CONFIG", "")
+    if tf_config:
+        try:
+            config = json.loads(tf_config)
+            task = config.get("task") or {}
+            kind, index = str(task.get("type", "")).lower(), int(task.get("index", 0))
+        except (ValueError, TypeError, AttributeError):
+            kind, index, config = "", 0, {}
+        if kind:
+            cluster = {str(k).lower() for k in (config.get("cluster") or {})}
+            chief = kind in ("chief", "master") or (
+                kind == "worker" and index == 0 and not cluster & {"chief", "master"})
+            return "%s-%d" % (kind, index), chief
+    for variable, name in (("RANK", None), ("PET_NODE_RANK", "node"),
+                           ("JOB_COMPLETION_INDEX", "index")):
+        value = environ.get(variable, "")
+        if value.isdigit():
+            rank = int(value)
+            if name is None:
+                return ("master-0" if rank == 0 else "worker-%d" % (rank - 1)), rank == 0
+            return "%s-%d" % (name, rank), rank == 0
+    return "", True
+
+
+def _flush_figures(rich):
+    if rich is not None:
+        try:
+            rich.flush_figures()
+        except Exception as exc:  # noqa: BLE001 - figures never fail the run
+            sys.stderr.write("fairing: could not show the open figures: %s: %s\n" % (type(exc).__name__, exc))
 
 
 def _live_stage(bundle_dir, name):
@@ -138,11 +197,20 @@ def _on_sigterm(signum, frame):
 
 def main(argv):
     bundle_dir = os.path.abspath(argv[1] if len(argv) > 1 else os.path.dirname(os.path.abspath(__file__)))
-    output_dir = os.path.abspath(os.environ.get("FAIRING_OUTPUT_DIR") or "fairing-output")
+    root_output = os.path.abspath(os.environ.get("FAIRING_OUTPUT_DIR") or "fairing-output")
+    replica, chief = replica_of(os.environ)
+    every = os.environ.get("FAIRING_OUTPUTS_FROM", "") == "all"
+    output_dir = root_output if chief else os.path.join(root_output, REPLICAS_DIR, replica)
+    os.environ["FAIRING_OUTPUT_DIR"] = output_dir  # the cell's files: a replica's own folder
+    if replica:
+        os.environ["FAIRING_REPLICA"] = replica
+    outputs_path = os.path.join(root_output, REPLICAS_DIR, replica, OUTPUTS_FILE) if every and replica \
+        else os.path.join(output_dir, OUTPUTS_FILE)
+    os.makedirs(os.path.dirname(outputs_path), exist_ok=True)
     os.makedirs(output_dir, exist_ok=True)
-    for stale in (OUTPUTS_FILE, ERROR_FILE):
-        if os.path.exists(os.path.join(output_dir, stale)):
-            os.remove(os.path.join(output_dir, stale))
+    for stale in (outputs_path, os.path.join(output_dir, ERROR_FILE)):
+        if os.path.exists(stale):
+            os.remove(stale)
 
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -153,6 +221,9 @@ def main(argv):
     live = _live(bundle_dir)
     if live is not None:
         live.install()
+    rich = _runtime_module(bundle_dir, "fairing_display", DISPLAY_FILE)
+    if rich is not None:
+        rich.install(output_dir if chief else "", send=chief or every)
 
     try:
         with open(os.path.join(bundle_dir, "fairing_manifest.json"), encoding="utf-8") as fh:
@@ -200,12 +271,19 @@ def main(argv):
     with open(main_path, encoding="utf-8") as fh:
         source = fh.read()
     try:
-        code = compile(source, main_path, "exec")
+        if rich is not None:  # the final expression is shown, as in IPython
+            code, final = rich.compile_cell(source, main_path)
+        else:
+            code, final = compile(source, main_path, "exec"), None
         exec(code, namespace)
+        if final is not None:
+            rich.show_result(eval(final, namespace))
     except BaseException as exc:  # noqa: BLE001 - every failure of the cell is recorded
         if isinstance(exc, SystemExit) and exc.code in (None, 0):
             pass
         else:
+            if not isinstance(exc, KeyboardInterrupt):
+                _flush_figures(rich)  # what the cell drew before it failed, as IPython shows it
             tb_text = _user_traceback(exc, main_path)
             sys.stderr.write(tb_text)
             sys.stderr.flush()
@@ -215,18 +293,20 @@ def main(argv):
                 sys.exit(130)
             sys.exit(EXIT_CELL_FAILED)
 
+    _flush_figures(rich)
     outputs = {}
-    missing = [name for name in manifest.get("outputs", []) if name not in namespace]
+    wanted = manifest.get("outputs", []) if chief or every else []  # a replica's: --outputs-from all
+    missing = [name for name in wanted if name not in namespace]
     if missing:
         _fail_bundle(output_dir, "the cell did not define the output(s) %s" % ", ".join(missing))
-    for name in manifest.get("outputs", []):
+    for name in wanted:
         outputs[name] = namespace[name]
     if outputs:
         try:
             data = cloudpickle.dumps(outputs)
         except Exception as exc:  # noqa: BLE001
             _fail_bundle(output_dir, "cannot pickle the outputs: %s: %s" % (type(exc).__name__, exc))
-        _write_atomic(os.path.join(output_dir, OUTPUTS_FILE), data)
+        _write_atomic(outputs_path, data)
     sys.stdout.flush()
     sys.stderr.flush()
     return EXIT_OK
