@@ -40,6 +40,7 @@ MAX_LIVE = 200  # live rows at most: beyond, the oldest are finished whatever th
 FRAME_HOLD = 3  # a redrawn row stays live until this many rows were started below it
 MAX_CARRY = 4096  # an escape sequence split across reads waits this long for its end
 MARKER_PREFIX = "fairing;"
+MARKER_START = "\x1b]" + MARKER_PREFIX
 
 _SPECIAL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # everything but text, \t and \n
 _CONTROL = re.compile(r"""
@@ -184,6 +185,19 @@ class Terminal:
         """The ``ESC]fairing;...`` payloads seen since the last call (without the prefix)."""
         markers, self._markers = self._markers, []
         return markers
+
+    def feed_in_order(self, text: str) -> list[tuple[tuple[str, ...], list[str]]]:
+        """:meth:`feed` that keeps the markers in their place among the lines: ``(finished rows,
+        markers after them)`` pairs, in order (one pair for text without markers). So a display
+        made after a line is handed on after it, whatever the reads gathered together."""
+        starts = [0]
+        at = text.find(MARKER_START, 1)
+        while at >= 0:
+            starts.append(at)
+            at = text.find(MARKER_START, at + 1)
+        starts.append(len(text))
+        return [(self.feed(text[a:b]), self.take_markers()) for a, b in zip(starts, starts[1:], strict=False)
+                if b > a]
 
     # -- the screen ----------------------------------------------------------------------
     def _simple(self) -> bool:
@@ -420,6 +434,10 @@ class LineSplitter:
     def feed(self, data: bytes) -> tuple[str, ...]:
         """The lines ``data`` finished (possibly none), without their line endings."""
         return self.terminal.feed(self._decoder.decode(data))
+
+    def feed_in_order(self, data: bytes) -> list[tuple[tuple[str, ...], list[str]]]:
+        """``(lines, markers)`` pairs in the order ``data`` has them (:meth:`Terminal.feed_in_order`)."""
+        return self.terminal.feed_in_order(self._decoder.decode(data))
 
     def live(self) -> tuple[str, ...]:
         return self.terminal.live()

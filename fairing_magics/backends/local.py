@@ -139,11 +139,13 @@ def pump_lines(fd: int, deliver, chunk: int = READ_CHUNK, gather_seconds: float 
                 break
             parts.append(more)
             size += len(more)
-        lines = splitter.feed(b"".join(parts))
-        if lines:
-            deliver(lines)
+        for lines, markers in splitter.feed_in_order(b"".join(parts)):
+            if lines:
+                deliver(lines)
+            if markers and on_live is not None:
+                on_live(splitter.live(), markers)
         if on_live is not None:
-            on_live(splitter.live(), splitter.take_markers())
+            on_live(splitter.live(), [])
     last = splitter.close()
     if last:
         deliver(last)

@@ -222,6 +222,7 @@ def figure_bundle(fig, formats=None):
             data["image/png"] = base64.b64encode(buffer.getvalue()).decode("ascii")
         else:
             data["image/svg+xml"] = buffer.getvalue().decode("utf-8")
+    fig.stale = False  # drawn as it is now: a change from here on marks it stale again
     return data, {}
 
 

@@ -198,13 +198,14 @@ def _write_marker(marker):
     write_markers([marker[len(MARKER_START):-1]])
 
 
-def write_markers(payloads):
+def write_markers(payloads, stream=None):
     """Write invisible markers (``ESC]fairing;PAYLOAD BEL``), one a line, so that each reaches
     the kernel at once. A line the program left open is ended first with the frames' framing
     (``ESC 7`` + newline; its next write restores the cursor), so a marker never breaks a
-    line: the kernel's terminal drops a row that holds nothing but a marker."""
+    line: the kernel's terminal drops a row that holds nothing but a marker. ``stream``: the
+    :class:`LiveStream` to write to (default: the run's stdout)."""
     text = "".join(MARKER_START + payload + "\x07\n" for payload in payloads)
-    stream = _streams.get("stdout")
+    stream = stream if stream is not None else _streams.get("stdout")
     try:
         if stream is None:
             sys.stdout.write(text)
