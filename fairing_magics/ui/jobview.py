@@ -116,8 +116,7 @@ class JobView(Panel):
 
     def _render_now(self, event) -> None:
         if isinstance(event, ev.DisplayShown):
-            with self._render_lock:
-                self._render_displays()
+            self._render()  # the log above it too: the lines printed before it show with it
 
     def release_displays(self) -> list:
         """The run ended: take its displays out of the panel and return them (to become the
