@@ -62,9 +62,8 @@ def remote_seconds(home: Path) -> list[float]:
 
 
 def kernel_seconds() -> list[float]:
-    from IPython.core.interactiveshell import InteractiveShell
-
     import matplotlib
+    from IPython.core.interactiveshell import InteractiveShell
     from matplotlib_inline.backend_inline import configure_inline_support
 
     shell = InteractiveShell.instance()

@@ -225,3 +225,32 @@ def test_a_no_wait_run_keeps_its_displays_in_its_panel(kernel):
     reply, out = kernel.execute("run = _.wait(60)\n"
                                 "print([d.text for d in run.displays], len(run.view.display_box.children))")
     assert out.strip().splitlines()[-1] == "[\"'late'\"] 1", out  # no cell to go to: it stays in the panel
+
+
+def test_displays_and_the_value_are_kept_in_s3_storage_and_replica_files_are_listed(shell, aws, tmp_path):
+    from fairing_magics.secrets_scan import find_credentials
+    from fairing_magics.storage import LocalStorage, S3Storage
+
+    storage = S3Storage("fairing-rich")
+    storage.ensure_bucket()
+    assert run(shell, "%fairing_config --storage s3://fairing-rich/team").success
+    result = run(shell, "%%fairing_train --name stored\nimport matplotlib.pyplot as plt\n"
+                        "plt.plot([1, 2])\nplt.show()\n{'auc': 0.91}\n")
+    assert result.success, result.error_in_exec
+    r = result.result
+    assert r.result == {"auc": 0.91}
+    stored = S3Storage("fairing-rich", "team")
+    names = stored.list_files(r.name)
+    assert {"displays/001.json", "displays/001.png", "displays/002.json", "result.pkl", "run.json"} <= set(names)
+    assert stored.read_bytes(r.name, "displays/001.png") == r.displays[0].image.read_bytes()
+    assert not any(find_credentials(stored.read_bytes(r.name, n)) for n in names if n.startswith("displays/"))
+    # What the kernel lists of a distributed run's replicas, in S3 and in a folder alike.
+    for place in (stored, LocalStorage(tmp_path / "folder")):
+        folder = tmp_path / "out"
+        (folder / "replicas" / "worker-0").mkdir(parents=True, exist_ok=True)
+        (folder / "replicas" / "worker-0" / "error.json").write_text("{}")
+        (folder / "outputs.pkl").write_bytes(b"x")
+        place.upload_run_dir(folder, "dist-1")
+        assert place.list_files("dist-1", "replicas") == ["replicas/worker-0/error.json"]
+        assert place.list_files("dist-1") == ["outputs.pkl", "replicas/worker-0/error.json"]
+        assert place.list_files("dist-2", "replicas") == []
