@@ -534,7 +534,8 @@ class FairingMagics(Magics, FairingSettings):
     @argument("name", help="run name (or the --name it was started with: the latest such run)")
     @line_magic
     def fairing_logs(self, line=""):
-        """Show a run's log again; if it still runs in this kernel, keep following it.
+        """Show a run's log again (and a line per display it made, naming its saved file); if it
+        still runs in this kernel, keep following it.
 
         Works for any run recorded under FAIRING_HOME (or the --storage folder, or in an s3://
         --storage), also from a new kernel: a finished or Lost run prints its ``logs.txt`` and
@@ -556,6 +557,7 @@ class FairingMagics(Magics, FairingSettings):
                 text = (folder / "logs.txt").read_text(encoding="utf-8", errors="replace") \
                     if (folder / "logs.txt").exists() else ""
                 sys.stdout.write(text)
+                self._print_displays(folder)
                 print(self._record_status(record))
                 return None
             if settings.backend == "kubernetes":
@@ -570,6 +572,7 @@ class FairingMagics(Magics, FairingSettings):
             return None
         if run.done:
             sys.stdout.write(run.logs())
+            self._print_displays(run.folder)
             return None
         from fairing_magics.ui.textview import TextView
 
@@ -652,6 +655,14 @@ class FairingMagics(Magics, FairingSettings):
         except MissingRunFile:
             text = ""
         return record, text
+
+    @staticmethod
+    def _print_displays(folder: Path) -> None:
+        """One line per display a run made (its saved file; ``run.displays`` shows them)."""
+        from fairing_magics.displays import read_displays
+
+        for shown in read_displays(folder):
+            print(f"[fairing] {shown.placeholder()}")
 
     @staticmethod
     def _record_status(record: dict) -> str:

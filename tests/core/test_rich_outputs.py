@@ -54,6 +54,10 @@ def test_final_value_dataframe_html_and_several_displays_come_back(shell, capsys
     saved = sorted(p.name for p in (r.folder / "displays").iterdir())
     assert saved == ["001.json", "002.json", "003.json", "004.json", "005.json"]
     assert json.loads((r.folder / "run.json").read_text())["displays"] == 5
+    capsys.readouterr()
+    assert run(shell, f"%fairing_logs {r.name}").success
+    logs = capsys.readouterr().out
+    assert "between the displays\n" in logs and "[fairing] display 1:" in logs and "[fairing] value 5: 1.0" in logs
 
 
 def test_figures_pandas_and_seaborn_plots_come_back_as_png_and_svg_on_request(shell, capsys):
