@@ -261,7 +261,8 @@ def capture(cell: str, namespace: Mapping[str, Any], history: Sequence[str], opt
     started = time.perf_counter()
     bundle = capture_cell(cell, namespace, history, cwd=cwd, includes=options.includes,
                           requirements=options.requirements, outputs=options.outputs,
-                          value_limit=settings.value_limit_mb * 2**20)
+                          value_limit=settings.value_limit_mb * 2**20,
+                          file_limit=settings.file_limit_mb * 2**20)
     return bundle, time.perf_counter() - started
 
 
@@ -402,7 +403,9 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
                                 tag=name)
             run.image = image
             run.save_record()
-        env = {**options.env, **runtime_env(options, settings)}
+        # the kernel's cell folder (its file names) first: --env wins; then how the runtime
+        # sends its displays and outputs back (ours, whatever --env says)
+        env = {**bundle.runtime_env, **options.env, **runtime_env(options, settings)}
         backend.start(Launch(bundle_dir=bundle_dir, env=env, timeout=options.timeout,
                              image=image, options=options, settings=settings,
                              capture_digest=bundle.digest), run)

@@ -446,18 +446,19 @@ def _ends_quiet(source):
     return last == ";"
 
 
-def compile_cell(source, filename):
-    """``(body, final)``: the program compiled without its final expression statement, and that
-    expression compiled for ``eval`` (None when the program does not end with one, or ends with
-    ``;``). Line numbers are those of ``source``, so tracebacks point into it."""
-    tree = ast.parse(source, filename)
+def compile_cell(source, filename, flags=0):
+    """``(body, final)``: the cell compiled without its final expression statement, and that
+    expression compiled for ``eval`` (None when the cell does not end with one, or ends with
+    ``;``). ``flags``: the ``__future__`` compiler flags in force. Line numbers are those of
+    ``source``, so tracebacks point into it."""
+    tree = compile(source, filename, "exec", flags=flags | ast.PyCF_ONLY_AST, dont_inherit=True)
     final = None
     if tree.body and isinstance(tree.body[-1], ast.Expr) and not _ends_quiet(source):
         final = ast.Expression(tree.body.pop().value)
-    body = compile(tree, filename, "exec")
+    body = compile(tree, filename, "exec", flags=flags, dont_inherit=True)
     if final is None:
         return body, None
-    return body, compile(final, filename, "eval", flags=body.co_flags & _FUTURE_FLAGS,
+    return body, compile(final, filename, "eval", flags=flags | (body.co_flags & _FUTURE_FLAGS),
                          dont_inherit=True)
 
 
