@@ -594,7 +594,7 @@ def _use_backend(matplotlib):
 def _point_ipython_here(module):
     for name, value in (("display", display), ("publish_display_data", publish_display_data),
                         ("update_display", update_display)):
-        if hasattr(module, name):
+        if name in vars(module):  # defined there (not a deprecated alias: IPython 8 warns on those)
             setattr(module, name, value)
 
 
