@@ -62,10 +62,11 @@ def job_options(options, settings, *, name: str, image: str, capture_digest: str
                 namespace: str = "") -> JobOptions:
     """The :class:`JobOptions` of a cell's flags (``options``: ``TrainOptions``)."""
     kind = (options.kind or "job").lower()
-    env = dict(options.env)
+    ours = runtime_env(options, settings)  # after the cell's env, in the same place in every spec
+    env = {key: value for key, value in options.env.items() if key not in ours}
     env["FAIRING_RUN_NAME"] = name
     env["FAIRING_OUTPUT_DIR"] = OUTPUT_DIR
-    env.update(runtime_env(options, settings))
+    env.update(ours)
     if storage_kind(settings.storage) == "s3":
         env["FAIRING_STORAGE"] = settings.storage
     timeout = None if options.timeout is None else max(1, math.ceil(options.timeout))
