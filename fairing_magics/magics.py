@@ -9,6 +9,7 @@ message; both fail the cell, so papermill, nbclient and CI see the failure.
 from __future__ import annotations
 
 import contextlib
+import html
 import sys
 import time
 from pathlib import Path
@@ -360,7 +361,13 @@ class FairingMagics(Magics, FairingSettings):
         from IPython.display import publish_display_data
 
         release = getattr(view, "release_displays", None)
+        source = ""
         for shown in release() if release is not None else ():
+            if shown.source and shown.source != source:  # --outputs-from all: whose they are
+                name = html.escape(shown.source)
+                publish_display_data({"text/plain": f"[{shown.source}]",
+                                      "text/html": f'<div style="color:#666;font-size:85%">{name}</div>'})
+            source = shown.source
             if shown.kind == "result":
                 hook = self.shell.displayhook
                 hook.start_displayhook()

@@ -121,10 +121,11 @@ def bundle_size(data):
 
 
 def human_size(size):
-    for unit in ("bytes", "KB", "MB"):
-        if size < 1000 or unit == "MB":
+    """``size`` bytes for people, in the units of the caps (``%config ..._mb`` are MiB)."""
+    for unit in ("bytes", "KiB", "MiB"):
+        if size < 1024 or unit == "MiB":
             return ("%d %s" % (size, unit)) if unit == "bytes" else ("%.1f %s" % (size, unit))
-        size /= 1000.0
+        size /= 1024.0
     return "%d bytes" % size  # pragma: no cover
 
 

@@ -130,7 +130,9 @@ class JobView(Panel):
         with self._render_lock:
             children, self.display_box.children = self.display_box.children, ()
             for child in children:
-                child.close()
+                for inner in getattr(child, "children", ()):
+                    inner.close()  # a replica's label and its output
+                child.close()  # else ipywidgets keeps every widget ever made
             self._display_widgets.clear()
         return shown
 

@@ -154,7 +154,7 @@ def test_caps_per_display_and_per_run_leave_out_with_one_notice(tmp_path):
     notices = [e.text for e in emitted if isinstance(e, ev.Notice)]
     assert [d.index for d in collector.shown()] == [1, 2]
     assert len(notices) == 2, notices
-    assert "of 5.0 KB was left out: over the cap of 1.0 KB per display" in notices[0]
+    assert "of 4.9 KiB was left out: over the cap of 1000 bytes per display" in notices[0]
     assert "over the run's cap of 250 bytes are left out from here on" in notices[1]
 
 

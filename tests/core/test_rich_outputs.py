@@ -111,9 +111,9 @@ def test_what_is_over_a_cap_is_left_out_with_a_notice_and_secrets_are_masked(she
     assert key not in r.displays[0].data["text/html"]
     assert r.result is None
     printed = capsys.readouterr().out
-    assert "warning: a display (text/plain) of 20.0 KB was left out: over the cap of 10.5 KB per display" in printed
-    assert "run.result is None: the cell's value (str) pickles to more than the cap of 10.5 KB" in printed
-    assert "a cell value (text/plain) of 30.0 KB was left out" in printed  # its display was over too
+    assert "warning: a display (text/plain) of 19.5 KiB was left out: over the cap of 10.2 KiB per display" in printed
+    assert "run.result is None: the cell's value (str) pickles to more than the cap of 10.2 KiB" in printed
+    assert "a cell value (text/plain) of 29.3 KiB was left out" in printed  # its display was over too
     assert key not in "".join(p.read_text() for p in (r.folder / "displays").glob("*.json"))
 
 
