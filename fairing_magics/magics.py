@@ -325,7 +325,7 @@ class FairingMagics(Magics, FairingSettings):
 
     def _images(self, settings):
         """The kernel's ImageService (remembers bases, tokens and pushed blobs), made on first use."""
-        from fairing_magics.images import ImageService
+        from fairing_magics.image.publish import ImageService
 
         service = getattr(self, "_image_service", None)
         if service is None or service.insecure != tuple(settings.insecure_registries) or \
