@@ -29,7 +29,8 @@ from fairing_magics.run import RunBook
 REPEATS = 15
 FIGURE = ("fig = plt.figure(figsize=(6.4, 4.8))\n"
           "xs = [i / 10 for i in range(200)]\n"
-          "plt.plot(xs, [math.exp(-x / 5) * (1 + 0.1 * math.sin(3 * x)) for x in xs], label='loss')\n"
+          "ys = [math.exp(-x / 5) * (1 + 0.1 * math.sin(3 * x)) for x in xs]\n"
+          "plt.plot(xs, ys, label='loss')\n"
           "plt.title('training loss')\n"
           "plt.xlabel('epoch')\n"
           "plt.legend()\n")
@@ -48,11 +49,13 @@ def remote_seconds(home: Path) -> list[float]:
 
     def on_event(event):
         if isinstance(event, ev.LogLines):
-            shown_at.extend(float(line.split("=", 1)[1]) for line in event.lines if line.startswith("shown_at="))
+            shown_at.extend(float(line.split("=", 1)[1]) for line in event.lines
+                            if line.startswith("shown_at="))
         elif isinstance(event, ev.DisplayShown):  # the panel (subscribed first) has rendered it
             latencies.append(time.time() - shown_at[len(latencies)])
 
-    run = train(cell, {}, [], TrainOptions(name="bench-figures"), Settings(home=home, ui="widget"), RunBook())
+    run = train(cell, {}, [], TrainOptions(name="bench-figures"), Settings(home=home, ui="widget"),
+                RunBook())
     run.subscribe(on_event)
     run.wait(300)
     view = run.view
@@ -71,8 +74,11 @@ def kernel_seconds() -> list[float]:
     matplotlib.use(backend)
     configure_inline_support(shell, backend)  # what %matplotlib inline does in a kernel
     published: list[float] = []
-    shell.display_pub.publish = lambda data, metadata=None, **kw: published.append(time.perf_counter()) \
-        if "image/png" in data else None
+    def publish(data, metadata=None, **kwargs):
+        if "image/png" in data:
+            published.append(time.perf_counter())
+
+    shell.display_pub.publish = publish
     namespace: dict = {}
     exec("import math\nimport matplotlib.pyplot as plt\n", namespace)
     seconds = []
@@ -89,10 +95,11 @@ def main() -> None:
         remote = remote_seconds(Path(folder))
     kernel = kernel_seconds()
     remote_median, kernel_median = statistics.median(remote), statistics.median(kernel)
-    print(f"figure from plt.show() in a local run to the panel: median {remote_median * 1000:.0f} ms "
-          f"(min {min(remote) * 1000:.0f}, max {max(remote) * 1000:.0f}, {len(remote)} figures)")
-    print(f"baseline, the same figure shown in the kernel (inline backend): median {kernel_median * 1000:.0f} ms "
-          f"(min {min(kernel) * 1000:.0f}, max {max(kernel) * 1000:.0f})")
+    print(f"figure from plt.show() in a local run to the panel: median {remote_median * 1000:.0f} "
+          f"ms (min {min(remote) * 1000:.0f}, max {max(remote) * 1000:.0f}, {len(remote)} figures)")
+    print(f"baseline, the same figure shown in the kernel (inline backend): median "
+          f"{kernel_median * 1000:.0f} ms (min {min(kernel) * 1000:.0f}, "
+          f"max {max(kernel) * 1000:.0f})")
     print(f"ratio remote / kernel: {remote_median / kernel_median:.2f}x "
           f"(+{(remote_median - kernel_median) * 1000:.0f} ms for the trip)")
 

@@ -130,14 +130,15 @@ class FairingSettings(Configurable):
     index_url = Unicode(help="Package index of the dependency layer (default: pip's index-url, else PyPI); "
                         "may carry user:token@").tag(config=True)
     extra_index_urls = List(Unicode(), help="Extra package indexes of the dependency layer").tag(config=True)
-    display_limit_mb = Float(DISPLAY_LIMIT / MB, help="Largest rich output of a run (display(), figure, "
-                             "final value) in MiB; a bigger one is left out with a notice").tag(config=True)
+    display_limit_mb = Float(DISPLAY_LIMIT / MB, help="Largest rich output of a run (display(), "
+                             "figure, final value) in MiB; a bigger one is left out with a "
+                             "notice").tag(config=True)
     displays_limit_mb = Float(DISPLAYS_LIMIT / MB, help="All the rich outputs of one run, in MiB; "
                               "those over it are left out with a notice").tag(config=True)
     result_limit_mb = Float(RESULT_LIMIT / MB, help="Largest pickled final value of a cell kept as "
                             "run.result, in MiB").tag(config=True)
-    figure_format = Enum(FIGURE_FORMATS, "png", help="How a run's matplotlib figures come back: png, svg "
-                         "or png,svg").tag(config=True)
+    figure_format = Enum(FIGURE_FORMATS, "png", help="How a run's matplotlib figures come back: "
+                         "png, svg or png,svg").tag(config=True)
 
     @default("registry")
     def _default_registry(self):

@@ -91,7 +91,7 @@ class Display:
         """One line for text views: what it is, where it is saved."""
         where = f"[{self.source}] " if self.source else ""
         if self.image is not None:
-            what = "figure" if self.kind == "figure" else ("value" if self.kind == "result" else "image")
+            what = {"figure": "figure", "result": "value"}.get(self.kind, "image")
             return f"{where}{what} {self.index}: {self.image}"
         lines = self.text.splitlines() or [""]
         more = f" … ({len(lines)} lines: run.displays)" if len(lines) > 1 else ""
@@ -175,24 +175,25 @@ class DisplayCollector:
             return [self._notice(source, "a display was left out: it is not a mime bundle")]
         data, dropped = _clean(data)
         for mime in dropped:
-            events.append(self._notice(source, f"a {mime} display held what looks like a credential "
-                                               "and was left out"))
+            events.append(self._notice(source, f"a {mime} display held what looks like a "
+                                               "credential and was left out"))
         if not data:
             return events
         size = bundle_size(data)
         display_id = str(message.get("display_id") or "")
         with self._lock:
             if size > self.display_limit:
-                return events + [self._notice(source, f"a {kind} of {human_size(size)} was left out: "
-                                              f"over the cap of {human_size(self.display_limit)} per "
-                                              "display (%config FairingMagics.display_limit_mb)")]
+                return events + [self._notice(
+                    source, f"a {kind} of {human_size(size)} was left out: over the cap of "
+                    f"{human_size(self.display_limit)} per display "
+                    "(%config FairingMagics.display_limit_mb)")]
             if self._total + size > self.displays_limit:
                 if self._over_run_cap:
                     return events
                 self._over_run_cap = True
-                return events + [self._notice(source, "displays over the run's cap of "
-                                              f"{human_size(self.displays_limit)} are left out from "
-                                              "here on (%config FairingMagics.displays_limit_mb)")]
+                return events + [self._notice(
+                    source, f"displays over the run's cap of {human_size(self.displays_limit)} "
+                    "are left out from here on (%config FairingMagics.displays_limit_mb)")]
             self._total += size
             position = self._by_id.get((source, display_id)) if display_id else None
             replaces = bool(message.get("update")) and position is not None
@@ -236,7 +237,9 @@ def _clean(data: dict) -> tuple[dict, list[str]]:
         else:
             text = json.dumps(value)
             masked = redact(text)
-            clean[mime] = value if masked == text else json.loads(masked) if _is_json(masked) else masked
+            if masked != text:
+                value = json.loads(masked) if _is_json(masked) else masked
+            clean[mime] = value
     if clean and "text/plain" not in clean:
         clean["text/plain"] = f"<{', '.join(clean)}>"
     return clean, dropped

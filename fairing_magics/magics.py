@@ -180,7 +180,8 @@ class FairingMagics(Magics, FairingSettings):
               help="kubernetes, several replicas: whose displays and --outputs come back: the "
               "chief (rank 0; default) or all (one set per replica, {replica: value})")
     @argument("--figure-format", default="", metavar="png|svg|png,svg",
-              help="how matplotlib figures come back (default: %%config FairingMagics.figure_format, png)")
+              help="how matplotlib figures come back (default: %%config "
+              "FairingMagics.figure_format, png)")
     @argument("--no-wait", action="store_true",
               help="return the run at once; the panel keeps streaming")
     @argument("--dry-run", action="store_true",
@@ -364,9 +365,8 @@ class FairingMagics(Magics, FairingSettings):
         source = ""
         for shown in release() if release is not None else ():
             if shown.source and shown.source != source:  # --outputs-from all: whose they are
-                name = html.escape(shown.source)
-                publish_display_data({"text/plain": f"[{shown.source}]",
-                                      "text/html": f'<div style="color:#666;font-size:85%">{name}</div>'})
+                label = f'<div style="color:#666;font-size:85%">{html.escape(shown.source)}</div>'
+                publish_display_data({"text/plain": f"[{shown.source}]", "text/html": label})
             source = shown.source
             if shown.kind == "result":
                 hook = self.shell.displayhook

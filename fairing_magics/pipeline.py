@@ -167,14 +167,17 @@ def check_output_flags(options: TrainOptions, backend: str) -> None:
     from fairing_magics.displays import OUTPUTS_FROM
 
     if options.outputs_from not in OUTPUTS_FROM:
-        raise ConfigError(f"--outputs-from {options.outputs_from!r} is not one of {', '.join(OUTPUTS_FROM)} "
-                          "(chief: the chief or rank 0 replica only; all: one set per replica)")
-    if options.outputs_from == "all" and (backend != "kubernetes" or (options.kind or "job").lower() == "job"):
-        raise ConfigError("--outputs-from all brings back one set per replica: it needs a run of several "
-                          "replicas (--backend kubernetes --kind tfjob, pytorchjob or trainjob); "
-                          "this run has one process")
+        raise ConfigError(f"--outputs-from {options.outputs_from!r} is not one of "
+                          f"{', '.join(OUTPUTS_FROM)} (chief: the chief or rank 0 replica only; "
+                          "all: one set per replica)")
+    single = backend != "kubernetes" or (options.kind or "job").lower() == "job"
+    if options.outputs_from == "all" and single:
+        raise ConfigError("--outputs-from all brings back one set per replica: it needs a run of "
+                          "several replicas (--backend kubernetes --kind tfjob, pytorchjob or "
+                          "trainjob); this run has one process")
     if options.figure_format and options.figure_format not in FIGURE_FORMATS:
-        raise ConfigError(f"--figure-format {options.figure_format!r} is not one of {', '.join(FIGURE_FORMATS)}")
+        raise ConfigError(f"--figure-format {options.figure_format!r} is not one of "
+                          f"{', '.join(FIGURE_FORMATS)}")
 
 
 def _did_you_mean(value: str, choices: Sequence[str]) -> str:

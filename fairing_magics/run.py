@@ -156,8 +156,9 @@ class Run:
         self._done = threading.Event()
         self._cancel: Callable[[], None] | None = None
         self._log = open(self.folder / LOG_FILE, "a", encoding="utf-8")
-        self._displays = DisplayCollector(self.folder) if display_limits is None else \
-            DisplayCollector(self.folder, display_limit=display_limits[0], displays_limit=display_limits[1])
+        limits = {} if display_limits is None else {"display_limit": display_limits[0],
+                                                     "displays_limit": display_limits[1]}
+        self._displays = DisplayCollector(self.folder, **limits)
         self.suppress_next_display = False
         self.cancelled_by = ""  # who cancelled the run, when not the kernel: "the panel"
         self.save_record()

@@ -134,7 +134,7 @@ class LocalStorage:
         return names
 
     def list_files(self, run: str, under: str = "") -> list[str]:
-        """The files of ``run`` (under its folder ``under``), as names relative to the run, sorted."""
+        """The files of ``run`` (under its folder ``under``): names relative to the run, sorted."""
         base = self.run_dir(run)
         folder = base / _safe_relative(under) if under else base
         if not folder.is_dir():
@@ -262,7 +262,7 @@ class S3Storage:
         return sorted(names)
 
     def list_files(self, run: str, under: str = "") -> list[str]:
-        """The files of ``run`` (under its folder ``under``), as names relative to the run, sorted."""
+        """The files of ``run`` (under its folder ``under``): names relative to the run, sorted."""
         base = self.run_key(run)
         prefix = base + (_safe_relative(under) + "/" if under else "")
         names = []

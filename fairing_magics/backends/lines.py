@@ -196,8 +196,8 @@ class Terminal:
             starts.append(at)
             at = text.find(MARKER_START, at + 1)
         starts.append(len(text))
-        return [(self.feed(text[a:b]), self.take_markers()) for a, b in zip(starts, starts[1:], strict=False)
-                if b > a]
+        return [(self.feed(text[a:b]), self.take_markers())
+                for a, b in zip(starts, starts[1:], strict=False) if b > a]
 
     # -- the screen ----------------------------------------------------------------------
     def _simple(self) -> bool:
@@ -436,7 +436,8 @@ class LineSplitter:
         return self.terminal.feed(self._decoder.decode(data))
 
     def feed_in_order(self, data: bytes) -> list[tuple[tuple[str, ...], list[str]]]:
-        """``(lines, markers)`` pairs in the order ``data`` has them (:meth:`Terminal.feed_in_order`)."""
+        """``(lines, markers)`` pairs in the order ``data`` has them
+        (:meth:`Terminal.feed_in_order`)."""
         return self.terminal.feed_in_order(self._decoder.decode(data))
 
     def live(self) -> tuple[str, ...]:
@@ -493,7 +494,8 @@ def marker_event(marker: str, source: str = ""):
     if "notice" in fields:
         from urllib.parse import unquote
 
-        level = fields.get("level") if fields.get("level") in ("info", "warning", "error") else "warning"
+        level = fields.get("level", "")
+        level = level if level in ("info", "warning", "error") else "warning"
         return ev.Notice(unquote(fields["notice"]), level, source)
     if "stage" in fields and fields.get("state") in ("running", "done", "failed"):
         try:

@@ -195,7 +195,8 @@ def _flush_figures(rich):
         try:
             rich.flush_figures()
         except Exception as exc:  # noqa: BLE001 - figures never fail the run
-            sys.stderr.write("fairing: could not show the open figures: %s: %s\n" % (type(exc).__name__, exc))
+            sys.stderr.write("fairing: could not show the open figures: %s: %s\n"
+                             % (type(exc).__name__, exc))
 
 
 def _live_stage(bundle_dir, name):
@@ -219,8 +220,10 @@ def main(argv):
     os.environ["FAIRING_OUTPUT_DIR"] = output_dir  # the cell's files: a replica's own folder
     if replica:
         os.environ["FAIRING_REPLICA"] = replica
-    outputs_path = os.path.join(root_output, REPLICAS_DIR, replica, OUTPUTS_FILE) if every and replica \
-        else os.path.join(output_dir, OUTPUTS_FILE)
+    if every and replica:  # --outputs-from all: every replica's under its name, the chief's too
+        outputs_path = os.path.join(root_output, REPLICAS_DIR, replica, OUTPUTS_FILE)
+    else:
+        outputs_path = os.path.join(output_dir, OUTPUTS_FILE)
     os.makedirs(os.path.dirname(outputs_path), exist_ok=True)
     os.makedirs(output_dir, exist_ok=True)
     for stale in (outputs_path, os.path.join(output_dir, ERROR_FILE)):
@@ -306,7 +309,8 @@ def main(argv):
 
     _flush_figures(rich)
     outputs = {}
-    wanted = manifest.get("outputs", []) if chief or every else []  # a replica's: --outputs-from all
+    # another replica's outputs only with --outputs-from all
+    wanted = manifest.get("outputs", []) if chief or every else []
     missing = [name for name in wanted if name not in namespace]
     if missing:
         _fail_bundle(output_dir, "the cell did not define the output(s) %s" % ", ".join(missing))

@@ -158,7 +158,7 @@ def plain_format(obj, include=None, exclude=None):
     if bundle is not None:
         try:
             found = bundle(include=include, exclude=exclude)
-        except Exception as exc:  # noqa: BLE001 - a broken representation is left out, as IPython does
+        except Exception as exc:  # noqa: BLE001 - a broken form is left out, as IPython does
             _warn("%s._repr_mimebundle_()" % type(obj).__name__, exc)
             found = None
         if isinstance(found, tuple) and len(found) == 2:
@@ -245,7 +245,7 @@ def format_object(obj, include=None, exclude=None):
     return plain_format(obj, include, exclude)
 
 
-# -- sending -----------------------------------------------------------------------------------------
+# -- sending ---------------------------------------------------------------------------------
 
 
 class _State:
@@ -481,7 +481,7 @@ class _CappedFile(io.RawIOBase):
 
 
 def show_result(value):
-    """Show the cell's final value (unless None) and keep it as ``result.pkl`` for ``run.result``."""
+    """Show the cell's final value (unless None); keep it as ``result.pkl`` (``run.result``)."""
     if value is None or _state is None or not _state.send:
         return
     try:
@@ -529,7 +529,7 @@ def _show_figure(fig):
         return  # an empty figure: the inline backend shows nothing either
     try:
         data, metadata = figure_bundle(fig)
-    except Exception as exc:  # noqa: BLE001 - one figure that cannot be drawn does not stop the rest
+    except Exception as exc:  # noqa: BLE001 - a figure that cannot be drawn stops no other
         _warn("drawing figure %s" % getattr(fig, "number", ""), exc)
         return
     send("figure", data, metadata)

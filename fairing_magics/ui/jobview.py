@@ -237,4 +237,5 @@ class JobView(Panel):
 
 def _widget_output(shown) -> dict:
     """A display as an ``Output`` widget's output (a display_data: an Output keeps no prompts)."""
-    return {"output_type": "display_data", "data": dict(shown.data), "metadata": dict(shown.metadata)}
+    return {"output_type": "display_data", "data": dict(shown.data),
+            "metadata": dict(shown.metadata)}

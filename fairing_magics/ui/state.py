@@ -79,8 +79,9 @@ class RunState:
             self.series.add(event.points)
         elif isinstance(event, ev.DisplayShown):
             shown = event.display
+            key = (shown.index, shown.source)
             at = next((i for i, d in enumerate(self.displays)
-                       if event.replaces and (d.index, d.source) == (shown.index, shown.source)), None)
+                       if event.replaces and (d.index, d.source) == key), None)
             if at is None:
                 self.displays.append(shown)
             else:

@@ -329,9 +329,10 @@ def finish_run(run: Run, phase: str, status: st.JobStatus | None, pods: list[dic
             return
         result = load_result(read_run_file(settings, run.name, RESULT_FILE),
                              lambda text: run.emit(ev.Notice(text, "warning")))
-        if result is None and not settings.storage and any(d.kind == "result" for d in run.displays):
-            run.emit(ev.Notice("run.result is None: the cell's value is shown, but the value itself "
-                               "comes back through run storage (%fairing_config --storage)"))
+        shown = any(d.kind == "result" for d in run.displays)
+        if result is None and shown and not settings.storage:
+            run.emit(ev.Notice("run.result is None: the cell's value is shown, but the value "
+                               "itself comes back through run storage (%fairing_config --storage)"))
         run.emit(ev.StageChanged("run", "done", seconds))
         names = ", ".join(outputs) if outputs else "no outputs"
         run.finish(ev.SUCCEEDED, lambda took: f"succeeded in {took} ({names})", outputs=outputs,
@@ -357,8 +358,8 @@ def load_outputs(run: Run, settings) -> dict:
     if not run.requested_outputs:
         return {}
     if run.outputs_from == "all":
-        sets = {replica: cloudpickle.loads(data)
-                for replica, data in sorted(replica_files(settings, run.name, "outputs.pkl").items())}
+        found = replica_files(settings, run.name, "outputs.pkl")
+        sets = {replica: cloudpickle.loads(data) for replica, data in sorted(found.items())}
         if not sets:
             raise JobFailed(f"run {run.name} succeeded but no replica's outputs "
                             f"({', '.join(run.requested_outputs)}) are in {settings.storage} "
@@ -392,10 +393,11 @@ def run_error(settings, run_name: str) -> dict:
     chief = _json(read_run_file(settings, run_name, "error.json"))
     if chief.get("kind") in ("cell", "bundle"):
         return chief
-    failures = [info for info in map(_json, replica_files(settings, run_name, "error.json").values())
-                if info.get("kind") in ("cell", "bundle")]
+    replicas = map(_json, replica_files(settings, run_name, "error.json").values())
+    failures = [info for info in replicas if info.get("kind") in ("cell", "bundle")]
     if failures:
-        return min(failures, key=lambda info: (float(info.get("time") or 0), info.get("replica", "")))
+        return min(failures, key=lambda info: (float(info.get("time") or 0),
+                                               info.get("replica", "")))
     return chief
 
 

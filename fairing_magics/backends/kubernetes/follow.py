@@ -308,7 +308,8 @@ class ContainerLogFollower:
     def deliver(self, lines: list[str]) -> None:
         """Lines as the log holds them, through the terminal: finished lines on, live rows aside,
         the runtime's markers in their place among the lines."""
-        for finished, markers in self.terminal.feed_in_order("\n".join(lines) + "\n") if lines else ():
+        parts = self.terminal.feed_in_order("\n".join(lines) + "\n") if lines else ()
+        for finished, markers in parts:
             if finished:
                 self._deliver_finished(list(finished))
             if markers and self.on_live is not None:
