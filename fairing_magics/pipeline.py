@@ -261,13 +261,15 @@ def check_storage(settings: Settings) -> None:
 
 
 def capture(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
-            settings: Settings, cwd: Path | None = None) -> tuple[Bundle, float]:
-    """Capture the cell; return the bundle and the seconds it took."""
+            settings: Settings, cwd: Path | None = None, *,
+            injected: Mapping[str, str] | None = None) -> tuple[Bundle, float]:
+    """Capture the cell; return the bundle and the seconds it took. ``injected``: names the run
+    is given instead of capturing them (a sweep's parameters and their types)."""
     started = time.perf_counter()
     bundle = capture_cell(cell, namespace, history, cwd=cwd, includes=options.includes,
                           requirements=options.requirements, outputs=options.outputs,
                           value_limit=settings.value_limit_mb * 2**20,
-                          file_limit=settings.file_limit_mb * 2**20)
+                          file_limit=settings.file_limit_mb * 2**20, injected=injected)
     return bundle, time.perf_counter() - started
 
 

@@ -40,7 +40,8 @@ What it does, in order:
 Environment: ``FAIRING_OUTPUT_DIR`` (default ``./fairing-output``), ``FAIRING_RUN_NAME``,
 ``FAIRING_STORAGE``, ``FAIRING_KERNEL_CELLS`` (the kernel's cell folder, for its file names),
 ``FAIRING_OUTPUTS_FROM``; the displays' (``FAIRING_DISPLAYS`` ...) are read by
-``fairing_display.py``.
+``fairing_display.py``; a sweep's trial also gets ``FAIRING_PARAM_<name>`` for each parameter
+the manifest lists (set as a plain name before the cell runs).
 Exit codes: 0 success, 1 the cell raised, 2 the bundle cannot run here, 130/143 interrupted.
 """
 
@@ -207,6 +208,38 @@ def _live_stage(bundle_dir, name):
     return live.stage(name) if live is not None else contextlib.nullcontext()
 
 
+PARAM_ENV_PREFIX = "FAIRING_PARAM_"
+
+
+def _parameter_value(text, kind):
+    """A sweep parameter from its environment text: ``float``, ``int``, ``bool`` or ``str``."""
+    if kind == "float":
+        return float(text)
+    if kind == "int":
+        return int(float(text)) if "." in text or "e" in text.lower() else int(text)
+    if kind == "bool":
+        if text.lower() in ("true", "1"):
+            return True
+        if text.lower() in ("false", "0"):
+            return False
+        raise ValueError("not true or false")
+    return text
+
+
+def _set_parameters(parameters, namespace, output_dir):
+    """A sweep's trial: each parameter the cell reads comes from ``FAIRING_PARAM_<name>``."""
+    for name, kind in sorted(parameters.items()):
+        text = os.environ.get(PARAM_ENV_PREFIX + name)
+        if text is None:
+            _fail_bundle(output_dir, "the cell reads the sweep parameter %r, but this run was given "
+                         "no value for it (environment variable %s%s); run it with %%%%fairing_sweep"
+                         % (name, PARAM_ENV_PREFIX, name))
+        try:
+            namespace[name] = _parameter_value(text, kind)
+        except ValueError:
+            _fail_bundle(output_dir, "the sweep parameter %s=%r is not a %s" % (name, text, kind))
+
+
 def _on_sigterm(signum, frame):
     raise KeyboardInterrupt("terminated (SIGTERM)")
 
@@ -284,16 +317,22 @@ def main(argv):
     namespace = module.__dict__
     _link_kernel_folder(bundle_dir, workdir, program)
 
+    _set_parameters(manifest.get("parameters") or {}, namespace, output_dir)
+
     try:
-        _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle, rich)
+        try:
+            _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle, rich)
+        finally:
+            if not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+                _flush_figures(rich)  # what the cell drew, also when it failed (as IPython shows)
+            if live is not None and hasattr(live, "finish"):
+                live.finish()  # the cell's last line ends as it ended in the kernel
     except _BundleLoadError as exc:
         _fail_bundle(output_dir, str(exc))
     except BaseException as exc:  # noqa: BLE001 - every failure of the cell is recorded
         if isinstance(exc, SystemExit) and exc.code in (None, 0):
             pass
         else:
-            if not isinstance(exc, KeyboardInterrupt):
-                _flush_figures(rich)  # what the cell drew before it failed, as IPython shows it
             tb_text = _user_traceback(exc, main_path)
             sys.stderr.write(tb_text)
             hint = _missing_file_hint(bundle_dir, workdir, exc)
@@ -307,7 +346,6 @@ def main(argv):
                 sys.exit(130)
             sys.exit(EXIT_CELL_FAILED)
 
-    _flush_figures(rich)
     outputs = {}
     # another replica's outputs only with --outputs-from all
     wanted = manifest.get("outputs", []) if chief or every else []

@@ -8,6 +8,7 @@ from __future__ import annotations
 from .deployments import DeploymentController
 from .housekeeping import GarbageCollector, NamespaceController
 from .jobs import JobController
+from .katib import KatibController
 from .scheduler import Scheduler
 from .serving import InferenceServiceController, ServiceController
 from .training import TrainingJobController
@@ -16,7 +17,7 @@ from .trainjobs import TrainJobController
 
 def build_controllers(emu) -> list:
     controllers = [NamespaceController(emu), GarbageCollector(emu), Scheduler(emu),
-                   JobController(emu), TrainingJobController(emu), TrainJobController(emu),
+                   JobController(emu), TrainingJobController(emu), KatibController(emu), TrainJobController(emu),
                    DeploymentController(emu),
                    InferenceServiceController(emu), ServiceController(emu)]
     if emu.kubelet is not None:
