@@ -27,8 +27,8 @@ backend) each display is one message (JSON, zlib, base64) cut into invisible mar
 no log driver splits one. They are written with the framing of the live progress frames
 (``fairing_live.write_markers``), so they reach the kernel through the log stream of every
 backend, in order and while the run goes on. Run by hand (nobody reads markers) a display prints
-its text, a figure is saved under ``$FAIRING_OUTPUT_DIR/displays/`` (a line names the file) and
-the final value is only kept, as ``result.pkl`` (a kernel's stdout does not have it either).
+its text, a figure is saved under ``$FAIRING_OUTPUT_DIR/displays/`` and the final value is kept
+as ``result.pkl``; these two print nothing (a kernel's stdout does not have them either).
 
 **Caps.** ``FAIRING_DISPLAY_LIMIT`` bytes per display, ``FAIRING_DISPLAYS_LIMIT`` per run: what is
 over is left out and a notice (``ESC]fairing;notice=...``) says so.
@@ -360,8 +360,9 @@ def send(kind, data, metadata=None, display_id="", update=False):
 
 
 def _print_display(state, kind, data):
-    """A run by hand: the display's text, and its image saved to the output folder. The final
-    value prints nothing (as on a kernel's stdout): it is kept as ``result.pkl``."""
+    """A run by hand: a display prints its text (as the capture's tests compare it with the
+    kernel's); a figure is saved to the output folder and the final value kept as
+    ``result.pkl``, both silently, as a kernel's stdout has neither."""
     if kind == "result":
         return
     image = next((m for m in ("image/png", "image/svg+xml", "image/jpeg") if m in data), None)
@@ -376,7 +377,6 @@ def _print_display(state, kind, data):
         body = data[image]
         with open(path, "wb") as fh:
             fh.write(base64.b64decode(body) if image in BINARY_TYPES else body.encode("utf-8"))
-        print("[%s: %s]" % (kind, path))
         return
     print(data.get("text/plain", ""))
 

@@ -223,3 +223,32 @@ def test_a_runtime_notice_marker_is_a_notice_of_its_replica():
 ])
 def test_which_replica_a_process_is(environ, expected):
     assert replica_of(environ) == expected
+
+
+def test_a_bundle_run_by_hand_prints_displays_and_keeps_figures_and_the_value(tmp_path):
+    """No kernel reads the markers: display() prints its text as IPython's terminal would, a
+    figure is saved under the output folder and the value kept, neither printed (stdout stays
+    what a kernel's stdout is)."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    from fairing_magics.capture import capture_cell, write_bundle
+
+    cell = ("import matplotlib.pyplot as plt\n"
+            "display({'epochs': 3})\n"
+            "plt.plot([1, 2, 3])\n"
+            "plt.show()\n"
+            "print('trained')\n"
+            "sum([1, 2, 3])\n")
+    bundle = write_bundle(capture_cell(cell, {}, [cell], cwd=tmp_path), tmp_path / "bundle")
+    (tmp_path / "work").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRING_")}
+    env["FAIRING_OUTPUT_DIR"] = str(tmp_path / "out")
+    done = subprocess.run([sys.executable, str(bundle / "fairing_bootstrap.py")], cwd=tmp_path / "work",
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "{'epochs': 3}\ntrained\n" and "\x1b" not in done.stdout
+    assert (tmp_path / "out" / "displays" / "001.png").read_bytes().startswith(b"\x89PNG")
+    assert pickle.loads((tmp_path / "out" / "result.pkl").read_bytes()) == 6
