@@ -30,8 +30,11 @@ from traitlets import Bool, Enum, Float, Integer, List, TraitType, Unicode, defa
 from traitlets.config import Configurable
 
 from fairing_magics.errors import redact
+from fairing_magics.runtime.display import DISPLAY_LIMIT, DISPLAYS_LIMIT, RESULT_LIMIT
 
 BACKENDS = ("local", "docker", "kubernetes")
+FIGURE_FORMATS = ("png", "svg", "png,svg")
+MB = 2**20
 UI_MODES = ("auto", "widget", "text")
 INTERRUPT_ACTIONS = ("auto", "detach", "cancel")
 
@@ -128,6 +131,19 @@ class Settings:
     extra_index_urls: tuple[str, ...] = setting(
         (), env="FAIRING_EXTRA_INDEX_URL", flag="--extra-index-url", metavar="URL",
         help="extra package indexes of the dependency layer")
+    # Rich outputs of a run (fairing_magics.displays): caps in MiB per display, per run, and of
+    # the pickled final value (run.result); how figures are drawn.
+    display_limit_mb: float = setting(
+        DISPLAY_LIMIT / MB, help="largest rich output of a run (display(), figure, final value) "
+                                 "in MiB; a bigger one is left out with a notice")
+    displays_limit_mb: float = setting(
+        DISPLAYS_LIMIT / MB, help="all the rich outputs of one run, in MiB; those over it are "
+                                  "left out with a notice")
+    result_limit_mb: float = setting(
+        RESULT_LIMIT / MB, help="largest pickled final value of a cell kept as run.result, in MiB")
+    figure_format: str = setting(
+        "png", choices=FIGURE_FORMATS,
+        help="how a run's matplotlib figures come back: png, svg or png,svg")
 
     @property
     def runs_root(self) -> Path:

@@ -60,6 +60,10 @@ def unknown_arguments_message(parser, extra: list[str]) -> str:
         given = token.split("=", 1)[0]
         starting = [flag for flag in flags if flag.startswith(given)]
         if len(starting) > 1:
+            closest = difflib.get_close_matches(given, starting, n=2, cutoff=0.8)
+            if len(closest) == 1:  # one much closer than the others is meant (--output: --outputs)
+                starting = closest
+        if len(starting) > 1:
             return f"unknown flag {given}: did you mean one of {', '.join(starting)}? ({usage})"
         close = starting or difflib.get_close_matches(given, flags, n=1, cutoff=0.6)
         if close:

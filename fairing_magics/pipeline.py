@@ -19,6 +19,7 @@ from fairing_magics.backends import Launch, get_backend
 from fairing_magics.capture import capture_cell
 from fairing_magics.capture.bundle import Bundle, write_bundle
 from fairing_magics.config import BACKENDS, Settings
+from fairing_magics.displays import display_limits, runtime_env
 from fairing_magics.errors import ConfigError, FairingError, RunCancelled
 from fairing_magics.image.publish import (
     ImageService,
@@ -60,6 +61,7 @@ def check_request(request: TrainRequest) -> None:
         check_builder(request.builder)
     if request.timeout is not None and request.timeout <= 0:
         raise ConfigError(f"--timeout {request.timeout:g} must be a positive number of seconds")
+    check_output_flags(request)
     check_flags(request)
     if builds_image(request):
         check_image_settings(request)
@@ -69,6 +71,27 @@ def check_request(request: TrainRequest) -> None:
         from fairing_magics.storage import storage_for
 
         storage_for(request.settings.storage).check_settings()
+
+
+def check_output_flags(request: TrainRequest) -> None:
+    """``--outputs-from`` is ``chief`` or ``all``, and ``all`` needs a run of several replicas
+    (``--backend kubernetes`` with ``--kind tfjob|pytorchjob|trainjob``); ``--figure-format`` is
+    ``png``, ``svg`` or ``png,svg``."""
+    from fairing_magics.config import FIGURE_FORMATS
+    from fairing_magics.displays import OUTPUTS_FROM
+
+    if request.outputs_from not in OUTPUTS_FROM:
+        raise ConfigError(f"--outputs-from {request.outputs_from!r} is not one of "
+                          f"{', '.join(OUTPUTS_FROM)} (chief: the chief or rank 0 replica only; "
+                          "all: one set per replica)")
+    single = request.backend != "kubernetes" or request.kind == "job"
+    if request.outputs_from == "all" and single:
+        raise ConfigError("--outputs-from all brings back one set per replica: it needs a run of "
+                          "several replicas (--backend kubernetes --kind tfjob, pytorchjob or "
+                          "trainjob); this run has one process")
+    if request.figure_format not in FIGURE_FORMATS:
+        raise ConfigError(f"--figure-format {request.figure_format!r} is not one of "
+                          f"{', '.join(FIGURE_FORMATS)}")
 
 
 def _did_you_mean(value: str, choices: Sequence[str]) -> str:
@@ -282,7 +305,7 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], reque
     name = unique_name(request.name)
     run = open_run(name, backend, settings, runs, folder=settings.runs_root / "runs" / name,
                    outputs=request.outputs, started_at=started_at, where=run_location(request),
-                   show=show)
+                   outputs_from=request.outputs_from, show=show)
     run.emit(ev.StageChanged("capture", "done", capture_seconds, f"{len(bundle.members())} files"))
     announce(run.emit, request)
     try:
@@ -293,8 +316,9 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], reque
                                 tag=name)
             run.image = image
             run.save_record()
-        # the kernel's cell folder (its file names) first: --env wins
-        env = {**bundle.runtime_env, **request.env}
+        # the kernel's cell folder (its file names) first: --env wins; then how the runtime
+        # sends its displays and outputs back (ours, whatever --env says)
+        env = {**bundle.runtime_env, **request.env, **runtime_env(request)}
         backend.start(Launch(bundle_dir=bundle_dir, request=request, env=env,
                              timeout=request.timeout, image=image,
                              capture_digest=bundle.digest), run)
@@ -316,13 +340,14 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], reque
 
 def open_run(name: str, backend, settings: Settings, runs: RunBook, *, folder: Path,
              outputs: tuple[str, ...] = (), started_at: float | None = None,
-             where: dict | None = None, show: Callable[[object], None] | None = None) -> Run:
+             where: dict | None = None, outputs_from: str = "chief",
+             show: Callable[[object], None] | None = None) -> Run:
     """A new run of ``backend`` with its panel: the panel follows it (its Cancel button cancels
-    it), ``runs`` keeps it and ``show(view)`` displays the panel. A run started here and one
-    reattached to are opened alike."""
+    it), ``runs`` keeps it and ``show(view)`` displays the panel; its displays are capped as the
+    settings say. A run started here and one reattached to are opened alike."""
     stages = backend.stages + (("upload",) if settings.storage.startswith("s3://") else ())
     run = Run(name, backend.name, folder, outputs=outputs, stages=stages, started_at=started_at,
-              where=where)
+              where=where, display_limits=display_limits(settings), outputs_from=outputs_from)
     view = make_view(settings.ui, title=name, backend=backend.name, stages=stages,
                      log_lines=settings.log_lines, on_cancel=lambda: cancel_from_panel(run),
                      started=started_at)

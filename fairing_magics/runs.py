@@ -65,13 +65,23 @@ class PastRun:
         return (self.record.get("where") or {}).get("namespace") or None
 
     def log(self) -> str:
-        """Its log, and one line saying how it ended."""
+        """Its log, a line per display it made (from its run folder), and one line saying how
+        it ended."""
         text = self.stored_log
-        if self.folder is not None and (self.folder / "logs.txt").exists():
-            text = (self.folder / "logs.txt").read_text(encoding="utf-8", errors="replace")
+        if self.folder is not None:
+            log = self.folder / "logs.txt"
+            text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+            text += display_lines(self.folder)
         seconds = self.record.get("duration") or 0.0
         return (f"{text}[fairing] {self.name} {self.phase}: {self.record.get('summary') or '-'} "
                 f"[{format_seconds(seconds)}]\n")
+
+
+def display_lines(folder: Path) -> str:
+    """One line per display a run made, naming its saved file (``run.displays`` shows them)."""
+    from fairing_magics.displays import read_displays
+
+    return "".join(f"[fairing] {shown.placeholder()}\n" for shown in read_displays(folder))
 
 
 def find_past_run(name: str, settings: Settings) -> PastRun | None:

@@ -54,6 +54,10 @@ class TrainOptions:
     wait: bool = True
     dry_run: bool = False
     image_only: bool = False
+    # Rich outputs: which replicas send displays and --outputs (chief | all); figure format
+    # (png | svg | png,svg; empty: the configured one).
+    outputs_from: str = "chief"
+    figure_format: str = ""
     # Image (docker and kubernetes backends, --image-only); empty: the configured value.
     registry: str = ""
     base_image: str = ""
@@ -79,7 +83,7 @@ class TrainOptions:
 
 #: The flags that default to a setting of the same name (``--registry`` to ``%fairing_config
 #: --registry``): what :func:`merge_request` fills in.
-FROM_SETTINGS = ("backend", "registry", "base_image", "namespace", "context")
+FROM_SETTINGS = ("backend", "registry", "base_image", "namespace", "context", "figure_format")
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,12 @@ TRAIN_FLAGS: tuple[Flag, ...] = (
          help="variables to bring back into the notebook after success"),
     _run("--timeout", type=float, default=None, metavar="SECONDS", image_only_ignores=True,
          help="stop the run and fail the cell after this many seconds"),
+    _run("--outputs-from", default="chief", metavar="chief|all", image_only_ignores=True,
+         help="kubernetes, several replicas: whose displays and --outputs come back: the chief "
+         "(rank 0; default) or all (one set per replica, {replica: value})"),
+    _run("--figure-format", default="", metavar="png|svg|png,svg", image_only_ignores=True,
+         help="how matplotlib figures come back (default: %%config "
+         "FairingMagics.figure_format, png)"),
     _run("--no-wait", action="store_true", field="wait", convert=lambda given: not given,
          image_only_ignores=True, help="return the run at once; the panel keeps streaming"),
     _run("--dry-run", action="store_true", help="print the capture report and the plan (image, "

@@ -17,6 +17,7 @@ cloudpickle besides the pinned requirements) runs it with the bootstrap it carri
       fairing_shell.py        IPython's {expr}/$name expansion of !cmd lines, without IPython
       fairing_storage_upload.py  uploads the output folder when FAIRING_STORAGE is s3:// (boto3)
       fairing_live.py         log_metric, live progress frames, stage markers (stdlib)
+      fairing_display.py      display(), the final value, matplotlib figures to the kernel (stdlib)
       fairing_paths.json      (not in the digest) hashes of the paths in the kernel's folder, so
                               a FileNotFoundError in the job can say the file was left behind
 
@@ -39,6 +40,7 @@ MAIN_NAME = "main.py"
 BOOTSTRAP_NAME = "fairing_bootstrap.py"
 STORAGE_UPLOAD_NAME = "fairing_storage_upload.py"
 LIVE_NAME = "fairing_live.py"
+DISPLAY_NAME = "fairing_display.py"
 REQUIREMENTS_NAME = "requirements.txt"
 SETTINGS_NAME = "fairing_settings.py"
 SHELL_NAME = "fairing_shell.py"
@@ -191,6 +193,7 @@ class Bundle:
             SHELL_NAME: runtime_source("shell.py"),
             STORAGE_UPLOAD_NAME: runtime_source("storage_upload.py"),
             LIVE_NAME: runtime_source("live.py"),
+            DISPLAY_NAME: runtime_source("display.py"),
         }
         if self.pickle:
             out[PICKLE_NAME] = self.pickle

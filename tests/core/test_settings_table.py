@@ -27,6 +27,8 @@ def sample(spec, tmp_path: Path):
         return "true", True
     if spec.kind is int:
         return "7", 7
+    if spec.kind is float:
+        return "2.5", 2.5
     return "team-value", "team-value"
 
 
