@@ -27,6 +27,7 @@ from fairing_magics.images import (
     target_repository,
 )
 from fairing_magics.kube.naming import unique_name, validate_name
+from fairing_magics.postmortem import attach_frames
 from fairing_magics.run import Run, RunBook
 from fairing_magics.ui import make_view
 
@@ -224,6 +225,7 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
                      log_lines=settings.log_lines, on_cancel=lambda: cancel_from_panel(run))
     run.view = view
     run.subscribe(view.handle)
+    attach_frames(run, settings)  # run.error.frames, for %fairing_debug
     runs.add(run)
     if show is not None:
         show(view)

@@ -13,7 +13,8 @@ What it does, in order:
    buffered so that every line is seen as soon as it is written.
 4. On success writes the named outputs to ``$FAIRING_OUTPUT_DIR/outputs.pkl`` (a cloudpickled
    dict) and exits 0. On failure writes ``$FAIRING_OUTPUT_DIR/error.json`` (type, message,
-   traceback) and exits non-zero.
+   traceback) and exits non-zero, after saving the failing frames' variables to
+   ``frames.pkl`` (the bundle's ``fairing_frames.py``, for ``%fairing_debug``).
 
 5. When ``FAIRING_STORAGE`` is an ``s3://`` URI, uploads the output folder (outputs, error,
    files the program wrote there) to ``<storage>/runs/<run>/`` with the bundle's
@@ -38,6 +39,7 @@ EXIT_BUNDLE_ERROR = 2
 
 OUTPUTS_FILE = "outputs.pkl"
 ERROR_FILE = "error.json"
+FRAMES_MODULE = "fairing_frames.py"
 
 
 def _write_atomic(path, data):
@@ -105,6 +107,26 @@ def _upload_outputs(bundle_dir, output_dir):
         sys.stderr.write("fairing: cannot upload the outputs to %s: %s\n" % (storage, exc))
         return False
     return True
+
+
+def _inspect_failure(bundle_dir, output_dir, exc, tb_text):
+    """Save the failing frames' variables (``fairing_frames.py``, for ``%fairing_debug``) and
+    return the traceback to record: ``tb_text``, or a notebook cell's own."""
+    path = os.path.join(bundle_dir, FRAMES_MODULE)
+    if not os.path.exists(path):
+        return tb_text
+    try:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("fairing_frames", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not isinstance(exc, KeyboardInterrupt):
+            module.save_frames(exc, output_dir)
+        return module.failure_traceback(exc, tb_text)
+    except Exception as err:  # noqa: BLE001 - never hide the program's own error
+        sys.stderr.write("fairing: could not inspect the failure: %s\n" % err)
+        return tb_text
 
 
 def _on_sigterm(signum, frame):
@@ -178,7 +200,7 @@ def main(argv):
         if isinstance(exc, SystemExit) and exc.code in (None, 0):
             pass
         else:
-            tb_text = _user_traceback(exc, main_path)
+            tb_text = _inspect_failure(bundle_dir, output_dir, exc, _user_traceback(exc, main_path))
             sys.stderr.write(tb_text)
             sys.stderr.flush()
             kind = "interrupted" if isinstance(exc, KeyboardInterrupt) else "cell"
