@@ -123,16 +123,21 @@ def follow_notebook(run, source: NotebookSource, settings) -> None:
 
 
 def _run_file(run, settings, name: str) -> bytes | None:
+    """File ``name`` of the run's folder or storage (of the earlier run a cached run reused)."""
     path = Path(run.folder) / name
     if path.is_file():
         return path.read_bytes()
     if settings.storage:
         from fairing_magics.storage import MissingRunFile, storage_for
 
-        try:
-            return storage_for(settings.storage).read_bytes(run.name, name)
-        except MissingRunFile:
-            return None
+        storage = storage_for(settings.storage)
+        for owner in (run.name, getattr(run, "cached_from", None)):
+            if not owner:
+                continue
+            try:
+                return storage.read_bytes(owner, name)
+            except MissingRunFile:
+                continue
     return None
 
 

@@ -176,12 +176,13 @@ def run_notebook(notebook_file, output_name, outputs=(), cell_timeout=None):
                 _echo(out)
             return out
 
-    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
 
     # IPC: the kernel talks over sockets in a folder of ours, not TCP ports (no network needed,
     # nothing to eavesdrop on, no port to collide with on a host-network pod).
-    manager = KernelManager(kernel_name=KERNEL_NAME, transport="ipc")
-    client = StreamingClient(nb, km=manager, timeout=cell_timeout, kernel_name=KERNEL_NAME,
+    config = Config({"KernelManager": {"transport": "ipc"}})
+    client = StreamingClient(nb, config=config, timeout=cell_timeout, kernel_name=KERNEL_NAME,
+                             shutdown_kernel="immediate",
                              resources={"metadata": {"path": os.getcwd()}})
     code_cells = 0
     with client.setup_kernel():
