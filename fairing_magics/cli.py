@@ -66,8 +66,9 @@ def run_notebook(path: str, *, timeout: int = 1800, output: str | None = None, k
     return status
 
 
-def submit_notebook(argv: list[str], out=sys.stdout) -> int:
+def submit_notebook(argv: list[str], out=None) -> int:
     """``fairing-magics submit``: see the module docstring."""
+    out = out or sys.stdout
     from fairing_magics import pipeline
     from fairing_magics.config import FairingSettings
     from fairing_magics.errors import FairingError

@@ -533,8 +533,8 @@ class FairingMagics(Magics, FairingSettings):
         from fairing_magics.notebook.flags import parse_notebook_args
 
         try:
-            args = parse_notebook_args(self.fairing_notebook.parser,
-                                       [_unquote(token) for token in arg_split(line)])
+            # shell words: -p label='nightly run' is one parameter, as in a terminal
+            args = parse_notebook_args(self.fairing_notebook.parser, arg_split(line, posix=True))
         except SystemExit as exc:
             raise UsageError(f"bad arguments: {line!r} (%fairing_notebook? lists the flags)") from exc
         if not args.notebook:
