@@ -215,7 +215,7 @@ class _Replay:
         self.steps[index]()
 
     def exception(self) -> BaseException:
-        return self._exception
+        return self._exception.with_traceback(None)  # a replay again starts a fresh traceback
 
 
 def _frame_code(frame: RemoteFrame, index: int, count: int, namespace: dict,
