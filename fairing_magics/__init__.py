@@ -33,11 +33,13 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
-_LOADED: dict[int, object] = {}  # id(shell) -> FairingMagics
+_LOADED: dict[int, tuple[object, object]] = {}  # id(shell) -> (FairingMagics, its tab completer)
 
 
 def load_ipython_extension(shell) -> None:
-    """``%load_ext fairing_magics``: register the magics. Loading twice is harmless."""
+    """``%load_ext fairing_magics``: register the magics and their tab completion. Loading twice
+    is harmless."""
+    from fairing_magics import completion
     from fairing_magics.magics import FairingMagics
 
     if id(shell) in _LOADED:
@@ -45,14 +47,18 @@ def load_ipython_extension(shell) -> None:
     magics = FairingMagics(shell=shell, parent=shell)
     shell.register_magics(magics)
     shell.configurables.append(magics)
-    _LOADED[id(shell)] = magics
+    _LOADED[id(shell)] = (magics, completion.register(shell, magics))
 
 
 def unload_ipython_extension(shell) -> None:
-    """``%unload_ext fairing_magics``: remove the magics and the error handler."""
-    magics = _LOADED.pop(id(shell), None)
+    """``%unload_ext fairing_magics``: remove the magics and their tab completion."""
+    from fairing_magics import completion
+
+    magics, matcher = _LOADED.pop(id(shell), (None, None))
     if magics is None:
         return
+    if matcher is not None:
+        completion.unregister(shell, matcher)
     manager = shell.magics_manager
     for kind, names in magics.magics.items():
         for name in names:

@@ -28,14 +28,44 @@ from fairing_magics.ui.format import format_seconds
 
 def _parse(magic, line: str):
     """Parse a magic's flags; a value in quotes (``--name "linreg"``, ``--memory "2 Gi"``) loses
-    its quotes, as in a shell (IPython's splitter keeps them)."""
+    its quotes, as in a shell (IPython's splitter keeps them).
+
+    A flag must be written in full: argparse would take ``--output`` for ``--outputs`` (and an
+    abbreviation that is unique today becomes ambiguous, or silently another flag, when a flag is
+    added). An unknown flag is refused with the closest real one (``--cpus``: did you mean
+    ``--cpu``?)."""
+    parser = magic.parser
+    parser.allow_abbrev = False
     try:
         argv = [_unquote(token) for token in arg_split(line)]
-        return magic.parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
     except UsageError:
         raise
     except SystemExit as exc:  # argparse on --help and some errors
         raise UsageError(f"bad arguments: {line!r}") from exc
+    if extra:
+        raise UsageError(unknown_arguments_message(parser, extra))
+    return args
+
+
+def unknown_arguments_message(parser, extra: list[str]) -> str:
+    """One line for arguments the parser does not know, with the closest flag for each."""
+    import difflib
+
+    usage = f"%{parser.prog}? lists every flag"
+    flags = [option for action in parser._actions for option in action.option_strings]
+    for token in extra:
+        if not token.startswith("-"):
+            continue
+        given = token.split("=", 1)[0]
+        starting = [flag for flag in flags if flag.startswith(given)]
+        if len(starting) > 1:
+            return f"unknown flag {given}: did you mean one of {', '.join(starting)}? ({usage})"
+        close = starting or difflib.get_close_matches(given, flags, n=1, cutoff=0.6)
+        if close:
+            return f"unknown flag {given}: did you mean {close[0]}? ({usage})"
+        return f"unknown flag {given} ({usage})"
+    return f"unexpected argument{'s' if len(extra) > 1 else ''} {' '.join(extra)!r} ({usage})"
 
 
 def _print_table(rows: list[tuple[str, ...]]) -> None:
@@ -126,7 +156,7 @@ class FairingMagics(Magics, FairingSettings):
         print(self.snapshot().describe())
 
     # -- %%fairing_train ----------------------------------------------------------------
-    @magic_arguments()
+    @magic_arguments(name="%fairing_train")  # help and errors say %%fairing_train: a cell magic
     @argument("--name", default="train", help="run name: lowercase letters, digits and '-' "
               "(a unique suffix is added)")
     @argument("--backend", default="", help="local (subprocess), docker or kubernetes; "
@@ -226,16 +256,25 @@ class FairingMagics(Magics, FairingSettings):
             return None
         run = pipeline.train(cell, namespace, history, options, settings, self.runs, cwd=Path.cwd(),
                              show=self._show_view, images=self._images(settings))
-        run.suppress_next_display = True  # the panel is already displayed above
         if not options.wait:
-            return run
+            return self._value_shown_above(run)
         try:
             self._follow(run, settings.on_interrupt)
         except JobFailed as exc:
             exc.shown_in_log = not hasattr(run.view, "widget")
             raise
         namespace.update(run.outputs)
-        return run
+        return self._value_shown_above(run)
+
+    def _value_shown_above(self, value) -> None:
+        """Make ``value`` the cell's value (``_``, ``Out[n]``, ``ExecutionResult.result``)
+        without displaying it: its panel is on screen above already. Returning it would have
+        terminal IPython print an ``Out[n]:`` prompt with nothing after it (the prompt is written
+        before the value is formatted), so the display hook's own bookkeeping is done here and
+        the magic returns None."""
+        hook = self.shell.displayhook
+        hook.update_user_ns(value)
+        hook.fill_exec_result(value)
 
     def _follow(self, run, on_interrupt: str):
         """:func:`pipeline.follow`, keeping the panel's Cancel button working while the cell
@@ -749,7 +788,9 @@ class FairingMagics(Magics, FairingSettings):
     @argument("--namespace", default="", help="namespace (default: %%fairing_config's)")
     @line_magic
     def fairing_doctor(self, line=""):
-        """Check the cluster for what runs need: API reachable, CRDs, RBAC permissions.
+        """Check what runs need: the base image's registry answers (a short timeout; if not,
+        the copy-image command that fixes it), then the cluster: API reachable, CRDs, RBAC
+        permissions.
 
         Each line says what is fine or what is missing (e.g. the RBAC rule to add); the cell
         fails when something required is missing.
@@ -758,6 +799,7 @@ class FairingMagics(Magics, FairingSettings):
 
             %fairing_doctor --kind tfjob
         """
+        from fairing_magics.base_image import base_image_findings
         from fairing_magics.kube.preflight import (
             check_cluster,
             format_findings,
@@ -766,11 +808,14 @@ class FairingMagics(Magics, FairingSettings):
 
         args = _parse(self.fairing_doctor, line)
         settings = self.snapshot()
-        _, access = self._cluster_access(settings)
-        findings = check_cluster(access, args.kind, args.namespace or settings.namespace or None,
-                                 runtime_ref=args.runtime_ref)
+        findings = base_image_findings(settings.base_image, settings.registry,
+                                       insecure_registries=settings.insecure_registries)
         print(format_findings(findings))
-        require_ok(findings)
+        _, access = self._cluster_access(settings)
+        cluster = check_cluster(access, args.kind, args.namespace or settings.namespace or None,
+                                runtime_ref=args.runtime_ref)
+        print(format_findings(cluster))
+        require_ok([*findings, *cluster])
 
 
 def _notebook_flags() -> None:

@@ -127,18 +127,125 @@ def parse_outputs(text: str) -> tuple[str, ...]:
     return names
 
 
+#: Flags only some runs use: (TrainOptions field, flag). Image flags matter to the docker and
+#: kubernetes backends and to --image-only; cluster flags to the kubernetes backend; run flags
+#: to every run that runs (not --image-only, which builds and pushes only).
+IMAGE_FLAGS = (("registry", "--registry"), ("base_image", "--base-image"), ("builder", "--builder"),
+               ("platform", "--platform"), ("python", "--python"))
+CLUSTER_FLAGS = (("kind", "--kind"), ("workers", "--workers"), ("runtime_ref", "--runtime-ref"),
+                 ("cpu", "--cpu"), ("memory", "--memory"), ("gpus", "--gpus"),
+                 ("node_selector", "--node-selector"), ("tolerations", "--toleration"),
+                 ("service_account", "--service-account"), ("aws_secret", "--aws-secret"),
+                 ("image_pull_secrets", "--image-pull-secret"), ("volumes", "--volume"),
+                 ("namespace", "--namespace"), ("context", "--context"))
+RUN_FLAGS = (("env", "--env"), ("outputs", "--outputs"), ("timeout", "--timeout"), ("wait", "--no-wait"))
+
+
 def check_options(options: TrainOptions, settings: Settings) -> str:
-    """Validate what can be checked before any work; return the backend name."""
+    """Refuse, before any work and without touching the network, what the run would refuse;
+    return the backend name. The dry run, ``--image-only`` and the real run all call this, so a
+    dry run reports every refusal with the run's own message.
+
+    The resource and placement flags (``--cpu``, ``--memory``, ``--gpus``, ``--node-selector``,
+    ``--toleration``, ``--volume``, ``--workers``, ...) go through the Kubernetes spec rendering
+    on every backend, so ``--gpus -1`` is refused on the local backend as on a cluster (a flag
+    the backend then ignores is named by :func:`ignored_notice`).
+    """
+    from fairing_magics.backends.kubernetes.plan import check_flags
+
     backend = options.backend or settings.backend
     if backend not in BACKENDS:
-        raise ConfigError(f"--backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}")
+        raise ConfigError(f"--backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}"
+                          + _did_you_mean(backend, BACKENDS))
     validate_name(options.name)
     if options.builder and options.builder not in BUILDERS:
-        raise ConfigError(f"--builder {options.builder!r} is unknown; use one of {', '.join(BUILDERS)}")
+        raise ConfigError(f"--builder {options.builder!r} is unknown; use one of {', '.join(BUILDERS)}"
+                          + _did_you_mean(options.builder, BUILDERS))
     if options.timeout is not None and options.timeout <= 0:
         raise ConfigError(f"--timeout {options.timeout:g} must be a positive number of seconds")
+    check_flags(options, settings)
+    if backend in IMAGE_BACKENDS or options.image_only:
+        check_image_settings(options, settings)
+    validate = getattr(get_backend(backend), "validate", None)
+    if validate is not None and not options.image_only:
+        validate(options, settings)
+    if settings.storage:
+        from fairing_magics.storage import storage_for
+
+        storage_for(settings.storage).check_settings()
     check_cache(options, settings)
     return backend
+
+
+def _did_you_mean(value: str, choices: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check_image_settings(options: TrainOptions, settings: Settings) -> None:
+    """What the build and push would refuse before their first request: no registry, a registry
+    that is no repository, an ``ecr/NAME`` with no region to complete it, a base image that is no
+    image reference, a ``--platform`` that is not OS/ARCH."""
+    from fairing_magics.aws import (
+        check_ecr_shorthand,
+        is_ecr_host,
+        is_ecr_shorthand,
+        parse_ecr_host,
+    )
+    from fairing_magics.aws.ecr import check_repository_name
+    from fairing_magics.registry.client import parse_platform
+    from fairing_magics.registry.reference import parse_reference
+
+    registry = options.registry or settings.registry
+    if is_ecr_shorthand(registry):
+        check_ecr_shorthand(registry)  # completing it asks STS: not here
+    else:
+        ref = parse_reference(target_repository(registry))
+        if is_ecr_host(ref.registry):  # what the push checks first (wrong DNS suffix, bad name)
+            parse_ecr_host(ref.registry)
+            check_repository_name(ref.repository)
+    parse_reference(options.base_image or settings.base_image)
+    if options.platform:
+        parse_platform(options.platform)
+
+
+def ignored_notice(options: TrainOptions, backend: str) -> str:
+    """One sentence naming the flags this run ignores (``--gpus applies to kubernetes; this local
+    run ignores it``), or ``""``."""
+    defaults = TrainOptions()
+    image_used = backend in IMAGE_BACKENDS or options.image_only
+    cluster_used = backend == "kubernetes" and not options.image_only
+    groups: dict[str, list[str]] = {}
+    for flags, used, users in ((IMAGE_FLAGS, image_used, "docker, kubernetes and --image-only"),
+                               (CLUSTER_FLAGS, cluster_used, "kubernetes"),
+                               (RUN_FLAGS, not options.image_only, "runs (not --image-only)")):
+        for field_name, flag in flags:
+            if not used and getattr(options, field_name) != getattr(defaults, field_name):
+                groups.setdefault(users, []).append(flag)
+    if not groups:
+        return ""
+    parts = []
+    for users, flags in groups.items():  # "--cpu and --gpus apply to kubernetes; --registry to ..."
+        verb = "" if parts else (" applies" if len(flags) == 1 else " apply")
+        parts.append(f"{_join(flags)}{verb} to {users}")
+    count = sum(len(flags) for flags in groups.values())
+    run = "this --image-only run" if options.image_only else f"this {backend} run"
+    return "; ".join(parts) + f"; {run} ignores {'it' if count == 1 else 'them'}"
+
+
+def _join(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def build_notices(options: TrainOptions, settings: Settings) -> list[str]:
+    """Warnings about the image, said before anything is pushed (in the dry run and the build):
+    a Docker Hub base for a registry in the China partition, PyPI as its package index."""
+    from fairing_magics.base_image import image_notices
+
+    return image_notices(options.base_image or settings.base_image, options.registry or settings.registry,
+                         settings.index_url, settings.extra_index_urls)
 
 
 def check_storage(settings: Settings) -> None:
@@ -163,16 +270,21 @@ def capture(cell: str, namespace: Mapping[str, Any], history: Sequence[str], opt
 def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
                settings: Settings, cwd: Path | None = None) -> str:
     """``--dry-run``: the capture report and what would be done, as text. Nothing is touched."""
+    from fairing_magics.storage import describe_run_folder
+
     backend_name = check_options(options, settings)
     bundle, seconds = capture(cell, namespace, history, options, settings, cwd)
     lines = [f"Dry run of {options.name!r} on the {backend_name} backend (capture took "
              f"{seconds * 1000:.0f} ms); nothing was built, pushed or started.", "",
              bundle.report.render_text(), "",
              f"Bundle digest: {bundle.digest} ({len(bundle.members())} files, {bundle.size} bytes)"]
-    if options.outputs:
+    ignored = ignored_notice(options, backend_name)
+    if ignored:
+        lines.append(f"Ignored flags: {ignored}")
+    if options.outputs and not options.image_only:
         lines.append("Outputs brought back: " + ", ".join(options.outputs))
     storage = settings.storage or str(settings.runs_root)
-    lines.append(f"Run storage: {storage.rstrip('/')}/runs/{options.name}-<suffix>/")
+    lines.append(f"Run storage: {describe_run_folder(storage, f'{options.name}-<suffix>')}")
     if backend_name == "local" and not options.image_only:
         lines.append("Would run: a fresh Python subprocess running fairing_bootstrap.py on the bundle.")
     registry = options.registry or settings.registry
@@ -188,12 +300,33 @@ def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], 
         if options.builder == "docker":
             lines.append("Builder: docker (a Dockerfile built and pushed by the Docker Engine at DOCKER_HOST; "
                          "the requirements are installed with pip inside the image)")
+        for notice in build_notices(options, settings):
+            lines.extend(["", "Warning: " + notice])
     if backend_name == "kubernetes" and not options.image_only:
         from fairing_magics.backends.kubernetes.plan import describe_cluster_plan
 
         lines.append("")
         lines.append(describe_cluster_plan(options, settings, bundle, name=options.name))
     return "\n".join(lines)
+
+
+def check_base(options: TrainOptions, settings: Settings) -> None:
+    """Before a build: the base image's registry answers (a short timeout), else one error with
+    the copy-image command that fixes it (:mod:`fairing_magics.base_image`)."""
+    from fairing_magics.base_image import check_base_reachable
+
+    check_base_reachable(options.base_image or settings.base_image, options.registry or settings.registry,
+                         insecure_registries=settings.insecure_registries)
+
+
+def announce(emit: Callable[[object], None], options: TrainOptions, backend: str, settings: Settings) -> None:
+    """The notices of a run before its build: flags it ignores, and :func:`build_notices`."""
+    ignored = ignored_notice(options, backend)
+    if ignored:
+        emit(ev.Notice(ignored, level="warning"))
+    if backend in IMAGE_BACKENDS or options.image_only:
+        for notice in build_notices(options, settings):
+            emit(ev.Notice(notice, level="warning"))
 
 
 def build_image(bundle: Bundle, options: TrainOptions, settings: Settings, images: ImageService,
@@ -210,14 +343,16 @@ def publish_only(cell: str, namespace: Mapping[str, Any], history: Sequence[str]
                  settings: Settings, images: ImageService, *, cwd: Path | None = None,
                  show: Callable[[object], None] | None = None) -> str:
     """``--image-only``: capture, build and push; return the image reference by digest."""
-    check_options(options, settings)
+    backend_name = check_options(options, settings)
     target_repository(options.registry or settings.registry)  # fail before the capture if unset
+    check_base(options, settings)
     bundle, seconds = capture(cell, namespace, history, options, settings, cwd)
     view = make_view(settings.ui, title=f"{options.name} (image)", backend="registry",
                      stages=("capture", "build", "push"), log_lines=settings.log_lines)
     if show is not None:
         show(view)
     view.handle(ev.StageChanged("capture", "done", seconds))
+    announce(view.handle, options, backend_name, settings)
     try:
         ref = build_image(bundle, options, settings, images, view.handle, tag=options.name)
     except FairingError as exc:
@@ -245,6 +380,7 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     if needs_image:
         target_repository(options.registry or settings.registry)  # fail before the capture if unset
         backend.check(options, settings)
+        check_base(options, settings)
     check_storage(settings)
     if bundle is None:
         bundle, capture_seconds = capture(cell, namespace, history, options, settings, cwd)
@@ -267,6 +403,7 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     run.emit(ev.StageChanged("capture", "done", capture_seconds, f"{len(bundle.members())} files"))
     for notice in notices:
         run.emit(ev.Notice(notice, level="warning"))
+    announce(run.emit, options, backend_name, settings)
     try:
         bundle_dir = write_bundle(bundle, run.folder / "bundle")
         image = ""

@@ -34,6 +34,7 @@ RUNS = "runs"
 #: Files written last by uploaders: seeing one means the rest of the run folder is complete.
 COMMIT_FILES = ("outputs.pkl", "error.json")
 
+_S3_PURPOSE = "use S3 run storage (--storage s3://...)"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -82,6 +83,13 @@ class LocalStorage:
 
     def run_uri(self, run: str) -> str:
         return self.run_dir(run).as_uri() + "/"
+
+    def describe_run(self, run: str) -> str:
+        """The run folder of ``run`` for messages; ``run`` may be a pattern (``linreg-<suffix>``)."""
+        return f"{Path(self.root).expanduser().resolve() / RUNS / run}/"
+
+    def check_settings(self) -> None:
+        """Nothing to refuse before the run: a missing folder is created when needed."""
 
     def ensure_bucket(self, create: bool = True) -> None:
         """Create the root folder (a local folder is its own bucket)."""
@@ -178,6 +186,21 @@ class S3Storage:
 
     def run_uri(self, run: str) -> str:
         return f"s3://{self.bucket}/{self.run_key(run)}"
+
+    def describe_run(self, run: str) -> str:
+        """The run folder of ``run`` for messages, with the bucket's region when it was named
+        (``s3://bucket/prefix/runs/RUN/ (region cn-northwest-1)``): the ``?region=`` of the
+        storage URI is a setting of the bucket, never part of a key. ``run`` may be a pattern."""
+        where = f"s3://{self.bucket}/{self._prefix()}{RUNS}/{run}/"
+        return f"{where} (region {self.region})" if self.region else where
+
+    def check_settings(self) -> None:
+        """Refuse what :meth:`ensure_bucket` would refuse before its first request: no region to
+        find the bucket in, boto3 not installed. Touches nothing (the dry run calls this)."""
+        from .aws.boto import require_boto3
+
+        self._region_name()
+        require_boto3(_S3_PURPOSE, StorageError)
 
     def ensure_bucket(self, create: bool = True) -> str:
         """Make sure the bucket exists; create it when missing and ``create``. Return its region."""
@@ -312,7 +335,7 @@ class S3Storage:
         from .aws.boto import aws_session
 
         region = self._region_name()
-        session = aws_session("use S3 run storage (--storage s3://...)", StorageError, region)
+        session = aws_session(_S3_PURPOSE, StorageError, region)
         return session.client("s3", region_name=region)
 
     @functools.cached_property
@@ -325,7 +348,7 @@ class S3Storage:
         from .aws.boto import aws_session
 
         region = self._region_name()
-        session = aws_session("use S3 run storage (--storage s3://...)", StorageError, region)
+        session = aws_session(_S3_PURPOSE, StorageError, region)
         return session.client("s3", region_name=region, config=Config(
             connect_timeout=10, retries={"mode": "standard", "total_max_attempts": 3}))
 
@@ -352,6 +375,13 @@ def _unwrap(exc: BaseException) -> BaseException:
     """boto3's transfer errors (S3UploadFailedError) wrap the ClientError that says why."""
     inner = exc.__cause__ or exc.__context__
     return inner if inner is not None and hasattr(inner, "response") else exc
+
+
+def describe_run_folder(uri: str | os.PathLike, run: str) -> str:
+    """Where run ``run`` of the storage at ``uri`` keeps its files, for messages and dry runs:
+    ``s3://bucket/prefix/runs/RUN/ (region R)`` or ``/folder/runs/RUN/``. ``run`` may be a
+    pattern such as ``linreg-<suffix>`` or ``linreg*``."""
+    return storage_for(uri).describe_run(run)
 
 
 def storage_for(uri: str | os.PathLike, region: str | None = None) -> LocalStorage | S3Storage:

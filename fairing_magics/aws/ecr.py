@@ -154,6 +154,14 @@ def complete_ecr_reference(reference: str, region: str | None = None) -> str:
     return registry.host + reference[len("ecr"):]
 
 
+def check_ecr_shorthand(reference: str, region: str | None = None) -> None:
+    """Refuse what :func:`complete_ecr_reference` would refuse before asking STS: no region to
+    complete ``ecr/NAME`` in, an invalid repository name. Touches nothing (for ``--dry-run``)."""
+    _region_or_fail(region, reference)
+    if reference.startswith("ecr/"):
+        check_repository_name(reference[len("ecr/"):])
+
+
 def describe_ecr_plan(reference: str, region: str | None = None) -> list[str]:
     """What pushing to ``reference`` will do on ECR, one line each (for ``--dry-run``; no network).
 

@@ -152,6 +152,17 @@ def find_package(module: str) -> PackageInfo | None:
     return None
 
 
+def is_runtime_module(name: str) -> bool:
+    """True for a private module an extension made at run time rather than one imported from a
+    file: Cython's shared-types module (``_cython_3_3_1``), which compiled functions of pandas or
+    scikit-learn name as their ``__module__``. It has no spec, no file and no path; the
+    package whose extension made it is pinned already, so there is nothing to install or say.
+    (A public module made at run time, e.g. by the notebook, still gets its note.)"""
+    module = sys.modules.get(name)
+    return (name.startswith("_") and module is not None and getattr(module, "__spec__", None) is None
+            and getattr(module, "__file__", None) is None and not hasattr(module, "__path__"))
+
+
 def pin_requirements(modules: set[str]) -> tuple[tuple[PackageInfo, ...], tuple[str, ...]]:
     """Packages for the imported ``modules`` and the notes about modules no package provides.
 
@@ -165,7 +176,7 @@ def pin_requirements(modules: set[str]) -> tuple[tuple[PackageInfo, ...], tuple[
         parts = module.split(".")
         keys.add(".".join(parts[:2]) if len(parts) > 1 and _is_namespace_package(parts[0]) else parts[0])
     for key in sorted(keys):
-        if is_stdlib(key) or key in packages:
+        if is_stdlib(key) or key in packages or is_runtime_module(key):
             continue
         info = find_package(key)
         if info is None:

@@ -108,6 +108,12 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
         stages = RUNTIME_STAGES
     options = dict(replicas=replicas, kserve=kserve, runtime=runtime, expose=expose, cpu=cpu, memory=memory)
     deployer.check(settings, **options)
+    builds_image = backend in ("docker", "kubernetes") and not runtime
+    if builds_image:  # its base image's registry answers, else the copy-image command
+        from fairing_magics.base_image import check_base_reachable
+
+        check_base_reachable(settings.base_image, settings.registry,
+                             insecure_registries=settings.insecure_registries)
 
     view = None
     if emit is None:
@@ -127,6 +133,12 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
                              f"{package.description}; {', '.join(package.requirements)}"))
         for note in package.notes:
             emit(ev.Notice(note, "warning"))
+        if builds_image:
+            from fairing_magics.base_image import image_notices
+
+            for notice in image_notices(settings.base_image, settings.registry, settings.index_url,
+                                        settings.extra_index_urls):
+                emit(ev.Notice(notice, "warning"))
         existing = book.get(name)
         server = deployer.start(package, name=name, settings=settings, emit=emit, timeout=timeout,
                                 images=images, **options)
@@ -176,8 +188,10 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
     package = None
     if from_run:
         root = storage_uri or settings.storage or str(settings.home)
+        from fairing_magics.storage import describe_run_folder
+
         lines.append(f"Model: the single output (or 'model') of run {from_run}, read from "
-                     f"{root.rstrip('/')}/runs/{from_run}*/outputs.pkl when deploying")
+                     f"outputs.pkl in {describe_run_folder(root, from_run + '*')} when deploying")
     elif isinstance(model, str):
         lines.append(f"Model: read from {model} when deploying")
     else:
@@ -214,6 +228,11 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
                                                    "the model's pinned packages") +
                  f"), model folder with serve.py at {MODEL_DIR}")
     lines.append(describe_index(settings))
+    from fairing_magics.base_image import image_notices
+
+    for notice in image_notices(settings.base_image, settings.registry, settings.index_url,
+                                settings.extra_index_urls):
+        lines.extend(["", "Warning: " + notice])
     opts = endpoint_options(name, f"{repository}@sha256:<digest of the built image>",
                             namespace=settings.namespace, package=package, replicas=replicas,
                             kserve=kserve, expose=expose, cpu=cpu, memory=memory,

@@ -69,6 +69,27 @@ def parse_platform(text: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2] if len(parts) > 2 else ""
 
 
+def platform_of(entry: dict) -> str:
+    """``os/architecture[/variant]`` of an index entry (``unknown/unknown`` for attestations)."""
+    plat = entry.get("platform") or {}
+    return "/".join(filter(None, (plat.get("os"), plat.get("architecture"), plat.get("variant"))))
+
+
+def select_platform(index: dict, platform: str | None, what: str) -> dict:
+    """The entry of ``index`` (a parsed image index / manifest list) for ``platform`` (default
+    ``linux/amd64``; a variant is matched only when asked for); :class:`BuildError` naming the
+    platforms it has when there is none. ``what`` starts the message (``The base image REF``)."""
+    want_os, want_arch, want_variant = parse_platform(platform or DEFAULT_PLATFORM)
+    for entry in index.get("manifests") or []:
+        plat = entry.get("platform") or {}
+        if plat.get("os") == want_os and plat.get("architecture") == want_arch and \
+                (not want_variant or plat.get("variant", "") == want_variant):
+            return entry
+    found = sorted({platform_of(entry) for entry in index.get("manifests") or []})
+    raise BuildError(f"{what} has no {platform or DEFAULT_PLATFORM} variant "
+                     f"(it has: {', '.join(found) or 'none'}). Pick one with --platform.")
+
+
 class RegistryClient:
     """Speaks the distribution API to any registry through one :class:`Transport`."""
 
@@ -137,21 +158,7 @@ class RegistryClient:
         data, media_type, digest = self.get_manifest(ref)
         source_digest = digest
         if media_type in INDEX_TYPES:
-            want_os, want_arch, want_variant = parse_platform(platform or DEFAULT_PLATFORM)
-            choices = []
-            for entry in json.loads(data).get("manifests") or []:
-                plat = entry.get("platform") or {}
-                if plat.get("os") == want_os and plat.get("architecture") == want_arch and \
-                        (not want_variant or plat.get("variant", "") == want_variant):
-                    choices.append(entry)
-            if not choices:
-                found = sorted({"/".join(filter(None, ((m.get("platform") or {}).get("os"),
-                                                       (m.get("platform") or {}).get("architecture"),
-                                                       (m.get("platform") or {}).get("variant"))))
-                                for m in json.loads(data).get("manifests") or []})
-                raise BuildError(f"The base image {ref} has no {platform or DEFAULT_PLATFORM} variant "
-                                 f"(it has: {', '.join(found) or 'none'}). Pick one with --platform.")
-            ref = ref.with_digest(choices[0]["digest"])
+            ref = ref.with_digest(select_platform(json.loads(data), platform, f"The base image {ref}")["digest"])
             data, media_type, digest = self.get_manifest(ref)
         manifest = json.loads(data)
         if "config" not in manifest or "layers" not in manifest:

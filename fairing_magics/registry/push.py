@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Callable, MutableSet
+from collections.abc import Callable, MutableSet, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from fairing_magics.errors import RegistryError
 from fairing_magics.image.image import Image
@@ -36,6 +36,7 @@ from fairing_magics.registry.client import RegistryClient
 from fairing_magics.registry.reference import Reference, parse_reference
 
 ProgressCallback = Callable[[int, int, str], None]
+T = TypeVar("T")
 SMALL_BLOB = 256 << 10
 DEFAULT_PARALLEL = 4
 
@@ -133,20 +134,22 @@ def _push_missing(client: RegistryClient, image: Image, target: Reference, pinne
         _push_blob(client, target, blob, meter)
         known.add((target.name, blob.digest))
 
-    _run_bounded(transfer, blobs, parallel)
+    run_bounded(transfer, blobs, parallel)
     client.put_manifest(pinned, image.manifest_bytes, image.media_type)
     if tag:
         client.put_manifest(target.with_tag(tag), image.manifest_bytes, image.media_type)
     return str(pinned)
 
 
-def _run_bounded(fn: Callable[[_Blob], None], blobs: list[_Blob], parallel: int) -> None:
-    if not blobs:
+def run_bounded(fn: Callable[[T], None], items: Sequence[T], parallel: int) -> None:
+    """Call ``fn`` on every item, ``parallel`` at a time; the first error stops the rest and is
+    raised."""
+    if not items:
         return
-    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(blobs))), thread_name_prefix="fairing-push")
+    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(items))), thread_name_prefix="fairing-push")
     interrupted = False
     try:
-        futures = [pool.submit(fn, blob) for blob in blobs]
+        futures = [pool.submit(fn, item) for item in items]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for future in futures:
             if future.done() and future.exception() is not None:
@@ -168,15 +171,7 @@ def _push_blob(client: RegistryClient, target: Reference, blob: _Blob, meter: _P
         meter.update(blob.digest, n, blob.what)
 
     if blob.base is not None:
-        if blob.base.registry == target.registry and (
-                blob.base.repository == target.repository or _try_mount(client, target, blob)):
-            sent(blob.size)
-            return
-        # Another registry, or a refused mount: HEAD before copying (ECR lesson, DESIGN 7).
-        if client.head_blob(target, blob.digest):
-            sent(blob.size)
-            return
-        _copy_blob(client, blob, target, sent)
+        transfer_blob(client, blob.base, target, blob.digest, blob.size, sent)
         return
     if blob.size >= SMALL_BLOB and client.head_blob(target, blob.digest):
         sent(blob.size)
@@ -188,11 +183,32 @@ def _push_blob(client: RegistryClient, target: Reference, blob: _Blob, meter: _P
         client.upload_blob(target, blob.digest, blob.size, lambda: _bytes_stream(data), sent)
 
 
-def _try_mount(client: RegistryClient, target: Reference, blob: _Blob) -> bool:
-    """Mount ``blob`` from the base repository; False when the registry will not (a 202, or a
-    refusal such as no pull right on the base repository), so that the caller copies it."""
+def transfer_blob(client: RegistryClient, source: Reference, target: Reference, digest: str, size: int,
+                  sent: Callable[[int], None] | None = None) -> str:
+    """Put blob ``digest`` (``size`` bytes) of ``source``'s repository into ``target``'s, the
+    cheapest way, and say how: ``"present"`` (the target has it), ``"mounted"`` (same registry:
+    one request) or ``"copied"`` (streamed through a temporary file). ``sent(n)`` reports bytes.
+
+    A refused mount (ECR without opt-in, no pull right on the source) and another registry both
+    ``HEAD`` before copying (ECR lesson, DESIGN 7).
+    """
+    sent = sent or (lambda n: None)
+    if source.registry == target.registry:
+        if source.repository == target.repository or _try_mount(client, target, digest, source):
+            sent(size)
+            return "present" if source.repository == target.repository else "mounted"
+    if client.head_blob(target, digest):
+        sent(size)
+        return "present"
+    _copy_blob(client, source, digest, size, target, sent)
+    return "copied"
+
+
+def _try_mount(client: RegistryClient, target: Reference, digest: str, source: Reference) -> bool:
+    """Mount ``digest`` from ``source``'s repository; False when the registry will not (a 202,
+    or a refusal such as no pull right on the source repository), so that the caller copies it."""
     try:
-        return client.mount_blob(target, blob.digest, blob.base)
+        return client.mount_blob(target, digest, source)
     except RegistryError as exc:
         if exc.temporary or exc.status not in (400, 401, 403, 404, 405):
             raise
@@ -205,26 +221,26 @@ def _bytes_stream(data: bytes) -> BinaryIO:
     return io.BytesIO(data)
 
 
-def _copy_blob(client: RegistryClient, blob: _Blob, target: Reference, sent: Callable[[int], None]) -> None:
-    """Stream a base layer from its repository into ``target`` through a temporary file."""
-    assert blob.base is not None
+def _copy_blob(client: RegistryClient, source: Reference, digest: str, size: int, target: Reference,
+               sent: Callable[[int], None]) -> None:
+    """Stream blob ``digest`` from ``source``'s repository into ``target`` through a temporary file."""
     with tempfile.TemporaryFile(prefix="fairing-blob-") as spool:
-        response = client.open_blob(blob.base, blob.digest)
+        response = client.open_blob(source, digest)
         try:
             for chunk in response.iter_content(1 << 20):
                 spool.write(chunk)
         finally:
             response.close()
         spool.flush()
-        if spool.tell() != blob.size:
-            raise RegistryError(f"Base layer {blob.digest} came in at {spool.tell()} bytes, not {blob.size}; "
-                                "try again.", temporary=True)
+        if spool.tell() != size:
+            raise RegistryError(f"Blob {digest} of {source.name} came in at {spool.tell()} bytes, not "
+                                f"{size}; try again.", temporary=True)
 
         def reopen() -> BinaryIO:
             spool.seek(0)
             return _Unclosable(spool)
 
-        client.upload_blob(target, blob.digest, blob.size, reopen, sent)
+        client.upload_blob(target, digest, size, reopen, sent)
 
 
 class _Unclosable:

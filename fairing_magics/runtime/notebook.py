@@ -180,7 +180,7 @@ def run_notebook(notebook_file, output_name, outputs=(), cell_timeout=None):
 
     # IPC: the kernel talks over sockets in a folder of ours, not TCP ports (no network needed,
     # nothing to eavesdrop on, no port to collide with on a host-network pod).
-    config = Config({"KernelManager": {"transport": "ipc"}})
+    config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(root, "kernel")}})
     client = StreamingClient(nb, config=config, timeout=cell_timeout, kernel_name=KERNEL_NAME,
                              shutdown_kernel="immediate",
                              resources={"metadata": {"path": os.getcwd()}})

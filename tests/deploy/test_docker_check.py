@@ -46,13 +46,16 @@ def test_the_defaults_pass_and_check_needs_no_engine(docker_settings, monkeypatc
     DockerDeployer().check(docker_settings)  # the engine is reached in start(), not here
 
 
-def test_no_engine_fails_before_anything_is_built(docker_settings, monkeypatch, linreg):
+def test_no_engine_fails_before_anything_is_built(docker_settings, registry, monkeypatch, linreg):
     pytest.importorskip("docker")
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     model, _ = linreg
     stages = []
+    # The base image's registry answers (deploy checks that first); the engine does not.
+    settings = docker_settings.with_changes(base_image=f"{registry.host}/base/python:3.11",
+                                            insecure_registries=(registry.host,))
     with pytest.raises(ConfigError, match="No Docker Engine answers .* use --backend local"):
-        deploy(model, name="nope", settings=docker_settings, book=EndpointBook(),
+        deploy(model, name="nope", settings=settings, book=EndpointBook(),
                emit=lambda e: stages.append(getattr(e, "stage", None)))
     assert "build" not in stages
 

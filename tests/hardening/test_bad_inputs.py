@@ -62,7 +62,7 @@ CASES = [
     Case("outputs-bad", train("--outputs a,1b"), "'1b' is not a Python variable name", "--outputs"),
     Case("timeout-negative", train("--timeout -3"), "--timeout -3", "positive number of seconds"),
     Case("timeout-not-number", train("--timeout abc"), "invalid float value: 'abc'", "--timeout"),
-    Case("flag-unknown", train("--bogus-flag"), "unrecognized arguments: --bogus-flag", "--bogus-flag"),
+    Case("flag-unknown", train("--bogus-flag"), "unknown flag --bogus-flag", "--bogus-flag"),
     Case("requirements-missing", train("--requirements /nonexistent/req.txt"), "cannot read it",
          "give a requirements file, 'auto' or 'none'"),
     Case("include-missing", train("--include nothere.py"), "--include nothere.py", "check the path"),

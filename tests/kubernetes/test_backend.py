@@ -206,7 +206,7 @@ def test_submit_list_find_cancel_by_labels(cluster, tmp_path):
 
 
 @pytest.fixture
-def shell(cluster, monkeypatch, tmp_path):
+def shell(cluster, registry, monkeypatch, tmp_path):
     from tests.harness import clear_user_namespace, ipython_shell
 
     ip = ipython_shell()  # one shell per process
@@ -220,7 +220,8 @@ def shell(cluster, monkeypatch, tmp_path):
     assert ip.run_cell("%load_ext fairing_magics").success
     # Other tests of this session may have configured the shared shell: say what we need.
     assert ip.run_cell(f"%fairing_config --backend kubernetes --namespace default --ui text "
-                       f"--storage {tmp_path / 'store'}").success
+                       f"--storage {tmp_path / 'store'} --base-image {registry.host}/fairing-test/python:3.11 "
+                       f"--insecure-registry {registry.host}").success  # %fairing_doctor checks it answers
     yield ip
     ip.run_cell("%unload_ext fairing_magics")
 
@@ -228,7 +229,8 @@ def shell(cluster, monkeypatch, tmp_path):
 def test_doctor_jobs_and_cancel_magics_on_the_cluster(cluster, shell, capsys, tmp_path):
     emu, settings, access = cluster
     assert shell.run_cell("%fairing_doctor --kind tfjob").success
-    assert "[ok] crd tfjobs.kubeflow.org" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[ok] base image: " in out and "[ok] crd tfjobs.kubeflow.org" in out
     # A run started by another kernel: only the cluster knows it.
     backend = KubernetesBackend(access=access)
     run = Run("other-abc123", "kubernetes", tmp_path / "other", stages=backend.stages)

@@ -57,6 +57,7 @@ from fairing_magics.backends.kubernetes.monitor import (
     RunMonitor,
 )
 from fairing_magics.backends.kubernetes.plan import (
+    check_flags,
     output_folder,
     storage_kind,
     training_spec,
@@ -70,7 +71,7 @@ from fairing_magics.backends.kubernetes.trainjob_api import (
 from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled
 from fairing_magics.kube import status as st
 from fairing_magics.kube.access import load_cluster_access
-from fairing_magics.kube.api_resources import API_RESOURCES, TRAINING_KINDS, ApiResource
+from fairing_magics.kube.api_resources import API_RESOURCES, ApiResource
 from fairing_magics.kube.client import ClusterClient
 from fairing_magics.kube.preflight import check_submit, require_ok
 from fairing_magics.kube.trainjob import RUNTIME_PATCHES, pod_settings
@@ -101,18 +102,21 @@ class KubernetesBackend:
         return self._access
 
     # -- the Backend interface ----------------------------------------------------------------
-    def check(self, options, settings) -> None:
-        """Refuse bad flags, a missing CRD or a missing permission before anything is built."""
-        kind = (options.kind or "job").lower()
-        if kind not in TRAINING_KINDS:
-            raise ConfigError(f"--kind {options.kind!r} is not one of {', '.join(TRAINING_KINDS)}")
+    def validate(self, options, settings) -> None:
+        """Refuse what needs no cluster to know (no I/O) beyond the flags themselves
+        (:func:`.plan.check_flags`): ``--outputs`` with no run storage to bring them back. The
+        dry run calls this too."""
         if options.outputs and not settings.storage:
             raise ConfigError(
                 "--outputs on the kubernetes backend needs run storage to bring them back: "
                 "%fairing_config --storage s3://BUCKET/PREFIX (or a folder the cluster's nodes "
                 "share with this notebook)")
-        # Every flag through the same code as the real spec, with a stand-in image.
-        training_spec(options, settings, name="check-000000", image="check", namespace="check")
+
+    def check(self, options, settings) -> None:
+        """Refuse bad flags, a missing CRD or a missing permission before anything is built."""
+        check_flags(options, settings)
+        self.validate(options, settings)
+        kind = (options.kind or "job").lower()
         access = self.access_for(options, settings)
         namespace = options.namespace or settings.namespace or access.namespace
         require_ok(check_submit(access, kind, namespace,

@@ -31,6 +31,7 @@ from fairing_magics.aws import aws_env_from_secret
 from fairing_magics.backends.kubernetes.trainjob_api import dry_run_trainjob_api
 from fairing_magics.errors import ConfigError
 from fairing_magics.image.layout import OUTPUT_DIR
+from fairing_magics.kube.api_resources import TRAINING_KINDS
 from fairing_magics.kube.manifests import to_yaml
 from fairing_magics.kube.naming import unique_name
 from fairing_magics.kube.options import JobOptions, parse_toleration, parse_volume
@@ -108,6 +109,16 @@ def training_spec(options, settings, *, name: str, image: str, capture_digest: s
                 container.setdefault("volumeMounts", []).append(
                     {"name": OUTPUT_VOLUME, "mountPath": OUTPUT_DIR})
     return spec
+
+
+def check_flags(options, settings) -> None:
+    """Refuse the cell's flags that would make no valid object: an unknown ``--kind``, then every
+    flag through the same code as the real spec (:func:`training_spec`), with a stand-in name and
+    image. Pure; the pipeline calls it on every backend, so a flag is checked the same way
+    wherever the run goes."""
+    if (options.kind or "job").lower() not in TRAINING_KINDS:
+        raise ConfigError(f"--kind {options.kind!r} is not one of {', '.join(TRAINING_KINDS)}")
+    training_spec(options, settings, name="check-000000", image="check", namespace="check")
 
 
 def pod_templates(spec: dict) -> Iterator[dict]:
