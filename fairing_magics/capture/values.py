@@ -9,6 +9,7 @@ in the requirements too.
 
 from __future__ import annotations
 
+import copyreg
 import hashlib
 import io
 import math
@@ -178,6 +179,10 @@ class _RecordingPickler(cloudpickle.Pickler):
             if isinstance(obj, type):
                 self._main_classes.add(obj.__qualname__)
                 _track_class_deterministically(obj)
+                # Pickling an instance caches __slotnames__ on its class (copyreg), and so does
+                # loading a run's outputs: compute it now, so the class pickles alike before and
+                # after (the cache's key would otherwise change once a run returned an instance).
+                copyreg._slotnames(obj)
             elif kind is types.FunctionType and _KERNEL_FILENAME.search(obj.__code__.co_filename):
                 obj = self._stable_function(obj)
         return super().reducer_override(obj)

@@ -128,3 +128,17 @@ def test_a_pinned_package_version_is_an_input(tmp_path, monkeypatch):
     assert upgraded[1] == "None" and upgraded[2:] == ["('2.0',", "3)"]  # ran: another pin
     back = _notebook_run(work, storage, one, monkeypatch).split()
     assert back[1] == first[0] and back[2:] == ["('1.0',", "3)"]  # reused the 1.0 run
+
+
+def test_a_class_pickled_by_value_keeps_its_bytes_after_an_instance_was_pickled():
+    """Pickling an instance (a run's outputs coming back, joblib.dump) caches __slotnames__ on
+    its class; the capture computes it first, so the bundle, and the cache key, stay the same."""
+    import cloudpickle
+
+    from fairing_magics.capture import capture_cell
+
+    namespace = {"__name__": "__main__"}
+    exec("class Model:\n    def __init__(self):\n        self.w = 1\n", namespace)  # no source: by value
+    before = capture_cell("m = Model()", namespace, []).digest
+    cloudpickle.loads(cloudpickle.dumps(namespace["Model"]()))
+    assert capture_cell("m = Model()", namespace, []).digest == before
