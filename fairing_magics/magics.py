@@ -21,7 +21,7 @@ from traitlets import TraitError
 
 from fairing_magics import pipeline
 from fairing_magics.config import FairingSettings
-from fairing_magics.errors import ConfigError, JobFailed
+from fairing_magics.errors import ClusterError, ConfigError, JobFailed
 from fairing_magics.run import RunBook, read_records
 from fairing_magics.ui.format import format_seconds
 
@@ -613,8 +613,11 @@ class FairingMagics(Magics, FairingSettings):
             places.add((settings.namespace, settings.context))
         found = []
         for namespace, context in sorted(places):
-            access = load_cluster_access(context=context or None, namespace=namespace or None)
-            found += list_schedules(access, namespace or None)
+            try:
+                access = load_cluster_access(context=context or None, namespace=namespace or None)
+                found += list_schedules(access, namespace or None)
+            except ClusterError as exc:  # no access to schedules must not hide the runs
+                print(f"Schedules in namespace {namespace or '(default)'} cannot be listed: {exc}")
         if found:
             print(format_schedules(found))
             print()
@@ -633,8 +636,12 @@ class FairingMagics(Magics, FairingSettings):
         place = known[0] if known else {"namespace": settings.namespace, "context": settings.context}
         access = load_cluster_access(context=place.get("context") or None,
                                      namespace=place.get("namespace") or None)
-        if not known and find_schedule(access, name) is None:
-            return False
+        if not known:
+            try:
+                if find_schedule(access, name) is None:
+                    return False
+            except ClusterError:  # may not read CronJobs: then NAME is taken for a run
+                return False
         deleted = delete_schedule(access, name, place.get("namespace") or None)
         forget_schedule(settings, name)
         print(f"{name}: schedule removed (its CronJob, Jobs and pods are deleted)" if deleted else

@@ -149,3 +149,22 @@ def test_a_cell_with_the_same_inputs_is_not_submitted_again(cluster_shell, capsy
     entries = list((ip.user_ns["_"].folder.parent.parent / "cache").glob("*.json"))
     assert len(entries) == 2 and {json.loads(e.read_text())["backend"] for e in entries} == \
         {"kubernetes"}
+
+
+def test_jobs_and_cancel_work_when_cronjobs_may_not_be_read(cluster_shell, kube_cluster, capsys):
+    """An account that may not read CronJobs (RBAC) still lists its runs and cancels one."""
+    ip, _, namespace = cluster_shell
+    emulator = kube_cluster.emulator
+    emulator.deny("list", "cronjobs", group="batch", namespace=namespace)
+    emulator.deny("get", "cronjobs", group="batch", namespace=namespace)
+    try:
+        started = run(ip, "%%fairing_train --name slow --no-wait\nimport time\ntime.sleep(300)\n")
+        assert started.success, started.error_in_exec
+        name = ip.user_ns["_"].name
+        capsys.readouterr()
+        assert run(ip, "%fairing_jobs").success
+        out = capsys.readouterr().out
+        assert "Schedules in namespace" in out and "cannot be listed" in out and name in out
+        assert run(ip, f"%fairing_cancel {name}").success
+    finally:
+        emulator.faults.clear()
