@@ -89,7 +89,9 @@ def submit_notebook(argv: list[str], out=None) -> int:
     from fairing_magics.run import RunBook
 
     os.environ.setdefault("FAIRING_UI", "text")
-    parser = notebook_parser("fairing-magics submit")
+    from fairing_magics.magics import FairingMagics
+
+    parser = notebook_parser("fairing-magics submit", FairingMagics.fairing_train.parser)
     try:
         args = parse_notebook_args(parser, argv)
     except SystemExit as exc:

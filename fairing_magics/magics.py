@@ -831,7 +831,7 @@ def _notebook_flags() -> None:
     from fairing_magics.notebook.flags import notebook_parser
 
     function = FairingMagics.fairing_notebook
-    function.parser = notebook_parser("%fairing_notebook")
+    function.parser = notebook_parser("%fairing_notebook", FairingMagics.fairing_train.parser)
     function.__doc__ = (function.__doc__ or "") + "\n" + function.parser.format_help()
 
 

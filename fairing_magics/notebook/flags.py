@@ -17,10 +17,9 @@ USAGE_HEAD = ("NOTEBOOK [-p NAME=VALUE]... [--schedule CRON] [--backend local|do
               "[the flags of %%fairing_train]")
 
 
-def notebook_parser(prog: str) -> argparse.ArgumentParser:
-    """The parser of a notebook job's flags (see the module docstring)."""
-    from fairing_magics.magics import FairingMagics
-
+def notebook_parser(prog: str, train_parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The parser of a notebook job's flags (see the module docstring); ``train_parser`` is
+    ``%%fairing_train``'s (``FairingMagics.fairing_train.parser``)."""
     parser = argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False,
                                      usage="%(prog)s " + USAGE_HEAD.replace("%", "%%"))
     parser.add_argument("notebook", nargs="?", default=None, help="the .ipynb file to run")
@@ -30,7 +29,7 @@ def notebook_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--schedule", default="", metavar="CRON",
                         help="kubernetes: run on this cron schedule as a CronJob (e.g. '0 6 * * *', "
                         "'@hourly') instead of once now")
-    for action in FairingMagics.fairing_train.parser._actions:  # argparse keeps them there
+    for action in train_parser._actions:  # argparse keeps them there
         if action.dest == "help":
             continue
         own = copy.copy(action)  # a copy: a default changed here must not change %%fairing_train
