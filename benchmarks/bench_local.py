@@ -3,10 +3,14 @@
 1. Time from cell start to the first log line: ``pipeline.train`` (capture, bundle, subprocess
    start, bootstrap) until the first LogLines event reaches the panel. Baseline, same run: a bare
    ``python -c "print(1)"`` subprocess until its first line (the floor any subprocess pays).
-2. Log throughput: 200,000 lines printed by a run, through the follow-to-panel path (pipe reader ->
-   Run (log file) -> JobView with real ipywidgets objects), in lines/s and peak Python memory of the
-   kernel side (tracemalloc). Baseline, same run: the same 200,000 lines written with print() in
-   this process (to an in-memory stream, the cheapest thing a kernel can do with them).
+2. Log throughput: 200,000 writes by a run, through the follow-to-panel path (pipe reader ->
+   terminal (lines.py) -> Run (logs.txt, metric parsing, metrics.jsonl, progress) -> JobView with
+   real ipywidgets objects), in lines/s and peak Python memory of the kernel side (tracemalloc).
+   Like a tqdm loop that reports with ``tqdm.write``: 20% of the writes are progress frames
+   (``\r 45%|####  | 90000/200000 [...]``, which the run's LiveStream ends with save-cursor +
+   newline), the others ``step=N loss=X`` lines that clear the bar first (``\r\x1b[K``) and are
+   parsed as metrics. Baseline, same run: the same 200,000 lines written with print() in this
+   process (to an in-memory stream, the cheapest thing a kernel can do with them).
 
 Targets: median first line under 1 s; at least 50,000 lines/s with bounded memory.
 Run: ``python benchmarks/bench_local.py``.
@@ -66,13 +70,20 @@ def bare_subprocess_first_line() -> float:
 
 
 def _run_lines(home: Path, n_lines: int):
-    cell = (f"import sys\nw = sys.stdout.write\nfor i in range({n_lines}):\n"
-            "    w('training step %d loss 0.12345\\n' % i)\n")
+    cell = (f"import sys\nw = sys.stdout.write\nn = {n_lines}\nfor i in range(n):\n"
+            "    if i % 5 == 4:\n"
+            "        w('\\r%3d%%|%-10s| %d/%d [00:01<00:02, 99999.00it/s]' % (i * 100 // n, '#' * (i * 10 // n), i, n))\n"
+            "    else:\n"
+            "        w('\\r\\x1b[Kstep=%d loss=0.12345\\n' % i)\n"
+            "w('\\n')\n")
     with contextlib.redirect_stdout(io.StringIO()):
         run = train(cell, {}, [], TrainOptions(name="throughput"), _settings(home), RunBook())
         run.wait(300)
-    assert run.line_count == n_lines, run.line_count
+    messages = n_lines - n_lines // 5
+    assert run.line_count == messages + 1, run.line_count  # the messages, then the bar's last frame
     assert len(run.view.logs[""]) == 1000  # the panel keeps a bounded number of lines
+    assert run.series.count(("loss", "")) == messages  # every message parsed as a metric
+    assert run.progress[""].done == n_lines - 1  # the bar's last frame
     return run
 
 
@@ -118,8 +129,8 @@ def main() -> None:
         rate = statistics.median(rates)
         baseline = print_baseline()
         small, large = peak_memory_mib(home, N_LINES // 10), peak_memory_mib(home, N_LINES)
-        print(f"log throughput: {N_LINES} lines through pipe -> run log -> JobView at {rate:,.0f} lines/s "
-              f"(median of 3)")
+        print(f"log throughput: {N_LINES} writes (20% progress frames, 80% metric lines) through pipe -> "
+              f"terminal -> run (logs, metrics, progress) -> JobView at {rate:,.0f} lines/s (median of 3)")
         print(f"  peak traced memory: {small:.1f} MiB for {N_LINES // 10} lines, {large:.1f} MiB for "
               f"{N_LINES} lines (bounded: {'yes' if large < 2 * small + 5 else 'NO'})")
         print(f"  baseline print() in the kernel process: {baseline:,.0f} lines/s; ratio {rate / baseline:.2f}x; "

@@ -6,6 +6,9 @@ In IPython or Jupyter::
     %%fairing_train --outputs model
     model = fit(x, y)
 
+Inside a cell (in the kernel or in a run) ``fairing_magics.log_metric(name, value, step=None)``
+records a metric (so do ``name=value`` lines); the panel charts them.
+
 The extension registers the magics (:class:`~fairing_magics.magics.FairingMagics`) ; a
 :class:`~fairing_magics.errors.FairingError` shows as one clear message (its
 ``_render_traceback_``) and fails the cell.
@@ -25,12 +28,13 @@ from fairing_magics.errors import (
     RegistryError,
     RunCancelled,
 )
+from fairing_magics.runtime.live import log_metric
 
 __version__ = "0.1.0"
 __all__ = [
     "BuildError", "CaptureError", "ClusterError", "ConfigError", "DeployError", "FairingError",
     "FairingTimeout", "JobFailed", "RegistryError", "RunCancelled", "load_ipython_extension",
-    "unload_ipython_extension",
+    "log_metric", "unload_ipython_extension",
 ]
 
 _LOADED: dict[int, tuple[object, object]] = {}  # id(shell) -> (FairingMagics, its tab completer)

@@ -29,11 +29,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from fairing_magics import events as ev
 from fairing_magics.errors import ConfigError, FairingError
@@ -154,12 +151,13 @@ class RunCache:
         return True
 
     def record_on_success(self, run, key: str, *, image: str = "") -> None:
-        """When ``run`` succeeds, make it the entry of ``key`` (its log kept in storage too)."""
+        """When ``run`` succeeds, make it the entry of ``key``. (Its log is in storage by then:
+        the run folder of a local storage, or copied to s3:// as the run ends, see
+        :meth:`fairing_magics.run.Run.finish`.)"""
         def on_event(event) -> None:
             if not isinstance(event, ev.Finished) or event.phase != ev.SUCCEEDED:
                 return
             try:
-                self._keep_log(run)
                 body = {"format": FORMAT, "key": key, "run": run.name, "backend": run.backend,
                         "image": image, "finished_at": run.finished_at or time.time(),
                         "started_at": run.started_at, "outputs": list(run.requested_outputs)}
@@ -169,17 +167,6 @@ class RunCache:
                                    level="warning"))
 
         run.subscribe(on_event)
-
-    def _keep_log(self, run) -> None:
-        """The log is written by the kernel into the run folder; an s3:// storage gets a copy
-        (a local storage folder already is the run folder)."""
-        from fairing_magics.storage import S3Storage
-
-        if not isinstance(self.storage, S3Storage):
-            return
-        with tempfile.TemporaryDirectory(prefix="fairing-cache-") as tmp:
-            shutil.copyfile(Path(run.folder) / "logs.txt", Path(tmp) / "logs.txt")
-            self.storage.upload_run_dir(tmp, run.name)
 
 
 def reuse_or_record(run, bundle, image: str, options, settings) -> bool:

@@ -11,8 +11,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 STAGES = ("capture", "build", "push", "submit", "run")
+#: Every stage a run can show, in order; each backend shows those it has (``Backend.stages``).
+TIMELINE = ("capture", "build", "push", "submit", "schedule", "pull", "run", "upload")
 
 # Run phases, in the order a run normally goes through them.
 PENDING = "Pending"
@@ -22,7 +25,8 @@ FAILED = "Failed"
 CANCELLED = "Cancelled"
 TIMED_OUT = "TimedOut"
 DETACHED = "Detached"
-FINAL_PHASES = (SUCCEEDED, FAILED, CANCELLED, TIMED_OUT)
+LOST = "Lost"  # its kernel is gone: nobody follows it, and a local run's process was ended
+FINAL_PHASES = (SUCCEEDED, FAILED, CANCELLED, TIMED_OUT, LOST)
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,52 @@ class LogLines:
 
     lines: tuple[str, ...]
     source: str = ""
+
+
+@dataclass(frozen=True)
+class LiveLines:
+    """The rows still being redrawn below the finished lines of ``source`` (a progress bar's
+    newest frame, nested bars): each replaces the previous ``LiveLines`` of that source; empty
+    when nothing is being redrawn. Colours are kept as ``ESC[...m`` runs."""
+
+    lines: tuple[str, ...]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """Where a progress bar of the program is (tqdm, Keras, Lightning), per replica (``source``).
+    ``total`` is 0 when unknown; ``eta`` is seconds left (None when unknown)."""
+
+    done: float
+    total: float
+    source: str = ""
+    eta: float | None = None
+    rate: str = ""
+    label: str = ""
+
+    @property
+    def fraction(self) -> float | None:
+        return min(1.0, self.done / self.total) if self.total else None
+
+
+class MetricPoint(NamedTuple):
+    """One value of a metric: ``step`` is the x (a step or epoch), ``source`` the replica.
+    (An immutable NamedTuple rather than a frozen dataclass: a run may make 100,000 a second,
+    and a frozen dataclass costs five times as much to make.)"""
+
+    name: str
+    value: float
+    step: float
+    source: str = ""
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class MetricPoints:
+    """New metric values, found in log lines or logged with ``fairing_magics.log_metric``."""
+
+    points: tuple[MetricPoint, ...]
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ message; both fail the cell, so papermill, nbclient and CI see the failure.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from IPython.display import display
 from IPython.utils.process import arg_split
 from traitlets import TraitError
 
+from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.config import FairingSettings
 from fairing_magics.errors import ClusterError, ConfigError, JobFailed
@@ -88,6 +90,7 @@ class FairingMagics(Magics, FairingSettings):
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell=shell, **kwargs)
         self.runs = RunBook()
+        self._shown: list = []  # panels displayed by the running cell
 
     # -- %fairing_config ----------------------------------------------------------------
     @magic_arguments()
@@ -249,22 +252,23 @@ class FairingMagics(Magics, FairingSettings):
         if options.dry_run:
             print(pipeline.plan_train(cell, namespace, history, options, settings, cwd=Path.cwd()))
             return None
-        if options.image_only:
-            ref = pipeline.publish_only(cell, namespace, history, options, settings,
-                                        self._images(settings), cwd=Path.cwd(), show=self._show_view)
-            print(ref)
-            return None
-        run = pipeline.train(cell, namespace, history, options, settings, self.runs, cwd=Path.cwd(),
-                             show=self._show_view, images=self._images(settings))
-        if not options.wait:
+        with self._refreshing():
+            if options.image_only:
+                ref = pipeline.publish_only(cell, namespace, history, options, settings,
+                                            self._images(settings), cwd=Path.cwd(), show=self._show_view)
+                print(ref)
+                return None
+            run = pipeline.train(cell, namespace, history, options, settings, self.runs, cwd=Path.cwd(),
+                                 show=self._show_view, images=self._images(settings))
+            if not options.wait:
+                return self._value_shown_above(run)
+            try:
+                self._follow(run, settings.on_interrupt)
+            except JobFailed as exc:
+                exc.shown_in_log = True  # the panel's log (or the text view) showed it: once is enough
+                raise
+            namespace.update(run.outputs)
             return self._value_shown_above(run)
-        try:
-            self._follow(run, settings.on_interrupt)
-        except JobFailed as exc:
-            exc.shown_in_log = not hasattr(run.view, "widget")
-            raise
-        namespace.update(run.outputs)
-        return self._value_shown_above(run)
 
     def _value_shown_above(self, value) -> None:
         """Make ``value`` the cell's value (``_``, ``Out[n]``, ``ExecutionResult.result``)
@@ -305,8 +309,22 @@ class FairingMagics(Magics, FairingSettings):
         return service
 
     def _show_view(self, view) -> None:
+        """Display the panel. Its ``text/plain`` is the text view's rendering, updated when the
+        cell ends (a display id), so a notebook run headless keeps a readable log."""
         if hasattr(view, "widget"):
-            display(view.widget)
+            view.display_handle = display(view, display_id=True)
+            self._shown.append(view)
+
+    @contextlib.contextmanager
+    def _refreshing(self):
+        """Panels shown during the cell get their final text into the output as the cell ends."""
+        self._shown = []
+        try:
+            yield
+        finally:
+            shown, self._shown = self._shown, []
+            for view in shown:
+                view.refresh_display()
 
     # -- %fairing_deploy / %fairing_undeploy ------------------------------------------------
     @magic_arguments()
@@ -389,7 +407,8 @@ class FairingMagics(Magics, FairingSettings):
             return None
         backend = args.backend or settings.backend
         images = self._images(settings) if backend in ("kubernetes", "docker") else None
-        return deploy(model, timeout=args.timeout, show=self._show_view, images=images, **options)
+        with self._refreshing():
+            return deploy(model, timeout=args.timeout, show=self._show_view, images=images, **options)
 
     @magic_arguments()
     @argument("name", help="endpoint name")
@@ -412,38 +431,57 @@ class FairingMagics(Magics, FairingSettings):
         print(undeploy(args.name, settings=self.snapshot(), backend=args.backend))
 
     # -- %fairing_jobs / %fairing_logs / %fairing_cancel -----------------------------------
+    @magic_arguments()
+    @argument("--all", action="store_true", help="every run recorded under FAIRING_HOME (or the "
+              "--storage folder), also those of earlier kernels; default: this kernel's runs")
+    @argument("--limit", type=int, default=20, metavar="N", help="the newest N runs (default 20)")
     @line_magic
     def fairing_jobs(self, line=""):
-        """List runs (name, backend, status, start time, duration; this kernel's and earlier
-        ones') and this kernel's endpoints (name, backend, status, revision, URL).
+        """List this kernel's runs (name, backend, status, start, duration, summary; ``--all``:
+        every recorded run, also those of earlier kernels; ``--limit N``: the newest N) and this
+        kernel's endpoints. A local run whose kernel is gone shows ``Lost`` (its orphaned process,
+        if any, is ended); a cluster run whose kernel is gone shows ``Detached`` (it goes on:
+        ``%fairing_logs NAME`` reattaches). One duration everywhere: from the start of the
+        cell's capture to the run's end.
 
         Example::
 
-            %fairing_jobs
+            %fairing_jobs --all --limit 5
         """
         from fairing_magics.deploy import ENDPOINTS
 
+        args = _parse(self.fairing_jobs, line)
+        if args.limit < 1:
+            raise UsageError(f"--limit {args.limit}: give a number of runs of 1 or more")
+        settings = self.snapshot()
         rows = {}
-        for record in read_records(self.snapshot().runs_root):
-            rows[record["name"]] = record
+        recorded = read_records(settings.runs_root)
+        if args.all:
+            rows = {record["name"]: record for record in recorded}
         for run in self.runs.all():
             rows[run.name] = run.record()
-        if self.snapshot().backend == "kubernetes":
+        if settings.backend == "kubernetes":
             self._print_cluster_runs()
         self._print_schedules()
         endpoints = ENDPOINTS.all()
         if not rows:
-            print("No runs yet. Start one with %%fairing_train.")
+            others = f" %fairing_jobs --all lists the {len(recorded)} recorded runs." if recorded else ""
+            print("No runs in this kernel yet: start one with %%fairing_train." + others)
         else:
-            table = [("NAME", "BACKEND", "STATUS", "START", "DURATION")]
+            chosen = sorted(rows.values(), key=lambda r: r.get("started_at") or 0)[-args.limit:]
+            table = [("NAME", "BACKEND", "STATUS", "START", "DURATION", "SUMMARY")]
             now = time.time()
-            for record in sorted(rows.values(), key=lambda r: r.get("started_at") or 0):
+            for record in chosen:
                 start = record.get("started_at") or now
-                end = record.get("finished_at") or now
+                seconds = record.get("duration") if record.get("finished_at") else now - start
+                summary = record.get("summary") or ""
                 table.append((record["name"], record.get("backend", ""), record.get("phase", ""),
                               time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)),
-                              format_seconds(max(0.0, end - start))))
+                              format_seconds(max(0.0, seconds or 0.0)),
+                              summary if len(summary) <= 70 else summary[:69] + "…"))
             _print_table(table)
+            if len(rows) > len(chosen):
+                print(f"({len(rows) - len(chosen)} older runs not shown: --limit {len(rows)})")
         if endpoints:
             print()
             _print_table([("ENDPOINT", "BACKEND", "STATUS", "REVISION", "URL")] +
@@ -453,23 +491,43 @@ class FairingMagics(Magics, FairingSettings):
     @argument("name", help="run name (or the --name it was started with: the latest such run)")
     @line_magic
     def fairing_logs(self, line=""):
-        """Show a run's logs again; if it is still running in this kernel, keep following it.
+        """Show a run's log again; if it still runs in this kernel, keep following it.
+
+        Works for any run recorded under FAIRING_HOME (or the --storage folder, or in an s3://
+        --storage), also from a new kernel: a finished or Lost run prints its ``logs.txt`` and
+        how it ended; a cluster run that goes on is reattached (by its labels) and followed.
 
         Example::
 
             %fairing_logs linreg-a1b2c3
         """
         args = _parse(self.fairing_logs, line)
+        settings = self.snapshot()
         run = self.runs.get(args.name)
-        if run is None and self.snapshot().backend == "kubernetes":
-            return self._reattach(args.name)
         if run is None:
-            folder = self._run_folder(args.name)
-            sys.stdout.write((folder / "logs.txt").read_text(encoding="utf-8", errors="replace"))
-            return
+            found = self._recorded_run(args.name, settings)
+            if found is not None:
+                folder, record = found
+                if record.get("backend") == "kubernetes" and record.get("phase") not in ev.FINAL_PHASES:
+                    return self._reattach(record["name"], namespace=(record.get("where") or {}).get("namespace"))
+                text = (folder / "logs.txt").read_text(encoding="utf-8", errors="replace") \
+                    if (folder / "logs.txt").exists() else ""
+                sys.stdout.write(text)
+                print(self._record_status(record))
+                return None
+            if settings.backend == "kubernetes":
+                return self._reattach(args.name)
+            stored = self._stored_run(args.name, settings)
+            if stored is None:
+                raise ConfigError(f"no run {args.name!r} in this kernel, under {settings.runs_root} or in "
+                                  f"the storage; %fairing_jobs --all lists the recorded runs")
+            record, text = stored
+            sys.stdout.write(text)
+            print(self._record_status(record))
+            return None
         if run.done:
             sys.stdout.write(run.logs())
-            return
+            return None
         from fairing_magics.ui.textview import TextView
 
         view = TextView(title=run.name, stream=sys.stdout)
@@ -481,13 +539,16 @@ class FairingMagics(Magics, FairingSettings):
             print(f"[fairing] stopped following {run.name}; it goes on (%fairing_cancel {run.name} stops it)")
         finally:
             run.unsubscribe(view.handle)
+        return None
 
     @magic_arguments()
-    @argument("name", help="run name")
+    @argument("name", help="run name (or the --name it was started with: the latest such run)")
     @line_magic
     def fairing_cancel(self, line=""):
-        """Stop a run of this kernel, or remove a scheduled notebook (its CronJob, with its
-        Jobs and pods).
+        """Stop a run: one of this kernel, or any recorded under FAIRING_HOME or the storage
+        (from a new kernel too): a local run's process is ended (its kernel, if alive, reports it
+        Cancelled), a cluster run's job and pods are deleted, a docker run's container stopped. A
+        scheduled notebook's name removes the schedule: its CronJob, with its Jobs and pods.
 
         Example::
 
@@ -496,27 +557,106 @@ class FairingMagics(Magics, FairingSettings):
         args = _parse(self.fairing_cancel, line)
         if self._cancel_schedule(args.name):
             return
+        settings = self.snapshot()
         run = self.runs.get(args.name)
-        if run is None and self.snapshot().backend == "kubernetes":
-            return self._cancel_on_cluster(args.name)
         if run is None:
-            raise ConfigError(f"no run {args.name!r} in this kernel; %fairing_jobs lists the runs")
+            found = self._recorded_run(args.name, settings)
+            if found is None:
+                stored = self._stored_run(args.name, settings) if settings.backend != "kubernetes" else None
+                if settings.backend == "kubernetes" or (stored and stored[0].get("backend") == "kubernetes"):
+                    namespace = ((stored or ({},))[0].get("where") or {}).get("namespace")
+                    return self._cancel_on_cluster(args.name, namespace)
+                raise ConfigError(f"no run {args.name!r} in this kernel, under {settings.runs_root} or in "
+                                  f"the storage; %fairing_jobs --all lists the recorded runs")
+            return self._cancel_recorded(*found)
         if run.done:
             print(f"{run.name} already ended: {run.phase}")
-            return
+            return None
         run.cancel()
         run.wait_done(15)
         print(f"{run.name}: {run.phase}")
+        return None
 
-    def _run_folder(self, name: str) -> Path:
-        home = self.snapshot().runs_root
-        folder = home / "runs" / name
-        if folder.is_dir():
-            return folder
-        matches = sorted((home / "runs").glob(f"{name}-*"), key=lambda p: p.stat().st_mtime)
-        if matches:
-            return matches[-1]
-        raise ConfigError(f"no run {name!r}; %fairing_jobs lists the runs")
+    def _recorded_run(self, name: str, settings):
+        """``(folder, settled record)`` of run ``name`` (or the newest run of that --name) under
+        the runs folder, or None."""
+        from fairing_magics.run import load_record, settle_record
+
+        runs = settings.runs_root / "runs"
+        folder = runs / name
+        if not (folder / "run.json").exists():
+            matches = sorted(runs.glob(f"{name}-*/run.json"), key=lambda p: p.stat().st_mtime)
+            if not matches:
+                return None
+            folder = matches[-1].parent
+        record = load_record(folder)
+        if record is None:
+            return None
+        return folder, settle_record(folder, record)
+
+    def _stored_run(self, name: str, settings):
+        """``(record, log text)`` of a run kept in an s3:// --storage, or None."""
+        if not settings.storage.startswith("s3://"):
+            return None
+        import json
+
+        from fairing_magics.storage import MissingRunFile, check_run_name, storage_for
+
+        try:
+            storage = storage_for(settings.storage)
+            record = json.loads(storage.read_bytes(check_run_name(name), "run.json"))
+        except (MissingRunFile, ConfigError, ValueError):
+            return None
+        try:
+            text = storage.read_bytes(name, "logs.txt").decode("utf-8", "replace")
+        except MissingRunFile:
+            text = ""
+        return record, text
+
+    @staticmethod
+    def _record_status(record: dict) -> str:
+        seconds = record.get("duration") or 0.0
+        return (f"[fairing] {record.get('name')} {record.get('phase')}: {record.get('summary') or '-'} "
+                f"[{format_seconds(seconds)}]")
+
+    def _cancel_recorded(self, folder: Path, record: dict) -> None:
+        """%fairing_cancel of a run this kernel does not have (another kernel's, or a gone one's)."""
+        import os
+
+        from fairing_magics.run import end_process, process_alive, request_cancel
+
+        name = record["name"]
+        if record.get("phase") in ev.FINAL_PHASES:
+            print(f"{name} already ended: {record.get('phase')} ({record.get('summary') or '-'})")
+            return
+        backend = record.get("backend")
+        if backend == "kubernetes":
+            self._cancel_on_cluster(name, (record.get("where") or {}).get("namespace"))
+            return
+        if backend == "docker":
+            self._cancel_container(name)
+            return
+        if process_alive(record.get("process")) is None:
+            raise ConfigError(f"run {name} runs on another machine ({(record.get('process') or {}).get('host')}): "
+                              "cancel it from its own kernel")
+        request_cancel(folder, f"%fairing_cancel in another kernel (pid {os.getpid()})")
+        print(f"{name}: {end_process(record.get('process'))}; its kernel reports it Cancelled")
+
+    def _cancel_container(self, name: str) -> None:
+        from fairing_magics.backends.docker import (
+            RUN_LABEL,
+            DockerBackend,
+            remove_container,
+            stop_container,
+        )
+
+        engine = DockerBackend().engine
+        containers = engine.containers.list(filters={"label": f"{RUN_LABEL}={name}"})
+        for container in containers:
+            stop_container(container)
+            remove_container(container)
+        print(f"{name}: " + (f"its container {containers[0].short_id} was stopped and removed"
+                             if containers else "no container of it is running"))
 
     # -- %fairing_notebook / %fairing_debug -------------------------------------------------
     @line_magic
@@ -753,7 +893,7 @@ class FairingMagics(Magics, FairingSettings):
         print(format_runs(list_runs(access)))
         print()
 
-    def _reattach(self, name: str):
+    def _reattach(self, name: str, namespace: str | None = None):
         """%fairing_logs for a run this kernel did not start: follow it from the cluster."""
         from fairing_magics.backends.kubernetes.jobs import find_run
         from fairing_magics.run import Run
@@ -761,7 +901,7 @@ class FairingMagics(Magics, FairingSettings):
 
         settings = self.snapshot()
         backend, access = self._cluster_access(settings)
-        info = find_run(access, name)
+        info = find_run(access, name, namespace or None)
         run = Run(info.name, backend.name,
                   Path(settings.home) / "attached" / f"{info.name}-{int(time.time())}",
                   stages=backend.stages)
@@ -775,16 +915,16 @@ class FairingMagics(Magics, FairingSettings):
         try:
             self._follow(run, "detach")
         except JobFailed as exc:
-            exc.shown_in_log = not hasattr(view, "widget")
+            exc.shown_in_log = True  # the panel's log (or the text view) showed it: once is enough
             raise
         run.suppress_next_display = True
         return run
 
-    def _cancel_on_cluster(self, name: str) -> None:
+    def _cancel_on_cluster(self, name: str, namespace: str | None = None) -> None:
         from fairing_magics.backends.kubernetes.jobs import cancel_run
 
         _, access = self._cluster_access(self.snapshot())
-        info = cancel_run(access, name)
+        info = cancel_run(access, name, namespace or None)
         print(f"{info.name}: deleting its {info.resource.kind} and pods (foreground propagation)")
 
     @magic_arguments()

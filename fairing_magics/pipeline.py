@@ -382,16 +382,19 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
         backend.check(options, settings)
         check_base(options, settings)
     check_storage(settings)
+    started_at = time.time()
     if bundle is None:
         bundle, capture_seconds = capture(cell, namespace, history, options, settings, cwd)
     else:
         capture_seconds = captured_in
 
     name = unique_name(options.name)
+    stages = backend.stages + (("upload",) if settings.storage.startswith("s3://") else ())
     run = Run(name, backend.name, settings.runs_root / "runs" / name, outputs=options.outputs,
-              stages=backend.stages)
-    view = make_view(settings.ui, title=name, backend=backend.name, stages=backend.stages,
-                     log_lines=settings.log_lines, on_cancel=lambda: cancel_from_panel(run))
+              stages=stages, started_at=started_at, where=run_location(backend_name, options, settings))
+    view = make_view(settings.ui, title=name, backend=backend.name, stages=stages,
+                     log_lines=settings.log_lines, on_cancel=lambda: cancel_from_panel(run),
+                     started=started_at)
     run.view = view
     run.subscribe(view.handle)
     attach_frames(run, settings)  # run.error.frames, for %fairing_debug
@@ -430,6 +433,15 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
         run.finish(ev.CANCELLED, message, error=error)
         raise error from None
     return run
+
+
+def run_location(backend: str, options: TrainOptions, settings: Settings) -> dict:
+    """Where a run can be found again from another kernel (kept in its ``run.json``)."""
+    where = {"storage": settings.storage} if settings.storage else {}
+    if backend == "kubernetes":
+        where.update(namespace=options.namespace or settings.namespace, kind=options.kind,
+                     context=options.context or settings.context)
+    return where
 
 
 _UNDONE = {

@@ -31,6 +31,9 @@ from pathlib import Path
 from .errors import ConfigError, FairingError
 
 RUNS = "runs"
+#: A run's records, written by the kernel as the run goes (fairing_magics.run) and kept in an
+#: s3:// storage beside its outputs when it ends, so another machine's kernel can read them.
+RECORD_FILES = ("run.json", "logs.txt", "metrics.jsonl")
 #: Files written last by uploaders: seeing one means the rest of the run folder is complete.
 COMMIT_FILES = ("outputs.pkl", "error.json")
 
@@ -375,6 +378,27 @@ def _unwrap(exc: BaseException) -> BaseException:
     """boto3's transfer errors (S3UploadFailedError) wrap the ClientError that says why."""
     inner = exc.__cause__ or exc.__context__
     return inner if inner is not None and hasattr(inner, "response") else exc
+
+
+def store_run_records(uri: str, run: str, folder: str | os.PathLike) -> list[str]:
+    """Copy the records of ``run`` (:data:`RECORD_FILES` in ``folder``) into the storage at
+    ``uri`` (``runs/<run>/``); return the names copied. A local storage folder already is the
+    run folder: nothing to copy."""
+    storage = storage_for(uri)
+    if not isinstance(storage, S3Storage):
+        return []
+    copied = []
+    for name in RECORD_FILES:
+        path = Path(folder) / name
+        if not path.exists():
+            continue
+        key = storage.run_key(run, name)
+        try:
+            storage._client.upload_file(str(path), storage.bucket, key)
+        except Exception as exc:
+            raise storage._error(_unwrap(exc), f"uploading s3://{storage.bucket}/{key}") from exc
+        copied.append(name)
+    return copied
 
 
 def describe_run_folder(uri: str | os.PathLike, run: str) -> str:

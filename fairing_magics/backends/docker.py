@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
-from fairing_magics.backends.lines import LineSplitter
+from fairing_magics.backends.lines import LineEvents, LineSplitter
 from fairing_magics.backends.local import finish_from_exit
 from fairing_magics.errors import (
     ConfigError,
@@ -51,7 +51,7 @@ class DockerBackend:
     """Runs bundle images in containers of a Docker Engine (``DOCKER_HOST``)."""
 
     name = "docker"
-    stages = ("capture", "build", "push", "run")
+    stages = ("capture", "build", "push", "pull", "run")
 
     def __init__(self, engine=None, *, docker_host: str | None = None):
         self._engine = engine
@@ -85,7 +85,8 @@ class DockerBackend:
         container = None
         returncode = None
         try:
-            pull_image(self.engine, launch.image, run.emit)
+            with ev.stage(run.emit, "pull") as step:
+                step.detail = pull_image(self.engine, launch.image, run.emit)
             if state.reason:
                 return
             run.emit(ev.PhaseChanged(ev.PENDING, "starting the container"))
@@ -94,8 +95,9 @@ class DockerBackend:
             if launch.timeout:
                 state.start_timer(launch.timeout)
             run.emit(ev.PhaseChanged(ev.RUNNING, f"container {container.short_id}"))
+            events = LineEvents(run.emit)
             follow_lines(container.logs(stream=True, follow=True, stdout=True, stderr=True),
-                         lambda lines: run.emit(ev.LogLines(lines)))
+                         events.lines, on_live=events.live)
             returncode = int(container.wait().get("StatusCode", -1))
         except JobFailed as exc:
             state.error = exc
@@ -170,7 +172,7 @@ def container_options(launch: Launch, run: Run) -> dict:
     }
 
 
-def pull_image(engine, image: str, emit: Callable[[object], None], *, keychain=None) -> None:
+def pull_image(engine, image: str, emit: Callable[[object], None], *, keychain=None) -> str:
     """Pull ``image`` unless the engine has it; a failure is a :class:`JobFailed` saying why.
     ``emit`` gets a ``Pending`` phase when a pull starts (a run's, or a deployment's). The pull
     carries our keychain's credentials for the registry (:func:`engine_auth`: ECR tokens, the
@@ -179,7 +181,7 @@ def pull_image(engine, image: str, emit: Callable[[object], None], *, keychain=N
 
     try:
         engine.api.inspect_image(image)
-        return
+        return "already on the engine"
     except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound: pull it
         pass
     emit(ev.PhaseChanged(ev.PENDING, f"pulling {image}"))
@@ -192,7 +194,7 @@ def pull_image(engine, image: str, emit: Callable[[object], None], *, keychain=N
     except Exception as exc:  # noqa: BLE001 - docker.errors.APIError before the stream
         message = str(exc)
     else:
-        return
+        return "pulled"
     raise JobFailed(f"the Docker Engine could not pull {image}: {redact(message)[:500]}. Check that the engine "
                     "may read the registry (credentials, insecure registries in its settings).",
                     reason="ErrImagePull")
@@ -218,12 +220,13 @@ def remove_container(container) -> None:
 
 
 def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], None],
-                 gather_seconds: float = GATHER_SECONDS) -> None:
-    """Turn a stream of byte chunks into batches of whole lines, delivered as they come.
+                 gather_seconds: float = GATHER_SECONDS, *, on_live=None) -> None:
+    """Turn a stream of byte chunks into batches of finished lines for ``deliver`` as they come,
+    and the live rows for ``on_live`` (see :func:`~fairing_magics.backends.local.pump_lines`).
 
     A reader thread takes the chunks; a batch goes out at most ``gather_seconds`` after its first
     chunk arrived (a program that flushes every line gives a few hundred batches a second, not
-    one event per line). UTF-8 is decoded incrementally; a last line without newline is kept.
+    one event per line).
     """
     chunk_queue: queue.Queue = queue.Queue(maxsize=1024)  # bounded: a fast program waits for us
     end = object()
@@ -260,15 +263,19 @@ def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], N
         lines = splitter.feed(b"".join(parts))
         if lines:
             deliver(lines)
+        if on_live is not None:
+            on_live(splitter.live(), splitter.take_markers())
     last = splitter.close()
     if last:
         deliver(last)
+    if on_live is not None:
+        on_live((), splitter.take_markers())
 
 
 def _finish(run: Run, returncode: int | None, state: _ContainerState, seconds: float, launch: Launch) -> None:
     if state.reason == "cancelled":
         run.emit(ev.StageChanged("run", "failed", seconds))
-        run.finish(ev.CANCELLED, f"cancelled after {seconds:.1f} s",
+        run.finish(ev.CANCELLED, lambda took: f"cancelled after {took}",
                    error=RunCancelled(f"run {run.name} was cancelled; its container was stopped and removed",
                                       phase=ev.CANCELLED, last_lines=tuple(run.tail())))
         return

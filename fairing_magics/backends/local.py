@@ -22,10 +22,10 @@ from pathlib import Path
 
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
-from fairing_magics.backends.lines import LineSplitter
+from fairing_magics.backends.lines import LineEvents, LineSplitter
 from fairing_magics.capture.bundle import BOOTSTRAP_NAME
 from fairing_magics.errors import FairingTimeout, JobFailed, RunCancelled
-from fairing_magics.run import Run
+from fairing_magics.run import Run, cancel_request
 
 READ_CHUNK = 1 << 16
 GATHER_SECONDS = 0.02
@@ -48,6 +48,7 @@ class LocalBackend:
         env["FAIRING_OUTPUT_DIR"] = str(run.folder)
         env["FAIRING_RUN_NAME"] = run.name
         env["PYTHONUNBUFFERED"] = "1"
+        env["FAIRING_PARENT_PID"] = str(os.getpid())  # the run ends itself if this kernel dies
         storage = getattr(launch.settings, "storage", "") or ""
         if storage.startswith("s3://"):  # the run folder also goes to S3, as on a cluster
             env["FAIRING_STORAGE"] = storage
@@ -60,6 +61,7 @@ class LocalBackend:
             command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
+        run.set_process(proc.pid)
         run.emit(ev.PhaseChanged(ev.RUNNING, f"pid {proc.pid}"))
         state = _ProcessState(proc)
         run.set_canceller(lambda: state.stop("cancelled"))
@@ -105,14 +107,17 @@ def _terminate_group(proc: subprocess.Popen) -> None:
             pass
 
 
-def pump_lines(fd: int, deliver, chunk: int = READ_CHUNK, gather_seconds: float = GATHER_SECONDS) -> None:
-    """Read ``fd`` until EOF and call ``deliver(tuple_of_lines)`` for each batch of whole lines.
+def pump_lines(fd: int, deliver, chunk: int = READ_CHUNK, gather_seconds: float = GATHER_SECONDS, *,
+               on_live=None) -> None:
+    """Read ``fd`` until EOF and call ``deliver(lines)`` with each batch of finished lines, and
+    ``on_live(live_rows, markers)`` after each batch: the rows still being redrawn and the
+    runtime's stage markers (:mod:`fairing_magics.backends.lines`;
+    :class:`~fairing_magics.backends.lines.LineEvents` turns both into events).
 
-    Lines show up as soon as they are written: a batch is delivered at most ``gather_seconds``
+    Output shows up as soon as it is written: a batch is delivered at most ``gather_seconds``
     after its first byte arrived, earlier when a full chunk is waiting. Gathering for a few
     milliseconds turns a program that flushes every line into a few hundred batches a second
-    instead of one event per line. UTF-8 is decoded incrementally (a character split across
-    reads stays whole) and a partial last line waits for its newline.
+    instead of one event per line.
     """
     splitter = LineSplitter()
     eof = False
@@ -136,15 +141,20 @@ def pump_lines(fd: int, deliver, chunk: int = READ_CHUNK, gather_seconds: float 
         lines = splitter.feed(b"".join(parts))
         if lines:
             deliver(lines)
+        if on_live is not None:
+            on_live(splitter.live(), splitter.take_markers())
     last = splitter.close()
     if last:
         deliver(last)
+    if on_live is not None:
+        on_live((), splitter.take_markers())
 
 
 def _follow(proc: subprocess.Popen, state: _ProcessState, run: Run, workdir: Path, launch: Launch) -> None:
     started = time.monotonic()
     try:
-        pump_lines(proc.stdout.fileno(), lambda lines: run.emit(ev.LogLines(lines)))
+        events = LineEvents(run.emit)
+        pump_lines(proc.stdout.fileno(), events.lines, on_live=events.live)
         returncode = proc.wait()
     finally:
         proc.stdout.close()
@@ -156,9 +166,12 @@ def _follow(proc: subprocess.Popen, state: _ProcessState, run: Run, workdir: Pat
 
 
 def _finish(run: Run, returncode: int, reason: str, seconds: float, launch: Launch) -> None:
-    if reason == "cancelled":
+    elsewhere = cancel_request(run.folder) if returncode != 0 else ""
+    if reason == "cancelled" or elsewhere:
+        if elsewhere and not run.cancelled_by:
+            run.cancelled_by = elsewhere
         run.emit(ev.StageChanged("run", "failed", seconds))
-        run.finish(ev.CANCELLED, f"cancelled after {seconds:.1f} s",
+        run.finish(ev.CANCELLED, lambda took: f"cancelled after {took}",
                    error=RunCancelled(f"run {run.name} was cancelled; its process was stopped",
                                       phase=ev.CANCELLED, last_lines=tuple(run.tail())))
         return
@@ -184,11 +197,13 @@ def finish_from_exit(run: Run, returncode: int, seconds: float) -> None:
             outputs = cloudpickle.loads(path.read_bytes())
         run.emit(ev.StageChanged("run", "done", seconds))
         names = ", ".join(outputs) if outputs else "no outputs"
-        run.finish(ev.SUCCEEDED, f"succeeded in {seconds:.1f} s ({names})", outputs=outputs)
+        run.finish(ev.SUCCEEDED, lambda took: f"succeeded in {took} ({names})", outputs=outputs)
         return
     run.emit(ev.StageChanged("run", "failed", seconds))
-    run.finish(ev.FAILED, f"failed after {seconds:.1f} s (exit code {returncode})",
-               error=error_from_output(run, run.folder, returncode))
+    error = error_from_output(run, run.folder, returncode)
+    why = error.reason if error.reason and not error.reason.startswith("exit code") else ""
+    run.finish(ev.FAILED, lambda took: f"failed after {took} ({why + ', ' if why else ''}exit code {returncode})",
+               error=error)
 
 
 def error_from_output(run: Run, folder: Path, returncode: int) -> JobFailed:

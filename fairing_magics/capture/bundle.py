@@ -12,6 +12,7 @@ cloudpickle besides the pinned requirements) runs it with the bootstrap it carri
                               notebook's working folder; copied into the run's working folder
       fairing_bootstrap.py    the runtime (stdlib + cloudpickle): loads values, runs main.py
       fairing_storage_upload.py  uploads the output folder when FAIRING_STORAGE is s3:// (boto3)
+      fairing_live.py         log_metric, live progress frames, stage markers (stdlib)
       fairing_frames.py       saves the failing frames' variables when the program raises
 
 The :class:`Bundle` value is pure data; :func:`write_bundle` is the only function here that
@@ -32,6 +33,7 @@ MANIFEST_NAME = "fairing_manifest.json"
 MAIN_NAME = "main.py"
 BOOTSTRAP_NAME = "fairing_bootstrap.py"
 STORAGE_UPLOAD_NAME = "fairing_storage_upload.py"
+LIVE_NAME = "fairing_live.py"
 FRAMES_NAME = "fairing_frames.py"
 REQUIREMENTS_NAME = "requirements.txt"
 VALUES_DIR = "values"
@@ -149,6 +151,7 @@ class Bundle:
             REQUIREMENTS_NAME: "".join(r + "\n" for r in self.requirements).encode("utf-8"),
             BOOTSTRAP_NAME: bootstrap_source(),
             STORAGE_UPLOAD_NAME: runtime_source("storage_upload.py"),
+            LIVE_NAME: runtime_source("live.py"),
             FRAMES_NAME: runtime_source("frames.py"),
         }
         for name, data in self.values.items():

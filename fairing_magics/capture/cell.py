@@ -183,6 +183,8 @@ def capture_cell(
     res.modules.update(find_imported_modules(python.tree))
     for module in free.star_imports:
         res.modules.add(module)
+    provided = {m for m in res.modules if m.split(".")[0] == "fairing_magics"}
+    res.modules -= provided  # the run's runtime provides it (log_metric): not shipped, not installed
 
     local = collect_local_modules(res.modules, cwd)
     files = dict(local.files)
@@ -195,6 +197,8 @@ def capture_cell(
     source = _render_main(res, python.text, python.tree)
     cell_notes = [f"line {line}: {note}" for line, note in zip(python.note_lines, python.notes, strict=True)]
     notes = [*cell_notes, *res.notes, *local.notes, *req_notes]
+    if provided:
+        notes.append("fairing_magics: provided by the run's runtime (log_metric), not installed")
     version = _python_version()
     report = CaptureReport(
         source=source,

@@ -158,6 +158,8 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
         endpoint = Endpoint(name, server, model=package.description, source=source,
                             on_delete=book.discard)
         book.add(endpoint)
+    if view is not None:
+        endpoint.view = view  # it says Deleted after %fairing_undeploy
     emit(ev.PhaseChanged(READY, server.url))
     emit(ev.Finished(ev.SUCCEEDED, f"{name} ready at {endpoint.predict_url}", time.perf_counter() - started))
     detach = getattr(server, "detach_events", None)
@@ -203,10 +205,18 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
         lines.append("Packages: " + ", ".join(package.requirements))
         lines.extend(f"Note: {note}" for note in package.notes)
     if runtime:
-        from fairing_magics.deploy.kserve_runtime import describe_runtime_plan, save_runtime_model
+        from fairing_magics.deploy.kserve_runtime import (
+            describe_runtime_plan,
+            load_package_model,
+            save_runtime_model,
+        )
 
-        saved = save_runtime_model(runtime, model) if package is not None else None
-        lines.extend(describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings))
+        # The deploy saves the model as it comes out of its package: so does the plan, or the
+        # folder (the saved files' digest) it shows would not be the one the deploy uploads.
+        saved = save_runtime_model(runtime, load_package_model(package)) \
+            if package is not None else None
+        lines.extend(describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings,
+                                           replicas=replicas, cpu=cpu, memory=memory))
         return "\n".join(lines)
     if backend == "local":
         lines.append("Would run: serve.py with this kernel's Python on a free port of 127.0.0.1, "
@@ -217,7 +227,7 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
 
         lines.extend(describe_plan(package, name=name, settings=settings))
         return "\n".join(lines)
-    from fairing_magics.deploy.kubernetes import MODEL_DIR, endpoint_options, render_objects
+    from fairing_magics.deploy.kubernetes import MODEL_DIR, endpoint_objects
     from fairing_magics.images import describe_index, describe_registry_plan, target_repository
 
     repository = target_repository(settings.registry)
@@ -233,14 +243,14 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
     for notice in image_notices(settings.base_image, settings.registry, settings.index_url,
                                 settings.extra_index_urls):
         lines.extend(["", "Warning: " + notice])
-    opts = endpoint_options(name, f"{repository}@sha256:<digest of the built image>",
-                            namespace=settings.namespace, package=package, replicas=replicas,
-                            kserve=kserve, expose=expose, cpu=cpu, memory=memory,
-                            istio_inject=settings.istio_inject)
+    objects = endpoint_objects(name, f"{repository}@sha256:<digest of the built image>",
+                               settings=settings, namespace=settings.namespace, package=package,
+                               replicas=replicas, kserve=kserve, expose=expose, cpu=cpu,
+                               memory=memory)
     what = "an InferenceService" if kserve else "a Deployment and a Service"
     lines += ["", f"Kubernetes: would create (or patch, rolling out) {what} in namespace "
               f"{settings.namespace or '(the context or pod namespace)'}:", "",
-              to_yaml(render_objects(opts)).rstrip("\n")]
+              to_yaml(objects).rstrip("\n")]
     return "\n".join(lines)
 
 

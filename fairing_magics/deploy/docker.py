@@ -208,7 +208,7 @@ class DockerServer:
     def wait_ready(self, timeout: float) -> None:
         """Until ``GET /v1/models/NAME`` is 200; DeployError (with the log) if the container ends."""
         wait_until_ready(self.request, self.model_name, deadline=time.monotonic() + timeout, timeout=timeout,
-                         ended=self._ended, pause=self._pause, failure=self._failure)
+                         ended=self._ended, pause=self._pause, failure=self._failure, emit=self._emit)
 
     def _ended(self) -> str:
         state = self._state()
@@ -309,15 +309,11 @@ class DockerDeployer:
         server = DockerServer(engine, container, name, f"http://127.0.0.1:{port}", emit=emit)
         emit(ev.PhaseChanged("Starting", f"container {container.short_id}"))
         emit(ev.StageChanged("start", "done", time.perf_counter() - started, f"container {container.short_id}"))
-        emit(ev.StageChanged("ready", "running"))
-        started = time.perf_counter()
         try:
-            server.wait_ready(timeout)
+            server.wait_ready(timeout)  # the "ready" stage, with its attempts
         except BaseException:
             server.stop()
-            emit(ev.StageChanged("ready", "failed", time.perf_counter() - started))
             raise
-        emit(ev.StageChanged("ready", "done", time.perf_counter() - started, server.url))
         for stale in self._containers(name):
             if stale.id not in _STARTED:  # an earlier kernel's: this kernel's old one goes after the swap
                 emit(ev.Notice(f"removing container {stale.short_id} of an earlier {name!r}"))

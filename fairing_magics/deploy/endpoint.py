@@ -103,26 +103,51 @@ def server_failure(subject: str, what: str, lines: list[str], *, hint: str = "",
 
 def wait_until_ready(request, model_name: str, *, deadline: float, timeout: float,
                      ended: Callable[[], str], pause: Callable[[float], None],
-                     failure: Callable[..., DeployError]) -> None:
+                     failure: Callable[..., DeployError], emit: Callable[[object], None] | None = None) -> None:
     """Probe ``GET /v1/models/NAME`` with ``request`` until it answers 200 (the local and docker
-    deployers share it).
+    deployers share it), as the ``ready`` stage: ``emit`` gets it ``running`` with the attempt
+    count and the last answer (``attempt 3: 503``) after each probe, then ``done`` or ``failed``
+    (the panel shows that instead of one access-log line per probe).
 
     ``ended()``: why the server is gone for good ("exited with code 2"), "" while it runs;
-    ``pause(seconds)``: wait between probes (backing off: each probe is a line in the access
-    log), returning early when the server ends. Raises ``failure(what, timeout=...)`` when the
-    server ends first, or after ``deadline`` (``time.monotonic()``).
+    ``pause(seconds)``: wait between probes (backing off), returning early when the server ends.
+    Raises ``failure(what, timeout=...)`` when the server ends first, or after ``deadline``
+    (``time.monotonic()``).
     """
+    from fairing_magics import events as ev
+
+    emit = emit or (lambda event: None)
+    started = time.perf_counter()
+    emit(ev.StageChanged("ready", "running"))
+    try:
+        _probe_until_ready(request, model_name, deadline=deadline, timeout=timeout, ended=ended, pause=pause,
+                           failure=failure, emit=emit)
+    except BaseException:
+        emit(ev.StageChanged("ready", "failed", time.perf_counter() - started))
+        raise
+
+
+def _probe_until_ready(request, model_name, *, deadline, timeout, ended, pause, failure, emit) -> None:
+    from fairing_magics import events as ev
+
     delay = 0.05
+    attempt = 0
+    started = time.perf_counter()
     while True:
         why = ended()
         if why:
             raise failure(f"{why} before it was ready", timeout=False)
+        attempt += 1
         try:
             status, _ = request("GET", f"/v1/models/{model_name}", timeout=5)
-            if status == 200:
-                return
         except OSError:
-            pass
+            status = None
+        if status == 200:
+            emit(ev.StageChanged("ready", "done", time.perf_counter() - started,
+                                 f"{attempt} attempt{'s' if attempt > 1 else ''}"))
+            return
+        emit(ev.StageChanged("ready", "running", 0.0,
+                             f"attempt {attempt}: {status if status is not None else 'no answer'}"))
         if time.monotonic() > deadline:
             raise failure(f"was not ready within {timeout:g} s", timeout=True)
         pause(delay)
@@ -261,13 +286,23 @@ class Endpoint:
         return server.logs(tail) if server is not None else ""
 
     def delete(self) -> None:
-        """Stop the server and remove everything it used. Deleting twice is harmless."""
+        """Stop the server and remove everything it used. Deleting twice is harmless. Its panel
+        then says ``Deleted``."""
         with self._lock:
             server, self._server = self._server, None
         if server is not None:
             server.stop()
         if self._on_delete is not None:
             self._on_delete(self)
+        view = getattr(self, "view", None)
+        if server is not None and view is not None:
+            from fairing_magics import events as ev
+
+            view.handle(ev.PhaseChanged(DELETED, f"removed {time.strftime('%H:%M:%S')}; %fairing_deploy "
+                                                 "serves it again"))
+            refresh = getattr(view, "refresh_display", None)
+            if refresh is not None:
+                refresh()
 
     # -- what deployers call ---------------------------------------------------------------
     @property

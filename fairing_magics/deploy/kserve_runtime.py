@@ -296,6 +296,17 @@ def render_runtime_objects(opts: DeployOptions) -> list[dict]:
     return render_endpoint(opts)
 
 
+def runtime_objects(name: str, uri: str, *, runtime: str, settings, namespace: str,
+                    replicas: int = 1, cpu: str = "", memory: str = "",
+                    digest: str = "") -> list[dict]:
+    """What a stock-runtime endpoint sends: the one rendering that ``--dry-run`` prints and the
+    deploy applies (``--replicas``, ``--cpu``, ``--memory`` and the service account included)."""
+    return render_runtime_objects(runtime_options(
+        name, uri, runtime=runtime, namespace=namespace, replicas=replicas, cpu=cpu,
+        memory=memory, service_account=getattr(settings, "service_account", ""),
+        istio_inject=settings.istio_inject, digest=digest))
+
+
 def storage_uri(storage: S3Storage, folder: str) -> str:
     """``s3://bucket/prefix/folder`` of ``folder`` in ``storage``."""
     return storage.uri + folder  # the storage's URI ends with "/"
@@ -309,7 +320,8 @@ def custom_s3_endpoint() -> str:
 
 
 def describe_runtime_plan(saved: RuntimeModel | None, *, name: str, runtime: str,
-                          settings) -> list[str]:
+                          settings, replicas: int = 1, cpu: str = "",
+                          memory: str = "") -> list[str]:
     """``--dry-run`` lines: where the model would go and the InferenceService."""
     storage = runtime_storage(settings, runtime)
     folder = (saved.folder(name) if saved is not None
@@ -321,12 +333,12 @@ def describe_runtime_plan(saved: RuntimeModel | None, *, name: str, runtime: str
     if saved is not None:
         lines.extend(f"Note: {note}" for note in saved.notes)
     lines.extend(f"Note: {note}" for note in credential_notes(settings))
-    opts = runtime_options(name, uri, runtime=runtime, namespace=settings.namespace,
-                           service_account=getattr(settings, "service_account", ""),
-                           istio_inject=settings.istio_inject, digest=saved.digest if saved else "")
+    objects = runtime_objects(name, uri, runtime=runtime, settings=settings,
+                              namespace=settings.namespace, replicas=replicas, cpu=cpu,
+                              memory=memory, digest=saved.digest if saved else "")
     lines += ["", "Kubernetes: would create (or patch, rolling out) an InferenceService in "
               f"namespace {settings.namespace or '(the context or pod namespace)'}:", "",
-              to_yaml(render_runtime_objects(opts)).rstrip("\n")]
+              to_yaml(objects).rstrip("\n")]
     return lines
 
 
@@ -379,11 +391,10 @@ def start_runtime_endpoint(package: ModelPackage, *, name: str, settings,
     with ev.stage(emit, "upload") as step:
         uri = upload_runtime_model(saved, storage, name)
         step.detail = f"{uri}/{FILE_NAMES[runtime]}"
-    opts = runtime_options(name, uri, runtime=runtime, namespace=client.namespace,
-                           replicas=replicas, cpu=cpu, memory=memory,
-                           service_account=getattr(settings, "service_account", ""),
-                           istio_inject=settings.istio_inject, digest=saved.digest)
-    server = roll_out(client, render_runtime_objects(opts),
+    objects = runtime_objects(name, uri, runtime=runtime, settings=settings,
+                              namespace=client.namespace, replicas=replicas, cpu=cpu,
+                              memory=memory, digest=saved.digest)
+    server = roll_out(client, objects,
                       EndpointObjects(name, client.namespace, True), image="",
                       replicas=replicas, expose="clusterip", timeout=timeout, emit=emit,
                       what=f"{replicas} replica(s) of KServe's {runtime} runtime, "

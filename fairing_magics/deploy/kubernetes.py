@@ -115,13 +115,25 @@ def build_model_image(package: ModelPackage, images, *, repository: str, base_im
 def endpoint_options(name: str, image: str, *, namespace: str = "",
                      package: ModelPackage | None = None, replicas: int = 1, kserve: bool = False,
                      expose: str = "clusterip", cpu: str = "", memory: str = "",
-                     istio_inject: bool = False) -> DeployOptions:
-    """The :class:`~fairing_magics.kube.options.DeployOptions` of an endpoint."""
+                     istio_inject: bool = False, digest: str = "") -> DeployOptions:
+    """The :class:`~fairing_magics.kube.options.DeployOptions` of an endpoint (``digest``: the
+    model's, when there is no ``package`` yet)."""
     return DeployOptions(name=name, image=image or "placeholder", namespace=namespace,
                          run_name=name, replicas=replicas, port=SERVING_PORT, model_name=name,
                          expose=expose, kserve=kserve, cpu=cpu, memory=memory,
                          istio_inject=istio_inject, env={"FAIRING_MODEL_NAME": name},
-                         capture_digest=package.digest if package is not None else "")
+                         capture_digest=package.digest if package is not None else digest)
+
+
+def endpoint_objects(name: str, image: str, *, settings, namespace: str,
+                     package: ModelPackage | None = None, digest: str = "", replicas: int = 1,
+                     kserve: bool = False, expose: str = "clusterip", cpu: str = "",
+                     memory: str = "") -> list[dict]:
+    """What an endpoint with our predictor image sends: the one rendering that ``--dry-run``
+    prints and the deploy applies (Deployment + Service, or an InferenceService)."""
+    return render_objects(endpoint_options(
+        name, image, namespace=namespace, package=package, digest=digest, replicas=replicas,
+        kserve=kserve, expose=expose, cpu=cpu, memory=memory, istio_inject=settings.istio_inject))
 
 
 def render_objects(opts: DeployOptions) -> list[dict]:
@@ -180,10 +192,10 @@ class KubernetesDeployer:
         images = images or ImageService(settings)
         image = build_model_image(package, images, repository=repository,
                                   base_image=settings.base_image, tag=name, emit=emit)
-        opts = endpoint_options(name, image, namespace=client.namespace, package=package,
-                                replicas=replicas, kserve=kserve, expose=expose, cpu=cpu,
-                                memory=memory, istio_inject=settings.istio_inject)
-        return roll_out(client, render_objects(opts),
+        objects = endpoint_objects(name, image, settings=settings, namespace=client.namespace,
+                                   package=package, replicas=replicas, kserve=kserve,
+                                   expose=expose, cpu=cpu, memory=memory)
+        return roll_out(client, objects,
                         EndpointObjects(name, client.namespace, kserve), image=image,
                         replicas=replicas, expose=expose, timeout=timeout, emit=emit,
                         what=f"{replicas} replica(s) of {image.split('@')[-1][:19]}")

@@ -36,7 +36,7 @@ from fairing_magics.kube.api_resources import (
     POD,
     SERVICE,
 )
-from fairing_magics.kube.client import ClusterClient
+from fairing_magics.kube.client import ClusterClient, Notice
 from fairing_magics.kube.labels import endpoint_pod_selector
 
 POLL_SECONDS = 0.5
@@ -198,9 +198,11 @@ def condition(obj: dict, kind: str) -> dict:
 # -- changing it ------------------------------------------------------------------------------
 
 
-def apply_objects(client: ClusterClient, objects: list[dict]) -> list[dict]:
+def apply_objects(client: ClusterClient, objects: list[dict],
+                  notice: Notice | None = None) -> list[dict]:
     """Create each object, or merge-patch it when it exists (a rollout). Returns, for updated
-    objects, their previous state (to roll back to); empty when everything was new."""
+    objects, their previous state (to roll back to); empty when everything was new. ``notice``
+    hears the API server's warnings (see :mod:`fairing_magics.kube.fieldvalidation`)."""
     previous: list[dict] = []
     for obj in objects:
         kind, name = obj["kind"], obj["metadata"]["name"]
@@ -209,7 +211,7 @@ def apply_objects(client: ClusterClient, objects: list[dict]) -> list[dict]:
         try:
             current = client.get(resource, name, namespace=ns, missing_ok=True)
             if current is None:
-                client.create(resource, obj, namespace=ns)
+                client.create(resource, obj, namespace=ns, notice=notice)
                 continue
             if kind == "Service" and (current.get("spec") or {}).get("type") == obj["spec"]["type"]:
                 continue  # same shape: keep it (and its clusterIP and nodePort) as it is
@@ -217,7 +219,7 @@ def apply_objects(client: ClusterClient, objects: list[dict]) -> list[dict]:
             body = {"metadata": {"labels": obj["metadata"].get("labels"),
                                  "annotations": obj["metadata"].get("annotations")},
                     "spec": _patchable_spec(kind, obj["spec"])}
-            client.patch(resource, name, body, namespace=ns)
+            client.patch(resource, name, body, namespace=ns, notice=notice)
             previous.append(current)
         except ClusterError:
             if previous:

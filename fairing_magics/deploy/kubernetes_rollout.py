@@ -51,7 +51,8 @@ def roll_out(client: ClusterClient, rendered: list[dict], objects: EndpointObjec
     new objects or give updated ones their previous spec back. ``image`` tells the new pods from
     the old ones ("" when KServe picks the image: a stock runtime's)."""
     with ev.stage(emit, "apply") as step:
-        undo = apply_objects(client, rendered)
+        undo = apply_objects(client, rendered,
+                             notice=lambda text: emit(ev.Notice(text, "warning")))
         made = "InferenceService" if objects.kserve else "Deployment + Service"
         step.detail = f"{'updated' if undo else 'created'} {made} in {client.namespace}"
     try:

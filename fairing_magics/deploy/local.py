@@ -137,14 +137,20 @@ class LocalServer:
         _RUNNING.discard(self)
 
     # -- startup -----------------------------------------------------------------------
-    def wait_ready(self, timeout: float) -> None:
-        """Until ``GET /v1/models/NAME`` is 200; DeployError (with the log) if the server exits."""
+    def wait_listening(self, timeout: float) -> None:
+        """Until the server says it listens; DeployError (with the log) if it does not in time."""
         deadline = time.monotonic() + timeout
         while not self._listening.wait(0.05):
             if time.monotonic() > deadline:
                 raise self._failure(f"did not start listening within {timeout:g} s", timeout=True)
+
+    def wait_ready(self, timeout: float, deadline: float | None = None) -> None:
+        """Until ``GET /v1/models/NAME`` is 200 (the ``ready`` stage, with its attempts);
+        DeployError (with the log) if the server exits."""
+        deadline = deadline or time.monotonic() + timeout
+        self.wait_listening(max(0.0, deadline - time.monotonic()))
         wait_until_ready(self.request, self.model_name, deadline=deadline, timeout=timeout,
-                         ended=self._ended, pause=self._pause, failure=self._failure)
+                         ended=self._ended, pause=self._pause, failure=self._failure, emit=self._emit)
 
     def _ended(self) -> str:
         code = self.process.poll()
@@ -193,11 +199,17 @@ class LocalDeployer:
         started = time.perf_counter()
         server = LocalServer(folder, name, emit=emit)
         emit(ev.PhaseChanged("Starting", f"pid {server.pid}"))
+        deadline = time.monotonic() + timeout
         try:
-            server.wait_ready(timeout)
+            server.wait_listening(timeout)
         except BaseException:
             server.stop()
             emit(ev.StageChanged("start", "failed", time.perf_counter() - started))
             raise
         emit(ev.StageChanged("start", "done", time.perf_counter() - started, f"pid {server.pid}"))
+        try:
+            server.wait_ready(timeout, deadline)
+        except BaseException:
+            server.stop()
+            raise
         return server

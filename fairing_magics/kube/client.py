@@ -22,14 +22,26 @@ would be a second path beside this one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlencode
 
 import urllib3
 
+from fairing_magics.errors import ClusterError
 from fairing_magics.kube.access import ClusterAccess
 from fairing_magics.kube.api_resources import POD, ApiResource
 from fairing_magics.kube.errors import Refusal, explain_api_error
+from fairing_magics.kube.fieldvalidation import (
+    ServerVersion,
+    fallback_notice,
+    known_version,
+    parse_version,
+    remember_version,
+    warnings_of,
+)
+
+#: Hears a notice (one line of text) for the user.
+Notice = Callable[[str], None]
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -40,6 +52,7 @@ class ClusterClient:
 
     def __init__(self, access: ClusterAccess):
         self.access = access
+        self._strict: bool | None = None  # fieldValidation=Strict: decided at the first write
 
     @property
     def namespace(self) -> str:
@@ -117,18 +130,50 @@ class ClusterClient:
                              namespace=namespace, missing_ok=missing_ok, query=query)
         return None if response is None else _json(response)
 
-    def create(self, resource: ApiResource, body: dict, *, namespace: str = "") -> dict:
-        """Create ``body`` (an object of ``resource``) in ``namespace``; the object made."""
+    def create(self, resource: ApiResource, body: dict, *, namespace: str = "",
+               notice: Notice | None = None) -> dict:
+        """Create ``body`` (an object of ``resource``) in ``namespace``; the object made.
+        Unknown fields are refused where the server can (:mod:`.fieldvalidation`); ``notice``
+        hears the server's warnings and, once, that it cannot refuse them."""
         name = (body.get("metadata") or {}).get("name", "")
-        return _json(self.call("POST", resource.path(namespace), verb="create",
-                               resource=resource, namespace=namespace, name=name, body=body))
+        return self._write("POST", resource.path(namespace), resource, namespace, name, body,
+                           JSON, notice)
 
     def patch(self, resource: ApiResource, name: str, body: dict, *,
-              namespace: str = "") -> dict:
-        """Merge-patch (RFC 7386) the object ``name`` with ``body``; the object as patched."""
-        return _json(self.call("PATCH", resource.path(namespace, name), verb="patch",
-                               resource=resource, namespace=namespace, name=name, body=body,
-                               content_type=MERGE_PATCH))
+              namespace: str = "", notice: Notice | None = None) -> dict:
+        """Merge-patch (RFC 7386) the object ``name`` with ``body``; the object as patched
+        (field validation and ``notice`` as for :meth:`create`)."""
+        return self._write("PATCH", resource.path(namespace, name), resource, namespace, name,
+                           body, MERGE_PATCH, notice)
+
+    def server_version(self) -> ServerVersion | None:
+        """The API server's version (read once per server and kernel; None when unreadable)."""
+        version = known_version(self.access.host)
+        if version is None:
+            try:
+                document = self.read_json("/version", resource="/version")
+            except (ClusterError, ValueError):
+                return None  # not kept: the next write asks again
+            version = parse_version(document or {})
+            if version is not None:
+                remember_version(self.access.host, version)
+        return version
+
+    def _write(self, method: str, path: str, resource: ApiResource, namespace: str, name: str,
+               body: dict, content_type: str, notice: Notice | None) -> dict:
+        if self._strict is None:
+            version = self.server_version()
+            self._strict = version is not None and version.strict
+            if not self._strict and notice is not None:
+                notice(fallback_notice(version))  # once per client: per submit or deploy
+        query = [("fieldValidation", "Strict")] if self._strict else []
+        verb = "create" if method == "POST" else "patch"
+        response = self.call(method, path, verb=verb, resource=resource, namespace=namespace,
+                             name=name, body=body, content_type=content_type, query=query)
+        for text in warnings_of(response.headers):
+            if notice is not None:
+                notice(f"the API server warns about {resource.kind} {name}: {text}")
+        return _json(response)
 
     def delete(self, resource: ApiResource, name: str, *, namespace: str = "",
                propagation: str = "") -> bool:

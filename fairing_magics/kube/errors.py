@@ -5,7 +5,8 @@ one place requests go through, never at each caller). :func:`explain_api_error` 
 the resource and the namespace, and what to do: the RBAC rule to add and the kubectl commands
 that add it (403, :func:`rbac_advice`), the CRD to install (404 on a custom resource,
 :func:`crd_missing_message`), the namespace to create, the credentials to refresh (401), the
-flags to check (422). A cluster that cannot be reached is named with its address and how access
+flags to check (422), the field a Strict create or patch sent that the cluster's schema lacks
+(400, :func:`.fieldvalidation.strict_refusal`). A cluster that cannot be reached is named with its address and how access
 was loaded. The :class:`~fairing_magics.errors.ClusterError` keeps the HTTP ``status`` and
 ``reason`` (None and "" when no answer came), so a caller can still tell "gone" from "refused".
 Messages never quote credentials.
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from fairing_magics.errors import ClusterError, connection_failure, redact
 from fairing_magics.kube.access import ClusterAccess
 from fairing_magics.kube.api_resources import ApiResource
+from fairing_magics.kube.fieldvalidation import known_version, strict_refusal
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ def explain_api_error(error: Refusal | BaseException, *, verb: str,
     elif status == 409:
         message = (f"{what}{obj} already exists{where}: choose another --name, or remove the "
                    f"old one first{said_part}")
+    elif status == 400 and "strict decoding error" in str(said):
+        message = strict_refusal(said, resource=resource, name=name, namespace=namespace,
+                                 version=known_version(access.host) if access else None)
     elif status == 422:
         message = (f"the API server refused the {what}{obj}{where} as invalid: {said}. Check the "
                    "flags; if they look right, this is a bug in fairing-magics: please report "

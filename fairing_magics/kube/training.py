@@ -21,12 +21,14 @@ from fairing_magics.kube.pods import CONTAINER_NAMES, render_object, render_pod_
 from fairing_magics.kube.trainjob import RUNTIME_PATCHES, render_trainjob
 
 
-def render_training(opts: JobOptions, trainjob_field: str = RUNTIME_PATCHES) -> dict:
+def render_training(opts: JobOptions, trainjob_field: str = RUNTIME_PATCHES, *,
+                    trainjob_deadline: bool = True) -> dict:
     """The spec of ``opts.kind``: :func:`render_job`, :func:`render_tfjob`,
     :func:`render_pytorchjob` or :func:`.trainjob.render_trainjob` (with the TrainJob's pod
-    settings in ``trainjob_field``, the field the cluster's Trainer takes them in)."""
+    settings in ``trainjob_field``, the field the cluster's Trainer takes them in, and
+    ``activeDeadlineSeconds`` only where it has it: ``trainjob_deadline``)."""
     if opts.kind == "trainjob":
-        return render_trainjob(opts, trainjob_field)
+        return render_trainjob(opts, trainjob_field, active_deadline=trainjob_deadline)
     return {"job": render_job, "tfjob": render_tfjob, "pytorchjob": render_pytorchjob}[
         opts.kind](opts)
 

@@ -36,8 +36,12 @@ word. :func:`render_trainjob` renders one of three shapes (the Kubernetes backen
 
 The pod spec part is the same in all three: ``serviceAccountName``, ``nodeSelector``,
 ``tolerations``, ``imagePullSecrets``, ``volumes`` and the ``node`` container's
-``volumeMounts``. The env of ``node`` can only be set through ``trainer.env`` (the API refuses it
-in a patch), so all env goes there. ``--timeout`` is ``spec.activeDeadlineSeconds``.
+``volumeMounts``; v2.0's ``podSpecOverrides`` has no ``imagePullSecrets``: there the pods get
+``--image-pull-secret`` through their service account, or the run is refused
+(``backends.kubernetes.trainjob_api.pull_secret_carrier``). The env of ``node`` can only be set through
+``trainer.env`` (the API refuses it in a patch), so all env goes there. ``--timeout`` is
+``spec.activeDeadlineSeconds`` from Trainer v2.2; on v2.0 and v2.1, which have no such field, the
+backend deletes the TrainJob when the time is up (``active_deadline=False``).
 
 **Finding the pods**: JobSet labels every pod ``jobset.sigs.k8s.io/jobset-name: <run>``
 (:func:`.labels.trainjob_pod_selector`) and ``jobset.sigs.k8s.io/replicatedjob-name: node``;
@@ -130,10 +134,13 @@ def num_nodes(opts: JobOptions) -> int:
     return max(1, opts.workers)
 
 
-def render_trainjob(opts: JobOptions, pod_settings_field: str = RUNTIME_PATCHES) -> dict:
+def render_trainjob(opts: JobOptions, pod_settings_field: str = RUNTIME_PATCHES, *,
+                    active_deadline: bool = True) -> dict:
     """A ``trainer.kubeflow.org/v1alpha1`` TrainJob whose pod-level settings go in
     ``pod_settings_field`` (one of :data:`POD_SETTINGS_FIELDS`; ``""``: a Trainer with none of
-    them, the settings are left out). See the module docstring."""
+    them, the settings are left out). ``active_deadline``: the Trainer has
+    ``spec.activeDeadlineSeconds`` (v2.2+); without it ``--timeout`` is left out here and the
+    backend enforces it. See the module docstring."""
     if pod_settings_field not in POD_SETTINGS_FIELDS + ("",):
         raise ConfigError(f"unknown TrainJob field {pod_settings_field!r} for pod settings: use "
                           f"one of {', '.join(POD_SETTINGS_FIELDS)}")
@@ -160,7 +167,7 @@ def render_trainjob(opts: JobOptions, pod_settings_field: str = RUNTIME_PATCHES)
     if resources:
         trainer["resourcesPerNode"] = resources
     spec: dict = {"runtimeRef": ref.render(), "trainer": trainer}
-    if opts.timeout is not None:
+    if opts.timeout is not None and active_deadline:
         spec["activeDeadlineSeconds"] = opts.timeout
     jobset_meta = _jobset_metadata(opts)
     target = [{"name": TRAINER_JOB}]
@@ -173,7 +180,9 @@ def render_trainjob(opts: JobOptions, pod_settings_field: str = RUNTIME_PATCHES)
                                          "spec": _pod_spec_patch(opts)}]
     elif pod_settings_field == POD_SPEC_OVERRIDES:
         spec.update(jobset_meta)
-        spec[POD_SPEC_OVERRIDES] = [{"targetJobs": target, **_pod_spec_patch(opts)}]
+        override = _pod_spec_patch(opts)
+        override.pop("imagePullSecrets", None)  # v2.0 has no such field: see pull_secret_carrier
+        spec[POD_SPEC_OVERRIDES] = [{"targetJobs": target, **override}]
     return render_object(TRAINJOB, opts, spec)
 
 

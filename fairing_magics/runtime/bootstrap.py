@@ -40,6 +40,7 @@ EXIT_BUNDLE_ERROR = 2
 OUTPUTS_FILE = "outputs.pkl"
 ERROR_FILE = "error.json"
 FRAMES_MODULE = "fairing_frames.py"
+LIVE_FILE = "fairing_live.py"
 
 
 def _write_atomic(path, data):
@@ -102,7 +103,8 @@ def _upload_outputs(bundle_dir, output_dir):
         spec = importlib.util.spec_from_file_location("fairing_storage_upload", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        module.upload_output_dir(output_dir, storage, os.environ.get("FAIRING_RUN_NAME") or "run")
+        with _live_stage(bundle_dir, "upload"):
+            module.upload_output_dir(output_dir, storage, os.environ.get("FAIRING_RUN_NAME") or "run")
     except Exception as exc:  # noqa: BLE001 - any failure to upload is reported the same way
         sys.stderr.write("fairing: cannot upload the outputs to %s: %s\n" % (storage, exc))
         return False
@@ -129,6 +131,29 @@ def _inspect_failure(bundle_dir, output_dir, exc, tb_text):
         return tb_text
 
 
+def _live(bundle_dir):
+    """The bundle's ``fairing_live`` module (log_metric, live progress frames, stage markers),
+    loaded once; None for a bundle without it."""
+    module = sys.modules.get("fairing_live")
+    path = os.path.join(bundle_dir, LIVE_FILE)
+    if module is None and os.path.exists(path):
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("fairing_live", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules["fairing_live"] = module
+    return module
+
+
+def _live_stage(bundle_dir, name):
+    """``with``-able marker of a runtime stage for the kernel's timeline (a no-op without it)."""
+    import contextlib
+
+    live = _live(bundle_dir)
+    return live.stage(name) if live is not None else contextlib.nullcontext()
+
+
 def _on_sigterm(signum, frame):
     raise KeyboardInterrupt("terminated (SIGTERM)")
 
@@ -147,6 +172,9 @@ def main(argv):
         except (AttributeError, ValueError):
             pass
     signal.signal(signal.SIGTERM, _on_sigterm)
+    live = _live(bundle_dir)
+    if live is not None:
+        live.install()
 
     try:
         with open(os.path.join(bundle_dir, "fairing_manifest.json"), encoding="utf-8") as fh:

@@ -14,6 +14,7 @@ PHASE_COLOURS = {
     ev.CANCELLED: "#9a6700",
     ev.TIMED_OUT: "#cf222e",
     ev.DETACHED: "#8250df",
+    ev.LOST: "#9a6700",
 }
 
 STATE_MARKS = {"running": "…", "done": "✓", "failed": "✗", "skipped": "–"}
@@ -50,13 +51,17 @@ def header_html(title: str, where: str, phase: str, colour: str, detail: str, el
             f"{extra} · {format_seconds(elapsed)}</div>")
 
 
-def stages_html(stage_names, stage_states: dict, progress: str = "") -> str:
-    """The row of stages with their marks and durations (push shows its byte progress)."""
+def stages_html(stage_names, stage_states: dict, progress: str = "", running_seconds=None) -> str:
+    """The row of stages with their marks and durations (push shows its byte progress; a running
+    stage its time so far and its detail, e.g. ``attempt 3``, when ``running_seconds(stage)``
+    is given)."""
     cells = []
     for stage in stage_names:
         state, seconds, detail = stage_states.get(stage, ("waiting", 0.0, ""))
         mark = STATE_MARKS.get(state, "○")
         timing = format_seconds(seconds) if state in ("done", "failed") else ""
+        if state == "running" and running_seconds is not None:
+            timing = format_seconds(running_seconds(stage)) + (f" ({detail})" if detail else "")
         if stage == "push" and state == "running" and progress:
             timing = progress
         colour = _STAGE_COLOURS.get(state, "#8a8a8a")
@@ -73,3 +78,46 @@ def notices_html(notices) -> str:
     rows = [f'<div style="color:{_NOTICE_COLOURS.get(level, "#555")}">{html.escape(text)}</div>'
             for level, text in notices]
     return '<div class="fairing-notices" style="font-size:90%">' + "".join(rows) + "</div>"
+
+
+def progress_text(p: ev.RunProgress) -> str:
+    """``45% 45/100 · 10.2it/s · ETA 5.0 s`` (``45 it · 10.2it/s`` without a total)."""
+    parts = []
+    fraction = p.fraction
+    done = f"{p.done:g}"
+    if fraction is not None:
+        parts.append(f"{fraction * 100:.0f}% {done}/{p.total:g}")
+    else:
+        parts.append(done)
+    if p.rate:
+        parts.append(p.rate)
+    if p.eta is not None and fraction is not None and fraction < 1:
+        parts.append("ETA " + (format_seconds(p.eta) if p.eta >= 1 else "<1 s"))
+    return " · ".join(parts)
+
+
+def progress_bar_text(p: ev.RunProgress, width: int = 20) -> str:
+    fraction = p.fraction
+    if fraction is None:
+        return ""
+    filled = round(fraction * width)
+    return "[" + "█" * filled + "░" * (width - filled) + "]"
+
+
+def progress_html(progress: dict) -> str:
+    """One bar per replica (a run with one shows one): label, bar, percent, rate, ETA."""
+    rows = []
+    for source, p in sorted(progress.items()):
+        fraction = p.fraction
+        label = " ".join(x for x in (source, p.label) if x)
+        bar = ""
+        if fraction is not None:
+            bar = ('<span style="display:inline-block;width:160px;height:9px;background:#e6e6e6;'
+                   'border-radius:4px;vertical-align:middle;margin:0 6px">'
+                   f'<span class="fairing-progress-fill" style="display:block;height:9px;width:{fraction * 100:.1f}%;'
+                   'background:#1f6feb;border-radius:4px"></span></span>')
+        rows.append(f'<div class="fairing-progress" data-source="{html.escape(source)}" '
+                    f'data-fraction="{"" if fraction is None else f"{fraction:.4f}"}" style="font-size:90%">'
+                    + (f"<code>{html.escape(label)}</code>" if label else "")
+                    + bar + html.escape(progress_text(p)) + "</div>")
+    return "".join(rows)

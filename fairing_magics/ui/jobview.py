@@ -1,99 +1,92 @@
 """JobView: the ipywidgets panel of a run.
 
-Layout, top to bottom: a header (run name, backend, phase in colour, elapsed time); a row of
-stages with their durations (only the stages the backend has); the notices that matter (pod
-events, warnings); the log (one tab per replica when a run has several) keeping the last
-``log_lines`` lines; a Cancel button; and the final summary. Its parts carry CSS classes for
-styles and browser tests: ``fairing-jobview`` (the panel), ``fairing-header`` with
-``fairing-phase``, ``fairing-stages`` with one ``fairing-stage`` each, ``fairing-notices``,
-``fairing-log`` (each log area) and ``fairing-summary``.
+Layout, top to bottom: a header (run name, backend, phase in colour, the run's duration) with a
+progress bar per replica (percent, rate, ETA) while the program draws one; a row of stages with
+their durations (only the stages the backend has: capture, build, push, submit, schedule, pull,
+run, upload); the notices that matter (pod events, warnings); the log (one tab per replica when a
+run has several), which follows the newest line unless the user scrolled up and shows a
+progress bar's newest frame live; the metrics chart (one small chart per metric, one line per
+replica); a Cancel button; and the final summary. Its parts carry CSS classes for styles and
+browser tests: ``fairing-jobview`` (the panel), ``fairing-header`` with ``fairing-phase``,
+``fairing-progress`` (one per replica, ``data-fraction``), ``fairing-stages`` with one
+``fairing-stage`` each, ``fairing-notices``, ``fairing-log`` (each log area; the live rows are
+``fairing-live``), ``fairing-chart`` and ``fairing-summary``.
 
-Events arrive from background threads; :class:`~fairing_magics.ui.panel.Panel` records them and
-renders a few times a second from a flusher thread, one render at a time.
+Displayed, the panel's ``text/plain`` is what the text view prints
+(:func:`~fairing_magics.ui.textview.render_text`): a notebook run headless (nbclient,
+papermill) keeps a readable log in its saved outputs; :meth:`refresh_display` updates it when the
+run ends. Events arrive from background threads; :class:`~fairing_magics.ui.panel.Panel` records
+them and renders a few times a second from a flusher thread, one render at a time.
 """
 
 from __future__ import annotations
 
 import html
-import time
-from collections import deque
 
 import ipywidgets as widgets
 
-from fairing_magics import events as ev
-from fairing_magics.ui.format import PHASE_COLOURS, header_html, notices_html, stages_html
-from fairing_magics.ui.panel import MAX_NOTICES, Panel
+from fairing_magics.ui.chart import charts_html
+from fairing_magics.ui.format import (
+    PHASE_COLOURS,
+    header_html,
+    notices_html,
+    progress_html,
+    stages_html,
+)
+from fairing_magics.ui.logbox import LogBox
+from fairing_magics.ui.panel import Panel
+from fairing_magics.ui.state import RunState
 
 
 class JobView(Panel):
-    """The panel of one run. ``widget`` is what gets displayed."""
+    """The panel of one run. ``widget`` is what gets displayed (``display(view)`` shows it with
+    the text of :func:`~fairing_magics.ui.textview.render_text` as its ``text/plain``)."""
 
     def __init__(self, *, title: str, backend: str, stages: tuple[str, ...], log_lines: int = 1000,
-                 on_cancel=None):
+                 on_cancel=None, started: float | None = None):
         super().__init__()
+        self.state = RunState(title=title, backend=backend, stages=stages, log_lines=log_lines,
+                              started=started)
         self.title = title
         self.backend = backend
-        self.stage_names = tuple(stages)
         self.log_lines = log_lines
-        self.phase = ev.PENDING
-        self.phase_detail = ""
-        self.started = time.time()
-        self.ended: float | None = None
-        self.stage_states: dict[str, tuple[str, float, str]] = {}
-        self.logs: dict[str, deque[str]] = {"": deque(maxlen=log_lines)}
-        self.line_counts: dict[str, int] = {"": 0}
-        self.notices: deque[tuple[str, str]] = deque(maxlen=MAX_NOTICES)
-        self.progress = ""
-        self.summary = ""
-
         self.header = widgets.HTML()
         self.stage_row = widgets.HTML()
         self.notice_box = widgets.HTML()
-        self.log_output = widgets.Output(layout=widgets.Layout(max_height="320px", overflow="auto",
-                                                               border="1px solid #ddd"))
-        self.log_output.add_class("fairing-log")
+        self.log_boxes: dict[str, LogBox] = {"": LogBox(log_lines)}
         self.tabs: widgets.Tab | None = None
-        self.tab_outputs: dict[str, widgets.Output] = {}
-        self.log_box = widgets.VBox([self.log_output])
+        self.log_box = widgets.VBox([self.log_boxes[""].widget])
+        self.chart = widgets.HTML()
         self.cancel_button = widgets.Button(description="Cancel", button_style="warning",
                                             icon="stop", layout=widgets.Layout(width="110px"))
         self.summary_box = widgets.HTML()
         self._on_cancel = on_cancel
         self.cancel_button.on_click(self._cancel_clicked)
         self.widget = widgets.VBox(
-            [self.header, self.stage_row, self.notice_box, self.log_box,
+            [self.header, self.stage_row, self.notice_box, self.log_box, self.chart,
              widgets.HBox([self.cancel_button]), self.summary_box],
             layout=widgets.Layout(border="1px solid #ccc", padding="6px"),
         )
         self.widget.add_class("fairing-jobview")
+        self.display_handle = None
         self._start(f"fairing-view-{title}")
+
+    # -- what older callers read ----------------------------------------------------------
+    @property
+    def phase(self) -> str:
+        return self.state.phase
+
+    @property
+    def summary(self) -> str:
+        return self.state.summary
+
+    @property
+    def logs(self):
+        return self.state.logs
 
     # -- events (any thread, under the lock) ---------------------------------------------
     def _record(self, event) -> None:
-        if isinstance(event, ev.LogLines):
-            source = event.source
-            if source not in self.logs:
-                self.logs[source] = deque(maxlen=self.log_lines)
-                self.line_counts[source] = 0
-            self.logs[source].extend(event.lines)
-            self.line_counts[source] += len(event.lines)
-        elif isinstance(event, ev.StageChanged):
-            self.stage_states[event.stage] = (event.state, event.seconds, event.detail)
-        elif isinstance(event, ev.PhaseChanged):
-            if event.source:
-                self.notices.append(("info", f"{event.source}: {event.phase}"
-                                     + (f" ({event.detail})" if event.detail else "")))
-            else:
-                self.phase, self.phase_detail = event.phase, event.detail
-        elif isinstance(event, ev.Notice):
-            where = f"{event.source}: " if event.source else ""
-            self.notices.append((event.level, where + event.text))
-        elif isinstance(event, ev.Progress):
-            self.progress = f"{event.what}: {event.done * 100 // max(event.total, 1)}%"
-        elif isinstance(event, ev.Finished):
-            self.phase, self.phase_detail = event.phase, ""  # a running phase's detail is stale now
-            self.summary = event.summary
-            self.ended = time.time()
+        self.state.record(event)
 
     def block_cancel(self, hint: str) -> None:
         """The cell blocks and widget events cannot reach the kernel until the run ends: show the
@@ -110,20 +103,51 @@ class JobView(Panel):
         if self._on_cancel is not None:
             self._on_cancel()
 
+    # -- display ---------------------------------------------------------------------------
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        from fairing_magics.ui.textview import render_text
+
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude, **kwargs)
+        with self._lock:
+            bundle["text/plain"] = render_text(self.state)
+        return bundle
+
+    def refresh_display(self) -> None:
+        """Put the panel's text, as it is now, into the displayed output (what a headless notebook
+        saves): at the end of the cell, and when a ``--no-wait`` run is waited for. A panel whose
+        run goes on keeps updating."""
+        if self.state.ended is not None:
+            self.close()  # the final render first
+        else:
+            self._render()
+        if self.display_handle is not None:
+            try:
+                self.display_handle.update(self)
+            except Exception:  # noqa: BLE001 - no kernel to send to: nothing to refresh
+                pass
+
     # -- rendering (flusher thread, one at a time) ---------------------------------------
     def _render_state(self) -> None:
+        state = self.state
         with self._lock:
-            header = self._header_html()
-            stages = self._stages_html()
-            notices = self._notices_html()
-            logs = {source: "\n".join(lines) + ("\n" if lines else "") for source, lines in self.logs.items()}
-            summary = self.summary
-            finished = self.ended is not None
-            phase = self.phase
+            header = header_html(state.title, state.backend, state.phase,
+                                 PHASE_COLOURS.get(state.phase, "#444"), state.phase_detail, state.elapsed)
+            header += progress_html(state.progress) if state.ended is None or state.progress else ""
+            stages = stages_html(state.stage_names, state.stage_states, state.transfer,
+                                 running_seconds=state.stage_seconds)
+            notices = notices_html(state.notices)
+            logs = {source: (list(state.logs[source]), state.line_counts.get(source, 0), state.live.get(source, ()))
+                    for source in state.sources()}  # a copy: widgets are made outside the lock
+            chart = charts_html(state.series)
+            summary = state.summary
+            finished = state.ended is not None
+            phase = state.phase
+        self._render_logs(logs)
         self.header.value = header
         self.stage_row.value = stages
         self.notice_box.value = notices
-        self._render_logs(logs)
+        if self.chart.value != chart:
+            self.chart.value = chart
         if finished:
             colour = PHASE_COLOURS.get(phase, "#444")
             self.summary_box.value = (f'<div class="fairing-summary" style="color:{colour}">'
@@ -131,36 +155,18 @@ class JobView(Panel):
             self.cancel_button.disabled = True
             self.cancel_button.layout.display = "none"
 
-    def _render_logs(self, logs: dict[str, str]) -> None:
-        sources = [s for s in logs if s] if len(logs) > 1 else [""]
-        if len(sources) > 1 or sources[0] != "":
+    def _render_logs(self, logs: dict) -> None:
+        sources = list(logs)
+        if sources != [""]:
             if self.tabs is None:
                 self.tabs = widgets.Tab()
                 self.log_box.children = [self.tabs]
-            for source in sources:
-                if source not in self.tab_outputs:
-                    self.tab_outputs[source] = widgets.Output(layout=widgets.Layout(
-                        max_height="320px", overflow="auto"))
-                    self.tab_outputs[source].add_class("fairing-log")
-                    self.tabs.children = tuple(self.tab_outputs.values())
-                    for index, name in enumerate(self.tab_outputs):
-                        self.tabs.set_title(index, name)
-            targets = {source: self.tab_outputs[source] for source in sources}
-        else:
-            targets = {"": self.log_output}
-        for source, output in targets.items():
-            text = logs.get(source, "")
-            current = output.outputs[0]["text"] if output.outputs else ""
-            if text != current:
-                # Replace the value; append_stdout + clear_output misbehave from threads.
-                output.outputs = ({"output_type": "stream", "name": "stdout", "text": text},) if text else ()
-
-    def _header_html(self) -> str:
-        return header_html(self.title, self.backend, self.phase, PHASE_COLOURS.get(self.phase, "#444"),
-                           self.phase_detail, (self.ended or time.time()) - self.started)
-
-    def _stages_html(self) -> str:
-        return stages_html(self.stage_names, self.stage_states, self.progress)
-
-    def _notices_html(self) -> str:
-        return notices_html(self.notices)
+                self.log_boxes.pop("", None)
+            if any(source not in self.log_boxes for source in sources):
+                for source in sources:
+                    self.log_boxes.setdefault(source, LogBox(self.log_lines))
+                self.tabs.children = tuple(box.widget for box in self.log_boxes.values())
+                for index, name in enumerate(self.log_boxes):
+                    self.tabs.set_title(index, name)
+        for source, (lines, total, live) in logs.items():
+            self.log_boxes[source].update(lines, total, live)

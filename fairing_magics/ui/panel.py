@@ -16,9 +16,9 @@ from __future__ import annotations
 import threading
 
 from fairing_magics import events as ev
+from fairing_magics.ui.state import MAX_NOTICES  # noqa: F401 - one limit for every panel
 
 FLUSH_SECONDS = 0.25
-MAX_NOTICES = 12
 
 
 class Panel:
@@ -47,6 +47,8 @@ class Panel:
         self._dirty.set()
         if isinstance(event, ev.Finished):
             self.close()
+        elif self._closed.is_set():
+            self._render()  # after the end (an endpoint deleted later): no flusher any more
 
     def _record(self, event) -> None:
         raise NotImplementedError

@@ -68,6 +68,9 @@ async function main() {
     mark('clicked');
     await panel.locator('.fairing-summary').waitFor();
     mark('summaryShown');
+    // The cell has ended (its error is out) when no prompt says [*] any more; then the kernel is idle.
+    await page.waitForFunction(() => ![...document.querySelectorAll('.jp-Notebook .jp-InputArea-prompt')]
+      .some((p) => p.textContent.includes('*')));
     await page.waitForFunction(kernelIdle);
     mark('kernelIdle');
 

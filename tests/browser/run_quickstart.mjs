@@ -164,7 +164,7 @@ async function main() {
     c.headerNamesRun = /linreg-[0-9a-z]+/.test(result.header ?? '');
     c.headerShowsFinalPhase = result.phase === 'Succeeded';
     c.stagesCaptureAndRun = /capture/.test(result.stages ?? '') && /\brun\b/.test(result.stages ?? '');
-    c.logHasEpochLines = (result.log?.match(/epoch\s+\d+\s+loss/g) ?? []).length >= 5
+    c.logHasEpochLines = (result.log?.match(/epoch=\d+\s+loss=/g) ?? []).length >= 5
       && /remote: weight=/.test(result.log ?? '');
     c.summarySucceeded = /Succeeded/.test(result.summary ?? '');
     c.cancelHiddenAtEnd = !result.cancelVisible;

@@ -210,7 +210,7 @@ def test_quickstart_jobview_renders_in_jupyterlab(lab):
     assert "training in process" in result["seen"]["logWhileRunning"], context
     assert [name.split()[1] for name in result["stageNames"]] == ["capture", "run"], context
     epochs = [line for line in result["log"].splitlines() if line.startswith("epoch")]
-    assert len(epochs) == 6 and epochs[0].startswith("epoch     0") and epochs[-1].startswith("epoch  1000"), context
+    assert len(epochs) == 6 and epochs[0].startswith("epoch=0 ") and epochs[-1].startswith("epoch=1000 "), context
     assert "training in process" in result["log"] and "remote: weight=" in result["log"], context
     assert result["summary"].startswith("Succeeded: succeeded in"), context
     assert not result["cancelVisible"] and not result["widgetErrors"], context

@@ -1,6 +1,11 @@
-"""LineSplitter: the one place raw program output becomes lines (local pipe, container logs)."""
+"""LineSplitter and Terminal: the one place raw program output becomes lines (local pipe, container
+logs), as a terminal would show them; and the runtime's LiveStream, which must not change that."""
 
-from fairing_magics.backends.lines import LineSplitter
+import io
+import random
+
+from fairing_magics.backends.lines import LineSplitter, Terminal
+from fairing_magics.runtime.live import LiveStream, _LineState, stage_marker
 
 
 def test_characters_and_lines_split_across_reads_stay_whole():
@@ -17,3 +22,100 @@ def test_undecodable_bytes_become_replacement_characters_and_close_empties():
     assert splitter.feed(b"") == ()
     assert splitter.close() == ()
     assert splitter.feed(b"partial") == () and splitter.close() == ("partial",) and splitter.close() == ()
+
+
+# -- the terminal: what a person would see ----------------------------------------------------
+
+
+def test_a_redrawn_line_is_live_with_its_newest_frame_and_finishes_with_its_last():
+    t = Terminal()
+    assert t.feed("start\n\r 10%|#   |") == ("start",)
+    assert t.live() == (" 10%|#   |",)
+    assert t.feed("\r 50%|##  |") == () and t.live() == (" 50%|##  |",)
+    assert t.feed("\r100%|####|\nnext\n") == ()  # a redrawn row stays live for a few rows
+    assert t.feed("a\nb\n") == ("100%|####|", "next", "a", "b")  # now 4 rows above: finished
+    assert t.close() == ()
+
+
+def test_colours_are_kept_as_sgr_runs_and_other_escapes_are_obeyed_never_passed_on():
+    t = Terminal()
+    assert t.feed("\x1b[1;31mred\x1b[0m and \x1b[32mgreen\x1b[39m\n") == (
+        "\x1b[1;31mred\x1b[0m and \x1b[32mgreen\x1b[0m",)
+    assert t.feed("abcdef\x1b[3D\x1b[K!\x1b[?25l\x07\n") == ()  # cursor back 3, erase to the end
+    assert t.close() == ("abc!",)
+    t = Terminal()
+    assert t.feed("xy\bZ\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\\n") == ()
+    assert t.close() == ("xZlink",)  # \b overwrote y; a hyperlink's OSC is dropped, its text kept
+
+
+def test_nested_bars_redrawn_with_cursor_up_stay_live_and_finish_once():
+    t = Terminal()
+    t.feed("\r outer 0%")
+    t.feed("\n\r inner 0%\x1b[A")
+    assert t.live() == (" outer 0%", " inner 0%")
+    t.feed("\r outer 50%\n\r inner 70%\x1b[A")
+    assert t.live() == (" outer 50%", " inner 70%")
+    assert t.feed("\n\ndone\n") == (" outer 50%",)  # beyond the one row ever moved up over
+    assert t.close() == (" inner 70%", "done")
+
+
+def test_an_escape_sequence_split_across_reads_waits_for_its_end():
+    t = Terminal()
+    t.feed("abc\x1b[")
+    t.feed("2")
+    t.feed("Kxyz\x1b")
+    t.feed("[31mred\n")
+    assert t.close() == ("   xyz\x1b[31mred\x1b[0m",)  # ESC[2K blanks the row; the cursor stays
+
+
+def test_runtime_markers_are_taken_aside():
+    t = Terminal()
+    assert t.feed("a" + stage_marker("upload", "running") + "b\n") == ("ab",)
+    assert t.take_markers() == ["stage=upload;state=running"] and t.take_markers() == []
+
+
+def _through_a_line_log(text: str) -> tuple[list[str], tuple[str, ...]]:
+    """What a container runtime passes on (whole lines only) fed to a terminal: the finished
+    lines and the live rows after each line."""
+    t = Terminal()
+    seen, finished = [], []
+    for line in text.split("\n")[:-1]:  # not splitlines(): it cuts at \r too
+        line += "\n"
+        if line:
+            finished.extend(t.feed(line))
+            seen.append(t.live())
+    return seen, finished + list(t.close())
+
+
+def test_live_stream_makes_each_frame_reach_a_line_based_log_at_once():
+    out = io.StringIO()
+    stream = LiveStream(out, _LineState())
+    stream.write("Epoch 1/1\n")
+    for step in range(1, 4):
+        stream.write(f"\r{step}/3 [{'=' * step}]")
+        stream.flush()
+    stream.write("\n")
+    stream.write("done\n")
+    seen, finished = _through_a_line_log(out.getvalue())
+    assert [rows[-1] for rows in seen[1:4]] == ["1/3 [=]", "2/3 [==]", "3/3 [===]"]  # each frame, at once
+    assert finished == ["Epoch 1/1", "3/3 [===]", "done"]
+
+
+def test_live_stream_shows_the_same_screen_as_the_raw_output():
+    writes = ["plain\n", "\rbar 10%", "\rbar 20%", "\n", "a", "b\n", "\r\x1b[Kmsg\n", "\rbar 90%",
+              "\x1b[31mred\x1b[0m\n", "\b\bxy", "tail", "\n", "end"]
+    rng = random.Random(7)
+    for _ in range(200):
+        chosen = [rng.choice(writes) for _ in range(rng.randrange(1, 25))]
+        raw, live = Terminal(), Terminal()
+        out = io.StringIO()
+        stream = LiveStream(out, _LineState())
+        finished_raw = []
+        for text in chosen:
+            finished_raw.extend(raw.feed(text))
+            stream.write(text)
+            if rng.random() < 0.3:
+                stream.flush()
+        finished_raw.extend(raw.close())
+        finished_live = list(live.feed(out.getvalue())) + list(live.close())
+        assert finished_live == finished_raw, chosen

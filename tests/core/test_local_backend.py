@@ -134,7 +134,7 @@ def test_jobs_and_logs_magics(shell, capsys):
     assert run(shell, "%fairing_logs hello").success  # the --name finds the latest run
     assert "hello from the run" in capsys.readouterr().out
     missing = run(shell, "%fairing_logs nosuchrun")
-    assert not missing.success and "%fairing_jobs lists the runs" in str(missing.error_in_exec)
+    assert not missing.success and "%fairing_jobs --all lists the recorded runs" in str(missing.error_in_exec)
 
 
 def test_pump_lines_keeps_utf8_and_partial_lines_whole():

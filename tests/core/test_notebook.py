@@ -50,7 +50,7 @@ def test_quickstart_runs_remote_and_outputs_equal_local_fit(kernel_env):
     _execute(nb, QUICKSTART.parent)
     train_cell = next(c for c in nb.cells if c.source.startswith("%%fairing_train"))
     train_out = _text(train_cell)
-    assert "epoch     0" in train_out and "remote: weight=" in train_out
+    assert "epoch=0 loss=" in train_out and "remote: weight=" in train_out
     assert "Succeeded" in train_out
     remote_pid = int(train_out.split("training in process ")[1].split()[0])
     kernel_pid = int(_text(nb.cells[-1]).split("kernel pid ")[1].split()[0])
@@ -62,6 +62,32 @@ def test_quickstart_runs_remote_and_outputs_equal_local_fit(kernel_env):
     kernel_line = [line for line in served.splitlines() if line.startswith("kernel:")][0]
     assert served.count(kernel_line.replace("kernel:", "served:")) == 1  # served == kernel predictions
     assert "deleted" in "".join(_text(c) for c in nb.cells if "%fairing_undeploy" in c.source)
+
+
+HEADLESS_TEXT = ROOT / "build" / "quickstart-headless.txt"
+
+
+def test_quickstart_headless_with_the_default_ui_saves_the_panel_as_text(tmp_path, monkeypatch):
+    """nbclient (as papermill) with the default ui: the kernel shows widgets, nobody renders them;
+    the saved notebook's output of the training cell is the panel as readable text."""
+    monkeypatch.setenv("FAIRING_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FAIRING_UI", raising=False)
+    nb = nbformat.read(QUICKSTART, as_version=4)
+    _execute(nb, QUICKSTART.parent)
+    train_cell = next(c for c in nb.cells if c.source.startswith("%%fairing_train"))
+    shown = _text(train_cell)
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in train_cell.outputs)
+    assert "VBox(" not in shown and "HTML(value=" not in shown
+    header, stages = shown.splitlines()[:2]
+    assert header.startswith("linreg-") and " · local · Succeeded · " in header
+    assert stages.startswith("stages: ✓ capture") and "✓ run" in stages
+    assert "training in process" in shown and "epoch=1000 loss=" in shown and "remote: weight=" in shown
+    assert "metrics: loss " in shown and "(step 1000," in shown and "6 values" in shown
+    assert "Succeeded: succeeded in" in shown
+    duration = header.rsplit(" · ", 1)[1]
+    assert f"succeeded in {duration} " in shown  # one duration: the header's and the summary's
+    HEADLESS_TEXT.parent.mkdir(parents=True, exist_ok=True)
+    HEADLESS_TEXT.write_text(shown, encoding="utf-8")
 
 
 def test_remote_exception_fails_notebook_with_remote_traceback(kernel_env):
@@ -97,9 +123,12 @@ def test_widget_panel_holds_header_stages_logs_and_summary(kernel_env, monkeypat
     blob = json.dumps(state)
     assert "fairing-header" in blob and "widgety-" in blob and "Succeeded" in blob
     assert "capture" in blob and "fairing-stages" in blob and "fairing-summary" in blob
-    outputs = [m["state"].get("outputs", []) for m in state.values()
-               if m.get("model_name") == "OutputModel"]
-    texts = [o[0]["text"] for o in outputs if o]
+    texts = [m["state"].get("value", "") for m in state.values() if m.get("model_name") == "HTMLModel"]
     assert any("line 2999" in t for t in texts)
-    assert all("line 0\n" not in t for t in texts)  # bounded: only the last lines stay
+    assert not any("line 0\n" in t for t in texts)  # bounded: only the last lines stay
     assert _text(nb.cells[2]).strip() == "3"
+    # the saved output's text is the panel as text (not a "VBox(children=...)" placeholder)
+    shown = _text(nb.cells[1])
+    assert "VBox" not in shown and shown.startswith("widgety-") and "· local · Succeeded ·" in shown
+    assert "log (last 20 of 3000 lines; run.logs() has all):" in shown and "  line 2999" in shown
+    assert "Succeeded: succeeded in" in shown

@@ -32,7 +32,7 @@ def test_endpointview_shows_rollout_pods_events_logs_and_the_url():
     assert "pods 1/2 ready" in view.pod_box.value and "ContainerCreating" in view.pod_box.value
     assert "Readiness probe failed" in view.notice_box.value
     assert "build" in view.stage_row.value and "rollout" in view.stage_row.value
-    lines = view.log_output.outputs[0]["text"].splitlines()
+    lines = view.log_box.text().splitlines()
     assert len(lines) == 100 and lines[-1] == "[linreg-abc-1] access 499"
     assert view.url_box.value == ""  # not ready yet
     view.handle(ev.PhaseChanged("Ready", "http://127.0.0.1:40000"))

@@ -26,6 +26,7 @@ from fairing_magics.deploy.kserve_runtime import (
     RuntimeModel,
     check_runtime_options,
     check_runtime_request,
+    load_package_model,
     render_runtime_objects,
     runtime_for_model,
     runtime_options,
@@ -33,6 +34,7 @@ from fairing_magics.deploy.kserve_runtime import (
     save_runtime_model,
     storage_uri,
 )
+from fairing_magics.deploy.model import package_model
 from fairing_magics.errors import ConfigError
 
 S3 = Settings(storage="s3://fairing-models/team?region=cn-northwest-1", namespace="kubeflow-user",
@@ -179,7 +181,8 @@ def test_dry_run_shows_the_upload_and_the_inferenceservice_and_touches_nothing(l
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing may be contacted
     text = plan_deploy(linreg[0], name="linreg", backend="kubernetes", kserve=True,
                        runtime="sklearn", settings=S3)
-    saved = save_runtime_model("sklearn", linreg[0])
+    # the model as the deploy saves it: out of its package
+    saved = save_runtime_model("sklearn", load_package_model(package_model(linreg[0])))
     assert f"uploaded to s3://fairing-models/team/{saved.folder('linreg')}/model.joblib" in text
     assert "no image is built" in text and "saved with scikit-learn" in text
     # the kernel's endpoint is not AWS's: say where KServe reads it

@@ -60,7 +60,12 @@ def test_endpoint_shape_url_status_logs_and_events(served):
     assert "LinearRegression" in repr(endpoint) and "Ready" in endpoint._repr_html_()
     assert "listening on" in endpoint.logs()
     stages = [(e.stage, e.state) for e in events if isinstance(e, ev.StageChanged)]
-    assert stages == [("package", "running"), ("package", "done"), ("start", "running"), ("start", "done")]
+    assert stages[:4] == [("package", "running"), ("package", "done"), ("start", "running"), ("start", "done")]
+    # readiness polling is the "ready" stage, with an attempt count, not access-log lines
+    assert stages[4] == ("ready", "running") and stages[-1] == ("ready", "done")
+    assert set(stages[4:-1]) == {("ready", "running")}
+    done = [e for e in events if isinstance(e, ev.StageChanged) and e.stage == "ready" and e.state == "done"]
+    assert done[0].detail.endswith(("1 attempt", "attempts"))
     finished = [e for e in events if isinstance(e, ev.Finished)]
     assert len(finished) == 1 and finished[0].phase == ev.SUCCEEDED and endpoint.url in finished[0].summary
     assert any(isinstance(e, ev.LogLines) and "ready in" in e.lines[0] for e in events)

@@ -42,7 +42,7 @@ def test_deploy_predict_and_undeploy_from_magics(shell, linreg, capsys):
     assert "fitted-model ready at http://127.0.0.1:" in capsys.readouterr().out
     assert shell.run_cell("%fairing_jobs").success
     listed = capsys.readouterr().out.splitlines()
-    assert listed[0] == "No runs yet. Start one with %%fairing_train."
+    assert listed[0] == "No runs in this kernel yet: start one with %%fairing_train."
     assert listed[2].split() == ["ENDPOINT", "BACKEND", "STATUS", "REVISION", "URL"]
     assert listed[3].split() == ["fitted-model", "local", "Ready", "1", endpoint.predict_url]
     assert shell.run_cell("%fairing_undeploy fitted-model").success

@@ -91,8 +91,8 @@ CASES = [
     Case("huge-bytes", train("", "print(len(blob))"), "'blob'", "storage",
          setup="blob = b'x' * (2 * 2**20)\n%config FairingMagics.value_limit_mb = 1"),
     # -- the other magics -------------------------------------------------------------------
-    Case("cancel-unknown-run", "%fairing_cancel nope\n", "no run 'nope' in this kernel", "%fairing_jobs lists the runs"),
-    Case("logs-unknown-run", "%fairing_logs nope\n", "no run 'nope'", "%fairing_jobs lists the runs"),
+    Case("cancel-unknown-run", "%fairing_cancel nope\n", "no run 'nope' in this kernel", "%fairing_jobs --all lists the recorded runs"),
+    Case("logs-unknown-run", "%fairing_logs nope\n", "no run 'nope'", "%fairing_jobs --all lists the recorded runs"),
     Case("deploy-unknown-variable", "%fairing_deploy nomodel\n", "there is no variable 'nomodel'",
          "name the variable holding the model"),
     Case("deploy-nothing", "%fairing_deploy\n", "name the model to deploy", "--from-run RUN"),

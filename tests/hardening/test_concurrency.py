@@ -66,7 +66,7 @@ def test_eight_widget_panels_show_only_their_own_lines(tmp_path):
     for index, r in enumerate(runs):
         assert r.status == ev.SUCCEEDED
         r.view.close()
-        text = r.view.log_output.outputs[0]["text"]
+        text = r.view.log_boxes[""].text() + "\n"
         assert_only_own_lines(text, index)
         assert r.name in r.view.header.value
         assert ev.SUCCEEDED in r.view.summary_box.value

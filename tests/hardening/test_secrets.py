@@ -157,7 +157,7 @@ def test_failing_run_shows_credentials_redacted_in_message_and_panels(secret_ker
     view.close()
     assert widget_run.status == ev.FAILED
     panel = [view.header.value, view.stage_row.value, view.notice_box.value, view.summary_box.value,
-             *(o["text"] for o in view.log_output.outputs)]
+             view.log_boxes[""].text(), view.chart.value]
     assert_clean("\n".join(panel), known, "JobView values")
     assert_clean(widget_run.logs(), known, "run.logs()")
     assert_clean((widget_run.folder / "logs.txt").read_text(), known, "logs.txt")

@@ -11,6 +11,10 @@
 - ``kube_api`` (function): a fresh emulator with no kubelet (pods stay Pending) for fast API
   tests; same object shape, no registry. Fault hooks set on it die with the test.
 
+Both play Kubernetes 1.36 and admit objects by the real upstream schemas of
+``shared/conformance-schemas`` (the newest CRDs installed; ``KubeEmulator(kubernetes_version=...)``
+and ``tests.harness.kube.trainer_crds`` for others): see :mod:`tests.harness.kube.fieldvalidation`.
+
 Tests using ``kube_cluster`` share one cluster: use your own namespace and undo the fault rules
 you set (``cluster.emulator.faults.clear()``, in a ``finally``).
 """

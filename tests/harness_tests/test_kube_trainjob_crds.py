@@ -4,6 +4,8 @@ podSpecOverrides / podTemplateOverrides / runtimePatches survived to the node po
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from kubernetes import client
 
@@ -68,16 +70,33 @@ def test_an_older_crd_prunes_the_newer_field_silently(kube):
     assert "runtimePatches" not in again["spec"] and again["spec"]["trainer"]["image"]
     assert pod.spec.service_account_name == "default"
     assert not pod.spec.node_selector and not pod.spec.tolerations
-    # Pruning goes deep: an unknown field inside a known one goes too; open parts stay.
+    # Pruning goes deep: an unknown field inside a known one goes too (the real v2.0.1 schema).
     body = render_trainjob(JobOptions(name="tj-deep", **OPTIONS), "podSpecOverrides")
     body["spec"]["podSpecOverrides"][0]["runtimeClassName"] = "nvidia"
     body["spec"]["trainer"]["anything"] = 1
     stored = custom.create_namespaced_custom_object(GROUP, VERSION, "team", "trainjobs", body)
     assert "runtimeClassName" not in stored["spec"]["podSpecOverrides"][0]
-    assert stored["spec"]["trainer"]["anything"] == 1
-    # The default (open) CRD keeps everything, as before.
-    install_trainjob_crd(cluster.emulator, None)
-    body = render_trainjob(JobOptions(name="tj-open", **OPTIONS), "podSpecOverrides")
-    body["spec"]["somethingNew"] = {"a": 1}
-    stored = custom.create_namespaced_custom_object(GROUP, VERSION, "team", "trainjobs", body)
-    assert stored["spec"]["somethingNew"] == {"a": 1}
+    assert "anything" not in stored["spec"]["trainer"] and stored["spec"]["trainer"]["image"]
+    assert stored["spec"]["managedBy"] == "trainer.kubeflow.org/trainjob-controller"  # defaulted
+
+
+def test_field_validation_strict_refuses_and_warn_warns(kube):
+    """fieldValidation on the real CRD: Strict is a 400 naming each field, the default (Warn)
+    answers Warning headers, Ignore drops silently."""
+    cluster, custom, _ = kube
+    install_trainjob_crd(cluster.emulator, "v2.1.0")
+    body = render_trainjob(JobOptions(name="tj-strict", timeout=60, **OPTIONS), "podTemplateOverrides")
+    with pytest.raises(client.ApiException) as caught:
+        custom.create_namespaced_custom_object(GROUP, VERSION, "team", "trainjobs", body,
+                                               field_validation="Strict")
+    assert caught.value.status == 400
+    message = json.loads(caught.value.body)["message"]
+    assert 'strict decoding error: unknown field "spec.activeDeadlineSeconds"' in message
+    data, status, headers = custom.create_namespaced_custom_object_with_http_info(
+        GROUP, VERSION, "team", "trainjobs", body)
+    assert status == 201 and "activeDeadlineSeconds" not in data["spec"]
+    assert headers.get("Warning") == '299 - "unknown field \\"spec.activeDeadlineSeconds\\""'
+    body["metadata"]["name"] = "tj-ignore"
+    _, _, headers = custom.create_namespaced_custom_object_with_http_info(
+        GROUP, VERSION, "team", "trainjobs", body, field_validation="Ignore")
+    assert "Warning" not in headers

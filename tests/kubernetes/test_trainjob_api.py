@@ -53,7 +53,8 @@ POD_SPEC = {"serviceAccountName": "s3-reader", "imagePullSecrets": [{"name": "ec
 def test_v2_0_pod_spec_overrides_are_flat_and_aimed_at_the_node_job():
     spec = render_trainjob(OPTS, "podSpecOverrides")["spec"]
     assert "runtimePatches" not in spec and "podTemplateOverrides" not in spec
-    assert spec["podSpecOverrides"] == [{"targetJobs": [{"name": "node"}], **POD_SPEC}]
+    v20 = {k: v for k, v in POD_SPEC.items() if k != "imagePullSecrets"}  # no such field
+    assert spec["podSpecOverrides"] == [{"targetJobs": [{"name": "node"}], **v20}]
     # the JobSet's: v2.0 has no pod metadata
     assert spec["labels"]["fairing.dev/run"] == "tj-abc123"
     assert spec["annotations"]["fairing.dev/capture-digest"] == "sha256:" + "b" * 64
@@ -210,4 +211,6 @@ def test_a_forbidden_crd_falls_back_to_the_newest_field_with_one_notice(cluster,
     assert notices[0].startswith("cannot read the TrainJob CRD (customresourcedefinitions/"
                                  "trainjobs.trainer.kubeflow.org: 403")
     assert "these settings are dropped: --toleration, volume fairing-output" in notices[0]
+    assert "--timeout 60 s is also enforced by this kernel" in notices[0]
+    assert backend.monitors["fit-bbbbb2"].deadline is not None  # in case the Trainer is old
     run.cancel()

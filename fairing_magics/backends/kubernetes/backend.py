@@ -9,13 +9,20 @@ rule or CRD (:mod:`fairing_magics.kube.preflight`).
 
 ``start(launch, run)``: renders the spec (:func:`.plan.training_spec`: the pushed image by
 digest, env, resources, labels with the run and capture digest, Istio injection off unless
-``istio_inject``, ``activeDeadlineSeconds`` from ``--timeout``), creates it (stage ``submit``)
-and hands the run to a :class:`~.monitor.RunMonitor`, which follows every pod and container
+``istio_inject``, ``activeDeadlineSeconds`` from ``--timeout``), creates it (stage ``submit``,
+with ``fieldValidation=Strict`` where the server can refuse unknown fields and its warnings as
+notices: :mod:`fairing_magics.kube.fieldvalidation`) and hands the run to a
+:class:`~.monitor.RunMonitor`, which follows every pod and container
 (a TrainJob's pods are found by JobSet's ``jobset.sigs.k8s.io/jobset-name`` label) and ends
 the run from the job's conditions. The create request is sent from a thread of its
 own: a kernel interrupt or Cancel during it deletes the job, also one the API server created
 just as the interrupt came. ``--no-wait`` and a detaching kernel interrupt leave the monitor
 running; ``run.cancel()`` deletes the job with foreground propagation.
+
+**Older Trainers.** A TrainJob takes the shape the cluster's CRD has (:mod:`.trainjob_api`).
+Where it has no ``activeDeadlineSeconds`` (Trainer v2.0, v2.1) the monitor deletes the TrainJob
+when ``--timeout`` is up, and the submit says so; where it cannot carry ``imagePullSecrets``
+(v2.0) the pods' service account must carry ``--image-pull-secret``, else the run is refused.
 
 **Outputs.** The runtime in the pod writes ``outputs.pkl`` (or ``error.json``) into
 ``FAIRING_OUTPUT_DIR`` (``/fairing/output``). They come back through ``--storage``:
@@ -41,6 +48,7 @@ new kernel): its logs are read again from the start, then live.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from dataclasses import replace
@@ -64,8 +72,11 @@ from fairing_magics.backends.kubernetes.plan import (
 )
 from fairing_magics.backends.kubernetes.trainjob_api import (
     assumed_api_notice,
+    deadline_notice,
     detect_trainjob_api,
+    kernel_enforces_deadline,
     pod_metadata_notice,
+    pull_secret_carrier,
     require_pod_settings_field,
 )
 from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled
@@ -83,7 +94,7 @@ class KubernetesBackend:
     """Runs bundles as Kubernetes training jobs (see the module docstring)."""
 
     name = "kubernetes"
-    stages = ("capture", "build", "push", "submit", "run")
+    stages = ("capture", "build", "push", "submit", "schedule", "pull", "run")
 
     def __init__(self, *, access=None, image_pull_grace: float = IMAGE_PULL_GRACE_SECONDS,
                  poll_seconds: float = POLL_SECONDS):
@@ -126,6 +137,8 @@ class KubernetesBackend:
             probe = training_spec(options, settings, name="check-000000", image="check",
                                   namespace="check")
             require_pod_settings_field(api, pod_settings(probe))
+            pull_secret_carrier(access, api, namespace, options.service_account,
+                                tuple(options.image_pull_secrets))
 
     def start(self, launch: Launch, run: Run) -> None:
         """Submit the run's job and start following it (returns at once)."""
@@ -141,24 +154,31 @@ class KubernetesBackend:
         if storage_kind(settings.storage) == "folder":
             output_folder(settings.storage, run.name).mkdir(parents=True, exist_ok=True)
         notices: list[str] = []
-        trainjob_field = RUNTIME_PATCHES
+        trainjob_field, trainjob_deadline, deadline = RUNTIME_PATCHES, True, None
         if kind == "trainjob":
             api = detect_trainjob_api(access, options.context or settings.context)
-            trainjob_field = api.field
+            trainjob_field, trainjob_deadline = api.field, api.deadline
             used = pod_settings(training_spec(options, settings, name=run.name, image=launch.image,
                                               namespace=namespace))
             require_pod_settings_field(api, used)
-            notices = [n for n in (assumed_api_notice(api, used),
-                                   pod_metadata_notice(api, settings.istio_inject)) if n]
+            carried = pull_secret_carrier(access, api, namespace, options.service_account,
+                                          tuple(options.image_pull_secrets))
+            timeout = None if options.timeout is None else max(1, math.ceil(options.timeout))
+            notices = [n for n in (assumed_api_notice(api, used, timeout),
+                                   pod_metadata_notice(api, settings.istio_inject), carried,
+                                   deadline_notice(api, timeout)) if n]
+            if kernel_enforces_deadline(api, timeout):  # the Trainer may not stop it: we will
+                deadline = float(timeout)
         spec = training_spec(options, settings, name=run.name, image=launch.image,
                              capture_digest=launch.capture_digest, namespace=namespace,
-                             trainjob_field=trainjob_field)
+                             trainjob_field=trainjob_field, trainjob_deadline=trainjob_deadline)
         for notice in notices:
             run.emit(ev.Notice(notice))
-        client = ClusterClient(access)
+        client = ClusterClient(access)  # fieldValidation=Strict; warnings become notices
         with ev.stage(run.emit, "submit") as step:
             submission = _Submission(
-                lambda: client.create(resource, spec, namespace=namespace),
+                lambda: client.create(resource, spec, namespace=namespace,
+                                      notice=lambda text: run.emit(ev.Notice(text, "warning"))),
                 lambda: delete_run_object(access, namespace, resource, run.name))
             run.set_canceller(submission.cancel)  # an interrupt or Cancel now deletes it
             submission.wait()
@@ -169,7 +189,7 @@ class KubernetesBackend:
         run.emit(ev.Notice(f"submitted {resource.kind} {run.name} in namespace {namespace}; "
                            f"reattach with %fairing_logs {run.name}, stop with "
                            f"%fairing_cancel {run.name}"))
-        self._follow(access, namespace, resource, run, settings, launch.timeout)
+        self._follow(access, namespace, resource, run, settings, launch.timeout, deadline)
 
     def reattach(self, name: str, run: Run, settings, *, namespace: str | None = None,
                  options=None) -> RunMonitor:
@@ -182,14 +202,14 @@ class KubernetesBackend:
 
     # -- following ---------------------------------------------------------------------------
     def _follow(self, access, namespace: str, resource: ApiResource, run: Run, settings,
-                timeout: float | None) -> RunMonitor:
+                timeout: float | None, deadline: float | None = None) -> RunMonitor:
         def done(phase, status, pods, problem):
             finish_run(run, phase, status, pods, problem, settings=settings, resource=resource,
                        timeout=timeout, started=monitor.started)
 
         monitor = RunMonitor(access, namespace, resource, run.name, run, on_done=done,
                              image_pull_grace=self.image_pull_grace,
-                             poll_seconds=self.poll_seconds)
+                             poll_seconds=self.poll_seconds, deadline=deadline)
         self.monitors[run.name] = monitor
         run.set_canceller(monitor.cancel)
         monitor.start()
@@ -269,7 +289,7 @@ def finish_run(run: Run, phase: str, status: st.JobStatus | None, pods: list[dic
     codes = st.failed_exit_codes(pods)
     if phase == ev.CANCELLED:
         run.emit(ev.StageChanged("run", "failed", seconds))
-        run.finish(ev.CANCELLED, f"cancelled after {seconds:.1f} s",
+        run.finish(ev.CANCELLED, lambda took: f"cancelled after {took}",
                    error=RunCancelled(f"run {run.name} was cancelled: "
                                       f"{problem or f'its {resource.kind} and pods were deleted'}",
                                       phase=ev.CANCELLED, last_lines=last))
@@ -284,18 +304,20 @@ def finish_run(run: Run, phase: str, status: st.JobStatus | None, pods: list[dic
             return
         run.emit(ev.StageChanged("run", "done", seconds))
         names = ", ".join(outputs) if outputs else "no outputs"
-        run.finish(ev.SUCCEEDED, f"succeeded in {seconds:.1f} s ({names})", outputs=outputs)
+        run.finish(ev.SUCCEEDED, lambda took: f"succeeded in {took} ({names})", outputs=outputs)
         return
     run.emit(ev.StageChanged("run", "failed", seconds))
     reason = status.reason if status else ""
     if reason == "DeadlineExceeded":
         limit = f" --timeout {timeout:g} s" if timeout else " its deadline (activeDeadlineSeconds)"
+        by = (f"this kernel, which deleted its {resource.kind} (its API has no "
+              "activeDeadlineSeconds)" if problem else "Kubernetes")
         run.finish(ev.TIMED_OUT, f"stopped by{limit}",
                    error=FairingTimeout(f"run {run.name} took longer than{limit} and was stopped "
-                                        "by Kubernetes; raise --timeout or make the cell faster"))
+                                        f"by {by}; raise --timeout or make the cell faster"))
         return
     error = failure_error(run, settings, status, codes, problem, last)
-    run.finish(ev.FAILED, f"failed after {seconds:.1f} s ({error.reason or 'failed'})", error=error)
+    run.finish(ev.FAILED, lambda took: f"failed after {took} ({error.reason or 'failed'})", error=error)
 
 
 def load_outputs(run: Run, settings) -> dict:

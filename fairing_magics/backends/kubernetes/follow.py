@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 import urllib3
 
 from fairing_magics import events as ev
+from fairing_magics.backends.lines import Terminal, marker_event
 from fairing_magics.errors import ClusterError
 from fairing_magics.kube import status as st
 from fairing_magics.kube.api_resources import POD
@@ -214,6 +215,7 @@ class LineBatcher:
         self._gather = gather_seconds
         self._max = max_pending
         self._pending: dict[str, list[str]] = {}
+        self._live: dict[str, tuple[str, ...]] = {}  # newest live rows per source, not yet emitted
         self._count = 0
         self._lock = threading.Lock()
         self._emit_lock = threading.Lock()
@@ -234,12 +236,26 @@ class LineBatcher:
         else:
             self._wake.set()
 
+    def live(self, source: str, rows: tuple[str, ...], markers=()) -> None:
+        """The rows of ``source`` still being redrawn (emitted after its lines, newest only) and
+        the runtime's stage markers (emitted at once)."""
+        with self._lock:
+            self._live[source] = rows
+        self._wake.set()
+        for marker in markers:
+            event = marker_event(marker, source)
+            if event is not None:
+                self._emit(event)
+
     def flush(self) -> None:
         with self._emit_lock:
             with self._lock:
                 pending, self._pending, self._count = self._pending, {}, 0
+                live, self._live = self._live, {}
             for source, lines in pending.items():
                 self._emit(ev.LogLines(tuple(lines), source=source))
+            for source, rows in live.items():
+                self._emit(ev.LiveLines(rows, source=source))
 
     def close(self) -> None:
         """Flush what is left and stop the thread."""
@@ -272,14 +288,38 @@ class ContainerLogFollower:
 
     def __init__(self, client: ClusterClient, namespace: str, pod: str, container: str,
                  deliver: Callable[[list[str]], None], *, pod_state: Callable[[], dict | None],
-                 stop: threading.Event, notice: Callable[[str, str], None] = lambda t, lvl: None):
+                 stop: threading.Event, notice: Callable[[str, str], None] = lambda t, lvl: None,
+                 on_live: Callable[[tuple[str, ...], list[str]], None] | None = None):
         self.client, self.namespace, self.pod, self.container = client, namespace, pod, container
-        self.deliver, self.pod_state, self.stop, self.notice = deliver, pod_state, stop, notice
+        self.pod_state, self.stop, self.notice = pod_state, stop, notice
+        self._deliver_finished, self.on_live = deliver, on_live
+        self.terminal = Terminal()  # \r frames, colours, cursor moves: see backends/lines.py
         self.cursor = LogCursor()
         self.reconnects = 0
         self.lines = 0
 
+    def deliver(self, lines: list[str]) -> None:
+        """Lines as the log holds them, through the terminal: finished lines on, live rows aside."""
+        finished = self.terminal.feed("\n".join(lines) + "\n") if lines else ()
+        if finished:
+            self._deliver_finished(list(finished))
+        if self.on_live is not None:
+            self.on_live(self.terminal.live(), self.terminal.take_markers())
+
+    def _close_terminal(self) -> None:
+        rest = self.terminal.close()
+        if rest:
+            self._deliver_finished(list(rest))
+        if self.on_live is not None:
+            self.on_live((), self.terminal.take_markers())
+
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._close_terminal()
+
+    def _run(self) -> None:
         splitter = LineSplitter()
         opened_once = False
         failures = 0

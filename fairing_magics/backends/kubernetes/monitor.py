@@ -8,6 +8,7 @@ A :class:`RunMonitor` owns three kinds of threads for one run:
   follower for every container that has started;
 - one :class:`~.follow.ContainerLogFollower` per container, feeding a shared
   :class:`~.follow.LineBatcher` that emits ``LogLines(source=replica)``;
+- a :class:`ClusterTimeline` that times the ``schedule`` and ``pull`` stages from the pods;
 - the status loop: reads the job object every ``poll_seconds``, reports the run's phase, fails
   the run when an image cannot be pulled for ``image_pull_grace`` seconds (deleting the job, so
   nothing is left behind), notices a job deleted behind our back, and on a final condition
@@ -15,6 +16,10 @@ A :class:`RunMonitor` owns three kinds of threads for one run:
 
 ``cancel()`` deletes the job with ``propagationPolicy=Foreground`` (its pods go first) and ends
 the run as Cancelled once the job is gone.
+
+``deadline`` (seconds from the start): for a job whose API cannot carry ``--timeout`` (a TrainJob
+on Kubeflow Trainer v2.0/v2.1, which have no ``activeDeadlineSeconds``) the status loop deletes
+the job when the time is up and ends the run as failed with reason ``DeadlineExceeded``.
 """
 
 from __future__ import annotations
@@ -46,13 +51,66 @@ def pod_selector(resource: ApiResource, name: str) -> str:
     return run_selector(name)
 
 
+def pod_step(pod: dict) -> str:
+    """Where a pod is on the run's timeline: ``schedule`` (no node yet), ``pull`` (on a node,
+    its image being pulled and its containers created) or ``run`` (a container started)."""
+    if any(st.container_started(pod, c) for c in st.container_names(pod)) or \
+            st.pod_phase(pod) in ("Running", "Succeeded", "Failed"):
+        return "run"
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    scheduled = spec.get("nodeName") or any(
+        c.get("type") == "PodScheduled" and c.get("status") == "True" for c in status.get("conditions") or [])
+    return "pull" if scheduled else "schedule"
+
+
+class ClusterTimeline:
+    """The ``schedule`` and ``pull`` stages of a run, from its pods as the watch sees them: each
+    is done when every pod known has passed it (timed on this side, so no clock skew)."""
+
+    STEPS = ("schedule", "pull", "run")
+
+    def __init__(self, emit: Callable[[object], None]):
+        self._emit = emit
+        self._started = time.perf_counter()
+        self._steps: dict[str, str] = {}
+        self._state = {"schedule": "", "pull": ""}
+        self._lock = threading.Lock()
+
+    def pod(self, pod: dict) -> None:
+        with self._lock:
+            self._steps[pod["metadata"]["name"]] = pod_step(pod)
+            slowest = min(self.STEPS.index(step) for step in self._steps.values())
+            events = []
+            for index, stage in enumerate(("schedule", "pull")):
+                if slowest > index and self._state[stage] != "done":
+                    if not self._state[stage]:
+                        events.append(ev.StageChanged(stage, "running"))
+                    self._state[stage] = "done"
+                    events.append(ev.StageChanged(stage, "done", time.perf_counter() - self._started))
+                    self._started = time.perf_counter()
+                elif slowest == index and not self._state[stage]:
+                    self._state[stage] = "running"
+                    events.append(ev.StageChanged(stage, "running"))
+        for event in events:
+            self._emit(event)
+
+    def end(self) -> None:
+        """The run ended: a stage still running never finished."""
+        with self._lock:
+            running = [s for s, state in self._state.items() if state == "running"]
+            for stage in running:
+                self._state[stage] = "failed"
+        for stage in running:
+            self._emit(ev.StageChanged(stage, "failed", time.perf_counter() - self._started))
+
+
 class RunMonitor:
     """Follows run ``name`` (a ``resource`` object in ``namespace``) into ``run``."""
 
     def __init__(self, access, namespace: str, resource: ApiResource, name: str, run: Run, *,
                  on_done: Callable[[str, st.JobStatus | None, list[dict], str], None],
                  image_pull_grace: float = IMAGE_PULL_GRACE_SECONDS,
-                 poll_seconds: float = POLL_SECONDS):
+                 poll_seconds: float = POLL_SECONDS, deadline: float | None = None):
         self.access, self.namespace, self.resource, self.name, self.run = (
             access, namespace, resource, name, run)
         self.client = ClusterClient(access)
@@ -73,7 +131,9 @@ class RunMonitor:
         self._lock = threading.Lock()
         self._phase = ""
         self._run_stage_started = False
+        self.timeline = ClusterTimeline(run.emit)
         self.started = time.monotonic()
+        self.deadline = None if deadline is None else self.started + deadline
 
     # -- control --------------------------------------------------------------------------
     def start(self) -> None:
@@ -101,6 +161,7 @@ class RunMonitor:
                 self._pull_since.setdefault(meta["name"], time.monotonic())
             else:
                 self._pull_since.pop(meta["name"], None)
+        self.timeline.pod(pod)
         if changed:
             self.run.emit(ev.PhaseChanged(phase, detail, source=source))
         for n in notices:
@@ -128,7 +189,8 @@ class RunMonitor:
                 self.client, self.namespace, pod_name, container,
                 lambda lines: self.batcher.add(source, lines),
                 pod_state=lambda: self.watcher.get(pod_name), stop=self.stop,
-                notice=lambda text, level: self.run.emit(ev.Notice(text, level, source=source)))
+                notice=lambda text, level: self.run.emit(ev.Notice(text, level, source=source)),
+                on_live=lambda rows, markers: self.batcher.live(source, rows, markers))
             thread = threading.Thread(target=follower.run,
                                       name=f"fairing-log-{pod_name}-{container}", daemon=True)
             self.followers[key] = (follower, thread)
@@ -176,6 +238,14 @@ class RunMonitor:
                 if status.done:
                     self._drain()
                     self._end(status.phase, status, "")
+                    return
+                if self.deadline is not None and time.monotonic() >= self.deadline:
+                    self.cancelled.set()  # we delete it ourselves: do not report "deleted outside"
+                    self._delete_quietly()
+                    why = (f"this kernel deleted the {self.resource.kind} at its deadline (the "
+                           f"{self.resource.kind} API of this cluster has no "
+                           "activeDeadlineSeconds)")
+                    self._end(ev.FAILED, st.JobStatus(ev.FAILED, "DeadlineExceeded", why), why)
                     return
                 stuck = self._stuck_pull()
                 if stuck:
@@ -233,6 +303,7 @@ class RunMonitor:
         for t in threads:
             t.join(2)
         self.batcher.close()
+        self.timeline.end()
         self.on_done(phase, status, self.watcher.snapshot(), problem)
 
     @property

@@ -81,12 +81,13 @@ def job_options(options, settings, *, name: str, image: str, capture_digest: str
 
 def training_spec(options, settings, *, name: str, image: str, capture_digest: str = "",
                   namespace: str = "", region: str | None = None,
-                  trainjob_field: str = RUNTIME_PATCHES) -> dict:
+                  trainjob_field: str = RUNTIME_PATCHES, trainjob_deadline: bool = True) -> dict:
     """The object to create for one run: :func:`render_training` plus storage and AWS env
-    (a TrainJob's pod settings in ``trainjob_field``)."""
+    (a TrainJob's pod settings in ``trainjob_field``; ``trainjob_deadline``: its Trainer has
+    ``spec.activeDeadlineSeconds``, see :func:`.trainjob.render_trainjob`)."""
     opts = job_options(options, settings, name=name, image=image,
                        capture_digest=capture_digest, namespace=namespace)
-    spec = render_training(opts, trainjob_field)
+    spec = render_training(opts, trainjob_field, trainjob_deadline=trainjob_deadline)
     if options.aws_secret:
         extra = aws_env_from_secret(options.aws_secret, region)
         if spec["kind"] == "TrainJob":
@@ -144,13 +145,14 @@ def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
     image = f"{registry}@sha256:<digest-of-the-built-image>"
     namespace = options.namespace or settings.namespace
     context = options.context or settings.context
-    trainjob_api = None
+    trainjob_api, trainjob_lines = None, []
     if (options.kind or "job").lower() == "trainjob":
-        trainjob_api = dry_run_trainjob_api(context)
+        trainjob_api, trainjob_lines = _dry_run_trainjob(options, settings, context, namespace)
     spec = training_spec(options, settings, name=object_name, image=image,
                          capture_digest=bundle.digest if bundle is not None else "",
                          namespace=namespace,
-                         trainjob_field=trainjob_api.field if trainjob_api else RUNTIME_PATCHES)
+                         trainjob_field=trainjob_api.field if trainjob_api else RUNTIME_PATCHES,
+                         trainjob_deadline=trainjob_api.deadline if trainjob_api else True)
     where = storage_kind(settings.storage)
     if where == "s3":
         outputs = f"uploaded by the pod to {storage_for(settings.storage).run_uri(object_name)}"
@@ -165,7 +167,43 @@ def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
         f"context {context or '(current)'}",
         f"Outputs and errors: {outputs}",
         *([trainjob_api.describe()] if trainjob_api else []),
+        *trainjob_lines,
         "",
         to_yaml(spec).rstrip("\n"),
     ]
     return "\n".join(lines)
+
+
+def _dry_run_trainjob(options, settings, context: str, namespace: str):
+    """The TrainJob API the real run would find (read from the cluster when it can be reached:
+    reads only) and what the real run would say or refuse about pull secrets and ``--timeout``."""
+    from fairing_magics.backends.kubernetes.trainjob_api import (
+        deadline_notice,
+        pull_secret_carrier,
+    )
+    from fairing_magics.errors import ClusterError
+    from fairing_magics.kube.access import load_cluster_access
+
+    try:
+        access = load_cluster_access(context=context or None, namespace=namespace or None)
+    except (ClusterError, ConfigError):
+        access = None  # no cluster here: the plan says the field is assumed
+    try:
+        api = dry_run_trainjob_api(context, access)  # a cluster that does not answer: assumed
+        lines = []
+        timeout = None if options.timeout is None else max(1, math.ceil(options.timeout))
+        if deadline_notice(api, timeout):
+            lines.append("Note: " + deadline_notice(api, timeout))
+        if access is not None and api.detected:
+            try:
+                carried = pull_secret_carrier(access, api, namespace or access.namespace,
+                                              options.service_account,
+                                              tuple(options.image_pull_secrets))
+                if carried:
+                    lines.append("Note: " + carried)
+            except ConfigError as exc:
+                lines.append(f"The real run would be refused: {exc}")
+        return api, lines
+    finally:
+        if access is not None:
+            access.close()

@@ -28,6 +28,15 @@ one ready pod it selects: annotation ``emulator.fairing.dev/endpoint: 127.0.0.1:
 ``status.loadBalancer.ingress``; :meth:`KubeEmulator.service_endpoint`). An InferenceService's
 ``status.url`` is ``http://127.0.0.1:PORT`` of its predictor.
 
+Schemas (:mod:`.fieldvalidation`): it plays a Kubernetes release (``kubernetes_version``, 1.36 by
+default: its ``/version``) and admits Jobs, CronJobs, Deployments and Services by that release's
+real OpenAPI schema, and custom resources by the schema of the CRD object it holds (the newest
+upstream CRDs of ``shared/conformance-schemas`` are installed at start; ``trainer_crds`` puts in
+an older Trainer's): unknown fields are pruned, defaults set, types, CEL rules and names checked
+(:mod:`.apischema`), and ``fieldValidation`` answered (Strict: 400; Warn, the default: Warning
+headers; servers before 1.25 ignore it). ``received`` keeps each create, update and patch as it
+arrived (path, query, body).
+
 Where it differs from a real cluster (on purpose, or not yet done):
 - Deployments own their pods directly (no ReplicaSet objects), pods keep ``pod-template-hash``.
 - Strategic merge patch is a plain merge patch (lists are replaced).

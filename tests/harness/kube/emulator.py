@@ -20,6 +20,7 @@ import yaml
 from . import resources as rs
 from .controllers import build_controllers
 from .faults import Faults
+from .fieldvalidation import SchemaAdmission, default_crd
 from .logbook import LogBook, LogStream
 from .server import ApiServer
 from .store import Store
@@ -28,6 +29,8 @@ NAMESPACES = ("default", "kube-system", "kube-public")
 NODE_NAME = "emulated-node"
 PORT_ANNOTATION = "emulator.fairing.dev/port"
 ENDPOINT_ANNOTATION = "emulator.fairing.dev/endpoint"
+#: The Kubernetes release the emulator plays unless told: the newest with a schema in shared/.
+DEFAULT_KUBERNETES = "1.36"
 
 
 class KubeEmulator:
@@ -37,15 +40,22 @@ class KubeEmulator:
                  user: str = "system:serviceaccount:default:default-editor",
                  crds: tuple[str, ...] = rs.DEFAULT_CRDS, gpus: int = 0,
                  node_labels: dict | None = None, history_limit: int = 5000,
-                 restart_backoff: float = 1.0, image_pull_backoff: float = 1.0):
+                 restart_backoff: float = 1.0, image_pull_backoff: float = 1.0,
+                 kubernetes_version: str = DEFAULT_KUBERNETES):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.token, self.user = token, user
-        self.store = Store(history_limit=history_limit)
+        #: The Kubernetes release this API server plays: its /version, its built-in schemas,
+        #: whether it reads fieldValidation (1.25+); see fieldvalidation.
+        self.kubernetes_version = kubernetes_version
+        self.store = Store(history_limit=history_limit,
+                           schemas=SchemaAdmission(kubernetes_version))
         self.logbook = LogBook()
         self.faults = Faults()
         self.stopping = threading.Event()
         self.requests: collections.deque = collections.deque(maxlen=10000)
+        #: Every create, update and patch as it arrived: method, path, query, body (parsed).
+        self.received: collections.deque = collections.deque(maxlen=2000)
         self.gpus = gpus
         self.node_labels = {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux",
                             "kubernetes.io/arch": "amd64", **(node_labels or {})}
@@ -109,9 +119,14 @@ class KubeEmulator:
                                        "reason": "KubeletReady"}],
                        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
                                      {"type": "Hostname", "address": NODE_NAME}],
-                       "nodeInfo": {"kubeletVersion": "v1.29.0", "containerRuntimeVersion":
-                                    "podman", "operatingSystem": "linux",
-                                    "architecture": "amd64"}}})
+                       "nodeInfo": {  # every field of NodeSystemInfo (clients require them)
+                           "kubeletVersion": f"v{self.kubernetes_version}.0",
+                           "kubeProxyVersion": f"v{self.kubernetes_version}.0",
+                           "containerRuntimeVersion": "podman", "operatingSystem": "linux",
+                           "architecture": "amd64", "osImage": "Debian GNU/Linux 12 (bookworm)",
+                           "kernelVersion": "6.1.0", "machineID": "0" * 32,
+                           "systemUUID": "00000000-0000-0000-0000-000000000000",
+                           "bootID": "00000000-0000-0000-0000-000000000001"}}})
         for crd in self._initial_crds:
             self.add_crd(crd)
         if "clustertrainingruntimes.trainer.kubeflow.org" in self._initial_crds:
@@ -156,7 +171,7 @@ class KubeEmulator:
 
     def served_types(self) -> list[rs.ResourceType]:
         crd_type = rs.find_type("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-        crds = {o["metadata"]["name"] for o in self.store.list(crd_type)[0]}
+        crds = self.store.names(crd_type)
         return [t for t in rs.TYPES if not t.crd or t.crd in crds]
 
     def add_crd(self, name: str) -> None:
@@ -165,7 +180,7 @@ class KubeEmulator:
             raise ValueError(f"unknown CRD {name}; known: {rs.DEFAULT_CRDS}")
         crd_type = rs.find_type("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         if self.store.find(crd_type, "", name) is None:
-            self.store.create(crd_type, "", rs.crd_object(t))
+            self.store.create(crd_type, "", default_crd(name) or rs.crd_object(t))
 
     def remove_crd(self, name: str) -> None:
         """Uninstall a CRD (e.g. ``tfjobs.kubeflow.org``): its type is no longer served."""

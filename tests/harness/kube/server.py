@@ -19,6 +19,7 @@ import yaml
 
 from . import resources as rs
 from .apierrors import ApiError, bad_request, forbidden, success_status
+from .fieldvalidation import warning_header
 from .logbook import Dropped, parse_timestamp, render_log
 from .patches import json_patch, merge_patch
 from .selectors import parse_field_selector, parse_label_selector
@@ -26,9 +27,12 @@ from .selectors import parse_field_selector, parse_label_selector
 if TYPE_CHECKING:
     from .emulator import KubeEmulator
 
-_VERSION = {"major": "1", "minor": "29", "gitVersion": "v1.29.0-fairing-emulator",
+def version_document(version: str) -> dict:
+    """``/version`` of an API server of Kubernetes ``version`` (``1.36``)."""
+    major, minor = version.split(".")[:2]
+    return {"major": major, "minor": minor, "gitVersion": f"v{major}.{minor}.0-fairing-emulator",
             "gitCommit": "0000000", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
-            "goVersion": "go1.21.5", "compiler": "gc", "platform": "linux/amd64"}
+            "goVersion": "go1.22.5", "compiler": "gc", "platform": "linux/amd64"}
 
 
 def _query_bool(value) -> bool:
@@ -84,6 +88,7 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         self.body = self.rfile.read(length) if length else b""
         emu.requests.append((method, url.path))
+        self.warnings: list[str] = []
         try:
             if self.headers.get("Authorization") != f"Bearer {emu.token}":
                 raise ApiError(401, "Unauthorized", "Unauthorized")
@@ -110,6 +115,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        for text in dict.fromkeys(getattr(self, "warnings", [])):
+            self.send_header("Warning", warning_header(text))
         self.end_headers()
         self.wfile.write(data)
 
@@ -158,7 +165,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         served = emu.served_types()
         if path == "/version":
-            return self._send_json(200, _VERSION)
+            return self._send_json(200, version_document(emu.kubernetes_version))
         if path == "/api":
             return self._send_json(200, {"kind": "APIVersions", "versions": ["v1"],
                                          "serverAddressByClientCIDRs": [
@@ -283,26 +290,43 @@ class Handler(BaseHTTPRequestHandler):
             raise bad_request("the namespace of the provided object does not match the namespace "
                               "sent on the request")
         dry = self.query.get("dryRun") == "All"
-        obj = self.server.emulator.store.create(route.t, route.namespace or "", body, dry_run=dry)
+        self._record(body)
+        obj = self.server.emulator.store.create(route.t, route.namespace or "", body, dry_run=dry,
+                                                directive=self.query.get("fieldValidation"),
+                                                warnings=self.warnings)
         self._send_json(201, obj)
+
+    def _record(self, body) -> None:
+        import copy
+
+        self.server.emulator.received.append({
+            "method": self.command, "path": urlsplit(self.path).path, "query": dict(self.query),
+            "body": copy.deepcopy(body)})
 
     def _update(self, route: Route) -> None:
         body = self._json_body()
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be an object")
+        self._record(body)
         obj = self.server.emulator.store.update(route.t, route.namespace or "", route.name, body,
-                                                route.sub)
+                                                route.sub,
+                                                directive=self.query.get("fieldValidation"),
+                                                warnings=self.warnings)
         self._send_json(200, obj)
 
     def _patch(self, route: Route) -> None:
         store = self.server.emulator.store
         kind = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         body = self._json_body()
+        self._record(body)
+        directive = self.query.get("fieldValidation")
         if kind == "application/apply-patch+yaml":
             current = store.find(route.t, route.namespace or "", route.name)
             if current is None:
                 body.setdefault("metadata", {})["name"] = route.name
-                return self._send_json(201, store.create(route.t, route.namespace or "", body))
+                return self._send_json(201, store.create(route.t, route.namespace or "", body,
+                                                         directive=directive,
+                                                         warnings=self.warnings))
         else:
             current = store.get(route.t, route.namespace or "", route.name)
         if kind == "application/json-patch+json":
@@ -319,7 +343,8 @@ class Handler(BaseHTTPRequestHandler):
                            f"media types include: application/json-patch+json, "
                            f"application/merge-patch+json, application/apply-patch+yaml "
                            f"(got {kind!r})")
-        obj = store.update(route.t, route.namespace or "", route.name, new, route.sub)
+        obj = store.update(route.t, route.namespace or "", route.name, new, route.sub,
+                           directive=directive, warnings=self.warnings)
         self._send_json(200, obj)
 
     def _delete_options(self) -> tuple[str, int | None, dict | None]:

@@ -16,12 +16,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import admission, pruning
+from . import admission
 from .apierrors import ApiError, already_exists, conflict, gone, not_found
 from .resources import ResourceType, find_type
 
 Matcher = Callable[[dict], bool]
 NAMESPACE_TYPE = find_type("", "v1", "namespaces")
+CRD_TYPE = find_type("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+SERVICE_ACCOUNT = find_type("", "v1", "serviceaccounts")
 
 
 def now_iso() -> str:
@@ -75,7 +77,9 @@ class Watcher:
 class Store:
     """All objects of the emulated cluster, keyed by (type, namespace, name)."""
 
-    def __init__(self, history_limit: int = 5000):
+    def __init__(self, history_limit: int = 5000, schemas=None):
+        #: A fieldvalidation.SchemaAdmission (None: nothing is pruned or schema-checked).
+        self.schemas = schemas
         self.lock = threading.RLock()
         self._objects: dict[tuple[str, str, str], dict] = {}
         self._types: dict[str, ResourceType] = {}
@@ -109,6 +113,13 @@ class Store:
                      and (matcher is None or matcher(o))]
             return items, self.rv
 
+    def names(self, t: ResourceType, namespace: str | None = None) -> set[str]:
+        """The names of the objects of ``t`` (no copies: the real CRDs are large, and every
+        request asks which are installed)."""
+        with self.lock:
+            return {name for (k, ns, name) in self._objects
+                    if k == _key(t) and (namespace is None or ns == namespace)}
+
     def dependents(self, owner_uid: str) -> list[tuple[ResourceType, dict]]:
         with self.lock:
             found = []
@@ -119,16 +130,22 @@ class Store:
             return found
 
     def all_objects(self) -> list[tuple[ResourceType, dict]]:
-        """Every object (copies) with its type: for the garbage collector and namespace cleanup."""
+        """Every object's type and metadata (``{"metadata": ...}``, copies): for the garbage
+        collector and namespace cleanup, which need no more, and run after every change (the
+        real CRDs the cluster holds are large)."""
         with self.lock:
-            return [(self._types[k], _copy(o)) for (k, _, _), o in self._objects.items()]
+            return [(self._types[k], {"metadata": _copy(o["metadata"])})
+                    for (k, _, _), o in self._objects.items()]
 
     def uid_exists(self, uid: str) -> bool:
         with self.lock:
             return any(o["metadata"]["uid"] == uid for o in self._objects.values())
 
     # -- writing -------------------------------------------------------------------------
-    def create(self, t: ResourceType, namespace: str, obj: dict, dry_run: bool = False) -> dict:
+    def create(self, t: ResourceType, namespace: str, obj: dict, dry_run: bool = False,
+               directive: str | None = None, warnings: list[str] | None = None) -> dict:
+        """Create ``obj``; ``directive`` is the request's ``fieldValidation``, ``warnings``
+        collects the Warning headers to answer with (see :mod:`.fieldvalidation`)."""
         obj = _copy(obj)
         meta = obj.setdefault("metadata", {})
         with self.lock:
@@ -151,7 +168,10 @@ class Store:
             obj["apiVersion"], obj["kind"] = t.api_version, t.kind
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = now_iso()
-            pruning.prune_object(obj, self._schema(t))
+            obj = self._admit(t, obj, None, directive, warnings)
+            meta = obj["metadata"]
+            if t.plural == "pods":
+                self._add_pull_secrets(obj, namespace)
             admission.default(t, obj)
             admission.validate(t, obj)
             key = (_key(t), namespace if t.namespaced else "", meta["name"])
@@ -167,7 +187,8 @@ class Store:
             return _copy(obj)
 
     def update(self, t: ResourceType, namespace: str, name: str, obj: dict,
-               subresource: str = "") -> dict:
+               subresource: str = "", directive: str | None = None,
+               warnings: list[str] | None = None) -> dict:
         """PUT semantics: optimistic concurrency on ``metadata.resourceVersion`` if given."""
         with self.lock:
             key = (_key(t), namespace if t.namespaced else "", name)
@@ -178,7 +199,8 @@ class Store:
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(t, name)
             new = self._merge_update(t, old, _copy(obj), subresource)
-            pruning.prune_object(new, self._schema(t))
+            if subresource != "status":
+                new = self._admit(t, new, old, directive, warnings)
             if (new.get("metadata") or {}).get("name") != name:
                 raise ApiError(400, "the name of the object does not match the name on the URL")
             admission.validate(t, new)
@@ -198,11 +220,26 @@ class Store:
                 return new
             return self._commit(key, t, old, new)
 
-    def _schema(self, t: ResourceType) -> dict | None:
-        """The structural schema of a custom resource's version (None: nothing is pruned)."""
-        if not t.crd:
-            return None
-        return pruning.schema_of(self._objects.get((_key(pruning.CRD), "", t.crd)), t)
+    def _admit(self, t: ResourceType, obj: dict, old: dict | None, directive: str | None,
+               warnings: list[str] | None) -> dict:
+        """Prune, default and validate by the type's schema (the real ones; see
+        :mod:`.fieldvalidation`)."""
+        if self.schemas is None:
+            return obj
+        crd = self._objects.get((_key(CRD_TYPE), "", t.crd)) if t.crd else None
+        return self.schemas.admit(t, obj, crd=crd, old=old, directive=directive,
+                                  warnings=warnings)
+
+    def _add_pull_secrets(self, pod: dict, namespace: str) -> None:
+        """The ServiceAccount admission plugin: a pod gets its service account's
+        ``imagePullSecrets`` (after its own)."""
+        spec = pod.get("spec") or {}
+        account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        sa = self._objects.get((_key(SERVICE_ACCOUNT), namespace, account))
+        extra = [s for s in (sa or {}).get("imagePullSecrets") or []
+                 if s not in (spec.get("imagePullSecrets") or [])]
+        if extra:
+            spec.setdefault("imagePullSecrets", []).extend(_copy(extra))
 
     def _merge_update(self, t: ResourceType, old: dict, new: dict, subresource: str) -> dict:
         new.setdefault("metadata", {})
