@@ -25,6 +25,7 @@ from fairing_magics.run import RunBook
 
 ROOT = Path(__file__).resolve().parents[1]
 REPEATS = 5
+RERUNS = 4  # cached re-runs after each first run
 
 
 def quickstart() -> tuple[list[str], str, dict]:
@@ -60,16 +61,17 @@ def main() -> None:
             seconds, first = timed_run(body, namespace, history, settings)
             assert first.status == "Succeeded" and getattr(first, "cached_from", None) is None
             firsts.append(seconds)
-            seconds, again = timed_run(body, namespace, history, settings)
-            assert again.cached_from == first.name, "the re-run was not cached"
-            assert again.outputs["model"].weight == first.outputs["model"].weight
-            cached.append(seconds)
+            for _ in range(RERUNS):
+                seconds, again = timed_run(body, namespace, history, settings)
+                assert again.cached_from == first.name, "the re-run was not cached"
+                assert again.outputs["model"].weight == first.outputs["model"].weight
+                cached.append(seconds)
     first, hit = statistics.median(firsts), statistics.median(cached)
     ratio = hit / first
     print(f"quick start training cell, --cache, local backend, run storage folder ({REPEATS} repeats)")
     print(f"  first run (baseline): median {first * 1000:.0f} ms "
           f"(min {min(firsts) * 1000:.0f}, max {max(firsts) * 1000:.0f})")
-    print(f"  cached re-run:        median {hit * 1000:.1f} ms "
+    print(f"  cached re-run ({len(cached)}): median {hit * 1000:.1f} ms "
           f"(min {min(cached) * 1000:.1f}, max {max(cached) * 1000:.1f})")
     print(f"  ratio re-run / first run: {ratio:.1%}; target < 5%: {'met' if ratio < 0.05 else 'NOT met'}")
 

@@ -408,7 +408,6 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
         run.emit(ev.Notice(notice, level="warning"))
     announce(run.emit, options, backend_name, settings)
     try:
-        bundle_dir = write_bundle(bundle, run.folder / "bundle")
         image = ""
         if needs_image:
             image = build_image(bundle, options, settings, images or ImageService(settings), run.emit,
@@ -416,7 +415,8 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
             run.image = image
             run.save_record()
         if reuse_or_record(run, bundle, image, options, settings):  # --cache: same inputs ran
-            return run
+            return run  # (its bundle is in the folder of the run it reused)
+        bundle_dir = write_bundle(bundle, run.folder / "bundle")
         backend.start(Launch(bundle_dir=bundle_dir, env=dict(options.env), timeout=options.timeout,
                              image=image, options=options, settings=settings,
                              capture_digest=bundle.digest), run)
