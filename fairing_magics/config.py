@@ -60,6 +60,8 @@ class Settings:
     on_interrupt: str = "auto"
     log_lines: int = 1000
     value_limit_mb: int = 100
+    #: Files the captured code names by a string literal are shipped up to this many MiB in all.
+    file_limit_mb: int = 20
     istio_inject: bool = False
     #: Kubernetes service account of KServe stock-runtime predictors (their S3 credentials).
     service_account: str = ""
@@ -115,6 +117,8 @@ class FairingSettings(Configurable):
                         "detach from it, or auto (cancel local runs, detach cluster runs)").tag(config=True)
     log_lines = Integer(1000, help="Log lines kept in the panel (the full log stays on disk)").tag(config=True)
     value_limit_mb = Integer(100, help="Largest captured value in MiB; bigger data belongs in storage").tag(config=True)
+    file_limit_mb = Integer(20, help="Files the code names (pd.read_csv('data.csv')) are shipped up to this "
+                            "many MiB in all; beyond it use --include or storage").tag(config=True)
     istio_inject = Bool(False, help="Let Istio inject sidecars into job pods (they keep Jobs from finishing)").tag(config=True)
     service_account = Unicode(help="Kubernetes service account whose IAM role or attached Secret lets KServe "
                               "read models from S3 (%fairing_deploy --kserve --runtime)").tag(config=True)
@@ -199,6 +203,7 @@ class FairingSettings(Configurable):
             on_interrupt=self.on_interrupt,
             log_lines=self.log_lines,
             value_limit_mb=self.value_limit_mb,
+            file_limit_mb=self.file_limit_mb,
             istio_inject=self.istio_inject,
             service_account=self.service_account,
             index_url=self.index_url,

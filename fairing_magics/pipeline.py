@@ -263,7 +263,8 @@ def capture(cell: str, namespace: Mapping[str, Any], history: Sequence[str], opt
     started = time.perf_counter()
     bundle = capture_cell(cell, namespace, history, cwd=cwd, includes=options.includes,
                           requirements=options.requirements, outputs=options.outputs,
-                          value_limit=settings.value_limit_mb * 2**20)
+                          value_limit=settings.value_limit_mb * 2**20,
+                          file_limit=settings.file_limit_mb * 2**20)
     return bundle, time.perf_counter() - started
 
 
@@ -417,7 +418,9 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
         if reuse_or_record(run, bundle, image, options, settings):  # --cache: same inputs ran
             return run  # (its bundle is in the folder of the run it reused)
         bundle_dir = write_bundle(bundle, run.folder / "bundle")
-        backend.start(Launch(bundle_dir=bundle_dir, env=dict(options.env), timeout=options.timeout,
+        # the kernel's cell folder (its file names) first: --env wins
+        env = {**bundle.runtime_env, **options.env}
+        backend.start(Launch(bundle_dir=bundle_dir, env=env, timeout=options.timeout,
                              image=image, options=options, settings=settings,
                              capture_digest=bundle.digest), run)
     except FairingError as exc:

@@ -4,16 +4,22 @@ A bundle is self-contained: a fresh Python (a subprocess, or a container with on
 cloudpickle besides the pinned requirements) runs it with the bootstrap it carries::
 
     bundle/
-      fairing_manifest.json   what is inside: names, outputs, python version, requirements, digest
+      fairing_manifest.json   what is inside: names, outputs, python version, requirements, digest,
+                              and how main.py runs (its parts, under the kernel's file names)
       main.py                 the readable program: imports, definitions, then the cell
-      values/NAME.pkl         cloudpickled values the program uses, one file per name
+      values.pkl              ONE cloudpickle of every value the program uses, the live state of
+                              its definitions and the library settings (so sharing survives)
       requirements.txt        pinned third-party packages (dist==version), one a line
-      files/...               local modules and --include files, by their path relative to the
-                              notebook's working folder; copied into the run's working folder
+      files/...               local modules, files the code names and --include files, by their
+                              path relative to the notebook's working folder
       fairing_bootstrap.py    the runtime (stdlib + cloudpickle): loads values, runs main.py
+      fairing_settings.py     the library-settings table the bootstrap restores from
+      fairing_shell.py        IPython's {expr}/$name expansion of !cmd lines, without IPython
       fairing_storage_upload.py  uploads the output folder when FAIRING_STORAGE is s3:// (boto3)
       fairing_live.py         log_metric, live progress frames, stage markers (stdlib)
       fairing_frames.py       saves the failing frames' variables when the program raises
+      fairing_paths.json      (not in the digest) hashes of the paths in the kernel's folder, so
+                              a FileNotFoundError in the job can say the file was left behind
 
 The :class:`Bundle` value is pure data; :func:`write_bundle` is the only function here that
 touches the disk. The same bundle gives byte-identical files and the same :attr:`Bundle.digest`.
@@ -36,9 +42,13 @@ STORAGE_UPLOAD_NAME = "fairing_storage_upload.py"
 LIVE_NAME = "fairing_live.py"
 FRAMES_NAME = "fairing_frames.py"
 REQUIREMENTS_NAME = "requirements.txt"
-VALUES_DIR = "values"
+SETTINGS_NAME = "fairing_settings.py"
+SHELL_NAME = "fairing_shell.py"
+PICKLE_NAME = "values.pkl"
+PATHS_NAME = "fairing_paths.json"
 FILES_DIR = "files"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_OUTSIDE_DIGEST = (MANIFEST_NAME, PATHS_NAME)
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,8 @@ class CaptureReport:
     python: str = ""
     imports: tuple[str, ...] = ()  # import statements main.py starts with
     definitions: tuple[str, ...] = ()  # notebook functions/classes shipped as source, in order
+    settings: tuple[str, ...] = ()  # library settings carried (see runtime/settings.py)
+    carried: tuple[str, ...] = ()  # live state of definitions carried instead of rebuilt
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -96,6 +108,11 @@ class CaptureReport:
         lines.append("  Files:" + ("" if self.files else " none"))
         for path, size in self.files:
             lines.append(f"    {path} ({_human_size(size)})")
+        if self.settings:
+            lines.append("  Library settings: " + ", ".join(self.settings))
+        if self.carried:
+            lines.append("  Live state carried:")
+            lines.extend("    " + item for item in self.carried)
         lines.append("  Packages:" + ("" if self.packages else " none"))
         for pkg in self.packages:
             flag = "" if pkg.reproducible else "  [not reproducible: " + (pkg.note or "local install") + "]"
@@ -119,18 +136,33 @@ def _human_size(size: int) -> str:
 class Bundle:
     """A captured cell, ready to run anywhere Python runs.
 
-    ``values`` maps names to cloudpickle bytes; ``files`` maps POSIX paths (relative to the
-    notebook's working folder) to their bytes. Mappings are stored sorted so that equal
-    bundles are equal byte for byte.
+    ``values`` names the values held by ``pickle`` (one cloudpickle of a dict with the values,
+    the live state of definitions and the library settings); ``files`` maps POSIX paths
+    (relative to the notebook's working folder) to their bytes. ``program`` says how the
+    bootstrap runs main.py: its parts, the kernel's file name and first line of each, where the
+    pickle loads. ``paths`` (hashes of the kernel folder's paths) and ``runtime_env`` (the
+    kernel's cell folder, which changes with every kernel start) stay out of the digest.
     """
 
     source: str
-    values: Mapping[str, bytes] = field(default_factory=dict)
+    values: tuple[str, ...] = ()
+    pickle: bytes = b""
     files: Mapping[str, bytes] = field(default_factory=dict)
     requirements: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     python: str = ""
+    program: Mapping = field(default_factory=dict)
+    paths: Mapping = field(default_factory=dict, compare=False)
+    runtime_env: Mapping[str, str] = field(default_factory=dict, compare=False)
     report: CaptureReport = field(default_factory=CaptureReport, compare=False)
+
+    def __post_init__(self) -> None:
+        # {name: pickle bytes}, one pickle per value, is accepted too: the pickles are joined
+        # in name order into the one stream the bootstrap reads value after value.
+        if isinstance(self.values, Mapping):
+            names = tuple(sorted(self.values))
+            object.__setattr__(self, "pickle", b"".join(self.values[n] for n in names))
+            object.__setattr__(self, "values", names)
 
     @cached_property
     def manifest(self) -> dict:
@@ -139,9 +171,11 @@ class Bundle:
             "format": FORMAT_VERSION,
             "python": self.python,
             "outputs": list(self.outputs),
-            "values": sorted(self.values),
+            "values": list(self.values),
+            "pickle": PICKLE_NAME if self.pickle else "",
             "files": sorted(self.files),
             "requirements": list(self.requirements),
+            "program": dict(self.program),
         }
 
     def members(self) -> dict[str, bytes]:
@@ -150,16 +184,20 @@ class Bundle:
             MAIN_NAME: self.source.encode("utf-8"),
             REQUIREMENTS_NAME: "".join(r + "\n" for r in self.requirements).encode("utf-8"),
             BOOTSTRAP_NAME: bootstrap_source(),
+            SETTINGS_NAME: runtime_source("settings.py"),
+            SHELL_NAME: runtime_source("shell.py"),
             STORAGE_UPLOAD_NAME: runtime_source("storage_upload.py"),
             LIVE_NAME: runtime_source("live.py"),
             FRAMES_NAME: runtime_source("frames.py"),
         }
-        for name, data in self.values.items():
-            out[f"{VALUES_DIR}/{name}.pkl"] = data
+        if self.pickle:
+            out[PICKLE_NAME] = self.pickle
         for path, data in self.files.items():
             out[f"{FILES_DIR}/{path}"] = data
+        if self.paths:
+            out[PATHS_NAME] = (json.dumps(dict(self.paths), sort_keys=True) + "\n").encode("utf-8")
         body = dict(self.manifest)
-        body["digest"] = self._content_digest(out)
+        body["digest"] = self._content_digest(self._digested(out))
         out[MANIFEST_NAME] = (json.dumps(body, indent=2, sort_keys=True) + "\n").encode("utf-8")
         return dict(sorted(out.items()))
 
@@ -175,9 +213,14 @@ class Bundle:
     @cached_property
     def digest(self) -> str:
         """``sha256:...`` of the bundle's content; keys the build caches and labels the image."""
-        members = self.members()
-        members.pop(MANIFEST_NAME)
-        return self._content_digest(members)
+        return self._content_digest(self._digested(self.members()))
+
+    def _digested(self, members: Mapping[str, bytes]) -> dict[str, bytes]:
+        """What the digest covers: the members, less the manifest and the path hints, plus how
+        main.py runs (its parts and their kernel file names) and the outputs."""
+        out = {k: v for k, v in members.items() if k not in _OUTSIDE_DIGEST}
+        out["<program>"] = json.dumps([self.program, list(self.outputs)], sort_keys=True).encode("utf-8")
+        return out
 
     @property
     def size(self) -> int:

@@ -4,13 +4,16 @@ A *local module* is one whose file lies under the notebook's working folder (and
 virtual environment there). The runtime copies ``files/`` into its working folder and puts that
 folder first on ``sys.path``, so a local module is stored at its path relative to the working
 folder and imports the same way. Each local module's own imports are followed: local ones are
-included in turn, third-party ones become requirements.
+included in turn, third-party ones become requirements. A local package's data files (anything
+in its folders that is not Python, read next to its ``__file__``) ship with it, up to the same
+size limit as the files the code names.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +22,7 @@ from pathlib import Path
 from fairing_magics.capture.requirements import is_stdlib
 from fairing_magics.errors import CaptureError
 
-_SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints", ".venv", "venv", ".mypy_cache",
+SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints", ".venv", "venv", ".mypy_cache",
                            ".pytest_cache", "node_modules"})
 
 
@@ -72,7 +75,7 @@ def local_path(name: str, cwd: Path) -> Path | None:
         rel = path.relative_to(cwd)
     except ValueError:
         return None
-    if any(part in ("site-packages", "dist-packages") or part in _SKIPPED_DIRS for part in rel.parts):
+    if any(part in ("site-packages", "dist-packages") or part in SKIPPED_DIRS for part in rel.parts):
         return None
     return path
 
@@ -99,9 +102,25 @@ def _imports_of(tree: ast.Module, module: str, is_package: bool) -> set[str]:
     return found
 
 
-def collect_local_modules(modules: Iterable[str], cwd: Path) -> LocalFiles:
-    """Local modules among ``modules`` and everything local they import, as files."""
+def _package_data(package_dir: Path, cwd: Path) -> dict[str, Path]:
+    """Non-Python files in a local package's own folder tree (sub-packages have their own)."""
+    found: dict[str, Path] = {}
+    for root, dirs, names in os.walk(package_dir):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.startswith("."))
+        for name in sorted(names):
+            if name.endswith((".py", ".pyc", ".pyo")):
+                continue
+            path = Path(root) / name
+            if path.is_file():
+                found[path.relative_to(cwd).as_posix()] = path
+    return found
+
+
+def collect_local_modules(modules: Iterable[str], cwd: Path, data_limit: int = 0) -> LocalFiles:
+    """Local modules among ``modules`` and everything local they import, as files; with the
+    data files of local packages while they fit in ``data_limit`` bytes."""
     result = LocalFiles()
+    package_data: dict[str, Path] = {}
     queue = sorted(set(modules))
     seen: set[str] = set()
     while queue:
@@ -127,6 +146,8 @@ def collect_local_modules(modules: Iterable[str], cwd: Path) -> LocalFiles:
             )
         data = path.read_bytes()
         result.files[rel] = data
+        if path.name == "__init__.py" and "." not in name:  # a top-level local package
+            package_data.update(_package_data(path.parent, cwd))
         # parent packages must come along for "import pkg.sub" to work
         parts = name.split(".")
         for depth in range(1, len(parts)):
@@ -137,6 +158,17 @@ def collect_local_modules(modules: Iterable[str], cwd: Path) -> LocalFiles:
             result.notes.append(f"local module {rel} has a syntax error; included as is")
             continue
         queue.extend(sorted(_imports_of(tree, name, path.name == "__init__.py") - seen))
+    total = 0
+    for rel, file in sorted(package_data.items()):
+        size = file.stat().st_size
+        if total + size > data_limit:
+            result.notes.append(f"{rel}: package data left out ({size:,} bytes would go over the "
+                                f"{data_limit:,}-byte limit for files); add --include {rel}")
+            continue
+        total += size
+        result.files[rel] = file.read_bytes()
+    if package_data and total:
+        result.notes.append(f"package data of local packages shipped ({total:,} bytes)")
     # a dotted name whose parent turned out local is not third-party
     result.third_party = {m for m in result.third_party
                           if m not in {x.split(".")[0] for x in result.modules}}
@@ -160,7 +192,7 @@ def collect_includes(paths: Sequence[str], cwd: Path) -> dict[str, bytes]:
             continue
         for item in sorted(path.rglob("*")):
             rel = item.relative_to(base)
-            if any(part in _SKIPPED_DIRS for part in rel.parts) or not item.is_file():
+            if any(part in SKIPPED_DIRS for part in rel.parts) or not item.is_file():
                 continue
             files[rel.as_posix()] = item.read_bytes()
     return files

@@ -19,6 +19,8 @@ import ast
 from dataclasses import dataclass
 from functools import lru_cache
 
+from fairing_magics.capture.strings import names_in_strings
+
 _MODULE_DUNDERS = frozenset(
     {"__name__", "__doc__", "__file__", "__builtins__", "__spec__", "__loader__",
      "__package__", "__annotations__", "__dict__", "__debug__"}
@@ -32,11 +34,14 @@ class FreeNames:
     ``free`` maps each free global name to True when it is read immediately (see the module
     docstring); ``bound`` holds every name the code binds at module level (including through
     ``global`` in functions); ``star_imports`` lists modules imported with ``from m import *``.
+    ``lazy`` holds the free names read only inside functions (or classes' methods) that nothing
+    the code runs immediately refers to: Python accepts them until such a function is called.
     """
 
     free: dict[str, bool]
     bound: frozenset[str]
     star_imports: tuple[str, ...] = ()
+    lazy: frozenset[str] = frozenset()  # deferred free names in bodies the code never reaches
 
 
 class _Scope:
@@ -158,6 +163,9 @@ class _Walker(ast.NodeVisitor):
         self.bound_anywhere: set[str] = set()
         self.star_imports: list[str] = []
         self.postponed = postponed_annotations
+        self.owner: str | None = None  # the module-level def/class whose body is being walked
+        self.uses: dict[str | None, set[str]] = {}  # names read inside each owner's bodies
+        self.immediate_reads: set[str] = set()
 
     # --- binding and reading ---------------------------------------------------------------
 
@@ -173,6 +181,10 @@ class _Walker(ast.NodeVisitor):
 
     def _read(self, name: str) -> None:
         origin = self.scope
+        if origin.deferred:
+            self.uses.setdefault(self.owner, set()).add(name)
+        else:
+            self.immediate_reads.add(name)
         scope = origin
         while scope is not None:
             if scope.kind in ("function", "comprehension"):
@@ -272,6 +284,18 @@ class _Walker(ast.NodeVisitor):
             self.visit(returns)
 
     def _enter_function(self, node, args: ast.arguments, body) -> None:
+        at_module = self.scope is self.module
+        owner = self.owner
+        if at_module:
+            self.owner = getattr(node, "name", None)
+            if isinstance(self.owner, ast.Name):
+                self.owner = self.owner.id
+        try:
+            self._walk_function(node, args, body)
+        finally:
+            self.owner = owner
+
+    def _walk_function(self, node, args: ast.arguments, body) -> None:
         collector = _LocalCollector()
         for stmt in body if isinstance(body, list) else [body]:
             collector.visit(stmt)
@@ -335,11 +359,15 @@ class _Walker(ast.NodeVisitor):
             self.visit(keyword.value)
         scope = _Scope("class", self.scope, deferred=self.scope.deferred)
         outer, self.scope = self.scope, scope
+        owner = self.owner
+        if outer is self.module:
+            self.owner = node.name  # its methods run when the class (or an instance) is used
         try:
             for stmt in node.body:
                 self.visit(stmt)
         finally:
             self.scope = params_outer or outer
+            self.owner = owner
         self._bind(node.name)
 
     def _visit_comprehension(self, node) -> None:
@@ -421,14 +449,24 @@ def find_free_names(tree: ast.Module) -> FreeNames:
         for name, immediate in walker.free.items()
         if immediate or name not in walker.bound_anywhere
     }
-    return FreeNames(free=free, bound=frozenset(walker.bound_anywhere), star_imports=tuple(walker.star_imports))
+    reached = set(walker.immediate_reads) | {None}  # code in a module-level lambda may run
+    frontier = list(reached)
+    while frontier:
+        for name in walker.uses.get(frontier.pop(), ()):
+            if name not in reached:
+                reached.add(name)
+                frontier.append(name)
+    lazy = frozenset(name for name, immediate in free.items() if not immediate and name not in reached)
+    return FreeNames(free=free, bound=frozenset(walker.bound_anywhere),
+                     star_imports=tuple(walker.star_imports), lazy=lazy)
 
 
 @lru_cache(maxsize=4096)
-def analyze_source(source: str) -> tuple[FreeNames, frozenset[str]]:
-    """Free names and imported modules of plain Python ``source`` (cached by text)."""
+def analyze_source(source: str) -> tuple[FreeNames, frozenset[str], tuple[str, ...]]:
+    """Free names, imported modules and names inside evaluator strings of plain Python
+    ``source`` (cached by text)."""
     tree = ast.parse(source)
-    return find_free_names(tree), frozenset(find_imported_modules(tree))
+    return find_free_names(tree), frozenset(find_imported_modules(tree)), names_in_strings(tree)
 
 
 def find_imported_modules(tree: ast.AST) -> set[str]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from fairing_magics.capture.history import Definition, find_definition, index_definitions
 from fairing_magics.capture.names import analyze_source
+from fairing_magics.capture.strings import names_in_value
 from fairing_magics.capture.syntax import to_python
 from fairing_magics.capture.values import CapturedValue, capture_value
 from fairing_magics.errors import CaptureError
@@ -156,18 +157,29 @@ def resolve_names(
     namespace: Mapping,
     cells: Sequence[str],
     *,
-    value_limit: int,
+    lazy: frozenset[str] = frozenset(),
+    soft: Sequence[str] = (),
 ) -> Resolution:
-    """Resolve the cell's ``free`` names (see the module docstring) and what they need in turn."""
+    """Resolve the cell's ``free`` names (see the module docstring) and what they need in turn.
+
+    A name in ``lazy`` (read only inside a function the cell never calls) that is defined
+    nowhere is a note, not an error: Python accepts it until that function is called. Names in
+    ``soft`` (read inside evaluator strings) are taken when the kernel has them, else ignored.
+    """
     result = Resolution()
-    missing = [n for n in free if n not in namespace and not _is_builtin(n, namespace)
+    unknown = [n for n in free if n not in namespace and not _is_builtin(n, namespace)
                and n not in ("display", "get_ipython")]
+    missing = [n for n in unknown if n not in lazy]
     if missing:
         raise CaptureError(
             f"the cell uses {_names(missing)}, defined neither in the cell nor in the notebook; "
             "define it in an earlier cell (and run that cell) or in this one."
         )
-    queue = list(free)
+    for name in unknown:
+        result.notes.append(f"{name!r} is defined nowhere, but only a function the cell does not call "
+                            "uses it: that function will fail if it is called")
+    queue = [n for n in free if n not in unknown]
+    queue += [n for n in soft if n in namespace and n not in free and not _is_builtin(n, namespace)]
     seen: set[str] = set()
     index = index_definitions(cells)
     while queue:
@@ -205,7 +217,7 @@ def resolve_names(
             if definition is not None:
                 result.definitions[name] = definition
                 result.notes.extend(f"{name} (from an earlier cell): {note}" for note in definition.notes)
-                inner, imported = analyze_source(definition.source)
+                inner, imported, in_strings = analyze_source(definition.source)
                 result.modules.update(imported)
                 result.deps[name] = {n for n, immediate in inner.free.items() if immediate}
                 for dep in sorted(inner.free):
@@ -214,6 +226,9 @@ def resolve_names(
                     else:
                         result.notes.append(f"{name} uses {dep!r}, which is defined nowhere; "
                                             "it will fail if that code runs")
+                queue.extend(n for n in in_strings if n in namespace and n not in inner.bound)
+                if kind == "class":
+                    queue.extend(_registered_subclasses(obj, namespace))
                 continue
             result.notes.append(f"{name}: source not found in the input history; pickled by value")
         line = _import_for_object(name, obj) or _import_from_history(name, obj, cells)
@@ -221,32 +236,20 @@ def resolve_names(
             result.imports[name] = line
             result.modules.add(line.module)
             continue
-        captured = capture_value(name, obj, value_limit)
-        result.values[name] = captured
-        result.modules.update(captured.modules)
-    _pickle_classes_with_instances(result, namespace, value_limit)
+        result.values[name] = capture_value(name, obj)
+        queue.extend(n for n in names_in_value(obj) if n in namespace and not _is_builtin(n, namespace))
     return result
 
 
-def _pickle_classes_with_instances(result: Resolution, namespace: Mapping, value_limit: int) -> None:
-    """A notebook class whose instances are pickled is pickled too, instead of shipped as source.
-
-    Instances carry their class by value; a second copy of the class defined from source in
-    main.py would be a different class (``isinstance`` would fail). Pickled alongside, the two
-    copies are unified by cloudpickle when the runtime loads them.
-    """
-    pickled_classes = set()
-    for value in result.values.values():
-        pickled_classes |= value.main_classes
-    for name in sorted(pickled_classes & set(result.definitions)):
-        obj = namespace.get(name)
-        if result.definitions[name].kind != "class" or not isinstance(obj, type):
-            continue
-        del result.definitions[name]
-        result.deps.pop(name, None)
-        result.values[name] = capture_value(name, obj, value_limit)
-        result.notes.append(f"class {name}: pickled (not shipped as source) because values of it are "
-                            "pickled too; this keeps isinstance() true for them")
+def _registered_subclasses(cls: type, namespace: Mapping) -> list[str]:
+    """Notebook subclasses of ``cls`` (live, by name in the namespace): they come along with
+    their base, so a registry the base keeps of them (``__init_subclass__``) is whole."""
+    try:
+        subclasses = type.__subclasses__(cls)
+    except TypeError:
+        return []
+    return sorted(sub.__qualname__ for sub in subclasses
+                  if _defined_in_notebook(sub) == "class" and namespace.get(sub.__qualname__) is sub)
 
 
 def _first_line(obj) -> int | None:

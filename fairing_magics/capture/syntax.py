@@ -10,10 +10,12 @@ runs IPython's own input transformation (``%magic``, ``!shell``, ``x = !cmd``, `
 ``%env K=V`` / ``%env K V``  ``os.environ["K"] = "V"``
 ``%cd DIR``                 ``os.chdir("DIR")``
 ``%%capture``, ``%%time``   the cell body
-``!cmd``                    ``subprocess.run("cmd", shell=True)``, except ``!pip``/``!conda``
-                            installs, which are dropped (use ``--requirements``)
+``!cmd``                    ``subprocess.run("cmd", shell=True)`` (``{expr}`` and ``$name``
+                            expanded as IPython does), except ``!pip``/``!conda`` installs,
+                            which are dropped (use ``--requirements``)
 ``x = !cmd``                the command's output lines
-``%%bash`` / ``%%sh``       ``subprocess.run(body, shell=True)``
+``%%bash`` / ``%%sh``       the body run by ``bash -c`` / ``sh -c`` (the image's shell)
+``%%writefile F``, ``%%file``  the file written, with IPython's "Writing F" line
 everything else             dropped (``%matplotlib``, ``%load_ext``, ``%config``, ``x?``...)
 ==========================  ==========================================================
 
@@ -106,7 +108,7 @@ def _translate_statement(method: str, args: list, indent: str, depth: int) -> tu
         command = args[0]
         if _INSTALLERS.match(command):
             return [indent + "pass"], f"{label}: dropped (use --requirements FILE to install packages)"
-        return ([indent + f"__import__('subprocess').run({command!r}, shell=True)"],
+        return ([indent + f"__import__('subprocess').run({_expanded(command)}, shell=True)"],
                 f"{label}: translated to subprocess.run")
     if method == "run_cell_magic" and depth == 0:
         name, line, body = args
@@ -116,21 +118,41 @@ def _translate_statement(method: str, args: list, indent: str, depth: int) -> tu
             return lines or [indent + "pass"], f"%%{name}: runs the cell body" + (
                 "; " + "; ".join(inner.notes) if inner.notes else "")
         if name in _SHELL_CELLS:
-            return ([indent + f"__import__('subprocess').run({body!r}, shell=True)"],
-                    f"%%{name}: translated to subprocess.run")
-        if name == "writefile" and line.strip():
-            target = line.split()[-1]
-            mode = "a" if "-a" in line.split() else "w"
-            return ([indent + f"open({target!r}, {mode!r}).write({body!r})"],
-                    f"%%writefile {target}: translated to open().write()")
+            program = {"bash": "bash", "sh": "sh"}.get(name)
+            if program is None and name == "script" and line.strip():
+                program = line.split()[0]
+            call = (f"[{program!r}, '-c', {body!r}]" if program else f"{body!r}, shell=True")
+            return ([indent + f"__import__('subprocess').run({call})"],
+                    f"%%{name}: runs in the job's shell ({program or 'sh'}), as in the kernel")
+        if name in ("writefile", "file") and line.strip():
+            return _writefile(indent, line, body)
     return [indent + "pass"], f"{label}: dropped (IPython only)"
+
+
+def _expanded(command: str) -> str:
+    """The command as Python source: with IPython's ``{expr}``/``$name`` expansion when it has
+    any (done in the job by the bundle's ``fairing_shell.py``, as IPython does it)."""
+    if "{" not in command and "$" not in command:
+        return repr(command)
+    return f"__import__('fairing_shell').expand({command!r}, {{**globals(), **locals()}})"
+
+
+def _writefile(indent: str, line: str, body: str) -> tuple[list[str], str]:
+    """``%%writefile [-a] FILE``: write the body and print what IPython prints."""
+    words = line.split()
+    append = "-a" in words or "--append" in words
+    target = [w for w in words if not w.startswith("-")][-1]
+    verb = "Appending to" if append else "Overwriting"
+    return ([indent + f"print(({verb + ' '!r} if __import__('os').path.exists({target!r}) else 'Writing ') + {target!r})",
+             indent + f"open({target!r}, {'a' if append else 'w'!r}, encoding='utf-8').write({body!r})"],
+            f"%%writefile {target}: writes the file in the job's working folder, as in the kernel")
 
 
 def _translate_expression(method: str, args: list) -> tuple[str, str] | None:
     """Replacement text for an IPython call used as a value (``x = !ls``)."""
     label = _label(method, args)
     if method == "getoutput":
-        return (f"__import__('subprocess').run({args[0]!r}, shell=True, capture_output=True, "
+        return (f"__import__('subprocess').run({_expanded(args[0])}, shell=True, capture_output=True, "
                 f"text=True).stdout.splitlines()", f"{label}: translated to subprocess output lines")
     if method == "run_line_magic" and args[0] in _TIMING and args[1].strip():
         return f"({args[1].strip()})", f"{label}: evaluates the expression, without timing"

@@ -1,5 +1,8 @@
-"""Values from the kernel: small literals as source, everything else cloudpickled.
+"""Values from the kernel: small literals as source, everything else in ONE cloudpickle.
 
+All pickled values, the live state of definitions and the library settings go through one
+pickler (:func:`pickle_state`), so identity and aliasing survive: ``y = x`` is still the same
+list in the job, and a value that is a captured function's default is that very object.
 Pickles use a fixed protocol so the same value gives the same bytes (sets of strings and
 objects with their own unstable ``__reduce__`` are the exceptions Python leaves us). While
 pickling we note the module of every class and function the pickle refers to, so that the
@@ -11,11 +14,13 @@ from __future__ import annotations
 
 import copyreg
 import hashlib
+import importlib
 import io
 import math
 import re
 import types
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import cloudpickle
 
@@ -44,10 +49,8 @@ class CapturedValue:
 
     name: str
     info: ValueInfo
-    source: str = ""  # "name = <literal>" when written as source
-    data: bytes = b""  # cloudpickle bytes otherwise
-    modules: frozenset[str] = frozenset()  # modules the pickle refers to
-    main_classes: frozenset[str] = frozenset()  # notebook classes pickled along (by value)
+    source: str = ""  # "name = <literal>" when it may be written as source
+    obj: object = None  # the value itself, for the one pickle
 
 
 def _literal(value, budget: list[int], depth: int = 0) -> str | None:
@@ -151,21 +154,47 @@ def _track_class_deterministically(cls: type) -> None:
         by_id[tracker] = cls
 
 
+class _MainModule:
+    """Pickles as the job's ``__main__`` module (looked up when the pickle loads)."""
+
+    def __reduce__(self):
+        return importlib.import_module, ("__main__",)
+
+
+class _MainGlobals(dict):
+    """Pickles as the job's ``__main__.__dict__``: notebook functions pickled by value keep the
+    notebook's globals as theirs, so they see (and share) what the program binds there."""
+
+    def __reduce__(self):
+        return vars, (_MainModule(),)
+
+
 class _RecordingPickler(cloudpickle.Pickler):
     """A cloudpickle Pickler that notes the module of each class/function it meets.
 
-    Notebook (``__main__``) functions and classes are pickled by value; their code objects get
-    a kernel-independent file name and their classes a content-derived tracker id, so that the
-    same notebook gives the same bytes after a kernel restart.
+    Notebook (``__main__``) functions and classes are pickled by value (their classes get a
+    content-derived tracker id, so the same notebook gives the same bytes after a kernel
+    restart), except the captured definitions named in ``main_refs``: main.py defines those
+    before the pickle loads, so they are pickled as a reference to that very object. Functions
+    whose globals are the notebook's namespace get the job's ``__main__`` namespace as theirs.
     """
 
-    def __init__(self, file, modules: set[str], main_classes: set[str]):
+    def __init__(self, file, modules: set[str], main_classes: set[str],
+                 namespace: Mapping | None = None, main_refs: Mapping[int, str] | None = None):
         super().__init__(file, protocol=PICKLE_PROTOCOL)
         self._modules = modules
         self._main_classes = main_classes
+        self._main_refs = dict(main_refs or {})
         self._copies: dict[int, object] = {}
+        if namespace is not None:
+            self.globals_ref[id(namespace)] = _MainGlobals()
 
     def reducer_override(self, obj):
+        if type(obj) in (_MainModule, _MainGlobals):
+            return NotImplemented  # their own __reduce__; not a module the job needs
+        name = self._main_refs.get(id(obj))
+        if name is not None:
+            return getattr, (_MainModule(), name)
         modules = self._modules
         kind = type(obj)
         if kind.__module__ != "builtins":
@@ -184,7 +213,7 @@ class _RecordingPickler(cloudpickle.Pickler):
                 # after (the cache's key would otherwise change once a run returned an instance).
                 copyreg._slotnames(obj)
             elif kind is types.FunctionType and _KERNEL_FILENAME.search(obj.__code__.co_filename):
-                obj = self._stable_function(obj)
+                obj = self._stable_function(obj)  # cloudpickle 2 keeps the file name
         return super().reducer_override(obj)
 
     def _stable_function(self, func: types.FunctionType) -> types.FunctionType:
@@ -204,6 +233,103 @@ class _RecordingPickler(cloudpickle.Pickler):
         return copy
 
 
+@dataclass(frozen=True)
+class PickledState:
+    """The one pickle of a bundle: a stream of pickles sharing one memo (so an object reached
+    from two names, or from a value and a definition's default, is one object in the job).
+
+    ``order`` is the stream: ``"value:NAME"`` entries, then ``"live"`` and ``"settings"`` when
+    present; ``sizes`` the bytes each value took; ``inlined`` the small literals that stayed
+    source because nothing else shares them.
+    """
+
+    data: bytes = b""
+    order: tuple[str, ...] = ()
+    sizes: Mapping[str, int] = field(default_factory=dict)
+    modules: frozenset[str] = frozenset()
+    main_classes: frozenset[str] = frozenset()
+    inlined: frozenset[str] = frozenset()
+
+
+_MUTABLE = (list, dict, set, bytearray)
+
+
+def _container_ids(value, out: set[int], depth: int = 0) -> set[int]:
+    """ids of the mutable containers in a (small, literal) value."""
+    if isinstance(value, _MUTABLE) and depth < 12:
+        out.add(id(value))
+        items = value.items() if isinstance(value, dict) else value
+        for item in items:
+            for part in (item if isinstance(value, dict) else (item,)):
+                _container_ids(part, out, depth + 1)
+    elif isinstance(value, (tuple, frozenset)) and depth < 12:
+        for item in value:
+            _container_ids(item, out, depth + 1)
+    return out
+
+
+def pickle_state(values: Mapping[str, object], literals: Mapping[str, object], live: Mapping,
+                 settings: list, *, namespace: Mapping | None, main_refs: Mapping[int, str],
+                 limit: int) -> PickledState:
+    """Everything the job loads in one stream: ``values`` (pickled), then ``live`` state and
+    ``settings``, then the mutable ``literals`` that something already pickled shares (or
+    that share a container with each other). Literals nobody shares stay source (``inlined``).
+
+    Raises CaptureError naming the value that cannot be pickled or is over ``limit`` bytes.
+    """
+    buffer = io.BytesIO()
+    modules: set[str] = set()
+    main_classes: set[str] = set()
+    pickler = _RecordingPickler(buffer, modules, main_classes, namespace, main_refs)
+    order: list[str] = []
+    sizes: dict[str, int] = {}
+
+    def dump(entry: str, name: str, value) -> None:
+        nbytes = getattr(value, "nbytes", None)  # numpy arrays (and friends): refuse before copying
+        if entry.startswith("value:") and isinstance(nbytes, int) and nbytes > limit:
+            raise _too_large(name, _type_name(value), nbytes, limit)
+        before = buffer.tell()
+        try:
+            pickler.dump(value)
+        except Exception as exc:  # noqa: BLE001 - any pickling failure is reported the same way
+            if entry.startswith("value:"):
+                raise _unpicklable(name, value, exc) from exc
+            raise CaptureError(f"the {name} cannot be sent to the job ({type(exc).__name__}: {exc}); "
+                               "define it again in the cell instead.") from exc
+        size = buffer.tell() - before
+        if entry.startswith("value:"):
+            if size > limit:
+                raise _too_large(name, _type_name(value), size, limit)
+            sizes[name] = size
+        order.append(entry)
+
+    shared: dict[int, int] = {}
+    literal_ids = {name: _container_ids(value, set()) for name, value in literals.items()}
+    for ids in literal_ids.values():
+        for ident in ids:
+            shared[ident] = shared.get(ident, 0) + 1
+    late = {name for name, ids in literal_ids.items() if any(shared[i] > 1 for i in ids)}
+    for name in sorted(values):
+        dump("value:" + name, name, values[name])
+    if live:
+        dump("live", "live state of the notebook's definitions", live)
+    if settings:  # what they refer to is imported by the code itself: no requirements from here
+        known = set(modules)
+        dump("settings", "library settings", settings)
+        modules.intersection_update(known)
+    memo = set(pickler.memo.copy()) if order else set()
+    late |= {name for name, ids in literal_ids.items() if ids & memo}
+    for name in sorted(late):
+        dump("value:" + name, name, literals[name])
+    modules.discard("__main__")
+    return PickledState(buffer.getvalue() if order else b"", tuple(order), sizes, frozenset(modules),
+                        frozenset(main_classes), frozenset(set(literals) - late))
+
+
+def _type_name(value) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
+
+
 def _unpicklable(name: str, value, exc: Exception) -> CaptureError:
     type_name = type(value).__name__
     hint = _UNPICKLABLE_HINTS.get(type_name)
@@ -215,34 +341,20 @@ def _unpicklable(name: str, value, exc: Exception) -> CaptureError:
     )
 
 
-def capture_value(name: str, value, limit: int) -> CapturedValue:
-    """``value`` as literal source if small and simple, else as cloudpickle bytes.
+def capture_value(name: str, value) -> CapturedValue:
+    """``value`` as literal source when small and simple, else marked for the one pickle.
 
-    Raises CaptureError when the value cannot be pickled or its pickle exceeds ``limit`` bytes.
+    Raises CaptureError at once for values that can never be sent (generators).
     """
-    type_name = f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
+    type_name = _type_name(value)
     text = literal_source(value)
     if text is not None:
         source = f"{name} = {text}\n"
-        return CapturedValue(name, ValueInfo(name, type_name, len(source), as_source=True), source=source)
+        return CapturedValue(name, ValueInfo(name, type_name, len(source), as_source=True), source=source,
+                             obj=value)
     if type(value).__name__ == "generator":
-        return _raise(_unpicklable(name, value, TypeError("cannot pickle 'generator' object")))
-    nbytes = getattr(value, "nbytes", None)  # numpy arrays (and friends): refuse before copying
-    if isinstance(nbytes, int) and nbytes > limit:
-        raise _too_large(name, type_name, nbytes, limit)
-    buffer = io.BytesIO()
-    modules: set[str] = set()
-    main_classes: set[str] = set()
-    try:
-        _RecordingPickler(buffer, modules, main_classes).dump(value)
-    except Exception as exc:  # noqa: BLE001 - any pickling failure is reported the same way
-        raise _unpicklable(name, value, exc) from exc
-    data = buffer.getvalue()
-    if len(data) > limit:
-        raise _too_large(name, type_name, len(data), limit)
-    modules.discard("__main__")
-    return CapturedValue(name, ValueInfo(name, type_name, len(data)), data=data, modules=frozenset(modules),
-                         main_classes=frozenset(main_classes))
+        raise _unpicklable(name, value, TypeError("cannot pickle 'generator' object"))
+    return CapturedValue(name, ValueInfo(name, type_name, 0), obj=value)
 
 
 def _too_large(name: str, type_name: str, size: int, limit: int) -> CaptureError:
@@ -257,5 +369,4 @@ def _size_text(size: int) -> str:
     return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size:,} bytes"
 
 
-def _raise(exc: Exception):
-    raise exc
+

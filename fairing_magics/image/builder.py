@@ -59,7 +59,7 @@ def _requirement_name(requirement: str) -> str:
 def runtime_requirements(bundle: Bundle) -> list[str]:
     """The bundle's requirements, plus this kernel's cloudpickle when the bundle pickles anything."""
     reqs = [r for r in bundle.requirements if r.strip()]
-    if (bundle.values or bundle.outputs) and "cloudpickle" not in {_requirement_name(r) for r in reqs}:
+    if (bundle.pickle or bundle.outputs) and "cloudpickle" not in {_requirement_name(r) for r in reqs}:
         import cloudpickle
 
         reqs.append(f"cloudpickle=={cloudpickle.__version__}")

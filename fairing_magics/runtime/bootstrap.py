@@ -5,28 +5,39 @@ container). It uses the standard library and cloudpickle only.
 
 What it does, in order:
 
-1. Reads ``fairing_manifest.json``; when the bundle holds pickles, refuses a Python whose minor
-   version differs from the kernel's (unpickling across versions fails in obscure ways).
-2. Copies ``files/`` (local modules, ``--include`` data) into the working folder and puts that
-   folder first on ``sys.path``.
-3. Loads ``values/*.pkl`` and runs ``main.py`` as ``__main__``, with stdout and stderr line
-   buffered so that every line is seen as soon as it is written.
+1. Reads ``fairing_manifest.json``; when the bundle holds pickled values, refuses a Python
+   whose minor version differs from the kernel's (unpickling across versions fails in obscure
+   ways).
+2. Copies ``files/`` (local modules, files the code names, ``--include`` data) into the working
+   folder and puts that folder first on ``sys.path``.
+3. Runs ``main.py`` as ``__main__`` (with the kernel's ``__doc__`` and ``__name__``), part by
+   part, each definition and the cell compiled under the file name and line numbers IPython
+   gave them (their text registered in ``linecache``), so warnings and tracebacks read as in
+   the kernel. The one pickle (``values.pkl``) loads where the manifest says, from frames whose
+   globals are ``__main__`` (libraries that look up their caller's names while unpickling, such
+   as formula models, find the notebook's); the definitions' live state and the library
+   settings are put back just before the cell. stdout and stderr are line buffered.
 4. On success writes the named outputs to ``$FAIRING_OUTPUT_DIR/outputs.pkl`` (a cloudpickled
    dict) and exits 0. On failure writes ``$FAIRING_OUTPUT_DIR/error.json`` (type, message,
-   traceback) and exits non-zero, after saving the failing frames' variables to
-   ``frames.pkl`` (the bundle's ``fairing_frames.py``, for ``%fairing_debug``).
+   traceback) and exits non-zero; a FileNotFoundError for a path the notebook's folder has
+   says so and names ``--include``;
+   before exiting it saves the failing frames' variables to ``frames.pkl`` (the bundle's
+   ``fairing_frames.py``, for ``%fairing_debug``).
 
 5. When ``FAIRING_STORAGE`` is an ``s3://`` URI, uploads the output folder (outputs, error,
    files the program wrote there) to ``<storage>/runs/<run>/`` with the bundle's
    ``fairing_storage_upload.py`` (boto3; credentials from the pod, never from the image).
 
 Environment: ``FAIRING_OUTPUT_DIR`` (default ``./fairing-output``), ``FAIRING_RUN_NAME``,
-``FAIRING_STORAGE``.
+``FAIRING_STORAGE``, ``FAIRING_KERNEL_CELLS`` (the kernel's cell folder, for its file names).
 Exit codes: 0 success, 1 the cell raised, 2 the bundle cannot run here, 130/143 interrupted.
 """
 
+import hashlib
 import json
+import linecache
 import os
+import pickle
 import shutil
 import signal
 import sys
@@ -41,6 +52,8 @@ OUTPUTS_FILE = "outputs.pkl"
 ERROR_FILE = "error.json"
 FRAMES_MODULE = "fairing_frames.py"
 LIVE_FILE = "fairing_live.py"
+KERNEL_CELLS_TOKEN = "<kernel-cells>"
+KERNEL_CELLS_ENV = "FAIRING_KERNEL_CELLS"
 
 
 def _write_atomic(path, data):
@@ -83,8 +96,9 @@ def _copy_files(files_dir, workdir):
 
 def _user_traceback(exc, main_path):
     """The traceback from the first frame of the user's program on (our frames are noise)."""
+    here = os.path.abspath(__file__)
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename != main_path:
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in (here, "<fairing>"):
         tb = tb.tb_next
     if tb is None:
         tb = exc.__traceback__
@@ -184,7 +198,7 @@ def main(argv):
 
     here = "%d.%d" % sys.version_info[:2]
     wanted = manifest.get("python", "")
-    if manifest.get("values") and wanted and ".".join(wanted.split(".")[:2]) != here:
+    if _holds_kernel_objects(manifest) and wanted and ".".join(wanted.split(".")[:2]) != here:
         _fail_bundle(
             output_dir,
             "this bundle was captured on Python %s and holds pickled values, but this is Python %s. "
@@ -196,43 +210,44 @@ def main(argv):
     _copy_files(os.path.join(bundle_dir, "files"), workdir)
     if workdir not in sys.path:
         sys.path.insert(0, workdir)
+    sys.path.append(bundle_dir)  # last: fairing_shell for !cmd lines, never before the user's modules
 
     try:
         import cloudpickle
     except ImportError:
         cloudpickle = None
-        if manifest.get("values") or manifest.get("outputs"):
+        if manifest.get("pickle") or manifest.get("outputs"):
             _fail_bundle(output_dir, "cloudpickle is not installed here; add it to the image's requirements")
 
-    module = types.ModuleType("__main__")
+    program = manifest.get("program") or {}
+    module = types.ModuleType(program.get("name") or "__main__", program.get("doc"))
     main_path = os.path.join(bundle_dir, "main.py")
-    module.__file__ = main_path
+    if program.get("file", True) or not program:
+        module.__file__ = main_path
     module.__builtins__ = __builtins__
+    if program and not program.get("has_doc", True):
+        del module.__doc__  # the kernel's namespace had none: the name falls through to builtins
     sys.modules["__main__"] = module
     namespace = module.__dict__
+    _link_kernel_folder(bundle_dir, workdir, program)
 
-    for name in manifest.get("values", []):
-        path = os.path.join(bundle_dir, "values", name + ".pkl")
-        try:
-            with open(path, "rb") as fh:
-                namespace[name] = cloudpickle.loads(fh.read())
-        except Exception as exc:  # noqa: BLE001 - report any unpickling failure clearly
-            _fail_bundle(output_dir, "cannot load the captured value %r: %s: %s" % (name, type(exc).__name__, exc))
-
-    with open(main_path, encoding="utf-8") as fh:
-        source = fh.read()
     try:
-        code = compile(source, main_path, "exec")
-        exec(code, namespace)
+        _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle)
+    except _BundleLoadError as exc:
+        _fail_bundle(output_dir, str(exc))
     except BaseException as exc:  # noqa: BLE001 - every failure of the cell is recorded
         if isinstance(exc, SystemExit) and exc.code in (None, 0):
             pass
         else:
             tb_text = _inspect_failure(bundle_dir, output_dir, exc, _user_traceback(exc, main_path))
             sys.stderr.write(tb_text)
+            hint = _missing_file_hint(bundle_dir, workdir, exc)
+            if hint:
+                sys.stderr.write("fairing: " + hint + "\n")
             sys.stderr.flush()
             kind = "interrupted" if isinstance(exc, KeyboardInterrupt) else "cell"
-            _record_error(output_dir, type(exc).__name__, str(exc), tb_text, kind)
+            message = str(exc) + ("\n" + hint if hint else "")
+            _record_error(output_dir, type(exc).__name__, message, tb_text, kind)
             if isinstance(exc, KeyboardInterrupt):
                 sys.exit(130)
             sys.exit(EXIT_CELL_FAILED)
@@ -252,6 +267,188 @@ def main(argv):
     sys.stdout.flush()
     sys.stderr.flush()
     return EXIT_OK
+
+
+# --- running main.py the way the kernel ran its parts ------------------------------------------
+
+class _BundleLoadError(Exception):
+    """The bundle's pickle or settings cannot be loaded here (not the cell's fault)."""
+
+
+def _holds_kernel_objects(manifest):
+    """True when the pickle holds values or live state (not only library settings)."""
+    order = (manifest.get("program") or {}).get("pickle_order", [])
+    return bool(manifest.get("values")) or "live" in order
+
+
+def _kernel_filename(name, main_path):
+    if not name:
+        return main_path
+    if name.startswith(KERNEL_CELLS_TOKEN):
+        folder = os.environ.get(KERNEL_CELLS_ENV) or os.path.join(os.sep + "tmp", "ipykernel")
+        return folder + name[len(KERNEL_CELLS_TOKEN):]
+    return name
+
+
+def _future_flags(lines):
+    import __future__
+
+    flags = 0
+    for line in lines:
+        for feature in line.split("import", 1)[-1].replace("(", " ").replace(")", " ").split(","):
+            feature = feature.strip().split(" as ")[0].strip()
+            if feature and hasattr(__future__, feature):
+                flags |= getattr(__future__, feature).compiler_flag
+    return flags
+
+
+def _register_lines(cache, filename, line, text):
+    """Put ``text`` at ``line`` of ``filename`` in linecache, for warnings and tracebacks."""
+    lines = cache.setdefault(filename, [])
+    body = text.splitlines(True)
+    if body and not body[-1].endswith("\n"):
+        body[-1] += "\n"
+    need = line - 1 + len(body)
+    if len(lines) < need:
+        lines.extend(["\n"] * (need - len(lines)))
+    lines[line - 1: need] = body
+    linecache.cache[filename] = (sum(len(x) for x in lines), None, lines, filename)
+
+
+def _load_pickle(path, namespace, order, cloudpickle):
+    """The stream of pickles in ``path``, loaded from frames whose globals are ``__main__``."""
+    loader = ("def __fairing_load__(__fairing_read__, __fairing_depth__):\n"
+              "    if __fairing_depth__:\n"
+              "        return __fairing_load__(__fairing_read__, __fairing_depth__ - 1)\n"
+              "    return __fairing_read__()\n")
+    exec(compile(loader, "<fairing>", "exec"), namespace)
+    load = namespace["__fairing_load__"]
+    loaded = {"live": {}, "settings": []}
+    try:
+        _load_entries(path, namespace, order, load, loaded)
+    finally:
+        namespace.pop("__fairing_load__", None)
+    return loaded
+
+
+def _load_entries(path, namespace, order, load, loaded):
+    with open(path, "rb") as fh:
+        unpickler = pickle.Unpickler(fh)
+        for entry in order:
+            try:
+                value = load(unpickler.load, 8)
+            except Exception as exc:  # noqa: BLE001 - any unpickling failure is reported clearly
+                what = entry.split(":", 1)[1] if entry.startswith("value:") else "the " + entry + " state"
+                raise _BundleLoadError("cannot load the captured value %r: %s: %s"
+                                       % (what, type(exc).__name__, exc)) from exc
+            if entry.startswith("value:"):
+                namespace[entry.split(":", 1)[1]] = value
+            else:
+                loaded[entry] = value
+
+
+def _restore_live_state(live, namespace):
+    """Put the kernel's defaults, closure contents and class attributes back."""
+    for name, patch in live.items():
+        obj = namespace.get(name)
+        if obj is None:
+            continue
+        if "attrs" in patch:
+            for key, value in patch["attrs"].items():
+                setattr(obj, key, value)
+            continue
+        if "defaults" in patch and obj.__defaults__:
+            defaults = list(obj.__defaults__)
+            for index, value in patch["defaults"].items():
+                defaults[index] = value
+            obj.__defaults__ = tuple(defaults)
+        if "kwdefaults" in patch and obj.__kwdefaults__ is not None:
+            obj.__kwdefaults__.update(patch["kwdefaults"])
+        for index, value in patch.get("closure", {}).items():
+            if obj.__closure__ and index < len(obj.__closure__):
+                obj.__closure__[index].cell_contents = value
+
+
+def _restore_settings(bundle_dir, snapshots, encoded):
+    if not snapshots and not encoded:
+        return
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fairing_settings", os.path.join(bundle_dir, "fairing_settings.py"))
+    settings = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(settings)
+    settings.restore_settings(snapshots, encoded)
+
+
+def _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle):
+    """Run main.py part by part (see the module docstring)."""
+    with open(main_path, encoding="utf-8") as fh:
+        source = fh.read()
+    program = manifest.get("program") or {}
+    segments = program.get("segments") or [{"kind": "cell", "first": 1, "last": source.count("\n") + 1,
+                                            "filename": "", "line": 1}]
+    lines = source.splitlines(True)
+    flags = _future_flags(program.get("future", []))
+    cache = {}
+    loaded = {"live": {}, "settings": []}
+    load_at = program.get("load_at", 0)
+    for index, segment in enumerate(segments):
+        if index == load_at and manifest.get("pickle"):
+            order = program.get("pickle_order") or ["value:" + name for name in manifest.get("values", [])]
+            loaded = _load_pickle(os.path.join(bundle_dir, manifest["pickle"]), namespace, order, cloudpickle)
+        if segment["kind"] == "cell":
+            _restore_live_state(loaded["live"], namespace)
+            _restore_settings(bundle_dir, loaded["settings"], program.get("settings") or [])
+        text = "".join(lines[segment["first"] - 1: segment["last"]])
+        filename = _kernel_filename(segment.get("filename"), main_path)
+        line = segment.get("line") or segment["first"]
+        if filename != main_path:
+            _register_lines(cache, filename, line, text)
+        code = compile("\n" * (line - 1) + text, filename, "exec", flags=flags, dont_inherit=True)
+        exec(code, namespace)
+
+
+def _link_kernel_folder(bundle_dir, workdir, program):
+    """Absolute paths into the notebook's folder: make that folder lead to the working folder
+    when it does not exist here (a container), so they find the shipped files."""
+    if not program.get("absolute_paths"):
+        return
+    folder = _paths_hints(bundle_dir).get("cwd") or ""
+    if folder and not os.path.exists(folder):
+        try:
+            os.makedirs(os.path.dirname(folder), exist_ok=True)
+            os.symlink(workdir, folder)
+        except OSError:
+            pass
+
+
+def _paths_hints(bundle_dir):
+    try:
+        with open(os.path.join(bundle_dir, "fairing_paths.json"), encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return {}
+
+
+def _missing_file_hint(bundle_dir, workdir, exc):
+    """For a FileNotFoundError of a path the notebook's folder has: say so and name --include."""
+    if not isinstance(exc, FileNotFoundError) or not exc.filename:
+        return ""
+    hints = _paths_hints(bundle_dir)
+    name = os.fspath(exc.filename)
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    folder = hints.get("cwd") or ""
+    if os.path.isabs(name):
+        base = folder if folder and (name + os.sep).startswith(folder + os.sep) else workdir
+        rel = os.path.relpath(name, base)
+    else:
+        rel = os.path.normpath(name)
+    rel = rel.replace(os.sep, "/")
+    if rel.startswith("../") or hashlib.sha256(rel.encode("utf-8")).hexdigest()[:16] not in set(hints.get("hashes", [])):
+        return ""
+    return ("%r exists in the notebook's folder but was not sent with the job (it was not named by a "
+            "string in the code, or it was too large); add --include %s, or put it in storage" % (rel, rel))
 
 
 def run(argv):

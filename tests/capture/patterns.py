@@ -3,7 +3,8 @@
 Each pattern: earlier cells (run in a real IPython shell first), the captured cell, the names
 the capture must take from the kernel, the distributions it must require (cloudpickle aside),
 and optionally local files, ``--include`` paths, the files the bundle must hold, an expected
-CaptureError, or lines to ignore when comparing output (IPython's own timing lines).
+CaptureError, or lines to ignore when comparing output (IPython's own timing lines). ``%CWD%``
+in a cell stands for the notebook's working folder (absolute paths).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Pattern:
     shell: bool = True  # run in IPython for the expected output (False: expected `stdout`)
     stdout: str = ""
     value_limit: int = 100 * 2**20
+    stderr: bool = False  # compare stderr too (warnings, printed tracebacks)
 
 
 def P(id, history, cell, names="", reqs="", **kw) -> Pattern:
@@ -196,4 +198,140 @@ PATTERNS += [
 ]
 PATTERNS += [
     P("self_containing_list", "loop = [1]\nloop.append(loop)", "print(loop[1][1][0], loop[1] is loop)", "loop"),
+]
+
+# --- issue 16: capture fidelity on real notebooks --------------------------------------------------
+PATTERNS += [
+    # files the code names, shipped without --include
+    P("file_read_csv_relative", "import csv",
+      "rows = list(csv.DictReader(open('data/heights.csv')))\nprint(sum(int(r['h']) for r in rows))", "csv",
+      local_files={"data/heights.csv": "name,h\na,180\nb,170\n"}, bundle_files="data/heights.csv"),
+    P("file_numpy_loadtxt", "import numpy as np", "print(np.loadtxt('transistors.txt').sum())", "np", "numpy",
+      local_files={"transistors.txt": "1.5\n2.5\n"}, bundle_files="transistors.txt"),
+    P("file_np_load_saved_earlier", ["import numpy as np", "np.savez('arrays.npz', a=np.arange(3))"],
+      "with np.load('arrays.npz') as z:\n    print(z['a'].tolist())", "np", "numpy", bundle_files="arrays.npz"),
+    P("file_folder_listed", "import os", "print(sorted(os.listdir('inputs')))", "os",
+      local_files={"inputs/a.txt": "1", "inputs/b.txt": "2"}, bundle_files="inputs/a.txt inputs/b.txt"),
+    P("file_shell_command_words", (), "!head -n 1 table.txt\nprint('after')",
+      local_files={"table.txt": "first line\nsecond line\n"}, bundle_files="table.txt"),
+    P("file_named_in_definition", "def load():\n    return open('conf.json').read().strip()", "print(load())", "load",
+      local_files={"conf.json": '{"lr": 0.1}\n'}, bundle_files="conf.json"),
+    P("file_absolute_inside_folder", (), "print(open('%CWD%/abs.txt').read().strip())",
+      local_files={"abs.txt": "absolute ok\n"}, bundle_files="abs.txt"),
+    P("file_package_data", "import mypkg_h", "print(mypkg_h.table())", "mypkg_h",
+      local_files={"mypkg_h/__init__.py": "import os\n\n\ndef table():\n    here = os.path.dirname(__file__)\n"
+                                          "    return open(os.path.join(here, 'table.csv')).read().split()\n",
+                   "mypkg_h/table.csv": "x\ny\n"},
+      bundle_files="mypkg_h/__init__.py mypkg_h/table.csv"),
+    # library settings made in earlier cells
+    P("sklearn_set_config", ["import sklearn", "sklearn.set_config(print_changed_only=False, display='text')"],
+      "print(sklearn.get_config()['print_changed_only'], sklearn.get_config()['display'])", "sklearn", "scikit-learn"),
+    P("sklearn_metadata_routing", ["import sklearn", "from sklearn.linear_model import LinearRegression",
+                                   "sklearn.set_config(enable_metadata_routing=True)"],
+      "est = LinearRegression().set_fit_request(sample_weight=True)\nprint(type(est).__name__)",
+      "LinearRegression", "scikit-learn"),
+    P("pandas_option", ["import pandas as pd", "pd.set_option('display.precision', 2)"],
+      "print(pd.DataFrame({'a': [1.23456, 2.5]}))", "pd", "pandas"),
+    P("numpy_print_options", ["import numpy as np", "np.set_printoptions(precision=2, suppress=True)"],
+      "print(np.array([1 / 3, 1e-9, 2.0]))", "np", "numpy"),
+    P("numpy_seterr", ["import numpy as np", "np.seterr(all='raise')"],
+      "try:\n    np.array([1.0]) / 0\nexcept FloatingPointError as e:\n    print('raised', e)", "np", "numpy"),
+    P("warnings_filter_ignore", ["import warnings", "warnings.filterwarnings('ignore', message='noisy')"],
+      "import warnings\nwarnings.warn('noisy thing')\nprint('done')", stderr=True),
+    P("warnings_filter_error", ["import warnings", "warnings.simplefilter('error', UserWarning)"],
+      "try:\n    warnings.warn('strict')\nexcept UserWarning as e:\n    print('raised', e)", "warnings"),
+    P("matplotlib_rcparams", ["import matplotlib", "matplotlib.rcParams['lines.linewidth'] = 3.5"],
+      "print(matplotlib.rcParams['lines.linewidth'])", "matplotlib", "matplotlib"),
+    P("decimal_context", ["import decimal", "decimal.getcontext().prec = 5"],
+      "print(decimal.Decimal(1) / decimal.Decimal(7))", "decimal"),
+    P("random_seeded_then_drawn", ["import random", "random.seed(3)\nfirst = random.random()"],
+      "print(random.random())", "random"),
+    P("numpy_random_seeded_then_drawn", ["import numpy as np", "np.random.seed(0)\nnp.random.rand()"],
+      "print(np.random.rand())", "np", "numpy"),
+    P("random_unseeded_state", ["import random", "warm = random.random()"],
+      "print(random.randint(0, 10**9))", "random"),
+    # shared objects: one pickle
+    P("alias_list", ["x = [1, 2, 3]", "y = x"], "x.append(4)\nprint(y)", "x y"),
+    P("alias_nested", ["a = {'k': [1]}", "b = a['k']"], "b.append(2)\nprint(a)", "a b"),
+    P("alias_lambda_global", ["data = [1]", "f = lambda: len(data)"], "data.append(5)\nprint(f())", "data f"),
+    P("alias_default_and_value", ["cache = {}", "def f(k, c=cache):\n    c[k] = 1\n    return len(c)"],
+      "cache['z'] = 0\nprint(f('a'), sorted(cache))", "cache f"),
+    P("alias_object_two_names", ["import collections", "d = collections.Counter('ab')", "e = d"],
+      "d['c'] += 1\nprint(e['c'])", "d e"),
+    P("lambda_sees_rebound_global", ["scale = 2", "g = lambda v: v * scale"], "scale = 10\nprint(g(1))", "g"),
+    # state carried, not rebuilt
+    P("mutable_default_filled", ["def add(v, acc=[]):\n    acc.append(v)\n    return acc", "add(1)\nadd(2)"],
+      "print(add(3))", "add"),
+    P("decorator_closure_list", ["def counted(fn):\n    calls = [0]\n    def w(*a):\n        calls[0] += 1\n"
+                                 "        return calls[0]\n    return w", "@counted\ndef ping():\n    pass",
+                                 "ping()\nping()"], "print(ping())", "ping"),
+    P("decorator_closure_nonlocal", ["def counting(fn):\n    n = 0\n    def w():\n        nonlocal n\n        n += 1\n"
+                                     "        return n\n    return w", "@counting\ndef tick():\n    pass", "tick()"],
+      "print(tick())", "tick"),
+    P("rng_as_default", ["import numpy as np", "def draw(rng=np.random.default_rng(0)):\n    return int(rng.integers(1000))",
+                         "first = draw()"], "print(draw())", "draw np", "numpy"),
+    P("class_attr_assigned_later", ["class Conf:\n    pass", "Conf.level = 7"], "print(Conf.level)", "Conf"),
+    P("class_attr_changed", ["class Tally:\n    count = 0\n    def __init__(self):\n        Tally.count += 1",
+                             "Tally()\nTally()"], "Tally()\nprint(Tally.count)", "Tally"),
+    P("subclass_registry", ["class Plugin:\n    registry = {}\n    def __init_subclass__(cls, **kw):\n"
+                            "        super().__init_subclass__(**kw)\n        Plugin.registry[cls.__name__] = cls",
+                            "class Alpha(Plugin):\n    pass", "class Beta(Plugin):\n    pass"],
+      "print(sorted(Plugin.registry), Plugin.registry['Beta'].__name__)", "Plugin Alpha Beta"),
+    P("decorator_registry", ["HANDLERS = {}", "def register(fn):\n    HANDLERS[fn.__name__] = fn\n    return fn",
+                             "@register\ndef hello():\n    return 'hi'"], "print(sorted(HANDLERS), HANDLERS['hello']())",
+      "HANDLERS"),
+    P("default_from_changed_global", ["k = 1", "def f(x=k):\n    return x", "k = 2"], "print(f(), k)", "f k"),
+    # names inside strings
+    P("pandas_query_at_name", ["import pandas as pd", "df = pd.DataFrame({'a': [1, 5, 9]})", "threshold = 4"],
+      "print(df.query('a > @threshold')['a'].tolist())", "df threshold", "pandas numpy"),
+    P("pandas_eval_frames", ["import pandas as pd", "df1 = pd.DataFrame({'x': [0.1, 0.9]})",
+                             "df2 = pd.DataFrame({'x': [0.2, 0.3]})"],
+      "print(pd.eval('(df1 < 0.5) & (df2 < 0.5)')['x'].tolist())", "pd df1 df2", "pandas numpy"),
+    P("dataframe_eval_at_name", ["import pandas as pd", "frame = pd.DataFrame({'a': [1, 2]})", "factor = 10"],
+      "print(frame.eval('b = a * @factor')['b'].tolist())", "frame factor", "pandas numpy"),
+    P("numexpr_evaluate", ["import numexpr as ne", "import numpy as np", "xs = np.arange(4.0)"],
+      "print(ne.evaluate('xs > 1.5').tolist())", "ne xs", "numexpr numpy"),
+    P("formula_notebook_function", ["import pandas as pd", "import statsmodels.formula.api as smf",
+                                    "frame = pd.DataFrame({'x': [1.0, 2.0, 3.0, 4.0], 'y': [2.0, 4.1, 6.2, 7.9]})",
+                                    "def twice(v):\n    return 2 * v"],
+      "res = smf.ols('y ~ twice(x)', data=frame).fit()\nprint(round(res.params['twice(x)'], 4))",
+      "smf frame twice", "statsmodels pandas numpy"),
+    P("formula_numpy_in_string", ["import numpy as np", "import patsy"],
+      "print(patsy.dmatrix('x + np.square(x)', {'x': [1.0, 2.0]}).tolist())", "np patsy", "patsy numpy"),
+    P("formula_kept_in_variable", ["import pandas as pd", "import statsmodels.formula.api as smf",
+                                   "frame = pd.DataFrame({'x': [1.0, 2.0, 3.0], 'y': [1.0, 2.0, 3.5]})",
+                                   "def half(v):\n    return v / 2"],
+      "formula = 'y ~ half(x)'\nprint(round(smf.ols(formula, frame).fit().params['half(x)'], 3))",
+      "smf frame half", "statsmodels pandas numpy"),
+    P("model_unpickle_reevaluates_formula", ["import pandas as pd", "import statsmodels.formula.api as smf",
+                                             "frame = pd.DataFrame({'x': [1.0, 2.0, 3.0], 'y': [1.0, 2.0, 3.5]})",
+                                             "def third(v):\n    return v / 3",
+                                             "fit = smf.ols('y ~ third(x)', frame).fit()"],
+      "print(round(fit.params['third(x)'], 3))", "fit third", "statsmodels pandas numpy"),
+    P("submodule_by_attribute", ["import xml", "import xml.dom.minidom"],
+      "print(xml.dom.minidom.parseString('<a/>').documentElement.tagName)", "xml"),
+    # Python's own rules for lazy names
+    P("lazy_name_in_uncalled_function", (), "def later():\n    return not_defined_yet + 1\nprint('defined')"),
+    P("lazy_name_in_uncalled_method", (), "class Later:\n    def m(self):\n        return missing_name\nprint('ok')"),
+    P("error_name_in_called_function", (), "def f():\n    return nowhere\nprint(f())", error="'nowhere'"),
+    # the kernel's identity of the code
+    P("main_doc", (), "print(__doc__)"),
+    P("main_name_and_file", (), "print(__name__, '__file__' in globals())"),
+    P("warning_names_the_cell", (), "import warnings\nwarnings.warn('careful')\nprint('x')", stderr=True),
+    P("warning_in_definition", "import warnings\n\ndef risky():\n    warnings.warn('from risky')\n    return 1",
+      "print(risky())", "risky warnings", stderr=True),
+    P("printed_traceback_names_the_cell", (), "import traceback\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n"
+                                              "    traceback.print_exc()", stderr=True),
+    # kernel-only lines that mean the same in a job
+    P("writefile_new", (), "%%writefile notes.txt\nline one\n"),
+    P("file_magic_alias", (), "%%file notes2.txt\nabc\n"),
+    P("writefile_append_existing", "%%writefile log.txt\nfirst\n", "%%writefile -a log.txt\nsecond\n",
+      bundle_files="log.txt"),
+    P("bash_cell", (), "%%bash\necho from-bash\nif [[ 1 -eq 1 ]]; then echo bashism; fi"),
+]
+PATTERNS += [
+    P("shell_expands_python_values", ["greeting = 'hi'", "folder = 'sub'"], "!echo {greeting.upper()} $folder $$HOME\nprint('after')",
+      "greeting folder"),
+    P("shell_output_expands", "n = 3", "lines = !seq {n}\nprint(list(lines))", "n"),
+    P("shell_unknown_name_reaches_the_shell", (), "!echo ${NOT_A_PYTHON_NAME:-from-shell}"),
 ]

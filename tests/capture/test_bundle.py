@@ -50,7 +50,7 @@ def test_main_is_readable(shell):
     bundle = capture(shell)
     source = bundle.source
     assert source.startswith("# Captured by fairing_magics")
-    assert "# Loaded into __main__ before this runs (values/NAME.pkl): sq, unit, weights" in source
+    assert "# Loaded into __main__ from values.pkl (one pickle): sq, unit, weights" in source
     header, cell = source.split(CELL_MARKER + "\n")
     assert cell == CELL
     lines = header.splitlines()
@@ -116,7 +116,8 @@ def test_report_lists_everything(shell):
     assert "    scale: int, 10 B (as source)" in text
     assert "numpy -> numpy==" in text and "cloudpickle -> cloudpickle==" in text
     sizes = {v.name: v.size for v in bundle.report.values}
-    assert sizes["weights"] == len(bundle.values["weights"])
+    assert 400 < sizes["weights"] < len(bundle.pickle)  # 50 float64s, in the one pickle
+    assert bundle.values == ("sq", "unit", "weights")
     assert bundle.manifest["outputs"] == ["result"]
 
 
@@ -173,14 +174,15 @@ def test_stdlib_and_unknown_modules():
 
 def test_kernel_file_names_do_not_change_pickles():
     """ipykernel compiles cells as /tmp/ipykernel_<pid>/<hash>.py; the pid must not reach the bundle."""
-    from fairing_magics.capture.values import capture_value
+    from fairing_magics.capture.values import pickle_state
 
     pickles = []
     for pid in (111, 222):
         namespace = {"__name__": "__main__"}
         code = compile("def f(x):\n    return (lambda y: y + 1)(x)\n", f"/tmp/ipykernel_{pid}/123.py", "exec")
         exec(code, namespace)
-        pickles.append(capture_value("f", namespace["f"], 2**20).data)
+        pickles.append(pickle_state({"f": namespace["f"]}, {}, {}, [], namespace=namespace, main_refs={},
+                                    limit=2**20).data)
     assert pickles[0] == pickles[1]
     assert b"ipykernel_111" not in pickles[0]
 

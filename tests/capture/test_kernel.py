@@ -70,3 +70,30 @@ def test_capture_in_a_real_kernel(tmp_path):
     timing = ("CPU times", "Wall time")
     expected = "".join(line for line in kernel_stdout.splitlines(True) if not line.startswith(timing))
     assert proc.stdout == expected
+
+
+@pytest.mark.e2e
+def test_warnings_read_as_in_a_real_kernel(tmp_path):
+    """ipykernel names cells /tmp/ipykernel_<pid>/<hash>.py: a warning raised in a captured
+    definition and one raised in the cell read the same in the job, pid included, although the
+    pid never enters the bundle (it comes back through the job's environment)."""
+    from tests.capture.corpus.measure import _CAPTURE, Kernel, kernel_env, run_bundle
+
+    env = kernel_env(Path(__file__).resolve().parents[2])
+    kernel = Kernel(tmp_path, env)
+    try:
+        for cell in ("import warnings", "def risky():\n    warnings.warn('from a definition')\n    return 1"):
+            assert kernel.run(cell)[2] == ""
+        cell = "print(risky())\nwarnings.warn('from the cell', UserWarning)"
+        out = str(tmp_path / "bundle")
+        kernel.run(f"exec({_CAPTURE!r}, {{'CELL': {cell!r}, 'OUT': {out!r}}})", store_history=False)
+        status = json.loads(Path(out + ".json").read_text())
+        stdout, stderr, error = kernel.run(cell)
+    finally:
+        kernel.close()
+    assert status["ok"] and error == ""
+    assert "/ipykernel_" in stderr and "UserWarning: from a definition" in stderr
+    assert "<kernel-cells>" in (Path(out) / "fairing_manifest.json").read_text()
+    assert "ipykernel_" not in (Path(out) / "fairing_manifest.json").read_text()
+    job = run_bundle(Path(out), {**env, **status["env"]}, tmp_path / "work")
+    assert job == (stdout, stderr, 0)

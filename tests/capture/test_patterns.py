@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ IDS = [p.id for p in PATTERNS]
 
 
 def test_table_is_big_enough():
-    assert len(PATTERNS) >= 60
+    assert len(PATTERNS) >= 150
     assert len(set(IDS)) == len(IDS)
 
 
@@ -40,29 +41,36 @@ class Outcome:
     bundle: Bundle | None = None
     error: CaptureError | None = None
     kernel_stdout: str = ""
+    kernel_stderr: str = ""
     bundle_stdout: str = ""
     bundle_stderr: str = ""
     returncode: int | None = None
 
 
 @contextmanager
-def fd_stdout():
-    """Capture fd 1 (print and shell commands alike) into a string, in order."""
-    sys.stdout.flush()
-    saved_fd, saved_stdout = os.dup(1), sys.stdout
+def fd_capture(fd: int = 1):
+    """Capture fd 1 or 2 (Python's stream and shell commands alike) into a string, in order."""
+    name = "stdout" if fd == 1 else "stderr"
+    getattr(sys, name).flush()
+    saved_fd, saved_stream = os.dup(fd), getattr(sys, name)
     holder = {"text": ""}
     with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 1)
-        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", line_buffering=True)
+        os.dup2(tmp.fileno(), fd)
+        setattr(sys, name, io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8",
+                                            line_buffering=True))
         try:
             yield holder
         finally:
-            sys.stdout.flush()
-            sys.stdout = saved_stdout
-            os.dup2(saved_fd, 1)
+            getattr(sys, name).flush()
+            setattr(sys, name, saved_stream)
+            os.dup2(saved_fd, fd)
             os.close(saved_fd)
             tmp.seek(0)
             holder["text"] = tmp.read().decode("utf-8", "replace")
+
+
+def fd_stdout():
+    return fd_capture(1)
 
 
 @contextmanager
@@ -91,12 +99,54 @@ def fresh_namespace(shell: InteractiveShell) -> None:
     shell.init_user_ns()
 
 
+@contextmanager
+def isolated_library_state():
+    """Patterns share one process: put back the library settings a pattern changed."""
+    import decimal
+    import random
+
+    import matplotlib
+    import numpy as np
+    import pandas as pd
+    import sklearn
+
+    saved = (list(warnings.filters), sklearn.get_config(), np.get_printoptions(), np.geterr(),
+             decimal.getcontext().copy(), dict(matplotlib.rcParams), random.getstate(), np.random.get_state())
+    try:
+        yield
+    finally:
+        warnings.filters[:] = saved[0]
+        warnings._filters_mutated()
+        sklearn.set_config(**saved[1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pd.reset_option("all")
+            matplotlib.rcParams.update(saved[5])
+        np.set_printoptions(**saved[2])
+        np.seterr(**saved[3])
+        decimal.setcontext(saved[4])
+        random.setstate(saved[6])
+        np.random.set_state(saved[7])
+
+
+def _show_warning(message) -> None:
+    """What Python does with a warning outside pytest: write it to stderr."""
+    (message.file or sys.stderr).write(warnings._formatwarnmsg(message))
+
+
 def _kernel_side(shell: InteractiveShell, pattern: Pattern, cwd: Path) -> Outcome:
+    with isolated_library_state(), warnings.catch_warnings():
+        warnings._showwarnmsg_impl = _show_warning  # pytest records warnings; a kernel prints them
+        return _run_in_shell(shell, pattern, cwd)
+
+
+def _run_in_shell(shell: InteractiveShell, pattern: Pattern, cwd: Path) -> Outcome:
     outcome = Outcome(pattern)
     for rel, text in pattern.local_files.items():
         (cwd / rel).parent.mkdir(parents=True, exist_ok=True)
         (cwd / rel).write_text(text)
     fresh_namespace(shell)
+    captured = pattern.cell.replace("%CWD%", str(cwd))
     with working_folder(cwd):
         for cell in pattern.history:
             if cell.startswith("%%fairing_train"):
@@ -106,17 +156,18 @@ def _kernel_side(shell: InteractiveShell, pattern: Pattern, cwd: Path) -> Outcom
             assert result.success, f"{pattern.id}: history cell failed in IPython:\n{cell}\n{out['text']}"
         try:
             outcome.bundle = capture_cell(
-                pattern.cell, shell.user_ns, [*pattern.history, pattern.cell], cwd=cwd,
+                captured, shell.user_ns, [*pattern.history, captured], cwd=cwd,
                 includes=pattern.includes, value_limit=pattern.value_limit,
             )
         except CaptureError as exc:
             outcome.error = exc
             return outcome
         if pattern.shell:
-            with fd_stdout() as out:
-                result = shell.run_cell(pattern.cell, store_history=True, silent=True)
-            assert result.success, f"{pattern.id}: the cell failed in IPython:\n{out['text']}"
+            with fd_capture(2) as err, fd_stdout() as out:
+                result = shell.run_cell(captured, store_history=True, silent=True)
+            assert result.success, f"{pattern.id}: the cell failed in IPython:\n{out['text']}{err['text']}"
             outcome.kernel_stdout = _filtered(out["text"], pattern.ignore)
+            outcome.kernel_stderr = err["text"]
         else:
             outcome.kernel_stdout = pattern.stdout
     return outcome
@@ -127,6 +178,7 @@ def _run_bundle(outcome: Outcome, root: Path) -> None:
     workdir = root / "work"
     workdir.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRING_")}
+    env.update(outcome.bundle.runtime_env)
     env.update(FAIRING_OUTPUT_DIR=str(root / "out"), PYTHONPATH="", PYTHONDONTWRITEBYTECODE="1")
     proc = subprocess.run([sys.executable, str(folder / "fairing_bootstrap.py")], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=120)
@@ -180,3 +232,5 @@ def test_bundle_prints_what_the_kernel_prints(runs, pid):
     outcome = runs[pid]
     assert outcome.returncode == 0, outcome.bundle_stderr + "\n" + outcome.bundle.source
     assert outcome.bundle_stdout == outcome.kernel_stdout, outcome.bundle.source
+    if outcome.pattern.stderr:
+        assert outcome.bundle_stderr == outcome.kernel_stderr, outcome.bundle.source

@@ -29,8 +29,10 @@ from fairing_magics.errors import CaptureError
         ("x?\n", "pass\n", "dropped"),
         ("def f():\n    !echo hi\n    return 1\n",
          "def f():\n    __import__('subprocess').run('echo hi', shell=True)\n    return 1\n", "subprocess.run"),
-        ("%%bash\necho hi\n", "__import__('subprocess').run('echo hi\\n', shell=True)\n", "%%bash"),
-        ("%%writefile out.txt\nhello\n", "open('out.txt', 'w').write('hello\\n')\n", "%%writefile"),
+        ("%%bash\necho hi\n", "__import__('subprocess').run(['bash', '-c', 'echo hi\\n'])\n", "%%bash"),
+        ("%%writefile out.txt\nhello\n",
+         "print(('Overwriting ' if __import__('os').path.exists('out.txt') else 'Writing ') + 'out.txt')\n"
+         "open('out.txt', 'w', encoding='utf-8').write('hello\\n')\n", "%%writefile"),
     ],
 )
 def test_translations(cell, expected, note):

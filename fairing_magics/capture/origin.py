@@ -1,0 +1,99 @@
+"""The kernel's identity of the code: the file name and first line IPython gave each cell.
+
+The job compiles the cell and each captured definition under the same file name and line
+numbers, so a warning or a traceback reads as it did in the kernel. IPython names a cell
+``<ipython-input-N-HASH>``; ipykernel names it ``/tmp/ipykernel_<pid>/<hash>.py``. The pid
+changes with every kernel start, so it never enters the bundle: the folder is written as
+:data:`KERNEL_CELLS_TOKEN` and handed to the job in the environment (:data:`KERNEL_CELLS_ENV`),
+keeping the bundle's digest the same across kernel restarts.
+"""
+
+from __future__ import annotations
+
+import linecache
+import re
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+KERNEL_CELLS_TOKEN = "<kernel-cells>"
+KERNEL_CELLS_ENV = "FAIRING_KERNEL_CELLS"
+_KERNEL_DIR = re.compile(r"^(.*[/\\]ipykernel_\d+)(?=[/\\])")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where code came from in the kernel: a file name (maybe tokenized) and its first line."""
+
+    filename: str
+    line: int
+
+
+def stable_filename(filename: str) -> tuple[str, dict[str, str]]:
+    """``filename`` with the kernel's per-process folder replaced by the token, and the env
+    that gives the job that folder back."""
+    match = _KERNEL_DIR.match(filename)
+    if match is None:
+        return filename, {}
+    return KERNEL_CELLS_TOKEN + filename[match.end(1):], {KERNEL_CELLS_ENV: match.group(1)}
+
+
+def kernel_shell(namespace: Mapping):
+    """The IPython shell that owns ``namespace`` (its ``get_ipython``), or None."""
+    getter = namespace.get("get_ipython")
+    if not callable(getter):
+        return None
+    try:
+        shell = getter()
+    except Exception:  # noqa: BLE001 - not a live shell
+        return None
+    if getattr(shell, "user_ns", None) is not namespace or not hasattr(shell, "compile"):
+        return None
+    return shell
+
+
+def cell_filename(shell, raw: str, *, ran: bool) -> str | None:
+    """The name IPython gives (``ran=False``: would give) the cell ``raw``; None if unknown.
+
+    A cell that ran is numbered by its latest place in the input history, and its name must be
+    in ``linecache`` (IPython caches every cell it compiles there).
+    """
+    if shell is None:
+        return None
+    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None) or []
+    number = shell.execution_count
+    if ran:
+        wanted = raw.strip()
+        for index in range(len(history) - 1, 0, -1):
+            if history[index].strip() == wanted:
+                number = index
+                break
+        else:
+            return None
+    try:
+        transformed = shell.transform_cell(raw)
+        name = shell.compile.get_code_name(raw, transformed, number)
+    except Exception:  # noqa: BLE001 - an older or unusual shell: no name
+        return None
+    if not isinstance(name, str) or (ran and name not in linecache.cache):
+        return None
+    return name
+
+
+def code_of(obj) -> types.CodeType | None:
+    """The code object behind a function or class (through decorators' ``__wrapped__``)."""
+    if isinstance(obj, type):
+        for member in vars(obj).values():
+            member = getattr(member, "__func__", getattr(member, "fget", member))
+            code = code_of(member) if not isinstance(member, type) else None
+            if code is not None:
+                return code
+        return None
+    for _ in range(10):
+        code = getattr(obj, "__code__", None)
+        if isinstance(code, types.CodeType):
+            return code
+        obj = getattr(obj, "__wrapped__", None)
+        if obj is None:
+            return None
+    return None

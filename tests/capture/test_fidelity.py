@@ -1,0 +1,139 @@
+"""What the capture report says about fidelity, and what a job says when a file was left behind.
+
+A real IPython shell runs the earlier cells; bundles run with their own bootstrap in a fresh
+Python process in an empty working folder, as the local backend runs them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from fairing_magics.capture import capture_cell, write_bundle
+from fairing_magics.capture.bundle import PATHS_NAME
+from fairing_magics.config import Settings
+from fairing_magics.pipeline import TrainOptions, plan_train
+from tests.capture.test_patterns import fresh_namespace, isolated_library_state
+
+
+@pytest.fixture
+def shell():
+    sh = InteractiveShell.instance()
+    fresh_namespace(sh)
+    with isolated_library_state():
+        yield sh
+    fresh_namespace(sh)
+
+
+def run_cells(shell, *cells):
+    for cell in cells:
+        assert shell.run_cell(cell, store_history=True).success, cell
+
+
+def history(shell, cell):
+    """The kernel's input history as %%fairing_train passes it (the capturing cell last)."""
+    return [*shell.history_manager.input_hist_raw[1:], cell]
+
+
+def run_bundle(bundle, tmp_path: Path) -> subprocess.CompletedProcess:
+    folder = write_bundle(bundle, tmp_path / "bundle")
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRING_")}
+    env.update(bundle.runtime_env, FAIRING_OUTPUT_DIR=str(tmp_path / "out"), PYTHONPATH="")
+    return subprocess.run([sys.executable, str(folder / "fairing_bootstrap.py")], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_file_left_behind_is_named_with_include(shell, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "big.csv").write_text("a\n" + "1\n" * 500)
+    run_cells(shell, "folder = 'data'")
+    cell = "print(open(folder + '/big.csv').read()[:1])\n"  # the path is built, not written out
+    bundle = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path)
+    assert "data/big.csv" not in bundle.files
+    run = run_bundle(bundle, tmp_path)
+    assert run.returncode == 1
+    assert ("fairing: 'data/big.csv' exists in the notebook's folder but was not sent with the job" in run.stderr)
+    assert "add --include data/big.csv" in run.stderr
+    error = json.loads((tmp_path / "out" / "error.json").read_text())
+    assert error["type"] == "FileNotFoundError" and "--include data/big.csv" in error["message"]
+
+
+def test_a_missing_file_the_folder_lacks_gets_no_hint(shell, tmp_path):
+    cell = "open('nowhere.csv')\n"
+    run = run_bundle(capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path), tmp_path)
+    assert run.returncode == 1 and "FileNotFoundError" in run.stderr
+    assert "--include" not in run.stderr
+
+
+def test_files_over_the_limit_are_left_out_with_a_note(shell, tmp_path):
+    (tmp_path / "small.txt").write_text("s")
+    (tmp_path / "large.bin").write_bytes(b"x" * 5000)
+    cell = "a = open('small.txt').read()\nb = open('large.bin', 'rb').read()\n"
+    bundle = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path, file_limit=1000)
+    assert set(bundle.files) == {"large.bin"} ^ {"large.bin", "small.txt"}
+    text = bundle.report.render_text()
+    assert "    small.txt (1 B)" in text
+    assert "large.bin (5,000 bytes) is named by the code but left out" in text
+    assert "add --include large.bin" in text
+
+
+def test_path_hints_stay_out_of_the_digest(shell, tmp_path):
+    (tmp_path / "data.csv").write_text("x\n1\n")
+    cell = "print(open('data.csv').read())\n"
+    first = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path)
+    (tmp_path / "unrelated.txt").write_text("new file in the folder")
+    second = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path)
+    assert first.members()[PATHS_NAME] != second.members()[PATHS_NAME]
+    assert first.digest == second.digest
+
+
+def test_report_names_settings_and_live_state(shell, tmp_path):
+    run_cells(shell, "import numpy as np", "np.set_printoptions(precision=3)",
+              "def add(v, acc=[]):\n    acc.append(v)\n    return acc", "add(1)",
+              "class Conf:\n    pass", "Conf.level = 3")
+    cell = "print(add(2), Conf.level, np.array([1 / 3]))\n"
+    bundle = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path)
+    text = bundle.report.render_text()
+    assert "numpy print options and error state" in bundle.report.settings
+    assert "  Library settings: " in text and "numpy print options and error state" in text
+    assert "    add: default of 'acc' (changed since its cell ran)" in text
+    assert "    Conf.level (assigned after the class was made)" in text
+    assert run_bundle(bundle, tmp_path).stdout == "[1, 2] 3 [0.333]\n"
+
+
+def test_lazy_name_is_a_note_and_dry_run_shows_it(shell, tmp_path):
+    cell = "def later():\n    return not_yet_defined\nprint('ok')\n"
+    text = plan_train(cell, shell.user_ns, [cell], TrainOptions(name="lazy", dry_run=True),
+                      Settings(home=tmp_path), cwd=tmp_path)
+    assert "'not_yet_defined' is defined nowhere, but only a function the cell does not call uses it" in text
+
+
+def test_cell_and_definitions_run_under_the_kernel_file_names(shell, tmp_path):
+    run_cells(shell, "def bad():\n    return 1 / 0")
+    cell = "x = 1\nbad()\n"
+    bundle = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path)
+    names = [s["filename"] for s in bundle.program["segments"] if s["kind"] != "prelude"]
+    assert all(name.startswith("<ipython-input-") for name in names), names
+    run = run_bundle(bundle, tmp_path)
+    assert f'File "{names[-1]}", line 2, in <module>' in run.stderr
+    assert f'File "{names[0]}", line 2, in bad' in run.stderr
+    assert "    return 1 / 0\n" in run.stderr
+
+
+def test_a_function_pickled_by_value_ships_no_fairing_module(shell):
+    """The pickle's reference to the job's __main__ is not a module of ours for the job to need,
+    even when the notebook's folder holds fairing_magics itself (a checkout)."""
+    root = Path(__file__).resolve().parents[2]
+    run_cells(shell, "offset = [1]", "f = lambda v: v + offset[0]")
+    cell = "print(f(1))\n"
+    bundle = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=root)
+    assert not [path for path in bundle.files if path.startswith("fairing_magics/")]
+    assert [line.split("==")[0] for line in bundle.requirements] == ["cloudpickle"]
