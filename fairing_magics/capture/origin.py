@@ -5,7 +5,10 @@ numbers, so a warning or a traceback reads as it did in the kernel. IPython name
 ``<ipython-input-N-HASH>``; ipykernel names it ``/tmp/ipykernel_<pid>/<hash>.py``. The pid
 changes with every kernel start, so it never enters the bundle: the folder is written as
 :data:`KERNEL_CELLS_TOKEN` and handed to the job in the environment (:data:`KERNEL_CELLS_ENV`),
-keeping the bundle's digest the same across kernel restarts.
+keeping the bundle's digest the same across kernel restarts. Likewise IPython's ``N`` (the
+execution count, new at every run of the same cell) is written as ``#`` and handed over as
+``FAIRING_INPUT_<HASH>=N`` (:data:`KERNEL_INPUT_ENV`): running an unchanged cell again gives the
+same bundle, so ``--cache`` and the build caches see the same inputs.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from dataclasses import dataclass
 
 KERNEL_CELLS_TOKEN = "<kernel-cells>"
 KERNEL_CELLS_ENV = "FAIRING_KERNEL_CELLS"
+KERNEL_INPUT_ENV = "FAIRING_INPUT_"  # + the cell's hash: its execution count
 _KERNEL_DIR = re.compile(r"^(.*[/\\]ipykernel_\d+)(?=[/\\])")
+_INPUT_NAME = re.compile(r"^<ipython-input-(\d+)-([0-9A-Za-z]+)>$")
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,12 @@ class Origin:
 
 
 def stable_filename(filename: str) -> tuple[str, dict[str, str]]:
-    """``filename`` with the kernel's per-process folder replaced by the token, and the env
-    that gives the job that folder back."""
+    """``filename`` with the kernel's per-process folder (or the cell's execution count)
+    replaced by a token, and the env that gives the job the real name back."""
+    numbered = _INPUT_NAME.match(filename)
+    if numbered is not None:
+        number, cell_hash = numbered.groups()
+        return f"<ipython-input-#-{cell_hash}>", {KERNEL_INPUT_ENV + cell_hash: number}
     match = _KERNEL_DIR.match(filename)
     if match is None:
         return filename, {}

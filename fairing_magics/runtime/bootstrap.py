@@ -54,6 +54,8 @@ FRAMES_MODULE = "fairing_frames.py"
 LIVE_FILE = "fairing_live.py"
 KERNEL_CELLS_TOKEN = "<kernel-cells>"
 KERNEL_CELLS_ENV = "FAIRING_KERNEL_CELLS"
+KERNEL_INPUT_PREFIX = "<ipython-input-#-"  # + hash + ">": its count is in FAIRING_INPUT_<hash>
+KERNEL_INPUT_ENV = "FAIRING_INPUT_"
 
 
 def _write_atomic(path, data):
@@ -287,6 +289,10 @@ def _kernel_filename(name, main_path):
     if name.startswith(KERNEL_CELLS_TOKEN):
         folder = os.environ.get(KERNEL_CELLS_ENV) or os.path.join(os.sep + "tmp", "ipykernel")
         return folder + name[len(KERNEL_CELLS_TOKEN):]
+    if name.startswith(KERNEL_INPUT_PREFIX) and name.endswith(">"):
+        cell_hash = name[len(KERNEL_INPUT_PREFIX):-1]
+        number = os.environ.get(KERNEL_INPUT_ENV + cell_hash, "0")
+        return "<ipython-input-%s-%s>" % (number, cell_hash)
     return name
 
 

@@ -17,6 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from fairing_magics.capture import capture_cell, write_bundle
 from fairing_magics.capture.bundle import PATHS_NAME
+from fairing_magics.capture.origin import cell_filename
 from fairing_magics.config import Settings
 from fairing_magics.pipeline import TrainOptions, plan_train
 from tests.capture.test_patterns import fresh_namespace, isolated_library_state
@@ -123,9 +124,24 @@ def test_cell_and_definitions_run_under_the_kernel_file_names(shell, tmp_path):
     names = [s["filename"] for s in bundle.program["segments"] if s["kind"] != "prelude"]
     assert all(name.startswith("<ipython-input-") for name in names), names
     run = run_bundle(bundle, tmp_path)
-    assert f'File "{names[-1]}", line 2, in <module>' in run.stderr
-    assert f'File "{names[0]}", line 2, in bad' in run.stderr
+    cell_name = cell_filename(shell, cell, ran=False)  # the name the kernel gives this cell
+    assert cell_name and f'File "{cell_name}", line 2, in <module>' in run.stderr, run.stderr
+    defined_in = shell.user_ns["bad"].__code__.co_filename
+    assert f'File "{defined_in}", line 2, in bad' in run.stderr, run.stderr
     assert "    return 1 / 0\n" in run.stderr
+
+
+def test_running_an_unchanged_cell_again_gives_the_same_bundle(shell, tmp_path):
+    """IPython numbers a cell by its execution count; the count reaches the job through the
+    environment, so the digest (the key of --cache and of the build caches) stays the same."""
+    run_cells(shell, "def double(v):\n    return 2 * v", "values = [1, 2]")
+    cell = "print(double(sum(values)))\n"
+    first = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path)
+    run_cells(shell, "unrelated = 3", cell)
+    again = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path)
+    assert again.digest == first.digest and again.members() == first.members()
+    assert again.runtime_env != first.runtime_env  # the counts differ, and only there
+    assert run_bundle(again, tmp_path).stdout == "6\n"
 
 
 def test_a_function_pickled_by_value_ships_no_fairing_module(shell):
