@@ -29,10 +29,15 @@ What it does, in order:
    ``fairing_storage_upload.py`` (boto3; credentials from the pod, never from the image).
 
 Environment: ``FAIRING_OUTPUT_DIR`` (default ``./fairing-output``), ``FAIRING_RUN_NAME``,
-``FAIRING_STORAGE``, ``FAIRING_KERNEL_CELLS`` (the kernel's cell folder, for its file names).
+``FAIRING_STORAGE``, ``FAIRING_KERNEL_CELLS`` (the kernel's cell folder, for its file names),
+``FAIRING_INPUT_<hash>`` (a cell's execution count), ``FAIRING_KERNEL_FOLDER`` and
+``FAIRING_KERNEL_PATHS`` (the kernel's working folder and hashes of its paths, for absolute paths
+and the missing-file hint).
 Exit codes: 0 success, 1 the cell raised, 2 the bundle cannot run here, 130/143 interrupted.
 """
 
+import base64
+import binascii
 import hashlib
 import json
 import linecache
@@ -56,6 +61,9 @@ KERNEL_CELLS_TOKEN = "<kernel-cells>"
 KERNEL_CELLS_ENV = "FAIRING_KERNEL_CELLS"
 KERNEL_INPUT_PREFIX = "<ipython-input-#-"  # + hash + ">": its count is in FAIRING_INPUT_<hash>
 KERNEL_INPUT_ENV = "FAIRING_INPUT_"
+KERNEL_FOLDER_ENV = "FAIRING_KERNEL_FOLDER"
+KERNEL_PATHS_ENV = "FAIRING_KERNEL_PATHS"  # base64 of 4-byte sha256 prefixes (capture/paths.py)
+HINT_BYTES = 4
 
 
 def _write_atomic(path, data):
@@ -231,7 +239,7 @@ def main(argv):
         del module.__doc__  # the kernel's namespace had none: the name falls through to builtins
     sys.modules["__main__"] = module
     namespace = module.__dict__
-    _link_kernel_folder(bundle_dir, workdir, program)
+    _link_kernel_folder(workdir, program)
 
     try:
         _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle)
@@ -243,7 +251,7 @@ def main(argv):
         else:
             tb_text = _inspect_failure(bundle_dir, output_dir, exc, _user_traceback(exc, main_path))
             sys.stderr.write(tb_text)
-            hint = _missing_file_hint(bundle_dir, workdir, exc)
+            hint = _missing_file_hint(workdir, exc)
             if hint:
                 sys.stderr.write("fairing: " + hint + "\n")
             sys.stderr.flush()
@@ -414,12 +422,12 @@ def _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle):
         exec(code, namespace)
 
 
-def _link_kernel_folder(bundle_dir, workdir, program):
+def _link_kernel_folder(workdir, program):
     """Absolute paths into the notebook's folder: make that folder lead to the working folder
     when it does not exist here (a container), so they find the shipped files."""
     if not program.get("absolute_paths"):
         return
-    folder = _paths_hints(bundle_dir).get("cwd") or ""
+    folder = os.environ.get(KERNEL_FOLDER_ENV, "")
     if folder and not os.path.exists(folder):
         try:
             os.makedirs(os.path.dirname(folder), exist_ok=True)
@@ -428,30 +436,30 @@ def _link_kernel_folder(bundle_dir, workdir, program):
             pass
 
 
-def _paths_hints(bundle_dir):
+def _kernel_path_hashes():
+    """The hashes of the paths in the kernel's folder (``FAIRING_KERNEL_PATHS``)."""
     try:
-        with open(os.path.join(bundle_dir, "fairing_paths.json"), encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return {}
+        raw = base64.b64decode(os.environ.get(KERNEL_PATHS_ENV, ""), validate=True)
+    except (binascii.Error, ValueError):
+        return set()
+    return {raw[i:i + HINT_BYTES] for i in range(0, len(raw) - HINT_BYTES + 1, HINT_BYTES)}
 
 
-def _missing_file_hint(bundle_dir, workdir, exc):
+def _missing_file_hint(workdir, exc):
     """For a FileNotFoundError of a path the notebook's folder has: say so and name --include."""
     if not isinstance(exc, FileNotFoundError) or not exc.filename:
         return ""
-    hints = _paths_hints(bundle_dir)
     name = os.fspath(exc.filename)
     if isinstance(name, bytes):
         name = name.decode("utf-8", "replace")
-    folder = hints.get("cwd") or ""
+    folder = os.environ.get(KERNEL_FOLDER_ENV, "")
     if os.path.isabs(name):
         base = folder if folder and (name + os.sep).startswith(folder + os.sep) else workdir
         rel = os.path.relpath(name, base)
     else:
         rel = os.path.normpath(name)
     rel = rel.replace(os.sep, "/")
-    if rel.startswith("../") or hashlib.sha256(rel.encode("utf-8")).hexdigest()[:16] not in set(hints.get("hashes", [])):
+    if rel.startswith("../") or hashlib.sha256(rel.encode("utf-8")).digest()[:HINT_BYTES] not in _kernel_path_hashes():
         return ""
     return ("%r exists in the notebook's folder but was not sent with the job (it was not named by a "
             "string in the code, or it was too large); add --include %s, or put it in storage" % (rel, rel))

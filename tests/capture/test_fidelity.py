@@ -13,19 +13,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 
 from fairing_magics.capture import capture_cell, write_bundle
-from fairing_magics.capture.bundle import PATHS_NAME
 from fairing_magics.capture.origin import cell_filename
+from fairing_magics.capture.paths import KERNEL_FOLDER_ENV, KERNEL_PATHS_ENV
 from fairing_magics.config import Settings
 from fairing_magics.pipeline import TrainOptions, plan_train
 from tests.capture.test_patterns import fresh_namespace, isolated_library_state
+from tests.harness import ipython_shell
 
 
 @pytest.fixture
 def shell():
-    sh = InteractiveShell.instance()
+    sh = ipython_shell()
     fresh_namespace(sh)
     with isolated_library_state():
         yield sh
@@ -86,14 +86,17 @@ def test_files_over_the_limit_are_left_out_with_a_note(shell, tmp_path):
     assert "add --include large.bin" in text
 
 
-def test_path_hints_stay_out_of_the_digest(shell, tmp_path):
+def test_path_hints_stay_out_of_the_bundle(shell, tmp_path):
+    """A file written in the notebook's folder (a run's outputs, say) changes the hints the job
+    gets in its environment, not the bundle's files: the image and the --cache key stay."""
     (tmp_path / "data.csv").write_text("x\n1\n")
     cell = "print(open('data.csv').read())\n"
     first = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path)
     (tmp_path / "unrelated.txt").write_text("new file in the folder")
     second = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path)
-    assert first.members()[PATHS_NAME] != second.members()[PATHS_NAME]
-    assert first.digest == second.digest
+    assert first.runtime_env[KERNEL_PATHS_ENV] != second.runtime_env[KERNEL_PATHS_ENV]
+    assert first.members() == second.members() and first.digest == second.digest
+    assert second.runtime_env[KERNEL_FOLDER_ENV] == str(tmp_path.resolve())
 
 
 def test_report_names_settings_and_live_state(shell, tmp_path):
