@@ -144,3 +144,30 @@ def test_a_class_pickled_by_value_keeps_its_bytes_after_an_instance_was_pickled(
     before = capture_cell("m = Model()", namespace, []).digest
     cloudpickle.loads(cloudpickle.dumps(namespace["Model"]()))
     assert capture_cell("m = Model()", namespace, []).digest == before
+
+
+def test_methods_a_load_reset_read_the_notebook_again_in_the_job(tmp_path):
+    """cloudpickle's load in the kernel resets a notebook class's methods to copies with a
+    snapshot of the globals (cloudpipe/cloudpickle#439): the capture pickles them as the
+    originals were, so the bundle is unchanged and the job's methods read its ``__main__``
+    (a property, a static method and __init__ see the notebook's new ``scale``)."""
+    import cloudpickle
+
+    from fairing_magics.capture import capture_cell
+    from tests.capture.test_fidelity import run_bundle
+
+    namespace = {"__name__": "__main__"}
+    exec("scale = 3\n"
+         "class Model:\n"
+         "    def __init__(self):\n        self.w = scale\n"
+         "    @property\n    def doubled(self):\n        return self.w * scale\n"
+         "    @staticmethod\n    def factor():\n        return scale\n", namespace)  # no source
+    cell = "m = Model()\nprint(m.w, m.doubled, Model.factor())"
+    before = capture_cell(cell, namespace, [], cwd=tmp_path)
+    cloudpickle.loads(cloudpickle.dumps(namespace["Model"]()))
+    assert namespace["Model"].__init__.__globals__ is not namespace  # reset: a snapshot now
+    assert capture_cell(cell, namespace, [], cwd=tmp_path).members() == before.members()
+    namespace["scale"] = 5
+    changed = capture_cell(cell, namespace, [], cwd=tmp_path)
+    assert changed.digest != before.digest  # the methods' global is an input
+    assert run_bundle(changed, tmp_path).stdout == "5 25 5\n"
