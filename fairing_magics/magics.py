@@ -22,6 +22,7 @@ from traitlets import TraitError
 
 from fairing_magics import events as ev
 from fairing_magics import pipeline
+from fairing_magics.capture.origin import remember_cell
 from fairing_magics.config import FairingSettings
 from fairing_magics.errors import ClusterError, ConfigError, JobFailed
 from fairing_magics.run import RunBook, read_records
@@ -258,6 +259,9 @@ class FairingMagics(Magics, FairingSettings):
                                             self._images(settings), cwd=Path.cwd(), show=self._show_view)
                 print(ref)
                 return None
+            # The job runs the cell under the name IPython gives it here: say so to IPython, so
+            # its frames read "Cell In[N], line L" in this kernel (%fairing_debug, run.error.frames)
+            remember_cell(self.shell, cell)
             run = pipeline.train(cell, namespace, history, options, settings, self.runs, cwd=Path.cwd(),
                                  show=self._show_view, images=self._images(settings))
             if not options.wait:

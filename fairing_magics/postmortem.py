@@ -6,18 +6,22 @@ backends) or in run storage (Kubernetes). Here they come back as :class:`RemoteF
 (``run.error.frames``, and what ``%fairing_debug`` shows):
 
 - ``frames[i]`` is a :class:`RemoteFrame`: function, file, line, the source line, ``where``
-  (``Cell In[3], line 4`` or ``cell line 4`` as the kernel shows them), ``values()`` (the
-  variables, unpickled on first use), ``left_out`` (name -> (type, why));
+  (``Cell In[5], line 4`` as the kernel shows it: the job compiles the cell and each captured
+  definition under the kernel's file names and lines, so a function defined in cell 3 is in
+  ``Cell In[3]``), ``values()`` (the variables, unpickled on first use), ``left_out``
+  (name -> (type, why));
 - ``frames.failing`` is the innermost frame of the user's own code (the one that raised, or
   called the library that did); ``frames.exception`` the remote exception (or a stand-in of the
   same type name when it did not pickle);
 - :meth:`RemoteFrames.post_mortem` opens **pdb** over a *replay* of the saved frames: each frame
   is rebuilt as a real Python frame with the saved file name, function name, line and local
   variables (a module-level frame's globals are the cell's saved variables, and so are a
-  function frame's), stopped where the remote one was. ``where``, ``up``, ``down``, ``list``,
-  ``ll``, ``p``/``pp``, ``args`` and expressions over the variables work as in a post-mortem of a
-  local exception; what cannot be replayed is named: variables that were left out are absent,
-  and nothing can be stepped or continued (the remote process has ended).
+  function frame's), stopped where the remote one was. The file names are the kernel's, so pdb
+  shows them as it shows the kernel's own code, and lists the kernel's text of its cells.
+  ``where``, ``up``, ``down``, ``list``, ``ll``, ``p``/``pp``, ``args`` and expressions over the
+  variables work as in a post-mortem of a local exception; what cannot be replayed is named:
+  variables that were left out are absent, and nothing can be stepped or continued (the remote
+  process has ended).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from fairing_magics.capture.origin import kernel_label
 from fairing_magics.errors import ConfigError
 
 FRAMES_FILE = "frames.pkl"
@@ -162,8 +167,9 @@ class RemoteFrames(Sequence):
         if not chain:
             raise ConfigError(f"run {self.run} saved no frames to replay")
         for filename, text in self.sources.items():
-            lines = text.splitlines(True)
-            linecache.cache[filename] = (len(text), None, lines, filename)
+            if filename not in linecache.cache:  # the kernel's own text of its cells wins
+                lines = text.splitlines(True)
+                linecache.cache[filename] = (len(text), None, lines, filename)
         cell = next((f for f in chain if f.module_level and not f.library), None)
         namespace = dict(cell.values()) if cell is not None else {}
         namespace["__builtins__"] = builtins
@@ -260,11 +266,13 @@ def _frame(entry: dict, sources: dict[str, str]) -> RemoteFrame:
 
 
 def _where(frame: RemoteFrame, sources: dict[str, str]) -> str:
-    """Where a frame is, as the kernel would say it: a notebook job's ``Cell In[k], line n``;
-    a captured cell's line (main.py's lines after the cell marker), or the file and line."""
+    """Where a frame is, as the kernel says it (IPython's ``Cell In[5], line 4``): a notebook
+    job's cell; the job's cell or a captured definition, which the job compiled under the
+    kernel's own names (:func:`~fairing_magics.capture.origin.kernel_label`); else, for a
+    bundle captured outside IPython, a line of main.py's cell or definitions; else the file."""
     if frame.cell is not None:
         return f"Cell In[{frame.cell}], line {frame.lineno}"
-    label = _kernel_cell_label(frame.filename)
+    label = kernel_label(frame.filename)
     if label:
         return f"{label}, line {frame.lineno}"
     if frame.filename.endswith("main.py") and frame.filename in sources:
@@ -274,19 +282,6 @@ def _where(frame: RemoteFrame, sources: dict[str, str]) -> str:
             return f"cell line {frame.lineno - marker}"
         return f"main.py line {frame.lineno} (captured definitions)"
     return f'File "{frame.filename}", line {frame.lineno}'
-
-
-def _kernel_cell_label(filename: str) -> str:
-    """``Cell In[5]`` when this kernel compiled ``filename`` (the job ran it under the kernel's
-    own cell file name), else ""."""
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-        count = shell.compile._filename_map.get(filename) if shell is not None else None
-    except Exception:  # noqa: BLE001 - not in IPython
-        return ""
-    return f"Cell In[{count}]" if count is not None else ""
 
 
 def _type_name(value) -> str:

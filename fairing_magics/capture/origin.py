@@ -89,6 +89,42 @@ def cell_filename(shell, raw: str, *, ran: bool) -> str | None:
     return name
 
 
+def remember_cell(shell, raw: str) -> str | None:
+    """Have the kernel know the cell ``raw`` (a cell magic's body that runs in a job) under the
+    name the job compiles it as (:func:`cell_filename` with ``ran=False``): IPython's own cache
+    of the code it runs, which puts the text in ``linecache`` and maps the name to ``In[N]``,
+    so the kernel shows the job's frames of the cell as ``Cell In[N], line L``, as it shows its
+    own cells. Returns the name, or None when ``shell`` is not an IPython shell."""
+    if shell is None:
+        return None
+    try:
+        return shell.compile.cache(shell.transform_cell(raw), shell.execution_count, raw_code=raw)
+    except Exception:  # noqa: BLE001 - an older or unusual shell: no name
+        return None
+
+
+def kernel_label(filename: str, shell=None) -> str:
+    """``Cell In[N]`` for code of the kernel's cell N, as IPython labels it in tracebacks: a
+    name this kernel compiled (its cells, and the bodies :func:`remember_cell` noted), or an
+    IPython cell name, which holds its execution count (the kernel that ran it may be gone);
+    "" for any other file."""
+    if shell is None:
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+    try:
+        label = shell.compile.format_code_name(filename) if shell is not None else None
+    except Exception:  # noqa: BLE001 - an older or unusual shell: IPython names only
+        label = None
+    if label:
+        return " ".join(label)
+    numbered = _INPUT_NAME.match(filename)
+    return f"Cell In[{numbered.group(1)}]" if numbered is not None else ""
+
+
 def code_of(obj) -> types.CodeType | None:
     """The code object behind a function or class (through decorators' ``__wrapped__``)."""
     if isinstance(obj, type):
