@@ -804,9 +804,10 @@ class FairingMagics(Magics, FairingSettings):
               help="show the variables without putting them in the notebook's namespace")
     @line_magic
     def fairing_debug(self, line=""):
-        """Inspect a remote failure: the traceback with the cell's line numbers, and the failing
-        frame's variables, saved by the job when the cell raised (local, docker and Kubernetes
-        runs; on Kubernetes through run storage).
+        """Inspect a remote failure: the traceback where the kernel ran the code (``Cell In[7],
+        line 5`` for the cell, ``Cell In[3], line 4`` for a function defined in cell 3), and the
+        failing frame's variables, saved by the job when the cell raised (local, docker and
+        Kubernetes runs; on Kubernetes through run storage).
 
         The variables that could be saved (they pickle, each under a size cap) are put in the
         notebook's namespace (the names they replace are listed); the others are named with
