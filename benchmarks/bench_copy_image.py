@@ -26,8 +26,7 @@ LAYER_BYTES = 8 << 20
 
 def main() -> int:
     from fairing_magics.copy_image import copy_image
-    from fairing_magics.image import append_layers, layer_from_entries
-    from fairing_magics.image.layer import TarEntry
+    from fairing_magics.oci import TarEntry, append_layers, layer_from_entries, parse_reference
     from fairing_magics.registry import Keychain, RegistryClient, Transport, push_image
     from tests.harness.registry import registry_available, start_registry
 
@@ -44,7 +43,7 @@ def main() -> int:
                 layers.append(layer_from_entries([TarEntry(f"data/{i}.bin", data=payload)], f"layer {i}"))
             image = append_layers(None, layers, cmd=["python3"])
             setup = RegistryClient(Transport(Keychain(docker_config={}), insecure_registries=[source.host]))
-            push_image(setup, image, f"{source.host}/bench/python:3.11-slim")
+            push_image(setup, image, parse_reference(f"{source.host}/bench/python:3.11-slim"))
 
             def timed(src: str, dst: str) -> tuple[float, int, str]:
                 transport = Transport(Keychain(docker_config={}), insecure_registries=[source.host, target.host])

@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import requests  # noqa: E402
 
 from fairing_magics.capture.bundle import Bundle  # noqa: E402
-from fairing_magics.image.builder import AppendBuilder  # noqa: E402
-from fairing_magics.registry import Keychain, RegistryClient, Transport  # noqa: E402
-from fairing_magics.registry.publisher import RegistryPublisher  # noqa: E402
+from fairing_magics.image.builder import AppendBuilder, BuildRequest  # noqa: E402
+from fairing_magics.oci import parse_reference  # noqa: E402
+from fairing_magics.registry import Keychain, RegistryClient, RegistryPublisher, Transport  # noqa: E402
 from tests.harness.base_image import push_python_base  # noqa: E402
 from tests.harness.registry import start_registry  # noqa: E402
 
@@ -92,8 +92,8 @@ def new_client(host: str) -> RegistryClient:
 def ours(client, builder, publisher, capture, cell: str, base: str, repository: str):
     start = time.perf_counter()
     before = client.transport.stats.snapshot()
-    image = builder.build(capture(cell), base)
-    ref = publisher.publish(image, repository)
+    image = builder.build(capture(cell), BuildRequest(parse_reference(base)))
+    ref = str(publisher.publish(image, parse_reference(repository)))
     elapsed = time.perf_counter() - start
     after = client.transport.stats.snapshot()
     return elapsed, after[0] - before[0], after[1] - before[1], ref, image
@@ -153,8 +153,10 @@ class DockerBaseline:
     """Baseline (1): build and push with the docker SDK through podman's Docker API."""
 
     def __init__(self, host: str, tmp: Path, capture, base: str, first_cell: str):
-        from fairing_magics.image.builder import runtime_requirements
-        from fairing_magics.image.docker_builder import DockerBuilder, docker_client
+        from fairing_magics.docker_engine import docker_client
+        from fairing_magics.image.base import BaseResolver
+        from fairing_magics.image.docker_builder import DockerBuilder, EnginePublisher
+        from fairing_magics.image.layout import runtime_requirements
         from tests.harness.fixtures_docker import DockerAPI
 
         self.proxy = CountingProxy(host)
@@ -167,7 +169,8 @@ class DockerBaseline:
             subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
                             "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64",
                             "--platform", "manylinux2014_x86_64", "-d", str(wheels), *reqs], check=True)
-            self.builder = DockerBuilder(self.engine, registry_client=new_client(host), wheels=wheels)
+            self.builder = DockerBuilder(self.engine, bases=BaseResolver(new_client(host)), wheels=wheels)
+            self.publisher = EnginePublisher()
             self.capture, self.base = capture, base
             self.repository, self.counted_repository = f"{host}/bench/docker", f"{self.proxy.host}/bench/docker"
             self.build(first_cell, self.repository)  # warm: base pulled, requirements layer cached
@@ -178,7 +181,8 @@ class DockerBaseline:
 
     def build(self, cell: str, repository: str) -> float:
         start = time.perf_counter()
-        self.builder.build_and_push(self.capture(cell), self.base, repository)
+        image = self.builder.build(self.capture(cell), BuildRequest(parse_reference(self.base)))
+        self.publisher.publish(image, parse_reference(repository))
         return time.perf_counter() - start
 
     def timed(self, cell: str):

@@ -46,7 +46,7 @@ def mirror_reference(base_image: str, registry: str) -> str:
         >>> mirror_reference("python:3.11-slim", "harbor.example.com/team/fairing-job")
         'harbor.example.com/team/python:3.11-slim'
     """
-    from fairing_magics.registry.reference import DOCKER_HUB, parse_reference
+    from fairing_magics.oci.reference import DOCKER_HUB, parse_reference
 
     base = parse_reference(base_image)
     path = base.repository
@@ -88,8 +88,8 @@ def check_base_reachable(base_image: str, registry: str, *, insecure_registries:
     """
     import requests
 
+    from fairing_magics.oci.reference import parse_reference
     from fairing_magics.registry import Keychain, RetryPolicy, Transport
-    from fairing_magics.registry.reference import parse_reference
 
     try:
         base = parse_reference(base_image)
@@ -131,7 +131,7 @@ def china_notice(base_image: str, registry: str) -> str:
     Needs no network; for an Amazon ECR registry it needs botocore's partition data, as the push
     itself does.
     """
-    from fairing_magics.registry.reference import DOCKER_HUB, parse_reference
+    from fairing_magics.oci.reference import DOCKER_HUB, parse_reference
 
     region = _china_region(registry)
     if not region or parse_reference(base_image).registry != DOCKER_HUB:
@@ -206,6 +206,6 @@ def base_image_findings(base_image: str, registry: str, *, insecure_registries: 
 
 
 def _registry_host(base_image: str) -> str:
-    from fairing_magics.registry.reference import parse_reference
+    from fairing_magics.oci.reference import parse_reference
 
     return parse_reference(base_image).api_host

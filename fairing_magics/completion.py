@@ -44,7 +44,7 @@ def _choices() -> dict[tuple[str, str], Callable[[], Iterable[str]]]:
         return CHECKED_KINDS
 
     def builders():
-        from fairing_magics.images import BUILDERS
+        from fairing_magics.image.publish import BUILDERS
 
         return BUILDERS
 

@@ -31,11 +31,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fairing_magics.aws import create_missing_repository
 from fairing_magics.errors import ConfigError, RegistryError
-from fairing_magics.image.manifest import INDEX_TYPES
+from fairing_magics.oci.manifest import INDEX_TYPES
+from fairing_magics.oci.reference import Reference, parse_reference
 from fairing_magics.registry.client import RegistryClient, platform_of, select_platform
 from fairing_magics.registry.push import DEFAULT_PARALLEL, run_bounded, transfer_blob
-from fairing_magics.registry.reference import Reference, parse_reference
 
 #: ``on_blob(what, digest, size, outcome)``: one call per blob, when it is in place
 #: (``outcome``: ``present``, ``mounted``, ``copied`` or ``foreign``).
@@ -101,7 +102,7 @@ def copy_image(client: RegistryClient, source: str, target: str, *, platform: st
         platforms = tuple(platform_of(entry) for entry in json.loads(data).get("manifests") or [])
     else:
         platforms = (copier.image_platform(src, json.loads(data), platform),)
-    _ensure_ecr_repository(dst)
+    create_missing_repository(dst.registry, dst.repository)
     copier.copy_manifest(src, data, media_type, digest)
     pinned = dst.with_digest(digest)
     if tag:
@@ -193,10 +194,3 @@ class _Copier:
             raise ConfigError(f"{ref} is a single {found or 'unknown'} image, not {wanted}: drop --platform")
         return found
 
-
-def _ensure_ecr_repository(dst: Reference) -> None:
-    from fairing_magics.aws import ensure_repository, parse_ecr_host
-
-    ecr = parse_ecr_host(dst.registry)
-    if ecr is not None:
-        ensure_repository(ecr, dst.repository)

@@ -1,5 +1,5 @@
-"""The magics: ``%fairing_config``, ``%%fairing_train``, ``%fairing_deploy``, ``%fairing_undeploy``,
-``%fairing_jobs``, ``%fairing_logs``, ``%fairing_cancel``. The only module that knows IPython.
+"""The magics: ``%fairing_config``, ``%%fairing_train``, ``%%fairing_sweep``, ``%fairing_deploy``,
+``%fairing_undeploy``, ``%fairing_jobs``, ``%fairing_logs``, ``%fairing_cancel``. The only module that knows IPython.
 
 Each magic parses its flags, calls :mod:`fairing_magics.pipeline` and shows the result. Bad flags
 raise ``UsageError`` and every :class:`~fairing_magics.errors.FairingError` is shown as one clear
@@ -304,7 +304,7 @@ class FairingMagics(Magics, FairingSettings):
 
     def _images(self, settings):
         """The kernel's ImageService (remembers bases, tokens and pushed blobs), made on first use."""
-        from fairing_magics.images import ImageService
+        from fairing_magics.image.publish import ImageService
 
         service = getattr(self, "_image_service", None)
         if service is None or service.insecure != tuple(settings.insecure_registries) or \
@@ -329,6 +329,114 @@ class FairingMagics(Magics, FairingSettings):
             shown, self._shown = self._shown, []
             for view in shown:
                 view.refresh_display()
+
+    # -- %%fairing_sweep ----------------------------------------------------------------
+    @magic_arguments(name="%fairing_sweep")
+    @argument("--param", action="append", default=[], metavar="NAME=DIST:ARGS",
+              help="a parameter of the search (repeatable): NAME=uniform:LOW:HIGH[:STEP], "
+              "loguniform:LOW:HIGH, int:LOW:HIGH[:STEP] or choice:A,B,C")
+    @argument("--objective", default="", metavar="METRIC",
+              help="the metric each trial prints as METRIC=<number> (or log_metric)")
+    @argument("--goal", default="minimize", help="minimize (default) or maximize the objective")
+    @argument("--metric", action="append", default=[], metavar="METRIC",
+              help="another metric to record per trial (repeatable)")
+    @argument("--trials", type=int, default=10, metavar="N", help="how many trials (default 10)")
+    @argument("--parallel", type=int, default=2, metavar="N",
+              help="trials running at a time (default 2, at most --trials)")
+    @argument("--algorithm", default="tpe", metavar="random|grid|tpe|bayesian",
+              help="how parameters are picked (default tpe); on Katib: random, grid, tpe, "
+              "bayesianoptimization")
+    @argument("--early-stopping", default="", metavar="median",
+              help="stop trials whose objective is worse than the median at the same step")
+    @argument("--max-failed", type=int, default=3, metavar="N",
+              help="end the sweep after N failed trials (default 3)")
+    @argument("--seed", type=int, default=None, help="local: seed of the sampler (reproducible)")
+    @argument("--name", default="sweep", help="sweep name: lowercase letters, digits and '-'")
+    @argument("--backend", default="", help="local (subprocesses, Optuna) or kubernetes (a Katib "
+              "Experiment); default: %%fairing_config's")
+    @argument("--kind", default="job", help="kubernetes: each trial as a job, tfjob or pytorchjob")
+    @argument("--workers", type=int, default=0, help="kubernetes: worker replicas (tfjob, pytorchjob)")
+    @argument("--cpu", default="", help="kubernetes: CPU per trial replica, e.g. 1 or 500m")
+    @argument("--memory", default="", help="kubernetes: memory per trial replica, e.g. 2Gi")
+    @argument("--gpus", type=int, default=0, help="kubernetes: nvidia.com/gpu per trial replica")
+    @argument("--env", action="append", default=[], metavar="KEY=VALUE",
+              help="environment variable for every trial (repeatable)")
+    @argument("--include", action="append", default=[], metavar="PATH",
+              help="file or folder (relative to the notebook) to ship with the trials (repeatable)")
+    @argument("--requirements", default="auto", metavar="auto|none|FILE",
+              help="third-party packages: detected (auto), none, or a requirements file")
+    @argument("--outputs", default="", metavar="a,b",
+              help="variables of the best trial to bring back into the notebook")
+    @argument("--timeout", type=float, default=None, metavar="SECONDS",
+              help="stop a trial (it fails) after this many seconds")
+    @argument("--dry-run", action="store_true",
+              help="print the search space, the trial command and the Experiment YAML; touch nothing")
+    @argument("--registry", default="", help="kubernetes: repository for the image")
+    @argument("--base-image", default="", help="kubernetes: base image")
+    @argument("--namespace", default="", help="kubernetes: namespace (default: %%fairing_config's)")
+    @argument("--context", default="", help="kubernetes: kubeconfig context")
+    @argument("--service-account", default="", help="kubernetes: service account of the trial pods")
+    @argument("--image-pull-secret", action="append", default=[], help="kubernetes: pull secret (repeatable)")
+    @cell_magic
+    def fairing_sweep(self, line, cell):
+        """Tune this cell's hyperparameters: run it many times, each with other parameters.
+
+        The cell is captured once (and on Kubernetes built into one image); each trial runs it
+        with its parameters set as plain names (``lr``, ``depth``). A trial reports its objective
+        by printing ``val_loss=0.123`` (the name=value format Katib's StdOut collector reads) or
+        with ``fairing_magics.log_metric("val_loss", v)``; its best value counts. Locally
+        (``--backend local``) trials are parallel subprocesses driven by Optuna (``pip install
+        'fairing-magics[sweep]'``); on Kubernetes the sweep is a Katib Experiment whose trials
+        are Jobs (or TFJobs/PyTorchJobs with ``--kind``). The panel shows a table of trials (best
+        highlighted), a chart of the objective per trial and each trial's log on demand. The
+        cell's value is the sweep: ``.best_params``, ``.best_value``, ``.trials`` (a DataFrame),
+        ``.best_run``; with ``--outputs`` the best trial's variables come back into the notebook.
+
+        Example::
+
+            %%fairing_sweep --param C=loguniform:1e-3:1e2 --param kernel=choice:rbf,linear --objective accuracy --goal maximize --trials 20 --parallel 4 --outputs model
+            model = SVC(C=C, kernel=kernel).fit(x_train, y_train)
+            print(f"accuracy={model.score(x_test, y_test)}")
+        """
+        from fairing_magics.sweep.launch import plan_sweep, start_sweep
+        from fairing_magics.sweep.options import SweepOptions
+        from fairing_magics.sweep.space import parse_space
+
+        args = _parse(self.fairing_sweep, line)
+        if not args.objective:
+            raise UsageError("--objective METRIC is required: the metric each trial prints as "
+                             "METRIC=<number>, e.g. --objective val_loss")
+        settings = self.snapshot()
+        train = pipeline.TrainOptions(
+            name=args.name, backend=args.backend, env=pipeline.parse_env(args.env),
+            includes=tuple(args.include), outputs=pipeline.parse_outputs(args.outputs),
+            requirements=args.requirements, timeout=args.timeout, registry=args.registry,
+            base_image=args.base_image, kind=args.kind, workers=args.workers, cpu=args.cpu,
+            memory=args.memory, gpus=args.gpus, namespace=args.namespace, context=args.context,
+            service_account=args.service_account,
+            image_pull_secrets=tuple(args.image_pull_secret), dry_run=args.dry_run)
+        options = SweepOptions(
+            space=parse_space(args.param), objective=args.objective, goal=args.goal,
+            metrics=tuple(args.metric), trials=args.trials, parallel=args.parallel,
+            algorithm=args.algorithm, early_stopping=args.early_stopping,
+            max_failed=args.max_failed, seed=args.seed, train=train)
+        namespace = self.shell.user_ns
+        history = list(self.shell.history_manager.input_hist_raw[1:])
+        if args.dry_run:
+            print(plan_sweep(cell, namespace, history, options, settings, cwd=Path.cwd()))
+            return None
+        with self._refreshing():
+            sweep = start_sweep(cell, namespace, history, options, settings, self.runs,
+                                cwd=Path.cwd(), show=self._show_view,
+                                images=self._images(settings) if settings.backend != "local"
+                                or args.backend == "kubernetes" else None)
+            try:
+                self._follow(sweep, settings.on_interrupt)
+            except JobFailed as exc:
+                exc.shown_in_log = True  # the panel shows each trial's problem
+                raise
+            namespace.update(sweep.outputs)
+            return self._value_shown_above(sweep)
 
     # -- %fairing_deploy / %fairing_undeploy ------------------------------------------------
     @magic_arguments()

@@ -20,14 +20,15 @@ from fairing_magics.capture import capture_cell
 from fairing_magics.capture.bundle import Bundle, write_bundle
 from fairing_magics.config import BACKENDS, Settings
 from fairing_magics.errors import ConfigError, FairingError, RunCancelled
-from fairing_magics.images import (
-    BUILDERS,
+from fairing_magics.image.publish import (
     ImageService,
+    check_builder,
     describe_index,
     describe_registry_plan,
     target_repository,
 )
 from fairing_magics.kube.naming import unique_name, validate_name
+from fairing_magics.oci.reference import parse_reference
 from fairing_magics.postmortem import attach_frames
 from fairing_magics.run import Run, RunBook
 from fairing_magics.ui import make_view
@@ -102,7 +103,8 @@ def parse_env(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key or not key.replace("_", "a").isalnum() or key[0].isdigit():
-            raise ConfigError(f"--env {pair!r} is not KEY=VALUE with KEY made of letters, digits and '_'")
+            raise ConfigError(f"--env {pair!r} is not KEY=VALUE with KEY made of letters, digits "
+                              "and '_'")
         env[key] = value
     return env
 
@@ -138,7 +140,8 @@ CLUSTER_FLAGS = (("kind", "--kind"), ("workers", "--workers"), ("runtime_ref", "
                  ("service_account", "--service-account"), ("aws_secret", "--aws-secret"),
                  ("image_pull_secrets", "--image-pull-secret"), ("volumes", "--volume"),
                  ("namespace", "--namespace"), ("context", "--context"))
-RUN_FLAGS = (("env", "--env"), ("outputs", "--outputs"), ("timeout", "--timeout"), ("wait", "--no-wait"))
+RUN_FLAGS = (("env", "--env"), ("outputs", "--outputs"), ("timeout", "--timeout"),
+             ("wait", "--no-wait"))
 
 
 def check_options(options: TrainOptions, settings: Settings) -> str:
@@ -158,9 +161,8 @@ def check_options(options: TrainOptions, settings: Settings) -> str:
         raise ConfigError(f"--backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}"
                           + _did_you_mean(backend, BACKENDS))
     validate_name(options.name)
-    if options.builder and options.builder not in BUILDERS:
-        raise ConfigError(f"--builder {options.builder!r} is unknown; use one of {', '.join(BUILDERS)}"
-                          + _did_you_mean(options.builder, BUILDERS))
+    if options.builder:
+        check_builder(options.builder)
     if options.timeout is not None and options.timeout <= 0:
         raise ConfigError(f"--timeout {options.timeout:g} must be a positive number of seconds")
     check_flags(options, settings)
@@ -196,13 +198,12 @@ def check_image_settings(options: TrainOptions, settings: Settings) -> None:
     )
     from fairing_magics.aws.ecr import check_repository_name
     from fairing_magics.registry.client import parse_platform
-    from fairing_magics.registry.reference import parse_reference
 
     registry = options.registry or settings.registry
     if is_ecr_shorthand(registry):
         check_ecr_shorthand(registry)  # completing it asks STS: not here
     else:
-        ref = parse_reference(target_repository(registry))
+        ref = target_repository(registry)
         if is_ecr_host(ref.registry):  # what the push checks first (wrong DNS suffix, bad name)
             parse_ecr_host(ref.registry)
             check_repository_name(ref.repository)
@@ -244,7 +245,8 @@ def build_notices(options: TrainOptions, settings: Settings) -> list[str]:
     a Docker Hub base for a registry in the China partition, PyPI as its package index."""
     from fairing_magics.base_image import image_notices
 
-    return image_notices(options.base_image or settings.base_image, options.registry or settings.registry,
+    return image_notices(options.base_image or settings.base_image,
+                         options.registry or settings.registry,
                          settings.index_url, settings.extra_index_urls)
 
 
@@ -258,18 +260,20 @@ def check_storage(settings: Settings) -> None:
 
 
 def capture(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
-            settings: Settings, cwd: Path | None = None) -> tuple[Bundle, float]:
-    """Capture the cell; return the bundle and the seconds it took."""
+            settings: Settings, cwd: Path | None = None, *,
+            injected: Mapping[str, str] | None = None) -> tuple[Bundle, float]:
+    """Capture the cell; return the bundle and the seconds it took. ``injected``: names the run
+    is given instead of capturing them (a sweep's parameters and their types)."""
     started = time.perf_counter()
     bundle = capture_cell(cell, namespace, history, cwd=cwd, includes=options.includes,
                           requirements=options.requirements, outputs=options.outputs,
                           value_limit=settings.value_limit_mb * 2**20,
-                          file_limit=settings.file_limit_mb * 2**20)
+                          file_limit=settings.file_limit_mb * 2**20, injected=injected)
     return bundle, time.perf_counter() - started
 
 
-def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
-               settings: Settings, cwd: Path | None = None) -> str:
+def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
+               options: TrainOptions, settings: Settings, cwd: Path | None = None) -> str:
     """``--dry-run``: the capture report and what would be done, as text. Nothing is touched."""
     from fairing_magics.storage import describe_run_folder
 
@@ -287,7 +291,8 @@ def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], 
     storage = settings.storage or str(settings.runs_root)
     lines.append(f"Run storage: {describe_run_folder(storage, f'{options.name}-<suffix>')}")
     if backend_name == "local" and not options.image_only:
-        lines.append("Would run: a fresh Python subprocess running fairing_bootstrap.py on the bundle.")
+        lines.append("Would run: a fresh Python subprocess running fairing_bootstrap.py on "
+                     "the bundle.")
     registry = options.registry or settings.registry
     if backend_name in IMAGE_BACKENDS or options.image_only or registry:
         base = options.base_image or settings.base_image
@@ -299,8 +304,8 @@ def plan_train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], 
         if bundle.requirements:
             lines.append(describe_index(settings))
         if options.builder == "docker":
-            lines.append("Builder: docker (a Dockerfile built and pushed by the Docker Engine at DOCKER_HOST; "
-                         "the requirements are installed with pip inside the image)")
+            lines.append("Builder: docker (a Dockerfile built and pushed by the Docker Engine at "
+                         "DOCKER_HOST; the requirements are installed with pip inside the image)")
         for notice in build_notices(options, settings):
             lines.extend(["", "Warning: " + notice])
     if backend_name == "kubernetes" and not options.image_only:
@@ -316,11 +321,13 @@ def check_base(options: TrainOptions, settings: Settings) -> None:
     the copy-image command that fixes it (:mod:`fairing_magics.base_image`)."""
     from fairing_magics.base_image import check_base_reachable
 
-    check_base_reachable(options.base_image or settings.base_image, options.registry or settings.registry,
+    check_base_reachable(options.base_image or settings.base_image,
+                         options.registry or settings.registry,
                          insecure_registries=settings.insecure_registries)
 
 
-def announce(emit: Callable[[object], None], options: TrainOptions, backend: str, settings: Settings) -> None:
+def announce(emit: Callable[[object], None], options: TrainOptions, backend: str,
+             settings: Settings) -> None:
     """The notices of a run before its build: flags it ignores, and :func:`build_notices`."""
     ignored = ignored_notice(options, backend)
     if ignored:
@@ -334,13 +341,15 @@ def build_image(bundle: Bundle, options: TrainOptions, settings: Settings, image
                 emit: Callable[[object], None], *, tag: str = "") -> str:
     """The build and push stages; returns ``repository@sha256:...``."""
     repository = target_repository(options.registry or settings.registry)
-    return images.build_and_push(bundle, repository=repository,
-                                 base_image=options.base_image or settings.base_image, tag=tag,
-                                 python=options.python, platform=options.platform, emit=emit,
-                                 builder=options.builder or None)
+    pushed = images.publish(bundle, repository=repository,
+                            base_image=options.base_image or settings.base_image, tag=tag,
+                            python=options.python, platform=options.platform, emit=emit,
+                            builder=options.builder or None)
+    return str(pushed)
 
 
-def publish_only(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
+def publish_only(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
+                 options: TrainOptions,
                  settings: Settings, images: ImageService, *, cwd: Path | None = None,
                  show: Callable[[object], None] | None = None) -> str:
     """``--image-only``: capture, build and push; return the image reference by digest."""
@@ -392,7 +401,8 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     name = unique_name(options.name)
     stages = backend.stages + (("upload",) if settings.storage.startswith("s3://") else ())
     run = Run(name, backend.name, settings.runs_root / "runs" / name, outputs=options.outputs,
-              stages=stages, started_at=started_at, where=run_location(backend_name, options, settings))
+              stages=stages, started_at=started_at,
+              where=run_location(backend_name, options, settings))
     view = make_view(settings.ui, title=name, backend=backend.name, stages=stages,
                      log_lines=settings.log_lines, on_cancel=lambda: cancel_from_panel(run),
                      started=started_at)
@@ -411,8 +421,8 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     try:
         image = ""
         if needs_image:
-            image = build_image(bundle, options, settings, images or ImageService(settings), run.emit,
-                                tag=name)
+            image = build_image(bundle, options, settings, images or ImageService(settings),
+                                run.emit, tag=name)
             run.image = image
             run.save_record()
         if reuse_or_record(run, bundle, image, options, settings):  # --cache: same inputs ran
@@ -424,7 +434,8 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
                              image=image, options=options, settings=settings,
                              capture_digest=bundle.digest), run)
     except FairingError as exc:
-        run.finish(ev.CANCELLED if isinstance(exc, RunCancelled) else ev.FAILED, str(exc), error=exc)
+        phase = ev.CANCELLED if isinstance(exc, RunCancelled) else ev.FAILED
+        run.finish(phase, str(exc), error=exc)
         raise
     except KeyboardInterrupt:
         # Interrupted while building, pushing or submitting: end the run (what was started is
@@ -482,13 +493,15 @@ def cancel_from_panel(run: Run) -> None:
         run.emit(ev.Notice(f"Cancel failed: {exc}", level="error"))
 
 
-def follow(run: Run, *, on_interrupt: str = "auto", poll: Callable[[], object] | None = None) -> Run:
+def follow(run: Run, *, on_interrupt: str = "auto",
+           poll: Callable[[], object] | None = None) -> Run:
     """Wait for ``run`` in this thread; raise its error if it failed.
 
     ``poll`` is called a few times a second while waiting: the magics pass the comm pump that
     lets the panel's Cancel button work while the cell blocks (:mod:`fairing_magics.ui.comm_pump`).
-    A kernel interrupt (KeyboardInterrupt) cancels or detaches as ``on_interrupt`` says (``auto``:
-    cancel local runs, detach from cluster runs) and always ends in a clear error, so the cell fails.
+    A kernel interrupt (KeyboardInterrupt) cancels or detaches as ``on_interrupt`` says
+    (``auto``: cancel local runs, detach from cluster runs) and always ends in a clear error, so
+    the cell fails.
     """
     try:
         return run.wait(poll=poll)
@@ -511,5 +524,6 @@ def follow(run: Run, *, on_interrupt: str = "auto", poll: Callable[[], object] |
                                phase=ev.CANCELLED, last_lines=tuple(run.tail())) from None
         run.emit(ev.PhaseChanged(ev.DETACHED, "the run goes on"))
         raise RunCancelled(f"interrupted: detached from run {run.name}, which goes on. "
-                           f"Reattach with %fairing_logs {run.name}; stop it with %fairing_cancel {run.name}",
+                           f"Reattach with %fairing_logs {run.name}; stop it with %fairing_cancel "
+                           f"{run.name}",
                            phase=ev.DETACHED) from None

@@ -30,7 +30,8 @@ def require_boto3(purpose: str, error_class: type[FairingError] = ConfigError):
     return boto3
 
 
-def aws_session(purpose: str, error_class: type[FairingError] = ConfigError, region: str | None = None):
+def aws_session(purpose: str, error_class: type[FairingError] = ConfigError,
+                region: str | None = None):
     """A fresh ``boto3.session.Session`` in ``region`` (or the configured default region)."""
     boto3 = require_boto3(purpose, error_class)
     return boto3.session.Session(region_name=region) if region else boto3.session.Session()

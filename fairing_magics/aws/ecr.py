@@ -6,9 +6,11 @@ the global partition, ``amazonaws.com.cn`` in the China regions (``cn-north-1``,
 are recognised too. The suffix is checked against botocore's partition data, so a China host
 written with the global suffix gets a clear correction instead of a DNS error at push time.
 
-Before a push the pipeline calls :func:`ensure_repository` (describe, else create: ECR does not
-create repositories on push) and hands :func:`ecr_credentials` to the registry client as a
-credential hook: it answers ``("AWS", <token>)`` for ECR hosts and ``None`` for any other host.
+Before every push (of a build, or of ``copy-image``) :func:`create_missing_repository` makes sure
+the ECR repository exists (describe, else create: ECR does not create repositories on push); the
+kernel's keychain has
+:func:`ecr_credentials` as a credential hook: it answers ``("AWS", <token>)`` for ECR hosts and
+``None`` for any other host.
 Tokens come from ``ecr:GetAuthorizationToken`` in the registry's region, last 12 hours, and are
 cached until shortly before they expire.
 """
@@ -28,7 +30,8 @@ from .boto import aws_session, default_region, require_boto3
 from .errors import CREDENTIALS_HINT, aws_error, aws_error_code
 from .partitions import partition_for_region
 
-# <account>.dkr.ecr[-fips].<region>.<suffix>  or dual-stack  <account>.dkr-ecr[-fips].<region>.<suffix>
+# <account>.dkr.ecr[-fips].<region>.<suffix>
+# or dual-stack <account>.dkr-ecr[-fips].<region>.<suffix>
 _ECR_HOST = re.compile(
     r"^(?P<account>\d{12})\.dkr(?P<sep>[.-])ecr(?P<fips>-fips)?\."
     r"(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)\.(?P<suffix>[a-z0-9.-]+?)(?::(?P<port>\d+))?$"
@@ -134,12 +137,14 @@ def caller_account(region: str) -> str:
     except Exception as exc:
         if not _is_botocore_error(exc):
             raise
-        raise aws_error(exc, service="sts", doing="finding your AWS account (sts:GetCallerIdentity)",
+        raise aws_error(exc, service="sts",
+                        doing="finding your AWS account (sts:GetCallerIdentity)",
                         region=region) from exc
 
 
 def complete_ecr_reference(reference: str, region: str | None = None) -> str:
-    """Complete ``ecr`` / ``ecr/<repository>`` into ``<account>.dkr.ecr.<region>.<suffix>[/<repository>]``.
+    """Complete ``ecr`` / ``ecr/<repository>`` into
+    ``<account>.dkr.ecr.<region>.<suffix>[/<repository>]``.
 
     The account comes from STS ``get_caller_identity`` in ``region`` (default: AWS_REGION /
     AWS_DEFAULT_REGION / the profile's region). Any other reference is returned unchanged.
@@ -174,7 +179,8 @@ def describe_ecr_plan(reference: str, region: str | None = None) -> list[str]:
         if not region:
             return [
                 "registry: Amazon ECR (account from sts:GetCallerIdentity at push time)",
-                "region: not set: set AWS_REGION (e.g. cn-northwest-1) or write the full registry host",
+                "region: not set: set AWS_REGION (e.g. cn-northwest-1) or write the full "
+                "registry host",
                 f"repository: {repository}",
             ]
         partition = partition_for_region(region)
@@ -244,10 +250,22 @@ def ensure_repository(registry: EcrRegistry, repository: str) -> bool:
         raise _explain(exc, registry, f"creating ECR repository {repository}") from exc
 
 
+def create_missing_repository(host: str, repository: str) -> EcrRegistry | None:
+    """Before a push to ``host/repository``: when ``host`` is an ECR registry, make sure the
+    repository exists (:func:`ensure_repository`). The registry when it was created, else None
+    (not ECR, or there already)."""
+    registry = parse_ecr_host(host)
+    if registry is not None and ensure_repository(registry, repository):
+        return registry
+    return None
+
+
 def _explain(exc: Exception, registry: EcrRegistry, doing: str) -> RegistryError:
-    """aws_error, plus the account check when ECR says no: the commonest cause is a wrong account."""
+    """aws_error, plus the account check when ECR says no: the commonest cause is a wrong
+    account."""
     error = aws_error(exc, service="ecr", doing=doing, region=registry.region)
-    if aws_error_code(exc) in ("AccessDeniedException", "AccessDenied", "InvalidParameterException"):
+    if aws_error_code(exc) in ("AccessDeniedException", "AccessDenied",
+                               "InvalidParameterException"):
         try:
             mine = caller_account(registry.region)
         except RegistryError:
@@ -256,7 +274,7 @@ def _explain(exc: Exception, registry: EcrRegistry, doing: str) -> RegistryError
             return RegistryError(
                 f"{error.message} Note: the registry {registry.host} belongs to account "
                 f"{registry.account}, but your credentials are for account {mine}. Use "
-                f"--registry ecr/<name> to push to your own account, or have account "
+                "--registry ecr/<name> to push to your own account, or have account "
                 f"{registry.account} grant yours access in a repository policy.",
                 status=error.status, codes=error.codes,
             )
@@ -264,7 +282,8 @@ def _explain(exc: Exception, registry: EcrRegistry, doing: str) -> RegistryError
 
 
 def _ecr_client(session, registry: EcrRegistry):
-    from botocore.config import Config
+    from botocore.config import Config  # boto3 is an extra: a session exists, so botocore does
+
 
     config = Config(use_fips_endpoint=registry.fips, use_dualstack_endpoint=registry.dual_stack,
                     retries={"mode": "standard"})

@@ -50,7 +50,8 @@ CREDENTIALS_HINT = (
 
 
 def iam_action(service: str, operation: str) -> str:
-    """The IAM action that authorises ``operation`` of ``service`` ("s3", "HeadBucket") -> "s3:ListBucket"."""
+    """The IAM action that authorises ``operation`` of ``service``: ("s3", "HeadBucket") ->
+    "s3:ListBucket"."""
     return _IAM_ACTIONS.get((service, operation), f"{service}:{operation}")
 
 
@@ -92,9 +93,9 @@ def aws_error(exc: BaseException, *, service: str, doing: str, region: str | Non
                 "UnauthorizedSSOTokenError", "SSOTokenLoadError"):
         message = f"No usable AWS credentials were found while {doing}. {CREDENTIALS_HINT}"
     elif name == "TokenRetrievalError" or code in _EXPIRED:
-        message = (f"Your AWS credentials have expired ({code or name}) while {doing}. Refresh them "
-                   "(`aws sso login`, a new session token, or restart the kernel to pick up a "
-                   "rotated IRSA token) and run again.")
+        message = (f"Your AWS credentials have expired ({code or name}) while {doing}. Refresh "
+                   "them (`aws sso login`, a new session token, or restart the kernel to pick "
+                   "up a rotated IRSA token) and run again.")
     elif name == "NoRegionError":
         message = (f"No AWS region is set while {doing}. Set AWS_REGION (e.g. "
                    "AWS_REGION=cn-northwest-1) or give the region in the registry / storage URI.")
@@ -103,13 +104,14 @@ def aws_error(exc: BaseException, *, service: str, doing: str, region: str | Non
         temporary = True
         failure = connection_failure(exc)
         message = (f"Cannot reach the AWS {service} endpoint{where} while {doing} "
-                   f"({exc}{'; ' + failure if failure else ''}). Check the network, the region, and "
-                   "AWS_ENDPOINT_URL if you set one.")
+                   f"({exc}{'; ' + failure if failure else ''}). Check the network, the region, "
+                   "and AWS_ENDPOINT_URL if you set one.")
     elif code in _ACCESS_DENIED:
         action = _denied_action(aws_message) or iam_action(service, operation)
-        message = (f"Access denied while {doing}{where}: your AWS identity lacks the IAM permission "
-                   f"`{action}`. Ask your administrator to allow `{action}` for this role or user "
-                   f"(or attach a policy that includes it). AWS said: {aws_message or code}")
+        message = (f"Access denied while {doing}{where}: your AWS identity lacks the IAM "
+                   f"permission `{action}`. Ask your administrator to allow `{action}` for this "
+                   "role or user (or attach a policy that includes it). AWS said: "
+                   f"{aws_message or code}")
     elif code in _BAD_CREDENTIALS:
         message = (f"AWS did not recognise your credentials while {doing}{where} ({code}). "
                    "Credentials only work in their own partition: the China regions (cn-north-1, "

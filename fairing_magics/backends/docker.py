@@ -27,44 +27,27 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from fairing_magics import docker_engine
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
 from fairing_magics.backends.lines import LineEvents, LineSplitter
 from fairing_magics.backends.local import finish_from_exit
-from fairing_magics.errors import (
-    ConfigError,
-    FairingError,
-    FairingTimeout,
-    JobFailed,
-    RunCancelled,
-    redact,
-)
+from fairing_magics.docker_engine import EngineError, LazyEngine, remove_container, stop_container
+from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled, redact
 from fairing_magics.image.layout import DIGEST_LABEL, OUTPUT_DIR
+from fairing_magics.oci.reference import Reference, parse_reference
+from fairing_magics.registry.auth import Keychain
 from fairing_magics.run import Run
 
 GATHER_SECONDS = 0.02
-STOP_GRACE_SECONDS = 3
 RUN_LABEL = "fairing.run"
 
 
-class DockerBackend:
+class DockerBackend(LazyEngine):
     """Runs bundle images in containers of a Docker Engine (``DOCKER_HOST``)."""
 
     name = "docker"
     stages = ("capture", "build", "push", "pull", "run")
-
-    def __init__(self, engine=None, *, docker_host: str | None = None):
-        self._engine = engine
-        self.docker_host = docker_host
-
-    @property
-    def engine(self):
-        if self._engine is None:
-            from fairing_magics.image.docker_builder import docker_client
-
-            self._engine = docker_client(self.docker_host, error=ConfigError,
-                                         instead="use --backend local (no container) or kubernetes")
-        return self._engine
 
     def check(self, options, settings) -> None:
         """The docker SDK is installed and a Docker Engine answers (before anything is built)."""
@@ -72,7 +55,8 @@ class DockerBackend:
 
     def start(self, launch: Launch, run: Run) -> None:
         if not launch.image:
-            raise ConfigError("the docker backend runs an image, and none was built: set --registry")
+            raise ConfigError("the docker backend runs an image, and none was built: set "
+                              "--registry")
         state = _ContainerState()
         run.set_canceller(lambda: state.stop("cancelled"))
         run.emit(ev.StageChanged("run", "running"))
@@ -86,7 +70,8 @@ class DockerBackend:
         returncode = None
         try:
             with ev.stage(run.emit, "pull") as step:
-                step.detail = pull_image(self.engine, launch.image, run.emit)
+                step.detail = pull_run_image(self.engine, parse_reference(launch.image),
+                                             run.emit)
             if state.reason:
                 return
             run.emit(ev.PhaseChanged(ev.PENDING, "starting the container"))
@@ -102,8 +87,9 @@ class DockerBackend:
         except JobFailed as exc:
             state.error = exc
         except Exception as exc:  # noqa: BLE001 - docker.errors.APIError, connection errors: the run fails
-            state.error = JobFailed(f"the Docker Engine failed run {run.name}: {redact(str(exc))[:500]}. "
-                                    "Check the engine (DOCKER_HOST) and its log.", reason=type(exc).__name__,
+            state.error = JobFailed(f"the Docker Engine failed run {run.name}: "
+                                    f"{redact(str(exc))[:500]}. Check the engine (DOCKER_HOST) and "
+                                    "its log.", reason=type(exc).__name__,
                                     last_lines=tuple(run.tail()))
         finally:
             state.detach()
@@ -172,51 +158,20 @@ def container_options(launch: Launch, run: Run) -> dict:
     }
 
 
-def pull_image(engine, image: str, emit: Callable[[object], None], *, keychain=None) -> str:
-    """Pull ``image`` unless the engine has it; a failure is a :class:`JobFailed` saying why.
-    ``emit`` gets a ``Pending`` phase when a pull starts (a run's, or a deployment's). The pull
-    carries our keychain's credentials for the registry (:func:`engine_auth`: ECR tokens, the
-    docker config), so the engine needs no ``docker login`` of its own."""
-    from fairing_magics.image.docker_builder import _StreamError, check_stream, engine_auth
-
+def pull_run_image(engine, image: Reference, emit: Callable[[object], None], *,
+                   keychain: Keychain | None = None) -> str:
+    """Pull a run's (or an endpoint's) ``image`` unless the engine has it; say which (the pull
+    stage's detail). A failure is a :class:`JobFailed` saying why. ``emit`` gets a ``Pending``
+    phase when a pull starts. The pull carries our keychain's credentials for the registry (ECR
+    tokens, the docker config), so the engine needs no ``docker login`` of its own."""
     try:
-        engine.api.inspect_image(image)
-        return "already on the engine"
-    except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound: pull it
-        pass
-    emit(ev.PhaseChanged(ev.PENDING, f"pulling {image}"))
-    try:
-        check_stream(engine.api.pull(image, stream=True, decode=True, auth_config=engine_auth(image, keychain)))
-    except _StreamError as exc:
-        message = exc.message
-    except FairingError:
-        raise  # no ECR token (the IAM permission is named): not the engine's fault
-    except Exception as exc:  # noqa: BLE001 - docker.errors.APIError before the stream
-        message = str(exc)
-    else:
-        return "pulled"
-    raise JobFailed(f"the Docker Engine could not pull {image}: {redact(message)[:500]}. Check that the engine "
-                    "may read the registry (credentials, insecure registries in its settings).",
-                    reason="ErrImagePull")
-
-
-def stop_container(container) -> None:
-    """SIGTERM the container's init, SIGKILL after a grace period; a gone container is fine."""
-    try:
-        container.stop(timeout=STOP_GRACE_SECONDS)
-    except Exception:  # noqa: BLE001 - already stopped or removed
-        pass
-
-
-def remove_container(container) -> None:
-    """Remove the container (and its anonymous volumes), stopping it first if it still runs."""
-    try:
-        container.remove(force=True, v=True)
-    except Exception as exc:  # noqa: BLE001 - NotFound is fine; anything else: say so, don't hide the run's end
-        if "no such container" not in str(exc).lower() and getattr(exc, "status_code", None) != 404:
-            import warnings
-
-            warnings.warn(f"fairing: could not remove container {container.id[:12]}: {exc}", stacklevel=2)
+        pulled = docker_engine.pull_image(engine, image, keychain=keychain, on_pull=lambda: emit(
+            ev.PhaseChanged(ev.PENDING, f"pulling {image}")))
+    except EngineError as exc:
+        raise JobFailed(f"the Docker Engine could not pull {image}: {exc.message[:500]}. Check "
+                        "that the engine may read the registry (credentials, insecure registries "
+                        "in its settings).", reason="ErrImagePull") from exc
+    return "pulled" if pulled else "already on the engine"
 
 
 def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], None],
@@ -272,21 +227,25 @@ def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], N
         on_live((), splitter.take_markers())
 
 
-def _finish(run: Run, returncode: int | None, state: _ContainerState, seconds: float, launch: Launch) -> None:
+def _finish(run: Run, returncode: int | None, state: _ContainerState, seconds: float,
+            launch: Launch) -> None:
     if state.reason == "cancelled":
         run.emit(ev.StageChanged("run", "failed", seconds))
         run.finish(ev.CANCELLED, lambda took: f"cancelled after {took}",
-                   error=RunCancelled(f"run {run.name} was cancelled; its container was stopped and removed",
+                   error=RunCancelled(f"run {run.name} was cancelled; its container was stopped "
+                                      "and removed",
                                       phase=ev.CANCELLED, last_lines=tuple(run.tail())))
         return
     if state.reason == "timeout":
         run.emit(ev.StageChanged("run", "failed", seconds))
         run.finish(ev.TIMED_OUT, f"stopped by --timeout {launch.timeout:g} s",
-                   error=FairingTimeout(f"run {run.name} took longer than --timeout {launch.timeout:g} s; its "
-                                        "container was stopped and removed. Raise --timeout or make the cell faster"))
+                   error=FairingTimeout(f"run {run.name} took longer than --timeout "
+                                        f"{launch.timeout:g} s; its container was stopped and "
+                                        "removed. Raise --timeout or make the cell faster"))
         return
     if state.error is not None or returncode is None:
-        error = state.error or JobFailed(f"run {run.name} ended without an exit code", last_lines=tuple(run.tail()))
+        error = state.error or JobFailed(f"run {run.name} ended without an exit code",
+                                         last_lines=tuple(run.tail()))
         run.emit(ev.StageChanged("run", "failed", seconds))
         run.finish(ev.FAILED, str(error), error=error)
         return

@@ -154,6 +154,9 @@ class Bundle:
     program: Mapping = field(default_factory=dict)
     runtime_env: Mapping[str, str] = field(default_factory=dict, compare=False)
     report: CaptureReport = field(default_factory=CaptureReport, compare=False)
+    #: Values each run is given instead of capturing them (a sweep's parameters): name -> type
+    #: (``float``, ``int``, ``bool``, ``str``); the runtime reads ``FAIRING_PARAM_<name>``.
+    parameters: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # {name: pickle bytes}, one pickle per value, is accepted too: the pickles are joined
@@ -175,6 +178,8 @@ class Bundle:
             "files": sorted(self.files),
             "requirements": list(self.requirements),
             "program": dict(self.program),
+            # only when there are some: a bundle without parameters keeps its digest
+            **({"parameters": dict(self.parameters)} if self.parameters else {}),
         }
 
     def members(self) -> dict[str, bytes]:
@@ -217,6 +222,8 @@ class Bundle:
         main.py runs (its parts and their kernel file names) and the outputs."""
         out = {k: v for k, v in members.items() if k not in _OUTSIDE_DIGEST}
         out["<program>"] = json.dumps([self.program, list(self.outputs)], sort_keys=True).encode("utf-8")
+        if self.parameters:  # the manifest is not hashed: a sweep's parameter types must be
+            out["<parameters>"] = json.dumps(dict(self.parameters), sort_keys=True).encode()
         return out
 
     @property

@@ -45,7 +45,12 @@ from fairing_magics.capture.paths import (
     path_hints_env,
     source_path_candidates,
 )
-from fairing_magics.capture.requirements import find_package, pin_requirements, requirement_lines
+from fairing_magics.capture.requirements import (
+    find_package,
+    loaded_with,
+    pin_requirements,
+    requirement_lines,
+)
 from fairing_magics.capture.resolve import DISPLAY_SHIM, Resolution, resolve_names
 from fairing_magics.capture.strings import (
     attribute_chains,
@@ -231,6 +236,8 @@ def _settings(res: Resolution, texts: list[str], cells: Sequence[str]) -> list[t
     """Library settings to carry (see :mod:`fairing_magics.runtime.settings`), read now."""
     modules = {m.split(".")[0] for m in res.modules}
     modules |= {type(v.obj).__module__.split(".")[0] for v in res.values.values()}
+    # a DataFrame that statsmodels prints follows pandas' options: libraries loaded with count
+    modules |= loaded_with(modules, {e.module for e in SETTINGS if e.module} - modules)
     draws = any(_GLOBAL_RNG.search(text) for text in texts)
     draws = draws or any(line.module.split(".")[0] in ("random", "numpy") and line.module.endswith("random")
                          and line.attr and line.attr[:1].islower() for line in res.imports.values())
@@ -261,6 +268,7 @@ def capture_cell(
     outputs: Sequence[str] = (),
     value_limit: int = DEFAULT_VALUE_LIMIT,
     file_limit: int = DEFAULT_FILE_LIMIT,
+    injected: Mapping[str, str] | None = None,
 ) -> Bundle:
     """Capture ``cell`` and what it needs from the kernel into a :class:`Bundle`.
 
@@ -274,15 +282,21 @@ def capture_cell(
 
     Raises CaptureError for a syntax error, a name defined nowhere, or a value that cannot be
     pickled or is too large; the message says what to do.
+
+    ``injected`` names values the run is given instead (a sweep's parameters: name -> ``float``,
+    ``int``, ``bool`` or ``str``): the cell may read them although the kernel does not define
+    them; the manifest lists them and the runtime sets each from ``FAIRING_PARAM_<name>``.
     """
     cwd = Path(cwd if cwd is not None else os.getcwd()).resolve()
     python = to_python(cell)
     free = find_free_names(python.tree)
-    soft = [n for n in names_in_strings(python.tree) if n not in free.bound]
+    injected = dict(injected or {})
+    free_names = {name: immediate for name, immediate in free.free.items() if name not in injected}
+    soft = [n for n in names_in_strings(python.tree) if n not in free.bound and n not in injected]
     cells = usable_cells(history)
     if cells and cells[-1].strip() == cell.strip():
         cells = cells[:-1]
-    res = resolve_names(free.free, namespace, cells, lazy=free.lazy, soft=soft)
+    res = resolve_names(free_names, namespace, cells, lazy=free.lazy, soft=soft)
     res.modules.update(find_imported_modules(python.tree))
     for module in free.star_imports:
         res.modules.add(module)
@@ -371,6 +385,9 @@ def capture_cell(
     notes = [*cell_notes, *res.notes, *local.notes, *named.notes, *req_notes]
     if provided:
         notes.append("fairing_magics: provided by the run's runtime (log_metric), not installed")
+    if injected:
+        notes.append("parameters set by each trial: " + ", ".join(
+            f"{name} ({kind})" for name, kind in sorted(injected.items())))
     version = _python_version()
     infos = []
     for name in sorted(res.values):
@@ -401,4 +418,5 @@ def capture_cell(
         program=manifest_program,
         runtime_env=runtime_env,
         report=report,
+        parameters=dict(sorted(injected.items())),
     )

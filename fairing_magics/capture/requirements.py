@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.metadata as metadata
 import json
 import os
+import re
 import sys
 from functools import lru_cache
 
@@ -150,6 +151,53 @@ def find_package(module: str) -> PackageInfo | None:
             return PackageInfo(module if "." in module and _is_namespace_package(top) else top,
                                name, version, reproducible, note)
     return None
+
+
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@lru_cache(maxsize=256)
+def _required_distributions(dist: str) -> frozenset[str]:
+    """The (normalized) distributions ``dist`` requires unconditionally, extras left out."""
+    try:
+        requires = metadata.requires(dist) or []
+    except metadata.PackageNotFoundError:
+        return frozenset()
+    found = set()
+    for line in requires:
+        marker = line.partition(";")[2]
+        if "extra" in marker:
+            continue
+        match = _REQUIREMENT_NAME.match(line)
+        if match:
+            found.add(_normalized(match.group(1)))
+    return frozenset(found)
+
+
+def loaded_with(modules: set[str], candidates: set[str]) -> set[str]:
+    """The ``candidates`` (top-level import names) whose distributions the distributions of
+    ``modules`` require, transitively: what importing ``modules`` loads too (statsmodels loads
+    pandas, seaborn loads matplotlib), so the settings of those libraries matter to the code."""
+    tops = frozenset(m.split(".")[0] for m in modules if not is_stdlib(m))
+    return set(_loaded_with(tops, frozenset(candidates)))
+
+
+@lru_cache(maxsize=256)
+def _loaded_with(modules: frozenset[str], candidates: frozenset[str]) -> frozenset[str]:
+    queue = [info.dist for module in sorted(modules)
+             for info in [find_package(module)] if info is not None]
+    seen = {_normalized(d) for d in queue}
+    while queue:
+        for required in _required_distributions(queue.pop()):
+            if required not in seen:
+                seen.add(required)
+                queue.append(required)
+    return frozenset(name for name in candidates if not is_stdlib(name)
+                     for info in [find_package(name)] if info is not None and _normalized(info.dist) in seen)
 
 
 def is_runtime_module(name: str) -> bool:

@@ -35,11 +35,27 @@ from collections.abc import Callable
 from typing import Any
 
 from fairing_magics import events as ev
+from fairing_magics.base_image import image_notices
 from fairing_magics.config import Settings
+from fairing_magics.deploy.docker import DockerDeployer
+from fairing_magics.deploy.docker import describe_plan as describe_docker_plan
 from fairing_magics.deploy.endpoint import READY, Endpoint, EndpointBook, PredictionError
+from fairing_magics.deploy.kserve_runtime import (
+    RUNTIME_STAGES,
+    check_runtime_request,
+    describe_runtime_plan,
+    load_package_model,
+    save_runtime_model,
+)
+from fairing_magics.deploy.kubernetes import KubernetesDeployer, endpoint_objects
+from fairing_magics.deploy.local import LocalDeployer
+from fairing_magics.deploy.model import package_model, resolve_model
 from fairing_magics.errors import ConfigError, FairingError
+from fairing_magics.image.publish import describe_index, describe_registry_plan, target_repository
+from fairing_magics.image.serving import MODEL_DIR
 from fairing_magics.kube.manifests import to_yaml
 from fairing_magics.kube.naming import MAX_RUN_NAME, validate_name
+from fairing_magics.ui.endpointview import make_endpoint_view
 
 __all__ = ["ENDPOINTS", "Endpoint", "EndpointBook", "PredictionError", "deploy", "get_deployer",
            "plan_deploy", "undeploy"]
@@ -53,25 +69,21 @@ DEFAULT_TIMEOUT = 300.0
 def get_deployer(backend: str):
     """The deployer of ``backend``: ``local``, ``docker`` or ``kubernetes``."""
     if backend == "local":
-        from fairing_magics.deploy.local import LocalDeployer
-
         return LocalDeployer()
     if backend == "docker":
-        from fairing_magics.deploy.docker import DockerDeployer
-
         return DockerDeployer()
     if backend == "kubernetes":
-        from fairing_magics.deploy.kubernetes import KubernetesDeployer
-
         return KubernetesDeployer()
-    raise ConfigError(f"--backend {backend!r} cannot serve models yet; use one of {', '.join(DEPLOY_BACKENDS)}")
+    raise ConfigError(f"--backend {backend!r} cannot serve models yet; use one of "
+                      f"{', '.join(DEPLOY_BACKENDS)}")
 
 
 def deploy(model: Any = None, *, name: str, backend: str = "", settings: Settings | None = None,
            predictor: Any = None, from_run: str | None = None, storage_uri: str | None = None,
            replicas: int = 1, kserve: bool = False, runtime: str = "", expose: str = "clusterip",
            cpu: str = "", memory: str = "", timeout: float = DEFAULT_TIMEOUT,
-           emit: Callable[[object], None] | None = None, show: Callable[[object], None] | None = None,
+           emit: Callable[[object], None] | None = None,
+           show: Callable[[object], None] | None = None,
            book: EndpointBook | None = None, images=None) -> Endpoint:
     """Serve ``model`` as endpoint ``name``; return the :class:`Endpoint` once it is ready.
 
@@ -79,18 +91,16 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     runs/RUN/``, a ``.pkl`` file); or None with ``from_run=RUN`` (read from ``storage_uri``, else
     the configured storage, else the local run folders). ``predictor``: a function
     ``predict(model, x)`` or a class with ``preprocess``/``predict``/``postprocess``.
-    ``backend``: ``local``, ``docker`` or ``kubernetes`` (default: the configured one); cluster options:
-    ``replicas``, ``kserve``, ``expose`` (``clusterip``, ``nodeport``, ``loadbalancer``),
-    ``cpu``, ``memory``; with ``kserve``, ``runtime`` ``sklearn`` or ``xgboost`` serves with KServe's
-    stock runtime from the S3 storage instead of our image (:mod:`.kserve_runtime`). ``timeout``:
-    seconds to wait for readiness.
+    ``backend``: ``local``, ``docker`` or ``kubernetes`` (default: the configured one); cluster
+    options: ``replicas``, ``kserve``, ``expose`` (``clusterip``, ``nodeport``,
+    ``loadbalancer``), ``cpu``, ``memory``; with ``kserve``, ``runtime`` ``sklearn`` or
+    ``xgboost`` serves with KServe's stock runtime from the S3 storage instead of our image
+    (:mod:`.kserve_runtime`). ``timeout``: seconds to wait for readiness.
 
     Events go to ``emit`` when given; otherwise to a new panel, handed to ``show`` (the magics
     display it). ``book`` keeps the kernel's endpoints (default :data:`ENDPOINTS`); ``images``
-    is the kernel's :class:`~fairing_magics.images.ImageService` (made when needed).
+    is the kernel's :class:`~fairing_magics.image.publish.ImageService` (made when needed).
     """
-    from fairing_magics.deploy.model import package_model, resolve_model
-
     settings = settings or Settings()
     book = ENDPOINTS if book is None else book
     backend = backend or settings.backend
@@ -102,11 +112,11 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     deployer = get_deployer(backend)
     stages = deployer.stages
     if runtime:  # KServe's stock runtime: refused early when it cannot serve this model
-        from fairing_magics.deploy.kserve_runtime import RUNTIME_STAGES, check_runtime_request
-
-        check_runtime_request(runtime, backend=backend, kserve=kserve, model=model, predictor=predictor)
+        check_runtime_request(runtime, backend=backend, kserve=kserve, model=model,
+                              predictor=predictor)
         stages = RUNTIME_STAGES
-    options = dict(replicas=replicas, kserve=kserve, runtime=runtime, expose=expose, cpu=cpu, memory=memory)
+    options = dict(replicas=replicas, kserve=kserve, runtime=runtime, expose=expose,
+                   cpu=cpu, memory=memory)
     deployer.check(settings, **options)
     builds_image = backend in ("docker", "kubernetes") and not runtime
     if builds_image:  # its base image's registry answers, else the copy-image command
@@ -117,8 +127,6 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
 
     view = None
     if emit is None:
-        from fairing_magics.ui.endpointview import make_endpoint_view
-
         view = make_endpoint_view(settings.ui, title=name, backend=backend, stages=stages,
                                   log_lines=settings.log_lines)
         if show is not None:
@@ -126,16 +134,14 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
         emit = view.handle
     started = time.perf_counter()
     try:
-        emit(ev.StageChanged("package", "running"))
-        target, source = resolve_model(model, from_run=from_run, storage_uri=storage_uri, settings=settings)
-        package = package_model(target, predictor=predictor)
-        emit(ev.StageChanged("package", "done", time.perf_counter() - started,
-                             f"{package.description}; {', '.join(package.requirements)}"))
+        with ev.stage(emit, "package") as step:
+            target, source = resolve_model(model, from_run=from_run, storage_uri=storage_uri,
+                                           settings=settings)
+            package = package_model(target, predictor=predictor)
+            step.detail = f"{package.description}; {', '.join(package.requirements)}"
         for note in package.notes:
             emit(ev.Notice(note, "warning"))
         if builds_image:
-            from fairing_magics.base_image import image_notices
-
             for notice in image_notices(settings.base_image, settings.registry, settings.index_url,
                                         settings.extra_index_urls):
                 emit(ev.Notice(notice, "warning"))
@@ -161,32 +167,32 @@ def deploy(model: Any = None, *, name: str, backend: str = "", settings: Setting
     if view is not None:
         endpoint.view = view  # it says Deleted after %fairing_undeploy
     emit(ev.PhaseChanged(READY, server.url))
-    emit(ev.Finished(ev.SUCCEEDED, f"{name} ready at {endpoint.predict_url}", time.perf_counter() - started))
+    emit(ev.Finished(ev.SUCCEEDED, f"{name} ready at {endpoint.predict_url}",
+                     time.perf_counter() - started))
     detach = getattr(server, "detach_events", None)
     if detach is not None:
         detach()  # the access log of later requests must not print into later cells
     return endpoint
 
 
-def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Settings | None = None,
+def plan_deploy(model: Any = None, *, name: str, backend: str = "",
+                settings: Settings | None = None,
                 predictor: Any = None, from_run: str | None = None, storage_uri: str | None = None,
-                replicas: int = 1, kserve: bool = False, runtime: str = "", expose: str = "clusterip",
-                cpu: str = "", memory: str = "") -> str:
+                replicas: int = 1, kserve: bool = False, runtime: str = "",
+                expose: str = "clusterip", cpu: str = "", memory: str = "") -> str:
     """``--dry-run``: what :func:`deploy` would do, as text (the model, its packages, the image
     and the Kubernetes YAML). Nothing is built, pushed, started or read from storage."""
-    from fairing_magics.deploy.model import package_model
-
     settings = settings or Settings()
     backend = backend or settings.backend
     validate_name(name, what="--name", max_length=MAX_RUN_NAME)
     deployer = get_deployer(backend)
     if runtime:
-        from fairing_magics.deploy.kserve_runtime import check_runtime_request
-
-        check_runtime_request(runtime, backend=backend, kserve=kserve, model=model, predictor=predictor)
-    deployer.check(settings, replicas=replicas, kserve=kserve, runtime=runtime, expose=expose, cpu=cpu,
-                   memory=memory)
-    lines = [f"Dry run of endpoint {name!r} on the {backend} backend; nothing was built, pushed or started."]
+        check_runtime_request(runtime, backend=backend, kserve=kserve, model=model,
+                              predictor=predictor)
+    deployer.check(settings, replicas=replicas, kserve=kserve, runtime=runtime, expose=expose,
+                   cpu=cpu, memory=memory)
+    lines = [f"Dry run of endpoint {name!r} on the {backend} backend; nothing was built, "
+             "pushed or started."]
     package = None
     if from_run:
         root = storage_uri or settings.storage or str(settings.home)
@@ -200,21 +206,17 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
         if model is None:
             raise ConfigError("nothing to deploy: give a model (a variable) or --from-run RUN")
         package = package_model(model, predictor=predictor)
-        lines.append(f"Model: {package.description}" + (" with a custom predictor" if predictor is not None else ""))
-        lines.append(f"Model folder: {len(package.members)} files, {package.size} bytes, {package.digest[:19]}")
+        custom = " with a custom predictor" if predictor is not None else ""
+        lines.append(f"Model: {package.description}{custom}")
+        lines.append(f"Model folder: {len(package.members)} files, {package.size} bytes, "
+                     f"{package.digest[:19]}")
         lines.append("Packages: " + ", ".join(package.requirements))
         lines.extend(f"Note: {note}" for note in package.notes)
     if runtime:
-        from fairing_magics.deploy.kserve_runtime import (
-            describe_runtime_plan,
-            load_package_model,
-            save_runtime_model,
-        )
-
         # The deploy saves the model as it comes out of its package: so does the plan, or the
         # folder (the saved files' digest) it shows would not be the one the deploy uploads.
-        saved = save_runtime_model(runtime, load_package_model(package)) \
-            if package is not None else None
+        saved = (save_runtime_model(runtime, load_package_model(package))
+                 if package is not None else None)
         lines.extend(describe_runtime_plan(saved, name=name, runtime=runtime, settings=settings,
                                            replicas=replicas, cpu=cpu, memory=memory))
         return "\n".join(lines)
@@ -223,13 +225,8 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
                      f"ready when GET /v1/models/{name} answers 200")
         return "\n".join(lines)
     if backend == "docker":
-        from fairing_magics.deploy.docker import describe_plan
-
-        lines.extend(describe_plan(package, name=name, settings=settings))
+        lines.extend(describe_docker_plan(package, name=name, settings=settings))
         return "\n".join(lines)
-    from fairing_magics.deploy.kubernetes import MODEL_DIR, endpoint_objects
-    from fairing_magics.images import describe_index, describe_registry_plan, target_repository
-
     repository = target_repository(settings.registry)
     lines.append("")
     lines.extend(describe_registry_plan(settings.registry))
@@ -238,8 +235,6 @@ def plan_deploy(model: Any = None, *, name: str, backend: str = "", settings: Se
                                                    "the model's pinned packages") +
                  f"), model folder with serve.py at {MODEL_DIR}")
     lines.append(describe_index(settings))
-    from fairing_magics.base_image import image_notices
-
     for notice in image_notices(settings.base_image, settings.registry, settings.index_url,
                                 settings.extra_index_urls):
         lines.extend(["", "Warning: " + notice])
@@ -276,13 +271,9 @@ def undeploy(name: str, *, settings: Settings | None = None, backend: str = "",
     settings = settings or Settings()
     backend = backend or settings.backend
     if backend == "kubernetes":
-        from fairing_magics.deploy.kubernetes import KubernetesDeployer
-
         if KubernetesDeployer().delete_named(name, settings):
             return f"endpoint {name} (kubernetes) deleted"
     if backend == "docker":
-        from fairing_magics.deploy.docker import DockerDeployer
-
         if DockerDeployer().delete_named(name, settings):
             return f"endpoint {name} (docker) deleted"
     raise ConfigError(f"there is no endpoint {name!r} (this kernel has: "

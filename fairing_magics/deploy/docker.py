@@ -11,9 +11,9 @@
 What happens, stage by stage (the panel shows each one):
 
 1. **package**: the model is pickled with its predictor and pinned packages, as for any backend;
-2. **build** and **push**: the very image the Kubernetes deployer makes
-   (:func:`~fairing_magics.deploy.kubernetes.build_model_image`: base, dependency layer, model
-   layer with ``serve.py``), pushed to ``--registry`` and referred to by digest;
+2. **build** and **push**: the very image the Kubernetes deployer makes (the serving image of
+   :mod:`fairing_magics.image.serving`: base, dependency layer, model layer with ``serve.py``),
+   pushed to ``--registry`` and referred to by digest;
 3. **pull**: the engine ``DOCKER_HOST`` names (Docker, or podman's Docker API from
    ``podman system service``) pulls ``repo@sha256:...`` unless it has it, with our credentials
    for the registry (ECR tokens, the docker config: no ``docker login`` on the engine's side);
@@ -52,14 +52,22 @@ from collections import deque
 from collections.abc import Callable
 
 from fairing_magics import events as ev
+from fairing_magics.backends.docker import follow_lines, pull_run_image
 from fairing_magics.deploy.endpoint import READY, http_request, server_failure, wait_until_ready
 from fairing_magics.deploy.model import ModelPackage
+from fairing_magics.docker_engine import LazyEngine, remove_container, stop_container
 from fairing_magics.errors import ConfigError, DeployError, JobFailed, redact
+from fairing_magics.image.publish import (
+    SERVING,
+    ImageService,
+    describe_registry_plan,
+    target_repository,
+)
+from fairing_magics.image.serving import MODEL_DIGEST_LABEL, MODEL_DIR
 
 ENDPOINT_LABEL = "fairing.endpoint"
 URL_LABEL = "fairing.endpoint.url"
 TAIL_LINES = 200
-NO_ENGINE_INSTEAD = "use --backend local (no container) or kubernetes"
 #: Container states in which the server is gone for good.
 _ENDED = ("exited", "dead", "stopped", "removing")
 #: Containers this process started, by id: a redeploy replaces only other kernels' ones itself.
@@ -75,8 +83,6 @@ def free_port() -> int:
 
 def container_options(name: str, port: int, *, model_digest: str = "") -> dict:
     """The keyword arguments of ``containers.run`` for endpoint ``name`` on ``port`` (pure)."""
-    from fairing_magics.deploy.kubernetes import MODEL_DIGEST_LABEL
-
     labels = {ENDPOINT_LABEL: name, URL_LABEL: f"http://127.0.0.1:{port}"}
     if model_digest:
         labels[MODEL_DIGEST_LABEL] = model_digest
@@ -94,20 +100,19 @@ def container_options(name: str, port: int, *, model_digest: str = "") -> dict:
 
 def describe_plan(package: ModelPackage | None, *, name: str, settings) -> list[str]:
     """``--dry-run`` lines for the docker backend (after the model's lines). Touches nothing."""
-    from fairing_magics.deploy.kubernetes import MODEL_DIR
-    from fairing_magics.images import describe_registry_plan, target_repository
-
     repository = target_repository(settings.registry)
-    packages = ", ".join(package.requirements) if package is not None else "the model's pinned packages"
+    packages = (", ".join(package.requirements) if package is not None
+                else "the model's pinned packages")
     return ["", *describe_registry_plan(settings.registry),
             f"Base image: {settings.base_image} (resolved to a digest at build time)",
             f"Layers: base, dependencies ({packages}), model folder with serve.py at {MODEL_DIR}",
             "",
-            f"Docker: the engine at DOCKER_HOST would pull {repository}@sha256:<digest of the built image> "
-            f"and run it as container fairing-endpoint-{name}-<random> (labels {ENDPOINT_LABEL}={name}), "
-            "with host networking, --init, HOST=127.0.0.1 and PORT=<a free port of this machine>;",
-            f"ready when GET http://127.0.0.1:<port>/v1/models/{name} answers 200. A container of an "
-            f"earlier {name!r} is removed once the new one is ready."]
+            f"Docker: the engine at DOCKER_HOST would pull {repository}@sha256:<digest of the "
+            f"built image> and run it as container fairing-endpoint-{name}-<random> (labels "
+            f"{ENDPOINT_LABEL}={name}), with host networking, --init, HOST=127.0.0.1 and PORT=<a "
+            "free port of this machine>;",
+            f"ready when GET http://127.0.0.1:<port>/v1/models/{name} answers 200. A container of "
+            f"an earlier {name!r} is removed once the new one is ready."]
 
 
 class DockerServer:
@@ -125,7 +130,8 @@ class DockerServer:
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
         self._stopped = False
         self._output_ended = threading.Event()
-        self._follower = threading.Thread(target=self._follow, name=f"fairing-serve-{model_name}", daemon=True)
+        self._follower = threading.Thread(target=self._follow, name=f"fairing-serve-{model_name}",
+                                          daemon=True)
         self._follower.start()
 
     @property
@@ -133,15 +139,14 @@ class DockerServer:
         return self.container.id
 
     def detach_events(self) -> None:
-        """Stop sending log lines to the deployment's panel (it ended; ``logs()`` still has them)."""
+        """Stop sending log lines to the deployment's panel (it ended; ``logs()`` still has
+        them)."""
         self._emit = lambda event: None
 
     def same_objects(self, other) -> bool:
         return isinstance(other, DockerServer) and other.container_id == self.container_id
 
     def _follow(self) -> None:
-        from fairing_magics.backends.docker import follow_lines
-
         try:
             follow_lines(self._chunks(), self._deliver)
         finally:
@@ -166,7 +171,8 @@ class DockerServer:
         return http_request(self.url, method, path, body, timeout)
 
     def logs(self, tail: int | None = None) -> str:
-        """The container's output (from the engine while the container exists, else what was seen)."""
+        """The container's output (from the engine while the container exists, else what was
+        seen)."""
         if tail is not None and tail <= 0:
             return ""
         try:
@@ -206,9 +212,11 @@ class DockerServer:
         return self.container.attrs.get("State") or {"Status": self.container.status}
 
     def wait_ready(self, timeout: float) -> None:
-        """Until ``GET /v1/models/NAME`` is 200; DeployError (with the log) if the container ends."""
-        wait_until_ready(self.request, self.model_name, deadline=time.monotonic() + timeout, timeout=timeout,
-                         ended=self._ended, pause=self._pause, failure=self._failure, emit=self._emit)
+        """Until ``GET /v1/models/NAME`` is 200 (the ``ready`` stage, with its attempts);
+        DeployError (with the log) if the container ends."""
+        wait_until_ready(self.request, self.model_name, deadline=time.monotonic() + timeout,
+                         timeout=timeout, ended=self._ended, pause=self._pause,
+                         failure=self._failure, emit=self._emit)
 
     def _ended(self) -> str:
         state = self._state()
@@ -219,56 +227,46 @@ class DockerServer:
 
     def _pause(self, seconds: float) -> None:
         if self._output_ended.is_set():
-            time.sleep(seconds)  # the stream broke while the container runs: plain back-off, no spin
+            # the stream broke while the container runs: plain back-off, no spin
+            time.sleep(seconds)
         else:
             self._output_ended.wait(seconds)  # wakes when the output ends: the container exited
 
     def _failure(self, what: str, timeout: bool = False) -> DeployError:
         lines = list(self._tail) or self.logs(TAIL_LINES).splitlines()
-        return server_failure(f"the model server of {self.model_name!r} (container {self.container.short_id})",
+        return server_failure(f"the model server of {self.model_name!r} (container "
+                              f"{self.container.short_id})",
                               what, lines, timeout=timeout)
 
 
-class DockerDeployer:
+class DockerDeployer(LazyEngine):
     """Serves model images in containers of a Docker Engine (see the module docstring)."""
 
     name = "docker"
     stages = ("package", "build", "push", "pull", "start", "ready")
 
-    def __init__(self, engine=None, *, docker_host: str | None = None):
-        self._engine = engine
-        self.docker_host = docker_host
-
-    @property
-    def engine(self):
-        """The engine's client, connected on first use (ConfigError saying what to do if none answers)."""
-        if self._engine is None:
-            from fairing_magics.image.docker_builder import docker_client
-
-            self._engine = docker_client(self.docker_host, error=ConfigError, instead=NO_ENGINE_INSTEAD)
-        return self._engine
-
     def check(self, settings, *, replicas: int = 1, kserve: bool = False, runtime: str = "",
               expose: str = "clusterip", cpu: str = "", memory: str = "") -> None:
         """Refuse cluster-only flags and a missing registry before anything is built (pure: the
         engine is reached first thing in :meth:`start`, so ``--dry-run`` needs none)."""
-        from fairing_magics.images import target_repository
-
         if replicas != 1:
-            raise ConfigError(f"--replicas {replicas}: the docker backend runs one container; drop --replicas, "
-                              "or use --backend kubernetes for several pods")
+            raise ConfigError(f"--replicas {replicas}: the docker backend runs one container; drop "
+                              "--replicas, or use --backend kubernetes for several pods")
         if kserve:
-            raise ConfigError("--kserve makes a KServe InferenceService, which needs a cluster: drop --kserve, "
-                              "or use --backend kubernetes")
+            raise ConfigError("--kserve makes a KServe InferenceService, which needs a cluster: "
+                              "drop --kserve, or use --backend kubernetes")
         if runtime:
-            raise ConfigError(f"--runtime {runtime} picks a KServe runtime on a cluster: drop --runtime (the "
-                              "docker backend serves with our predictor image), or use --backend kubernetes --kserve")
+            raise ConfigError(f"--runtime {runtime} picks a KServe runtime on a cluster: drop "
+                              "--runtime (the docker backend serves with our predictor image), or "
+                              "use --backend kubernetes --kserve")
         if expose != "clusterip":
-            raise ConfigError(f"--expose {expose} is how a Kubernetes Service is reached: the docker backend "
-                              "serves on 127.0.0.1 of this machine only; drop --expose")
+            raise ConfigError(f"--expose {expose} is how a Kubernetes Service is reached: the "
+                              "docker backend serves on 127.0.0.1 of this machine only; drop "
+                              "--expose")
         if cpu or memory:
-            raise ConfigError("--cpu and --memory are pod resources on Kubernetes; the docker backend does not "
-                              "limit its container: drop them, or use --backend kubernetes")
+            raise ConfigError("--cpu and --memory are pod resources on Kubernetes; the docker "
+                              "backend does not limit its container: drop them, or use --backend "
+                              "kubernetes")
         target_repository(settings.registry)
 
     def start(self, package: ModelPackage, *, name: str, settings, emit: Callable[[object], None],
@@ -277,45 +275,38 @@ class DockerDeployer:
 
         On failure the container is removed (its last lines are in the error).
         """
-        from fairing_magics.backends.docker import pull_image
-        from fairing_magics.deploy.kubernetes import build_model_image
-        from fairing_magics.images import ImageService, target_repository
-
         repository = target_repository(settings.registry)
         engine = self.engine  # before building: no engine, no build
         images = images or ImageService(settings)
-        image = build_model_image(package, images, repository=repository, base_image=settings.base_image,
-                                  tag=name, emit=emit)
-
-        emit(ev.StageChanged("pull", "running"))
-        started = time.perf_counter()
-        try:
-            pull_image(engine, image, emit, keychain=images.keychain)
-        except JobFailed as exc:
-            emit(ev.StageChanged("pull", "failed", time.perf_counter() - started))
-            raise DeployError(f"endpoint {name}: {exc}") from exc
-        emit(ev.StageChanged("pull", "done", time.perf_counter() - started, image.split("@")[-1][:19]))
-
-        emit(ev.StageChanged("start", "running"))
-        started = time.perf_counter()
-        port = free_port()
-        try:
-            container = engine.containers.run(image, **container_options(name, port, model_digest=package.digest))
-        except Exception as exc:  # noqa: BLE001 - docker.errors.APIError and connection errors
-            emit(ev.StageChanged("start", "failed", time.perf_counter() - started))
-            raise DeployError(f"the Docker Engine could not start a container of {image} for endpoint {name}: "
-                              f"{redact(str(exc))[:500]}. Check the engine (DOCKER_HOST) and its log.") from exc
-        _STARTED.add(container.id)
-        server = DockerServer(engine, container, name, f"http://127.0.0.1:{port}", emit=emit)
-        emit(ev.PhaseChanged("Starting", f"container {container.short_id}"))
-        emit(ev.StageChanged("start", "done", time.perf_counter() - started, f"container {container.short_id}"))
+        image = images.publish(package, builder=SERVING, repository=repository,
+                               base_image=settings.base_image, tag=name, emit=emit)
+        with ev.stage(emit, "pull") as step:
+            try:
+                pull_run_image(engine, image, emit, keychain=images.keychain)
+            except JobFailed as exc:
+                raise DeployError(f"endpoint {name}: {exc}") from exc
+            step.detail = image.digest[:19]
+        with ev.stage(emit, "start") as step:
+            port = free_port()
+            options = container_options(name, port, model_digest=package.digest)
+            try:
+                container = engine.containers.run(str(image), **options)
+            except Exception as exc:  # noqa: BLE001 - docker.errors.APIError and connection errors
+                raise DeployError(f"the Docker Engine could not start a container of {image} for "
+                                  f"endpoint {name}: {redact(str(exc))[:500]}. Check the engine "
+                                  "(DOCKER_HOST) and its log.") from exc
+            _STARTED.add(container.id)
+            server = DockerServer(engine, container, name, f"http://127.0.0.1:{port}", emit=emit)
+            emit(ev.PhaseChanged("Starting", f"container {container.short_id}"))
+            step.detail = f"container {container.short_id}"
         try:
             server.wait_ready(timeout)  # the "ready" stage, with its attempts
         except BaseException:
-            server.stop()
+            server.stop()  # nothing is left behind
             raise
         for stale in self._containers(name):
-            if stale.id not in _STARTED:  # an earlier kernel's: this kernel's old one goes after the swap
+            # an earlier kernel's: this kernel's old one goes after the swap
+            if stale.id not in _STARTED:
                 emit(ev.Notice(f"removing container {stale.short_id} of an earlier {name!r}"))
                 _remove(stale)
         return server
@@ -324,7 +315,8 @@ class DockerDeployer:
         return self.engine.containers.list(all=True, filters={"label": f"{ENDPOINT_LABEL}={name}"})
 
     def delete_named(self, name: str, settings=None) -> bool:
-        """Stop and remove every container of endpoint ``name`` (any kernel's); True if there was one."""
+        """Stop and remove every container of endpoint ``name`` (any kernel's); True if there
+        was one."""
         found = self._containers(name)
         for container in found:
             _remove(container)
@@ -333,7 +325,5 @@ class DockerDeployer:
 
 
 def _remove(container) -> None:
-    from fairing_magics.backends.docker import remove_container, stop_container
-
     stop_container(container)
     remove_container(container)

@@ -1,12 +1,8 @@
 """The Kubernetes deployer: a serving image, a Deployment and a Service (or an InferenceService).
 
-Image (no Docker daemon, nothing run in it): the base image (``--base-image``), the dependency
-layer of the model's pinned requirements at ``/fairing/deps`` (shared with training images and
-cached), and a small model layer at ``/fairing/model`` (the model folder with ``serve.py``). The
-image runs ``python3 /fairing/model/serve.py /fairing/model`` and its config sets ``PORT=8080``:
-the port belongs to the image, so the pod spec does not repeat it (and a platform that hands a
-pod its port through ``PORT`` can). It is pushed to ``--registry`` (ECR repositories are made
-when missing) and referred to by digest.
+Image: the model's serving image (:mod:`fairing_magics.image.serving`), built and pushed to
+``--registry`` through the kernel's one build-and-publish path
+(:meth:`~fairing_magics.image.publish.ImageService.publish`) and referred to by digest.
 
 Objects (:func:`endpoint_options`, :func:`render_objects`, pure): an ``apps/v1`` Deployment with
 a readiness probe on ``GET /v1/models/NAME`` and a ``v1`` Service, or with ``kserve=True`` a
@@ -18,10 +14,8 @@ no image is built: :mod:`.kserve_runtime` serves the model with KServe's stock r
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
-from fairing_magics import events as ev
 from fairing_magics.deploy.kserve_runtime import check_runtime_options, start_runtime_endpoint
 from fairing_magics.deploy.kubernetes_objects import (
     EndpointObjects,
@@ -32,82 +26,10 @@ from fairing_magics.deploy.kubernetes_objects import (
 from fairing_magics.deploy.kubernetes_rollout import roll_out
 from fairing_magics.deploy.model import ModelPackage
 from fairing_magics.errors import ClusterError, ConfigError
-from fairing_magics.images import ImageService, target_repository
+from fairing_magics.image.publish import SERVING, ImageService, target_repository
+from fairing_magics.image.serving import SERVING_PORT
 from fairing_magics.kube.options import DeployOptions
 from fairing_magics.kube.serving import render_endpoint
-
-MODEL_DIR = "/fairing/model"
-SERVING_PORT = 8080
-MODEL_DIGEST_LABEL = "fairing.model.digest"
-
-
-# -- the image (pure, but for the build and push) ---------------------------------------------
-
-
-def model_layer(package: ModelPackage):
-    """The layer holding the model folder (``serve.py`` included) at ``/fairing/model``."""
-    from fairing_magics.image.layer import entries_from_members, layer_from_entries
-
-    short = package.digest.split(":", 1)[1][:12]
-    return layer_from_entries(entries_from_members(package.members, MODEL_DIR),
-                              f"fairing-magics: model layer, {package.description} ({short}) at {MODEL_DIR}")
-
-
-def serving_config(package: ModelPackage, base_env: dict[str, str], *, with_deps: bool) -> dict:
-    """Config changes (for ``append_layers``) that make an image serve the model folder."""
-    from fairing_magics.image.layout import DEPS_DIR
-
-    env = {"PORT": str(SERVING_PORT), "PYTHONUNBUFFERED": "1", "FAIRING_MODEL_DIR": MODEL_DIR}
-    if with_deps:
-        kept = [p for p in base_env.get("PYTHONPATH", "").split(":") if p and p != DEPS_DIR]
-        env["PYTHONPATH"] = ":".join([DEPS_DIR, *kept])
-    return {"env": env, "cmd": ["python3", f"{MODEL_DIR}/serve.py", MODEL_DIR], "workdir": MODEL_DIR,
-            "labels": {MODEL_DIGEST_LABEL: package.digest}}
-
-
-def build_model_image(package: ModelPackage, images, *, repository: str, base_image: str, tag: str = "",
-                      emit: Callable[[object], None] = lambda event: None) -> str:
-    """Build the serving image of ``package`` on ``base_image`` and push it; return ``repo@sha256:...``."""
-    import sys
-
-    from fairing_magics.aws import ensure_repository, parse_ecr_host
-    from fairing_magics.image.builder import base_python
-    from fairing_magics.image.deps import Target, dependency_layer, python_minor
-    from fairing_magics.image.image import append_layers
-    from fairing_magics.registry.reference import parse_reference
-
-    emit(ev.StageChanged("build", "running"))
-    started = time.perf_counter()
-    try:
-        base = images.builder.resolve_base(base_image) if base_image else None
-        if base is not None:
-            emit(ev.Notice(f"base image {base_image} -> {base.ref}"))
-        python = base_python(base) or python_minor(f"{sys.version_info[0]}.{sys.version_info[1]}")
-        target = Target(python=python, platform=base.platform if base else "linux/amd64")
-        deps = dependency_layer(package.requirements, target, installer=images.builder.installer,
-                                cache_dir=images.builder.cache_dir)
-        layers = [layer for layer in (deps, model_layer(package)) if layer is not None]
-        image = append_layers(base, layers, **serving_config(package, base.env if base else {},
-                                                             with_deps=deps is not None))
-    except Exception:
-        emit(ev.StageChanged("build", "failed", time.perf_counter() - started))
-        raise
-    emit(ev.StageChanged("build", "done", time.perf_counter() - started, f"{len(image.layers)} layers"))
-    emit(ev.StageChanged("push", "running"))
-    started = time.perf_counter()
-    try:
-        ecr = parse_ecr_host(parse_reference(repository).registry)
-        if ecr is not None and ensure_repository(ecr, parse_reference(repository).repository):
-            emit(ev.Notice(f"created ECR repository {parse_reference(repository).repository} in {ecr.region}"))
-        images.publisher.tag = tag or None
-        ref = images.publisher.publish(image, repository,
-                                       progress=lambda done, total, what: emit(ev.Progress(what, done, total)))
-    except Exception:
-        emit(ev.StageChanged("push", "failed", time.perf_counter() - started))
-        raise
-    emit(ev.StageChanged("push", "done", time.perf_counter() - started, ref.split("@")[-1][:19]))
-    return ref
-
 
 # -- the objects (pure) -----------------------------------------------------------------------
 
@@ -190,8 +112,8 @@ class KubernetesDeployer:
         repository = target_repository(settings.registry)
         client = cluster_client(settings)
         images = images or ImageService(settings)
-        image = build_model_image(package, images, repository=repository,
-                                  base_image=settings.base_image, tag=name, emit=emit)
+        image = str(images.publish(package, builder=SERVING, repository=repository,
+                                   base_image=settings.base_image, tag=name, emit=emit))
         objects = endpoint_objects(name, image, settings=settings, namespace=client.namespace,
                                    package=package, replicas=replicas, kserve=kserve,
                                    expose=expose, cpu=cpu, memory=memory)

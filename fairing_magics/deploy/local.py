@@ -44,7 +44,8 @@ class LocalServer:
 
     backend = "local"
 
-    def __init__(self, folder: Path, model_name: str, *, emit: Callable[[object], None] = lambda e: None,
+    def __init__(self, folder: Path, model_name: str, *,
+                 emit: Callable[[object], None] = lambda e: None,
                  env: dict[str, str] | None = None):
         self.folder = Path(folder)
         self.model_name = model_name
@@ -65,7 +66,8 @@ class LocalServer:
             stderr=subprocess.STDOUT, start_new_session=True,
         )
         _RUNNING.add(self)
-        self._reader = threading.Thread(target=self._read, name=f"fairing-serve-{model_name}", daemon=True)
+        self._reader = threading.Thread(target=self._read, name=f"fairing-serve-{model_name}",
+                                        daemon=True)
         self._reader.start()
 
     @property
@@ -73,7 +75,8 @@ class LocalServer:
         return self.process.pid
 
     def detach_events(self) -> None:
-        """Stop sending log lines to the deployment's panel (it ended; ``logs()`` still has them)."""
+        """Stop sending log lines to the deployment's panel (it ended; ``logs()`` still has
+        them)."""
         self._emit = lambda event: None
 
     def _read(self) -> None:
@@ -103,7 +106,8 @@ class LocalServer:
         if self.process.poll() is not None:
             self._reader.join(0.5)  # the last lines are still being written
         try:
-            lines = (self.folder / LOG_FILE).read_text(encoding="utf-8", errors="replace").splitlines()
+            lines = (self.folder / LOG_FILE).read_text(encoding="utf-8",
+                                                       errors="replace").splitlines()
         except OSError:
             lines = list(self._tail)
         if tail is not None:
@@ -121,7 +125,8 @@ class LocalServer:
         self._stopped = True
         if self.process.poll() is None:
             try:
-                os.killpg(self.process.pid, signal.SIGTERM)  # its own session: serve.py and children
+                # its own session: serve.py and children
+                os.killpg(self.process.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             try:
@@ -150,7 +155,8 @@ class LocalServer:
         deadline = deadline or time.monotonic() + timeout
         self.wait_listening(max(0.0, deadline - time.monotonic()))
         wait_until_ready(self.request, self.model_name, deadline=deadline, timeout=timeout,
-                         ended=self._ended, pause=self._pause, failure=self._failure, emit=self._emit)
+                         ended=self._ended, pause=self._pause, failure=self._failure,
+                         emit=self._emit)
 
     def _ended(self) -> str:
         code = self.process.poll()
@@ -166,7 +172,8 @@ class LocalServer:
             pass
 
     def _failure(self, what: str, timeout: bool = False) -> DeployError:
-        return server_failure(f"the model server of {self.model_name!r}", what, list(self._tail), timeout=timeout)
+        return server_failure(f"the model server of {self.model_name!r}", what, list(self._tail),
+                              timeout=timeout)
 
 
 @atexit.register
@@ -193,22 +200,21 @@ class LocalDeployer:
 
         On failure the process is stopped and its folder kept (with ``server.log``) for reading.
         """
-        folder = Path(settings.home) / "endpoints" / name / f"{package.digest.split(':')[1][:12]}-{time.time_ns() % 10**9}"
+        version = f"{package.digest.split(':')[1][:12]}-{time.time_ns() % 10**9}"
+        folder = Path(settings.home) / "endpoints" / name / version
         write_model_folder(package, folder)
-        emit(ev.StageChanged("start", "running"))
-        started = time.perf_counter()
-        server = LocalServer(folder, name, emit=emit)
-        emit(ev.PhaseChanged("Starting", f"pid {server.pid}"))
-        deadline = time.monotonic() + timeout
+        with ev.stage(emit, "start") as step:
+            server = LocalServer(folder, name, emit=emit)
+            emit(ev.PhaseChanged("Starting", f"pid {server.pid}"))
+            deadline = time.monotonic() + timeout
+            try:
+                server.wait_listening(timeout)
+            except BaseException:
+                server.stop()  # nothing is left running; the stage fails with the error
+                raise
+            step.detail = f"pid {server.pid}"
         try:
-            server.wait_listening(timeout)
-        except BaseException:
-            server.stop()
-            emit(ev.StageChanged("start", "failed", time.perf_counter() - started))
-            raise
-        emit(ev.StageChanged("start", "done", time.perf_counter() - started, f"pid {server.pid}"))
-        try:
-            server.wait_ready(timeout, deadline)
+            server.wait_ready(timeout, deadline)  # the "ready" stage, with its attempts
         except BaseException:
             server.stop()
             raise

@@ -1,22 +1,18 @@
-"""Bundle -> OCI image: deterministic layers, image config and manifest.
+"""The builders: a source (a training bundle, a model) becomes an image, and is published.
 
-Layers, config and manifest are pure functions of their inputs (no network); only
-:class:`AppendBuilder` reads the base image, through the registry client it is given.
+They sit on :mod:`fairing_magics.registry` (which reads bases and pushes) and
+:mod:`fairing_magics.oci` (the values they make). The whole path, from the request to the
+reference by digest, is :meth:`fairing_magics.image.publish.ImageService.publish`.
 
-- :mod:`.layer`: reproducible gzip'd tars and the :class:`Layer` value.
-- :mod:`.manifest`: media types, descriptors, manifest rendering (OCI and Docker v2).
-- :mod:`.image`: :class:`BaseImage`, :class:`Image`, :func:`append_layers`.
-- :mod:`.layout`: where the bundle, deps, work and output folders live; the code layer.
+- :mod:`.publish`: :class:`~.publish.ImageService`, the one build-and-publish path (stages,
+  package index, ECR repositories, the tag); ``--registry`` and ``--dry-run`` plan lines.
+- :mod:`.builder`: the ``Builder`` role, :class:`~.builder.BuildRequest`, and
+  :class:`~.builder.AppendBuilder` (no daemon).
+- :mod:`.serving`: the serving image of a model (:class:`~.serving.ServingBuilder`).
+- :mod:`.docker_builder`: ``--builder docker`` (a Docker Engine builds and pushes).
+- :mod:`.layout`: where our files live in an image; the :class:`~.layout.Payload` of a bundle.
+- :mod:`.base`: base images resolved once, their Python and C library.
 - :mod:`.deps`: the dependency layer, installed from wheels and cached.
-- :mod:`.builder`: :class:`AppendBuilder`, the ``Builder`` the pipeline calls.
+- :mod:`.libc`: the C library of a base, read from its layers.
+- :mod:`.package_index`: which package index the requirements come from.
 """
-
-from fairing_magics.image.builder import AppendBuilder, Builder
-from fairing_magics.image.image import BaseImage, Image, append_layers, render_config
-from fairing_magics.image.layer import Layer, TarEntry, layer_from_entries, layer_from_folder
-from fairing_magics.image.layout import code_layer
-
-__all__ = [
-    "AppendBuilder", "BaseImage", "Builder", "Image", "Layer", "TarEntry", "append_layers", "code_layer",
-    "layer_from_entries", "layer_from_folder", "render_config",
-]

@@ -1,205 +1,111 @@
-"""The ``Builder`` role: Bundle + base image -> :class:`~fairing_magics.image.image.Image`.
+""":class:`AppendBuilder`: the builder that needs no daemon.
 
-:class:`AppendBuilder` appends our layers to a base image, the way ko and Jib do, with no Docker
-daemon and nothing run in the image: the base's layers stay where they are (the publisher mounts
-them), and two layers are added:
+A builder (:class:`~fairing_magics.image.roles.Builder`) makes the image of a *source* on a base
+image, as a :class:`~fairing_magics.image.roles.BuildRequest` says. The builders:
 
-1. the dependency layer (``/fairing/deps``): the bundle's pinned requirements, plus cloudpickle
-   when the bundle carries values or outputs (the runtime needs it), installed from wheels for
-   the base's Python, platform and C library (read from the base's layers once per digest,
-   :mod:`.libc`), from the package index of :mod:`.package_index`; cached, see :mod:`.deps`;
-2. the code layer (``/fairing/bundle``): the bundle itself, see :mod:`.layout`.
+- :class:`AppendBuilder` (``--builder append``, the default): a training bundle;
+- :class:`~fairing_magics.image.serving.ServingBuilder`: a model's serving image, the append
+  builder with another :class:`~fairing_magics.image.layout.Payload`;
+- :class:`~fairing_magics.image.docker_builder.DockerBuilder` (``--builder docker``): a
+  training bundle, built by a Docker Engine.
 
-How the pipeline calls it, for ``%%fairing_train --image-only --registry R --base-image B``::
+:class:`AppendBuilder` appends our layers to a base image, the way ko and Jib do, with nothing
+run in the image: the base's layers stay where they are (the publisher mounts them), and two
+layers are added:
 
-    from fairing_magics.image.builder import AppendBuilder
-    from fairing_magics.registry import Keychain, RegistryClient, Transport
-    from fairing_magics.registry.publisher import RegistryPublisher
+1. the dependency layer (``/fairing/deps``): the payload's pinned requirements, installed from
+   wheels for the base's Python, platform and C library (read from the base's layers once per
+   digest, :mod:`.base`), from the request's package index (:mod:`.package_index`); cached,
+   see :mod:`.deps`;
+2. the payload's own layer: the bundle (:mod:`.layout`), or the model folder (:mod:`.serving`).
 
-    client = RegistryClient(Transport(Keychain(hooks=[ecr_credentials]),   # hooks: aws module
-                                      insecure_registries=config.insecure_registries))
-    image = AppendBuilder(client, log=view.status).build(bundle, B, python=None, platform=None)
-    ref = RegistryPublisher(client, progress=view.progress).publish(image, R)
-    print(ref)                                                  # R@sha256:...
-
-Share one client (and keep the builder and publisher) for the kernel's life: the base
-resolution, auth tokens and the set of blobs known to be in the registry are remembered, so a
-code-only change costs a handful of small requests and an unchanged cell one.
+Every daemonless image goes through :meth:`AppendBuilder.append`, so a training image and a
+serving image get the same index and the same wheel target by construction.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
+from fairing_magics import events as ev
 from fairing_magics.capture.bundle import Bundle
-from fairing_magics.errors import BuildError, RegistryError, redact
-from fairing_magics.image.deps import DEFAULT_GLIBC, Target, dependency_layer, python_minor
-from fairing_magics.image.image import BaseImage, Image, append_layers
-from fairing_magics.image.layout import code_layer, runtime_changes
-
-
-class Builder(Protocol):
-    """Builds the image that runs a bundle."""
-
-    def build(self, bundle: Bundle, base_ref: str | None, *, python: str | None = None,
-              platform: str | None = None) -> Image: ...
-
-
-def _requirement_name(requirement: str) -> str:
-    name = requirement.strip()
-    for sep in ("==", ">=", "<=", "~=", "!=", ">", "<", "[", ";", " ", "@"):
-        name = name.split(sep, 1)[0]
-    return name.strip().lower().replace("_", "-")
-
-
-def runtime_requirements(bundle: Bundle) -> list[str]:
-    """The bundle's requirements, plus this kernel's cloudpickle when the bundle pickles anything."""
-    reqs = [r for r in bundle.requirements if r.strip()]
-    if (bundle.pickle or bundle.outputs) and "cloudpickle" not in {_requirement_name(r) for r in reqs}:
-        import cloudpickle
-
-        reqs.append(f"cloudpickle=={cloudpickle.__version__}")
-    return reqs
-
-
-def base_python(base: BaseImage | None) -> str | None:
-    """The base image's Python minor version when its config says (``PYTHON_VERSION`` of the
-    official images), else None."""
-    if base is None:
-        return None
-    version = base.env.get("PYTHON_VERSION", "")
-    return python_minor(version) if version[:2] == "3." else None
+from fairing_magics.errors import redact
+from fairing_magics.image.base import BaseResolver, base_python
+from fairing_magics.image.deps import Target, dependency_layer, python_minor
+from fairing_magics.image.layout import Payload, bundle_payload
+from fairing_magics.image.roles import BuildRequest, Emit, quiet
+from fairing_magics.oci.image import BaseImage, Image, append_layers
+from fairing_magics.oci.layer import Layer
+from fairing_magics.registry.client import RegistryClient
 
 
 class AppendBuilder:
-    """A :class:`Builder` that appends a dependency layer and a code layer to a base image.
+    """A :class:`~fairing_magics.image.roles.Builder` that appends a dependency layer and a
+    payload's layer to a base image.
 
-    ``client`` is a :class:`~fairing_magics.registry.client.RegistryClient` (to read the base);
-    ``log`` receives one-line messages for the user (the resolved base digest);
-    ``installer`` is ``auto`` (uv when present), ``uv`` or ``pip``; ``index`` the
-    :class:`~fairing_magics.image.package_index.PackageIndex` (None: decided by
-    :func:`~fairing_magics.image.package_index.choose_index` from pip's configuration at each build).
+    ``client`` reads the base image (None: only empty bases, for tests); ``bases``: a
+    :class:`~fairing_magics.image.base.BaseResolver` to share with other builders (default: one
+    of its own); ``installer`` is ``auto`` (uv when present), ``uv`` or ``pip``; ``cache_dir``
+    holds the dependency layers and C library answers (default ``~/.cache/fairing-magics``).
     """
 
-    def __init__(self, client=None, *, cache_dir: str | Path | None = None, installer: str = "auto",
-                 log: Callable[[str], None] | None = None, index=None):
-        if client is None:
-            from fairing_magics.registry.client import RegistryClient
-
-            client = RegistryClient()
-        self.client = client
+    def __init__(self, client: RegistryClient | None = None, *, bases: BaseResolver | None = None,
+                 cache_dir: str | Path | None = None, installer: str = "auto"):
+        self.bases = bases or BaseResolver(client, cache_dir=cache_dir)
         self.cache_dir = cache_dir
         self.installer = installer
-        self.log = log or (lambda message: None)
-        self.index = index
-        self._libcs: dict[str, object] = {}
-        self._bases: dict[tuple[str, str], tuple[str, BaseImage]] = {}
-        self._lock = threading.Lock()
 
-    def resolve_base(self, base_ref: str, platform: str | None = None) -> BaseImage:
-        """The base image for ``platform``, pinned to a digest. A digest ref is read once per
-        builder; a tag costs one ``HEAD`` to see whether it moved."""
-        from fairing_magics.registry.reference import parse_reference
+    def build(self, source: Bundle, request: BuildRequest, emit: Emit = quiet) -> Image:
+        """The image that runs the training bundle ``source``."""
+        return self.append(bundle_payload(source), request, emit)
 
-        ref = parse_reference(base_ref)
-        key = (str(ref), platform or "")
-        with self._lock:
-            cached = self._bases.get(key)
-        try:
-            if cached is not None:
-                if ref.digest:
-                    return cached[1]
-                if self.client.manifest_digest(ref) == cached[0]:
-                    return cached[1]
-            base = self.client.resolve_base(ref, platform)
-            tag_digest = base.source_digest
-        except RegistryError as exc:
-            raise BuildError(f"Cannot read the base image {base_ref}: {exc} Check --base-image and that "
-                             "the registry is reachable.") from exc
-        with self._lock:
-            self._bases[key] = (tag_digest, base)
-        return base
+    def append(self, payload: Payload, request: BuildRequest, emit: Emit = quiet) -> Image:
+        """The image of ``payload`` on the request's base.
 
-    def build(self, bundle: Bundle, base_ref: str | None, *, python: str | None = None,
-              platform: str | None = None) -> Image:
-        """The image that runs ``bundle`` on ``base_ref`` (None: an empty base, for tests).
-
-        The target of the dependency layer: ``python`` (minor version, e.g. ``3.11``), else the
-        base's ``PYTHON_VERSION``, else the bundle's (the kernel's) Python; ``platform`` (e.g.
-        ``linux/arm64``), else the base's, else ``linux/amd64``.
+        The target of the dependency layer: the request's Python, else the base's
+        ``PYTHON_VERSION``, else the payload's; the request's platform, else the base's, else
+        ``linux/amd64``; the base's C library.
         """
-        guess = self._cached_base(base_ref, platform) if base_ref else None
+        ref, platform = request.base, request.platform
+        base = guess = self.bases.cached(ref, platform) if ref else None
         pending = None
-        if base_ref and guess is None:
-            base = self.resolve_base(base_ref, platform)
-        elif base_ref:
+        if ref and guess is None:
+            base = self.bases.resolve(ref, platform)
+        elif ref:
             # Check the tag while the layers are made: the check's round trip costs no time.
-            pending = _in_thread(lambda: self.resolve_base(base_ref, platform))
-            base = guess
-        else:
-            base = None
-        code = code_layer(bundle)
-        deps = self._deps_layer(bundle, base, python, platform)
+            pending = _in_thread(lambda: self.bases.resolve(ref, platform))
+        own = payload.layer()
+        deps = self._deps_layer(payload, base, request, emit)
         if pending is not None:
             resolved = pending()
             if resolved is not base:  # the tag moved: the target may have changed too
                 base = resolved
-                deps = self._deps_layer(bundle, base, python, platform)
+                deps = self._deps_layer(payload, base, request, emit)
         if base is not None:
-            self.log(f"base image {base_ref} -> {base.ref}")
-        layers = [layer for layer in (deps, code) if layer is not None]
-        return append_layers(base, layers, **runtime_changes(bundle, base.env if base else {}, with_deps=deps is not None))
+            emit(ev.Notice(f"base image {ref} -> {base.ref}"))
+        layers = [layer for layer in (deps, own) if layer is not None]
+        config = payload.config(base.env if base else {}, with_deps=deps is not None)
+        return append_layers(base, layers, **config)
 
-    def _cached_base(self, base_ref: str, platform: str | None) -> BaseImage | None:
-        from fairing_magics.registry.reference import parse_reference
-
-        with self._lock:
-            cached = self._bases.get((str(parse_reference(base_ref)), platform or ""))
-        return cached[1] if cached is not None else None
-
-    def _deps_layer(self, bundle: Bundle, base: BaseImage | None, python: str | None, platform: str | None):
-        from fairing_magics.image.package_index import choose_index
-
-        requirements = runtime_requirements(bundle)
-        if not requirements:
+    def _deps_layer(self, payload: Payload, base: BaseImage | None, request: BuildRequest,
+                    emit: Emit) -> Layer | None:
+        if not payload.requirements:
             return None
-        default = f"{sys.version_info[0]}.{sys.version_info[1]}"
-        version = python or base_python(base) or python_minor(bundle.python or default)
-        index = self.index if self.index is not None else choose_index()
+        index = request.index
         if index.url or index.extra_urls:
-            self.log(f"packages from {redact(index.shown)}")
-        target = Target(python=python_minor(version), platform=platform or (base.platform if base else "linux/amd64"),
-                        **self._libc_of(base))
-        return dependency_layer(requirements, target, cache_dir=self.cache_dir, installer=self.installer, index=index)
+            emit(ev.Notice(f"packages from {redact(index.shown)}"))
+        return dependency_layer(payload.requirements, self._target(payload, base, request, emit),
+                                cache_dir=self.cache_dir, installer=self.installer, index=index)
 
-    def _libc_of(self, base: BaseImage | None) -> dict[str, str]:
-        """``Target`` fields for ``base``'s C library, read once per digest (:mod:`.libc`)."""
-        from fairing_magics.image.libc import read_base_libc
-
-        if base is None:
-            return {}
-        with self._lock:
-            libc = self._libcs.get(base.ref)
-        if libc is None:
-            libc = read_base_libc(self.client, base, self.cache_dir)
-            with self._lock:
-                self._libcs[base.ref] = libc
-            if libc.known:
-                how = "cached" if libc.cached else f"read in {libc.seconds:.2f}s, {libc.bytes_read / 1e6:.1f} MB"
-                self.log(f"base C library: {libc.describe()} (/{libc.path}, {how})")
-            else:
-                self.log(f"could not tell the base image's C library (no libc found in its layers, or they could "
-                         f"not be read); "
-                         f"installing wheels for glibc {DEFAULT_GLIBC} (manylinux_{DEFAULT_GLIBC.replace('.', '_')})")
-        if libc.family == "musl":
-            return {"musl": libc.version}
-        if libc.family == "glibc":
-            return {"glibc": libc.version}
-        return {}
+    def _target(self, payload: Payload, base: BaseImage | None, request: BuildRequest,
+                emit: Emit) -> Target:
+        """The wheels' target: Python, platform and C library (see :meth:`append`)."""
+        python = request.python or base_python(base) or python_minor(payload.python)
+        platform = request.platform or (base.platform if base else "linux/amd64")
+        libc = self.bases.libc(base, emit) if base is not None else None
+        fields = {libc.family: libc.version} if libc is not None and libc.known else {}
+        return Target(python=python_minor(python), platform=platform, **fields)
 
 
 def _in_thread(fn):

@@ -54,12 +54,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fairing_magics.errors import BuildError, redact
-from fairing_magics.image.layer import Layer, layer_from_folder
 from fairing_magics.image.layout import DEPS_DIR
 from fairing_magics.image.package_index import PackageIndex
+from fairing_magics.oci.layer import Layer, layer_from_folder
 
 CACHE_FORMAT = 1
-DEFAULT_GLIBC = "2.28"  # manylinux_2_28: Debian 10+, Ubuntu 18.10+, RHEL 8+; what current wheels target
+# manylinux_2_28: Debian 10+, Ubuntu 18.10+, RHEL 8+; what current wheels target
+DEFAULT_GLIBC = "2.28"
 #: The glibc minors uv 0.5-0.13 names in ``--python-platform <arch>-manylinux_2_NN``.
 UV_MANYLINUX = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)
 _ARCH = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64",
@@ -67,7 +68,8 @@ _ARCH = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "
 
 
 def cache_root() -> Path:
-    """``$FAIRING_CACHE_DIR`` or ``$XDG_CACHE_HOME/fairing-magics`` (``~/.cache/fairing-magics``)."""
+    """``$FAIRING_CACHE_DIR``, else ``$XDG_CACHE_HOME/fairing-magics``
+    (``~/.cache/fairing-magics``)."""
     if os.environ.get("FAIRING_CACHE_DIR"):
         return Path(os.environ["FAIRING_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -87,10 +89,12 @@ class Target:
 
     def __post_init__(self):
         if not re.fullmatch(r"3\.\d+", self.python):
-            raise BuildError(f"--python {self.python!r} is not a Python minor version such as 3.11.")
+            raise BuildError(f"--python {self.python!r} is not a Python minor version such "
+                             "as 3.11.")
         if self.arch is None:
-            raise BuildError(f"--platform {self.platform!r} is not a Linux platform we can install wheels for: "
-                             "use linux/amd64, linux/arm64, linux/ppc64le or linux/s390x.")
+            raise BuildError(f"--platform {self.platform!r} is not a Linux platform we can install "
+                             "wheels for: use linux/amd64, linux/arm64, linux/ppc64le or "
+                             "linux/s390x.")
 
     @property
     def arch(self) -> str | None:
@@ -136,11 +140,13 @@ def python_minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-def cache_key(requirements: Sequence[str], target: Target, index: PackageIndex | None = None) -> str:
+def cache_key(requirements: Sequence[str], target: Target,
+              index: PackageIndex | None = None) -> str:
     """The dependency cache entry: requirements, Python, platform, libc, and the index's URLs
     without credentials (a pin may name a different file on a private index than on PyPI; a
     mirror of PyPI costs one install, not an upload: its wheels give the same layer digest)."""
-    body = json.dumps({"format": CACHE_FORMAT, "requirements": sorted(set(requirements)), "python": target.python,
+    body = json.dumps({"format": CACHE_FORMAT, "requirements": sorted(set(requirements)),
+                       "python": target.python,
                        "platform": target.platform, "glibc": target.glibc, "musl": target.musl,
                        **(index.key() if index is not None else {})}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:32]
@@ -153,27 +159,29 @@ def choose_installer(preference: str = "auto") -> str:
     if preference in ("uv", "auto") and shutil.which("uv"):
         return "uv"
     if preference == "uv":
-        raise BuildError("The uv installer was asked for but is not on PATH: pip install uv, or use pip.")
+        raise BuildError("The uv installer was asked for but is not on PATH: pip install uv, "
+                         "or use pip.")
     return "pip"
 
 
-def install_command(installer: str, requirements: Sequence[str], target: Target, dest: Path) -> list[str]:
+def install_command(installer: str, requirements: Sequence[str], target: Target,
+                    dest: Path) -> list[str]:
     """The command line that installs ``requirements`` for ``target`` into ``dest`` (the index
     goes through :func:`install_environment`, never the command line)."""
     if installer == "uv":
-        return ["uv", "pip", "install", "--quiet", "--target", str(dest), "--python-version", target.python,
-                "--python-platform", target.uv_platform, "--only-binary", ":all:", "--no-compile",
-                *requirements]
+        return ["uv", "pip", "install", "--quiet", "--target", str(dest),
+                "--python-version", target.python, "--python-platform", target.uv_platform,
+                "--only-binary", ":all:", "--no-compile", *requirements]
     platforms = [arg for platform in target.pip_platforms for arg in ("--platform", platform)]
-    return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
-            "--no-warn-script-location", "--target", str(dest), "--python-version", target.python,
-            *platforms, "--implementation", "cp", "--only-binary=:all:", "--no-compile",
-            *requirements]
+    return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--no-input", "--no-warn-script-location", "--target", str(dest),
+            "--python-version", target.python, *platforms, "--implementation", "cp",
+            "--only-binary=:all:", "--no-compile", *requirements]
 
 
 # pip variables that say how to reach an index, not which packages to take: kept.
-_PIP_TRANSPORT = {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_PROXY", "PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES",
-                  "PIP_TRUSTED_HOST"}
+_PIP_TRANSPORT = {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_PROXY", "PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT",
+                  "PIP_RETRIES", "PIP_TRUSTED_HOST"}
 
 
 def install_environment(installer: str, index: PackageIndex | None = None,
@@ -202,21 +210,25 @@ def install_environment(installer: str, index: PackageIndex | None = None,
 
 _NO_WHEEL = [
     re.compile(r"No matching distribution found for ([^\s]+)"),
-    re.compile(r"Because (?:only )?([A-Za-z0-9._-]+)(?:[<>=!~]=?[^\s]*)? (?:==[^\s]+ )?has no wheels"),
+    re.compile(r"Because (?:only )?([A-Za-z0-9._-]+)(?:[<>=!~]=?[^\s]*)? (?:==[^\s]+ )?"
+               r"has no wheels"),
     re.compile(r"([A-Za-z0-9._-]+)(?:==[^\s]+)? has no (?:usable )?wheels"),
     re.compile(r"Because there (?:are|is) no versions of ([A-Za-z0-9._-]+)"),
 ]
 _NOT_FOUND = re.compile(r"Because ([A-Za-z0-9._-]+) was not found in the package registry")
-_REFUSED = re.compile(r"(?i)\b(401|403)\b[^\n]*(?:unauthorized|forbidden|credentials)|lack of valid authentication"
-                      r"|credentials not correct")
+_REFUSED = re.compile(r"(?i)\b(401|403)\b[^\n]*(?:unauthorized|forbidden|credentials)|lack of "
+                      r"valid authentication|credentials not correct")
 _UNREACHABLE = [
-    (re.compile(r"(?i)connection refused|Failed to establish a new connection|tcp connect error"), "connection refused"),
-    (re.compile(r"(?i)dns error|failed to lookup address|Name or service not known|getaddrinfo failed"
-                r"|Temporary failure in name resolution"), "DNS lookup failed"),
+    (re.compile(r"(?i)connection refused|Failed to establish a new connection|tcp connect error"),
+     "connection refused"),
+    (re.compile(r"(?i)dns error|failed to lookup address|Name or service not known|getaddrinfo "
+                r"failed|Temporary failure in name resolution"), "DNS lookup failed"),
     (re.compile(r"(?i)timed out|operation timed out"), "timed out"),
-    (re.compile(r"(?i)certificate verify failed|invalid peer certificate|UnknownIssuer"), "TLS certificate not trusted"),
+    (re.compile(r"(?i)certificate verify failed|invalid peer certificate|UnknownIssuer"),
+     "TLS certificate not trusted"),
 ]
-_INDEX_STATUS = re.compile(r"(?i)HTTP status (?:server|client) error \((\d{3})|\b(\d{3}) (?:Server|Client) Error")
+_INDEX_STATUS = re.compile(r"(?i)HTTP status (?:server|client) error \((\d{3})|\b(\d{3}) "
+                           r"(?:Server|Client) Error")
 
 
 def _explain_failure(stderr: str, requirements: Sequence[str], target: Target, installer: str,
@@ -226,36 +238,43 @@ def _explain_failure(stderr: str, requirements: Sequence[str], target: Target, i
     where = redact(index.shown)
     if _REFUSED.search(text):
         status = "403" if re.search(r"\b403\b", text) else "401"
-        return BuildError(f"The package index {where} refused the credentials ({status}) while installing the "
-                          "requirements: check the user and token in --index-url (or the pip config it came from).")
+        return BuildError(f"The package index {where} refused the credentials ({status}) while "
+                          "installing the requirements: check the user and token in --index-url "
+                          "(or the pip config it came from).")
     for pattern, reason in _UNREACHABLE:
         if pattern.search(text) and ("http" in text.lower() or "index" in text.lower()):
-            return BuildError(f"The package index {where} cannot be reached ({reason}) while installing the "
-                              "requirements: check the URL (%fairing_config --index-url) and that the index is up.")
+            return BuildError(f"The package index {where} cannot be reached ({reason}) while "
+                              "installing the requirements: check the URL (%fairing_config "
+                              "--index-url) and that the index is up.")
     status = _INDEX_STATUS.search(text)
     if status:
-        return BuildError(f"The package index {where} answered HTTP {status.group(1) or status.group(2)} while "
-                          "installing the requirements: check the URL (%fairing_config --index-url), or try again later.")
+        return BuildError(f"The package index {where} answered HTTP "
+                          f"{status.group(1) or status.group(2)} while installing the "
+                          "requirements: check the URL (%fairing_config --index-url), or try "
+                          "again later.")
     missing = _NOT_FOUND.search(text)
     if missing:
-        return BuildError(f"{missing.group(1)} is not on the package index ({where}). Check its name in the "
-                          "requirements (--requirements FILE) or the index (--index-url).")
+        return BuildError(f"{missing.group(1)} is not on the package index ({where}). Check its "
+                          "name in the requirements (--requirements FILE) or the index "
+                          "(--index-url).")
     for pattern in _NO_WHEEL:
         match = pattern.search(text)
         if match:
             package = match.group(1).rstrip(",.")
             return BuildError(
-                f"No wheel of {package} fits {target.describe()}, and the dependency layer is built from "
-                f"wheels only. Pin a version of {package} that publishes one, choose another --python or "
-                f"--platform, or use --builder docker to build it in the image.")
+                f"No wheel of {package} fits {target.describe()}, and the dependency layer is "
+                f"built from wheels only. Pin a version of {package} that publishes one, choose "
+                "another --python or --platform, or use --builder docker to build it in the image.")
     tail = "\n".join(text.strip().splitlines()[-8:])
-    return BuildError(f"Installing the requirements for {target.describe()} from {where} with {installer} failed:"
-                      f"\n{tail}\nCheck the pins in requirements.txt (--requirements FILE) and the package index.")
+    return BuildError(f"Installing the requirements for {target.describe()} from {where} with "
+                      f"{installer} failed:\n{tail}\nCheck the pins in requirements.txt "
+                      "(--requirements FILE) and the package index.")
 
 
-def install_requirements(requirements: Sequence[str], target: Target, dest: Path, installer: str = "auto",
-                         index: PackageIndex | None = None) -> str:
-    """Install ``requirements`` for ``target`` into ``dest`` from ``index``; return the installer used."""
+def install_requirements(requirements: Sequence[str], target: Target, dest: Path,
+                         installer: str = "auto", index: PackageIndex | None = None) -> str:
+    """Install ``requirements`` for ``target`` into ``dest`` from ``index``; return the
+    installer used."""
     chosen = choose_installer(installer)
     command = install_command(chosen, requirements, target, dest)
     env = install_environment(chosen, index)
@@ -267,7 +286,8 @@ def install_requirements(requirements: Sequence[str], target: Target, dest: Path
     return chosen
 
 
-def dependency_layer(requirements: Sequence[str], target: Target, *, cache_dir: str | os.PathLike | None = None,
+def dependency_layer(requirements: Sequence[str], target: Target, *,
+                     cache_dir: str | os.PathLike | None = None,
                      installer: str = "auto", index: PackageIndex | None = None) -> Layer | None:
     """The cached dependency layer for ``requirements`` (None when there are none), installed
     from ``index`` (default: the installer's default index; see :mod:`.package_index`)."""
@@ -278,20 +298,23 @@ def dependency_layer(requirements: Sequence[str], target: Target, *, cache_dir: 
     entry = folder / "deps" / cache_key(reqs, target, index)
     entry.mkdir(parents=True, exist_ok=True)
     blob, meta_path = entry / "layer.tar.gz", entry / "meta.json"
-    description = f"fairing-magics: dependency layer at {DEPS_DIR} ({', '.join(reqs)}) for {target.describe()}"
+    description = (f"fairing-magics: dependency layer at {DEPS_DIR} ({', '.join(reqs)}) for "
+                   f"{target.describe()}")
     with open(entry / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two kernels building the same set wait for one another
         if meta_path.exists() and blob.exists():
             meta = json.loads(meta_path.read_text())
             if blob.stat().st_size == meta["size"]:
-                return Layer(description=description, path=blob, known=(meta["digest"], meta["diff_id"], meta["size"]))
+                return Layer(description=description, path=blob,
+                             known=(meta["digest"], meta["diff_id"], meta["size"]))
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="install-", dir=entry) as tmp:
             site = Path(tmp) / "site"
             used = install_requirements(reqs, target, site, installer, index)
             layer = layer_from_folder(site, DEPS_DIR, description, blob)
-        meta = {"digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size, "requirements": reqs,
-                "python": target.python, "platform": target.platform, "glibc": target.glibc, "musl": target.musl, "installer": used,
+        meta = {"digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size,
+                "requirements": reqs, "python": target.python, "platform": target.platform,
+                "glibc": target.glibc, "musl": target.musl, "installer": used,
                 "index": redact((index or PackageIndex()).shown),
                 "seconds": round(time.monotonic() - started, 2)}
         tmp_meta = meta_path.with_suffix(".tmp")

@@ -40,10 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fairing_magics.errors import FairingError, RegistryError
+from fairing_magics.image.deps import cache_root
+from fairing_magics.oci.image import BaseImage
+from fairing_magics.registry.client import RegistryClient
 
 CACHE_FORMAT = 1
 _MUSL = re.compile(r"^(?:usr/)?lib/ld-musl-[a-z0-9_]+\.so\.1$")
-_GLIBC = re.compile(r"^(?:usr/)?lib(?:64|32|x32)?/(?:[a-z0-9_]+-linux-gnu[a-z0-9_]*/)?(libc\.so\.6|libc-2\.(\d+)\.so)$")
+_GLIBC = re.compile(r"^(?:usr/)?lib(?:64|32|x32)?/(?:[a-z0-9_]+-linux-gnu[a-z0-9_]*/)?"
+                    r"(libc\.so\.6|libc-2\.(\d+)\.so)$")
 _GLIBC_NAME = re.compile(r"(?:^|/)libc-2\.(\d+)\.so$")
 _BANNER = re.compile(rb"release version 2\.(\d+)")
 _SYMBOL_VERSION = re.compile(rb"GLIBC_2\.(\d+)")
@@ -111,24 +115,22 @@ class _Counting:
         return data
 
 
-def probe_layers(client, base) -> Libc:
-    """Stream ``base``'s layers from the top down until one names its libc (see the module docstring)."""
-    from fairing_magics.registry.reference import parse_reference
-
-    ref = parse_reference(base.repository)
+def probe_layers(client: RegistryClient, base: BaseImage) -> Libc:
+    """Stream ``base``'s layers from the top down until one names its libc (see the module
+    docstring)."""
     started = time.monotonic()
     total = layers = 0
     for descriptor in reversed(base.layers):
         if descriptor.urls or "zstd" in descriptor.media_type:
             continue  # foreign layers; zstd, which tarfile cannot read (such a base falls back)
         layers += 1
-        response = client.open_blob(ref, descriptor.digest)
+        response = client.open_blob(base.ref, descriptor.digest)
         counter = _Counting(response.raw)
         found = None
         try:
             with tarfile.open(fileobj=counter, mode="r|*") as tar:
                 for member in tar:
-                    name = member.name[2:] if member.name.startswith("./") else member.name.lstrip("/")
+                    name = member.name.removeprefix("./").lstrip("/")
                     kind = ("file" if member.isfile() else "symlink" if member.issym()
                             else "hardlink" if member.islnk() else "other")
                     found = libc_of_entry(name, kind, member.linkname,
@@ -141,23 +143,23 @@ def probe_layers(client, base) -> Libc:
             total += counter.count
             response.close()
         if found is not None:
-            return Libc(found.family, found.version, found.path, layers, total, round(time.monotonic() - started, 3))
+            return Libc(found.family, found.version, found.path, layers, total,
+                        round(time.monotonic() - started, 3))
     return Libc("", "", "", layers, total, round(time.monotonic() - started, 3))
 
 
-def read_base_libc(client, base, cache_dir: str | os.PathLike | None = None) -> Libc:
-    """The libc of ``base`` (a :class:`~fairing_magics.image.image.BaseImage`), cached on disk by
-    its digest. Registry errors while reading are not cached (the next build tries again)."""
-    from fairing_magics.image.deps import cache_root
-
-    digest = base.ref.rsplit("@", 1)[-1]
+def read_base_libc(client: RegistryClient, base: BaseImage,
+                   cache_dir: str | os.PathLike | None = None) -> Libc:
+    """The libc of ``base``, cached on disk by its digest. Registry errors while reading are not
+    cached (the next build tries again)."""
+    digest = base.ref.digest
     folder = (Path(cache_dir) if cache_dir is not None else cache_root()) / "libc"
     path = folder / (hashlib.sha256(f"{CACHE_FORMAT}:{digest}".encode()).hexdigest()[:32] + ".json")
     try:
         meta = json.loads(path.read_text())
         if meta["family"] in ("glibc", "musl") and re.fullmatch(r"\d+\.\d+", meta["version"]):
-            return Libc(meta["family"], meta["version"], meta["path"], meta["layers_read"], meta["bytes_read"],
-                        meta["seconds"], cached=True)
+            return Libc(meta["family"], meta["version"], meta["path"], meta["layers_read"],
+                        meta["bytes_read"], meta["seconds"], cached=True)
     except (OSError, ValueError, KeyError, TypeError):
         pass  # no entry, or one this version cannot trust: probe again and overwrite it
     try:
@@ -168,7 +170,8 @@ def read_base_libc(client, base, cache_dir: str | os.PathLike | None = None) -> 
         return Libc()
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"base": base.ref, "family": libc.family, "version": libc.version, "path": libc.path,
+    tmp.write_text(json.dumps({"base": str(base.ref), "family": libc.family,
+                               "version": libc.version, "path": libc.path,
                                "layers_read": libc.layers_read, "bytes_read": libc.bytes_read,
                                "seconds": libc.seconds}, indent=2, sort_keys=True))
     os.replace(tmp, path)

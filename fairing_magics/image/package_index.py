@@ -59,12 +59,14 @@ class PackageIndex:
     def __post_init__(self):
         for value in (self.url, *self.extra_urls):
             if value and urlsplit(value).scheme not in ("http", "https", "file"):
-                raise BuildError(f"The package index {redact(value)!r} is not an http(s) URL: give one such as "
-                                 "https://pypi.tuna.tsinghua.edu.cn/simple (--index-url).")
+                raise BuildError(f"The package index {redact(value)!r} is not an http(s) URL: give "
+                                 "one such as https://pypi.tuna.tsinghua.edu.cn/simple "
+                                 "(--index-url).")
 
     @property
     def has_credentials(self) -> bool:
-        return any(urlsplit(u).password or urlsplit(u).username for u in (self.url, *self.extra_urls) if u)
+        urls = [urlsplit(u) for u in (self.url, *self.extra_urls) if u]
+        return any(url.password or url.username for url in urls)
 
     @property
     def shown(self) -> str:
@@ -86,7 +88,8 @@ class PackageIndex:
         return {"index": hashlib.sha256(body.encode()).hexdigest()[:16]}
 
     def environment(self, installer: str) -> dict[str, str]:
-        """The variables that hand the index to ``installer`` (``uv`` or ``pip``); empty for the default."""
+        """The variables that hand the index to ``installer`` (``uv`` or ``pip``); empty for the
+        default."""
         out: dict[str, str] = {}
         prefix = "UV" if installer == "uv" else "PIP"
         if self.url:

@@ -75,6 +75,9 @@ CLUSTER_TRAINING_RUNTIME = ApiResource("trainer.kubeflow.org", "v1alpha1",
                                        provided_by="Kubeflow Trainer v2")
 TRAINING_RUNTIME = ApiResource("trainer.kubeflow.org", "v1alpha1", "trainingruntimes",
                                "TrainingRuntime", provided_by="Kubeflow Trainer v2")
+EXPERIMENT = ApiResource("kubeflow.org", "v1beta1", "experiments", "Experiment",
+                         provided_by="Katib")
+TRIAL = ApiResource("kubeflow.org", "v1beta1", "trials", "Trial", provided_by="Katib")
 INFERENCESERVICE = ApiResource("serving.kserve.io", "v1beta1", "inferenceservices",
                                "InferenceService", provided_by="KServe")
 
@@ -83,6 +86,7 @@ API_RESOURCES: dict[str, ApiResource] = {
     "job": JOB, "cronjob": CRONJOB, "tfjob": TFJOB, "pytorchjob": PYTORCHJOB, "trainjob": TRAINJOB,
     "deployment": DEPLOYMENT,
     "service": SERVICE, "inferenceservice": INFERENCESERVICE, "pod": POD,
+    "experiment": EXPERIMENT,
 }
 
 TRAINING_KINDS = ("job", "tfjob", "pytorchjob", "trainjob")

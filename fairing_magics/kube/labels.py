@@ -23,6 +23,8 @@ LABEL_KIND = "fairing.dev/kind"
 LABEL_ENDPOINT = "fairing.dev/endpoint"
 LABEL_DIGEST = "fairing.dev/capture-digest"
 ANNOTATION_DIGEST = "fairing.dev/capture-digest"
+#: A sweep's name, on its Katib Experiment and on every trial's job and pods.
+LABEL_SWEEP = "fairing.dev/sweep"
 #: Istio reads the label (newer releases) or the annotation (older); we set both alike.
 ISTIO_INJECT = "sidecar.istio.io/inject"
 

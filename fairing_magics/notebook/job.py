@@ -232,7 +232,7 @@ def schedule_notebook(path: str, parameters: Mapping, options, settings, *, sche
     from fairing_magics import pipeline
     from fairing_magics.backends import get_backend
     from fairing_magics.backends.kubernetes.schedules import create_schedule, schedule_spec
-    from fairing_magics.images import ImageService, target_repository
+    from fairing_magics.image.publish import ImageService, target_repository
     from fairing_magics.kube.cronjob import next_times
 
     prepared = prepare(path, parameters, options, settings, cwd=cwd, schedule=schedule)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fairing_magics.errors import RegistryError
-from fairing_magics.registry.reference import DOCKER_HUB, DOCKER_HUB_API
+from fairing_magics.oci.reference import DOCKER_HUB, DOCKER_HUB_API
 
 CredentialHook = Callable[[str], "tuple[str, str] | None"]
 Credentials = tuple[str, str]
@@ -52,7 +52,8 @@ def load_docker_config(path: str | os.PathLike | None = None) -> dict:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise RegistryError(f"Cannot read the docker config {target}: {exc}. Fix or remove the file.") from exc
+        raise RegistryError(f"Cannot read the docker config {target}: {exc}. Fix or remove the "
+                            "file.") from exc
 
 
 def normalise_host(key: str) -> str:
@@ -81,21 +82,27 @@ def run_credential_helper(helper: str, host: str) -> Credentials | None:
     program = shutil.which(f"docker-credential-{helper}")
     if program is None:
         raise RegistryError(
-            f"The docker config names the credential helper {helper!r}, but docker-credential-{helper} "
-            "is not on PATH. Install it, or remove it from ~/.docker/config.json.")
+            f"The docker config names the credential helper {helper!r}, but "
+            f"docker-credential-{helper} is not on PATH. Install it, or remove it "
+            "from ~/.docker/config.json.")
     for server in (host, f"https://{host}"):
-        proc = subprocess.run([program, "get"], input=server, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run([program, "get"], input=server, capture_output=True, text=True,
+                              timeout=60)
         if proc.returncode == 0:
             try:
                 body = json.loads(proc.stdout)
             except ValueError as exc:
-                raise RegistryError(f"docker-credential-{helper} answered something that is not JSON for {host}.") from exc
+                raise RegistryError(f"docker-credential-{helper} answered something that is not "
+                                    f"JSON for {host}.") from exc
             return body.get("Username", ""), body.get("Secret", "")
     return None
 
 
+CredentialHelper = Callable[[str, str], "Credentials | None"]
+
+
 def credentials_from_docker_config(host: str, config: Mapping,
-                                   helper: Callable[[str, str], Credentials | None] = run_credential_helper
+                                   helper: CredentialHelper = run_credential_helper
                                    ) -> Credentials | None:
     """The credentials the docker config holds for ``host`` (docker.io spellings unified)."""
     wanted = normalise_host(host)

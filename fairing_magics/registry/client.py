@@ -17,10 +17,10 @@ from typing import BinaryIO
 from urllib.parse import urljoin
 
 from fairing_magics.errors import BuildError, RegistryError
-from fairing_magics.image.image import BaseImage
-from fairing_magics.image.manifest import ACCEPT_ANY_MANIFEST, INDEX_TYPES, Descriptor
+from fairing_magics.oci.image import BaseImage
+from fairing_magics.oci.manifest import ACCEPT_ANY_MANIFEST, INDEX_TYPES, Descriptor
+from fairing_magics.oci.reference import Reference
 from fairing_magics.registry.auth import repository_scope
-from fairing_magics.registry.reference import Reference
 from fairing_magics.registry.transport import Transport
 
 CHUNK_THRESHOLD = 64 << 20  # blobs larger than this are sent in chunks
@@ -107,7 +107,8 @@ class RegistryClient:
 
     # -- reading -------------------------------------------------------------------------
 
-    def get_manifest(self, ref: Reference, accept: str = ACCEPT_ANY_MANIFEST) -> tuple[bytes, str, str]:
+    def get_manifest(self, ref: Reference,
+                     accept: str = ACCEPT_ANY_MANIFEST) -> tuple[bytes, str, str]:
         """``(bytes, media_type, digest)`` of the manifest ``ref`` names (tag or digest)."""
         response = self.transport.request(
             "GET", self._url(ref, f"/manifests/{ref.identifier}"), scopes=self._scopes(ref, "pull"),
@@ -125,15 +126,18 @@ class RegistryClient:
     def manifest_exists(self, ref: Reference) -> bool:
         """True when the registry has the manifest ``ref`` names (one HEAD)."""
         response = self.transport.request(
-            "HEAD", self._url(ref, f"/manifests/{ref.identifier}"), scopes=self._scopes(ref, "pull"),
+            "HEAD", self._url(ref, f"/manifests/{ref.identifier}"),
+            scopes=self._scopes(ref, "pull"),
             headers={"Accept": ACCEPT_ANY_MANIFEST}, ok=(200, 404), what=f"checking {ref}")
         response.close()
         return response.status_code == 200
 
     def manifest_digest(self, ref: Reference) -> str:
-        """The digest the registry gives the manifest ``ref`` names (one HEAD; a GET if it says none)."""
+        """The digest the registry gives the manifest ``ref`` names (one HEAD; a GET if it says
+        none)."""
         response = self.transport.request(
-            "HEAD", self._url(ref, f"/manifests/{ref.identifier}"), scopes=self._scopes(ref, "pull"),
+            "HEAD", self._url(ref, f"/manifests/{ref.identifier}"),
+            scopes=self._scopes(ref, "pull"),
             headers={"Accept": ACCEPT_ANY_MANIFEST}, what=f"checking {ref}")
         response.close()
         digest = response.headers.get("Docker-Content-Digest", "")
@@ -142,15 +146,18 @@ class RegistryClient:
     def get_blob(self, ref: Reference, digest: str) -> bytes:
         """The bytes of blob ``digest`` in ``ref``'s repository, checked against the digest."""
         response = self.transport.request("GET", self._url(ref, f"/blobs/{digest}"),
-                                          scopes=self._scopes(ref, "pull"), what=f"reading blob {digest[:19]}")
+                                          scopes=self._scopes(ref, "pull"),
+                                          what=f"reading blob {digest[:19]}")
         data = response.content
         if sha256_digest(data) != digest:
-            raise RegistryError(f"Blob {digest} of {ref.name} does not match its digest.", url=response.url)
+            raise RegistryError(f"Blob {digest} of {ref.name} does not match its digest.",
+                                url=response.url)
         return data
 
     def open_blob(self, ref: Reference, digest: str):
         """A streamed response for blob ``digest`` (read ``.raw``; close it)."""
-        return self.transport.request("GET", self._url(ref, f"/blobs/{digest}"), scopes=self._scopes(ref, "pull"),
+        return self.transport.request("GET", self._url(ref, f"/blobs/{digest}"),
+                                      scopes=self._scopes(ref, "pull"),
                                       stream=True, what=f"reading blob {digest[:19]}")
 
     def resolve_base(self, ref: Reference, platform: str | None = None) -> BaseImage:
@@ -158,7 +165,8 @@ class RegistryClient:
         data, media_type, digest = self.get_manifest(ref)
         source_digest = digest
         if media_type in INDEX_TYPES:
-            ref = ref.with_digest(select_platform(json.loads(data), platform, f"The base image {ref}")["digest"])
+            ref = ref.with_digest(select_platform(json.loads(data), platform,
+                                                  f"The base image {ref}")["digest"])
             data, media_type, digest = self.get_manifest(ref)
         manifest = json.loads(data)
         if "config" not in manifest or "layers" not in manifest:
@@ -167,7 +175,8 @@ class RegistryClient:
         config_digest = manifest["config"]["digest"]
         config_bytes = self.get_blob(ref, config_digest)
         layers = tuple(Descriptor.from_json(layer) for layer in manifest["layers"])
-        return BaseImage(ref=str(ref.with_digest(digest)), media_type=media_type or manifest.get("mediaType", ""),
+        return BaseImage(ref=ref.with_digest(digest),
+                         media_type=media_type or manifest.get("mediaType", ""),
                          config_bytes=config_bytes, layers=layers, source_digest=source_digest)
 
     # -- writing -------------------------------------------------------------------------
@@ -199,7 +208,8 @@ class RegistryClient:
     def upload_blob(self, ref: Reference, digest: str, size: int, opener: Opener,
                     on_bytes: ByteCallback | None = None, chunk_size: int = CHUNK_SIZE,
                     chunk_threshold: int = CHUNK_THRESHOLD) -> None:
-        """Upload blob ``digest`` (``size`` bytes, read from ``opener()``) into ``ref``'s repository."""
+        """Upload blob ``digest`` (``size`` bytes, read from ``opener()``) into ``ref``'s
+        repository."""
         scopes = self._scopes(ref, "pull,push")
         response = self.transport.request("POST", self._url(ref, "/blobs/uploads/"), scopes=scopes,
                                           headers={"Content-Length": "0"}, ok=(202,),
@@ -207,7 +217,8 @@ class RegistryClient:
         location = urljoin(response.url, response.headers["Location"])
         response.close()
         if size > chunk_threshold:
-            location = self._send_chunks(location, size, opener, on_bytes, chunk_size, scopes, digest)
+            location = self._send_chunks(location, size, opener, on_bytes, chunk_size, scopes,
+                                         digest)
             body: object = b""
             headers = {"Content-Length": "0", "Content-Type": "application/octet-stream"}
         else:
@@ -215,14 +226,15 @@ class RegistryClient:
                 return _CountingReader(opener(), size, on_bytes)
             headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
         try:
-            response = self.transport.request("PUT", location, params={"digest": digest}, scopes=scopes,
-                                              headers=headers, body=body, ok=(201,),
+            response = self.transport.request("PUT", location, params={"digest": digest},
+                                              scopes=scopes, headers=headers, body=body, ok=(201,),
                                               what=f"uploading blob {digest[:19]}")
             response.close()
         except RegistryError as exc:
             # A reset after the registry stored the blob makes the retried PUT find no session:
             # the blob is there all the same.
-            if exc.status == 404 and "BLOB_UPLOAD_UNKNOWN" in exc.codes and self.head_blob(ref, digest):
+            if (exc.status == 404 and "BLOB_UPLOAD_UNKNOWN" in exc.codes
+                    and self.head_blob(ref, digest)):
                 return
             raise
 
@@ -253,11 +265,14 @@ class RegistryClient:
         """PUT ``data`` as the manifest ``ref`` names (a tag or its digest); return its digest."""
         digest = sha256_digest(data)
         response = self.transport.request(
-            "PUT", self._url(ref, f"/manifests/{ref.identifier}"), scopes=self._scopes(ref, "pull,push"),
-            headers={"Content-Type": media_type}, body=data, ok=(201,), what=f"putting the manifest of {ref.name}")
+            "PUT", self._url(ref, f"/manifests/{ref.identifier}"),
+            scopes=self._scopes(ref, "pull,push"),
+            headers={"Content-Type": media_type}, body=data, ok=(201,),
+            what=f"putting the manifest of {ref.name}")
         response.close()
         returned = response.headers.get("Docker-Content-Digest")
         if returned and returned != digest:
             raise RegistryError(f"The registry stored the manifest of {ref.name} under {returned}, "
-                                f"not {digest}: it rewrote it. Use another registry.", url=response.url)
+                                f"not {digest}: it rewrote it. Use another registry.",
+                                url=response.url)
         return digest

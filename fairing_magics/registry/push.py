@@ -1,4 +1,4 @@
-"""Pushing an :class:`~fairing_magics.image.image.Image`: only the blobs the registry lacks.
+"""Pushing an :class:`~fairing_magics.oci.image.Image`: only the blobs the registry lacks.
 
 :func:`push_image` does, in order:
 
@@ -16,12 +16,14 @@
 3. ``PUT`` the manifest by its digest (and under ``tag`` when given), only after every blob made
    it: a push that fails leaves no manifest behind.
 
-It returns ``registry/repository@sha256:...``. ``progress(done_bytes, total_bytes, what)`` is
-called as bytes go out.
+It returns the :class:`~fairing_magics.oci.reference.Reference` by digest
+(``registry/repository@sha256:...``). ``progress(done_bytes, total_bytes, what)`` is called as
+bytes go out.
 """
 
 from __future__ import annotations
 
+import io
 import tempfile
 import threading
 from collections.abc import Callable, MutableSet, Sequence
@@ -30,10 +32,10 @@ from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
 from fairing_magics.errors import RegistryError
-from fairing_magics.image.image import Image
-from fairing_magics.image.layer import Layer
+from fairing_magics.oci.image import Image
+from fairing_magics.oci.layer import Layer
+from fairing_magics.oci.reference import Reference
 from fairing_magics.registry.client import RegistryClient
-from fairing_magics.registry.reference import Reference, parse_reference
 
 ProgressCallback = Callable[[int, int, str], None]
 T = TypeVar("T")
@@ -69,16 +71,13 @@ class _Progress:
         self.callback(min(done, self.total), self.total, what)
 
 
-def _target(repository: Reference | str) -> Reference:
-    return parse_reference(repository) if isinstance(repository, str) else repository
-
-
 def _blobs_of(image: Image) -> list[_Blob]:
     blobs: list[_Blob] = []
     if image.base is not None:
-        source = parse_reference(image.base.ref)
+        source = image.base.ref
         for i, desc in enumerate(image.base.layers):
-            blobs.append(_Blob(desc.digest, desc.size, f"base layer {i + 1}/{len(image.base.layers)}", base=source))
+            blobs.append(_Blob(desc.digest, desc.size,
+                               f"base layer {i + 1}/{len(image.base.layers)}", base=source))
     for layer in image.layers:
         blobs.append(_Blob(layer.digest, layer.size, layer.description, layer=layer))
     config = image.config_descriptor
@@ -92,15 +91,17 @@ def _blobs_of(image: Image) -> list[_Blob]:
     return unique
 
 
-def push_image(client: RegistryClient, image: Image, repository: Reference | str, *, tag: str | None = None,
-               progress: ProgressCallback | None = None, parallel: int = DEFAULT_PARALLEL,
-               known: MutableSet[tuple[str, str]] | None = None) -> str:
-    """Push ``image`` to ``repository`` (``registry/name``) and return ``registry/name@sha256:...``.
+def push_image(client: RegistryClient, image: Image, repository: Reference, *,
+               tag: str | None = None, progress: ProgressCallback | None = None,
+               parallel: int = DEFAULT_PARALLEL,
+               known: MutableSet[tuple[str, str]] | None = None) -> Reference:
+    """Push ``image`` to ``repository`` (``registry/name``, or with a tag: also tagged so);
+    return the reference by digest, ``registry/name@sha256:...``.
 
     ``known`` holds ``(repository name, blob digest)`` pairs already seen in the registry; it is
     consulted and extended, so a publisher that keeps it skips ``HEAD`` requests on later pushes.
     """
-    target = _target(repository)
+    target = repository
     tag = tag or target.tag or None
     pinned = target.with_digest(image.digest)
     known = known if known is not None else set()
@@ -108,12 +109,13 @@ def push_image(client: RegistryClient, image: Image, repository: Reference | str
     # repository before, an image whose config we never saw cannot be there (short of another
     # client pushing the very same bytes, which costs a re-upload of small blobs, no error).
     warm = any(name == target.name for name, _ in list(known))
-    if (not warm or (target.name, image.config_descriptor.digest) in known) and client.manifest_exists(pinned):
+    seen_config = (target.name, image.config_descriptor.digest) in known
+    if (not warm or seen_config) and client.manifest_exists(pinned):
         if tag:
             client.put_manifest(target.with_tag(tag), image.manifest_bytes, image.media_type)
         if progress is not None:
             progress(0, 0, "image already in the registry")
-        return str(pinned)
+        return pinned
     try:
         return _push_missing(client, image, target, pinned, tag, progress, parallel, known)
     except RegistryError as exc:
@@ -125,8 +127,9 @@ def push_image(client: RegistryClient, image: Image, repository: Reference | str
         return _push_missing(client, image, target, pinned, tag, progress, parallel, known)
 
 
-def _push_missing(client: RegistryClient, image: Image, target: Reference, pinned: Reference, tag: str | None,
-                  progress: ProgressCallback | None, parallel: int, known: MutableSet[tuple[str, str]]) -> str:
+def _push_missing(client: RegistryClient, image: Image, target: Reference, pinned: Reference,
+                  tag: str | None, progress: ProgressCallback | None, parallel: int,
+                  known: MutableSet[tuple[str, str]]) -> Reference:
     blobs = [b for b in _blobs_of(image) if (target.name, b.digest) not in known]
     meter = _Progress(sum(b.size for b in blobs), progress)
 
@@ -138,7 +141,7 @@ def _push_missing(client: RegistryClient, image: Image, target: Reference, pinne
     client.put_manifest(pinned, image.manifest_bytes, image.media_type)
     if tag:
         client.put_manifest(target.with_tag(tag), image.manifest_bytes, image.media_type)
-    return str(pinned)
+    return pinned
 
 
 def run_bounded(fn: Callable[[T], None], items: Sequence[T], parallel: int) -> None:
@@ -146,7 +149,8 @@ def run_bounded(fn: Callable[[T], None], items: Sequence[T], parallel: int) -> N
     raised."""
     if not items:
         return
-    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(items))), thread_name_prefix="fairing-push")
+    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(items))),
+                              thread_name_prefix="fairing-push")
     interrupted = False
     try:
         futures = [pool.submit(fn, item) for item in items]
@@ -183,8 +187,8 @@ def _push_blob(client: RegistryClient, target: Reference, blob: _Blob, meter: _P
         client.upload_blob(target, blob.digest, blob.size, lambda: _bytes_stream(data), sent)
 
 
-def transfer_blob(client: RegistryClient, source: Reference, target: Reference, digest: str, size: int,
-                  sent: Callable[[int], None] | None = None) -> str:
+def transfer_blob(client: RegistryClient, source: Reference, target: Reference, digest: str,
+                  size: int, sent: Callable[[int], None] | None = None) -> str:
     """Put blob ``digest`` (``size`` bytes) of ``source``'s repository into ``target``'s, the
     cheapest way, and say how: ``"present"`` (the target has it), ``"mounted"`` (same registry:
     one request) or ``"copied"`` (streamed through a temporary file). ``sent(n)`` reports bytes.
@@ -216,14 +220,13 @@ def _try_mount(client: RegistryClient, target: Reference, digest: str, source: R
 
 
 def _bytes_stream(data: bytes) -> BinaryIO:
-    import io
-
     return io.BytesIO(data)
 
 
 def _copy_blob(client: RegistryClient, source: Reference, digest: str, size: int, target: Reference,
                sent: Callable[[int], None]) -> None:
-    """Stream blob ``digest`` from ``source``'s repository into ``target`` through a temporary file."""
+    """Stream blob ``digest`` from ``source``'s repository into ``target`` through a temporary
+    file."""
     with tempfile.TemporaryFile(prefix="fairing-blob-") as spool:
         response = client.open_blob(source, digest)
         try:
@@ -233,8 +236,8 @@ def _copy_blob(client: RegistryClient, source: Reference, digest: str, size: int
             response.close()
         spool.flush()
         if spool.tell() != size:
-            raise RegistryError(f"Blob {digest} of {source.name} came in at {spool.tell()} bytes, not "
-                                f"{size}; try again.", temporary=True)
+            raise RegistryError(f"Blob {digest} of {source.name} came in at {spool.tell()} bytes, "
+                                f"not {size}; try again.", temporary=True)
 
         def reopen() -> BinaryIO:
             spool.seek(0)

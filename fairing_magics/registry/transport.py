@@ -28,6 +28,7 @@ a first 401 from a host, later requests carry credentials (Basic) or a token for
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 import warnings
@@ -38,6 +39,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InsecureRequestWarning
 
 from fairing_magics.errors import RegistryError, connection_failure, redact
 from fairing_magics.registry.auth import (
@@ -73,7 +75,8 @@ class RetryPolicy:
 
 @dataclass
 class TransportStats:
-    """What went on the wire: requests sent (retries, token and ping requests included) and body bytes."""
+    """What went on the wire: requests sent (retries, token and ping requests included) and
+    body bytes."""
 
     requests: int = 0
     bytes_sent: int = 0
@@ -110,19 +113,21 @@ def _error_detail(response: requests.Response) -> str:
 
 
 def _short(error: BaseException | None) -> str:
-    """``error`` without urllib3's object reprs (``<urllib3.connection.HTTPConnection object at 0x..>``)."""
-    import re
-
+    """``error`` without urllib3's object reprs
+    (``<urllib3.connection.HTTPConnection object at 0x..>``)."""
     return re.sub(r"<[\w.]+ object at 0x[0-9a-f]+>:? ?", "", str(error))[:300]
 
 
 def is_temporary(status: int | None, codes: Iterable[str]) -> bool:
-    return status is None or status in RETRY_STATUSES or status >= 500 or bool(RETRY_CODES & set(codes))
+    return (status is None or status in RETRY_STATUSES or status >= 500
+            or bool(RETRY_CODES & set(codes)))
 
 
 _HINTS = {
-    401: "Check the registry credentials (docker login, ~/.docker/config.json, or the AWS credentials for ECR).",
-    403: "Your credentials may not push to this repository: ask for push rights or pick another --registry.",
+    401: "Check the registry credentials (docker login, ~/.docker/config.json, or the AWS "
+         "credentials for ECR).",
+    403: "Your credentials may not push to this repository: ask for push rights or pick another "
+         "--registry.",
     404: "Check the repository name (on ECR, the repository must exist).",
 }
 
@@ -135,9 +140,10 @@ def response_error(response: requests.Response, what: str) -> RegistryError:
     url = redact(response.request.url if response.request is not None else response.url)
     detail = _error_detail(response)
     hint = "The registry seems unwell; try again later." if temporary else _HINTS.get(status, "")
-    message = f"{what}: the registry answered {status}" + (f" ({detail})" if detail else "") + f" for {url}."
-    return RegistryError(message + (" " + hint if hint else ""), status=status, codes=codes, url=url,
-                         temporary=temporary)
+    answered = f"{status} ({detail})" if detail else f"{status}"
+    message = f"{what}: the registry answered {answered} for {url}."
+    return RegistryError(message + (" " + hint if hint else ""), status=status, codes=codes,
+                         url=url, temporary=temporary)
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -178,7 +184,6 @@ class Transport:
         self._challenge: dict[str, Challenge] = {}
         self._tokens: dict[tuple[str, tuple[str, ...]], _Token] = {}
         if self.insecure:
-            from urllib3.exceptions import InsecureRequestWarning
             warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
     # -- TLS and scheme -----------------------------------------------------------------
@@ -221,7 +226,8 @@ class Transport:
 
     # -- requests ----------------------------------------------------------------------
 
-    def request(self, method: str, url: str, *, scopes: tuple[str, ...] = (), headers: dict | None = None,
+    def request(self, method: str, url: str, *, scopes: tuple[str, ...] = (),
+                headers: dict | None = None,
                 body: Body = None, params: dict | None = None, stream: bool = False,
                 ok: Iterable[int] = (200,), what: str = "") -> requests.Response:
         """Send ``method url`` (retrying temporary failures, answering auth challenges) and return
@@ -237,7 +243,8 @@ class Transport:
                 all_headers["Authorization"] = auth
             response = self._send(method, url, host, headers=all_headers, body=body, params=params,
                                   stream=stream, what=what)
-            if response.status_code == 401 and "WWW-Authenticate" in response.headers and not sent_auth:
+            challenged = response.status_code == 401 and "WWW-Authenticate" in response.headers
+            if challenged and not sent_auth:
                 self._learn_challenge(host, response.headers["WWW-Authenticate"], scopes)
                 response.close()
                 sent_auth = True
@@ -249,32 +256,35 @@ class Transport:
             raise error
         return response
 
-    def _send(self, method: str, url: str, host: str, *, headers: dict, body: Body, params: dict | None,
-              stream: bool, what: str) -> requests.Response:
+    def _send(self, method: str, url: str, host: str, *, headers: dict, body: Body,
+              params: dict | None, stream: bool, what: str) -> requests.Response:
         verify = self.verify_for(host)
         last_error: Exception | None = None
         for attempt in range(self.retry.attempts):
             data = body() if callable(body) else body
-            size = len(data) if isinstance(data, (bytes, bytearray)) else int(headers.get("Content-Length", 0))
+            sized = isinstance(data, (bytes, bytearray))
+            size = len(data) if sized else int(headers.get("Content-Length", 0))
             self.stats.add(size, attempt > 0)
             try:
-                response = self.session.request(method, url, headers=headers, data=data, params=params,
+                response = self.session.request(method, url, headers=headers, data=data,
+                                                params=params,
                                                 stream=stream, verify=verify, timeout=self.timeout,
                                                 allow_redirects=method in ("GET", "HEAD"))
             except requests.exceptions.SSLError as exc:
                 raise RegistryError(
-                    f"{what}: TLS verification of {host} failed ({type(exc).__name__}). Trust its CA "
-                    f"(REQUESTS_CA_BUNDLE) or, for a test registry, name it insecure "
+                    f"{what}: TLS verification of {host} failed ({type(exc).__name__}). Trust its "
+                    "CA (REQUESTS_CA_BUNDLE) or, for a test registry, name it insecure "
                     f"(--insecure-registry {host}).", url=url) from exc
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
                 last_error = exc
                 unreachable = connection_failure(exc)
-                if unreachable and attempt + 1 >= min(self.retry.attempts, self.retry.unreachable_attempts):
+                if unreachable and attempt + 1 >= min(self.retry.attempts,
+                                                      self.retry.unreachable_attempts):
                     raise RegistryError(
-                        f"cannot reach registry {host} ({unreachable}; tried {attempt + 1} times): is it "
-                        f"running, and is --registry (or --base-image) right? ({what})", url=url,
-                        temporary=True) from exc
+                        f"cannot reach registry {host} ({unreachable}; tried {attempt + 1} times): "
+                        f"is it running, and is --registry (or --base-image) right? ({what})",
+                        url=url, temporary=True) from exc
                 if attempt + 1 < self.retry.attempts:
                     self.sleep(self.retry.delay(attempt))
                 continue
@@ -291,8 +301,8 @@ class Transport:
             return response
         raise RegistryError(
             f"{what}: {host} could not be reached after {self.retry.attempts} attempts "
-            f"({type(last_error).__name__}: {_short(last_error)}). Check that the registry is up and the "
-            "address is right, then try again.", url=url, temporary=True) from last_error
+            f"({type(last_error).__name__}: {_short(last_error)}). Check that the registry is up "
+            "and the address is right, then try again.", url=url, temporary=True) from last_error
 
     # -- authentication ----------------------------------------------------------------
 
@@ -314,7 +324,8 @@ class Transport:
     def _learn_challenge(self, host: str, header: str, scopes: tuple[str, ...]) -> None:
         challenge = parse_challenge(header)
         if challenge.scheme not in ("basic", "bearer"):
-            raise RegistryError(f"{host} asks for {challenge.scheme!r} authentication, which is not supported.")
+            raise RegistryError(f"{host} asks for {challenge.scheme!r} authentication, which is "
+                                "not supported.")
         with self._lock:
             self._challenge[host] = challenge
             self._tokens.pop((host, scopes), None)
@@ -322,7 +333,8 @@ class Transport:
     def _fetch_token(self, host: str, challenge: Challenge, scopes: tuple[str, ...]) -> str:
         realm = challenge.get("realm")
         if not realm:
-            raise RegistryError(f"{host} asks for a bearer token but names no realm to get it from.")
+            raise RegistryError(f"{host} asks for a bearer token but names no realm to get it "
+                                "from.")
         params: list[tuple[str, str]] = []
         if challenge.get("service"):
             params.append(("service", challenge.get("service")))

@@ -32,7 +32,8 @@ Environment: ``FAIRING_OUTPUT_DIR`` (default ``./fairing-output``), ``FAIRING_RU
 ``FAIRING_STORAGE``, ``FAIRING_KERNEL_CELLS`` (the kernel's cell folder, for its file names),
 ``FAIRING_INPUT_<hash>`` (a cell's execution count), ``FAIRING_KERNEL_FOLDER`` and
 ``FAIRING_KERNEL_PATHS`` (the kernel's working folder and hashes of its paths, for absolute paths
-and the missing-file hint).
+and the missing-file hint); a sweep's trial also gets ``FAIRING_PARAM_<name>`` for each
+parameter the manifest lists (set as a plain name before the cell runs).
 Exit codes: 0 success, 1 the cell raised, 2 the bundle cannot run here, 130/143 interrupted.
 """
 
@@ -178,6 +179,38 @@ def _live_stage(bundle_dir, name):
     return live.stage(name) if live is not None else contextlib.nullcontext()
 
 
+PARAM_ENV_PREFIX = "FAIRING_PARAM_"
+
+
+def _parameter_value(text, kind):
+    """A sweep parameter from its environment text: ``float``, ``int``, ``bool`` or ``str``."""
+    if kind == "float":
+        return float(text)
+    if kind == "int":
+        return int(float(text)) if "." in text or "e" in text.lower() else int(text)
+    if kind == "bool":
+        if text.lower() in ("true", "1"):
+            return True
+        if text.lower() in ("false", "0"):
+            return False
+        raise ValueError("not true or false")
+    return text
+
+
+def _set_parameters(parameters, namespace, output_dir):
+    """A sweep's trial: each parameter the cell reads comes from ``FAIRING_PARAM_<name>``."""
+    for name, kind in sorted(parameters.items()):
+        text = os.environ.get(PARAM_ENV_PREFIX + name)
+        if text is None:
+            _fail_bundle(output_dir, "the cell reads the sweep parameter %r, but this run was given "
+                         "no value for it (environment variable %s%s); run it with %%%%fairing_sweep"
+                         % (name, PARAM_ENV_PREFIX, name))
+        try:
+            namespace[name] = _parameter_value(text, kind)
+        except ValueError:
+            _fail_bundle(output_dir, "the sweep parameter %s=%r is not a %s" % (name, text, kind))
+
+
 def _on_sigterm(signum, frame):
     raise KeyboardInterrupt("terminated (SIGTERM)")
 
@@ -241,8 +274,14 @@ def main(argv):
     namespace = module.__dict__
     _link_kernel_folder(workdir, program)
 
+    _set_parameters(manifest.get("parameters") or {}, namespace, output_dir)
+
     try:
-        _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle)
+        try:
+            _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle)
+        finally:
+            if live is not None and hasattr(live, "finish"):
+                live.finish()  # the cell's last line ends as it ended in the kernel
     except _BundleLoadError as exc:
         _fail_bundle(output_dir, str(exc))
     except BaseException as exc:  # noqa: BLE001 - every failure of the cell is recorded

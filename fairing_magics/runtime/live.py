@@ -41,6 +41,7 @@ class _LineState:
         self.open = False  # the last line has no newline yet
         self.redrawn = False  # ... and was redrawn (\r or \b)
         self.saved = False  # we ended it early: the next write restores the cursor first
+        self.final = False  # the program is over: nothing follows, an open line stays as it is
 
 
 class LiveStream(io.TextIOBase):
@@ -80,7 +81,7 @@ class LiveStream(io.TextIOBase):
     def flush(self):
         state = self._state
         with state.lock:
-            if state.open and not state.saved:
+            if state.open and not state.saved and not state.final:
                 self._inner.write(SAVE_AND_BREAK)
                 state.saved = True
             self._inner.flush()
@@ -125,6 +126,21 @@ def install_streams():
         stream = LiveStream(inner, state)
         setattr(sys, name, stream)
         _streams[name] = stream
+
+
+def finish():
+    """The program is over: flush both streams and leave an open last line as it is.
+
+    Breaking an open line is only for what comes after it; at the end the container runtime
+    passes the partial line on when the stream closes, so ``print(i, end=' ')`` ends the log
+    exactly as it ends the kernel's output (no save-cursor, no extra newline)."""
+    for stream in _streams.values():
+        stream._state.final = True
+    for stream in _streams.values():
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def log_metric(name, value, step=None):

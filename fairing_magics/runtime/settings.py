@@ -75,6 +75,12 @@ def _restore_sklearn(config):
 
 # --- pandas -------------------------------------------------------------------------------------
 
+# Options whose default depends on where pandas runs: it takes a plain process for a terminal
+# (max_columns 0, fit to the terminal's width) and a Jupyter kernel for none (max_columns 20),
+# so the kernel's value is carried even where it is the kernel's default.
+_PANDAS_ENVIRONMENT_OPTIONS = ("display.max_columns",)
+
+
 def _read_pandas(modules):
     import pandas
 
@@ -91,7 +97,7 @@ def _read_pandas(modules):
                 value = pandas.get_option(key)
             except Exception:  # noqa: BLE001 - broken options are skipped
                 continue
-            if value != option.defval:
+            if value != option.defval or key in _PANDAS_ENVIRONMENT_OPTIONS:
                 changed[key] = value
     return changed or None
 

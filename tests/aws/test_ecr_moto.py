@@ -150,7 +150,8 @@ def test_ecr_token_is_basic_auth_on_a_real_registry(aws, tmp_path, monkeypatch):
     for the ECR host, and our registry client gets the token through the credential hook."""
     need(shutil.which("docker-registry") is not None and shutil.which("htpasswd") is not None,
          "docker-registry and htpasswd (apt-get install docker-registry apache2-utils) are needed")
-    from fairing_magics.registry import Keychain, RegistryClient, Transport, parse_reference
+    from fairing_magics.oci import parse_reference
+    from fairing_magics.registry import Keychain, RegistryClient, Transport
     from tests.harness import registry as test_registry
 
     user, password = "AWS", _moto_token("cn-northwest-1")

@@ -7,7 +7,7 @@ import json
 import os
 
 from fairing_magics.capture.cell import capture_cell
-from fairing_magics.image.builder import AppendBuilder
+from fairing_magics.image.builder import AppendBuilder, BuildRequest
 from fairing_magics.secrets_scan import find_credentials, find_credentials_in_blob
 from tests.harness.fixtures_aws import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 
@@ -41,7 +41,7 @@ def test_image_holds_no_credentials(monkeypatch, tmp_path):
     for source in HISTORY:
         exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102 - the kernel's cells
     bundle = capture_cell(CELL, namespace, HISTORY + [CELL], cwd=tmp_path, requirements="none")
-    image = AppendBuilder(client=None, cache_dir=tmp_path / "cache").build(bundle, None)
+    image = AppendBuilder(cache_dir=tmp_path / "cache").build(bundle, BuildRequest(base=None))
 
     assert image.layers, "the image has our code layer"
     for layer in image.layers:

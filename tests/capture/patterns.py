@@ -335,3 +335,14 @@ PATTERNS += [
     P("shell_output_expands", "n = 3", "lines = !seq {n}\nprint(list(lines))", "n"),
     P("shell_unknown_name_reaches_the_shell", (), "!echo ${NOT_A_PYTHON_NAME:-from-shell}"),
 ]
+# --- found by the real-notebook corpus (tests/capture/corpus) -------------------------------------
+PATTERNS += [
+    # the job's last line stays open as the kernel's does (no save-cursor and newline at the end)
+    P("output_ends_without_newline", (), "for i in range(4):\n    print(i, end=' ')"),
+    P("output_ends_without_newline_after_lines", "items = ['a', 'b']",
+      "print('start')\nfor item in items:\n    print(item, end=', ')", "items"),
+    # pandas options matter to libraries that load pandas: statsmodels prints a DataFrame
+    P("pandas_options_reach_a_library_that_loads_pandas",
+      ["import pandas as pd", "pd.set_option('display.max_columns', 3)", "import statsmodels.api as sm"],
+      "print(sm.datasets.longley.load_pandas().exog.head(2))", "sm", "statsmodels"),
+]

@@ -97,3 +97,27 @@ def test_warnings_read_as_in_a_real_kernel(tmp_path):
     assert "ipykernel_" not in (Path(out) / "fairing_manifest.json").read_text()
     job = run_bundle(Path(out), {**env, **status["env"]}, tmp_path / "work")
     assert job == (stdout, stderr, 0)
+
+
+@pytest.mark.e2e
+def test_wide_frame_prints_as_in_a_real_kernel(tmp_path):
+    """pandas takes a plain process for a terminal (max_columns 0: fit to 80 columns, '...')
+    and a Jupyter kernel for none (max_columns 20: wrap the columns): the job prints a wide
+    frame as the kernel does, although the notebook never set an option."""
+    from tests.capture.corpus.measure import _CAPTURE, Kernel, kernel_env, run_bundle
+
+    env = kernel_env(Path(__file__).resolve().parents[2])
+    kernel = Kernel(tmp_path, env)
+    try:
+        setup = "import numpy as np\nimport pandas as pd\nwide = pd.DataFrame(np.arange(40.0).reshape(2, 20) / 3)"
+        assert kernel.run(setup)[2] == ""
+        cell = "print(wide)"
+        out = str(tmp_path / "bundle")
+        kernel.run(f"exec({_CAPTURE!r}, {{'CELL': {cell!r}, 'OUT': {out!r}}})", store_history=False)
+        status = json.loads(Path(out + ".json").read_text())
+        stdout, stderr, error = kernel.run(cell)
+    finally:
+        kernel.close()
+    assert status["ok"] and error == ""
+    assert "..." not in stdout and "\\" in stdout  # the kernel wraps the columns
+    assert run_bundle(Path(out), {**env, **status["env"]}, tmp_path / "work") == (stdout, stderr, 0)

@@ -19,11 +19,10 @@ import requests
 
 from fairing_magics.copy_image import copy_image
 from fairing_magics.errors import ConfigError, RegistryError
-from fairing_magics.image import layer_from_entries
-from fairing_magics.image.image import Image, render_config
-from fairing_magics.image.layer import TarEntry
-from fairing_magics.image.manifest import OCI, OCI_INDEX, canonical_json
-from fairing_magics.registry import Keychain, RegistryClient, Transport, parse_reference, push_image
+from fairing_magics.oci import TarEntry, layer_from_entries, parse_reference
+from fairing_magics.oci.image import Image, render_config
+from fairing_magics.oci.manifest import OCI, OCI_INDEX, canonical_json
+from fairing_magics.registry import Keychain, RegistryClient, Transport, push_image
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +48,7 @@ class SourceImage:
             layers = (shared, _blob_layer(f"only-{arch}", 96 << 10))
             image = Image(format=OCI, config_bytes=render_config(base_config, layers, cmd=["python3"]),
                           layers=layers)
-            push_image(client, image, repository)
+            push_image(client, image, parse_reference(repository))
             self.images[platform] = image
         self.index_bytes = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
             {"mediaType": image.media_type, "digest": image.digest, "size": len(image.manifest_bytes),

@@ -16,6 +16,9 @@ same variants (``schedules.schedule_spec``: the Job's pod template, a per-run ou
 Serving (:func:`serving_objects`): the Deployment and Service of every ``--expose``, the
 InferenceService with our predictor image, and the InferenceService of each stock KServe runtime
 (sklearn, xgboost), each plain and with every flag (replicas, cpu, memory, a service account).
+
+Sweeps (:func:`sweep_objects`): the Katib Experiment of each trial kind and algorithm; Katib's
+CRD keeps every field, so its webhook's rules check it (``report.KATIB_WEBHOOK``).
 """
 
 from __future__ import annotations
@@ -156,9 +159,46 @@ def serving_objects() -> list[Variant]:
     return variants
 
 
+def sweep_objects() -> list[Variant]:
+    """The Katib Experiment of ``%%fairing_sweep`` for each trial kind and algorithm, plain and
+    with every flag (``sweep.katib.render_experiment``, as the dry run and the real sweep)."""
+    from fairing_magics.sweep.katib import render_experiment
+    from fairing_magics.sweep.options import SweepOptions
+    from fairing_magics.sweep.space import parse_space
+
+    space = parse_space(["lr=loguniform:1e-4:1e-1", "depth=int:2:8:2", "kernel=choice:rbf,linear",
+                         "batch=choice:16,32", "dropout=uniform:0:0.5"])
+    grid = parse_space(["depth=int:2:8:2", "dropout=uniform:0:0.5:0.1"])
+    s3 = Settings(storage="s3://fairing-bucket/runs-prefix", backend="kubernetes",
+                  namespace=NAMESPACE)
+    folder = Settings(storage="/srv/fairing", backend="kubernetes", namespace=NAMESPACE)
+    every = dict(cpu="2", memory="4Gi", gpus=1, env={"EPOCHS": "3"}, outputs=("model",),
+                 timeout=900, service_account="default-editor", image_pull_secrets=("ecr-pull",),
+                 namespace=NAMESPACE)
+    variants = []
+    for kind in ("job", "tfjob", "pytorchjob"):
+        workers = 0 if kind == "job" else 2
+        for label, space_, algorithm, extra, settings in (
+                ("tpe", space, "tpe", {}, Settings(backend="kubernetes")),
+                ("random, median stopping, every flag, s3", space, "random", every, s3),
+                ("grid, folder storage", grid, "grid", {}, folder),
+                ("bayesianoptimization", space, "bayesian", {}, s3)):
+            options = SweepOptions(
+                space=space_, objective="val_loss", metrics=("accuracy",), trials=16, parallel=4,
+                algorithm=algorithm, early_stopping="median" if "median" in label else "",
+                train=TrainOptions(name="tune", backend="kubernetes", kind=kind,
+                                   workers=workers, **extra))
+            obj = render_experiment(options, settings, name=unique_name("tune", max_length=41),
+                                    image=IMAGE, capture_digest=DIGEST,
+                                    namespace=settings.namespace)
+            variants.append(Variant(f"--kind {kind}, {label}", obj))
+    return variants
+
+
 def every_object() -> list[Variant]:
     """Everything above: what the conformance suite checks."""
     found = []
     for kind in ("job", "tfjob", "pytorchjob"):
         found += training_objects(kind)
-    return found + trainjob_objects() + schedule_objects() + serving_objects()
+    return (found + trainjob_objects() + schedule_objects() + serving_objects()
+            + sweep_objects())

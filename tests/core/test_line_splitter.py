@@ -119,3 +119,28 @@ def test_live_stream_shows_the_same_screen_as_the_raw_output():
         finished_raw.extend(raw.close())
         finished_live = list(live.feed(out.getvalue())) + list(live.close())
         assert finished_live == finished_raw, chosen
+
+
+def test_live_stream_leaves_the_last_open_line_as_it_is_once_the_program_ends():
+    """A flush while the program runs ends an open line (the log shows it at once); the end of
+    the program does not: what follows it is nothing, and the output must end as in the kernel."""
+    from fairing_magics.runtime import live
+
+    out = io.StringIO()
+    stream = LiveStream(out, _LineState())
+    stream.write("0 1 ")
+    stream.flush()
+    assert out.getvalue() == "0 1 \x1b7\n"  # while running: the partial line reaches the log
+    stream.write("2 3 ")
+    saved = dict(live._streams)
+    live._streams.clear()
+    live._streams["stdout"] = stream
+    try:
+        live.finish()
+        stream.flush()  # the interpreter's own flush at exit
+    finally:
+        live._streams.clear()
+        live._streams.update(saved)
+    assert out.getvalue() == "0 1 \x1b7\n\x1b82 3 "
+    terminal = Terminal()  # the stream has closed: the runtime passes the partial line on too
+    assert [*terminal.feed(out.getvalue()), *terminal.close()] == ["0 1 2 3"]  # one row, as on a screen

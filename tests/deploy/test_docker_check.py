@@ -13,7 +13,7 @@ from fairing_magics.deploy.docker import (
     free_port,
 )
 from fairing_magics.errors import ConfigError
-from fairing_magics.images import NO_REGISTRY
+from fairing_magics.image.publish import NO_REGISTRY
 
 
 @pytest.fixture

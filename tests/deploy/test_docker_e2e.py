@@ -25,9 +25,9 @@ from fairing_magics.deploy import (
     undeploy,
 )
 from fairing_magics.deploy.docker import ENDPOINT_LABEL
+from fairing_magics.docker_engine import docker_client
 from fairing_magics.errors import DeployError
-from fairing_magics.image.docker_builder import docker_client
-from fairing_magics.images import ImageService
+from fairing_magics.image.publish import ImageService
 from tests.deploy.test_local import _crashing_model
 from tests.harness import clear_user_namespace, ipython_shell
 

@@ -1,23 +1,18 @@
-"""The Kubernetes deployer's pure parts: the serving image's layer and config, the objects it
-applies, where the kernel reaches a Service, and how a pod's state reads. No cluster."""
+"""The Kubernetes deployer's pure parts: the objects it applies, where the kernel reaches a
+Service, and how a pod's state reads. No cluster. (The serving image's payload is tested in
+tests/image/test_serving.py.)"""
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
-import tarfile
 
 import pytest
 
 from fairing_magics.config import Settings
 from fairing_magics.deploy.kubernetes import (
-    MODEL_DIR,
     KubernetesDeployer,
     endpoint_options,
-    model_layer,
     render_objects,
-    serving_config,
 )
 from fairing_magics.deploy.kubernetes_objects import node_address, service_url
 from fairing_magics.deploy.kubernetes_rollout import describe_pod
@@ -30,25 +25,6 @@ IMAGE = "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fairing-job@sha256
 @pytest.fixture(scope="module")
 def package(linreg):
     return package_model(linreg[0])
-
-
-def test_model_layer_holds_the_model_folder_and_the_server(package):
-    layer = model_layer(package)
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer.data))) as tar:
-        names = set(tar.getnames())
-        assert {f"fairing/model/{n}" for n in package.members} <= names
-        served = tar.extractfile("fairing/model/serve.py").read()
-    assert served == package.members["serve.py"]
-    assert model_layer(package).digest == layer.digest  # reproducible
-
-
-def test_serving_config_runs_serve_py_on_port_8080(package):
-    config = serving_config(package, {"PYTHONPATH": "/opt/lib"}, with_deps=True)
-    assert config["cmd"] == ["python3", f"{MODEL_DIR}/serve.py", MODEL_DIR]
-    assert config["env"]["PORT"] == "8080"
-    assert config["env"]["PYTHONPATH"] == "/fairing/deps:/opt/lib"
-    assert config["labels"]["fairing.model.digest"] == package.digest
-    assert "PYTHONPATH" not in serving_config(package, {}, with_deps=False)["env"]
 
 
 def test_deployment_and_service_with_probe_resources_replicas_and_no_port_variable(package):

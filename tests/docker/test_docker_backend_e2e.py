@@ -13,9 +13,10 @@ from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.backends.docker import RUN_LABEL
 from fairing_magics.config import Settings
+from fairing_magics.docker_engine import docker_client
 from fairing_magics.errors import FairingTimeout, JobFailed, RunCancelled
-from fairing_magics.image.docker_builder import docker_client
-from fairing_magics.images import ImageService
+from fairing_magics.image.publish import ImageService
+from fairing_magics.oci import parse_reference
 from fairing_magics.run import RunBook
 from tests.docker.wheels import wheel_from_installed
 
@@ -54,7 +55,8 @@ def engine(docker_api, monkeypatch, tmp_path):
 
 @pytest.fixture
 def settings(registry, base_image, tmp_path):
-    return Settings(backend="docker", registry=f"{registry.host}/e2e/docker-backend", base_image=base_image.tag_ref,
+    return Settings(backend="docker", registry=f"{registry.host}/e2e/docker-backend",
+                    base_image=base_image.tag_ref,
                     insecure_registries=(registry.host,), ui="text", home=tmp_path / "home")
 
 
@@ -66,8 +68,8 @@ def images(registry, base_image):
 
 def train(cell: str, settings: Settings, images, **options):
     history = HISTORY + [cell]
-    return pipeline.train(cell, namespace(), history, pipeline.TrainOptions(**options), settings, RunBook(),
-                          images=images)
+    return pipeline.train(cell, namespace(), history, pipeline.TrainOptions(**options), settings,
+                          RunBook(), images=images)
 
 
 def program_lines(run) -> list[str]:
@@ -88,8 +90,8 @@ def test_lines_stream_outputs_come_back_and_equal_the_local_run(engine, settings
     assert run.outputs == {"result": {"total": 16, "scaled": 160}}
     assert run.image and run.image.startswith(f"{settings.registry}@sha256:")
 
-    local = train(CELL, Settings(backend="local", ui="text", home=tmp_path / "local-home"), images, name="same",
-                  outputs=("result",))
+    local = train(CELL, Settings(backend="local", ui="text", home=tmp_path / "local-home"), images,
+                  name="same", outputs=("result",))
     local.wait(120)
     assert program_lines(run) == program_lines(local) == [
         "values [3, 5, 8] total 16", "line 0 é", "line 1 é", "line 2 é", '{"scaled": 160}']
@@ -101,7 +103,11 @@ def test_lines_arrive_while_the_container_runs(engine, settings, images):
     seen: list[tuple[float, str]] = []
     cell = "import time\nprint('first', flush=True)\ntime.sleep(3)\nprint('second')\n"
     run = train(cell, settings, images, name="stream")
-    run.subscribe(lambda e: isinstance(e, ev.LogLines) and seen.extend((time.monotonic(), x) for x in e.lines))
+    def see(event) -> None:
+        if isinstance(event, ev.LogLines):
+            seen.extend((time.monotonic(), line) for line in event.lines)
+
+    run.subscribe(see)
     run.wait(300)
     assert run.status == ev.SUCCEEDED, run.logs()
     times = {line: t for t, line in seen}
@@ -110,7 +116,8 @@ def test_lines_arrive_while_the_container_runs(engine, settings, images):
 
 
 def test_a_failing_cell_fails_the_run_with_the_remote_traceback(engine, settings, images):
-    cell = "def explode(v):\n    raise ValueError(f'bad value {v}')\nprint('before')\nexplode(total_of(values))\n"
+    cell = ("def explode(v):\n    raise ValueError(f'bad value {v}')\nprint('before')\n"
+            "explode(total_of(values))\n")
     run = train("total_of = sum\n" + cell, settings, images, name="fails")
     with pytest.raises(JobFailed) as info:
         run.wait(300)
@@ -131,7 +138,8 @@ def _wait_running(run, seconds: float = 300) -> None:
 
 
 def test_cancel_stops_and_removes_the_container(engine, settings, images):
-    run = train("import time\nprint('started', flush=True)\ntime.sleep(120)\n", settings, images, name="cancel")
+    run = train("import time\nprint('started', flush=True)\ntime.sleep(120)\n", settings, images,
+                name="cancel")
     _wait_running(run)
     assert len(containers_of(engine, run)) == 1
     started = time.monotonic()
@@ -144,8 +152,8 @@ def test_cancel_stops_and_removes_the_container(engine, settings, images):
 
 
 def test_timeout_stops_and_removes_the_container(engine, settings, images):
-    run = train("import time\nprint('started', flush=True)\ntime.sleep(120)\n", settings, images, name="timeout",
-                timeout=3)
+    run = train("import time\nprint('started', flush=True)\ntime.sleep(120)\n", settings, images,
+                name="timeout", timeout=3)
     started = time.monotonic()
     with pytest.raises(FairingTimeout, match="--timeout 3"):
         run.wait(300)
@@ -156,12 +164,14 @@ def test_timeout_stops_and_removes_the_container(engine, settings, images):
 
 
 def test_docker_builder_through_the_pipeline(engine, settings, registry, tmp_path):
-    """--builder docker end to end: the engine builds (pip in the image) and pushes, the backend runs it."""
+    """--builder docker end to end: the engine builds (pip in the image) and pushes, the backend
+    runs it."""
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     wheel_from_installed(wheels, "cloudpickle")
     service = ImageService(settings, builder="docker")
-    service.docker_builder.wheels = wheels  # no package index on the test machines: install from these
+    # no package index on the test machines: install from these
+    service.docker_builder.wheels = wheels
     run = train(CELL, settings, service, name="built-by-docker", outputs=("result",))
     run.wait(600)
     assert run.status == ev.SUCCEEDED, run.logs()
@@ -178,17 +188,19 @@ def test_an_image_the_engine_cannot_pull_fails_the_run_clearly(engine, tmp_path)
     from fairing_magics.run import Run
 
     run = Run("nopull-abc12", "docker", tmp_path / "runs" / "nopull-abc12")
-    DockerBackend(engine).start(Launch(bundle_dir=tmp_path, image="127.0.0.1:1/gone/job@sha256:" + "0" * 64), run)
+    DockerBackend(engine).start(Launch(bundle_dir=tmp_path,
+                                       image="127.0.0.1:1/gone/job@sha256:" + "0" * 64), run)
     with pytest.raises(JobFailed, match="could not pull 127.0.0.1:1/gone/job") as info:
         run.wait(120)
     assert info.value.reason == "ErrImagePull" and run.status == ev.FAILED
     assert containers_of(engine, run) == []
 
 
-def test_the_engine_pulls_from_a_locked_registry_with_our_credentials(engine, auth_registry, base_image, tmp_path):
+def test_the_engine_pulls_from_a_locked_registry_with_our_credentials(engine, auth_registry,
+                                                                      base_image, tmp_path):
     """No ``docker login`` on the engine's side: the pull carries our keychain's credentials (for
     ECR, a token made from the kernel's AWS credentials; here, explicit ones)."""
-    from fairing_magics.backends.docker import pull_image
+    from fairing_magics.backends.docker import pull_run_image
     from fairing_magics.registry import Keychain
 
     settings = Settings(backend="docker", registry=f"{auth_registry.host}/e2e/locked-run",
@@ -197,15 +209,17 @@ def test_the_engine_pulls_from_a_locked_registry_with_our_credentials(engine, au
                         ui="text", home=tmp_path / "home")
     images = ImageService(settings)
     images.keychain.explicit[auth_registry.host] = (auth_registry.user, auth_registry.password)
-    cell = f"print('pulled with credentials {time.time_ns()}')\n"  # a new code layer: an image the engine lacks
-    image = pipeline.publish_only(cell, namespace(), HISTORY + [cell], pipeline.TrainOptions(name="locked"),
-                                  settings, images)
+    # a new code layer: an image the engine lacks
+    cell = f"print('pulled with credentials {time.time_ns()}')\n"
+    image = pipeline.publish_only(cell, namespace(), HISTORY + [cell],
+                                  pipeline.TrainOptions(name="locked"), settings, images)
     assert image.startswith(f"{auth_registry.host}/e2e/locked-run@sha256:")
     events: list = []
     with pytest.raises(JobFailed, match="authentication required") as refused:
-        pull_image(engine, image, events.append, keychain=Keychain(docker_config={}))
+        pull_run_image(engine, parse_reference(image), events.append,
+                       keychain=Keychain(docker_config={}))
     assert auth_registry.password not in str(refused.value)
-    pull_image(engine, image, events.append, keychain=images.keychain)
+    pull_run_image(engine, parse_reference(image), events.append, keychain=images.keychain)
     assert engine.api.inspect_image(image)["Id"]
     assert [e.detail for e in events] == [f"pulling {image}"] * 2
     engine.api.remove_image(image, force=True)

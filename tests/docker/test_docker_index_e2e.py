@@ -1,5 +1,6 @@
-"""--builder docker with a named package index (podman's Docker API): pip runs in a first stage
-against the index on 127.0.0.1, and the pushed image's history and config do not name it."""
+"""--builder docker with a named package index (podman's Docker API), through the kernel's image
+service: pip runs in a first stage against the index on 127.0.0.1, and the pushed image's
+history and config do not name it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import urllib.request
 
 import pytest
 
-from fairing_magics.image.docker_builder import DockerBuilder, default_tag, docker_client
-from fairing_magics.image.package_index import choose_index
+from fairing_magics import events as ev
+from fairing_magics.config import Settings
+from fairing_magics.docker_engine import docker_client
+from fairing_magics.image.publish import ImageService
+from fairing_magics.oci import parse_reference
+from fairing_magics.oci.manifest import IMAGE_MANIFEST_TYPES
 from tests.docker.test_docker_builder_e2e import make_bundle, run_locally
 from tests.docker.wheels import make_wheel, wheel_from_installed
 from tests.harness.package_index import PackageIndexServer
@@ -36,30 +41,37 @@ def index_server(tmp_path_factory):
 def test_docker_builder_installs_from_the_index_and_keeps_it_out_of_the_image(
         tmp_path, docker_api, registry, registry_client, base_image, index_server, monkeypatch):
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    monkeypatch.setenv("DOCKER_HOST", docker_api)
     server, wheels = index_server
     engine = docker_client(docker_api)
     try:
-        builder = DockerBuilder(engine, registry_client=registry_client, index=choose_index(server.url))
+        images = ImageService(Settings(index_url=server.url, insecure_registries=(registry.host,)),
+                              builder="docker")
         bundle = make_bundle()
-        lines: list[str] = []
-        ref = builder.build_and_push(bundle, base_image.ref, f"{registry.host}/docker/indexed",
-                                     on_build_line=lines.append)
+        events: list = []
+        repository = parse_reference(f"{registry.host}/docker/indexed")
+        pushed = images.publish(bundle, repository=repository, base_image=base_image.ref,
+                                tag="indexed", emit=events.append)
+        ref = str(pushed)
         assert server.served_files(), "pip in the build stage fetched from our index"
-        local = f"{registry.host}/docker/indexed:{default_tag(bundle)}"
+        assert [(e.stage, e.state) for e in events if isinstance(e, ev.StageChanged)] == [
+            ("build", "running"), ("build", "done"), ("push", "running"), ("push", "done")]
+        local = f"{registry.host}/docker/indexed:indexed"
         history = json.dumps(engine.api.history(local))
         where = f"127.0.0.1:{server.port}"
         assert "COPY --from=fairing-deps" in history or "/fairing/deps" in history
         assert where not in history and where not in json.dumps(engine.api.inspect_image(local))
         # What the registry holds (the pushed config, history included) does not name it either.
-        digest = ref.split("@")[1]
-        accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-        manifest = _get(f"http://{registry.host}/v2/docker/indexed/manifests/{digest}", accept)
-        config = _get(f"http://{registry.host}/v2/docker/indexed/blobs/{json.loads(manifest)['config']['digest']}")
+        digest = pushed.digest
+        api = f"http://{registry.host}/v2/docker/indexed"
+        manifest = _get(f"{api}/manifests/{digest}", ", ".join(IMAGE_MANIFEST_TYPES))
+        config = _get(f"{api}/blobs/{json.loads(manifest)['config']['digest']}")
         assert where.encode() not in config and b"index-url" not in config
         out = tmp_path / "out"
         out.mkdir()
-        output = engine.containers.run(ref, network_mode="host", init=True, remove=True,
-                                       volumes={str(out): {"bind": "/fairing/output", "mode": "rw"}})
+        output = engine.containers.run(
+            ref, network_mode="host", init=True, remove=True,
+            volumes={str(out): {"bind": "/fairing/output", "mode": "rw"}})
         assert output.decode() == run_locally(bundle, tmp_path / "local", wheels)
     finally:
         engine.close()

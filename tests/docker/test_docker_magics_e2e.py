@@ -24,8 +24,8 @@ def docker_shell(shell, docker_api, registry, base_image, monkeypatch, tmp_path)
 
 def test_train_on_the_docker_backend_brings_outputs_back(docker_shell, capsys, registry):
     run(docker_shell, "import json\nfactor = 7")
-    result = run(docker_shell, "%%fairing_train --name magic --outputs answer\nanswer = factor * 6\n"
-                               "print(json.dumps({'answer': answer}))")
+    result = run(docker_shell, "%%fairing_train --name magic --outputs answer\n"
+                               "answer = factor * 6\nprint(json.dumps({'answer': answer}))")
     assert result.success, result.error_in_exec
     assert docker_shell.user_ns["answer"] == 42
     assert result.result.image.startswith(f"{registry.host}/magics/job@sha256:")
@@ -34,7 +34,8 @@ def test_train_on_the_docker_backend_brings_outputs_back(docker_shell, capsys, r
 
 
 def test_a_failing_cell_fails_on_the_docker_backend(docker_shell):
-    result = run(docker_shell, "%%fairing_train --name boom\nraise RuntimeError('no luck in the container')")
+    result = run(docker_shell,
+                 "%%fairing_train --name boom\nraise RuntimeError('no luck in the container')")
     assert not result.success
     assert isinstance(result.error_in_exec, JobFailed)
     assert "RuntimeError: no luck in the container" in str(result.error_in_exec)

@@ -16,59 +16,68 @@ import pytest
 from fairing_magics.backends import Launch
 from fairing_magics.backends.docker import container_options, follow_lines
 from fairing_magics.capture.bundle import Bundle
+from fairing_magics.docker_engine import (
+    EngineError,
+    check_stream,
+    digest_from_push,
+    registry_error_from_push,
+)
 from fairing_magics.errors import BuildError, RegistryError
 from fairing_magics.image.docker_builder import (
-    _StreamError,
-    check_stream,
     context_entries,
     context_tar,
     default_tag,
-    digest_from_push,
-    image_labels,
     pip_zip,
-    registry_error_from_push,
     render_dockerfile,
 )
+from fairing_magics.image.layout import bundle_payload
 from fairing_magics.run import Run
 
-BUNDLE = Bundle(source="print(values)\n", values={"values": cloudpickle.dumps([1, 2])}, outputs=("r",),
-                requirements=("fairing-e2e-shapes==1.0",), python="3.11.7")
+BUNDLE = Bundle(source="print(values)\n", values={"values": cloudpickle.dumps([1, 2])},
+                outputs=("r",), requirements=("fairing-e2e-shapes==1.0",), python="3.11.7")
 DIGEST = "sha256:" + "ab" * 32
 # What podman 4.3's Docker API sent for a push to a registry that wants credentials.
-PODMAN_AUTH_ERROR = ("trying to reuse blob sha256:53a9 at destination: checking whether a blob sha256:53a9 exists "
-                     "in 127.0.0.1:47043/x/y: unauthorized: authentication required")
+PODMAN_AUTH_ERROR = ("trying to reuse blob sha256:53a9 at destination: checking whether a blob "
+                     "sha256:53a9 exists in 127.0.0.1:47043/x/y: unauthorized: authentication "
+                     "required")
 
 
 def test_dockerfile_has_the_append_builder_layout():
-    text = render_dockerfile(BUNDLE, "reg/base@" + DIGEST, ["fairing-e2e-shapes==1.0", "cloudpickle==3.1.3"],
+    payload = bundle_payload(BUNDLE)
+    assert payload.requirements == ("fairing-e2e-shapes==1.0",
+                                    f"cloudpickle=={cloudpickle.__version__}")
+    text = render_dockerfile(payload, "reg/base@" + DIGEST,
                              base_pythonpath="/opt/base:/fairing/deps")
     lines = text.splitlines()
     assert lines[1] == f"FROM reg/base@{DIGEST}"
     assert "--target /fairing/deps -r /fairing/build/requirements.txt" in text
     assert "--no-index" not in text
-    assert "ENV FAIRING_OUTPUT_DIR=/fairing/output PYTHONUNBUFFERED=1 PYTHONPATH=/fairing/deps:/opt/base" in lines
+    assert ("ENV FAIRING_OUTPUT_DIR=/fairing/output PYTHONUNBUFFERED=1 "
+            "PYTHONPATH=/fairing/deps:/opt/base") in lines
     assert "WORKDIR /fairing/work" in lines
     assert 'CMD ["python3", "/fairing/bundle/fairing_bootstrap.py", "/fairing/bundle"]' in lines
     # Only the bundle comes after the requirements: a code-only change rebuilds one step.
     assert lines[-1] == "COPY fairing/ /fairing/" and "LABEL" not in text
-    assert image_labels(BUNDLE) == {"fairing.capture.digest": BUNDLE.digest}
+    # given to the build API
+    assert dict(payload.labels) == {"fairing.capture.digest": BUNDLE.digest}
 
 
 def test_dockerfile_without_requirements_runs_nothing_and_keeps_an_unknown_pythonpath():
-    bare = Bundle(source="print(1)\n")
-    text = render_dockerfile(bare, "base:1", [])
+    text = render_dockerfile(bundle_payload(Bundle(source="print(1)\n")), "base:1")
     assert "RUN" not in text and "PYTHONPATH" not in text
-    assert "${PYTHONPATH:+:$PYTHONPATH}" in render_dockerfile(BUNDLE, "base:1", ["x==1"])
-    assert "--no-index --find-links /fairing/build/wheels" in render_dockerfile(BUNDLE, "b", ["x==1"], wheels=True)
+    payload = bundle_payload(BUNDLE)
+    assert "${PYTHONPATH:+:$PYTHONPATH}" in render_dockerfile(payload, "base:1")
+    wheels_only = render_dockerfile(payload, "b", wheels=True)
+    assert "--no-index --find-links /fairing/build/wheels" in wheels_only
 
 
 def test_build_context_is_deterministic_and_holds_bundle_folders_and_wheels(tmp_path):
     (tmp_path / "w").mkdir()
     (tmp_path / "w" / "x-1-py3-none-any.whl").write_bytes(b"wheel")
-    reqs = ["fairing-e2e-shapes==1.0"]
-    entries = context_entries(BUNDLE, "FROM x\n", reqs, wheels=tmp_path / "w")
+    payload = bundle_payload(BUNDLE)
+    entries = context_entries(payload, "FROM x\n", wheels=tmp_path / "w")
     data = context_tar(entries)
-    assert data == context_tar(context_entries(BUNDLE, "FROM x\n", reqs, wheels=tmp_path / "w"))
+    assert data == context_tar(context_entries(payload, "FROM x\n", wheels=tmp_path / "w"))
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         members = {m.name: m for m in tar.getmembers()}
     assert {"Dockerfile", "fairing/bundle/main.py", "fairing/bundle/fairing_bootstrap.py",
@@ -77,7 +86,7 @@ def test_build_context_is_deterministic_and_holds_bundle_folders_and_wheels(tmp_
     assert members["fairing/work"].mode & 0o1777 == 0o1777 and members["fairing/output"].isdir()
     assert all(m.mtime == 0 and m.uid == 0 for m in members.values())
     with pytest.raises(BuildError, match="holds no files"):
-        context_entries(BUNDLE, "FROM x\n", reqs, wheels=tmp_path / "empty")
+        context_entries(payload, "FROM x\n", wheels=tmp_path / "empty")
 
 
 def test_shipped_pip_is_a_runnable_zip_with_fixed_timestamps():
@@ -91,7 +100,7 @@ def test_check_stream_raises_on_the_first_error_item_and_keeps_what_came_before(
     items = [{"status": "The push refers to repository [r/x:t]"},
              {"errorDetail": {"message": PODMAN_AUTH_ERROR}, "error": PODMAN_AUTH_ERROR},
              {"status": "never read"}]
-    with pytest.raises(_StreamError) as info:
+    with pytest.raises(EngineError) as info:
         check_stream(iter(items))
     assert info.value.message == PODMAN_AUTH_ERROR and len(info.value.items) == 2
     assert check_stream(iter(items[:1])) == items[:1]
@@ -100,12 +109,15 @@ def test_check_stream_raises_on_the_first_error_item_and_keeps_what_came_before(
 @pytest.mark.parametrize(("message", "status", "temporary", "advice"), [
     (PODMAN_AUTH_ERROR, 401, False, "Log in"),
     ("denied: requested access to the resource is denied", 403, False, "permissions"),
-    ('pinging container registry 127.0.0.1:1: Get "https://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: '
+    ('pinging container registry 127.0.0.1:1: Get "https://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: '
+     'connect: '
      "connection refused", None, True, "could not be reached"),
-    ('Get "https://r/v2/": http: server gave HTTP response to HTTPS client', None, False, "insecure"),
+    ('Get "https://r/v2/": http: server gave HTTP response to HTTPS client', None, False,
+     "insecure"),
     ("toomanyrequests: slow down", 429, True, "limits"),
 ])
-def test_push_errors_become_registry_errors_with_the_registrys_message(message, status, temporary, advice):
+def test_push_errors_become_registry_errors_with_the_registrys_message(message, status, temporary,
+                                                                        advice):
     error = registry_error_from_push(message, "127.0.0.1:5000/team/job")
     assert isinstance(error, RegistryError)
     assert error.status == status and error.temporary is temporary
@@ -114,12 +126,14 @@ def test_push_errors_become_registry_errors_with_the_registrys_message(message, 
 
 
 def test_push_error_messages_never_carry_credentials():
-    error = registry_error_from_push("unauthorized: Get https://user:hunter22@reg/v2/ password=hunter22", "reg/x")
+    error = registry_error_from_push("unauthorized: Get https://user:hunter22@reg/v2/ "
+                                     "password=hunter22", "reg/x")
     assert "hunter22" not in str(error)
 
 
 def test_digest_from_push_reads_podman_status_lines_and_docker_aux_items():
-    podman = [{"status": "The push refers to repository [r/x:t]"}, {"status": f"t: digest: {DIGEST} size: 737"}]
+    podman = [{"status": "The push refers to repository [r/x:t]"},
+              {"status": f"t: digest: {DIGEST} size: 737"}]
     docker = [{"status": "Pushed", "id": "abc"}, {"status": f"t: digest: {DIGEST} size: 1"},
               {"aux": {"Tag": "t", "Digest": DIGEST, "Size": 1}}]
     assert digest_from_push(podman) == DIGEST == digest_from_push(docker)
@@ -135,7 +149,8 @@ def test_follow_lines_keeps_split_characters_whole_and_the_last_partial_line():
     text = "héllo wörld\nsecond\r\nlast without newline".encode()
     chunks = [text[i:i + 3] for i in range(0, len(text), 3)]
     follow_lines(iter(chunks), got.append)
-    assert [line for batch in got for line in batch] == ["héllo wörld", "second", "last without newline"]
+    lines = [line for batch in got for line in batch]
+    assert lines == ["héllo wörld", "second", "last without newline"]
 
 
 def test_follow_lines_batches_fast_writers_and_delivers_slow_ones_at_once():
@@ -159,13 +174,16 @@ def test_follow_lines_batches_fast_writers_and_delivers_slow_ones_at_once():
 def test_container_options_mount_the_run_folder_at_the_output_dir(tmp_path):
     run = Run("job-abc12", "docker", tmp_path / "runs" / "job-abc12")
     try:
-        options = container_options(Launch(bundle_dir=Path("b"), env={"A": "1"}, image="r/x@" + DIGEST,
-                                           capture_digest=DIGEST), run)
+        options = container_options(Launch(bundle_dir=Path("b"), env={"A": "1"},
+                                           image="r/x@" + DIGEST, capture_digest=DIGEST), run)
     finally:
         run.close()
-    assert options["network_mode"] == "host" and options["init"] is True and options["detach"] is True
-    assert options["environment"] == {"A": "1", "FAIRING_OUTPUT_DIR": "/fairing/output", "FAIRING_RUN_NAME": "job-abc12"}
-    assert options["volumes"] == {str(run.folder.resolve()): {"bind": "/fairing/output", "mode": "rw"}}
+    assert options["network_mode"] == "host" and options["init"] is True
+    assert options["detach"] is True
+    assert options["environment"] == {"A": "1", "FAIRING_OUTPUT_DIR": "/fairing/output",
+                                      "FAIRING_RUN_NAME": "job-abc12"}
+    mount = {"bind": "/fairing/output", "mode": "rw"}
+    assert options["volumes"] == {str(run.folder.resolve()): mount}
     assert options["labels"] == {"fairing.run": "job-abc12", "fairing.capture.digest": DIGEST}
 
 
@@ -179,14 +197,19 @@ def test_follow_lines_reader_thread_ends_with_the_stream():
 def test_image_service_refuses_an_unknown_builder():
     from fairing_magics.config import Settings
     from fairing_magics.errors import ConfigError
-    from fairing_magics.images import ImageService
+    from fairing_magics.image.publish import ImageService
+    from fairing_magics.oci import parse_reference
 
-    with pytest.raises(ConfigError, match="--builder 'kaniko' is unknown; use one of append, docker"):
+    with pytest.raises(ConfigError,
+                       match="--builder 'kaniko' is unknown; use one of append, docker"):
         ImageService(Settings(), builder="kaniko")
     service = ImageService(Settings())
-    assert service.builder_name == "append" and service._docker_builder is None  # made only when used
+    assert service.builder_name == "append"
+    events: list = []
     with pytest.raises(ConfigError, match="--builder 'buildah'"):
-        service.build_and_push(BUNDLE, repository="r/x", base_image="b", builder="buildah")
+        service.publish(BUNDLE, repository=parse_reference("r/x"), base_image="b",
+                        builder="buildah", emit=events.append)
+    assert events == []  # refused before any stage began
 
 
 def test_train_options_builder_is_checked_before_capture_and_shown_by_dry_run(tmp_path):
@@ -197,8 +220,8 @@ def test_train_options_builder_is_checked_before_capture_and_shown_by_dry_run(tm
     settings = Settings(backend="docker", registry="127.0.0.1:5000/team/job", home=tmp_path)
     with pytest.raises(ConfigError, match="--builder 'kaniko' is unknown"):
         pipeline.check_options(pipeline.TrainOptions(builder="kaniko"), settings)
-    plan = pipeline.plan_train("print(1)\n", {}, ["print(1)\n"], pipeline.TrainOptions(builder="docker"), settings,
-                               cwd=tmp_path)
+    plan = pipeline.plan_train("print(1)\n", {}, ["print(1)\n"],
+                               pipeline.TrainOptions(builder="docker"), settings, cwd=tmp_path)
     assert "Builder: docker" in plan and "pip inside the image" in plan
 
 

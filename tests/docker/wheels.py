@@ -22,8 +22,10 @@ def write_wheel(folder: Path, name: str, version: str, files: dict[str, bytes]) 
     """A ``py3-none-any`` wheel of ``files`` (paths in the wheel) with its dist-info."""
     dist = f"{name.replace('-', '_')}-{version}"
     files = dict(files)
-    files[f"{dist}.dist-info/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
-    files[f"{dist}.dist-info/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: fairing-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    files[f"{dist}.dist-info/METADATA"] = metadata.encode()
+    files[f"{dist}.dist-info/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: fairing-tests\n"
+                                        b"Root-Is-Purelib: true\nTag: py3-none-any\n")
     record = [_record_line(path, data) for path, data in sorted(files.items())]
     record.append(f"{dist}.dist-info/RECORD,,")
     files[f"{dist}.dist-info/RECORD"] = ("\n".join(record) + "\n").encode()

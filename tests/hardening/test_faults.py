@@ -22,7 +22,7 @@ import pytest
 from fairing_magics import events as ev
 from fairing_magics import pipeline
 from fairing_magics.config import Settings
-from fairing_magics.images import ImageService
+from fairing_magics.image.publish import ImageService
 from tests.kubernetes.test_backend_e2e import kube  # noqa: F401 - fixture: a namespace of the emulated cluster
 
 pytestmark = pytest.mark.e2e

@@ -133,14 +133,7 @@ def test_interrupt_during_build_stops_the_installer(shell, tmp_path, monkeypatch
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
     cache = tmp_path / "cache"
     monkeypatch.setenv("FAIRING_CACHE_DIR", str(cache))
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    started = tmp_path / "installer-started"
-    uv = bin_dir / "uv"
-    uv.write_text(f"#!{sys.executable}\nimport pathlib, time\npathlib.Path({str(started)!r}).touch()\n"
-                  "time.sleep(120)\n")
-    uv.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    started = _slow_installer(tmp_path, monkeypatch)
     requirements = tmp_path / "req.txt"
     requirements.write_text("six==1.16.0\n")
     assert run(shell, f"%fairing_config --insecure-registry {registry.host}").success
@@ -157,6 +150,51 @@ def test_interrupt_during_build_stops_the_installer(shell, tmp_path, monkeypatch
     assert [p for p in cache.rglob("install-*")] == []  # and its temporary folder
     assert not list(cache.rglob("layer.tar.gz")) and not list(cache.rglob("meta.json"))
     assert tags_of(registry.host, "hardening/intb") == []
+    assert _cluster_objects(kube_api) == ([], [])
+
+
+def _slow_installer(tmp_path, monkeypatch) -> object:
+    """A ``uv`` of ours first on PATH that says it started, then takes its time; its marker."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    started = tmp_path / "installer-started"
+    uv = bin_dir / "uv"
+    uv.write_text(f"#!{sys.executable}\nimport pathlib, time\npathlib.Path({str(started)!r}).touch()\n"
+                  "time.sleep(120)\n")
+    uv.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return started
+
+
+def test_interrupt_during_a_model_build_fails_the_build_stage(shell, tmp_path, monkeypatch, kube_api, registry,
+                                                               base_image, capsys):
+    """%fairing_deploy interrupted while its serving image installs the model's packages: the
+    panel shows the build failed (the model build once caught Exception where the training build
+    catches BaseException, and left "build running"), the installer is gone, nothing is pushed
+    and nothing reaches the cluster."""
+    monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FAIRING_CACHE_DIR", str(cache))
+    started = _slow_installer(tmp_path, monkeypatch)
+    assert run(shell, f"%fairing_config --insecure-registry {registry.host} --registry "
+                      f"{registry.host}/hardening/intm --base-image {base_image.ref}").success
+    assert run(shell, "def model(x):\n    return [2 * v for v in x]\n").success
+    capsys.readouterr()
+    interrupter = Interrupter(started.exists)
+    result = run(shell, "%fairing_deploy model --name intm --backend kubernetes")
+    interrupter.join()
+    assert interrupter.fired
+    assert result.success is False and isinstance(result.error_in_exec, KeyboardInterrupt)
+    shown = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[fairing] ")]
+    print("[interrupt during a model build]\n" + "\n".join(shown))
+    stages = [line.split()[2] for line in shown if line.split()[1] in ("✓", "✗")]
+    assert stages == ["package", "build"], shown
+    assert any(line.startswith("[fairing] ✗ build") for line in shown), shown  # failed, not running
+    assert any(line.startswith("[fairing] intm Failed: KeyboardInterrupt") for line in shown), shown
+    assert processes_mentioning(str(tmp_path)) == []  # the installer is gone
+    assert [p for p in cache.rglob("install-*")] == []  # and its temporary folder
+    assert tags_of(registry.host, "hardening/intm") == []
     assert _cluster_objects(kube_api) == ([], [])
 
 

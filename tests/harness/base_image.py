@@ -16,12 +16,12 @@ import json
 import os
 from dataclasses import dataclass
 
-from fairing_magics.image.image import append_layers
-from fairing_magics.image.layer import Layer, TarEntry, layer_from_entries
-from fairing_magics.image.manifest import OCI_INDEX, canonical_json
+from fairing_magics.oci.image import append_layers
+from fairing_magics.oci.layer import Layer, TarEntry, layer_from_entries
+from fairing_magics.oci.manifest import OCI_INDEX, canonical_json
+from fairing_magics.oci.reference import parse_reference
 from fairing_magics.registry.client import RegistryClient
 from fairing_magics.registry.push import push_image
-from fairing_magics.registry.reference import parse_reference
 from tests.harness.rootfs import ensure_python_rootfs
 
 BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
@@ -72,7 +72,7 @@ def push_python_base(client: RegistryClient, registry: str, repository: str = "b
     layer = python_base_layer()
     image = append_layers(None, [layer], env=BASE_ENV, cmd=["python3"])
     name = f"{registry}/{repository}"
-    ref = push_image(client, image, name, tag=tag)
+    ref = str(push_image(client, image, parse_reference(name), tag=tag))
     index_ref = push_platform_index(client, name, image.digest, len(image.manifest_bytes), image.media_type,
                                     tag=f"{tag}-multi")
     return PushedBase(ref=ref, tag_ref=f"{name}:{tag}", index_ref=index_ref, layer_digest=layer.digest,
@@ -86,7 +86,7 @@ def push_platform_index(client: RegistryClient, name: str, amd64_digest: str, am
     arm = append_layers(None, [arm_layer], cmd=["true"])
     arm_cfg = dict(arm.config, architecture="arm64", variant="v8")
     arm = type(arm)(format=arm.format, config_bytes=canonical_json(arm_cfg), layers=arm.layers)
-    push_image(client, arm, name)
+    push_image(client, arm, parse_reference(name))
     index = {
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,

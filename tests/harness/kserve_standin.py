@@ -33,27 +33,26 @@ def standin_requirements() -> list[str]:
 def build_sklearnserver_image(registry_host: str, base_image: str) -> str:
     """Build and push the stand-in; return ``registry/kserve/sklearnserver@sha256:...``."""
     from fairing_magics.config import Settings
-    from fairing_magics.image.builder import base_python
+    from fairing_magics.image.base import base_python
     from fairing_magics.image.deps import Target, dependency_layer
-    from fairing_magics.image.image import append_layers
-    from fairing_magics.image.layer import entries_from_members, layer_from_entries
     from fairing_magics.image.layout import DEPS_DIR
-    from fairing_magics.images import ImageService
+    from fairing_magics.image.publish import ImageService
+    from fairing_magics.oci import append_layers, layer_from_entries, parse_reference
+    from fairing_magics.oci.layer import entries_from_members
 
     settings = Settings(registry=f"{registry_host}/{REPOSITORY}", base_image=base_image,
                         insecure_registries=(registry_host,))
     images = ImageService(settings)
-    base = images.builder.resolve_base(base_image)
+    base = images.bases.resolve(parse_reference(base_image))
     target = Target(python=base_python(base) or "3.11", platform=base.platform)
-    deps = dependency_layer(standin_requirements(), target, installer=images.builder.installer,
-                            cache_dir=images.builder.cache_dir)
+    deps = dependency_layer(standin_requirements(), target, installer=images.append.installer,
+                            cache_dir=images.append.cache_dir)
     source = (Path(__file__).resolve().parent / SERVER_FILE).read_bytes()
     server = layer_from_entries(entries_from_members({SERVER_FILE: source}, STANDIN_DIR),
                                 "kserve sklearnserver stand-in")
     image = append_layers(base, [deps, server], env={"PYTHONPATH": DEPS_DIR, "PYTHONUNBUFFERED": "1"},
                           entrypoint=["python3", f"{STANDIN_DIR}/{SERVER_FILE}"], cmd=[])
-    return images.publisher.publish(image, f"{registry_host}/{REPOSITORY}")
-
+    return str(images.publisher.publish(image, parse_reference(f"{registry_host}/{REPOSITORY}")))
 
 def sklearn_runtime(image: str) -> dict:
     """The ``kserve-sklearnserver`` ClusterServingRuntime with ``image``."""

@@ -11,9 +11,10 @@ import cloudpickle
 import pytest
 
 from fairing_magics.capture.bundle import Bundle, write_bundle
-from fairing_magics.image.builder import AppendBuilder
+from fairing_magics.image.builder import AppendBuilder, BuildRequest
 from fairing_magics.image.layout import DIGEST_LABEL
-from fairing_magics.registry.publisher import RegistryPublisher
+from fairing_magics.oci import parse_reference
+from fairing_magics.registry import RegistryPublisher
 from tests.harness import need
 from tests.harness.podman import Podman, podman_available
 
@@ -45,7 +46,8 @@ def run_locally(bundle: Bundle, folder) -> tuple[str, dict]:
     work, out = folder / "work", folder / "out"
     work.mkdir()
     env = dict(os.environ, FAIRING_OUTPUT_DIR=str(out))
-    proc = subprocess.run([sys.executable, str(folder / "bundle" / "fairing_bootstrap.py"), str(folder / "bundle")],
+    proc = subprocess.run([sys.executable, str(folder / "bundle" / "fairing_bootstrap.py"),
+                           str(folder / "bundle")],
                           cwd=work, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout, cloudpickle.loads((out / "outputs.pkl").read_bytes())
@@ -57,26 +59,30 @@ def podman(tmp_path_factory, registry):
     return Podman(tmp_path_factory.mktemp("podman"), insecure=(registry.host,))
 
 
-def test_pushed_image_runs_the_bundle_like_the_local_run(tmp_path, registry, registry_client, base_image, podman):
+def test_pushed_image_runs_the_bundle_like_the_local_run(tmp_path, registry, registry_client,
+                                                         base_image, podman):
     bundle = make_bundle()
     expected_stdout, expected_outputs = run_locally(bundle, tmp_path / "local")
 
-    image = AppendBuilder(registry_client, cache_dir=tmp_path / "cache").build(bundle, base_image.tag_ref)
-    assert image.base.ref == base_image.ref
+    builder = AppendBuilder(registry_client, cache_dir=tmp_path / "cache")
+    image = builder.build(bundle, BuildRequest(parse_reference(base_image.tag_ref)))
+    assert str(image.base.ref) == base_image.ref
     assert image.labels[DIGEST_LABEL] == bundle.digest
-    ref = RegistryPublisher(registry_client).publish(image, f"{registry.host}/e2e/job")
+    repository = parse_reference(f"{registry.host}/e2e/job")
+    ref = str(RegistryPublisher(registry_client).publish(image, repository))
     assert ref == f"{registry.host}/e2e/job@{image.digest}"
 
     podman.run("pull", "--quiet", ref, timeout=300)
     out = tmp_path / "container-out"
     out.mkdir()
-    proc = podman.run("run", "--rm", "--network", "host", "--init", "-v", f"{out}:/fairing/output", ref,
-                      check=False, timeout=300)
+    proc = podman.run("run", "--rm", "--network", "host", "--init", "-v", f"{out}:/fairing/output",
+                      ref, check=False, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == expected_stdout
     assert cloudpickle.loads((out / "outputs.pkl").read_bytes()) == expected_outputs == {
         "result": {"total": 16, "scaled": 160, "cwd": True}}
     # The image carries our config: env, working folder, command.
-    inspect = podman.run("image", "inspect", "--format", "{{.Config.WorkingDir}} {{.Config.Cmd}}", ref)
+    inspect = podman.run("image", "inspect", "--format", "{{.Config.WorkingDir}} {{.Config.Cmd}}",
+                         ref)
     assert inspect.stdout.split()[0] == "/fairing/work"
     assert "fairing_bootstrap.py" in inspect.stdout

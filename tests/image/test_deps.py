@@ -15,7 +15,6 @@ import pytest
 
 from fairing_magics.capture.bundle import Bundle
 from fairing_magics.errors import BuildError
-from fairing_magics.image.builder import runtime_requirements
 from fairing_magics.image.deps import (
     Target,
     cache_key,
@@ -23,6 +22,7 @@ from fairing_magics.image.deps import (
     dependency_layer,
     install_command,
 )
+from fairing_magics.image.layout import runtime_requirements
 from tests.harness import need
 
 CLOUDPICKLE = "cloudpickle==3.1.1"
@@ -76,11 +76,13 @@ def test_commands_ask_for_wheels_of_the_target():
 def test_runtime_requirements_add_cloudpickle_only_when_pickles_are_involved():
     import cloudpickle
 
-    assert runtime_requirements(Bundle(source="print(1)\n", requirements=("numpy==2.0.0",))) == ["numpy==2.0.0"]
+    assert runtime_requirements(Bundle(source="print(1)\n",
+                                       requirements=("numpy==2.0.0",))) == ("numpy==2.0.0",)
     with_values = Bundle(source="print(x)\n", values={"x": b"."}, requirements=("numpy==2.0.0",))
-    assert runtime_requirements(with_values) == ["numpy==2.0.0", f"cloudpickle=={cloudpickle.__version__}"]
+    assert runtime_requirements(with_values) == ("numpy==2.0.0",
+                                                 f"cloudpickle=={cloudpickle.__version__}")
     pinned = Bundle(source="", outputs=("m",), requirements=("CloudPickle==3.0.0",))
-    assert runtime_requirements(pinned) == ["CloudPickle==3.0.0"]
+    assert runtime_requirements(pinned) == ("CloudPickle==3.0.0",)
 
 
 def test_no_requirements_no_layer(tmp_path):
@@ -102,8 +104,10 @@ def test_layer_is_built_once_then_cached(index, tmp_path):
     assert again.path == blob and blob.stat().st_mtime_ns == stamp  # not rebuilt
     # A fresh process, the same answer (the cache is on disk).
     code = ("import sys; from fairing_magics.image.deps import Target, dependency_layer; "
-            f"print(dependency_layer([{CLOUDPICKLE!r}], Target('3.11'), cache_dir=sys.argv[1]).digest)")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+            f"print(dependency_layer([{CLOUDPICKLE!r}], Target('3.11'), "
+            "cache_dir=sys.argv[1]).digest)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                         text=True, check=True)
     assert out.stdout.strip() == layer.digest
 
 
@@ -123,8 +127,12 @@ def test_package_without_a_wheel_is_a_clear_build_error(index, tmp_path, install
 def test_pip_and_uv_install_the_same_files(index, tmp_path):
     need(shutil.which("uv") is not None, "uv is not installed")
     assert choose_installer() == "uv"
-    by_pip = dependency_layer([CLOUDPICKLE], Target("3.11"), cache_dir=tmp_path / "pip", installer="pip")
-    by_uv = dependency_layer([CLOUDPICKLE], Target("3.11"), cache_dir=tmp_path / "uv", installer="uv")
-    strip = {"fairing/deps/cloudpickle-3.1.1.dist-info/INSTALLER", "fairing/deps/cloudpickle-3.1.1.dist-info/RECORD",
-             "fairing/deps/cloudpickle-3.1.1.dist-info/REQUESTED", "fairing/deps/cloudpickle-3.1.1.dist-info/direct_url.json"}
+    by_pip = dependency_layer([CLOUDPICKLE], Target("3.11"), cache_dir=tmp_path / "pip",
+                              installer="pip")
+    by_uv = dependency_layer([CLOUDPICKLE], Target("3.11"), cache_dir=tmp_path / "uv",
+                             installer="uv")
+    strip = {"fairing/deps/cloudpickle-3.1.1.dist-info/INSTALLER",
+             "fairing/deps/cloudpickle-3.1.1.dist-info/RECORD",
+             "fairing/deps/cloudpickle-3.1.1.dist-info/REQUESTED",
+             "fairing/deps/cloudpickle-3.1.1.dist-info/direct_url.json"}
     assert layer_names(by_pip) - strip == layer_names(by_uv) - strip

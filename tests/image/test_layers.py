@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 
 from fairing_magics.capture.bundle import Bundle
-from fairing_magics.image import (
+from fairing_magics.image.layout import CMD, DIGEST_LABEL, bundle_payload, code_layer
+from fairing_magics.oci import (
     Layer,
     append_layers,
-    code_layer,
     layer_from_entries,
     layer_from_folder,
+    parse_reference,
 )
-from fairing_magics.image.image import BaseImage
-from fairing_magics.image.layer import TarEntry
-from fairing_magics.image.layout import CMD, DIGEST_LABEL, runtime_changes
-from fairing_magics.image.manifest import (
+from fairing_magics.oci.image import BaseImage
+from fairing_magics.oci.layer import TarEntry
+from fairing_magics.oci.manifest import (
     DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,
     OCI_MANIFEST,
@@ -103,7 +103,8 @@ def test_folder_layer_keeps_exec_bit_and_symlinks(tmp_path):
     by_name = {m.name: m for m in tar_members(layer)}
     assert by_name["fairing/deps/bin/tool"].mode == 0o755
     assert by_name["fairing/deps/pkg/__init__.py"].mode == 0o644
-    assert by_name["fairing/deps/link"].issym() and by_name["fairing/deps/link"].linkname == "pkg/__init__.py"
+    link = by_name["fairing/deps/link"]
+    assert link.issym() and link.linkname == "pkg/__init__.py"
     assert layer.path == tmp_path / "blob.tar.gz"
 
 
@@ -115,7 +116,7 @@ def test_paths_outside_the_image_are_refused():
 def test_config_and_manifest_fields():
     bundle = small_bundle()
     layer = code_layer(bundle)
-    image = append_layers(None, [layer], **runtime_changes(bundle, {}, with_deps=True))
+    image = append_layers(None, [layer], **bundle_payload(bundle).config({}, with_deps=True))
     cfg = image.config
     assert cfg["rootfs"] == {"type": "layers", "diff_ids": [layer.diff_id]}
     assert cfg["history"][-1]["created_by"].startswith("fairing-magics: code layer")
@@ -139,11 +140,12 @@ def test_docker_base_keeps_its_format_layers_and_env():
                            "Labels": {"base": "yes"}},
                 "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "1" * 64]},
                 "history": [{"created_by": "base layer"}]}
-    base = BaseImage(ref="127.0.0.1:5000/base@sha256:" + "2" * 64, media_type=DOCKER_MANIFEST,
-                     config_bytes=json.dumps(base_cfg).encode(),
+    base = BaseImage(ref=parse_reference("127.0.0.1:5000/base@sha256:" + "2" * 64),
+                     media_type=DOCKER_MANIFEST, config_bytes=json.dumps(base_cfg).encode(),
                      layers=(Descriptor(DOCKER_LAYER_GZIP, "sha256:" + "3" * 64, 100),))
     bundle = small_bundle()
-    image = append_layers(base, [code_layer(bundle)], **runtime_changes(bundle, base.env, with_deps=True))
+    image = append_layers(base, [code_layer(bundle)],
+                          **bundle_payload(bundle).config(base.env, with_deps=True))
     manifest = json.loads(image.manifest_bytes)
     assert manifest["mediaType"] == DOCKER_MANIFEST
     assert [x["mediaType"] for x in manifest["layers"]] == [DOCKER_LAYER_GZIP] * 2
@@ -176,8 +178,8 @@ _BUILD_SCRIPT = textwrap.dedent("""
     os.umask(int(sys.argv[2], 8))
     from pathlib import Path
     from fairing_magics.capture.bundle import Bundle, write_bundle
-    from fairing_magics.image import append_layers, code_layer, layer_from_folder
-    from fairing_magics.image.layout import runtime_changes
+    from fairing_magics.image.layout import bundle_payload, code_layer
+    from fairing_magics.oci import append_layers, layer_from_folder
     work = Path(sys.argv[1])
     deps = work / "deps"
     (deps / "pkg").mkdir(parents=True)
@@ -187,7 +189,8 @@ _BUILD_SCRIPT = textwrap.dedent("""
     bundle = Bundle(source="print('hi')\\n", values={"x": b"abc"}, outputs=("y",), python="3.11.2")
     write_bundle(bundle, work / "bundle")
     dep_layer = layer_from_folder(deps, "fairing/deps", "deps", work / "deps.tar.gz")
-    image = append_layers(None, [dep_layer, code_layer(bundle)], **runtime_changes(bundle, {}, with_deps=True))
+    config = bundle_payload(bundle).config({}, with_deps=True)
+    image = append_layers(None, [dep_layer, code_layer(bundle)], **config)
     print(dep_layer.digest, image.digest)
 """)
 

@@ -1,5 +1,6 @@
-"""The package index of the dependency layer: one decision (settings, else pip's index-url), handed
-to uv and pip, credentials never shown; against a real PEP 503 index on 127.0.0.1 behind basic auth."""
+"""The package index of the dependency layer: one decision (settings, else pip's index-url),
+handed to uv and pip, credentials never shown; against a real PEP 503 index on 127.0.0.1 behind
+basic auth."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import time
 
 import pytest
 
+from fairing_magics import events as ev
 from fairing_magics.capture.bundle import Bundle
 from fairing_magics.config import Settings
 from fairing_magics.errors import BuildError
+from fairing_magics.image.builder import AppendBuilder, BuildRequest
 from fairing_magics.image.deps import (
     Target,
     cache_key,
@@ -22,12 +25,14 @@ from fairing_magics.image.deps import (
     install_environment,
 )
 from fairing_magics.image.docker_builder import DockerBuilder, render_dockerfile
+from fairing_magics.image.layout import bundle_payload
 from fairing_magics.image.package_index import (
     PackageIndex,
     choose_index,
     pip_index_url,
     without_userinfo,
 )
+from fairing_magics.oci import parse_reference
 from fairing_magics.secrets_scan import find_credentials, find_credentials_in_blob
 from tests.harness.package_index import PackageIndexServer, make_wheel
 from tests.harness.registry import free_port
@@ -40,22 +45,25 @@ def isolated_env(tmp_path, **extra) -> dict[str, str]:
     """An environment in which pip would read only the files the test writes."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    return {"HOME": str(home), "XDG_CONFIG_DIRS": str(tmp_path / "xdg"), "XDG_CONFIG_HOME": str(home / ".config"),
-            **extra}
+    return {"HOME": str(home), "XDG_CONFIG_DIRS": str(tmp_path / "xdg"),
+            "XDG_CONFIG_HOME": str(home / ".config"), **extra}
 
 
 # -- the decision (pure) --------------------------------------------------------------------
 
 def test_setting_wins_then_pip_env_then_pip_config_then_default(tmp_path):
     conf = tmp_path / "pip.conf"
-    conf.write_text(f"[global]\nindex-url = https://global.example/simple\nextra-index-url = https://evil.example/simple\n"
-                    f"[install]\nindex-url = {MIRROR}\nfind-links = /tmp/wheels\n")
+    conf.write_text("[global]\nindex-url = https://global.example/simple\nextra-index-url = "
+                    f"https://evil.example/simple\n[install]\nindex-url = {MIRROR}\nfind-links = "
+                    "/tmp/wheels\n")
     env = isolated_env(tmp_path, PIP_CONFIG_FILE=str(conf))
     assert choose_index("https://corp.example/simple", ["https://x.example/simple"], env) == \
         PackageIndex("https://corp.example/simple", ("https://x.example/simple",), "setting")
     # pip's index-url ([install] over [global]); its extra-index-url and find-links are NOT adopted.
     assert choose_index("", (), env) == PackageIndex(MIRROR, (), str(conf))
-    assert choose_index("", (), {**env, "PIP_INDEX_URL": "https://env.example/simple"}).url == "https://env.example/simple"
+    assert choose_index("", (),
+                        {**env,
+                         "PIP_INDEX_URL": "https://env.example/simple"}).url == "https://env.example/simple"
     assert choose_index("", (), {**env, "PIP_CONFIG_FILE": os.devnull}) == PackageIndex()
     assert choose_index("", (), isolated_env(tmp_path)) == PackageIndex()
 
@@ -63,13 +71,15 @@ def test_setting_wins_then_pip_env_then_pip_config_then_default(tmp_path):
 def test_pip_config_files_in_pips_order(tmp_path):
     env = isolated_env(tmp_path)
     (tmp_path / "xdg" / "pip").mkdir(parents=True)
-    (tmp_path / "xdg" / "pip" / "pip.conf").write_text("[global]\nindex-url = https://site.example/simple\n")
+    (tmp_path / "xdg" / "pip" / "pip.conf").write_text("[global]\nindex-url = "
+                                                       "https://site.example/simple\n")
     assert pip_index_url(env)[0] == "https://site.example/simple"
     user = tmp_path / "home" / ".config" / "pip"
     user.mkdir(parents=True)
     (user / "pip.conf").write_text("[global]\nindex_url = https://user.example/simple\n")
     assert pip_index_url(env) == ("https://user.example/simple", str(user / "pip.conf"))
-    # An existing PIP_CONFIG_FILE replaces the user's files (as in pip) and wins over the global ones.
+    # An existing PIP_CONFIG_FILE replaces the user's files (as in pip) and wins over the global
+    # ones.
     other = tmp_path / "other.conf"
     other.write_text("[global]\ntimeout = 5\n")
     assert pip_index_url({**env, "PIP_CONFIG_FILE": str(other)})[0] == "https://site.example/simple"
@@ -88,10 +98,14 @@ def test_credentials_are_redacted_and_kept_out_of_the_cache_key_and_command_line
     assert cache_key(["a==1"], target) == cache_key(["a==1"], target, PackageIndex())
     for installer in ("uv", "pip"):
         assert PASSWORD not in " ".join(install_command(installer, ["a==1"], target, tmp_path))
-    uv_env = install_environment("uv", index, {"UV_DEFAULT_INDEX": "https://other/simple", "PATH": "/bin"})
+    uv_env = install_environment("uv", index,
+                                 {"UV_DEFAULT_INDEX": "https://other/simple", "PATH": "/bin"})
     assert uv_env["UV_INDEX_URL"] == url and "UV_DEFAULT_INDEX" not in uv_env
-    pip_env = install_environment("pip", PackageIndex("http://10.0.0.1:8080/simple", ("https://x/simple",)),
-                                  {"PIP_EXTRA_INDEX_URL": "https://evil/simple", "PIP_FIND_LINKS": "/w", "PATH": "/bin"})
+    pip_env = install_environment("pip",
+                                  PackageIndex("http://10.0.0.1:8080/simple",
+                                               ("https://x/simple",)),
+                                  {"PIP_EXTRA_INDEX_URL": "https://evil/simple",
+                                   "PIP_FIND_LINKS": "/w", "PATH": "/bin"})
     assert pip_env["PIP_CONFIG_FILE"] == os.devnull and pip_env["PIP_EXTRA_INDEX_URL"] == "https://x/simple"
     assert pip_env["PIP_TRUSTED_HOST"] == "10.0.0.1" and "PIP_FIND_LINKS" not in pip_env
     settings = Settings(index_url=url, extra_index_urls=(f"https://a:{PASSWORD}@b.example/simple",))
@@ -102,18 +116,20 @@ def test_credentials_are_redacted_and_kept_out_of_the_cache_key_and_command_line
 
 def test_docker_builder_keeps_the_index_out_of_the_image_and_refuses_credentials():
     bundle = Bundle(source="print(1)\n", requirements=("x==1",))
-    text = render_dockerfile(bundle, "reg/base@sha256:" + "a" * 64, ["x==1"], index=choose_index(MIRROR))
+    payload = bundle_payload(bundle)
+    text = render_dockerfile(payload, "reg/base@sha256:" + "a" * 64, index=choose_index(MIRROR))
     lines = text.splitlines()
     assert lines[1].endswith(" AS fairing-deps") and f"--index-url {MIRROR}" in text
     final = lines[lines.index("FROM reg/base@sha256:" + "a" * 64):]
     assert "COPY --from=fairing-deps /fairing/deps/ /fairing/deps/" in final
-    assert not any("tuna" in line for line in final), "the index must not be in the pushed image's steps"
-    assert "AS fairing-deps" not in render_dockerfile(bundle, "b", ["x==1"], index=PackageIndex())
+    assert not any("tuna" in line for line in final), "the index is in no step of the image"
+    assert "AS fairing-deps" not in render_dockerfile(payload, "b", index=PackageIndex())
     secret = choose_index(f"https://robot:{PASSWORD}@pkgs.corp.example/simple")
     with pytest.raises(BuildError) as info:
-        render_dockerfile(bundle, "b", ["x==1"], index=secret)
+        render_dockerfile(payload, "b", index=secret)
     with pytest.raises(BuildError) as info2:  # refused before any engine is asked for
-        DockerBuilder(engine=object(), index=secret).build(bundle, "b", "r/x:1")
+        DockerBuilder(engine=object()).build(bundle,
+                                             BuildRequest(parse_reference("b"), index=secret))
     for error in (info.value, info2.value):
         message = str(error)
         assert PASSWORD not in message and "\n" not in message and "--builder append" in message
@@ -131,7 +147,8 @@ def private_index(tmp_path_factory):
 
 
 def installers() -> list:
-    return ["pip", pytest.param("uv", marks=pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not installed"))]
+    no_uv = pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not installed")
+    return ["pip", pytest.param("uv", marks=no_uv)]
 
 
 def layer_files(layer) -> dict[str, bytes]:
@@ -144,33 +161,37 @@ def layer_files(layer) -> dict[str, bytes]:
 def test_layer_installs_from_a_private_index_with_credentials(private_index, tmp_path, installer):
     index = choose_index(private_index.auth_url)
     before = len(private_index.served_files())
-    layer = dependency_layer(["fairing-probe==1.0"], Target("3.11", glibc="2.36"), cache_dir=tmp_path,
-                             installer=installer, index=index)
+    layer = dependency_layer(["fairing-probe==1.0"], Target("3.11", glibc="2.36"),
+                             cache_dir=tmp_path, installer=installer, index=index)
     files = layer_files(layer)
     assert files["fairing/deps/fairing_probe.py"] == b"ANSWER = 42\n"
     assert len(private_index.served_files()) > before, "the wheel came from our index"
     assert all(ok for _, _, ok in private_index.requests[-2:])
     with layer.open() as fh:
         assert find_credentials_in_blob(fh.read(), [PASSWORD]) == []
-    assert PASSWORD not in layer.description and PASSWORD not in (layer.path.parent / "meta.json").read_text()
+    assert PASSWORD not in layer.description
+    assert PASSWORD not in (layer.path.parent / "meta.json").read_text()
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("installer", installers())
-def test_refused_credentials_and_an_index_that_is_down_are_one_redacted_line(private_index, tmp_path, installer,
-                                                                                monkeypatch):
+def test_refused_credentials_and_an_index_that_is_down_are_one_redacted_line(
+        private_index, tmp_path, installer, monkeypatch):
     monkeypatch.setenv("UV_HTTP_RETRIES", "0")  # a refused connection to 127.0.0.1 needs no retries
     wrong = choose_index(private_index.url_with("robot", "wrong" + PASSWORD))
     with pytest.raises(BuildError) as info:
-        dependency_layer(["fairing-probe==1.0"], Target("3.11"), cache_dir=tmp_path, installer=installer, index=wrong)
+        dependency_layer(["fairing-probe==1.0"], Target("3.11"), cache_dir=tmp_path,
+                         installer=installer, index=wrong)
     message = str(info.value)
     print(f"[index] {installer}, wrong credentials: {message}")
-    assert "refused the credentials (401)" in message and f"127.0.0.1:{private_index.port}/simple" in message
+    assert "refused the credentials (401)" in message
+    assert f"127.0.0.1:{private_index.port}/simple" in message
     assert "\n" not in message and find_credentials(message, [PASSWORD, "wrong" + PASSWORD]) == []
     down = choose_index(f"http://robot:{PASSWORD}@127.0.0.1:{free_port()}/simple")
     started = time.monotonic()
     with pytest.raises(BuildError) as info:
-        dependency_layer(["fairing-probe==1.0"], Target("3.11"), cache_dir=tmp_path, installer=installer, index=down)
+        dependency_layer(["fairing-probe==1.0"], Target("3.11"), cache_dir=tmp_path,
+                         installer=installer, index=down)
     message = str(info.value)
     print(f"[index] {installer}, index down ({time.monotonic() - started:.1f}s): {message}")
     assert "cannot be reached (connection refused)" in message and "--index-url" in message
@@ -181,15 +202,16 @@ def test_refused_credentials_and_an_index_that_is_down_are_one_redacted_line(pri
 def test_pips_configured_index_url_is_adopted(private_index, tmp_path, monkeypatch):
     conf = tmp_path / "pip.conf"
     conf.write_text(f"[global]\nindex-url = {private_index.auth_url}\n")
-    for name in [k for k in os.environ if k.startswith(("PIP_", "UV_INDEX", "UV_DEFAULT_INDEX", "UV_EXTRA"))]:
+    chosen = ("PIP_", "UV_INDEX", "UV_DEFAULT_INDEX", "UV_EXTRA")
+    for name in [k for k in os.environ if k.startswith(chosen)]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
-    from fairing_magics.image.builder import AppendBuilder
-
-    messages: list[str] = []
-    builder = AppendBuilder(object(), cache_dir=tmp_path / "cache", log=messages.append)
+    events: list = []
+    builder = AppendBuilder(None, cache_dir=tmp_path / "cache")
     before = len(private_index.served_files())
-    image = builder.build(Bundle(source="print(1)\n", requirements=("fairing-probe==1.0",)), None, python="3.11")
+    request = BuildRequest(None, python="3.11", index=choose_index())  # the index of each build
+    image = builder.build(Bundle(source="print(1)\n", requirements=("fairing-probe==1.0",)),
+                          request, events.append)
     assert len(private_index.served_files()) > before
-    assert any(m == f"packages from {private_index.url} (from {conf})" for m in messages), messages
+    assert ev.Notice(f"packages from {private_index.url} (from {conf})") in events, events
     assert "fairing/deps/fairing_probe.py" in layer_files(image.layers[0])

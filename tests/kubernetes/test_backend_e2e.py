@@ -54,7 +54,7 @@ class Kube:
 
     def train(self, cell: str, values: dict | None = None, **options) -> tuple[Run, list]:
         """Start ``cell``; return the run and the list its events are appended to."""
-        from fairing_magics.images import ImageService
+        from fairing_magics.image.publish import ImageService
 
         opts = pipeline.TrainOptions(backend="kubernetes", **options)
         events: list = []

@@ -12,7 +12,7 @@ import pytest
 from fairing_magics import pipeline
 from fairing_magics.config import Settings
 from fairing_magics.errors import JobFailed
-from fairing_magics.images import ImageService
+from fairing_magics.image.publish import ImageService
 from fairing_magics.run import RunBook
 
 pytestmark = pytest.mark.e2e

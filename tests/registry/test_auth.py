@@ -27,7 +27,8 @@ def test_auths_by_host_and_by_url():
                         "https://other.example/v2/": {"username": "u", "password": "p"}}}
     assert credentials_from_docker_config("docker.io", config) == ("hub", "pw")
     assert credentials_from_docker_config("registry-1.docker.io", config) == ("hub", "pw")
-    assert credentials_from_docker_config("registry.example.com:5000", config) == ("me", "p:with:colons")
+    assert credentials_from_docker_config("registry.example.com:5000",
+                                          config) == ("me", "p:with:colons")
     assert credentials_from_docker_config("other.example", config) == ("u", "p")
     assert credentials_from_docker_config("unknown.example", config) is None
 
@@ -40,10 +41,13 @@ def test_helpers_take_precedence_and_store_is_the_fallback():
         return (f"{name}-user", "secret")
 
     config = {"credHelpers": {"ecr.example": "ecr-login"}, "credsStore": "desktop",
-              "auths": {"ecr.example": {"auth": b64("ignored:x")}, "plain.example": {"auth": b64("a:b")}}}
-    assert credentials_from_docker_config("ecr.example", config, helper) == ("ecr-login-user", "secret")
+              "auths": {"ecr.example": {"auth": b64("ignored:x")},
+                        "plain.example": {"auth": b64("a:b")}}}
+    assert credentials_from_docker_config("ecr.example", config,
+                                          helper) == ("ecr-login-user", "secret")
     assert credentials_from_docker_config("plain.example", config, helper) == ("a", "b")
-    assert credentials_from_docker_config("else.example", config, helper) == ("desktop-user", "secret")
+    assert credentials_from_docker_config("else.example", config,
+                                          helper) == ("desktop-user", "secret")
     assert calls == [("ecr-login", "ecr.example"), ("desktop", "else.example")]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fairing_magics.errors import ConfigError
-from fairing_magics.registry.reference import Reference, parse_reference
+from fairing_magics.oci.reference import Reference, parse_reference
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -27,7 +27,8 @@ DIGEST = "sha256:" + "ab" * 32
 ])
 def test_parse(text, registry, repository, tag, digest):
     ref = parse_reference(text)
-    assert (ref.registry, ref.repository, ref.tag, ref.digest) == (registry, repository, tag, digest)
+    assert (ref.registry, ref.repository, ref.tag,
+            ref.digest) == (registry, repository, tag, digest)
 
 
 def test_str_round_trips_and_identifier():
@@ -43,7 +44,9 @@ def test_str_round_trips_and_identifier():
     assert Reference("r:1", "a").with_tag("x").name == "r:1/a"
 
 
-@pytest.mark.parametrize("text", ["", "Team/App", "a/b:", "a:bad tag", "a@sha256:xyz", "a//b", "-a", "a/b:-x"])
+@pytest.mark.parametrize("text",
+                         ["", "Team/App", "a/b:", "a:bad tag", "a@sha256:xyz", "a//b", "-a",
+                          "a/b:-x"])
 def test_invalid(text):
     with pytest.raises(ConfigError):
         parse_reference(text)

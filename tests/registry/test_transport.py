@@ -41,7 +41,8 @@ def test_error_carries_codes_and_redacts_the_url():
     assert error_codes(response) == ("DENIED",)
     error = response_error(response, "uploading blob sha256:abc")
     assert error.status == 403 and error.codes == ("DENIED",) and not error.temporary
-    assert "hunter2" not in str(error) and "hunter2" not in error.url and "token=abc" not in error.url
+    assert "hunter2" not in str(error)
+    assert "hunter2" not in error.url and "token=abc" not in error.url
     assert "push rights" in str(error)
     assert error_codes(fake_response(502, b"<html>bad gateway</html>")) == ()
     assert response_error(fake_response(502, b"<html>"), "x").temporary

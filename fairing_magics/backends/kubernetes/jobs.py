@@ -22,7 +22,7 @@ from fairing_magics.kube import status as st
 from fairing_magics.kube.access import ClusterAccess
 from fairing_magics.kube.api_resources import API_RESOURCES, TRAINING_KINDS, ApiResource
 from fairing_magics.kube.client import ClusterClient
-from fairing_magics.kube.labels import LABEL_NAME, LABEL_RUN, MANAGED_SELECTOR
+from fairing_magics.kube.labels import LABEL_NAME, LABEL_RUN, LABEL_SWEEP, MANAGED_SELECTOR
 from fairing_magics.kube.naming import is_label_value
 
 
@@ -31,7 +31,7 @@ class RunInfo:
     """One run as the cluster knows it."""
 
     name: str  # object name, e.g. linreg-a1b2c3
-    kind: str  # job | tfjob | pytorchjob
+    kind: str  # job | tfjob | pytorchjob | trainjob | experiment (a sweep)
     namespace: str
     phase: str
     reason: str = ""
@@ -67,7 +67,8 @@ def list_runs(access: ClusterAccess, namespace: str | None = None,
     namespace = namespace or access.namespace
     client = ClusterClient(access)
     runs: list[RunInfo] = []
-    for kind in TRAINING_KINDS:
+    # a sweep is its Katib Experiment; the jobs of its trials are its, not runs of their own
+    for kind in (*TRAINING_KINDS, "experiment"):
         resource = API_RESOURCES[kind]
         try:
             # A custom kind whose CRD is not installed answers 404: no runs of that kind.
@@ -77,7 +78,9 @@ def list_runs(access: ClusterAccess, namespace: str | None = None,
             if kind == "job":
                 raise
             continue  # e.g. may not list tfjobs: the Jobs are still worth showing
-        runs.extend(run_info(obj, kind) for obj in (body or {}).get("items") or [])
+        runs.extend(run_info(obj, kind) for obj in (body or {}).get("items") or []
+                    if kind == "experiment" or LABEL_SWEEP not in
+                    ((obj.get("metadata") or {}).get("labels") or {}))
     return sorted(runs, key=lambda info: (info.created, info.name))
 
 

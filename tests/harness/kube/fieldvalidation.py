@@ -98,7 +98,7 @@ class SchemaAdmission:
         """The object to store (pruned and defaulted), or an ApiError (400, 422)."""
         schema = self.schema(t, crd)
         if schema is None:
-            return obj
+            return self._admit_open(t, obj, old)
         if directive and directive not in DIRECTIVES:
             raise bad_request(f'fieldValidation "{directive}" is not one of '
                               + ", ".join(DIRECTIVES))
@@ -120,6 +120,23 @@ class SchemaAdmission:
             name = (obj.get("metadata") or {}).get("name", "")
             raise invalid(t, name, [(c.field, c.message) for c in result.causes])
         return result.object
+
+
+    @staticmethod
+    def _admit_open(t: ResourceType, obj: dict, old: dict | None) -> dict:
+        """A kind whose CRD keeps every field (Katib's): its controller's webhook is all the
+        admission there is: defaults on create, then the validating rules."""
+        if t.kind == "Experiment" and old is None:
+            from .katib import set_defaults
+
+            set_defaults(obj)
+        from .webhooks import webhook_causes
+
+        causes = webhook_causes(t.kind, obj) if old is None else []
+        if causes:
+            name = (obj.get("metadata") or {}).get("name", "")
+            raise invalid(t, name, causes)
+        return obj
 
 
 def warning_header(text: str) -> str:

@@ -11,6 +11,8 @@
   ``maxReplicas``.
 - Kubeflow Trainer (``pkg/runtime/framework/plugins/torch``): ``trainer.env`` does not set the
   variables the torch runtime sets itself.
+- Katib (``pkg/webhook/v1beta1/experiment/validator``): an Experiment, after Katib's defaults
+  (:mod:`.katib`); its CRD keeps unknown fields, so this webhook is all its validation.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ _TORCH_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_A
 
 def webhook_causes(kind: str, obj: dict) -> Causes:
     spec = obj.get("spec") or {}
+    if kind == "Experiment" and obj.get("apiVersion", "").startswith("kubeflow.org/"):
+        from .katib import experiment_causes
+
+        return experiment_causes(obj)
     if kind in _REPLICAS:
         return _training_operator(kind, spec)
     if kind == "InferenceService":

@@ -9,6 +9,7 @@ from .cronjobs import CronJobController
 from .deployments import DeploymentController
 from .housekeeping import GarbageCollector, NamespaceController
 from .jobs import JobController
+from .katib import KatibController
 from .scheduler import Scheduler
 from .serving import InferenceServiceController, ServiceController
 from .training import TrainingJobController
@@ -17,7 +18,8 @@ from .trainjobs import TrainJobController
 
 def build_controllers(emu) -> list:
     controllers = [NamespaceController(emu), GarbageCollector(emu), Scheduler(emu),
-                   CronJobController(emu), JobController(emu), TrainingJobController(emu), TrainJobController(emu),
+                   CronJobController(emu), JobController(emu), TrainingJobController(emu),
+                   KatibController(emu), TrainJobController(emu),
                    DeploymentController(emu),
                    InferenceServiceController(emu), ServiceController(emu)]
     if emu.kubelet is not None:

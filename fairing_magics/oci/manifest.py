@@ -75,7 +75,8 @@ class Descriptor:
     def in_format(self, fmt: str) -> Descriptor:
         """The same blob named with the layer media type of ``fmt`` (gzip layers only)."""
         other = _EQUIVALENT_LAYER.get((fmt, self.media_type))
-        return self if other is None else Descriptor(other, self.digest, self.size, self.annotations, self.urls)
+        return self if other is None else Descriptor(other, self.digest, self.size,
+                                                     self.annotations, self.urls)
 
 
 def render_manifest(fmt: str, config: Descriptor, layers: Sequence[Descriptor],
@@ -94,4 +95,5 @@ def render_manifest(fmt: str, config: Descriptor, layers: Sequence[Descriptor],
 
 def canonical_json(body: object) -> bytes:
     """JSON with sorted keys and no insignificant spaces: equal values give equal bytes."""
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(body, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")

@@ -89,18 +89,20 @@ def parse_reference(text: str) -> Reference:
     if "@" in raw:
         raw, digest = raw.split("@", 1)
         if "/" in digest:  # user:password@host/repo: a login, not repo@sha256:...
-            raise ConfigError(f"'***@{digest}' starts with credentials (user:password@): remove them; "
-                              "registry logins come from docker login (~/.docker/config.json) or, "
-                              "for ECR, from your AWS credentials.")
+            raise ConfigError(f"'***@{digest}' starts with credentials (user:password@): remove "
+                              "them; registry logins come from docker login "
+                              "(~/.docker/config.json) or, for ECR, from your AWS credentials.")
         if not _DIGEST.match(digest):
-            raise ConfigError(f"{text!r} has an invalid digest {digest!r}: expected sha256:<64 hex digits>.")
+            raise ConfigError(f"{text!r} has an invalid digest {digest!r}: expected sha256:<64 hex "
+                              "digits>.")
     tag = ""
     last_slash = raw.rfind("/")
     colon = raw.rfind(":")
     if colon > last_slash:
         raw, tag = raw[:colon], raw[colon + 1:]
         if not _TAG.match(tag):
-            raise ConfigError(f"{text!r} has an invalid tag {tag!r}: use letters, digits, '_', '.', '-' (128 at most).")
+            raise ConfigError(f"{text!r} has an invalid tag {tag!r}: use letters, digits, '_', "
+                              "'.', '-' (128 at most).")
     parts = raw.split("/")
     if len(parts) > 1 and _is_registry(parts[0]):
         registry, path = parts[0], parts[1:]

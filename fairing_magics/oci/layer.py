@@ -15,6 +15,7 @@ sha256 of the uncompressed tar (what the image config lists). Both are computed 
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -77,7 +78,7 @@ def complete_entries(entries: Iterable[TarEntry]) -> list[TarEntry]:
         path = entry.path.strip("/")
         if not path or path.startswith("../") or "/../" in f"/{path}/":
             raise ValueError(f"layer path {entry.path!r} is not a relative path inside the image")
-        by_path[path] = entry if entry.path == path else TarEntry(**{**entry.__dict__, "path": path})
+        by_path[path] = entry if entry.path == path else dataclasses.replace(entry, path=path)
     for path in list(by_path):
         for parent in _parents(path):
             by_path.setdefault(parent, TarEntry(parent, kind="dir"))
@@ -87,7 +88,8 @@ def complete_entries(entries: Iterable[TarEntry]) -> list[TarEntry]:
 def entries_from_members(members: Mapping[str, bytes], prefix: str) -> list[TarEntry]:
     """Entries for in-memory files (``{relative path: bytes}``) placed under ``prefix``."""
     prefix = prefix.strip("/")
-    return [TarEntry(f"{prefix}/{rel}" if prefix else rel, data=data) for rel, data in members.items()]
+    return [TarEntry(f"{prefix}/{rel}" if prefix else rel, data=data)
+            for rel, data in members.items()]
 
 
 def entries_from_folder(folder: str | os.PathLike, prefix: str) -> list[TarEntry]:
@@ -132,7 +134,8 @@ def write_tar(entries: Iterable[TarEntry], out: BinaryIO, *, mtime: int | None =
                 tar.addfile(info)
             else:
                 info.type = tarfile.REGTYPE
-                info.mode = entry.mode if entry.mode is not None else (EXEC_MODE if entry.executable else FILE_MODE)
+                fixed = EXEC_MODE if entry.executable else FILE_MODE
+                info.mode = entry.mode if entry.mode is not None else fixed
                 info.size = entry.size
                 if entry.source is not None:
                     with open(entry.source, "rb") as fh:
@@ -165,10 +168,12 @@ def compress_entries(entries: Iterable[TarEntry], out: BinaryIO, *, mtime: int |
                      level: int = GZIP_LEVEL) -> tuple[str, str, int]:
     """Write the gzip'd tar of ``entries`` to ``out``; return ``(digest, diff_id, size)``."""
     compressed = _HashingWriter(out)
-    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=level) as gz:
+    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0,
+                       compresslevel=level) as gz:
         uncompressed = _HashingWriter(gz)
         write_tar(entries, uncompressed, mtime=mtime)
-    return "sha256:" + compressed.sha.hexdigest(), "sha256:" + uncompressed.sha.hexdigest(), compressed.size
+    return ("sha256:" + compressed.sha.hexdigest(), "sha256:" + uncompressed.sha.hexdigest(),
+            compressed.size)
 
 
 @dataclass(frozen=True)
@@ -224,14 +229,16 @@ class Layer:
         return io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")
 
 
-def layer_from_entries(entries: Iterable[TarEntry], description: str, *, mtime: int | None = None) -> Layer:
+def layer_from_entries(entries: Iterable[TarEntry], description: str, *,
+                       mtime: int | None = None) -> Layer:
     """An in-memory layer holding ``entries`` (for small layers such as the code layer)."""
     buffer = io.BytesIO()
     sums = compress_entries(entries, buffer, mtime=mtime)
     return Layer(description=description, data=buffer.getvalue(), known=sums)
 
 
-def layer_from_folder(folder: str | os.PathLike, prefix: str, description: str, blob_path: str | os.PathLike,
+def layer_from_folder(folder: str | os.PathLike, prefix: str, description: str,
+                      blob_path: str | os.PathLike,
                       *, mtime: int | None = None, level: int = FOLDER_GZIP_LEVEL) -> Layer:
     """A layer of ``folder`` placed under ``prefix``, written to the file ``blob_path``."""
     target = Path(blob_path)

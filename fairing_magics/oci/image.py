@@ -1,10 +1,10 @@
 """The :class:`Image` value: a base image plus the layers we append, with its config and manifest.
 
 Everything here is pure: :func:`append_layers` renders the new image config (diff_ids, one
-history entry naming each layer, Env, Cmd, WorkingDir, labels) from the base's config and returns
-an immutable :class:`Image` whose manifest bytes and digest are computed once, on first use.
-Nothing touches the network; the registry client resolves a :class:`BaseImage` and pushes an
-:class:`Image`.
+history entry naming each layer, Env, Cmd, WorkingDir, labels) from the base's config and
+returns an immutable :class:`Image` whose manifest bytes and digest are computed once, on first
+use. Nothing touches the network; the registry client resolves a :class:`BaseImage` and pushes
+an :class:`Image`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from fairing_magics.image.layer import Layer, source_date_epoch
-from fairing_magics.image.manifest import (
+from fairing_magics.oci.layer import Layer, source_date_epoch
+from fairing_magics.oci.manifest import (
     CONFIG_TYPES,
     LAYER_TYPES,
     MANIFEST_TYPES,
@@ -28,6 +28,7 @@ from fairing_magics.image.manifest import (
     format_of,
     render_manifest,
 )
+from fairing_magics.oci.reference import Reference
 
 HISTORY_COMMENT = "fairing-magics"
 # Fields of a Docker config that describe how the *base* was built; they are not ours to keep.
@@ -40,17 +41,19 @@ def sha256_digest(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class BaseImage:
-    """A base image resolved to one platform: its ref by digest, config and layer descriptors.
+    """A base image resolved to one platform: its reference by digest, config and layer
+    descriptors.
 
-    ``ref`` is ``registry/repository@sha256:...`` of the platform's image manifest, the value to
-    print and to record: it never moves, unlike a tag.
+    ``ref`` names the platform's image manifest by digest (``registry/repository@sha256:...``),
+    the value to print and to record: it never moves, unlike a tag.
     """
 
-    ref: str
+    ref: Reference
     media_type: str
     config_bytes: bytes
     layers: tuple[Descriptor, ...]
-    source_digest: str = field(default="", compare=False)  # what the tag pointed at (an index, maybe)
+    #: What the tag pointed at when it was read (an index, maybe): a moved tag shows here.
+    source_digest: str = field(default="", compare=False)
 
     @cached_property
     def config(self) -> dict:
@@ -59,11 +62,6 @@ class BaseImage:
     @property
     def format(self) -> str:
         return format_of(self.media_type)
-
-    @property
-    def repository(self) -> str:
-        """``registry/repository`` without the digest."""
-        return self.ref.split("@", 1)[0]
 
     @property
     def platform(self) -> str:
@@ -105,7 +103,8 @@ class Image:
 
     @cached_property
     def config_descriptor(self) -> Descriptor:
-        return Descriptor(CONFIG_TYPES[self.format], sha256_digest(self.config_bytes), len(self.config_bytes))
+        return Descriptor(CONFIG_TYPES[self.format], sha256_digest(self.config_bytes),
+                          len(self.config_bytes))
 
     def layer_descriptor(self, layer: Layer) -> Descriptor:
         return Descriptor(LAYER_TYPES[self.format], layer.digest, layer.size)
@@ -116,8 +115,10 @@ class Image:
 
     @cached_property
     def manifest_bytes(self) -> bytes:
-        descriptors = list(self.base_layers) + [self.layer_descriptor(layer) for layer in self.layers]
-        return render_manifest(self.format, self.config_descriptor, descriptors, dict(self.annotations))
+        ours = [self.layer_descriptor(layer) for layer in self.layers]
+        descriptors = [*self.base_layers, *ours]
+        return render_manifest(self.format, self.config_descriptor, descriptors,
+                               dict(self.annotations))
 
     @property
     def media_type(self) -> str:
@@ -133,6 +134,11 @@ class Image:
         return dict((self.config.get("config") or {}).get("Labels") or {})
 
     @property
+    def summary(self) -> str:
+        """What was built, in a few words: the number of layers we added."""
+        return f"{len(self.layers)} layers"
+
+    @property
     def size(self) -> int:
         """Total compressed size of every blob the manifest refers to."""
         return (sum(d.size for d in self.base_layers) + sum(layer.size for layer in self.layers)
@@ -143,7 +149,8 @@ def format_created(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def render_config(base_config: Mapping | None, layers: Sequence[Layer], *, env: Mapping[str, str] | None = None,
+def render_config(base_config: Mapping | None, layers: Sequence[Layer], *,
+                  env: Mapping[str, str] | None = None,
                   cmd: Sequence[str] | None = None, entrypoint: Sequence[str] | None = None,
                   workdir: str | None = None, labels: Mapping[str, str] | None = None,
                   created: int | None = None) -> bytes:
@@ -155,7 +162,8 @@ def render_config(base_config: Mapping | None, layers: Sequence[Layer], *, env: 
     layer's description. ``created`` defaults to ``SOURCE_DATE_EPOCH`` (or 0), so that the
     config, hence the image digest, depends on content only.
     """
-    cfg: dict = copy.deepcopy(dict(base_config)) if base_config else {"architecture": "amd64", "os": "linux"}
+    cfg: dict = (copy.deepcopy(dict(base_config)) if base_config
+                 else {"architecture": "amd64", "os": "linux"})
     for name in _BUILD_ONLY_FIELDS:
         cfg.pop(name, None)
     stamp = format_created(source_date_epoch() if created is None else created)
@@ -195,5 +203,6 @@ def append_layers(base: BaseImage | None, layers: Sequence[Layer], **config_chan
     """A new :class:`Image`: ``base`` (or nothing) plus ``layers``, config changed as
     :func:`render_config` describes (``env``, ``cmd``, ``entrypoint``, ``workdir``, ``labels``)."""
     fmt = base.format if base is not None else OCI
-    config_bytes = render_config(base.config if base is not None else None, layers, **config_changes)
+    config_bytes = render_config(base.config if base is not None else None, layers,
+                                 **config_changes)
     return Image(format=fmt, config_bytes=config_bytes, layers=tuple(layers), base=base)
