@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -83,18 +84,21 @@ def start_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
         show(view)
     sweep.emit(ev.StageChanged("capture", "done", seconds, f"{len(bundle.members())} files"))
     pipeline.announce(sweep.emit, train, backend, settings)
+    # Every trial gets what the kernel gives a run in its environment (the cells' file names
+    # and counts, the notebook folder's path hints: outside the bundle); --env wins, as for a run
+    trials = replace(options, train=replace(train, env={**bundle.runtime_env, **dict(train.env)}))
     try:
         bundle_dir = write_bundle(bundle, sweep.folder / "bundle")
         if sweeper_class is None:
             from fairing_magics.sweep.local import LocalSweeper
 
-            LocalSweeper(sweep, bundle_dir, options, settings).start()
+            LocalSweeper(sweep, bundle_dir, trials, settings).start()
         else:
             image = pipeline.build_image(bundle, train, settings, images or ImageService(settings),
                                          sweep.emit, tag=name)
             sweep.image = image
             sweep.save_record()
-            sweeper_class(sweep, options, settings).start(image, bundle.digest)
+            sweeper_class(sweep, trials, settings).start(image, bundle.digest)
     except FairingError as exc:
         sweep.finish(ev.CANCELLED if isinstance(exc, RunCancelled) else ev.FAILED, str(exc),
                      error=exc)
