@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fairing_magics import events as ev
-from fairing_magics.backends import Launch, get_backend
+from fairing_magics.backends import Launch, get_backend, run_env
 from fairing_magics.cache import check_cache, reuse_or_record
 from fairing_magics.capture import capture_cell
 from fairing_magics.capture.bundle import Bundle, write_bundle
@@ -428,9 +428,7 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
         if reuse_or_record(run, bundle, image, options, settings):  # --cache: same inputs ran
             return run  # (its bundle is in the folder of the run it reused)
         bundle_dir = write_bundle(bundle, run.folder / "bundle")
-        # the kernel's cell folder (its file names) first: --env wins
-        env = {**bundle.runtime_env, **options.env}
-        backend.start(Launch(bundle_dir=bundle_dir, env=env, timeout=options.timeout,
+        backend.start(Launch(bundle_dir=bundle_dir, env=run_env(bundle, options), timeout=options.timeout,
                              image=image, options=options, settings=settings,
                              capture_digest=bundle.digest), run)
     except FairingError as exc:

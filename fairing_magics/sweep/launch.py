@@ -23,6 +23,7 @@ from typing import Any
 
 from fairing_magics import events as ev
 from fairing_magics import pipeline
+from fairing_magics.backends import run_env
 from fairing_magics.capture.bundle import BOOTSTRAP_NAME, write_bundle
 from fairing_magics.errors import FairingError, RunCancelled
 from fairing_magics.image.publish import ImageService, target_repository
@@ -84,9 +85,7 @@ def start_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
         show(view)
     sweep.emit(ev.StageChanged("capture", "done", seconds, f"{len(bundle.members())} files"))
     pipeline.announce(sweep.emit, train, backend, settings)
-    # Every trial gets what the kernel gives a run in its environment (the cells' file names
-    # and counts, the notebook folder's path hints: outside the bundle); --env wins, as for a run
-    trials = replace(options, train=replace(train, env={**bundle.runtime_env, **dict(train.env)}))
+    trials = _with_run_env(options, bundle)
     try:
         bundle_dir = write_bundle(bundle, sweep.folder / "bundle")
         if sweeper_class is None:
@@ -157,5 +156,12 @@ def plan_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
         lines.append(f"Base image: {train.base_image or settings.base_image} (resolved to a "
                      "digest at build time)")
         lines.append("")
-        lines.append(describe_experiment_plan(options, settings, bundle))
+        lines.append(describe_experiment_plan(_with_run_env(options, bundle), settings, bundle))
     return "\n".join(lines)
+
+
+def _with_run_env(options: SweepOptions, bundle) -> SweepOptions:
+    """``options`` whose trials get what a run gets in its environment
+    (:func:`~fairing_magics.backends.run_env`: the kernel's cell names, the notebook folder's
+    path hints; ``--env`` wins)."""
+    return replace(options, train=replace(options.train, env=run_env(bundle, options.train)))
