@@ -8,7 +8,7 @@ same completions. It completes, on a line that calls one of our magics:
 - the flags of that magic (read from its own argument parser, so a new flag completes at once;
   a flag already given is not offered again unless it may repeat);
 - the values of ``--backend``, ``--kind``, ``--builder``, ``--ui``, ``--requirements``,
-  ``--expose``, ``--runtime`` and ``--platform``;
+  ``--expose``, ``--runtime``, ``--platform``, ``--outputs-from`` and ``--figure-format``;
 - run names for ``%fairing_logs`` / ``%fairing_cancel`` (and ``--from-run``): this kernel's runs
   and those recorded under ``FAIRING_HOME``; endpoint names for ``%fairing_undeploy``; and for
   ``%fairing_deploy``, the notebook's variables that hold a model (anything with ``predict``).
@@ -31,7 +31,8 @@ _COMMON_PLATFORMS = ("linux/amd64", "linux/arm64")
 
 def _choices() -> dict[tuple[str, str], Callable[[], Iterable[str]]]:
     """(magic, flag) -> the values it takes; ``*`` stands for every magic."""
-    from fairing_magics.config import BACKENDS, UI_MODES
+    from fairing_magics.config import BACKENDS, FIGURE_FORMATS, UI_MODES
+    from fairing_magics.displays import OUTPUTS_FROM
 
     def training_kinds():
         from fairing_magics.kube.api_resources import TRAINING_KINDS
@@ -61,6 +62,8 @@ def _choices() -> dict[tuple[str, str], Callable[[], Iterable[str]]]:
         ("fairing_doctor", "--kind"): checked_kinds,
         ("fairing_train", "--builder"): builders,
         ("fairing_train", "--platform"): lambda: _COMMON_PLATFORMS,
+        ("fairing_train", "--outputs-from"): lambda: OUTPUTS_FROM,
+        ("fairing_train", "--figure-format"): lambda: FIGURE_FORMATS,
         ("fairing_deploy", "--expose"): lambda: ("clusterip", "nodeport", "loadbalancer"),
         ("fairing_deploy", "--runtime"): kserve_runtimes,
     }

@@ -22,12 +22,15 @@ import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from traitlets import Bool, Enum, Integer, List, Unicode, default
+from traitlets import Bool, Enum, Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
 from fairing_magics.errors import redact
+from fairing_magics.runtime.display import DISPLAY_LIMIT, DISPLAYS_LIMIT, RESULT_LIMIT
 
 BACKENDS = ("local", "docker", "kubernetes")
+FIGURE_FORMATS = ("png", "svg", "png,svg")
+MB = 2**20
 UI_MODES = ("auto", "widget", "text")
 CACHE_MODES = ("off", "on")
 INTERRUPT_ACTIONS = ("auto", "detach", "cancel")
@@ -71,6 +74,12 @@ class Settings:
     extra_index_urls: tuple[str, ...] = ()
     #: Reuse a successful run with the same inputs (``--cache``): ``on`` or ``off``.
     cache: str = "off"
+    #: Rich outputs of a run (fairing_magics.displays): caps in MiB per display, per run, and of
+    #: the pickled final value (run.result); how figures are drawn.
+    display_limit_mb: float = DISPLAY_LIMIT / MB
+    displays_limit_mb: float = DISPLAYS_LIMIT / MB
+    result_limit_mb: float = RESULT_LIMIT / MB
+    figure_format: str = "png"
 
     @property
     def runs_root(self) -> Path:
@@ -127,6 +136,15 @@ class FairingSettings(Configurable):
     extra_index_urls = List(Unicode(), help="Extra package indexes of the dependency layer").tag(config=True)
     cache = Enum(CACHE_MODES, help="Reuse a successful run with the same inputs (--cache): on or off; "
                  "needs --storage").tag(config=True)
+    display_limit_mb = Float(DISPLAY_LIMIT / MB, help="Largest rich output of a run (display(), "
+                             "figure, final value) in MiB; a bigger one is left out with a "
+                             "notice").tag(config=True)
+    displays_limit_mb = Float(DISPLAYS_LIMIT / MB, help="All the rich outputs of one run, in MiB; "
+                              "those over it are left out with a notice").tag(config=True)
+    result_limit_mb = Float(RESULT_LIMIT / MB, help="Largest pickled final value of a cell kept as "
+                            "run.result, in MiB").tag(config=True)
+    figure_format = Enum(FIGURE_FORMATS, "png", help="How a run's matplotlib figures come back: "
+                         "png, svg or png,svg").tag(config=True)
 
     @default("registry")
     def _default_registry(self):
@@ -209,4 +227,8 @@ class FairingSettings(Configurable):
             index_url=self.index_url,
             extra_index_urls=tuple(self.extra_index_urls),
             cache=self.cache,
+            display_limit_mb=self.display_limit_mb,
+            displays_limit_mb=self.displays_limit_mb,
+            result_limit_mb=self.result_limit_mb,
+            figure_format=self.figure_format,
         )

@@ -144,6 +144,28 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class DisplayPart:
+    """One part of a display message of the runtime (``ESC]fairing;display=ID;part=I;of=N;...``):
+    the run puts the parts of ``display_id`` together and emits a :class:`DisplayShown`."""
+
+    display_id: str
+    part: int
+    count: int
+    data: str
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class DisplayShown:
+    """A rich output of the program, whole: a ``display()``, a figure or the cell's final value
+    (a :class:`~fairing_magics.displays.Display`); ``replaces`` when it updates an earlier one
+    shown with the same ``display_id``."""
+
+    display: object
+    replaces: bool = False
+
+
+@dataclass(frozen=True)
 class Progress:
     """Byte progress of a transfer (image push)."""
 

@@ -9,6 +9,7 @@ message; both fail the cell, so papermill, nbclient and CI see the failure.
 from __future__ import annotations
 
 import contextlib
+import html
 import sys
 import time
 from pathlib import Path
@@ -62,6 +63,10 @@ def unknown_arguments_message(parser, extra: list[str]) -> str:
             continue
         given = token.split("=", 1)[0]
         starting = [flag for flag in flags if flag.startswith(given)]
+        if len(starting) > 1:
+            closest = difflib.get_close_matches(given, starting, n=2, cutoff=0.8)
+            if len(closest) == 1:  # one much closer than the others is meant (--output: --outputs)
+                starting = closest
         if len(starting) > 1:
             return f"unknown flag {given}: did you mean one of {', '.join(starting)}? ({usage})"
         close = starting or difflib.get_close_matches(given, flags, n=1, cutoff=0.6)
@@ -175,6 +180,12 @@ class FairingMagics(Magics, FairingSettings):
               help="variables to bring back into the notebook after success")
     @argument("--timeout", type=float, default=None, metavar="SECONDS",
               help="stop the run and fail the cell after this many seconds")
+    @argument("--outputs-from", default="chief", metavar="chief|all",
+              help="kubernetes, several replicas: whose displays and --outputs come back: the "
+              "chief (rank 0; default) or all (one set per replica, {replica: value})")
+    @argument("--figure-format", default="", metavar="png|svg|png,svg",
+              help="how matplotlib figures come back (default: %%config "
+              "FairingMagics.figure_format, png)")
     @argument("--no-wait", action="store_true",
               help="return the run at once; the panel keeps streaming")
     @argument("--dry-run", action="store_true",
@@ -222,10 +233,16 @@ class FairingMagics(Magics, FairingSettings):
         process: a subprocess here (``--backend local``), a container, or a Kubernetes Job
         (``--kind tfjob|pytorchjob``, or ``--kind trainjob`` for a Kubeflow Trainer v2 TrainJob
         on ``--runtime-ref``, with ``--workers`` nodes).
-        Logs stream into the panel as they are written. The cell's value is the run
-        (``.status``, ``.logs()``, ``.outputs``, ``.cancel()``, ``.wait()``); with
-        ``--outputs`` the named variables come back into the notebook. If the cell raises,
-        this cell fails with the remote traceback.
+        Logs stream into the panel as they are written. What the cell shows comes back as in
+        the kernel: its final expression's value, ``display(obj)`` (HTML, images, markdown, a
+        DataFrame's table) and matplotlib figures (each ``plt.show()``, and every figure still
+        open at the end; pandas and seaborn plots too), below the log while the run goes on,
+        then as the cell's ordinary outputs (kept in the saved notebook). The cell's value is
+        the run (``.status``, ``.logs()``, ``.outputs``, ``.displays``, ``.result`` -- the final
+        expression's value --, ``.cancel()``, ``.wait()``); with ``--outputs`` the named
+        variables come back into the notebook. If the cell raises, this cell fails with the
+        remote traceback. Caps: ``%config FairingMagics.display_limit_mb`` (per display),
+        ``displays_limit_mb`` (per run), ``result_limit_mb`` (``run.result``).
 
         With ``--cache`` (and ``--storage`` set), a cell whose inputs (the bundle, the image,
         the kind, resources and env) equal an earlier successful run's is not run again: its log,
@@ -239,8 +256,17 @@ class FairingMagics(Magics, FairingSettings):
             w, b = fit(x, y, epochs=200)
             print("loss", loss(w, b, x, y))
 
+        A training curve drawn by the run appears below its log as it is made::
+
+            %%fairing_train --name curve
+            import matplotlib.pyplot as plt
+            losses = train(epochs=20)
+            plt.plot(losses); plt.show()
+            min(losses)
+
         On Kubeflow Trainer v2, two nodes of the ``torch-distributed`` runtime (each pod's
-        ``PET_NODE_RANK`` says which node it is)::
+        ``PET_NODE_RANK`` says which node it is; node 0 sends the displays and outputs, every
+        node with ``--outputs-from all``)::
 
             %%fairing_train --backend kubernetes --kind trainjob --workers 2 --cpu 2
             print("node", os.environ["PET_NODE_RANK"], "of", os.environ["PET_NNODES"])
@@ -321,7 +347,8 @@ class FairingMagics(Magics, FairingSettings):
 
     @contextlib.contextmanager
     def _refreshing(self):
-        """Panels shown during the cell get their final text into the output as the cell ends."""
+        """Panels shown during the cell get their final text into the output as the cell ends,
+        and the displays of a run that ended become the cell's ordinary outputs."""
         self._shown = []
         try:
             yield
@@ -329,6 +356,30 @@ class FairingMagics(Magics, FairingSettings):
             shown, self._shown = self._shown, []
             for view in shown:
                 view.refresh_display()
+                self._show_displays(view)
+
+    def _show_displays(self, view) -> None:
+        """Move the displays of an ended run out of its panel into this cell's outputs, in order:
+        ``display_data`` (figures, ``display()``) and, for the cell's final value, an
+        ``execute_result`` with the cell's prompt (its ``Out`` stays the run). A notebook saved,
+        or executed headless (nbclient, papermill), keeps them like any cell's outputs."""
+        from IPython.display import publish_display_data
+
+        release = getattr(view, "release_displays", None)
+        source = ""
+        for shown in release() if release is not None else ():
+            if shown.source and shown.source != source:  # --outputs-from all: whose they are
+                label = f'<div style="color:#666;font-size:85%">{html.escape(shown.source)}</div>'
+                publish_display_data({"text/plain": f"[{shown.source}]", "text/html": label})
+            source = shown.source
+            if shown.kind == "result":
+                hook = self.shell.displayhook
+                hook.start_displayhook()
+                hook.write_output_prompt()
+                hook.write_format_data(dict(shown.data), dict(shown.metadata))
+                hook.finish_displayhook()
+            else:
+                publish_display_data(dict(shown.data), dict(shown.metadata))
 
     # -- %%fairing_sweep ----------------------------------------------------------------
     @magic_arguments(name="%fairing_sweep")
@@ -603,7 +654,8 @@ class FairingMagics(Magics, FairingSettings):
     @argument("name", help="run name (or the --name it was started with: the latest such run)")
     @line_magic
     def fairing_logs(self, line=""):
-        """Show a run's log again; if it still runs in this kernel, keep following it.
+        """Show a run's log again (and a line per display it made, naming its saved file); if it
+        still runs in this kernel, keep following it.
 
         Works for any run recorded under FAIRING_HOME (or the --storage folder, or in an s3://
         --storage), also from a new kernel: a finished or Lost run prints its ``logs.txt`` and
@@ -625,6 +677,7 @@ class FairingMagics(Magics, FairingSettings):
                 text = (folder / "logs.txt").read_text(encoding="utf-8", errors="replace") \
                     if (folder / "logs.txt").exists() else ""
                 sys.stdout.write(text)
+                self._print_displays(folder)
                 print(self._record_status(record))
                 return None
             if settings.backend == "kubernetes":
@@ -639,6 +692,7 @@ class FairingMagics(Magics, FairingSettings):
             return None
         if run.done:
             sys.stdout.write(run.logs())
+            self._print_displays(run.folder)
             return None
         from fairing_magics.ui.textview import TextView
 
@@ -724,6 +778,14 @@ class FairingMagics(Magics, FairingSettings):
         except MissingRunFile:
             text = ""
         return record, text
+
+    @staticmethod
+    def _print_displays(folder: Path) -> None:
+        """One line per display a run made (its saved file; ``run.displays`` shows them)."""
+        from fairing_magics.displays import read_displays
+
+        for shown in read_displays(folder):
+            print(f"[fairing] {shown.placeholder()}")
 
     @staticmethod
     def _record_status(record: dict) -> str:

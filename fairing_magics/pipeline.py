@@ -19,6 +19,7 @@ from fairing_magics.cache import check_cache, reuse_or_record
 from fairing_magics.capture import capture_cell
 from fairing_magics.capture.bundle import Bundle, write_bundle
 from fairing_magics.config import BACKENDS, Settings
+from fairing_magics.displays import display_limits, runtime_env
 from fairing_magics.errors import ConfigError, FairingError, RunCancelled
 from fairing_magics.image.publish import (
     ImageService,
@@ -50,6 +51,10 @@ class TrainOptions:
     wait: bool = True
     dry_run: bool = False
     image_only: bool = False
+    # Rich outputs: which replicas send displays and --outputs (chief | all); figure format
+    # (png | svg | png,svg; empty: the configured one).
+    outputs_from: str = "chief"
+    figure_format: str = ""
     # Image (docker and kubernetes backends, --image-only); empty: the configured value.
     registry: str = ""
     base_image: str = ""
@@ -85,6 +90,7 @@ def options_from_args(args, settings: Settings | None = None) -> TrainOptions:
         name=args.name, backend=args.backend, env=parse_env(args.env),
         includes=tuple(args.include), outputs=parse_outputs(args.outputs),
         requirements=args.requirements, timeout=args.timeout, wait=not args.no_wait,
+        outputs_from=args.outputs_from, figure_format=args.figure_format,
         dry_run=args.dry_run, image_only=args.image_only, registry=args.registry,
         base_image=args.base_image, platform=args.platform, python=args.python, builder=args.builder,
         kind=args.kind, runtime_ref=args.runtime_ref,
@@ -141,7 +147,8 @@ CLUSTER_FLAGS = (("kind", "--kind"), ("workers", "--workers"), ("runtime_ref", "
                  ("image_pull_secrets", "--image-pull-secret"), ("volumes", "--volume"),
                  ("namespace", "--namespace"), ("context", "--context"))
 RUN_FLAGS = (("env", "--env"), ("outputs", "--outputs"), ("timeout", "--timeout"),
-             ("wait", "--no-wait"))
+             ("wait", "--no-wait"), ("outputs_from", "--outputs-from"),
+             ("figure_format", "--figure-format"))
 
 
 def check_options(options: TrainOptions, settings: Settings) -> str:
@@ -165,6 +172,7 @@ def check_options(options: TrainOptions, settings: Settings) -> str:
         check_builder(options.builder)
     if options.timeout is not None and options.timeout <= 0:
         raise ConfigError(f"--timeout {options.timeout:g} must be a positive number of seconds")
+    check_output_flags(options, backend)
     check_flags(options, settings)
     if backend in IMAGE_BACKENDS or options.image_only:
         check_image_settings(options, settings)
@@ -177,6 +185,27 @@ def check_options(options: TrainOptions, settings: Settings) -> str:
         storage_for(settings.storage).check_settings()
     check_cache(options, settings)
     return backend
+
+
+def check_output_flags(options: TrainOptions, backend: str) -> None:
+    """``--outputs-from`` is ``chief`` or ``all``, and ``all`` needs a run of several replicas
+    (``--backend kubernetes`` with ``--kind tfjob|pytorchjob|trainjob``); ``--figure-format`` is
+    ``png``, ``svg`` or ``png,svg``."""
+    from fairing_magics.config import FIGURE_FORMATS
+    from fairing_magics.displays import OUTPUTS_FROM
+
+    if options.outputs_from not in OUTPUTS_FROM:
+        raise ConfigError(f"--outputs-from {options.outputs_from!r} is not one of "
+                          f"{', '.join(OUTPUTS_FROM)} (chief: the chief or rank 0 replica only; "
+                          "all: one set per replica)")
+    single = backend != "kubernetes" or (options.kind or "job").lower() == "job"
+    if options.outputs_from == "all" and single:
+        raise ConfigError("--outputs-from all brings back one set per replica: it needs a run of "
+                          "several replicas (--backend kubernetes --kind tfjob, pytorchjob or "
+                          "trainjob); this run has one process")
+    if options.figure_format and options.figure_format not in FIGURE_FORMATS:
+        raise ConfigError(f"--figure-format {options.figure_format!r} is not one of "
+                          f"{', '.join(FIGURE_FORMATS)}")
 
 
 def _did_you_mean(value: str, choices: Sequence[str]) -> str:
@@ -402,7 +431,8 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
     stages = backend.stages + (("upload",) if settings.storage.startswith("s3://") else ())
     run = Run(name, backend.name, settings.runs_root / "runs" / name, outputs=options.outputs,
               stages=stages, started_at=started_at,
-              where=run_location(backend_name, options, settings))
+              where=run_location(backend_name, options, settings),
+              display_limits=display_limits(settings), outputs_from=options.outputs_from)
     view = make_view(settings.ui, title=name, backend=backend.name, stages=stages,
                      log_lines=settings.log_lines, on_cancel=lambda: cancel_from_panel(run),
                      started=started_at)
@@ -428,7 +458,10 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
         if reuse_or_record(run, bundle, image, options, settings):  # --cache: same inputs ran
             return run  # (its bundle is in the folder of the run it reused)
         bundle_dir = write_bundle(bundle, run.folder / "bundle")
-        backend.start(Launch(bundle_dir=bundle_dir, env=run_env(bundle, options), timeout=options.timeout,
+        # the bundle's runtime env, then --env (backends.run_env); then how the runtime sends
+        # its displays and outputs back (ours, whatever --env says)
+        env = {**run_env(bundle, options), **runtime_env(options, settings)}
+        backend.start(Launch(bundle_dir=bundle_dir, env=env, timeout=options.timeout,
                              image=image, options=options, settings=settings,
                              capture_digest=bundle.digest), run)
     except FairingError as exc:

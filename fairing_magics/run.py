@@ -7,7 +7,10 @@ in its folder ``<home>/runs/<name>/``, each written as things happen:
 - ``logs.txt``: every finished line (its last frame, colours stripped), flushed with each batch;
 - ``metrics.jsonl``: one JSON object per metric value found in the log (:mod:`fairing_magics.metrics`);
 - ``run.json``: phase, stages with their durations, owner kernel, process, heartbeat. Rewritten on
-  every phase and stage change and every ``HEARTBEAT_SECONDS`` while the run goes on.
+  every phase and stage change and every ``HEARTBEAT_SECONDS`` while the run goes on;
+- ``displays/``: the program's rich outputs (``display()``, figures, the cell's final value), put
+  together from the parts the runtime sends (:mod:`fairing_magics.displays`), each handed on as
+  a ``DisplayShown`` event and listed by ``run.displays``.
 
 From the events it sees, the run derives ``MetricPoints`` (values in finished lines) and
 ``RunProgress`` (a progress bar in the live rows) and hands them on too. Only the last lines stay
@@ -17,8 +20,9 @@ A run whose kernel died is *Lost* (:func:`settle_record`, used by ``%fairing_job
 local run's orphaned process is ended (its output had nowhere to go); a cluster run goes on and
 is reattached by its labels.
 
-``run.status``, ``run.logs()``, ``run.metrics``, ``run.outputs``, ``run.image``, ``run.cancel()``,
-``run.wait()``, ``run.duration`` (one clock: from the start of the cell's capture to the end).
+``run.status``, ``run.logs()``, ``run.metrics``, ``run.outputs``, ``run.displays``, ``run.result``
+(the cell's final value), ``run.image``, ``run.cancel()``, ``run.wait()``, ``run.duration`` (one
+clock: from the start of the cell's capture to the end).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pathlib import Path
 
 from fairing_magics import events as ev
 from fairing_magics.ansi import strip_ansi
+from fairing_magics.displays import Display, DisplayCollector
 from fairing_magics.errors import FairingError, JobFailed, redact
 from fairing_magics.metrics import (
     METRICS_FILE,
@@ -116,13 +121,15 @@ class Run:
 
     def __init__(self, name: str, backend: str, folder: Path, *, outputs: tuple[str, ...] = (),
                  stages: tuple[str, ...] = ev.STAGES, started_at: float | None = None,
-                 where: dict | None = None):
+                 where: dict | None = None, display_limits: tuple[int, int] | None = None,
+                 outputs_from: str = "chief"):
         self.name = name
         self.backend = backend
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.stages_shown = tuple(stages)
         self.requested_outputs = tuple(outputs)
+        self.outputs_from = outputs_from  # "all": each output is {replica: value}
         self.phase = ev.PENDING
         self.started_at = started_at or time.time()
         self.finished_at: float | None = None
@@ -130,6 +137,7 @@ class Run:
         self.stage_details: dict[str, str] = {}
         self._stage_started: dict[str, float] = {}
         self.outputs: dict = {}
+        self.result = None  # the cell's final value (result.pkl), when it pickled under its cap
         self.image: str | None = None
         self.error: FairingError | None = None
         self.summary = ""
@@ -148,6 +156,9 @@ class Run:
         self._done = threading.Event()
         self._cancel: Callable[[], None] | None = None
         self._log = open(self.folder / LOG_FILE, "a", encoding="utf-8")
+        limits = {} if display_limits is None else {"display_limit": display_limits[0],
+                                                     "displays_limit": display_limits[1]}
+        self._displays = DisplayCollector(self.folder, **limits)
         self.suppress_next_display = False
         self.cancelled_by = ""  # who cancelled the run, when not the kernel: "the panel"
         self.save_record()
@@ -157,6 +168,10 @@ class Run:
     def emit(self, event) -> None:
         """Record ``event`` and pass it to every subscriber, then what it tells of metrics and
         progress. Safe from any thread."""
+        if isinstance(event, ev.DisplayPart):  # parts stay here: the whole display goes on
+            for made in self._displays.add(event):
+                self.emit(made)
+            return
         derived: list[object] = []
         save = False
         if isinstance(event, ev.LogLines):
@@ -241,8 +256,9 @@ class Run:
         self.save_record()
 
     def finish(self, phase: str, summary: str | Callable[[str], str], *, error: FairingError | None = None,
-               outputs: dict | None = None) -> None:
-        """End the run (once): set the final phase, outputs or error, and wake waiters.
+               outputs: dict | None = None, result=None) -> None:
+        """End the run (once): set the final phase, outputs (and the cell's final value) or error,
+        and wake waiters.
         ``summary`` may be a function of the run's duration as text (``"2.3 s"``), so that the
         summary says the same duration as the header and ``%fairing_jobs``."""
         with self._lock:
@@ -253,6 +269,7 @@ class Run:
             self.summary = summary(format_seconds(self.duration)) if callable(summary) else summary
             self.error = error
             self.outputs = dict(outputs or {})
+            self.result = result
             self._live = {}
             self._log.flush()
             if self._metrics_file is not None:
@@ -297,6 +314,13 @@ class Run:
             if self._metrics_file is not None:
                 self._metrics_file.flush()
         return metrics_table(read_metrics(self.folder / METRICS_FILE))
+
+    @property
+    def displays(self) -> list[Display]:
+        """The program's rich outputs so far, in order (``display()`` calls, figures, the cell's
+        final value), each saved under ``displays/`` in the run folder. Shown in a notebook, one
+        renders as it did in the panel: ``run.displays[-1]``."""
+        return self._displays.shown()
 
     def tail(self, n: int = TAIL_LINES) -> list[str]:
         """The last ``n`` (at most 40) log lines."""
@@ -393,6 +417,7 @@ class Run:
                             "detail": self.stage_details.get(s, "")}
                            for s in self.stages_shown if s in self.stages],
                 "lines": self.line_count,
+                "displays": len(self._displays.shown()),
                 "metrics": last,
                 "owner": self.owner,
                 "process": self.process,

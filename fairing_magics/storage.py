@@ -34,6 +34,8 @@ RUNS = "runs"
 #: A run's records, written by the kernel as the run goes (fairing_magics.run) and kept in an
 #: s3:// storage beside its outputs when it ends, so another machine's kernel can read them.
 RECORD_FILES = ("run.json", "logs.txt", "metrics.jsonl")
+#: A run's folders of records, kept the same way: its rich outputs (fairing_magics.displays).
+RECORD_FOLDERS = ("displays",)
 #: Files written last by uploaders: seeing one means the rest of the run folder is complete.
 COMMIT_FILES = ("outputs.pkl", "error.json")
 
@@ -130,6 +132,14 @@ class LocalStorage:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source / name, target / name)
         return names
+
+    def list_files(self, run: str, under: str = "") -> list[str]:
+        """The files of ``run`` (under its folder ``under``): names relative to the run, sorted."""
+        base = self.run_dir(run)
+        folder = base / _safe_relative(under) if under else base
+        if not folder.is_dir():
+            return []
+        return sorted(p.relative_to(base).as_posix() for p in folder.rglob("*") if p.is_file())
 
     def read_bytes(self, run: str, name: str) -> bytes:
         """The content of file ``name`` of ``run``; :class:`MissingRunFile` when there is none."""
@@ -276,6 +286,20 @@ class S3Storage:
             raise MissingRunFile(f"run {run} has no files in s3://{self.bucket}/{base}.")
         return sorted(names)
 
+    def list_files(self, run: str, under: str = "") -> list[str]:
+        """The files of ``run`` (under its folder ``under``): names relative to the run, sorted."""
+        base = self.run_key(run)
+        prefix = base + (_safe_relative(under) + "/" if under else "")
+        names = []
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                          Prefix=prefix)
+            for page in pages:
+                names.extend(item["Key"][len(base):] for item in page.get("Contents", []))
+        except Exception as exc:
+            raise self._error(exc, f"listing s3://{self.bucket}/{prefix}") from exc
+        return sorted(names)
+
     def read_bytes(self, run: str, name: str) -> bytes:
         """The content of file ``name`` of ``run``; :class:`MissingRunFile` when there is none."""
         key = self.run_key(run, name)
@@ -388,7 +412,11 @@ def store_run_records(uri: str, run: str, folder: str | os.PathLike) -> list[str
     if not isinstance(storage, S3Storage):
         return []
     copied = []
-    for name in RECORD_FILES:
+    names = list(RECORD_FILES)
+    for sub in RECORD_FOLDERS:
+        if (Path(folder) / sub).is_dir():
+            names += [f"{sub}/{name}" for name in _relative_files(Path(folder) / sub)]
+    for name in names:
         path = Path(folder) / name
         if not path.exists():
             continue

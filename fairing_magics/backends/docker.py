@@ -215,11 +215,13 @@ def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], N
                 done = True
                 break
             parts.append(more)
-        lines = splitter.feed(b"".join(parts))
-        if lines:
-            deliver(lines)
+        for lines, markers in splitter.feed_in_order(b"".join(parts)):
+            if lines:
+                deliver(lines)
+            if markers and on_live is not None:
+                on_live(splitter.live(), markers)
         if on_live is not None:
-            on_live(splitter.live(), splitter.take_markers())
+            on_live(splitter.live(), [])
     last = splitter.close()
     if last:
         deliver(last)

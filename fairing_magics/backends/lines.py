@@ -40,6 +40,7 @@ MAX_LIVE = 200  # live rows at most: beyond, the oldest are finished whatever th
 FRAME_HOLD = 3  # a redrawn row stays live until this many rows were started below it
 MAX_CARRY = 4096  # an escape sequence split across reads waits this long for its end
 MARKER_PREFIX = "fairing;"
+MARKER_START = "\x1b]" + MARKER_PREFIX
 
 _SPECIAL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # everything but text, \t and \n
 _CONTROL = re.compile(r"""
@@ -100,6 +101,7 @@ class Terminal:
         self._saved: tuple[int, int] | None = None
         self._carry = ""
         self._markers: list[str] = []
+        self._marker_row = -1  # a row that holds only a marker so far: its newline adds no row
         self._sgr_cache: dict[tuple[str, str], str] = {}
 
     # -- what callers use ----------------------------------------------------------------
@@ -176,6 +178,7 @@ class Terminal:
         self._rows, self._styles, self._redrawn = [""], [None], [False]
         self._r = self._c = 0
         self._saved = None
+        self._marker_row = -1
         return tuple(finished)
 
     def take_markers(self) -> list[str]:
@@ -183,11 +186,24 @@ class Terminal:
         markers, self._markers = self._markers, []
         return markers
 
+    def feed_in_order(self, text: str) -> list[tuple[tuple[str, ...], list[str]]]:
+        """:meth:`feed` that keeps the markers in their place among the lines: ``(finished rows,
+        markers after them)`` pairs, in order (one pair for text without markers). So a display
+        made after a line is handed on after it, whatever the reads gathered together."""
+        starts = [0]
+        at = text.find(MARKER_START, 1)
+        while at >= 0:
+            starts.append(at)
+            at = text.find(MARKER_START, at + 1)
+        starts.append(len(text))
+        return [(self.feed(text[a:b]), self.take_markers())
+                for a, b in zip(starts, starts[1:], strict=False) if b > a]
+
     # -- the screen ----------------------------------------------------------------------
     def _simple(self) -> bool:
         return (self._r == len(self._rows) - 1 and self._c == len(self._rows[-1]) and not self._style
                 and self._styles[-1] is None and self._saved is None and self._depth == 0
-                and len(self._rows) == 1 and not self._redrawn[0])
+                and len(self._rows) == 1 and not self._redrawn[0] and self._marker_row < 0)
 
     def _fast(self, text: str, finished: list[str]) -> tuple[str, ...]:
         """Plain text at the end of a plain last row: lines are what ``split`` says."""
@@ -216,6 +232,7 @@ class Terminal:
                 self._write(part)
 
     def _write(self, part: str) -> None:
+        self._marker_row = -1
         r, c = self._r, self._c
         row = self._rows[r]
         if c > len(row):
@@ -233,6 +250,10 @@ class Terminal:
         self._c = end
 
     def _newline(self) -> None:
+        if self._marker_row == self._r:
+            self._marker_row = -1
+            if self._c == 0 and not self._rows[self._r]:
+                return  # the runtime's marker line: nothing to show, no empty line in the log
         self._r += 1
         self._c = 0
         if self._r == len(self._rows):
@@ -301,6 +322,8 @@ class Terminal:
             payload = match.group("osc")
             if payload.startswith(MARKER_PREFIX):
                 self._markers.append(payload[len(MARKER_PREFIX):])
+                if self._c == 0 and not self._rows[self._r]:
+                    self._marker_row = self._r
         elif match.group("esc") is not None:
             code = match.group("esc")
             if code == "7":
@@ -380,6 +403,8 @@ class Terminal:
         finished.extend(self._render(i) for i in range(keep))
         del self._rows[:keep], self._styles[:keep], self._redrawn[:keep]
         self._r = max(0, self._r - keep)
+        if self._marker_row >= 0:
+            self._marker_row -= keep
         if self._saved is not None:
             self._saved = (max(0, self._saved[0] - keep), self._saved[1])
 
@@ -409,6 +434,11 @@ class LineSplitter:
     def feed(self, data: bytes) -> tuple[str, ...]:
         """The lines ``data`` finished (possibly none), without their line endings."""
         return self.terminal.feed(self._decoder.decode(data))
+
+    def feed_in_order(self, data: bytes) -> list[tuple[tuple[str, ...], list[str]]]:
+        """``(lines, markers)`` pairs in the order ``data`` has them
+        (:meth:`Terminal.feed_in_order`)."""
+        return self.terminal.feed_in_order(self._decoder.decode(data))
 
     def live(self) -> tuple[str, ...]:
         return self.terminal.live()
@@ -451,8 +481,22 @@ class LineEvents:
 
 
 def marker_event(marker: str, source: str = ""):
-    """The event of a runtime marker (``stage=upload;state=done;seconds=0.4``), or None."""
+    """The event of a runtime marker, or None: a stage (``stage=upload;state=done;seconds=0.4``),
+    a part of a display (``display=ID;part=1;of=3;data=...``: :mod:`fairing_magics.displays`), a
+    notice (``notice=TEXT;level=warning``, the text percent-encoded)."""
     fields = dict(part.partition("=")[::2] for part in marker.split(";") if "=" in part)
+    if "display" in fields and "data" in fields:
+        try:
+            part, count = int(fields.get("part", "")), int(fields.get("of", ""))
+        except ValueError:
+            return None
+        return ev.DisplayPart(fields["display"], part, count, fields["data"], source)
+    if "notice" in fields:
+        from urllib.parse import unquote
+
+        level = fields.get("level", "")
+        level = level if level in ("info", "warning", "error") else "warning"
+        return ev.Notice(unquote(fields["notice"]), level, source)
     if "stage" in fields and fields.get("state") in ("running", "done", "failed"):
         try:
             seconds = float(fields.get("seconds") or 0.0)

@@ -24,6 +24,7 @@ from fairing_magics import events as ev
 from fairing_magics.backends import Launch
 from fairing_magics.backends.lines import LineEvents, LineSplitter
 from fairing_magics.capture.bundle import BOOTSTRAP_NAME
+from fairing_magics.displays import RESULT_FILE, load_result
 from fairing_magics.errors import FairingTimeout, JobFailed, RunCancelled
 from fairing_magics.run import Run, cancel_request
 
@@ -138,11 +139,13 @@ def pump_lines(fd: int, deliver, chunk: int = READ_CHUNK, gather_seconds: float 
                 break
             parts.append(more)
             size += len(more)
-        lines = splitter.feed(b"".join(parts))
-        if lines:
-            deliver(lines)
+        for lines, markers in splitter.feed_in_order(b"".join(parts)):
+            if lines:
+                deliver(lines)
+            if markers and on_live is not None:
+                on_live(splitter.live(), markers)
         if on_live is not None:
-            on_live(splitter.live(), splitter.take_markers())
+            on_live(splitter.live(), [])
     last = splitter.close()
     if last:
         deliver(last)
@@ -186,8 +189,8 @@ def _finish(run: Run, returncode: int, reason: str, seconds: float, launch: Laun
 
 def finish_from_exit(run: Run, returncode: int, seconds: float) -> None:
     """End ``run`` from its program's exit code and its run folder: the ``--outputs`` from
-    ``outputs.pkl`` on success, else the error from ``error.json`` (any backend whose program
-    writes into ``run.folder`` ends this way)."""
+    ``outputs.pkl`` and the cell's final value from ``result.pkl`` on success, else the error
+    from ``error.json`` (any backend whose program writes into ``run.folder`` ends this way)."""
     if returncode == 0:
         outputs = {}
         path = run.folder / "outputs.pkl"
@@ -195,9 +198,13 @@ def finish_from_exit(run: Run, returncode: int, seconds: float) -> None:
             import cloudpickle
 
             outputs = cloudpickle.loads(path.read_bytes())
+        result_path = run.folder / RESULT_FILE
+        result = load_result(result_path.read_bytes() if result_path.exists() else None,
+                             lambda text: run.emit(ev.Notice(text, "warning")))
         run.emit(ev.StageChanged("run", "done", seconds))
         names = ", ".join(outputs) if outputs else "no outputs"
-        run.finish(ev.SUCCEEDED, lambda took: f"succeeded in {took} ({names})", outputs=outputs)
+        run.finish(ev.SUCCEEDED, lambda took: f"succeeded in {took} ({names})", outputs=outputs,
+                   result=result)
         return
     run.emit(ev.StageChanged("run", "failed", seconds))
     error = error_from_output(run, run.folder, returncode)

@@ -18,6 +18,7 @@ cloudpickle besides the pinned requirements) runs it with the bootstrap it carri
       fairing_storage_upload.py  uploads the output folder when FAIRING_STORAGE is s3:// (boto3)
       fairing_live.py         log_metric, live progress frames, stage markers (stdlib)
       fairing_frames.py       saves the failing frames' variables when the program raises
+      fairing_display.py      display(), the final value, matplotlib figures to the kernel (stdlib)
 
 The :class:`Bundle` value is pure data; :func:`write_bundle` is the only function here that
 touches the disk. The same bundle gives byte-identical files and the same :attr:`Bundle.digest`;
@@ -40,6 +41,7 @@ BOOTSTRAP_NAME = "fairing_bootstrap.py"
 STORAGE_UPLOAD_NAME = "fairing_storage_upload.py"
 LIVE_NAME = "fairing_live.py"
 FRAMES_NAME = "fairing_frames.py"
+DISPLAY_NAME = "fairing_display.py"
 REQUIREMENTS_NAME = "requirements.txt"
 SETTINGS_NAME = "fairing_settings.py"
 SHELL_NAME = "fairing_shell.py"
@@ -193,6 +195,7 @@ class Bundle:
             STORAGE_UPLOAD_NAME: runtime_source("storage_upload.py"),
             LIVE_NAME: runtime_source("live.py"),
             FRAMES_NAME: runtime_source("frames.py"),
+            DISPLAY_NAME: runtime_source("display.py"),
         }
         if self.pickle:
             out[PICKLE_NAME] = self.pickle

@@ -51,7 +51,7 @@ from fairing_magics.capture.requirements import (
     pin_requirements,
     requirement_lines,
 )
-from fairing_magics.capture.resolve import DISPLAY_SHIM, Resolution, resolve_names
+from fairing_magics.capture.resolve import Resolution, resolve_names
 from fairing_magics.capture.strings import (
     attribute_chains,
     names_in_strings,
@@ -153,8 +153,6 @@ def _render_main(res: Resolution, order: list[str], cell_text: str, tree: ast.Mo
     literals = [res.values[n].source.rstrip("\n") for n in sorted(res.values) if n in inlined]
     if literals:
         sections.append("\n".join(literals))
-    if res.display_shim:
-        sections.append(DISPLAY_SHIM.rstrip("\n"))
     text = "\n\n".join(sections) + "\n"
     segments = [{"kind": "prelude", "name": "", "first": 1, "last": text.count("\n"), "filename": "", "line": 1}]
     load_at = None

@@ -30,13 +30,8 @@ from fairing_magics.capture.values import CapturedValue, capture_value
 from fairing_magics.errors import CaptureError
 
 # Names IPython puts into the user namespace or builtins that a plain Python either has as a
-# builtin (exit, quit, open) or that we provide a stand-in for (display).
+# builtin (exit, quit, open) or that the run's runtime provides (display: fairing_display.py).
 _IPYTHON_AS_BUILTIN = frozenset({"exit", "quit", "open"})
-DISPLAY_SHIM = (
-    "def display(*objs, **kwargs):  # IPython's display() outside IPython: print each object\n"
-    "    for obj in objs:\n"
-    "        print(repr(obj))\n"
-)
 
 
 @dataclass(frozen=True)
@@ -75,7 +70,6 @@ class Resolution:
     deps: dict[str, set[str]] = field(default_factory=dict)  # immediate deps of definitions/aliases
     aliases: dict[str, Alias] = field(default_factory=dict)
     values: dict[str, CapturedValue] = field(default_factory=dict)
-    display_shim: bool = False
     notes: list[str] = field(default_factory=list)
     modules: set[str] = field(default_factory=set)  # modules imported by the captured code
 
@@ -189,8 +183,8 @@ def resolve_names(
         seen.add(name)
         if name not in namespace or _is_builtin(name, namespace):
             if name == "display" and name not in namespace:
-                result.display_shim = True
-                result.notes.append("display(): IPython only; replaced by a function that prints each object's repr")
+                result.notes.append("display(): provided by the run's runtime; what it shows comes "
+                                    "back into the notebook")
             elif name == "get_ipython" and name not in namespace:
                 raise CaptureError("the cell calls get_ipython(), which only exists inside IPython; "
                                    "use plain Python instead.")

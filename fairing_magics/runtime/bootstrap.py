@@ -17,12 +17,22 @@ What it does, in order:
    globals are ``__main__`` (libraries that look up their caller's names while unpickling, such
    as formula models, find the notebook's); the definitions' live state and the library
    settings are put back just before the cell. stdout and stderr are line buffered.
+   The cell's rich outputs (``display()``, its final value, matplotlib figures) go to the kernel
+   through ``fairing_display.py`` (:mod:`fairing_magics.runtime.display`): the cell part is
+   compiled with its final expression apart, so that its value is shown (and kept as
+   ``result.pkl``).
 4. On success writes the named outputs to ``$FAIRING_OUTPUT_DIR/outputs.pkl`` (a cloudpickled
    dict) and exits 0. On failure writes ``$FAIRING_OUTPUT_DIR/error.json`` (type, message,
-   traceback) and exits non-zero; a FileNotFoundError for a path the notebook's folder has
-   says so and names ``--include``;
-   before exiting it saves the failing frames' variables to ``frames.pkl`` (the bundle's
-   ``fairing_frames.py``, for ``%fairing_debug``).
+   traceback, replica, time) and exits non-zero; a FileNotFoundError for a path the notebook's
+   folder has says so and names ``--include``; before exiting it saves the failing frames'
+   variables to ``frames.pkl`` (the bundle's ``fairing_frames.py``, for ``%fairing_debug``).
+
+   **Replicas** (a TFJob's, PyTorchJob's or TrainJob's pods, told apart by ``TF_CONFIG``,
+   ``RANK``, ``PET_NODE_RANK``: :func:`replica_of`): the chief (rank 0) writes as above; every
+   other replica's ``FAIRING_OUTPUT_DIR`` is ``<output>/replicas/<replica>/``, so no replica
+   overwrites another's files or ``error.json``. Only the chief's displays and outputs are sent
+   unless ``FAIRING_OUTPUTS_FROM=all`` (``--outputs-from all``): then every replica sends its
+   displays and writes ``<output>/replicas/<replica>/outputs.pkl``.
 
 5. When ``FAIRING_STORAGE`` is an ``s3://`` URI, uploads the output folder (outputs, error,
    files the program wrote there) to ``<storage>/runs/<run>/`` with the bundle's
@@ -32,7 +42,8 @@ Environment: ``FAIRING_OUTPUT_DIR`` (default ``./fairing-output``), ``FAIRING_RU
 ``FAIRING_STORAGE``, ``FAIRING_KERNEL_CELLS`` (the kernel's cell folder, for its file names),
 ``FAIRING_INPUT_<hash>`` (a cell's execution count), ``FAIRING_KERNEL_FOLDER`` and
 ``FAIRING_KERNEL_PATHS`` (the kernel's working folder and hashes of its paths, for absolute paths
-and the missing-file hint); a sweep's trial also gets ``FAIRING_PARAM_<name>`` for each
+and the missing-file hint), ``FAIRING_OUTPUTS_FROM``; the displays' (``FAIRING_DISPLAYS`` ...)
+are read by ``fairing_display.py``; a sweep's trial also gets ``FAIRING_PARAM_<name>`` for each
 parameter the manifest lists (set as a plain name before the cell runs).
 Exit codes: 0 success, 1 the cell raised, 2 the bundle cannot run here, 130/143 interrupted.
 """
@@ -47,6 +58,7 @@ import pickle
 import shutil
 import signal
 import sys
+import time
 import traceback
 import types
 
@@ -57,7 +69,9 @@ EXIT_BUNDLE_ERROR = 2
 OUTPUTS_FILE = "outputs.pkl"
 ERROR_FILE = "error.json"
 FRAMES_MODULE = "fairing_frames.py"
+REPLICAS_DIR = "replicas"
 LIVE_FILE = "fairing_live.py"
+DISPLAY_FILE = "fairing_display.py"
 KERNEL_CELLS_TOKEN = "<kernel-cells>"
 KERNEL_CELLS_ENV = "FAIRING_KERNEL_CELLS"
 KERNEL_INPUT_PREFIX = "<ipython-input-#-"  # + hash + ">": its count is in FAIRING_INPUT_<hash>
@@ -81,6 +95,8 @@ def _record_error(output_dir, exc_type, message, tb_text, kind):
         "traceback": tb_text,
         "kind": kind,
         "python": "%d.%d.%d" % sys.version_info[:3],
+        "replica": os.environ.get("FAIRING_REPLICA", ""),
+        "time": time.time(),
     }
     _write_atomic(os.path.join(output_dir, ERROR_FILE), json.dumps(body, indent=2).encode("utf-8"))
 
@@ -139,36 +155,75 @@ def _upload_outputs(bundle_dir, output_dir):
 def _inspect_failure(bundle_dir, output_dir, exc, tb_text):
     """Save the failing frames' variables (``fairing_frames.py``, for ``%fairing_debug``) and
     return the traceback to record: ``tb_text``, or a notebook cell's own."""
-    path = os.path.join(bundle_dir, FRAMES_MODULE)
-    if not os.path.exists(path):
-        return tb_text
     try:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("fairing_frames", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = _runtime_module(bundle_dir, "fairing_frames", FRAMES_MODULE)
+        if module is None:
+            return tb_text
         if not isinstance(exc, KeyboardInterrupt):
             module.save_frames(exc, output_dir)
         return module.failure_traceback(exc, tb_text)
     except Exception as err:  # noqa: BLE001 - never hide the program's own error
-        sys.stderr.write("fairing: could not inspect the failure: %s\n" % err)
+        sys.stderr.write("fairing: could not inspect the failure: %s\\n" % err)
         return tb_text
 
 
-def _live(bundle_dir):
-    """The bundle's ``fairing_live`` module (log_metric, live progress frames, stage markers),
-    loaded once; None for a bundle without it."""
-    module = sys.modules.get("fairing_live")
-    path = os.path.join(bundle_dir, LIVE_FILE)
+def _runtime_module(bundle_dir, name, filename):
+    """The bundle's runtime module ``name`` (``filename`` in the bundle), loaded once and
+    importable by its name; None for a bundle without it."""
+    module = sys.modules.get(name)
+    path = os.path.join(bundle_dir, filename)
     if module is None and os.path.exists(path):
         import importlib.util
 
-        spec = importlib.util.spec_from_file_location("fairing_live", path)
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        sys.modules["fairing_live"] = module
+        sys.modules[name] = module
     return module
+
+
+def _live(bundle_dir):
+    """The bundle's ``fairing_live`` module (log_metric, live progress frames, stage markers)."""
+    return _runtime_module(bundle_dir, "fairing_live", LIVE_FILE)
+
+
+def replica_of(environ):
+    """``(name, chief)`` of this process among the replicas of a distributed job, from the env
+    the training operators set: ``TF_CONFIG``'s task (``chief-0``, ``worker-1``; without a chief
+    or master, worker 0 is the chief), a PyTorchJob's ``RANK`` (0: ``master-0``, then
+    ``worker-N``), a TrainJob's ``PET_NODE_RANK`` (``node-N``), a Job's
+    ``JOB_COMPLETION_INDEX``. ``("", True)`` for a single process."""
+    tf_config = environ.get("TF_CONFIG", "")
+    if tf_config:
+        try:
+            config = json.loads(tf_config)
+            task = config.get("task") or {}
+            kind, index = str(task.get("type", "")).lower(), int(task.get("index", 0))
+        except (ValueError, TypeError, AttributeError):
+            kind, index, config = "", 0, {}
+        if kind:
+            cluster = {str(k).lower() for k in (config.get("cluster") or {})}
+            chief = kind in ("chief", "master") or (
+                kind == "worker" and index == 0 and not cluster & {"chief", "master"})
+            return "%s-%d" % (kind, index), chief
+    for variable, name in (("RANK", None), ("PET_NODE_RANK", "node"),
+                           ("JOB_COMPLETION_INDEX", "index")):
+        value = environ.get(variable, "")
+        if value.isdigit():
+            rank = int(value)
+            if name is None:
+                return ("master-0" if rank == 0 else "worker-%d" % (rank - 1)), rank == 0
+            return "%s-%d" % (name, rank), rank == 0
+    return "", True
+
+
+def _flush_figures(rich):
+    if rich is not None:
+        try:
+            rich.flush_figures()
+        except Exception as exc:  # noqa: BLE001 - figures never fail the run
+            sys.stderr.write("fairing: could not show the open figures: %s: %s\n"
+                             % (type(exc).__name__, exc))
 
 
 def _live_stage(bundle_dir, name):
@@ -217,11 +272,22 @@ def _on_sigterm(signum, frame):
 
 def main(argv):
     bundle_dir = os.path.abspath(argv[1] if len(argv) > 1 else os.path.dirname(os.path.abspath(__file__)))
-    output_dir = os.path.abspath(os.environ.get("FAIRING_OUTPUT_DIR") or "fairing-output")
+    root_output = os.path.abspath(os.environ.get("FAIRING_OUTPUT_DIR") or "fairing-output")
+    replica, chief = replica_of(os.environ)
+    every = os.environ.get("FAIRING_OUTPUTS_FROM", "") == "all"
+    output_dir = root_output if chief else os.path.join(root_output, REPLICAS_DIR, replica)
+    os.environ["FAIRING_OUTPUT_DIR"] = output_dir  # the cell's files: a replica's own folder
+    if replica:
+        os.environ["FAIRING_REPLICA"] = replica
+    if every and replica:  # --outputs-from all: every replica's under its name, the chief's too
+        outputs_path = os.path.join(root_output, REPLICAS_DIR, replica, OUTPUTS_FILE)
+    else:
+        outputs_path = os.path.join(output_dir, OUTPUTS_FILE)
+    os.makedirs(os.path.dirname(outputs_path), exist_ok=True)
     os.makedirs(output_dir, exist_ok=True)
-    for stale in (OUTPUTS_FILE, ERROR_FILE):
-        if os.path.exists(os.path.join(output_dir, stale)):
-            os.remove(os.path.join(output_dir, stale))
+    for stale in (outputs_path, os.path.join(output_dir, ERROR_FILE)):
+        if os.path.exists(stale):
+            os.remove(stale)
 
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -232,6 +298,9 @@ def main(argv):
     live = _live(bundle_dir)
     if live is not None:
         live.install()
+    rich = _runtime_module(bundle_dir, "fairing_display", DISPLAY_FILE)
+    if rich is not None:
+        rich.install(output_dir if chief else "", send=chief or every)
 
     try:
         with open(os.path.join(bundle_dir, "fairing_manifest.json"), encoding="utf-8") as fh:
@@ -278,8 +347,10 @@ def main(argv):
 
     try:
         try:
-            _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle)
+            _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle, rich)
         finally:
+            if not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+                _flush_figures(rich)  # what the cell drew, also when it failed (as IPython shows)
             if live is not None and hasattr(live, "finish"):
                 live.finish()  # the cell's last line ends as it ended in the kernel
     except _BundleLoadError as exc:
@@ -302,17 +373,19 @@ def main(argv):
             sys.exit(EXIT_CELL_FAILED)
 
     outputs = {}
-    missing = [name for name in manifest.get("outputs", []) if name not in namespace]
+    # another replica's outputs only with --outputs-from all
+    wanted = manifest.get("outputs", []) if chief or every else []
+    missing = [name for name in wanted if name not in namespace]
     if missing:
         _fail_bundle(output_dir, "the cell did not define the output(s) %s" % ", ".join(missing))
-    for name in manifest.get("outputs", []):
+    for name in wanted:
         outputs[name] = namespace[name]
     if outputs:
         try:
             data = cloudpickle.dumps(outputs)
         except Exception as exc:  # noqa: BLE001
             _fail_bundle(output_dir, "cannot pickle the outputs: %s: %s" % (type(exc).__name__, exc))
-        _write_atomic(os.path.join(output_dir, OUTPUTS_FILE), data)
+        _write_atomic(outputs_path, data)
     sys.stdout.flush()
     sys.stderr.flush()
     return EXIT_OK
@@ -433,8 +506,9 @@ def _restore_settings(bundle_dir, snapshots, encoded):
     settings.restore_settings(snapshots, encoded)
 
 
-def _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle):
-    """Run main.py part by part (see the module docstring)."""
+def _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle, rich=None):
+    """Run main.py part by part (see the module docstring); the cell's final expression is shown
+    by ``rich`` (``fairing_display``), as IPython shows it."""
     with open(main_path, encoding="utf-8") as fh:
         source = fh.read()
     program = manifest.get("program") or {}
@@ -457,6 +531,12 @@ def _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle):
         line = segment.get("line") or segment["first"]
         if filename != main_path:
             _register_lines(cache, filename, line, text)
+        if segment["kind"] == "cell" and rich is not None:
+            code, final = rich.compile_cell("\n" * (line - 1) + text, filename, flags)
+            exec(code, namespace)
+            if final is not None:
+                rich.show_result(eval(final, namespace))
+            continue
         code = compile("\n" * (line - 1) + text, filename, "exec", flags=flags, dont_inherit=True)
         exec(code, namespace)
 

@@ -14,7 +14,8 @@ only. In the kernel the same functions are ``fairing_magics.log_metric`` & co.
   (restore cursor): on a terminal, and in the kernel's reader, that is the same screen, but every
   frame reaches the log at once.
 - :func:`stage` writes invisible markers (``ESC]fairing;stage=upload;state=running BEL``) that
-  the kernel turns into its stage timeline.
+  the kernel turns into its stage timeline; :func:`write_markers` writes any marker (the displays
+  of ``fairing_display`` too) with the framing of the frames.
 - :func:`watch_parent`: a local run ends itself when the kernel that started it is gone (its
   output would go nowhere).
 """
@@ -26,6 +27,7 @@ import threading
 import time
 
 SAVE_AND_BREAK = "\x1b7\n"
+MARKER_START = "\x1b]fairing;"
 RESTORE = "\x1b8"
 METRIC_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-|")
 PARENT_POLL_SECONDS = 1.0
@@ -187,7 +189,7 @@ def stage_marker(name, state, seconds=None):
     fields = "stage=%s;state=%s" % (name, state)
     if seconds is not None:
         fields += ";seconds=%.3f" % seconds
-    return "\x1b]fairing;%s\x07" % fields
+    return MARKER_START + fields + "\x07"
 
 
 class stage:
@@ -209,10 +211,30 @@ class stage:
 
 
 def _write_marker(marker):
-    stream = _streams.get("stdout") or sys.stdout
+    write_markers([marker[len(MARKER_START):-1]])
+
+
+def write_markers(payloads, stream=None):
+    """Write invisible markers (``ESC]fairing;PAYLOAD BEL``), one a line, so that each reaches
+    the kernel at once. A line the program left open is ended first with the frames' framing
+    (``ESC 7`` + newline; its next write restores the cursor), so a marker never breaks a
+    line: the kernel's terminal drops a row that holds nothing but a marker. ``stream``: the
+    :class:`LiveStream` to write to (default: the run's stdout)."""
+    text = "".join(MARKER_START + payload + "\x07\n" for payload in payloads)
+    stream = stream if stream is not None else _streams.get("stdout")
     try:
-        stream.write(marker + "\n")
-        stream.flush()
+        if stream is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        state = stream._state
+        with state.lock:
+            inner = stream._inner
+            if state.open and not state.saved:
+                inner.write(SAVE_AND_BREAK)
+                state.saved = True
+            inner.write(text)
+            inner.flush()
     except (OSError, ValueError):
         pass  # nobody reads any more: the marker has no one to tell
 

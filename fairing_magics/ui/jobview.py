@@ -6,11 +6,17 @@ their durations (only the stages the backend has: capture, build, push, submit, 
 run, upload); the notices that matter (pod events, warnings); the log (one tab per replica when a
 run has several), which follows the newest line unless the user scrolled up and shows a
 progress bar's newest frame live; the metrics chart (one small chart per metric, one line per
-replica); a Cancel button; and the final summary. Its parts carry CSS classes for styles and
-browser tests: ``fairing-jobview`` (the panel), ``fairing-header`` with ``fairing-phase``,
-``fairing-progress`` (one per replica, ``data-fraction``), ``fairing-stages`` with one
-``fairing-stage`` each, ``fairing-notices``, ``fairing-log`` (each log area; the live rows are
-``fairing-live``), ``fairing-chart`` and ``fairing-summary``.
+replica); a Cancel button; the final summary; and the program's rich outputs in the order it made
+them (``display()``, figures, the final value), each rendered by the front end as an ordinary
+output (an ``ipywidgets.Output`` holding it) as soon as it arrives. Its parts carry CSS classes
+for styles and browser tests: ``fairing-jobview`` (the panel), ``fairing-header`` with
+``fairing-phase``, ``fairing-progress`` (one per replica, ``data-fraction``), ``fairing-stages``
+with one ``fairing-stage`` each, ``fairing-notices``, ``fairing-log`` (each log area; the live
+rows are ``fairing-live``), ``fairing-chart``, ``fairing-summary``, ``fairing-displays`` with one
+``fairing-display`` each (``fairing-display-source`` names the replica of one).
+
+When the cell that waited for the run ends, the magic moves the displays out of the panel into
+the cell's ordinary outputs (:meth:`JobView.release_displays`), where a saved notebook keeps them.
 
 Displayed, the panel's ``text/plain`` is what the text view prints
 (:func:`~fairing_magics.ui.textview.render_text`): a notebook run headless (nbclient,
@@ -25,6 +31,7 @@ import html
 
 import ipywidgets as widgets
 
+from fairing_magics import events as ev
 from fairing_magics.ui.chart import charts_html
 from fairing_magics.ui.format import (
     PHASE_COLOURS,
@@ -60,11 +67,15 @@ class JobView(Panel):
         self.cancel_button = widgets.Button(description="Cancel", button_style="warning",
                                             icon="stop", layout=widgets.Layout(width="110px"))
         self.summary_box = widgets.HTML()
+        self.display_box = widgets.VBox()
+        self.display_box.add_class("fairing-displays")
+        self._display_widgets: dict[tuple[int, str], tuple[object, widgets.Output]] = {}
+        self._released = False
         self._on_cancel = on_cancel
         self.cancel_button.on_click(self._cancel_clicked)
         self.widget = widgets.VBox(
             [self.header, self.stage_row, self.notice_box, self.log_box, self.chart,
-             widgets.HBox([self.cancel_button]), self.summary_box],
+             widgets.HBox([self.cancel_button]), self.summary_box, self.display_box],
             layout=widgets.Layout(border="1px solid #ccc", padding="6px"),
         )
         self.widget.add_class("fairing-jobview")
@@ -102,6 +113,28 @@ class JobView(Panel):
         self.cancel_button.description = "Cancelling"
         if self._on_cancel is not None:
             self._on_cancel()
+
+    def _render_now(self, event) -> None:
+        if isinstance(event, ev.DisplayShown):
+            self._render()  # the log above it too: the lines printed before it show with it
+
+    def release_displays(self) -> list:
+        """The run ended: take its displays out of the panel and return them (to become the
+        cell's ordinary outputs); none while the run goes on (a ``--no-wait`` run keeps showing
+        them here)."""
+        with self._lock:
+            if self.state.ended is None or self._released:
+                return []
+            self._released = True
+            shown = list(self.state.displays)
+        with self._render_lock:
+            children, self.display_box.children = self.display_box.children, ()
+            for child in children:
+                for inner in getattr(child, "children", ()):
+                    inner.close()  # a replica's label and its output
+                child.close()  # else ipywidgets keeps every widget ever made
+            self._display_widgets.clear()
+        return shown
 
     # -- display ---------------------------------------------------------------------------
     def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
@@ -143,6 +176,7 @@ class JobView(Panel):
             finished = state.ended is not None
             phase = state.phase
         self._render_logs(logs)
+        self._render_displays()
         self.header.value = header
         self.stage_row.value = stages
         self.notice_box.value = notices
@@ -154,6 +188,35 @@ class JobView(Panel):
                                       f"<b>{html.escape(phase)}</b>: {html.escape(summary)}</div>")
             self.cancel_button.disabled = True
             self.cancel_button.layout.display = "none"
+
+    def _render_displays(self) -> None:
+        """New displays become Output widgets at the bottom; an updated one is replaced in place.
+        (Called with the render lock held.)"""
+        with self._lock:
+            if self._released:
+                return
+            shown = list(self.state.displays)
+        added = []
+        for item in shown:
+            key = (item.index, item.source)
+            known = self._display_widgets.get(key)
+            if known is not None:
+                if known[0] is not item:  # updated in place (display_id)
+                    known[1].outputs = (_widget_output(item),)
+                    self._display_widgets[key] = (item, known[1])
+                continue
+            out = widgets.Output()
+            out.add_class("fairing-display")
+            out.outputs = (_widget_output(item),)
+            self._display_widgets[key] = (item, out)
+            if item.source:
+                label = widgets.HTML(f'<div class="fairing-display-source" style="color:#666;'
+                                     f'font-size:85%">{html.escape(item.source)}</div>')
+                added.append(widgets.VBox([label, out]))
+            else:
+                added.append(out)
+        if added:
+            self.display_box.children = tuple(self.display_box.children) + tuple(added)
 
     def _render_logs(self, logs: dict) -> None:
         sources = list(logs)
@@ -170,3 +233,9 @@ class JobView(Panel):
                     self.tabs.set_title(index, name)
         for source, (lines, total, live) in logs.items():
             self.log_boxes[source].update(lines, total, live)
+
+
+def _widget_output(shown) -> dict:
+    """A display as an ``Output`` widget's output (a display_data: an Output keeps no prompts)."""
+    return {"output_type": "display_data", "data": dict(shown.data),
+            "metadata": dict(shown.metadata)}

@@ -41,7 +41,8 @@ class Panel:
 
     # -- events (any thread) -------------------------------------------------------------
     def handle(self, event) -> None:
-        """Record ``event``; the flusher shows it within ``FLUSH_SECONDS``."""
+        """Record ``event``; the flusher shows it within ``FLUSH_SECONDS`` (at once what
+        :meth:`_render_now` takes: a figure should not wait for the log's next render)."""
         with self._lock:
             self._record(event)
         self._dirty.set()
@@ -49,6 +50,11 @@ class Panel:
             self.close()
         elif self._closed.is_set():
             self._render()  # after the end (an endpoint deleted later): no flusher any more
+        else:
+            self._render_now(event)
+
+    def _render_now(self, event) -> None:
+        """Show ``event`` at once, in the thread that brought it (a subclass's choice)."""
 
     def _record(self, event) -> None:
         raise NotImplementedError

@@ -2,7 +2,8 @@
 
 The widget panel renders it as HTML; :func:`~fairing_magics.ui.textview.render_text` renders it
 as the text a headless notebook keeps (the panel's ``text/plain``). Bounded: the last
-``log_lines`` finished lines per replica, the live rows, a thinned copy of each metric.
+``log_lines`` finished lines per replica, the live rows, a thinned copy of each metric, the
+run's displays (bounded by the run's cap on them).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class RunState:
         self.transfer = ""  # push progress: "layer 3: 45%"
         self.progress: dict[str, ev.RunProgress] = {}
         self.series = MetricSeries()
+        self.displays: list = []  # the run's Display values, in order (an update replaces one)
         self.summary = ""
         self.version = 0  # bumped by every event: renderers skip work when nothing changed
 
@@ -75,6 +77,15 @@ class RunState:
             self.progress[event.source] = event
         elif isinstance(event, ev.MetricPoints):
             self.series.add(event.points)
+        elif isinstance(event, ev.DisplayShown):
+            shown = event.display
+            key = (shown.index, shown.source)
+            at = next((i for i, d in enumerate(self.displays)
+                       if event.replaces and (d.index, d.source) == key), None)
+            if at is None:
+                self.displays.append(shown)
+            else:
+                self.displays[at] = shown
         elif isinstance(event, ev.Finished):
             self.phase, self.phase_detail = event.phase, ""  # a running phase's detail is stale now
             self.summary = event.summary

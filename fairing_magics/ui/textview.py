@@ -5,7 +5,8 @@
 stripped unless the stream is a terminal; ``[replica] `` in front when a run has several),
 everything else behind ``[fairing]``. On a terminal the newest frame of a progress bar is redrawn
 in place below the log; elsewhere (a notebook's stream, a CI log) a progress line is printed at
-every quarter, so the output stays readable.
+every quarter, so the output stays readable. The run's displays print as their text, a figure
+(any image) as one line naming the file it is saved in (:func:`display_text`).
 
 :func:`render_text` is the panel as text (header, stages, progress, log tail, metrics, result):
 what a notebook executed headless keeps in its saved outputs instead of a widget placeholder.
@@ -79,9 +80,24 @@ def render_text(state, tail: int = TEXT_TAIL_LINES) -> str:
     metrics = metrics_text(state.series)
     if metrics:
         out.append("metrics: " + metrics)
+    if state.displays:
+        out.append("displays (run.displays):")
+        out.extend("  " + shown.placeholder() for shown in state.displays)
     if state.ended is not None:
         out.append(f"{state.phase}: {state.summary}")
     return "\n".join(out)
+
+
+def display_text(shown, replaced: bool = False) -> str:
+    """A display as a text view prints it: an image as one line naming its saved file, anything
+    else as its text (the final value after ``Out:``), as a terminal IPython would."""
+    prefix = f"[{shown.source}] " if shown.source else ""
+    if shown.image is not None:
+        return f"[fairing] {shown.placeholder()}{' (updated)' if replaced else ''}\n"
+    text = shown.text
+    if shown.kind == "result":
+        text = "Out: " + text if "\n" not in text else "Out:\n" + text
+    return "".join(prefix + line + "\n" for line in text.splitlines() or [""])
 
 
 class TextView:
@@ -144,6 +160,8 @@ class TextView:
             self._write(f"[fairing] {event.level}{where}: {event.text}\n")
         elif isinstance(event, ev.Progress):
             pass  # byte progress is for the panel; text shows the stage result
+        elif isinstance(event, ev.DisplayShown):
+            self._write(display_text(event.display, event.replaces))
         elif isinstance(event, ev.Finished):
             with self._lock:
                 if self._drawn:

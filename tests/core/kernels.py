@@ -38,6 +38,7 @@ class Kernel:
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
         self.models: dict[str, dict] = {}
+        self.outputs: list[dict] = []  # the last execute's outputs, as a saved notebook keeps them
 
     @property
     def pid(self) -> int:
@@ -48,6 +49,7 @@ class Kernel:
         ``watch(kernel)`` is called after every message while the cell runs."""
         msg_id = self.client.execute(code)
         text = []
+        self.outputs = []
         deadline = time.monotonic() + timeout
         idle = False
         while not idle:
@@ -65,6 +67,7 @@ class Kernel:
                     text.append(content["text"])
                 elif kind in ("display_data", "execute_result", "update_display_data"):
                     text.append(content["data"].get("text/plain", "") + "\n")
+                    self._keep_output(kind, content)
                 elif kind == "error":
                     text.append("\n".join(content["traceback"]) + "\n")
                 elif kind == "status" and content["execution_state"] == "idle":
@@ -75,6 +78,20 @@ class Kernel:
         while reply["parent_header"].get("msg_id") != msg_id:  # a late reply of an earlier request
             reply = self.client.get_shell_msg(timeout=timeout)
         return reply, "".join(text)
+
+    def _keep_output(self, kind: str, content: dict) -> None:
+        """As a front end keeps outputs: an update replaces the output of its display id."""
+        display_id = (content.get("transient") or {}).get("display_id")
+        if kind == "update_display_data":
+            for output in self.outputs:
+                if (output.get("transient") or {}).get("display_id") == display_id:
+                    output.update(data=content["data"], metadata=content.get("metadata", {}))
+            return
+        self.outputs.append({"output_type": kind, **content})
+
+    def states(self, model_name: str) -> list[dict]:
+        """The state of every widget model of that kind, as the front end has it now."""
+        return [state for state in self.models.values() if state.get("_model_name") == model_name]
 
     def values(self, model_name: str = "HTMLModel") -> list[str]:
         """The ``value`` of every widget model of that kind, as the front end has it now."""

@@ -24,7 +24,10 @@ def complete(shell, text: str) -> list[str]:
 @pytest.mark.filterwarnings("ignore:`Completer.complete` is pending deprecation:PendingDeprecationWarning")
 def test_flags_complete_for_cell_and_line_magics(shell):
     assert complete(shell, "%%fairing_train --cp") == ["%%fairing_train --cpu"]
-    assert complete(shell, "%%fairing_train --out") == ["%%fairing_train --outputs"]
+    assert complete(shell, "%%fairing_train --out") == ["%%fairing_train --outputs",
+                                                         "%%fairing_train --outputs-from"]
+    assert complete(shell, "%%fairing_train --outputs-from ") == [
+        "%%fairing_train --outputs-from all", "%%fairing_train --outputs-from chief"]
     assert complete(shell, "%%fairing_train --no-\nmodel = fit()") == ["%%fairing_train --no-wait"]
     assert complete(shell, "%fairing_config --index") == ["%fairing_config --index-url"]
     assert "%fairing_deploy model --replicas" in complete(shell, "%fairing_deploy model --re")

@@ -5,7 +5,7 @@ import io
 import random
 
 from fairing_magics.backends.lines import LineSplitter, Terminal
-from fairing_magics.runtime.live import LiveStream, _LineState, stage_marker
+from fairing_magics.runtime.live import LiveStream, _LineState, stage_marker, write_markers
 
 
 def test_characters_and_lines_split_across_reads_stay_whole():
@@ -119,6 +119,44 @@ def test_live_stream_shows_the_same_screen_as_the_raw_output():
         finished_raw.extend(raw.close())
         finished_live = list(live.feed(out.getvalue())) + list(live.close())
         assert finished_live == finished_raw, chosen
+
+
+def test_marker_lines_leave_no_empty_line_and_never_break_an_open_line():
+    t = Terminal()
+    out = io.StringIO()
+    stream = LiveStream(out, _LineState())
+    stream.write("epoch 1")  # an open line, then a display's markers, then the rest of the line
+    write_markers(["display=1.1;part=1;of=2;data=QUJD", "display=1.1;part=2;of=2;data=REVG"], stream)
+    stream.write(" loss=0.5\n")
+    write_markers(["stage=upload;state=running"], stream)
+    stream.write("done\n")
+    assert list(t.feed(out.getvalue())) + list(t.close()) == ["epoch 1 loss=0.5", "done"]
+    assert t.take_markers() == ["display=1.1;part=1;of=2;data=QUJD", "display=1.1;part=2;of=2;data=REVG",
+                                "stage=upload;state=running"]
+
+
+def test_markers_between_any_writes_leave_the_screen_as_the_raw_output():
+    writes = ["plain\n", "\rbar 10%", "\rbar 20%", "\n", "a", "b\n", "\r\x1b[Kmsg\n", "\rbar 90%",
+              "\x1b[31mred\x1b[0m\n", "tail", "\n", "end", None]  # None: a display's markers
+    rng = random.Random(11)
+    for _ in range(200):
+        chosen = [rng.choice(writes) for _ in range(rng.randrange(1, 25))]
+        raw, live = Terminal(), Terminal()
+        out = io.StringIO()
+        stream = LiveStream(out, _LineState())
+        finished_raw = []
+        for text in chosen:
+            if text is None:
+                write_markers(["display=9.1;part=1;of=1;data=eJw="], stream)
+                continue
+            finished_raw.extend(raw.feed(text))
+            stream.write(text)
+        finished_raw.extend(raw.close())
+        data = out.getvalue()
+        cut = rng.randrange(len(data) + 1)  # and read in two pieces, anywhere
+        finished_live = list(live.feed(data[:cut])) + list(live.feed(data[cut:])) + list(live.close())
+        assert finished_live == finished_raw, chosen
+        assert len(live.take_markers()) == chosen.count(None)
 
 
 def test_live_stream_leaves_the_last_open_line_as_it_is_once_the_program_ends():

@@ -115,6 +115,40 @@ def test_lines_arrive_while_the_container_runs(engine, settings, images):
     assert times["second"] - times["first"] > 2.0  # "first" was shown before the sleep ended
 
 
+def test_displays_figures_and_the_final_value_come_back_as_on_the_local_backend(engine, settings, images,
+                                                                                  tmp_path):
+    cell = ("import matplotlib.pyplot as plt\n"
+            "class Score:\n"
+            "    def _repr_html_(self):\n"
+            "        return '<b>0.93</b>'\n"
+            "display(Score(), total_of(values))\n"
+            "for epoch in range(2):\n"
+            "    plt.plot([epoch, epoch + 1])\n"
+            "    plt.show()\n"
+            "print('no IPython here' if __import__('importlib').util.find_spec('IPython') is None else 'IPython')\n"
+            "{'total': total_of(values)}\n")
+    run = train("total_of = sum\n" + cell, settings, images, name="rich")
+    run.wait(300)
+    assert run.status == ev.SUCCEEDED, run.logs()
+    assert program_lines(run) == ["no IPython here"]  # the image's Python has no IPython: ours formats
+    local = train("total_of = sum\n" + cell, Settings(backend="local", ui="text", home=tmp_path / "local-home"),
+                  images, name="rich")
+    local.wait(120)
+
+    def shown(r):
+        return [(d.kind, sorted(d.data), d.data.get("text/html", ""),
+                 "" if d.kind == "figure" else d.text) for d in r.displays]
+    assert shown(run) == [("display", ["text/html", "text/plain"], "<b>0.93</b>", shown(run)[0][3]),
+                          ("display", ["text/plain"], "", "16"),
+                          ("figure", ["image/png", "text/plain"], "", ""),
+                          ("figure", ["image/png", "text/plain"], "", ""),
+                          ("result", ["text/plain"], "", "{'total': 16}")]
+    assert [s[:3] for s in shown(local)] == [s[:3] for s in shown(run)]
+    assert run.result == local.result == {"total": 16}
+    assert all(d.image.read_bytes().startswith(b"\x89PNG") for d in run.displays if d.kind == "figure")
+    assert containers_of(engine, run) == []
+
+
 def test_a_failing_cell_fails_the_run_with_the_remote_traceback(engine, settings, images):
     cell = ("def explode(v):\n    raise ValueError(f'bad value {v}')\nprint('before')\n"
             "explode(total_of(values))\n")

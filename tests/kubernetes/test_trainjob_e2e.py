@@ -4,6 +4,7 @@ per node (the emulator's Trainer makes the pods the way JobSet and the torch run
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -76,6 +77,28 @@ def test_a_failing_cell_fails_with_the_remote_traceback(shell, capsys):
     error = result.error_in_exec
     assert "ValueError: bad data on node" in str(error)
     assert "bad data on node" in (getattr(error, "remote_traceback", "") or "")
+
+
+def test_the_first_failure_comes_back_not_the_node_stopped_because_of_it(shell):
+    """Node 1 fails; node 0 (the chief, still working) is then stopped with SIGTERM by the
+    TrainJob's failure and records an interruption (whenever its container gets to it). Each node
+    writes its own error.json, so the cell fails with node 1's exception, every time (both once
+    wrote the same file, and the stopped node could overwrite the failure)."""
+    ip, _, _ = shell
+    result = ip.run_cell(
+        "%%fairing_train --backend kubernetes --kind trainjob --workers 2 --requirements none "
+        "--name tj-first\n"
+        "import os, time\n"
+        "if os.environ['PET_NODE_RANK'] == '0':\n"
+        "    time.sleep(300)\n"
+        "raise ValueError('bad data on node ' + os.environ['PET_NODE_RANK'])\n")
+    assert not result.success
+    error = result.error_in_exec
+    assert "the cell raised ValueError: bad data on node 1 on node-1" in str(error), str(error)
+    assert "bad data on node 1" in error.remote_traceback
+    run = ip.magics_manager.registry["FairingMagics"].runs.get("tj-first")
+    failed = json.loads((run.folder / "replicas" / "node-1" / "error.json").read_text())
+    assert (failed["kind"], failed["replica"]) == ("cell", "node-1")  # its own file, never overwritten
 
 
 def test_cancel_deletes_the_trainjob_and_its_pods(shell):

@@ -37,9 +37,16 @@ when ``--timeout`` is up, and the submit says so; where it cannot carry ``imageP
   cluster, a shared file system); it needs no ``--volume`` flag and no credentials.
 - not set: the run's logs, status and exit codes still come back; ``--outputs`` is refused.
 
+The cell's final value comes back the same way (``result.pkl``: ``run.result``). Its rich
+outputs (``display()``, figures) need no storage: they come through the pods' log streams
+(:mod:`fairing_magics.displays`). On a run of several replicas the chief (rank 0) sends the
+displays and writes the outputs; every other replica writes into ``replicas/<replica>/``, and
+with ``--outputs-from all`` sends its displays too and each output comes back as
+``{replica: value}``.
+
 On failure the error comes from ``error.json`` when it is there (the cell's exception and
-remote traceback), else from the job's condition and the containers' exit codes, always with
-the last log lines.
+remote traceback: the chief's, or else the first replica's to fail, :func:`run_error`), else
+from the job's condition and the containers' exit codes, always with the last log lines.
 
 **Reattach.** :meth:`KubernetesBackend.reattach` follows a run found by its labels (also from a
 new kernel): its logs are read again from the start, then live.
@@ -80,6 +87,7 @@ from fairing_magics.backends.kubernetes.trainjob_api import (
     pull_secret_carrier,
     require_pod_settings_field,
 )
+from fairing_magics.displays import RESULT_FILE, load_result
 from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled
 from fairing_magics.kube import status as st
 from fairing_magics.kube.access import load_cluster_access
@@ -88,6 +96,7 @@ from fairing_magics.kube.client import ClusterClient
 from fairing_magics.kube.preflight import check_submit, require_ok
 from fairing_magics.kube.trainjob import RUNTIME_PATCHES, pod_settings
 from fairing_magics.run import Run
+from fairing_magics.runtime.bootstrap import REPLICAS_DIR
 from fairing_magics.storage import MissingRunFile, storage_for
 
 
@@ -281,6 +290,22 @@ def read_run_file(settings, run_name: str, file_name: str) -> bytes | None:
         return None
 
 
+def replica_files(settings, run_name: str, file_name: str) -> dict[str, bytes]:
+    """``{replica: bytes}`` of ``replicas/<replica>/<file_name>`` in the run's output folder: what
+    each replica of a distributed run wrote for itself (the bootstrap's layout)."""
+    if not settings.storage:
+        return {}
+    storage = storage_for(settings.storage)
+    found = {}
+    for name in storage.list_files(run_name, REPLICAS_DIR):
+        parts = name.split("/")
+        if len(parts) == 3 and parts[2] == file_name:
+            data = read_run_file(settings, run_name, name)
+            if data is not None:
+                found[parts[1]] = data
+    return found
+
+
 def finish_run(run: Run, phase: str, status: st.JobStatus | None, pods: list[dict], problem: str,
                *, settings, resource: ApiResource, timeout: float | None, started: float) -> None:
     """End ``run`` from the job's final status (called once by the monitor)."""
@@ -302,9 +327,16 @@ def finish_run(run: Run, phase: str, status: st.JobStatus | None, pods: list[dic
             run.emit(ev.StageChanged("run", "failed", seconds))
             run.finish(ev.FAILED, str(exc), error=exc)
             return
+        result = load_result(read_run_file(settings, run.name, RESULT_FILE),
+                             lambda text: run.emit(ev.Notice(text, "warning")))
+        shown = any(d.kind == "result" for d in run.displays)
+        if result is None and shown and not settings.storage:
+            run.emit(ev.Notice("run.result is None: the cell's value is shown, but the value "
+                               "itself comes back through run storage (%fairing_config --storage)"))
         run.emit(ev.StageChanged("run", "done", seconds))
         names = ", ".join(outputs) if outputs else "no outputs"
-        run.finish(ev.SUCCEEDED, lambda took: f"succeeded in {took} ({names})", outputs=outputs)
+        run.finish(ev.SUCCEEDED, lambda took: f"succeeded in {took} ({names})", outputs=outputs,
+                   result=result)
         return
     run.emit(ev.StageChanged("run", "failed", seconds))
     reason = status.reason if status else ""
@@ -321,9 +353,20 @@ def finish_run(run: Run, phase: str, status: st.JobStatus | None, pods: list[dic
 
 
 def load_outputs(run: Run, settings) -> dict:
-    """The run's ``--outputs`` from storage; JobFailed when they should be there and are not."""
+    """The run's ``--outputs`` from storage (the chief's; with ``--outputs-from all`` each output
+    is ``{replica: value}``); JobFailed when they should be there and are not."""
     if not run.requested_outputs:
         return {}
+    if run.outputs_from == "all":
+        found = replica_files(settings, run.name, "outputs.pkl")
+        sets = {replica: cloudpickle.loads(data) for replica, data in sorted(found.items())}
+        if not sets:
+            raise JobFailed(f"run {run.name} succeeded but no replica's outputs "
+                            f"({', '.join(run.requested_outputs)}) are in {settings.storage} "
+                            f"(runs/{run.name}/{REPLICAS_DIR}/REPLICA/outputs.pkl)",
+                            reason="MissingOutputs", last_lines=tuple(run.tail()))
+        return {name: {replica: values[name] for replica, values in sets.items() if name in values}
+                for name in run.requested_outputs}
     data = read_run_file(settings, run.name, "outputs.pkl")
     if data is None:
         raise JobFailed(f"run {run.name} succeeded but its outputs "
@@ -334,20 +377,40 @@ def load_outputs(run: Run, settings) -> dict:
     return cloudpickle.loads(data)
 
 
+def _json(data: bytes | None) -> dict:
+    try:
+        info = json.loads(data) if data else {}
+    except ValueError:
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def run_error(settings, run_name: str) -> dict:
+    """The ``error.json`` that says why a run failed, the same whichever replica ended first: the
+    chief's (rank 0's) when its cell failed, else the first failure of the other replicas (by
+    time), else the chief's (it was stopped: ``interrupted``). Each replica writes its own (the
+    bootstrap), so a replica stopped with SIGTERM when another failed never hides that failure."""
+    chief = _json(read_run_file(settings, run_name, "error.json"))
+    if chief.get("kind") in ("cell", "bundle"):
+        return chief
+    replicas = map(_json, replica_files(settings, run_name, "error.json").values())
+    failures = [info for info in replicas if info.get("kind") in ("cell", "bundle")]
+    if failures:
+        return min(failures, key=lambda info: (float(info.get("time") or 0),
+                                               info.get("replica", "")))
+    return chief
+
+
 def failure_error(run: Run, settings, status: st.JobStatus | None, codes: list[str],
                   problem: str, last: tuple[str, ...]) -> JobFailed:
-    """The JobFailed of a failed run: the cell's exception (error.json) or the job's reason."""
-    info = {}
-    data = read_run_file(settings, run.name, "error.json")
-    if data:
-        try:
-            info = json.loads(data)
-        except ValueError:
-            info = {}
+    """The JobFailed of a failed run: the cell's exception (error.json, :func:`run_error`) or the
+    job's reason."""
+    info = run_error(settings, run.name)
     where = f" ({'; '.join(codes)})" if codes else ""
     tail = "\n".join(last[-10:])
     if info.get("kind") == "cell":
-        return JobFailed(f"the cell raised {info.get('type')}: {info.get('message')} (run "
+        on = f" on {info['replica']}" if info.get("replica") else ""
+        return JobFailed(f"the cell raised {info.get('type')}: {info.get('message')}{on} (run "
                          f"{run.name}{where}; the remote traceback is above, the full log in "
                          "run.logs())", reason=info.get("type", ""), last_lines=last,
                          remote_traceback=info.get("traceback", ""))

@@ -238,24 +238,31 @@ class LineBatcher:
 
     def live(self, source: str, rows: tuple[str, ...], markers=()) -> None:
         """The rows of ``source`` still being redrawn (emitted after its lines, newest only) and
-        the runtime's stage markers (emitted at once)."""
+        the runtime's markers (stages, displays: emitted at once, after the lines added before
+        them)."""
         with self._lock:
             self._live[source] = rows
         self._wake.set()
-        for marker in markers:
-            event = marker_event(marker, source)
-            if event is not None:
-                self._emit(event)
+        events = [e for e in (marker_event(marker, source) for marker in markers) if e is not None]
+        if events:
+            with self._emit_lock:
+                self._flush_pending()
+                for event in events:
+                    self._emit(event)
 
     def flush(self) -> None:
         with self._emit_lock:
-            with self._lock:
-                pending, self._pending, self._count = self._pending, {}, 0
-                live, self._live = self._live, {}
-            for source, lines in pending.items():
-                self._emit(ev.LogLines(tuple(lines), source=source))
-            for source, rows in live.items():
-                self._emit(ev.LiveLines(rows, source=source))
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        """Emit what waits (with the emit lock held)."""
+        with self._lock:
+            pending, self._pending, self._count = self._pending, {}, 0
+            live, self._live = self._live, {}
+        for source, lines in pending.items():
+            self._emit(ev.LogLines(tuple(lines), source=source))
+        for source, rows in live.items():
+            self._emit(ev.LiveLines(rows, source=source))
 
     def close(self) -> None:
         """Flush what is left and stop the thread."""
@@ -299,12 +306,16 @@ class ContainerLogFollower:
         self.lines = 0
 
     def deliver(self, lines: list[str]) -> None:
-        """Lines as the log holds them, through the terminal: finished lines on, live rows aside."""
-        finished = self.terminal.feed("\n".join(lines) + "\n") if lines else ()
-        if finished:
-            self._deliver_finished(list(finished))
+        """Lines as the log holds them, through the terminal: finished lines on, live rows aside,
+        the runtime's markers in their place among the lines."""
+        parts = self.terminal.feed_in_order("\n".join(lines) + "\n") if lines else ()
+        for finished, markers in parts:
+            if finished:
+                self._deliver_finished(list(finished))
+            if markers and self.on_live is not None:
+                self.on_live(self.terminal.live(), markers)
         if self.on_live is not None:
-            self.on_live(self.terminal.live(), self.terminal.take_markers())
+            self.on_live(self.terminal.live(), [])
 
     def _close_terminal(self) -> None:
         rest = self.terminal.close()

@@ -6,7 +6,8 @@ prints it for ``--dry-run``, with where it would go. Neither touches the network
 
 What is added to the specs of :mod:`fairing_magics.kube.training`:
 
-- env ``FAIRING_RUN_NAME`` (the object name) and ``FAIRING_OUTPUT_DIR``;
+- env ``FAIRING_RUN_NAME`` (the object name), ``FAIRING_OUTPUT_DIR`` and what the runtime sends
+  back and how (:func:`fairing_magics.displays.runtime_env`: displays, ``--outputs-from``);
 - with ``--storage s3://...``: env ``FAIRING_STORAGE`` (the runtime uploads the output folder to
   ``<storage>/runs/<run>/``); with ``--aws-secret NAME`` the AWS keys come from that Secret
   (references only, see :func:`fairing_magics.aws.aws_env_from_secret`);
@@ -31,6 +32,7 @@ from pathlib import Path
 from fairing_magics.aws import aws_env_from_secret
 from fairing_magics.backends import run_env
 from fairing_magics.backends.kubernetes.trainjob_api import dry_run_trainjob_api
+from fairing_magics.displays import runtime_env
 from fairing_magics.errors import ConfigError
 from fairing_magics.image.layout import OUTPUT_DIR
 from fairing_magics.kube.api_resources import TRAINING_KINDS
@@ -62,9 +64,11 @@ def job_options(options, settings, *, name: str, image: str, capture_digest: str
                 namespace: str = "") -> JobOptions:
     """The :class:`JobOptions` of a cell's flags (``options``: ``TrainOptions``)."""
     kind = (options.kind or "job").lower()
-    env = dict(options.env)
+    ours = runtime_env(options, settings)  # after the cell's env, in the same place in every spec
+    env = {key: value for key, value in options.env.items() if key not in ours}
     env["FAIRING_RUN_NAME"] = name
     env["FAIRING_OUTPUT_DIR"] = OUTPUT_DIR
+    env.update(ours)
     if storage_kind(settings.storage) == "s3":
         env["FAIRING_STORAGE"] = settings.storage
     timeout = None if options.timeout is None else max(1, math.ceil(options.timeout))
