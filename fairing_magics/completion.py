@@ -33,6 +33,7 @@ def _choices() -> dict[tuple[str, str], Callable[[], Iterable[str]]]:
     """(magic, flag) -> the values it takes; ``*`` stands for every magic."""
     from fairing_magics.config import BACKENDS, CONFIG_FLAGS, FIGURE_FORMATS
     from fairing_magics.displays import OUTPUTS_FROM
+    from fairing_magics.train_request import CACHE_FLAG_MODES
 
     def training_kinds():
         from fairing_magics.kube.api_resources import TRAINING_KINDS
@@ -56,16 +57,17 @@ def _choices() -> dict[tuple[str, str], Callable[[], Iterable[str]]]:
 
     settings = {("fairing_config", spec.flag): (lambda spec=spec: spec.choices)
                 for spec in CONFIG_FLAGS if spec.choices}  # --backend, --ui: the settings table's
+    train_values = {"--kind": training_kinds, "--builder": builders,
+                    "--platform": lambda: _COMMON_PLATFORMS, "--outputs-from": lambda: OUTPUTS_FROM,
+                    "--figure-format": lambda: FIGURE_FORMATS, "--cache": lambda: CACHE_FLAG_MODES}
+    train = {(magic, flag): values for magic in ("fairing_train", "fairing_notebook")
+             for flag, values in train_values.items()}  # the magics that take every train flag
     return {
         ("*", "--backend"): lambda: BACKENDS,
         ("fairing_undeploy", "--backend"): lambda: ("kubernetes", "docker"),
         **settings,
-        ("fairing_train", "--kind"): training_kinds,
+        **train,
         ("fairing_doctor", "--kind"): checked_kinds,
-        ("fairing_train", "--builder"): builders,
-        ("fairing_train", "--platform"): lambda: _COMMON_PLATFORMS,
-        ("fairing_train", "--outputs-from"): lambda: OUTPUTS_FROM,
-        ("fairing_train", "--figure-format"): lambda: FIGURE_FORMATS,
         ("fairing_deploy", "--expose"): lambda: ("clusterip", "nodeport", "loadbalancer"),
         ("fairing_deploy", "--runtime"): kserve_runtimes,
     }

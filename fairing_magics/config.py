@@ -36,6 +36,7 @@ BACKENDS = ("local", "docker", "kubernetes")
 FIGURE_FORMATS = ("png", "svg", "png,svg")
 MB = 2**20
 UI_MODES = ("auto", "widget", "text")
+CACHE_MODES = ("off", "on")  # the setting; a run's --cache also takes refresh
 INTERRUPT_ACTIONS = ("auto", "detach", "cancel")
 
 
@@ -131,6 +132,10 @@ class Settings:
     extra_index_urls: tuple[str, ...] = setting(
         (), env="FAIRING_EXTRA_INDEX_URL", flag="--extra-index-url", metavar="URL",
         help="extra package indexes of the dependency layer")
+    cache: str = setting(
+        "off", env="FAIRING_CACHE", flag="--cache", choices=CACHE_MODES,
+        help="on: every run reuses an earlier successful run with the same inputs (its log, "
+             "metrics and outputs from run storage; needs --storage); off")
     # Rich outputs of a run (fairing_magics.displays): caps in MiB per display, per run, and of
     # the pickled final value (run.result); how figures are drawn.
     display_limit_mb: float = setting(

@@ -4,6 +4,8 @@
   (:data:`fairing_magics.train_request.TRAIN_FLAGS`) as one decorator of IPython argument groups,
   for every magic that runs a cell or a notebook the same way (``%%fairing_sweep`` takes some of
   them, in its own words);
+- :class:`flags_of`: the flags a function adds to any parser, as one decorator (a notebook job's,
+  which ``%fairing_notebook`` and ``fairing-magics submit`` share);
 - :func:`config_flags` and :func:`environment_in_doc`: ``%fairing_config``'s flags and the
   environment variables its help names, from the settings table (:mod:`fairing_magics.config`);
 - :func:`parse_flags`: a magic's line as a shell would split it, each flag written in full, an
@@ -26,9 +28,11 @@ from fairing_magics.train_request import add_train_flags
 from fairing_magics.train_request import train_flags as flags_of_train
 
 
-def parse_flags(magic, line: str):
+def parse_flags(magic, line: str, *, shell_words: bool = False):
     """Parse a magic's flags; a value in quotes (``--name "linreg"``, ``--memory "2 Gi"``) loses
-    its quotes, as in a shell (IPython's splitter keeps them).
+    its quotes, as in a shell (IPython's splitter keeps them). With ``shell_words`` the line is
+    split entirely as a shell splits it (``-p label='nightly run'`` is one word, quotes inside a
+    word too).
 
     A flag must be written in full: argparse would take ``--output`` for ``--outputs`` (and an
     abbreviation that is unique today becomes ambiguous, or silently another flag, when a flag is
@@ -37,7 +41,8 @@ def parse_flags(magic, line: str):
     parser = magic.parser
     parser.allow_abbrev = False
     try:
-        argv = [_unquote(token) for token in arg_split(line)]
+        argv = (arg_split(line, posix=True) if shell_words else
+                [_unquote(token) for token in arg_split(line)])
         args, extra = parser.parse_known_args(argv)
     except UsageError:
         raise
@@ -103,6 +108,18 @@ class train_flags(ArgDecorator):  # noqa: N801 - a decorator, named as IPython n
 
     def add_to_parser(self, parser, group):
         add_train_flags(parser, self.without, self.change)
+
+
+class flags_of(ArgDecorator):  # noqa: N801 - a decorator, named as IPython names its own
+    """The flags ``add(parser)`` puts into a parser, as one of IPython's argument decorators: a
+    magic and a command line take them from the same function (``%fairing_notebook`` and
+    ``fairing-magics submit``: :func:`fairing_magics.notebook.flags.add_notebook_flags`)."""
+
+    def __init__(self, add):
+        self.add = add
+
+    def add_to_parser(self, parser, group):
+        self.add(parser)
 
 
 def config_flags(function):

@@ -1,11 +1,13 @@
 """The magics, and what only a magic does: read the notebook (its namespace and input history)
 and show panels and values in the cell.
 
-``%fairing_config``, ``%%fairing_train``, ``%%fairing_sweep``, ``%fairing_deploy``,
-``%fairing_undeploy``, ``%fairing_jobs``, ``%fairing_logs``, ``%fairing_cancel`` and
-``%fairing_doctor`` each parse their flags (:mod:`fairing_magics.magic_flags`), call one function
-(of :mod:`~fairing_magics.pipeline`, :mod:`~fairing_magics.runs`, :mod:`~fairing_magics.deploy`,
-:mod:`~fairing_magics.doctor`, :mod:`~fairing_magics.sweep.launch`) and show what it returns;
+``%fairing_config``, ``%%fairing_train``, ``%%fairing_sweep``, ``%fairing_notebook``,
+``%fairing_deploy``, ``%fairing_undeploy``, ``%fairing_jobs``, ``%fairing_logs``,
+``%fairing_cancel``, ``%fairing_debug`` and ``%fairing_doctor`` each parse their flags
+(:mod:`fairing_magics.magic_flags`), call one function (of :mod:`~fairing_magics.pipeline`,
+:mod:`~fairing_magics.notebook.job`, :mod:`~fairing_magics.runs`, :mod:`~fairing_magics.deploy`,
+:mod:`~fairing_magics.postmortem`, :mod:`~fairing_magics.doctor`,
+:mod:`~fairing_magics.sweep.launch`) and show what it returns;
 none asks which backend it runs on. Bad flags raise ``UsageError`` and every
 :class:`~fairing_magics.errors.FairingError` is shown as one clear message; both fail the cell,
 so papermill, nbclient and CI see the failure. IPython is known here, in
@@ -26,10 +28,18 @@ from IPython.display import display
 from traitlets import TraitError
 
 from fairing_magics import pipeline, runs
+from fairing_magics.capture.origin import remember_cell
 from fairing_magics.config import CONFIG_FLAGS, FairingSettings
 from fairing_magics.doctor import doctor
 from fairing_magics.errors import JobFailed
-from fairing_magics.magic_flags import config_flags, environment_in_doc, parse_flags, train_flags
+from fairing_magics.magic_flags import (
+    config_flags,
+    environment_in_doc,
+    flags_of,
+    parse_flags,
+    train_flags,
+)
+from fairing_magics.notebook.flags import add_notebook_flags, mend_notebook_args
 from fairing_magics.run import RunBook
 from fairing_magics.sweep.options import NOT_FOR_SWEEPS, SWEEP_WORDS
 from fairing_magics.train_request import merge_request, options_from_args
@@ -100,6 +110,12 @@ class FairingMagics(Magics, FairingSettings):
         remote traceback. Caps: ``%config FairingMagics.display_limit_mb`` (per display),
         ``displays_limit_mb`` (per run), ``result_limit_mb`` (``run.result``).
 
+        With ``--cache`` (and ``--storage`` set), a cell whose inputs (the bundle, the image,
+        the kind, resources and env) equal an earlier successful run's is not run again: its log,
+        metrics and outputs come back from storage and the panel says ``cached: same inputs as
+        run X``. When the cell raises, ``run.error.frames`` holds the failing frames' variables
+        and ``%fairing_debug`` opens them.
+
         Example::
 
             %%fairing_train --name linreg --outputs w,b
@@ -135,6 +151,9 @@ class FairingMagics(Magics, FairingSettings):
                                             self._images(settings), cwd=Path.cwd(),
                                             show=self._show_view))
                 return None
+            # The job runs the cell under the name IPython gives it here: say so to IPython, so
+            # its frames read "Cell In[N], line L" in this kernel (%fairing_debug, run.error.frames)
+            remember_cell(self.shell, cell)
             run = pipeline.train(cell, namespace, history, request, self.runs, cwd=Path.cwd(),
                                  show=self._show_view, images=self._images(settings))
             if not request.wait:
@@ -280,7 +299,8 @@ class FairingMagics(Magics, FairingSettings):
             raise UsageError("--objective METRIC is required: the metric each trial prints as "
                              "METRIC=<number>, e.g. --objective val_loss")
         settings = self.snapshot()
-        train = merge_request(options_from_args(args), settings)
+        # --cache is no sweep flag, and the setting does not reach the trials either
+        train = merge_request(options_from_args(args, cache="off"), settings)
         options = SweepOptions(
             space=parse_space(args.param), objective=args.objective, goal=args.goal,
             metrics=tuple(args.metric), trials=args.trials, parallel=args.parallel,
@@ -485,7 +505,8 @@ class FairingMagics(Magics, FairingSettings):
     def fairing_cancel(self, line=""):
         """Stop a run: one of this kernel, or any recorded under FAIRING_HOME or the storage
         (from a new kernel too): a local run's process is ended (its kernel, if alive, reports it
-        Cancelled), a cluster run's job and pods are deleted, a docker run's container stopped.
+        Cancelled), a cluster run's job and pods are deleted, a docker run's container stopped. A
+        scheduled notebook's name removes the schedule: its CronJob, with its Jobs and pods.
 
         Example::
 
@@ -493,6 +514,115 @@ class FairingMagics(Magics, FairingSettings):
         """
         args = parse_flags(self.fairing_cancel, line)
         print(runs.cancel(args.name, self.runs, self.snapshot()))
+
+    # -- %fairing_notebook / %fairing_debug -------------------------------------------------
+    @magic_arguments()
+    @flags_of(add_notebook_flags)
+    @line_magic
+    def fairing_notebook(self, line=""):
+        """Run a whole notebook as a job (or on a schedule), through the same capture, build and
+        submit path as a cell.
+
+        Its code cells run in order in a fresh headless kernel (nbclient) where the job runs;
+        ``-p NAME=VALUE`` parameters are injected after the cell tagged ``parameters``, as
+        papermill does. Its imports are pinned from this environment, its local modules and
+        ``--include`` files ship with it (paths relative to the notebook's folder). The panel
+        streams each cell's output; the executed notebook, outputs and errors included, comes
+        back next to the source as ``NAME.<run>.ipynb`` (``run.notebook``). A failing cell fails
+        this cell naming it, and ``%fairing_debug`` opens its variables. ``--schedule CRON``
+        (kubernetes) creates a CronJob of the same image instead: each run's executed notebook
+        lands in run storage; ``%fairing_jobs`` lists it, ``%fairing_cancel NAME`` removes it.
+        The flags of ``%%fairing_train`` are taken too (``--cache`` included; not
+        ``--image-only``).
+
+        Example::
+
+            %fairing_notebook train.ipynb -p alpha=0.5 -p epochs=20
+            %fairing_notebook report.ipynb --backend kubernetes --schedule '0 6 * * *'
+        """
+        from fairing_magics.notebook import job
+        from fairing_magics.notebook.source import parse_parameters
+
+        # shell words: -p label='nightly run' is one parameter, as in a terminal
+        args = mend_notebook_args(parse_flags(self.fairing_notebook, line, shell_words=True))
+        if not args.notebook:
+            raise UsageError("name the notebook to run: %fairing_notebook NOTEBOOK.ipynb "
+                             "[-p NAME=VALUE]... [--schedule CRON] [train flags]")
+        settings = self.snapshot()
+        request = merge_request(options_from_args(args), settings)
+        parameters = parse_parameters(args.parameter)
+        if request.dry_run:
+            print(job.plan_notebook(args.notebook, parameters, request, cwd=Path.cwd(),
+                                    schedule=args.schedule))
+            return None
+        if args.schedule:
+            scheduled = job.schedule_notebook(args.notebook, parameters, request,
+                                              schedule=args.schedule, cwd=Path.cwd(),
+                                              images=self._images(settings), show=self._show_view)
+            print(f"[fairing] {scheduled.describe()}")
+            return scheduled
+        run = job.submit_notebook(args.notebook, parameters, request, self.runs, cwd=Path.cwd(),
+                                  show=self._show_view, images=self._images(settings))
+        run.suppress_next_display = True
+        if not request.wait:
+            return run
+        try:
+            self._follow(run, settings.on_interrupt)
+        except JobFailed as exc:
+            exc.shown_in_log = not hasattr(run.view, "widget")
+            raise
+        self.shell.user_ns.update(run.outputs)
+        if run.notebook is not None:
+            print(f"[fairing] executed notebook: {run.notebook}")
+        return run
+
+    @magic_arguments()
+    @argument("run", nargs="?", default=None,
+              help="the failed run (default: this kernel's last failed run)")
+    @argument("--pdb", action="store_true",
+              help="open pdb (post-mortem) over a replay of the saved frames")
+    @argument("--frame", type=int, default=None, metavar="N",
+              help="show (and put in the namespace) the variables of frame N (0: outermost; "
+              "default: the failing frame)")
+    @argument("--no-namespace", action="store_true",
+              help="show the variables without putting them in the notebook's namespace")
+    @line_magic
+    def fairing_debug(self, line=""):
+        """Inspect a remote failure: the traceback where the kernel ran the code (``Cell In[7],
+        line 5`` for the cell, ``Cell In[3], line 4`` for a function defined in cell 3), and the
+        failing frame's variables, saved by the job when the cell raised (local, docker and
+        Kubernetes runs; on Kubernetes through run storage).
+
+        The variables that could be saved (they pickle, each under a size cap) are put in the
+        notebook's namespace (the names they replace are listed); the others are named with
+        their type and why they were left out. ``--pdb`` opens the debugger over a replay of
+        the saved frames: real frames rebuilt with the remote file names, lines, functions and
+        variables, so ``where``, ``up``, ``down``, ``list``, ``p`` work; nothing can be stepped
+        (the remote process has ended). ``run.error.frames`` holds the same frames.
+
+        Example::
+
+            %fairing_debug
+            %fairing_debug linreg-a1b2c3 --pdb
+        """
+        from fairing_magics.postmortem import failed_run_frames
+
+        args = parse_flags(self.fairing_debug, line)
+        frames, name = failed_run_frames(args.run, self.runs, self.snapshot())
+        if args.frame is not None and not 0 <= args.frame < len(frames):
+            raise UsageError(f"--frame {args.frame}: run {name} saved frames 0 to "
+                             f"{len(frames) - 1}")
+        frame = frames[args.frame] if args.frame is not None else frames.failing
+        print(frames.describe(frame))
+        if frame is not None and not args.no_namespace:
+            values = frame.values()
+            replaced = sorted(n for n in values if n in self.shell.user_ns)
+            self.shell.user_ns.update(values)
+            if values:
+                print(f"\n[fairing] now in your namespace: {', '.join(sorted(values))}"
+                      + (f" (replacing this kernel's {', '.join(replaced)})" if replaced else ""))
+        if args.pdb:
+            frames.post_mortem(getattr(self.shell, "debugger_cls", None))
 
     @magic_arguments()
     @argument("--kind", default="job", help="what to check for: job, tfjob, pytorchjob, "

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from fairing_magics import events as ev
-from fairing_magics.backends import Launch, get_backend
+from fairing_magics.backends import Launch, get_backend, run_env
+from fairing_magics.cache import check_cache, reuse_or_record
 from fairing_magics.capture import capture_cell
 from fairing_magics.capture.bundle import Bundle, write_bundle
 from fairing_magics.config import BACKENDS, Settings
-from fairing_magics.displays import display_limits, runtime_env
+from fairing_magics.displays import display_limits
 from fairing_magics.errors import ConfigError, FairingError, RunCancelled
 from fairing_magics.image.publish import (
     ImageService,
@@ -30,6 +31,7 @@ from fairing_magics.image.publish import (
 )
 from fairing_magics.kube.naming import unique_name, validate_name
 from fairing_magics.oci.reference import parse_reference
+from fairing_magics.postmortem import attach_frames
 from fairing_magics.run import Run, RunBook
 from fairing_magics.train_request import TRAIN_FLAGS, TrainOptions, TrainRequest
 from fairing_magics.ui import make_view
@@ -71,6 +73,7 @@ def check_request(request: TrainRequest) -> None:
         from fairing_magics.storage import storage_for
 
         storage_for(request.settings.storage).check_settings()
+    check_cache(request)
 
 
 def check_output_flags(request: TrainRequest) -> None:
@@ -284,11 +287,17 @@ def publish_only(cell: str, namespace: Mapping[str, Any], history: Sequence[str]
 
 def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], request: TrainRequest,
           runs: RunBook, *, cwd: Path | None = None, show: Callable[[object], None] | None = None,
-          images: ImageService | None = None) -> Run:
+          images: ImageService | None = None, bundle: Bundle | None = None,
+          captured_in: float = 0.0, notices: Sequence[str] = (),
+          on_run: Callable[[Run], None] | None = None) -> Run:
     """Capture ``cell`` and start it; return the run at once (use :func:`follow` to wait).
 
     Bad input raises before anything is made; ``show(view)`` is called with the panel as soon as
-    the run exists.
+    the run exists. A caller that captured already (a notebook job) passes its ``bundle`` (the
+    cell is then unused), the seconds it took and the ``notices`` of its capture; ``on_run(run)``
+    is called once the run exists, before it starts (to follow its end from the first event on).
+    With ``--cache`` a run whose inputs equal an earlier successful run's ends at once as its
+    replay (:mod:`fairing_magics.cache`).
     """
     settings = request.settings
     check_request(request)
@@ -300,26 +309,30 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], reque
         check_base(request)
     check_storage(settings)
     started_at = time.time()
-    bundle, capture_seconds = capture(cell, namespace, history, request, cwd)
+    if bundle is None:
+        bundle, captured_in = capture(cell, namespace, history, request, cwd)
 
     name = unique_name(request.name)
     run = open_run(name, backend, settings, runs, folder=settings.runs_root / "runs" / name,
                    outputs=request.outputs, started_at=started_at, where=run_location(request),
                    outputs_from=request.outputs_from, show=show)
-    run.emit(ev.StageChanged("capture", "done", capture_seconds, f"{len(bundle.members())} files"))
+    if on_run is not None:
+        on_run(run)
+    run.emit(ev.StageChanged("capture", "done", captured_in, f"{len(bundle.members())} files"))
+    for notice in notices:
+        run.emit(ev.Notice(notice, level="warning"))
     announce(run.emit, request)
     try:
-        bundle_dir = write_bundle(bundle, run.folder / "bundle")
         image = ""
         if needs_image:
             image = build_image(bundle, request, images or ImageService(settings), run.emit,
                                 tag=name)
             run.image = image
             run.save_record()
-        # the kernel's cell folder (its file names) first: --env wins; then how the runtime
-        # sends its displays and outputs back (ours, whatever --env says)
-        env = {**bundle.runtime_env, **request.env, **runtime_env(request)}
-        backend.start(Launch(bundle_dir=bundle_dir, request=request, env=env,
+        if reuse_or_record(run, bundle, image, request):  # --cache: the same inputs ran
+            return run  # (its bundle is in the folder of the run it reused)
+        bundle_dir = write_bundle(bundle, run.folder / "bundle")
+        backend.start(Launch(bundle_dir=bundle_dir, request=request, env=run_env(bundle, request),
                              timeout=request.timeout, image=image,
                              capture_digest=bundle.digest), run)
     except FairingError as exc:
@@ -344,7 +357,8 @@ def open_run(name: str, backend, settings: Settings, runs: RunBook, *, folder: P
              show: Callable[[object], None] | None = None) -> Run:
     """A new run of ``backend`` with its panel: the panel follows it (its Cancel button cancels
     it), ``runs`` keeps it and ``show(view)`` displays the panel; its displays are capped as the
-    settings say. A run started here and one reattached to are opened alike."""
+    settings say; if it fails, its error holds the failing frames (``run.error.frames``). A run
+    started here and one reattached to are opened alike."""
     stages = backend.stages + (("upload",) if settings.storage.startswith("s3://") else ())
     run = Run(name, backend.name, folder, outputs=outputs, stages=stages, started_at=started_at,
               where=where, display_limits=display_limits(settings), outputs_from=outputs_from)
@@ -353,6 +367,7 @@ def open_run(name: str, backend, settings: Settings, runs: RunBook, *, folder: P
                      started=started_at)
     run.view = view
     run.subscribe(view.handle)
+    attach_frames(run, settings)  # run.error.frames, for %fairing_debug
     runs.add(run)
     if show is not None:
         show(view)

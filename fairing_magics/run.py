@@ -513,6 +513,37 @@ def read_records(home: Path) -> list[dict]:
     return sorted(records, key=lambda r: r.get("started_at") or 0)
 
 
+# -- schedules made from this machine: each names its backend and where it lives ----------------
+
+SCHEDULES_FOLDER = "schedules"
+
+
+def remember_schedule(home: Path, record: dict) -> None:
+    """Keep ``record`` (``name``, ``backend``, where: ``namespace``, ``context``) as
+    ``home/schedules/<name>.json``: ``%fairing_jobs`` and ``%fairing_cancel`` ask its backend
+    about it whatever the configured backend is."""
+    folder = Path(home) / SCHEDULES_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{record['name']}.json").write_text(json.dumps(record), encoding="utf-8")
+
+
+def read_schedules(home: Path) -> list[dict]:
+    """The schedules remembered under ``home`` (:func:`remember_schedule`), by name."""
+    found = []
+    for path in sorted((Path(home) / SCHEDULES_FOLDER).glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("name"):
+            found.append({"backend": "kubernetes", **record})  # the only backend with schedules
+    return found
+
+
+def forget_schedule(home: Path, name: str) -> None:
+    (Path(home) / SCHEDULES_FOLDER / f"{name}.json").unlink(missing_ok=True)
+
+
 def settle_record(folder: Path, record: dict) -> dict:
     """``record`` as it stands now. A run still going whose kernel is gone is over for local
     runs: it becomes ``Lost`` (written back, with the time of its last heartbeat as its end),

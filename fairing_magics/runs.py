@@ -13,6 +13,12 @@ A run is looked for where it can be, in this order:
 
 A name is a run's full name (``linreg-a1b2c3``) or the ``--name`` it was started with: then the
 newest such run is meant.
+
+Schedules (a notebook on a timetable, ``%fairing_notebook --schedule``) are listed and removed
+by the backend that keeps them: the configured one, and the backend of each schedule this
+machine remembers (:func:`~fairing_magics.run.read_schedules`), whatever is configured now.
+``%fairing_cancel NAME`` takes a schedule's name before a run's, unless this kernel holds a run
+of that name.
 """
 
 from __future__ import annotations
@@ -29,7 +35,14 @@ from fairing_magics import pipeline
 from fairing_magics.backends import get_backend
 from fairing_magics.config import Settings
 from fairing_magics.errors import ConfigError
-from fairing_magics.run import Run, RunBook, load_record, read_records, settle_record
+from fairing_magics.run import (
+    Run,
+    RunBook,
+    load_record,
+    read_records,
+    read_schedules,
+    settle_record,
+)
 from fairing_magics.ui.format import format_seconds, format_table
 
 SUMMARY_WIDTH = 70
@@ -144,10 +157,16 @@ def reattach_or_log(name: str, settings: Settings, book: RunBook, *,
 
 
 def cancel(name: str, book: RunBook, settings: Settings) -> str:
-    """``%fairing_cancel``: stop run ``name``, this kernel's or one its backend can reach (a
-    local run of another kernel of this machine, a container, a cluster's job); one line saying
-    what was done."""
+    """``%fairing_cancel``: remove the schedule ``name`` (see the module docstring), or stop run
+    ``name``, this kernel's or one its backend can reach (a local run of another kernel of this
+    machine, a container, a cluster's job); one line saying what was done."""
     run = book.get(name)
+    remembered = next((r for r in read_schedules(settings.runs_root) if r["name"] == name), None)
+    if remembered is not None or run is None:
+        keeper = get_backend(remembered["backend"] if remembered else settings.backend)
+        said = keeper.cancel_schedule(name, settings, remembered)
+        if said is not None:
+            return said
     if run is not None:
         if run.done:
             return f"{run.name} already ended: {run.phase}"
@@ -176,6 +195,9 @@ def jobs_table(book: RunBook, settings: Settings, *, every: bool = False, limit:
     listing = get_backend(settings.backend).list_runs(settings)
     if listing:
         parts.append(listing + "\n")
+    schedules = schedules_table(settings)
+    if schedules:
+        parts.append(schedules + "\n")
     recorded = read_records(settings.runs_root)
     rows = {record["name"]: record for record in recorded} if every else {}
     for run in book.all():
@@ -196,6 +218,17 @@ def jobs_table(book: RunBook, settings: Settings, *, every: bool = False, limit:
             [("ENDPOINT", "BACKEND", "STATUS", "REVISION", "URL"),
              *((e.name, e.backend, e.status, str(e.revision), e.predict_url) for e in endpoints)]))
     return "\n".join(parts)
+
+
+def schedules_table(settings: Settings) -> str:
+    """The schedules of the configured backend and of every backend this machine made
+    schedules with, each backend's table asked of it."""
+    remembered: dict[str, list[dict]] = {settings.backend: []}
+    for record in read_schedules(settings.runs_root):
+        remembered.setdefault(record["backend"], []).append(record)
+    tables = (get_backend(name).list_schedules(settings, records)
+              for name, records in remembered.items())
+    return "\n".join(table for table in tables if table)
 
 
 def _job_row(record: Mapping[str, Any]) -> tuple[str, ...]:

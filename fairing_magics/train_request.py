@@ -17,8 +17,8 @@ the pipeline names the flags a backend ignores from the same groups.
 
 :func:`merge_request` merges the flags with the settings, once, into the :class:`TrainRequest`
 the pipeline, the backends and the sweeps read: a flag left empty takes its setting there
-(``--backend``, ``--registry``, ``--base-image``, ``--namespace``, ``--context``), and nowhere
-else.
+(``--backend``, ``--registry``, ``--base-image``, ``--namespace``, ``--context``,
+``--figure-format``, ``--cache``), and nowhere else.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fairing_magics.config import Settings
+from fairing_magics.config import CACHE_MODES, Settings
 from fairing_magics.errors import ConfigError
 
 #: The groups of :data:`TRAIN_FLAGS`, in the order ``%%fairing_train?`` shows them, with their
@@ -58,6 +58,9 @@ class TrainOptions:
     # (png | svg | png,svg; empty: the configured one).
     outputs_from: str = "chief"
     figure_format: str = ""
+    # --cache: on (reuse an earlier successful run with the same inputs), refresh (run and
+    # record anew) or off; empty: the configured one (fairing_magics.cache).
+    cache: str = ""
     # Image (docker and kubernetes backends, --image-only); empty: the configured value.
     registry: str = ""
     base_image: str = ""
@@ -83,7 +86,8 @@ class TrainOptions:
 
 #: The flags that default to a setting of the same name (``--registry`` to ``%fairing_config
 #: --registry``): what :func:`merge_request` fills in.
-FROM_SETTINGS = ("backend", "registry", "base_image", "namespace", "context", "figure_format")
+FROM_SETTINGS = ("backend", "registry", "base_image", "namespace", "context", "figure_format",
+                 "cache")
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,22 @@ def parse_pairs(pairs: Sequence[str], flag: str) -> dict[str, str]:
             raise ConfigError(f"{flag} {pair!r} is not KEY=VALUE")
         out[key] = value
     return out
+
+
+#: What a run's ``--cache`` takes: the setting's modes, and ``refresh``.
+CACHE_FLAG_MODES = (*CACHE_MODES, "refresh")
+
+
+def parse_cache(flag: str | None) -> str:
+    """A run's ``--cache``: alone it is ``on``; not given, ``""`` (the setting decides, in
+    :func:`merge_request`)."""
+    if flag is None:
+        return ""
+    mode = flag or "on"
+    if mode not in CACHE_FLAG_MODES:
+        raise ConfigError(f"--cache {flag!r} is not one of: on (reuse a successful run with the "
+                          "same inputs), refresh (run and record anew), off")
+    return mode
 
 
 def parse_outputs(text: str) -> tuple[str, ...]:
@@ -197,6 +217,11 @@ TRAIN_FLAGS: tuple[Flag, ...] = (
     _run("--figure-format", default="", metavar="png|svg|png,svg", image_only_ignores=True,
          help="how matplotlib figures come back (default: %%config "
          "FairingMagics.figure_format, png)"),
+    _run("--cache", nargs="?", const="on", default=None, metavar="on|refresh|off",
+         convert=parse_cache, image_only_ignores=True,
+         help="reuse an earlier successful run with the same inputs from run storage (its log, "
+         "metrics and outputs, in milliseconds); refresh: run and record anew; default: "
+         "%%fairing_config's (off)"),
     _run("--no-wait", action="store_true", field="wait", convert=lambda given: not given,
          image_only_ignores=True, help="return the run at once; the panel keeps streaming"),
     _run("--dry-run", action="store_true", help="print the capture report and the plan (image, "

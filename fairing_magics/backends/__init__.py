@@ -8,7 +8,8 @@ never ask which backend they hold:
   backend feeds ``run`` with events from its own threads and ends it with ``run.finish(...)``);
 - for runs this kernel does not hold (another kernel's, a gone kernel's): ``list_runs``
   (``%fairing_jobs``), ``reattach`` (``%fairing_logs``), ``cancel`` (``%fairing_cancel``) and
-  ``doctor`` (``%fairing_doctor``);
+  ``doctor`` (``%fairing_doctor``); for runs on a timetable (a notebook's CronJob):
+  ``list_schedules`` and ``cancel_schedule``;
 - ``stages`` names the pipeline stages it has (the panel shows only those), ``flag_groups`` the
   groups of train flags it uses (:data:`fairing_magics.train_request.GROUPS`: an image is built
   for a backend that uses ``image``), ``interrupt`` what a kernel interrupt does to a run being
@@ -24,12 +25,13 @@ The backends:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from fairing_magics.config import Settings
+from fairing_magics.displays import runtime_env
 from fairing_magics.run import Run
 from fairing_magics.train_request import TrainRequest, default_request
 
@@ -41,7 +43,7 @@ class Launch:
 
     bundle_dir: Path
     request: TrainRequest = field(default_factory=default_request)  # no flags, default settings
-    env: dict[str, str] = field(default_factory=dict)  # the request's --env and the runtime's
+    env: dict[str, str] = field(default_factory=dict)  # run_env(bundle, request), and a trial's
     timeout: float | None = None
     image: str = ""  # repo@sha256:..., for container backends
     capture_digest: str = ""
@@ -49,6 +51,16 @@ class Launch:
     @property
     def settings(self) -> Settings:
         return self.request.settings
+
+
+def run_env(bundle, request: TrainRequest) -> dict[str, str]:
+    """What a run's process gets in its environment besides the image's, composed here and
+    nowhere else, from the request: the bundle's runtime environment first (the kernel's cell
+    folder and counts, the notebook folder's path hints: kept out of the bundle, so its digest
+    and image stay the same), then ``--env``, which wins over it, then how the runtime sends its
+    rich outputs and ``--outputs`` back (:func:`fairing_magics.displays.runtime_env`: ours,
+    whatever ``--env`` says). A run, its trials, its schedule and their dry runs all get it."""
+    return {**bundle.runtime_env, **dict(request.env), **runtime_env(request)}
 
 
 class Backend(Protocol):
@@ -86,6 +98,16 @@ class Backend(Protocol):
         """Stop run ``name`` that this kernel does not hold (``record`` and ``folder``: what its
         run folder says, when it has one); one line saying what was done, or None when this
         backend knows no run by that name."""
+
+    def list_schedules(self, settings, remembered: Sequence[Mapping]) -> str:
+        """The table of this backend's schedules (runs on a timetable, a cluster's CronJobs) for
+        ``%fairing_jobs``: those ``remembered`` on this machine
+        (:func:`fairing_magics.run.read_schedules`) and, when it is the configured backend,
+        those where the settings point; ``""`` when none."""
+
+    def cancel_schedule(self, name: str, settings, remembered: Mapping | None) -> str | None:
+        """Remove the schedule ``name`` (``remembered``: its record, when this machine made
+        it); one line saying what was done, or None when it is no schedule of this backend."""
 
     def doctor(self, settings, *, kind: str, namespace: str = "", runtime_ref: str = "") -> list:
         """``%fairing_doctor``: one :class:`~fairing_magics.kube.preflight.Finding` per check of

@@ -86,6 +86,12 @@ class DockerBackend(LazyEngine):
         return f"{name}: " + (f"its container {containers[0].short_id} was stopped and removed"
                               if containers else "no container of it is running")
 
+    def list_schedules(self, settings, remembered) -> str:
+        return ""  # no schedules: a docker run happens once
+
+    def cancel_schedule(self, name: str, settings, remembered) -> None:
+        return None
+
     def doctor(self, settings, *, kind: str, namespace: str = "", runtime_ref: str = "") -> list:
         return []  # the engine is checked as a run starts (check)
 

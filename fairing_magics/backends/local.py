@@ -73,6 +73,12 @@ class LocalBackend:
         request_cancel(folder, f"%fairing_cancel in another kernel (pid {os.getpid()})")
         return f"{name}: {end_process(process)}; its kernel reports it Cancelled"
 
+    def list_schedules(self, settings, remembered) -> str:
+        return ""  # no schedules: a local run happens once
+
+    def cancel_schedule(self, name: str, settings, remembered) -> None:
+        return None
+
     def doctor(self, settings, *, kind: str, namespace: str = "", runtime_ref: str = "") -> list:
         return []  # the kernel's own Python runs it
 

@@ -36,7 +36,7 @@ _METRIC_NAME = re.compile(r"[\w|-]+")
 
 #: The train flags (:data:`~fairing_magics.train_request.TRAIN_FLAGS`) ``%%fairing_sweep`` does not
 #: take, and its own words for some of those it takes (every trial gets them).
-NOT_FOR_SWEEPS = ("--no-wait", "--image-only", "--builder", "--platform", "--python",
+NOT_FOR_SWEEPS = ("--no-wait", "--image-only", "--cache", "--builder", "--platform", "--python",
                    "--runtime-ref", "--node-selector", "--toleration", "--aws-secret", "--volume")
 SWEEP_WORDS = {
     "--name": {"default": "sweep", "help": "sweep name: lowercase letters, digits and '-'"},

@@ -45,6 +45,12 @@ def test_backends_kinds_and_other_values_complete(shell):
     assert complete(shell, "%%fairing_train --kind t") == ["%%fairing_train --kind tfjob", "%%fairing_train --kind trainjob"]
     assert "%fairing_doctor --kind inferenceservice" in complete(shell, "%fairing_doctor --kind ")
     assert complete(shell, "%fairing_config --ui w") == ["%fairing_config --ui widget"]
+    # the train flags' values wherever the train flags are taken, --cache with its run modes
+    assert complete(shell, "%%fairing_train --cache r") == ["%%fairing_train --cache refresh"]
+    assert complete(shell, "%fairing_notebook nb.ipynb --kind py") == [
+        "%fairing_notebook nb.ipynb --kind pytorchjob"]
+    assert complete(shell, "%fairing_config --cache o") == [
+        "%fairing_config --cache off", "%fairing_config --cache on"]
     assert complete(shell, "%fairing_deploy m --expose load") == ["%fairing_deploy m --expose loadbalancer"]
     assert complete(shell, "%fairing_deploy m --kserve --runtime x") == ["%fairing_deploy m --kserve --runtime xgboost"]
 

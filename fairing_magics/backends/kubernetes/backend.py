@@ -53,6 +53,11 @@ finds it by its labels (:mod:`.jobs`): :meth:`KubernetesBackend.list_runs` (``%f
 :meth:`~KubernetesBackend.reattach` (``%fairing_logs``: its logs are read again from the start,
 then live), :meth:`~KubernetesBackend.cancel` (``%fairing_cancel``); and
 :meth:`~KubernetesBackend.doctor` asks the cluster what a run needs (``%fairing_doctor``).
+
+**Schedules.** :meth:`~KubernetesBackend.schedule` creates a notebook's CronJob
+(``%fairing_notebook --schedule``, :mod:`.schedules`);
+:meth:`~KubernetesBackend.list_schedules` (``%fairing_jobs``) and
+:meth:`~KubernetesBackend.cancel_schedule` (``%fairing_cancel``) find it again.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -88,6 +93,16 @@ from fairing_magics.backends.kubernetes.plan import (
     output_folder,
     storage_kind,
     training_spec,
+    with_launch_env,
+)
+from fairing_magics.backends.kubernetes.schedules import (
+    ScheduleInfo,
+    create_schedule,
+    describe_schedule_plan,
+    remove_schedule,
+    schedule_spec,
+    scheduled_request,
+    schedules_table,
 )
 from fairing_magics.backends.kubernetes.trainjob_api import (
     assumed_api_notice,
@@ -106,7 +121,7 @@ from fairing_magics.kube.api_resources import API_RESOURCES, ApiResource
 from fairing_magics.kube.client import ClusterClient
 from fairing_magics.kube.preflight import check_cluster, check_submit, require_ok
 from fairing_magics.kube.trainjob import RUNTIME_PATCHES, pod_settings
-from fairing_magics.run import Run
+from fairing_magics.run import Run, remember_schedule
 from fairing_magics.runtime.bootstrap import REPLICAS_DIR
 from fairing_magics.storage import MissingRunFile, storage_for
 
@@ -168,8 +183,7 @@ class KubernetesBackend:
         resource = API_RESOURCES[request.kind]
         if request.timeout is None and launch.timeout is not None:
             request = replace(request, timeout=launch.timeout)
-        if launch.env:
-            request = replace(request, env={**dict(request.env), **launch.env})
+        request = with_launch_env(request, launch.env)
         if storage_kind(settings.storage) == "folder":
             output_folder(settings.storage, run.name).mkdir(parents=True, exist_ok=True)
         notices: list[str] = []
@@ -248,6 +262,43 @@ class KubernetesBackend:
         (:func:`~fairing_magics.kube.preflight.check_cluster`)."""
         return check_cluster(self.access_for(settings), kind,
                              namespace or settings.namespace or None, runtime_ref=runtime_ref)
+
+    # -- schedules: a notebook's CronJob (.schedules) ------------------------------------------
+    def schedule(self, request, bundle, *, name: str, image: str, schedule: str,
+                 emit: Callable[[object], None]) -> ScheduleInfo:
+        """Create the CronJob ``name`` that runs ``image`` (the bundle's) on ``schedule``, in
+        the stage ``submit``, and remember it on this machine (``%fairing_jobs``,
+        ``%fairing_cancel``)."""
+        access = self.access_for(request)
+        namespace = request.namespace or access.namespace
+        spec = schedule_spec(scheduled_request(request, bundle), name=name, image=image,
+                             schedule=schedule, capture_digest=bundle.digest, namespace=namespace)
+        with ev.stage(emit, "submit") as step:
+            info = create_schedule(access, spec, namespace)
+            step.detail = f"CronJob {namespace}/{info.name}"
+        remember_schedule(request.settings.runs_root, {
+            "name": info.name, "backend": self.name, "namespace": namespace,
+            "context": request.context, "created_at": time.time()})
+        return info
+
+    def describe_schedule(self, request, bundle, *, schedule: str) -> list[str]:
+        """``--dry-run --schedule``: the CronJob :meth:`schedule` would create
+        (:func:`.schedules.describe_schedule_plan`). Touches nothing."""
+        return describe_schedule_plan(request, bundle, schedule=schedule)
+
+    def list_schedules(self, settings, remembered: Sequence[Mapping]) -> str:
+        """The schedules ``remembered`` on this machine and, when the settings point at a
+        cluster, those there (:func:`.schedules.schedules_table`)."""
+        return schedules_table(settings, remembered, here=self._here(settings))
+
+    def cancel_schedule(self, name: str, settings, remembered: Mapping | None) -> str | None:
+        """Delete the schedule ``name`` (:func:`.schedules.remove_schedule`); None when it is
+        none."""
+        return remove_schedule(name, settings, remembered, here=self._here(settings))
+
+    def _here(self, settings):
+        """The access where the settings point, when they point at a cluster."""
+        return self.access_for(settings) if settings.backend == self.name else None
 
     # -- following ---------------------------------------------------------------------------
     def _follow(self, access, namespace: str, resource: ApiResource, run: Run, settings,

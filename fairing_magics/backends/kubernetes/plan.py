@@ -26,10 +26,12 @@ container).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from fairing_magics.aws import aws_env_from_secret
+from fairing_magics.backends import run_env
 from fairing_magics.backends.kubernetes.trainjob_api import dry_run_trainjob_api
 from fairing_magics.displays import runtime_env
 from fairing_magics.errors import ConfigError
@@ -83,6 +85,12 @@ def job_options(request: TrainRequest, *, name: str, image: str, capture_digest:
         istio_inject=bool(settings.istio_inject), capture_digest=capture_digest,
         kind=request.kind, workers=request.workers, timeout=timeout,
         runtime_ref=request.runtime_ref)
+
+
+def with_launch_env(request: TrainRequest, env: Mapping[str, str]) -> TrainRequest:
+    """``request`` with a launch's environment (:func:`~fairing_magics.backends.run_env`) as its
+    ``--env``, as the run's pods get it (and as its dry run prints it)."""
+    return replace(request, env={**dict(request.env), **env}) if env else request
 
 
 def training_spec(request: TrainRequest, *, name: str, image: str, capture_digest: str = "",
@@ -149,6 +157,8 @@ def describe_cluster_plan(request: TrainRequest, bundle, *, name: str) -> str:
     """
     settings = request.settings
     object_name = unique_name(name, suffix=DRY_RUN_SUFFIX)
+    if bundle is not None:
+        request = with_launch_env(request, run_env(bundle, request))
     image = f"{(request.registry or 'REGISTRY').rstrip('/')}@sha256:<digest-of-the-built-image>"
     namespace, context = request.namespace, request.context
     trainjob_api, trainjob_lines = None, []
