@@ -279,7 +279,7 @@ class KubernetesBackend:
         remember_schedule(request.settings.runs_root, {
             "name": info.name, "backend": self.name, "namespace": namespace,
             "context": request.context, "created_at": time.time()})
-        return info
+        return replace(info, namespace=info.namespace or namespace)
 
     def describe_schedule(self, request, bundle, *, schedule: str) -> list[str]:
         """``--dry-run --schedule``: the CronJob :meth:`schedule` would create
