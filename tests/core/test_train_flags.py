@@ -116,3 +116,34 @@ def test_a_command_line_parser_takes_the_same_flags_from_the_same_place(shell):
 def test_options_of_the_defaults_are_the_default_options(shell):
     parser = shell.find_cell_magic("fairing_train").__self__.fairing_train.parser
     assert options_from_args(parser.parse_args([])) == TrainOptions()
+
+
+def test_fairing_notebook_and_submit_take_the_train_flags_from_the_same_place(shell):
+    from fairing_magics.magic_flags import parse_flags
+    from fairing_magics.notebook.flags import (
+        NOT_FOR_NOTEBOOKS,
+        mend_notebook_args,
+        notebook_parser,
+    )
+
+    magics = shell.find_line_magic("fairing_notebook").__self__
+    magic = magics.fairing_notebook.parser
+    command_line = notebook_parser("fairing-magics submit")
+    shared = [f.name for f in TRAIN_FLAGS if f.name not in NOT_FOR_NOTEBOOKS]
+    for parser in (magic, command_line):
+        flags = _option_flags(parser)
+        assert flags == ["--parameter", "--schedule", *shared]  # its own first (-p too)
+        assert parser.get_default("name") == ""  # the notebook's file name names the run
+    line = "nb.ipynb -p label='nightly run' --cpu 2 --cache refresh --schedule '0 6 * * *'"
+    from_magic = parse_flags(magics.fairing_notebook, line, shell_words=True)
+    from_command_line = command_line.parse_args(
+        ["nb.ipynb", "-p", "label=nightly run", "--cpu", "2", "--cache", "refresh",
+         "--schedule", "0 6 * * *"])
+    assert vars(from_magic) == vars(from_command_line)
+    assert from_magic.parameter == ["label=nightly run"] and from_magic.schedule == "0 6 * * *"
+    assert options_from_args(from_magic) == TrainOptions(name="", cpu="2", cache="refresh")
+    # --cache takes an optional value: the notebook after it is the notebook, the cache on
+    mended = mend_notebook_args(command_line.parse_args(["--cache", "nb.ipynb"]))
+    assert (mended.notebook, mended.cache) == ("nb.ipynb", "on")
+    refused = run(shell, "%fairing_notebook nb.ipynb --image-only")
+    assert not refused.success and "unknown flag --image-only" in str(refused.error_in_exec)

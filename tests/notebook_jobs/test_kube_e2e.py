@@ -9,7 +9,7 @@ official client, a run storage folder the "node" shares (hostPath).
 - --schedule creates a CronJob of the same image; the emulator's controller makes a Job at the
   next scheduled time (its clock moved forward, not waited for); the run writes its executed
   notebook to storage under the Job's name; %fairing_jobs lists the schedule, %fairing_cancel
-  removes it with its Jobs;
+  removes it with its Jobs (also with another backend configured: it was made from here);
 - a cell run with --cache a second time creates no Job: it comes back from storage.
 """
 
@@ -120,7 +120,12 @@ def test_a_scheduled_notebook_runs_when_its_time_comes_and_is_removed_by_cancel(
         .status.last_successful_time and c, 30, what="lastSuccessfulTime").status
     assert status.last_schedule_time is not None
 
+    # made from this machine, the schedule is found whatever backend is configured now
     capsys.readouterr()
+    assert run(ip, "%fairing_config --backend local").success
+    assert run(ip, "%fairing_jobs").success
+    listed = capsys.readouterr().out
+    assert scheduled.name in listed and "*/5 * * * *" in listed and "On the cluster" not in listed
     assert run(ip, f"%fairing_cancel {scheduled.name}").success
     assert "schedule removed" in capsys.readouterr().out
     emulator.wait_for(lambda: not BatchV1Api(api).list_namespaced_cron_job(namespace).items
