@@ -43,7 +43,8 @@ def quickstart() -> tuple[list[str], str, dict]:
     return history, body, namespace
 
 
-def timed_run(body: str, namespace: dict, history: list[str], settings: Settings) -> tuple[float, object]:
+def timed_run(body: str, namespace: dict, history: list[str],
+              settings: Settings) -> tuple[float, object]:
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         request = merge_request(TrainOptions(name="linreg", outputs=("model",), cache="on"),
@@ -58,8 +59,8 @@ def main() -> None:
     firsts, cached = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(REPEATS):
-            settings = Settings(home=Path(tmp) / f"home-{i}", storage=str(Path(tmp) / f"storage-{i}"),
-                                ui="text")
+            settings = Settings(home=Path(tmp) / f"home-{i}",
+                                storage=str(Path(tmp) / f"storage-{i}"), ui="text")
             seconds, first = timed_run(body, namespace, history, settings)
             assert first.status == "Succeeded" and getattr(first, "cached_from", None) is None
             firsts.append(seconds)
@@ -70,12 +71,14 @@ def main() -> None:
                 cached.append(seconds)
     first, hit = statistics.median(firsts), statistics.median(cached)
     ratio = hit / first
-    print(f"quick start training cell, --cache, local backend, run storage folder ({REPEATS} repeats)")
+    print("quick start training cell, --cache, local backend, run storage folder "
+          f"({REPEATS} repeats)")
     print(f"  first run (baseline): median {first * 1000:.0f} ms "
           f"(min {min(firsts) * 1000:.0f}, max {max(firsts) * 1000:.0f})")
     print(f"  cached re-run ({len(cached)}): median {hit * 1000:.1f} ms "
           f"(min {min(cached) * 1000:.1f}, max {max(cached) * 1000:.1f})")
-    print(f"  ratio re-run / first run: {ratio:.1%}; target < 5%: {'met' if ratio < 0.05 else 'NOT met'}")
+    print(f"  ratio re-run / first run: {ratio:.1%}; "
+          f"target < 5%: {'met' if ratio < 0.05 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,8 @@ def bare_subprocess_first_line() -> float:
 def _run_lines(home: Path, n_lines: int):
     cell = (f"import sys\nw = sys.stdout.write\nn = {n_lines}\nfor i in range(n):\n"
             "    if i % 5 == 4:\n"
-            "        w('\\r%3d%%|%-10s| %d/%d [00:01<00:02, 99999.00it/s]' % (i * 100 // n, '#' * (i * 10 // n), i, n))\n"
+            "        w('\\r%3d%%|%-10s| %d/%d [00:01<00:02, 99999.00it/s]'"
+            " % (i * 100 // n, '#' * (i * 10 // n), i, n))\n"
             "    else:\n"
             "        w('\\r\\x1b[Kstep=%d loss=0.12345\\n' % i)\n"
             "w('\\n')\n")
@@ -124,18 +125,22 @@ def main() -> None:
         ours_median, bare_median = statistics.median(ours), statistics.median(bare)
         print(f"time to first log line (local backend): median {ours_median * 1000:.0f} ms "
               f"over {REPEATS} runs (min {min(ours) * 1000:.0f}, max {max(ours) * 1000:.0f})")
-        print(f"  baseline bare 'python -c print(1)' subprocess: median {bare_median * 1000:.0f} ms; "
+        print("  baseline bare 'python -c print(1)' subprocess: "
+              f"median {bare_median * 1000:.0f} ms; "
               f"ratio {ours_median / bare_median:.2f}x; target < 1000 ms: "
               f"{'met' if ours_median < 1 else 'NOT met'}")
         rates = [throughput(home) for _ in range(3)]
         rate = statistics.median(rates)
         baseline = print_baseline()
         small, large = peak_memory_mib(home, N_LINES // 10), peak_memory_mib(home, N_LINES)
-        print(f"log throughput: {N_LINES} writes (20% progress frames, 80% metric lines) through pipe -> "
-              f"terminal -> run (logs, metrics, progress) -> JobView at {rate:,.0f} lines/s (median of 3)")
-        print(f"  peak traced memory: {small:.1f} MiB for {N_LINES // 10} lines, {large:.1f} MiB for "
+        print(f"log throughput: {N_LINES} writes (20% progress frames, 80% metric lines) "
+              "through pipe -> terminal -> run (logs, metrics, progress) -> JobView at "
+              f"{rate:,.0f} lines/s (median of 3)")
+        print(f"  peak traced memory: {small:.1f} MiB for {N_LINES // 10} lines, "
+              f"{large:.1f} MiB for "
               f"{N_LINES} lines (bounded: {'yes' if large < 2 * small + 5 else 'NO'})")
-        print(f"  baseline print() in the kernel process: {baseline:,.0f} lines/s; ratio {rate / baseline:.2f}x; "
+        print(f"  baseline print() in the kernel process: {baseline:,.0f} lines/s; "
+              f"ratio {rate / baseline:.2f}x; "
               f"target >= 50,000 lines/s: {'met' if rate >= 50_000 else 'NOT met'}")
 
 

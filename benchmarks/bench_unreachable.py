@@ -77,7 +77,8 @@ def s3() -> tuple[float, str] | None:
         return None
     from fairing_magics.storage import storage_for
 
-    os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{closed_port()}", AWS_ACCESS_KEY_ID="AKIABENCHBENCHBENCH0",
+    os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{closed_port()}",
+                      AWS_ACCESS_KEY_ID="AKIABENCHBENCHBENCH0",
                       AWS_SECRET_ACCESS_KEY="bench-secret", AWS_REGION="cn-northwest-1")
     return timed(lambda: storage_for("s3://bench-unreachable/p").ensure_bucket(create=False))
 
@@ -87,7 +88,8 @@ def main() -> None:
 
     now, message = registry(RetryPolicy())
     before, _ = registry(RetryPolicy(unreachable_attempts=RetryPolicy().attempts))
-    print(f"registry (connection refused): {now:.2f} s, baseline (8 attempts, as before) {before:.2f} s, "
+    print(f"registry (connection refused): {now:.2f} s, "
+          f"baseline (8 attempts, as before) {before:.2f} s, "
           f"ratio {before / now:.0f}x faster")
     print(f"  {message}")
     with tempfile.TemporaryDirectory() as folder:
