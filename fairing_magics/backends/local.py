@@ -96,7 +96,8 @@ class LocalBackend:
         else:
             env.pop("FAIRING_STORAGE", None)
         env.pop("PYTHONSTARTUP", None)
-        command = [sys.executable, "-u", str(Path(launch.bundle_dir) / BOOTSTRAP_NAME), str(launch.bundle_dir)]
+        command = [sys.executable, "-u", str(Path(launch.bundle_dir) / BOOTSTRAP_NAME),
+                   str(launch.bundle_dir)]
         run.emit(ev.StageChanged("run", "running"))
         proc = subprocess.Popen(
             command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
@@ -193,7 +194,8 @@ def pump_lines(fd: int, deliver, chunk: int = READ_CHUNK, gather_seconds: float 
         on_live((), splitter.take_markers())
 
 
-def _follow(proc: subprocess.Popen, state: _ProcessState, run: Run, workdir: Path, launch: Launch) -> None:
+def _follow(proc: subprocess.Popen, state: _ProcessState, run: Run, workdir: Path,
+            launch: Launch) -> None:
     started = time.monotonic()
     try:
         events = LineEvents(run.emit)
@@ -221,8 +223,9 @@ def _finish(run: Run, returncode: int, reason: str, seconds: float, launch: Laun
     if reason == "timeout":
         run.emit(ev.StageChanged("run", "failed", seconds))
         run.finish(ev.TIMED_OUT, f"stopped by --timeout {launch.timeout:g} s",
-                   error=FairingTimeout(f"run {run.name} took longer than --timeout {launch.timeout:g} s "
-                                        "and was stopped; raise --timeout or make the cell faster"))
+                   error=FairingTimeout(f"run {run.name} took longer than --timeout "
+                                        f"{launch.timeout:g} s and was stopped; raise --timeout "
+                                        "or make the cell faster"))
         return
     finish_from_exit(run, returncode, seconds)
 
@@ -249,7 +252,8 @@ def finish_from_exit(run: Run, returncode: int, seconds: float) -> None:
     run.emit(ev.StageChanged("run", "failed", seconds))
     error = error_from_output(run, run.folder, returncode)
     why = error.reason if error.reason and not error.reason.startswith("exit code") else ""
-    run.finish(ev.FAILED, lambda took: f"failed after {took} ({why + ', ' if why else ''}exit code {returncode})",
+    run.finish(ev.FAILED, lambda took: f"failed after {took} ({why + ', ' if why else ''}"
+                                       f"exit code {returncode})",
                error=error)
 
 
@@ -264,9 +268,11 @@ def error_from_output(run: Run, folder: Path, returncode: int) -> JobFailed:
         return JobFailed(
             f"the cell raised {info.get('type')}: {info.get('message')} (run {run.name}; "
             f"the remote traceback is above, the full log in run.logs())",
-            reason=info.get("type", ""), last_lines=last, remote_traceback=info.get("traceback", ""))
+            reason=info.get("type", ""), last_lines=last,
+            remote_traceback=info.get("traceback", ""))
     if info.get("kind") == "bundle":
         return JobFailed(f"run {run.name} could not start its program: {info.get('message')}",
                          reason="BundleError", last_lines=last)
-    return JobFailed(f"run {run.name} exited with code {returncode}; last lines:\n" + "\n".join(last[-10:]),
+    return JobFailed(f"run {run.name} exited with code {returncode}; last lines:\n"
+                     + "\n".join(last[-10:]),
                      reason=f"exit code {returncode}", last_lines=last)

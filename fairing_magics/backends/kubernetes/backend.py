@@ -440,7 +440,8 @@ def finish_run(run: Run, phase: str, status: st.JobStatus | None, pods: list[dic
                                         f"by {by}; raise --timeout or make the cell faster"))
         return
     error = failure_error(run, settings, status, codes, problem, last)
-    run.finish(ev.FAILED, lambda took: f"failed after {took} ({error.reason or 'failed'})", error=error)
+    run.finish(ev.FAILED, lambda took: f"failed after {took} ({error.reason or 'failed'})",
+               error=error)
 
 
 def load_outputs(run: Run, settings) -> dict:

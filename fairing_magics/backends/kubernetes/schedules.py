@@ -119,7 +119,8 @@ def list_schedules(access: ClusterAccess, namespace: str | None = None) -> list[
     return sorted(found, key=lambda info: (info.created, info.name))
 
 
-def find_schedule(access: ClusterAccess, name: str, namespace: str | None = None) -> ScheduleInfo | None:
+def find_schedule(access: ClusterAccess, name: str,
+                  namespace: str | None = None) -> ScheduleInfo | None:
     """The schedule ``name`` (the CronJob's name), or None when there is no such CronJob of ours."""
     obj = ClusterClient(access).get(CRONJOB, name, namespace=namespace or access.namespace,
                                     missing_ok=True)
