@@ -115,7 +115,8 @@ class CaptureReport:
             lines.extend("    " + item for item in self.carried)
         lines.append("  Packages:" + ("" if self.packages else " none"))
         for pkg in self.packages:
-            flag = "" if pkg.reproducible else "  [not reproducible: " + (pkg.note or "local install") + "]"
+            flag = ("" if pkg.reproducible
+                    else "  [not reproducible: " + (pkg.note or "local install") + "]")
             lines.append(f"    {pkg.import_name} -> {pkg.dist}=={pkg.version}{flag}")
         if self.notes:
             lines.append("  Notes:")
@@ -224,7 +225,8 @@ class Bundle:
         """What the digest covers: the members, less the manifest, plus how
         main.py runs (its parts and their kernel file names) and the outputs."""
         out = {k: v for k, v in members.items() if k not in _OUTSIDE_DIGEST}
-        out["<program>"] = json.dumps([self.program, list(self.outputs)], sort_keys=True).encode("utf-8")
+        out["<program>"] = json.dumps([self.program, list(self.outputs)],
+                                      sort_keys=True).encode("utf-8")
         if self.parameters:  # the manifest is not hashed: a sweep's parameter types must be
             out["<parameters>"] = json.dumps(dict(self.parameters), sort_keys=True).encode()
         return out

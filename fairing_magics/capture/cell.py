@@ -89,7 +89,8 @@ def _order_definitions(res: Resolution) -> list[str]:
         if state.get(name):
             return  # done, or a cycle (mutual recursion needs no order)
         state[name] = 1
-        for dep in sorted(res.deps.get(name, ()), key=lambda n: position(n) if n in names else (0, 0, n)):
+        for dep in sorted(res.deps.get(name, ()),
+                          key=lambda n: position(n) if n in names else (0, 0, n)):
             if dep in res.definitions or dep in res.aliases:
                 visit(dep)
         state[name] = 2
@@ -135,7 +136,8 @@ def _blank_future_imports(text: str, tree: ast.Module) -> tuple[list[str], str]:
 
 def _render_main(res: Resolution, order: list[str], cell_text: str, tree: ast.Module, *,
                  inlined: set[str], pickled: list[str], submodules: tuple[str, ...],
-                 origins: dict[str, Origin], cell_origin: Origin | None, load_before: str | None) -> _Program:
+                 origins: dict[str, Origin], cell_origin: Origin | None,
+                 load_before: str | None) -> _Program:
     future, cell_text = _blank_future_imports(cell_text, tree)
     header = [
         "# Captured by fairing_magics from a notebook cell: imports, definitions, then the cell.",
@@ -149,12 +151,14 @@ def _render_main(res: Resolution, order: list[str], cell_text: str, tree: ast.Mo
     if imports:
         sections.append("\n".join(imports))
     if submodules:
-        sections.append("\n".join(f"__import__({m!r})  # reached by attribute in the kernel" for m in submodules))
+        sections.append("\n".join(f"__import__({m!r})  # reached by attribute in the kernel"
+                                  for m in submodules))
     literals = [res.values[n].source.rstrip("\n") for n in sorted(res.values) if n in inlined]
     if literals:
         sections.append("\n".join(literals))
     text = "\n\n".join(sections) + "\n"
-    segments = [{"kind": "prelude", "name": "", "first": 1, "last": text.count("\n"), "filename": "", "line": 1}]
+    segments = [{"kind": "prelude", "name": "", "first": 1, "last": text.count("\n"),
+                 "filename": "", "line": 1}]
     load_at = None
     for name in order:
         block = (f"{name} = {res.aliases[name].target}" if name in res.aliases
@@ -165,8 +169,10 @@ def _render_main(res: Resolution, order: list[str], cell_text: str, tree: ast.Mo
         origin = origins.get(name)
         if name == load_before:
             load_at = len(segments)
-        segments.append({"kind": "definition", "name": name, "first": first, "last": text.count("\n"),
-                         "filename": origin.filename if origin else "", "line": origin.line if origin else first})
+        segments.append({"kind": "definition", "name": name, "first": first,
+                         "last": text.count("\n"),
+                         "filename": origin.filename if origin else "",
+                         "line": origin.line if origin else first})
     text += "\n\n" + CELL_MARKER + "\n"
     first = text.count("\n") + 1
     text += cell_text.rstrip("\n") + "\n"
@@ -178,7 +184,8 @@ def _render_main(res: Resolution, order: list[str], cell_text: str, tree: ast.Mo
 
 def _requirements(res: Resolution, local_third_party: set[str], local_modules: set[str],
                   requirements: str, cwd: Path, need_cloudpickle: bool):
-    modules = {m for m in res.modules if m.split(".")[0] not in {x.split(".")[0] for x in local_modules}}
+    modules = {m for m in res.modules
+               if m.split(".")[0] not in {x.split(".")[0] for x in local_modules}}
     packages, notes = pin_requirements(modules | local_third_party)
     packages = list(packages)
     notes = list(notes)
@@ -189,7 +196,8 @@ def _requirements(res: Resolution, local_third_party: set[str], local_modules: s
                                         "needed by the runtime to load values and return outputs"))
     for pkg in packages:
         if not pkg.reproducible:
-            notes.append(f"{pkg.dist} is an {pkg.note}: not reproducible, left out of requirements.txt")
+            notes.append(f"{pkg.dist} is an {pkg.note}: not reproducible, left out of "
+                         "requirements.txt")
     if requirements == "auto":
         lines = requirement_lines(tuple(packages))
     elif requirements == "none":
@@ -225,8 +233,8 @@ def _definition_origins(res: Resolution, cells: Sequence[str], namespace: Mappin
     return origins
 
 
-_GLOBAL_RNG = re.compile(r"\brandom\.(?!default_rng|Generator|RandomState|SeedSequence|BitGenerator|PCG64|"
-                         r"MT19937|Philox|SFC64)[a-z_]+\s*\(")
+_GLOBAL_RNG = re.compile(r"\brandom\.(?!default_rng|Generator|RandomState|SeedSequence|"
+                         r"BitGenerator|PCG64|MT19937|Philox|SFC64)[a-z_]+\s*\(")
 _SEEDED = re.compile(r"\brandom\.seed\s*\(")
 
 
@@ -237,12 +245,15 @@ def _settings(res: Resolution, texts: list[str], cells: Sequence[str]) -> list[t
     # a DataFrame that statsmodels prints follows pandas' options: libraries loaded with count
     modules |= loaded_with(modules, {e.module for e in SETTINGS if e.module} - modules)
     draws = any(_GLOBAL_RNG.search(text) for text in texts)
-    draws = draws or any(line.module.split(".")[0] in ("random", "numpy") and line.module.endswith("random")
-                         and line.attr and line.attr[:1].islower() for line in res.imports.values())
+    draws = draws or any(line.module.split(".")[0] in ("random", "numpy")
+                         and line.module.endswith("random")
+                         and line.attr and line.attr[:1].islower()
+                         for line in res.imports.values())
     seeded = any("seed" in cell and _SEEDED.search(cell) for cell in cells)
     out = []
     for entry in SETTINGS:
-        if entry.module is not None and (entry.module not in modules or entry.module not in sys.modules):
+        if entry.module is not None and (entry.module not in modules
+                                         or entry.module not in sys.modules):
             continue
         if entry.random_state and not (draws or seeded):
             continue
@@ -323,10 +334,12 @@ def capture_cell(
         load_before = next((n for n in order if res.deps.get(n, set()) & may_pickle), None)
         before = order[: order.index(load_before)] if load_before else order
         main_refs = {id(namespace[n]): n for n in before if n in res.definitions and n in namespace}
-        pickled = pickle_state(to_pickle, mutable_literals, live, pickled_settings, namespace=namespace,
-                               main_refs=main_refs, limit=value_limit)
-        conflicts = sorted(c for c in pickled.main_classes if c in res.definitions and c not in before
-                           and res.definitions[c].kind == "class" and isinstance(namespace.get(c), type))
+        pickled = pickle_state(to_pickle, mutable_literals, live, pickled_settings,
+                               namespace=namespace, main_refs=main_refs, limit=value_limit)
+        conflicts = sorted(c for c in pickled.main_classes
+                           if c in res.definitions and c not in before
+                           and res.definitions[c].kind == "class"
+                           and isinstance(namespace.get(c), type))
         if not conflicts:
             break
         for name in conflicts:
@@ -336,17 +349,20 @@ def capture_cell(
             moved.append(name)
     res.modules.update(pickled.modules)
     provided = {m for m in res.modules if m.split(".")[0] == "fairing_magics"}
-    res.modules -= provided  # the run's runtime provides it (log_metric): not shipped, not installed
+    # the run's runtime provides it (log_metric): not shipped, not installed
+    res.modules -= provided
     for name in moved:
         res.notes.append(f"class {name}: pickled (not shipped as source) because values of it are "
-                         "pickled before it could be defined; this keeps isinstance() true for them")
+                         "pickled before it could be defined; this keeps isinstance() true for "
+                         "them")
 
     sources = [d.source for d in res.definitions.values()]
     local = collect_local_modules(res.modules, cwd, data_limit=file_limit)
     files = dict(local.files)
     for rel, data in collect_includes(includes, cwd).items():
         files[rel] = data
-    candidates = [*path_candidates(python.tree), *(c for s in sources for c in source_path_candidates(s))]
+    candidates = [*path_candidates(python.tree),
+                  *(c for s in sources for c in source_path_candidates(s))]
     named = collect_named_files(candidates, cwd, file_limit, already=files)
     files.update(named.files)
     value_order = [entry.split(":", 1)[1] for entry in pickled.order if entry.startswith("value:")]
@@ -361,7 +377,8 @@ def capture_cell(
         cell_origin = Origin(stable, 1)
     origins = _definition_origins(res, cells, namespace, shell, runtime_env)
     chains = [*attribute_chains(python.tree), *(c for s in sources for c in source_chains(s))]
-    submodules = submodule_imports(chains, {n: i.module for n, i in res.imports.items() if not i.attr})
+    submodules = submodule_imports(chains,
+                                   {n: i.module for n, i in res.imports.items() if not i.attr})
     inlined = {n for n, v in res.values.items() if v.info.as_source and n not in value_order}
     program = _render_main(res, order, python.text, python.tree, inlined=inlined,
                            pickled=sorted(value_order), submodules=submodules, origins=origins,
@@ -372,14 +389,17 @@ def capture_cell(
         "load_at": program.load_at,
         "pickle_order": list(pickled.order),
         "settings": encoded,
-        "future": [line for line in program.text.splitlines() if line.startswith("from __future__ import")],
+        "future": [line for line in program.text.splitlines()
+                   if line.startswith("from __future__ import")],
         "doc": doc if isinstance(doc, str) else None,
         "has_doc": "__doc__" in namespace,
-        "name": namespace.get("__name__", "__main__") if isinstance(namespace.get("__name__"), str) else "__main__",
+        "name": (namespace.get("__name__", "__main__")
+                 if isinstance(namespace.get("__name__"), str) else "__main__"),
         "file": "__file__" in namespace,
         "absolute_paths": named.absolute,
     }
-    cell_notes = [f"line {line}: {note}" for line, note in zip(python.note_lines, python.notes, strict=True)]
+    cell_notes = [f"line {line}: {note}"
+                  for line, note in zip(python.note_lines, python.notes, strict=True)]
     notes = [*cell_notes, *res.notes, *local.notes, *named.notes, *req_notes]
     if provided:
         notes.append("fairing_magics: provided by the run's runtime (log_metric), not installed")

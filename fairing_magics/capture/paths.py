@@ -83,7 +83,8 @@ def _inside(path: Path, cwd: Path) -> str | None:
     except ValueError:
         return None
     parts = rel.parts
-    if not parts or any(p in SKIPPED_DIRS or p in ("site-packages", "dist-packages") for p in parts):
+    if not parts or any(p in SKIPPED_DIRS or p in ("site-packages", "dist-packages")
+                        for p in parts):
         return None
     return rel.as_posix()
 
@@ -123,7 +124,8 @@ def collect_named_files(candidates: Iterable[str], cwd: Path, limit: int,
         members = [path] if path.is_file() else _folder_files(path) if path.is_dir() else []
         sizes = []
         for member in members:
-            member_rel = _inside(member.resolve(), cwd) if not member.is_symlink() else _inside(member, cwd)
+            member_rel = (_inside(member.resolve(), cwd) if not member.is_symlink()
+                          else _inside(member, cwd))
             if member_rel is None or member_rel in seen or not member.is_file():
                 continue
             sizes.append((member_rel, member, member.stat().st_size))
@@ -132,9 +134,9 @@ def collect_named_files(candidates: Iterable[str], cwd: Path, limit: int,
             continue
         if total + size > limit:
             result.notes.append(
-                f"{rel} ({size:,} bytes) is named by the code but left out: it would take the files "
-                f"named this way over {limit:,} bytes; add --include {rel}, or put it in storage "
-                "(--storage) and read it from there")
+                f"{rel} ({size:,} bytes) is named by the code but left out: it would take the "
+                f"files named this way over {limit:,} bytes; add --include {rel}, or put it in "
+                "storage (--storage) and read it from there")
             continue
         total += size
         for member_rel, member, _ in sizes:

@@ -78,8 +78,10 @@ def _is_builtin(name: str, namespace: Mapping) -> bool:
     if name in namespace:
         obj = namespace[name]
         if name in _IPYTHON_AS_BUILTIN:
-            origin = str(getattr(type(obj), "__module__", "")) + " " + str(getattr(obj, "__module__", ""))
-            if "IPython" in origin or "_sitebuiltins" in origin or getattr(obj, "__wrapped__", None) is getattr(builtins, name):
+            origin = (str(getattr(type(obj), "__module__", "")) + " "
+                      + str(getattr(obj, "__module__", "")))
+            if ("IPython" in origin or "_sitebuiltins" in origin
+                    or getattr(obj, "__wrapped__", None) is getattr(builtins, name)):
                 return True
         return hasattr(builtins, name) and getattr(builtins, name) is obj
     return hasattr(builtins, name) and name not in ("display", "get_ipython")
@@ -170,8 +172,8 @@ def resolve_names(
             "define it in an earlier cell (and run that cell) or in this one."
         )
     for name in unknown:
-        result.notes.append(f"{name!r} is defined nowhere, but only a function the cell does not call "
-                            "uses it: that function will fail if it is called")
+        result.notes.append(f"{name!r} is defined nowhere, but only a function the cell does not "
+                            "call uses it: that function will fail if it is called")
     queue = [n for n in free if n not in unknown]
     queue += [n for n in soft if n in namespace and n not in free and not _is_builtin(n, namespace)]
     seen: set[str] = set()
@@ -186,12 +188,13 @@ def resolve_names(
                 result.notes.append("display(): provided by the run's runtime; what it shows comes "
                                     "back into the notebook")
             elif name == "get_ipython" and name not in namespace:
-                raise CaptureError("the cell calls get_ipython(), which only exists inside IPython; "
-                                   "use plain Python instead.")
+                raise CaptureError("the cell calls get_ipython(), which only exists inside "
+                                   "IPython; use plain Python instead.")
             continue
         obj = namespace[name]
         if name == "get_ipython":
-            raise CaptureError("the cell calls get_ipython(), which only exists inside IPython; use plain Python instead.")
+            raise CaptureError("the cell calls get_ipython(), which only exists inside IPython; "
+                               "use plain Python instead.")
         if isinstance(obj, types.ModuleType):
             if obj.__name__ == "__main__":
                 raise CaptureError(f"the cell uses {name!r}, the notebook's own __main__ module; "
@@ -207,15 +210,18 @@ def resolve_names(
                 result.deps[name] = {real}
                 queue.append(real)
                 continue
-            definition = find_definition(real, kind, cells, _first_line(obj), index) if real == name else None
+            definition = (find_definition(real, kind, cells, _first_line(obj), index)
+                          if real == name else None)
             if definition is not None:
                 result.definitions[name] = definition
-                result.notes.extend(f"{name} (from an earlier cell): {note}" for note in definition.notes)
+                result.notes.extend(f"{name} (from an earlier cell): {note}"
+                                    for note in definition.notes)
                 inner, imported, in_strings = analyze_source(definition.source)
                 result.modules.update(imported)
                 result.deps[name] = {n for n, immediate in inner.free.items() if immediate}
                 for dep in sorted(inner.free):
-                    if dep in namespace or _is_builtin(dep, namespace) or dep in ("display", "get_ipython"):
+                    if (dep in namespace or _is_builtin(dep, namespace)
+                            or dep in ("display", "get_ipython")):
                         queue.append(dep)
                     else:
                         result.notes.append(f"{name} uses {dep!r}, which is defined nowhere; "
@@ -231,7 +237,8 @@ def resolve_names(
             result.modules.add(line.module)
             continue
         result.values[name] = capture_value(name, obj)
-        queue.extend(n for n in names_in_value(obj) if n in namespace and not _is_builtin(n, namespace))
+        queue.extend(n for n in names_in_value(obj)
+                     if n in namespace and not _is_builtin(n, namespace))
     return result
 
 
@@ -243,7 +250,8 @@ def _registered_subclasses(cls: type, namespace: Mapping) -> list[str]:
     except TypeError:
         return []
     return sorted(sub.__qualname__ for sub in subclasses
-                  if _defined_in_notebook(sub) == "class" and namespace.get(sub.__qualname__) is sub)
+                  if _defined_in_notebook(sub) == "class"
+                  and namespace.get(sub.__qualname__) is sub)
 
 
 def _first_line(obj) -> int | None:

@@ -113,7 +113,8 @@ _KERNEL_FILENAME = re.compile(r"ipykernel_\d+")
 
 def _stable_code(code: types.CodeType) -> types.CodeType:
     consts = tuple(_stable_code(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
-    return code.replace(co_filename=_KERNEL_FILENAME.sub("ipykernel", code.co_filename), co_consts=consts)
+    return code.replace(co_filename=_KERNEL_FILENAME.sub("ipykernel", code.co_filename),
+                        co_consts=consts)
 
 
 def _class_fingerprint(cls: type) -> str:
@@ -208,7 +209,8 @@ class _RecordingPickler(cloudpickle.Pickler):
         kind = type(obj)
         if kind.__module__ != "builtins":
             modules.add(kind.__module__)
-        module = getattr(obj, "__module__", None) if isinstance(obj, type) or callable(obj) else None
+        module = (getattr(obj, "__module__", None) if isinstance(obj, type) or callable(obj)
+                  else None)
         if isinstance(module, str):
             modules.add(module)
         if kind is types.ModuleType:
@@ -337,7 +339,8 @@ def pickle_state(values: Mapping[str, object], literals: Mapping[str, object], l
         except Exception as exc:  # noqa: BLE001 - any pickling failure is reported the same way
             if entry.startswith("value:"):
                 raise _unpicklable(name, value, exc) from exc
-            raise CaptureError(f"the {name} cannot be sent to the job ({type(exc).__name__}: {exc}); "
+            raise CaptureError(f"the {name} cannot be sent to the job "
+                               f"({type(exc).__name__}: {exc}); "
                                "define it again in the cell instead.") from exc
         size = buffer.tell() - before
         if entry.startswith("value:"):
@@ -365,8 +368,9 @@ def pickle_state(values: Mapping[str, object], literals: Mapping[str, object], l
     for name in sorted(late):
         dump("value:" + name, name, literals[name])
     modules.discard("__main__")
-    return PickledState(buffer.getvalue() if order else b"", tuple(order), sizes, frozenset(modules),
-                        frozenset(main_classes), frozenset(set(literals) - late))
+    return PickledState(buffer.getvalue() if order else b"", tuple(order), sizes,
+                        frozenset(modules), frozenset(main_classes),
+                        frozenset(set(literals) - late))
 
 
 def _type_name(value) -> str:
@@ -379,8 +383,8 @@ def _unpicklable(name: str, value, exc: Exception) -> CaptureError:
     if hint is None:
         hint = "create it inside the cell, or pass what it is made from instead"
     return CaptureError(
-        f"the cell uses {name!r}, a {type(value).__module__}.{type_name} that cannot be sent to the job "
-        f"({type(exc).__name__}: {exc}); {hint}."
+        f"the cell uses {name!r}, a {type(value).__module__}.{type_name} that cannot be sent to "
+        f"the job ({type(exc).__name__}: {exc}); {hint}."
     )
 
 
@@ -393,8 +397,8 @@ def capture_value(name: str, value) -> CapturedValue:
     text = literal_source(value)
     if text is not None:
         source = f"{name} = {text}\n"
-        return CapturedValue(name, ValueInfo(name, type_name, len(source), as_source=True), source=source,
-                             obj=value)
+        return CapturedValue(name, ValueInfo(name, type_name, len(source), as_source=True),
+                             source=source, obj=value)
     if type(value).__name__ == "generator":
         raise _unpicklable(name, value, TypeError("cannot pickle 'generator' object"))
     return CapturedValue(name, ValueInfo(name, type_name, 0), obj=value)
