@@ -1,4 +1,4 @@
-"""``fairing-magics``: headless use.
+r"""``fairing-magics``: headless use.
 
 ``fairing-magics run NOTEBOOK`` executes a notebook in a fresh Jupyter kernel (nbclient), as
 papermill or CI would, and prints each cell's source and outputs as the cells finish. The panel
@@ -10,7 +10,8 @@ private folder (IPC), not TCP: nothing else on the machine can connect to it.
 registry to another with digests kept (:mod:`fairing_magics.copy_image`), e.g. a base image into
 an ECR repository that builds in the China regions can reach::
 
-    fairing-magics copy-image python:3.11-slim 123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/python:3.11-slim
+    fairing-magics copy-image python:3.11-slim \
+        123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/python:3.11-slim
 
 ``fairing-magics submit NOTEBOOK [-p NAME=VALUE]... [--backend ...] [--schedule CRON] [flags]``
 runs the notebook as a job, exactly as ``%fairing_notebook`` does (the same flags, the settings
@@ -41,9 +42,10 @@ def _print_outputs(cell, out) -> None:
     out.flush()
 
 
-def run_notebook(path: str, *, timeout: int = 1800, output: str | None = None, kernel: str = "python3",
-                 out=sys.stdout) -> int:
-    """Execute the notebook at ``path``, printing cells as they finish; 0 on success, 1 on failure."""
+def run_notebook(path: str, *, timeout: int = 1800, output: str | None = None,
+                 kernel: str = "python3", out=sys.stdout) -> int:
+    """Execute the notebook at ``path``, printing cells as they finish; 0 on success, 1 on
+    failure."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -52,7 +54,8 @@ def run_notebook(path: str, *, timeout: int = 1800, output: str | None = None, k
     nb = nbformat.read(path, as_version=4)
     folder = os.path.dirname(os.path.abspath(path))
     sockets = tempfile.TemporaryDirectory(prefix="fairing-kernel-")
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, config=_kernel_config(sockets.name),
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel,
+                            config=_kernel_config(sockets.name),
                             resources={"metadata": {"path": folder}})
 
     def on_cell_executed(cell, cell_index, execute_reply=None, **_):
@@ -142,8 +145,10 @@ def copy_image_command(args, out=sys.stdout) -> int:
     from fairing_magics.registry import Keychain, RegistryClient, Transport
 
     insecure = [*args.insecure_registry,
-                *(h.strip() for h in os.environ.get("FAIRING_INSECURE_REGISTRIES", "").split(",") if h.strip())]
-    client = RegistryClient(Transport(Keychain(hooks=[ecr_credentials]), insecure_registries=insecure))
+                *(h.strip() for h in os.environ.get("FAIRING_INSECURE_REGISTRIES", "").split(",")
+                  if h.strip())]
+    client = RegistryClient(Transport(Keychain(hooks=[ecr_credentials]),
+                                      insecure_registries=insecure))
     target = complete_ecr_reference(args.dest)
 
     def on_blob(what: str, digest: str, size: int, outcome: str) -> None:
@@ -168,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fairing-magics", description=__doc__.split("\n\n")[0],
                                      allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="execute a notebook headless and print its outputs", allow_abbrev=False)
+    run = sub.add_parser("run", help="execute a notebook headless and print its outputs",
+                         allow_abbrev=False)
     run.add_argument("notebook")
     run.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     run.add_argument("--output", help="save the executed notebook here")
@@ -177,20 +183,21 @@ def main(argv: list[str] | None = None) -> int:
         "copy-image", allow_abbrev=False,
         help="copy an image to another registry, digests kept (e.g. a base image into your ECR)",
         description="Copy image SRC (REGISTRY/REPOSITORY[:TAG|@DIGEST]; Docker Hub names such as "
-                    "python:3.11-slim work) to DEST (REGISTRY/REPOSITORY[:TAG]; ecr/NAME[:TAG] is your "
-                    "account's ECR in AWS_REGION). Blobs DEST already has are skipped; on one registry "
-                    "they are mounted. An ECR repository is created when missing. Credentials: AWS for "
-                    "ECR, else ~/.docker/config.json (docker login).")
+                    "python:3.11-slim work) to DEST (REGISTRY/REPOSITORY[:TAG]; ecr/NAME[:TAG] is "
+                    "your account's ECR in AWS_REGION). Blobs DEST already has are skipped; on one "
+                    "registry they are mounted. An ECR repository is created when missing. "
+                    "Credentials: AWS for ECR, else ~/.docker/config.json (docker login).")
     copy.add_argument("source", metavar="SRC")
     copy.add_argument("dest", metavar="DEST")
     which = copy.add_mutually_exclusive_group()
     which.add_argument("--platform", help="from a multi-platform image, copy this one "
                                           "(OS/ARCH[/VARIANT]; default linux/amd64)")
     which.add_argument("--all-platforms", action="store_true",
-                       help="copy every platform and the index itself (the tag keeps the index digest)")
+                       help="copy every platform and the index itself (the tag keeps the index "
+                            "digest)")
     copy.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
-                      help="a registry reached without TLS verification, or over plain HTTP (repeatable; "
-                           "also FAIRING_INSECURE_REGISTRIES)")
+                      help="a registry reached without TLS verification, or over plain HTTP "
+                           "(repeatable; also FAIRING_INSECURE_REGISTRIES)")
     copy.add_argument("--parallel", type=int, default=4, help="blobs in flight at once (default 4)")
     submit = sub.add_parser("submit", help="run a notebook as a job (or on a schedule), as "
                             "%%fairing_notebook does", add_help=False)
@@ -200,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         return submit_notebook(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run_notebook(args.notebook, timeout=args.timeout, output=args.output, kernel=args.kernel)
+        return run_notebook(args.notebook, timeout=args.timeout, output=args.output,
+                            kernel=args.kernel)
     if args.command == "copy-image":
         try:
             return copy_image_command(args)

@@ -104,9 +104,11 @@ class FairingCompleter:
         offer = self.complete_line(context.line_with_cursor)
         if offer is None:
             return {"completions": []}
-        result = {"completions": [SimpleCompletion(text=word, type=offer.kind) for word in offer.words],
+        result = {"completions": [SimpleCompletion(text=word, type=offer.kind)
+                                  for word in offer.words],
                   "suppress": offer.closed or bool(offer.words)}
-        if (context.token or "").endswith(offer.fragment):  # IPython replaces this suffix of its token
+        # IPython replaces this suffix of its token
+        if (context.token or "").endswith(offer.fragment):
             result["matched_fragment"] = offer.fragment
         return result
 
@@ -150,7 +152,8 @@ class FairingCompleter:
     @staticmethod
     def _flag_with_value(parser, before: list[str], fragment: str) -> tuple[str | None, str]:
         """The flag whose value is being typed (``--backend lo`` or ``--backend=lo``), if any."""
-        takes_value = {option for action in parser._actions if action.option_strings and action.nargs != 0
+        takes_value = {option for action in parser._actions
+                       if action.option_strings and action.nargs != 0
                        for option in action.option_strings}
         if fragment.startswith("--") and "=" in fragment:
             flag, _, value = fragment.partition("=")
@@ -181,7 +184,8 @@ class FairingCompleter:
 
     def _positional_values(self, magic: str, before: list[str], parser) -> Iterable[str] | None:
         """Values of a magic's positional argument while none is given yet (None: free text)."""
-        takes_value = {option for action in parser._actions if action.option_strings and action.nargs != 0
+        takes_value = {option for action in parser._actions
+                       if action.option_strings and action.nargs != 0
                        for option in action.option_strings}
         given = [w for i, w in enumerate(before) if not w.startswith("-")
                  and not (i and before[i - 1] in takes_value)]
@@ -218,8 +222,10 @@ class FairingCompleter:
         namespace = self.magics.shell.user_ns
         hidden = getattr(self.magics.shell, "user_ns_hidden", {})
         return sorted(name for name, value in list(namespace.items())
-                      if not name.startswith("_") and name not in hidden and not isinstance(value, type)
-                      and (callable(getattr(value, "predict", None)) or isinstance(value, types.FunctionType)))
+                      if not name.startswith("_") and name not in hidden
+                      and not isinstance(value, type)
+                      and (callable(getattr(value, "predict", None))
+                           or isinstance(value, types.FunctionType)))
 
 
 def register(shell, magics):

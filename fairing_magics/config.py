@@ -155,7 +155,8 @@ class Settings:
         """Where run folders (``runs/<run>/``) live on this machine: a local ``storage`` folder
         (same layout as S3 storage), else ``home``."""
         if self.storage and not self.storage.startswith("s3://"):
-            path = self.storage[len("file://"):] if self.storage.startswith("file://") else self.storage
+            path = (self.storage[len("file://"):] if self.storage.startswith("file://")
+                    else self.storage)
             return Path(path).expanduser()
         return Path(self.home)
 
@@ -170,7 +171,8 @@ class Settings:
             value = getattr(self, f.name)
             if isinstance(value, tuple):
                 value = ",".join(value)
-            lines.append(f"{f.name.ljust(width)} = {redact(str(value)) if value != '' else '(not set)'}")
+            lines.append(f"{f.name.ljust(width)} = "
+                         f"{redact(str(value)) if value != '' else '(not set)'}")
         return "\n".join(lines)
 
 

@@ -80,14 +80,15 @@ def copy_image(client: RegistryClient, source: str, target: str, *, platform: st
                on_blob: BlobCallback | None = None) -> CopyResult:
     """Copy image ``source`` to ``target`` (``registry/repository[:tag]``); see the module
     docstring. Raises :class:`ConfigError` for bad references or flags and
-    :class:`RegistryError` (or :class:`~fairing_magics.errors.BuildError` for a platform the source lacks) on the way."""
+    :class:`RegistryError` (or :class:`~fairing_magics.errors.BuildError` for a platform the
+    source lacks) on the way."""
     if platform and all_platforms:
         raise ConfigError("give --platform or --all-platforms, not both")
     src = parse_reference(source)
     dst = parse_reference(target)
     if dst.digest:
-        raise ConfigError(f"DEST {target!r} names a digest: give REPOSITORY or REPOSITORY:TAG (the copy "
-                          "keeps the source's digest)")
+        raise ConfigError(f"DEST {target!r} names a digest: give REPOSITORY or REPOSITORY:TAG "
+                          "(the copy keeps the source's digest)")
     tag = dst.tag or src.tag
     copier = _Copier(client, src, dst.with_tag(""), parallel, on_blob)
     data, media_type, digest = client.get_manifest(src)
@@ -108,7 +109,8 @@ def copy_image(client: RegistryClient, source: str, target: str, *, platform: st
     if tag:
         client.put_manifest(dst.with_tag(tag), data, media_type)
     return CopyResult(source=str(src.with_digest(digest)), target=str(pinned), tag=tag,
-                      platforms=platforms, manifests=copier.manifests, outcomes=tuple(copier.outcomes))
+                      platforms=platforms, manifests=copier.manifests,
+                      outcomes=tuple(copier.outcomes))
 
 
 class _Copier:
@@ -142,8 +144,9 @@ class _Copier:
                 self.copy_manifest(child, child_data, child_type, child_digest)
         else:
             if "config" not in body or "layers" not in body:
-                raise RegistryError(f"{ref} is not an image manifest ({media_type or 'no media type'}); "
-                                    "schema 1 images cannot be copied: push it again with a current tool.")
+                raise RegistryError(f"{ref} is not an image manifest "
+                                    f"({media_type or 'no media type'}); schema 1 images cannot "
+                                    "be copied: push it again with a current tool.")
             descriptors = [("config", body["config"])]
             descriptors += [(f"layer {i + 1}/{len(body['layers'])}", layer)
                             for i, layer in enumerate(body["layers"])]
@@ -156,7 +159,8 @@ class _Copier:
         read from the destination too: the source may be the slow one)."""
         if media_type in INDEX_TYPES:
             for entry in body.get("manifests") or []:
-                child_data, child_type, _ = self.client.get_manifest(self.dst.with_digest(entry["digest"]))
+                child_data, child_type, _ = self.client.get_manifest(
+                    self.dst.with_digest(entry["digest"]))
                 self._skip(json.loads(child_data), child_type)
         else:
             for what, descriptor in [("config", body.get("config") or {}), *(
@@ -180,7 +184,8 @@ class _Copier:
                 return
             self._claimed.add(digest)
         if descriptor.get("urls"):
-            outcome = "foreign"  # non-distributable: registries serve it from its URLs, not as a blob
+            # non-distributable: registries serve it from its URLs, not as a blob
+            outcome = "foreign"
         else:
             outcome = transfer_blob(self.client, self.src, self.dst, digest, size)
         self._record(what, digest, size, outcome)
@@ -189,8 +194,10 @@ class _Copier:
         """The platform of a single-platform image (from its config); a ``--platform`` it is not
         is refused."""
         config = json.loads(self.client.get_blob(ref, manifest.get("config", {}).get("digest", "")))
-        found = "/".join(filter(None, (config.get("os"), config.get("architecture"), config.get("variant"))))
+        found = "/".join(filter(None, (config.get("os"), config.get("architecture"),
+                                       config.get("variant"))))
         if wanted and not (found == wanted or found.startswith(wanted + "/")):
-            raise ConfigError(f"{ref} is a single {found or 'unknown'} image, not {wanted}: drop --platform")
+            raise ConfigError(f"{ref} is a single {found or 'unknown'} image, not {wanted}: "
+                              "drop --platform")
         return found
 
