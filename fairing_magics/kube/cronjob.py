@@ -44,7 +44,8 @@ def _value(text: str, low: int, high: int, names: tuple[str, ...], what: str) ->
     if text.lower() in names:
         return names.index(text.lower()) + (1 if what == "month" else 0)
     if not text.isdigit():
-        raise ValueError(f"{text!r} is not a number{' or a name' if names else ''} in the {what} field")
+        raise ValueError(f"{text!r} is not a number{' or a name' if names else ''} "
+                         f"in the {what} field")
     number = int(text)
     if what == "day of week" and number == 7:  # robfig/cron does not take 7 for Sunday
         raise ValueError("7 is out of range for the day of week field (0-6, Sunday is 0)")
@@ -85,8 +86,9 @@ def validate_schedule(schedule: str) -> str:
     if text.startswith("@"):
         if text.lower() in DESCRIPTORS or _EVERY.match(text):
             return text
-        raise ConfigError(f"--schedule {schedule!r} is not a cron expression: {text.split()[0]!r} is "
-                          f"not one of {', '.join(DESCRIPTORS)} or @every <duration>; {example}")
+        raise ConfigError(f"--schedule {schedule!r} is not a cron expression: "
+                          f"{text.split()[0]!r} is not one of {', '.join(DESCRIPTORS)} "
+                          f"or @every <duration>; {example}")
     fields = text.split(" ")
     if len(fields) != 5:
         raise ConfigError(f"--schedule {schedule!r} is not a cron expression: it has {len(fields)} "
@@ -117,7 +119,8 @@ def next_times(schedule: str, after: dt.datetime, count: int = 3) -> list[dt.dat
 
 def _duration_seconds(text: str) -> float:
     units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-    return sum(float(n) * units[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)(ns|us|µs|ms|s|m|h)", text))
+    return sum(float(n) * units[u]
+               for n, _, u in re.findall(r"(\d+(\.\d+)?)(ns|us|µs|ms|s|m|h)", text))
 
 
 def render_cronjob(job: dict, schedule: str, *, history: tuple[int, int] = HISTORY,
