@@ -161,7 +161,8 @@ class FairingMagics(Magics, FairingSettings):
             try:
                 self._follow(run, settings.on_interrupt)
             except JobFailed as exc:
-                exc.shown_in_log = True  # the panel's log (or the text view) showed it: once is enough
+                # the panel's log (or the text view) showed it: once is enough
+                exc.shown_in_log = True
                 raise
             namespace.update(run.outputs)
             return self._value_shown_above(run)
@@ -195,7 +196,8 @@ class FairingMagics(Magics, FairingSettings):
             return pipeline.follow(run, on_interrupt=on_interrupt, poll=pump.poll)
 
     def _images(self, settings):
-        """The kernel's ImageService (remembers bases, tokens and pushed blobs), made on first use."""
+        """The kernel's ImageService (remembers bases, tokens and pushed blobs), made on first
+        use."""
         from fairing_magics.image.publish import ImageService
 
         service = getattr(self, "_image_service", None)
@@ -286,7 +288,8 @@ class FairingMagics(Magics, FairingSettings):
 
         Example::
 
-            %%fairing_sweep --param C=loguniform:1e-3:1e2 --param kernel=choice:rbf,linear --objective accuracy --goal maximize --trials 20 --parallel 4 --outputs model
+            %%fairing_sweep --param C=loguniform:1e-3:1e2 --param kernel=choice:rbf,linear \
+--objective accuracy --goal maximize --trials 20 --parallel 4 --outputs model
             model = SVC(C=C, kernel=kernel).fit(x_train, y_train)
             print(f"accuracy={model.score(x_test, y_test)}")
         """
@@ -330,21 +333,23 @@ class FairingMagics(Magics, FairingSettings):
                    "s3://bucket/prefix/runs/RUN/ (omit with --from-run)")
     @argument("--name", default="", help="endpoint name: lowercase letters, digits and '-' "
               "(default: the variable's name)")
-    @argument("--backend", default="", help="local (a subprocess), docker (a container of the image a "
-              "cluster would run) or kubernetes; default: %%fairing_config's")
+    @argument("--backend", default="", help="local (a subprocess), docker (a container of the "
+              "image a cluster would run) or kubernetes; default: %%fairing_config's")
     @argument("--from-run", default=None, metavar="RUN",
               help="serve the model a run stored (its only output, or 'model')")
     @argument("--predictor", default=None, metavar="FUNC_OR_CLASS",
-              help="variable holding predict(model, x), or a class with preprocess/predict/postprocess")
+              help="variable holding predict(model, x), or a class with "
+                   "preprocess/predict/postprocess")
     @argument("--replicas", type=int, default=1, help="kubernetes: serving pods")
-    @argument("--kserve", action="store_true", help="kubernetes: a KServe InferenceService instead of a "
-              "Deployment and a Service")
+    @argument("--kserve", action="store_true", help="kubernetes: a KServe InferenceService "
+              "instead of a Deployment and a Service")
     @argument("--runtime", default="", metavar="sklearn|xgboost",
-              help="kubernetes --kserve: serve with KServe's stock runtime for this model format from a "
-                   "storageUri (the model is saved in that format under --storage s3://...); default: our "
-                   "predictor image")
+              help="kubernetes --kserve: serve with KServe's stock runtime for this model format "
+                   "from a storageUri (the model is saved in that format under --storage "
+                   "s3://...); default: our predictor image")
     @argument("--expose", default="clusterip", metavar="clusterip|nodeport|loadbalancer",
-              help="kubernetes: how the Service is reached (a LoadBalancer's hostname or IP is used)")
+              help="kubernetes: how the Service is reached (a LoadBalancer's hostname or IP is "
+                   "used)")
     @argument("--cpu", default="", help="kubernetes: CPU per pod, e.g. 500m")
     @argument("--memory", default="", help="kubernetes: memory per pod, e.g. 1Gi")
     @argument("--timeout", type=float, default=300.0, metavar="SECONDS",
@@ -385,16 +390,18 @@ class FairingMagics(Magics, FairingSettings):
             elif "://" in args.model or args.model.endswith(".pkl"):
                 model = args.model
             else:
-                raise UsageError(f"there is no variable {args.model!r}: name the variable holding the "
-                                 "model, an s3:// URI, or use --from-run RUN")
+                raise UsageError(f"there is no variable {args.model!r}: name the variable holding "
+                                 "the model, an s3:// URI, or use --from-run RUN")
         elif not args.from_run:
-            raise UsageError("name the model to deploy (%fairing_deploy model --name NAME) or give --from-run RUN")
+            raise UsageError("name the model to deploy (%fairing_deploy model --name NAME) or give "
+                             "--from-run RUN")
         predictor = None
         if args.predictor:
             if args.predictor not in namespace:
                 raise UsageError(f"--predictor {args.predictor!r}: there is no such variable")
             predictor = namespace[args.predictor]
-        source = args.model if args.model and args.model.isidentifier() else (args.from_run or "model")
+        source = (args.model if args.model and args.model.isidentifier()
+                  else (args.from_run or "model"))
         name = args.name or sanitize_name(source.replace("_", "-"), fallback="model")
         options = dict(name=name, backend=args.backend, settings=settings, predictor=predictor,
                        from_run=args.from_run, replicas=args.replicas, kserve=args.kserve,
@@ -408,10 +415,12 @@ class FairingMagics(Magics, FairingSettings):
 
     @magic_arguments()
     @argument("name", help="endpoint name")
-    @argument("--backend", default="", help="where an endpoint of an earlier kernel runs (kubernetes or docker)")
+    @argument("--backend", default="",
+              help="where an endpoint of an earlier kernel runs (kubernetes or docker)")
     @line_magic
     def fairing_undeploy(self, line=""):
-        """Remove an endpoint: stop its server or container, or delete its Kubernetes objects and pods.
+        """Remove an endpoint: stop its server or container, or delete its Kubernetes objects and
+        pods.
 
         Endpoints of this kernel are known by name; on Kubernetes, one made by an earlier kernel
         is found by its name in the configured namespace; with ``--backend docker``, its container
@@ -484,7 +493,8 @@ class FairingMagics(Magics, FairingSettings):
             while not run.wait_done(0.1):
                 pass
         except KeyboardInterrupt:
-            print(f"[fairing] stopped following {run.name}; it goes on (%fairing_cancel {run.name} stops it)")
+            print(f"[fairing] stopped following {run.name}; it goes on "
+                  f"(%fairing_cancel {run.name} stops it)")
         finally:
             run.unsubscribe(view.handle)
         return None
