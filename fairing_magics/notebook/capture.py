@@ -68,8 +68,8 @@ def kernel_requirements() -> tuple[PackageInfo, ...]:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             if name in KERNEL_DISTRIBUTIONS:
-                raise CaptureError(f"{name} is not installed here, and a notebook job pins it from this "
-                                   f"environment: pip install {name}") from None
+                raise CaptureError(f"{name} is not installed here, and a notebook job pins it "
+                                   f"from this environment: pip install {name}") from None
             continue
         canonical = dist.metadata["Name"] or name
         seen[key] = PackageInfo(canonical, canonical, dist.version, True,
@@ -108,13 +108,14 @@ def _runner_source(notebook_file: str, outputs: Sequence[str]) -> str:
     call = (f"\n\nrun_notebook({notebook_file!r}, output_name={notebook_file!r}, "
             f"outputs={list(outputs)!r})\n")
     header = ("# A notebook job made by fairing_magics: the runtime below executes "
-              f"{notebook_file} headless\n# (nbclient, a fresh ipykernel), then the call at the end "
-              "starts it.\n")
+              f"{notebook_file} headless\n# (nbclient, a fresh ipykernel), then the call at the "
+              "end starts it.\n")
     return header + body + call
 
 
 def capture_notebook(source: NotebookSource, parameters: Mapping, *, includes: Sequence[str] = (),
-                     requirements: str = "auto", outputs: Sequence[str] = ()) -> tuple[Bundle, list[str]]:
+                     requirements: str = "auto",
+                     outputs: Sequence[str] = ()) -> tuple[Bundle, list[str]]:
     """The bundle that runs ``source`` with ``parameters``, and the notices to show (papermill's
     parameter notices, notes on what was not captured)."""
     data, notices = inject_parameters(source, parameters)
@@ -145,14 +146,16 @@ def capture_notebook(source: NotebookSource, parameters: Mapping, *, includes: S
         lines = requirement_lines(tuple(packages))
     elif requirements == "none":
         lines = requirement_lines(kernel)
-        notes.append("--requirements none: only the headless kernel (nbclient, ipykernel) is installed")
+        notes.append("--requirements none: only the headless kernel (nbclient, ipykernel) is "
+                     "installed")
     else:
         path = folder / requirements
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise CaptureError(f"--requirements {requirements}: cannot read it ({exc.strerror}); give "
-                               "a requirements file (relative to the notebook), 'auto' or 'none'.") from None
+            raise CaptureError(f"--requirements {requirements}: cannot read it ({exc.strerror}); "
+                               "give a requirements file (relative to the notebook), 'auto' or "
+                               "'none'.") from None
         given = tuple(line.strip() for line in text.splitlines()
                       if line.strip() and not line.strip().startswith("#"))
         names = {line.split("==")[0].split(">")[0].split("<")[0].strip().lower() for line in given}
@@ -168,6 +171,7 @@ def capture_notebook(source: NotebookSource, parameters: Mapping, *, includes: S
         source=f"notebook {source.path} ({len(cells)} code cells):\n{listing}",
         files=tuple((rel, len(blob)) for rel, blob in sorted(files.items())),
         packages=tuple(packages), notes=tuple(notes), python=version)
-    bundle = Bundle(source=_runner_source(notebook_file, outputs), files=dict(sorted(files.items())),
-                    requirements=lines, outputs=tuple(outputs), python=version, report=report)
+    bundle = Bundle(source=_runner_source(notebook_file, outputs),
+                    files=dict(sorted(files.items())), requirements=lines,
+                    outputs=tuple(outputs), python=version, report=report)
     return bundle, notices

@@ -3,9 +3,9 @@
 ``NOTEBOOK``, ``-p NAME=VALUE`` (repeatable) and ``--schedule CRON``, then the train flags
 (:func:`fairing_magics.train_request.add_train_flags`: backend, kind, resources, env, includes,
 requirements, image, cache, ...), declared once for ``%%fairing_train``, with the run name
-defaulting to the notebook's file name (all but ``--image-only``: a notebook job runs). :func:`add_notebook_flags` puts them into a parser: the
-magic's (through :class:`fairing_magics.magic_flags.flags_of`) and the command line's
-(:func:`notebook_parser`).
+defaulting to the notebook's file name (all but ``--image-only``: a notebook job runs).
+:func:`add_notebook_flags` puts them into a parser: the magic's (through
+:class:`fairing_magics.magic_flags.flags_of`) and the command line's (:func:`notebook_parser`).
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ def add_notebook_flags(parser: argparse.ArgumentParser) -> None:
     """Add a notebook job's flags (see the module docstring) to ``parser``."""
     parser.add_argument("notebook", nargs="?", default=None, help="the .ipynb file to run")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
-                        help="a parameter, injected after the cell tagged 'parameters' as papermill "
-                        "does (True/False/None, numbers, else a string); repeatable")
+                        help="a parameter, injected after the cell tagged 'parameters' as "
+                        "papermill does (True/False/None, numbers, else a string); repeatable")
     parser.add_argument("--schedule", default="", metavar="CRON",
-                        help="kubernetes: run on this cron schedule as a CronJob (e.g. '0 6 * * *', "
-                        "'@hourly') instead of once now")
+                        help="kubernetes: run on this cron schedule as a CronJob "
+                        "(e.g. '0 6 * * *', '@hourly') instead of once now")
     add_train_flags(parser, without=NOT_FOR_NOTEBOOKS, change=NOTEBOOK_WORDS)
 
 

@@ -68,12 +68,12 @@ def check_notebook_request(request: TrainRequest, *, schedule: str = "") -> None
             raise ConfigError(f"--schedule runs the notebook as a Job; --kind {request.kind} "
                               "cannot be scheduled")
         if request.outputs:
-            raise ConfigError("--outputs come back into a waiting kernel; scheduled runs have none: "
-                              "write what you need into the notebook or $FAIRING_OUTPUT_DIR")
+            raise ConfigError("--outputs come back into a waiting kernel; scheduled runs have "
+                              "none: write what you need into the notebook or $FAIRING_OUTPUT_DIR")
     if backend == "kubernetes" and not request.settings.storage:
         raise ConfigError("a notebook job on Kubernetes brings its executed notebook back through "
-                          "run storage: %fairing_config --storage s3://BUCKET/PREFIX (or a folder the "
-                          "cluster's nodes share with this notebook)")
+                          "run storage: %fairing_config --storage s3://BUCKET/PREFIX (or a folder "
+                          "the cluster's nodes share with this notebook)")
 
 
 def prepare(path: str, parameters: Mapping, request: TrainRequest, *, cwd: Path | None = None,
@@ -183,7 +183,8 @@ def plan_notebook(path: str, parameters: Mapping, request: TrainRequest, *,
              f"{request.backend} backend; nothing was built, pushed or started.", ""]
     lines += [f"Notice: {notice}" for notice in prepared.notices]
     lines += [bundle.report.render_text(), "",
-              f"Bundle digest: {bundle.digest} ({len(bundle.members())} files, {bundle.size} bytes)",
+              f"Bundle digest: {bundle.digest} "
+              f"({len(bundle.members())} files, {bundle.size} bytes)",
               f"Executed notebook: next to the source as {prepared.source.name}.<run>.ipynb"]
     if pipeline.builds_image(request):
         lines += ["", *pipeline.describe_registry_plan(request.registry),

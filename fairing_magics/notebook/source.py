@@ -38,7 +38,8 @@ class NotebookSource:
     @property
     def name(self) -> str:
         """The file name without ``.ipynb``."""
-        return self.path.name[:-len(".ipynb")] if self.path.name.endswith(".ipynb") else self.path.stem
+        return (self.path.name[:-len(".ipynb")] if self.path.name.endswith(".ipynb")
+                else self.path.stem)
 
     @property
     def folder(self) -> Path:
