@@ -286,7 +286,8 @@ def _where(frame: RemoteFrame, sources: dict[str, str]) -> str:
 
 def _type_name(value) -> str:
     cls = type(value)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    return (cls.__qualname__ if cls.__module__ == "builtins"
+            else f"{cls.__module__}.{cls.__qualname__}")
 
 
 def _short_repr(value, limit: int = 60) -> str:

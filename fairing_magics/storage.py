@@ -90,7 +90,8 @@ class LocalStorage:
         return self.run_dir(run).as_uri() + "/"
 
     def describe_run(self, run: str) -> str:
-        """The run folder of ``run`` for messages; ``run`` may be a pattern (``linreg-<suffix>``)."""
+        """The run folder of ``run`` for messages; ``run`` may be a pattern
+        (``linreg-<suffix>``)."""
         return f"{Path(self.root).expanduser().resolve() / RUNS / run}/"
 
     def check_settings(self) -> None:
@@ -168,7 +169,8 @@ class LocalStorage:
 
     def read_file(self, folder: str, name: str) -> bytes | None:
         """The file ``<root>/folder/name`` (outside ``runs/``), or None when there is none."""
-        path = Path(self.root).expanduser().resolve() / _safe_relative(folder) / _safe_relative(name)
+        path = (Path(self.root).expanduser().resolve() / _safe_relative(folder)
+                / _safe_relative(name))
         try:
             return path.read_bytes()
         except FileNotFoundError:
@@ -227,8 +229,8 @@ class S3Storage:
         if not create:
             raise StorageError(
                 f"S3 bucket {self.bucket} does not exist. Create it (`aws s3 mb s3://{self.bucket} "
-                f"--region {self._region_name()}`) or point --storage / FAIRING_STORAGE at a bucket "
-                "you can write to.")
+                f"--region {self._region_name()}`) or point --storage / FAIRING_STORAGE at a "
+                "bucket you can write to.")
         region = self._region_name()
         arguments = {"Bucket": self.bucket}
         if region != "us-east-1":  # us-east-1 refuses its own name as a LocationConstraint
@@ -250,7 +252,8 @@ class S3Storage:
                     {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
             )
         except Exception as exc:
-            raise self._error(exc, f"turning on default encryption of bucket {self.bucket}") from exc
+            raise self._error(exc,
+                              f"turning on default encryption of bucket {self.bucket}") from exc
         return region
 
     def upload_run_dir(self, local_dir: str | os.PathLike, run: str) -> list[str]:
@@ -307,7 +310,8 @@ class S3Storage:
             return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except Exception as exc:
             if _code(exc) in ("NoSuchKey", "404"):
-                raise MissingRunFile(f"run {run} has no {name} (s3://{self.bucket}/{key}).") from exc
+                raise MissingRunFile(f"run {run} has no {name} "
+                                     f"(s3://{self.bucket}/{key}).") from exc
             raise self._error(exc, f"reading s3://{self.bucket}/{key}") from exc
 
     def read_file(self, folder: str, name: str) -> bytes | None:
@@ -384,7 +388,8 @@ class S3Storage:
 
         if not type(exc).__module__.startswith(("botocore", "boto3")):
             return StorageError(f"{doing} failed: {type(exc).__name__}: {exc}")
-        if _code(exc) in ("NoSuchBucket",) or (doing.startswith("checking") and _status(exc) == 404):
+        if _code(exc) in ("NoSuchBucket",) or (doing.startswith("checking")
+                                               and _status(exc) == 404):
             return StorageError(f"S3 bucket {self.bucket} does not exist ({doing}).")
         return aws_error(exc, service="s3", doing=doing, region=self.region,
                          error_class=StorageError)

@@ -133,7 +133,8 @@ def _user_traceback(exc, main_path):
 
 
 def _upload_outputs(bundle_dir, output_dir):
-    """Upload the output folder when FAIRING_STORAGE is s3://; False (after saying why) on failure."""
+    """Upload the output folder when FAIRING_STORAGE is s3://; False (after saying why) on
+    failure."""
     storage = os.environ.get("FAIRING_STORAGE", "")
     if not storage.startswith("s3://"):
         return True
@@ -145,7 +146,8 @@ def _upload_outputs(bundle_dir, output_dir):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         with _live_stage(bundle_dir, "upload"):
-            module.upload_output_dir(output_dir, storage, os.environ.get("FAIRING_RUN_NAME") or "run")
+            module.upload_output_dir(output_dir, storage,
+                                     os.environ.get("FAIRING_RUN_NAME") or "run")
     except Exception as exc:  # noqa: BLE001 - any failure to upload is reported the same way
         sys.stderr.write("fairing: cannot upload the outputs to %s: %s\n" % (storage, exc))
         return False
@@ -257,9 +259,9 @@ def _set_parameters(parameters, namespace, output_dir):
     for name, kind in sorted(parameters.items()):
         text = os.environ.get(PARAM_ENV_PREFIX + name)
         if text is None:
-            _fail_bundle(output_dir, "the cell reads the sweep parameter %r, but this run was given "
-                         "no value for it (environment variable %s%s); run it with %%%%fairing_sweep"
-                         % (name, PARAM_ENV_PREFIX, name))
+            _fail_bundle(output_dir, "the cell reads the sweep parameter %r, but this run was "
+                         "given no value for it (environment variable %s%s); run it with "
+                         "%%%%fairing_sweep" % (name, PARAM_ENV_PREFIX, name))
         try:
             namespace[name] = _parameter_value(text, kind)
         except ValueError:
@@ -271,7 +273,8 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv):
-    bundle_dir = os.path.abspath(argv[1] if len(argv) > 1 else os.path.dirname(os.path.abspath(__file__)))
+    bundle_dir = os.path.abspath(argv[1] if len(argv) > 1
+                                 else os.path.dirname(os.path.abspath(__file__)))
     root_output = os.path.abspath(os.environ.get("FAIRING_OUTPUT_DIR") or "fairing-output")
     replica, chief = replica_of(os.environ)
     every = os.environ.get("FAIRING_OUTPUTS_FROM", "") == "all"
@@ -313,8 +316,9 @@ def main(argv):
     if _holds_kernel_objects(manifest) and wanted and ".".join(wanted.split(".")[:2]) != here:
         _fail_bundle(
             output_dir,
-            "this bundle was captured on Python %s and holds pickled values, but this is Python %s. "
-            "Use a base image with Python %s (--base-image), or run the kernel on Python %s."
+            "this bundle was captured on Python %s and holds pickled values, but this is "
+            "Python %s. Use a base image with Python %s (--base-image), or run the kernel on "
+            "Python %s."
             % (wanted, here, wanted, here),
         )
 
@@ -322,14 +326,16 @@ def main(argv):
     _copy_files(os.path.join(bundle_dir, "files"), workdir)
     if workdir not in sys.path:
         sys.path.insert(0, workdir)
-    sys.path.append(bundle_dir)  # last: fairing_shell for !cmd lines, never before the user's modules
+    # last: fairing_shell for !cmd lines, never before the user's modules
+    sys.path.append(bundle_dir)
 
     try:
         import cloudpickle
     except ImportError:
         cloudpickle = None
         if manifest.get("pickle") or manifest.get("outputs"):
-            _fail_bundle(output_dir, "cloudpickle is not installed here; add it to the image's requirements")
+            _fail_bundle(output_dir, "cloudpickle is not installed here; add it to the image's "
+                         "requirements")
 
     program = manifest.get("program") or {}
     module = types.ModuleType(program.get("name") or "__main__", program.get("doc"))
@@ -384,7 +390,8 @@ def main(argv):
         try:
             data = cloudpickle.dumps(outputs)
         except Exception as exc:  # noqa: BLE001
-            _fail_bundle(output_dir, "cannot pickle the outputs: %s: %s" % (type(exc).__name__, exc))
+            _fail_bundle(output_dir,
+                         "cannot pickle the outputs: %s: %s" % (type(exc).__name__, exc))
         _write_atomic(outputs_path, data)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -464,7 +471,8 @@ def _load_entries(path, namespace, order, load, loaded):
             try:
                 value = load(unpickler.load, 8)
             except Exception as exc:  # noqa: BLE001 - any unpickling failure is reported clearly
-                what = entry.split(":", 1)[1] if entry.startswith("value:") else "the " + entry + " state"
+                what = (entry.split(":", 1)[1] if entry.startswith("value:")
+                        else "the " + entry + " state")
                 raise _BundleLoadError("cannot load the captured value %r: %s: %s"
                                        % (what, type(exc).__name__, exc)) from exc
             if entry.startswith("value:"):
@@ -500,7 +508,8 @@ def _restore_settings(bundle_dir, snapshots, encoded):
         return
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("fairing_settings", os.path.join(bundle_dir, "fairing_settings.py"))
+    spec = importlib.util.spec_from_file_location("fairing_settings",
+                                                  os.path.join(bundle_dir, "fairing_settings.py"))
     settings = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(settings)
     settings.restore_settings(snapshots, encoded)
@@ -512,7 +521,8 @@ def _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle, rich=N
     with open(main_path, encoding="utf-8") as fh:
         source = fh.read()
     program = manifest.get("program") or {}
-    segments = program.get("segments") or [{"kind": "cell", "first": 1, "last": source.count("\n") + 1,
+    segments = program.get("segments") or [{"kind": "cell", "first": 1,
+                                            "last": source.count("\n") + 1,
                                             "filename": "", "line": 1}]
     lines = source.splitlines(True)
     flags = _future_flags(program.get("future", []))
@@ -521,8 +531,10 @@ def _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle, rich=N
     load_at = program.get("load_at", 0)
     for index, segment in enumerate(segments):
         if index == load_at and manifest.get("pickle"):
-            order = program.get("pickle_order") or ["value:" + name for name in manifest.get("values", [])]
-            loaded = _load_pickle(os.path.join(bundle_dir, manifest["pickle"]), namespace, order, cloudpickle)
+            order = (program.get("pickle_order")
+                     or ["value:" + name for name in manifest.get("values", [])])
+            loaded = _load_pickle(os.path.join(bundle_dir, manifest["pickle"]), namespace, order,
+                                  cloudpickle)
         if segment["kind"] == "cell":
             _restore_live_state(loaded["live"], namespace)
             _restore_settings(bundle_dir, loaded["settings"], program.get("settings") or [])
@@ -578,15 +590,19 @@ def _missing_file_hint(workdir, exc):
     else:
         rel = os.path.normpath(name)
     rel = rel.replace(os.sep, "/")
-    if rel.startswith("../") or hashlib.sha256(rel.encode("utf-8")).digest()[:HINT_BYTES] not in _kernel_path_hashes():
+    if (rel.startswith("../")
+            or hashlib.sha256(rel.encode("utf-8")).digest()[:HINT_BYTES]
+            not in _kernel_path_hashes()):
         return ""
-    return ("%r exists in the notebook's folder but was not sent with the job (it was not named by a "
-            "string in the code, or it was too large); add --include %s, or put it in storage" % (rel, rel))
+    return ("%r exists in the notebook's folder but was not sent with the job (it was not named "
+            "by a string in the code, or it was too large); add --include %s, or put it in "
+            "storage" % (rel, rel))
 
 
 def run(argv):
     """main() plus the upload of the output folder, whatever the outcome."""
-    bundle_dir = os.path.abspath(argv[1] if len(argv) > 1 else os.path.dirname(os.path.abspath(__file__)))
+    bundle_dir = os.path.abspath(argv[1] if len(argv) > 1
+                                 else os.path.dirname(os.path.abspath(__file__)))
     output_dir = os.path.abspath(os.environ.get("FAIRING_OUTPUT_DIR") or "fairing-output")
     try:
         code = main(argv)

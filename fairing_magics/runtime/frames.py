@@ -110,19 +110,22 @@ def _variables(names_values, budget, dump):
             type_name = type_name[len("builtins."):]
         room = min(VALUE_LIMIT, budget - used)
         if room <= 0:
-            left_out[name] = (type_name, "the frames' total limit (%s) was reached" % _human(TOTAL_LIMIT))
+            left_out[name] = (type_name,
+                              "the frames' total limit (%s) was reached" % _human(TOTAL_LIMIT))
             continue
         try:
             data = _pickle(value, room, dump)
         except _TooLarge:
-            why = ("larger than the %s limit of one value" % _human(VALUE_LIMIT) if room == VALUE_LIMIT
+            why = ("larger than the %s limit of one value" % _human(VALUE_LIMIT)
+                   if room == VALUE_LIMIT
                    else "over what was left of the frames' total limit (%s)" % _human(TOTAL_LIMIT))
             left_out[name] = (type_name, why)
             continue
         except BaseException as exc:  # noqa: BLE001 - anything unpicklable is only named
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            left_out[name] = (type_name, "does not pickle (%s: %s)" % (type(exc).__name__, str(exc)[:200]))
+            left_out[name] = (type_name, "does not pickle (%s: %s)"
+                              % (type(exc).__name__, str(exc)[:200]))
             continue
         saved[name] = data
         used += len(data)
@@ -221,7 +224,8 @@ def save_frames(exc, output_dir, in_kernel=False):
         os.replace(tmp, path)
         return True
     except Exception as err:  # noqa: BLE001 - say why, keep the real error first
-        sys.stderr.write("fairing: could not save the failing frames: %s: %s\n" % (type(err).__name__, err))
+        sys.stderr.write("fairing: could not save the failing frames: %s: %s\n"
+                         % (type(err).__name__, err))
         return False
 
 

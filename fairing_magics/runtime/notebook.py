@@ -141,7 +141,8 @@ def _take_outputs(client, names, output_dir):
             "    names = %r\n"
             "    missing = [n for n in names if n not in globals()]\n"
             "    if missing:\n"
-            "        raise NameError('the notebook did not define the output(s) ' + ', '.join(missing))\n"
+            "        raise NameError('the notebook did not define the output(s) '"
+            " + ', '.join(missing))\n"
             "    with open(%r, 'wb') as fh:\n"
             "        fh.write(cloudpickle.dumps({n: globals()[n] for n in names}))\n"
             "__fairing_outputs__()\n"
@@ -190,7 +191,8 @@ def run_notebook(notebook_file, output_name, outputs=(), cell_timeout=None):
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
             code_cells += 1
-            sys.stdout.write("--- cell %d (In [%d]) %s\n" % (index + 1, code_cells, _first_line(cell.source)))
+            sys.stdout.write("--- cell %d (In [%d]) %s\n"
+                             % (index + 1, code_cells, _first_line(cell.source)))
             sys.stdout.flush()
             try:
                 client.execute_cell(cell, index)
@@ -207,5 +209,6 @@ def run_notebook(notebook_file, output_name, outputs=(), cell_timeout=None):
         values = _take_outputs(client, outputs, output_dir) if outputs else {}
     _write_notebook(nb, executed_path)
     sys.modules["__main__"].__dict__.update(values)
-    sys.stdout.write("--- %s: all %d code cells ran\n" % (os.path.basename(notebook_file), code_cells))
+    sys.stdout.write("--- %s: all %d code cells ran\n"
+                     % (os.path.basename(notebook_file), code_cells))
     sys.stdout.flush()
