@@ -143,7 +143,8 @@ def plan_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
         lines.append(f"Trial command: {' '.join(CMD)} with env {env} (the parameters from "
                      "${trialParameters.NAME}; one image for every trial)")
     lines += ["", bundle.report.render_text(), "",
-              f"Bundle digest: {bundle.digest} ({len(bundle.members())} files, {bundle.size} bytes)"]
+              f"Bundle digest: {bundle.digest} "
+              f"({len(bundle.members())} files, {bundle.size} bytes)"]
     ignored = pipeline.ignored_notice(train)
     if ignored:
         lines.append(f"Ignored flags: {ignored}")

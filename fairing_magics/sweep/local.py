@@ -114,7 +114,8 @@ class LocalSweeper:
     """Drives ``sweep`` on the local backend from ``bundle_dir`` (see the module docstring)."""
 
     def __init__(self, sweep: Sweep, bundle_dir: Path, options: SweepOptions, settings):
-        self.sweep, self.bundle_dir, self.options, self.settings = sweep, bundle_dir, options, settings
+        (self.sweep, self.bundle_dir,
+         self.options, self.settings) = sweep, bundle_dir, options, settings
         self.events: queue.Queue = queue.Queue()
         self.cancelled = threading.Event()
         self.running: dict[str, _Running] = {}

@@ -153,7 +153,8 @@ def check_parameters(space: SearchSpace, cell: str, namespace: Mapping) -> None:
         if name not in free.free:
             if name in free.bound:
                 raise ConfigError(f"--param {name}: the cell sets {name} itself, so the trial's "
-                                  f"value would never be seen; remove that assignment from the cell")
+                                  f"value would never be seen; remove that assignment from the "
+                                  "cell")
             raise ConfigError(f"--param {name}: the cell never reads {name}; use it in the cell "
                               "as a plain name (or drop the --param)")
         if name in namespace and not name.startswith("_"):

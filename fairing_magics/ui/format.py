@@ -52,11 +52,13 @@ _STAGE_COLOURS = {"done": "#1a7f37", "failed": "#cf222e", "running": "#1f6feb"}
 _NOTICE_COLOURS = {"warning": "#9a6700", "error": "#cf222e"}
 
 
-def header_html(title: str, where: str, phase: str, colour: str, detail: str, elapsed: float) -> str:
+def header_html(title: str, where: str, phase: str, colour: str, detail: str,
+                elapsed: float) -> str:
     """The panel's first line: name · where · phase (in colour) (detail) · elapsed."""
     extra = f" <small>({html.escape(detail)})</small>" if detail else ""
     return (f'<div class="fairing-header"><b>{html.escape(title)}</b> · {html.escape(where)} · '
-            f'<span class="fairing-phase" style="color:{colour};font-weight:bold">{html.escape(phase)}</span>'
+            f'<span class="fairing-phase" style="color:{colour};font-weight:bold">'
+            f'{html.escape(phase)}</span>'
             f"{extra} · {format_seconds(elapsed)}</div>")
 
 
@@ -123,10 +125,12 @@ def progress_html(progress: dict) -> str:
         if fraction is not None:
             bar = ('<span style="display:inline-block;width:160px;height:9px;background:#e6e6e6;'
                    'border-radius:4px;vertical-align:middle;margin:0 6px">'
-                   f'<span class="fairing-progress-fill" style="display:block;height:9px;width:{fraction * 100:.1f}%;'
+                   '<span class="fairing-progress-fill" style="display:block;height:9px;'
+                   f'width:{fraction * 100:.1f}%;'
                    'background:#1f6feb;border-radius:4px"></span></span>')
         rows.append(f'<div class="fairing-progress" data-source="{html.escape(source)}" '
-                    f'data-fraction="{"" if fraction is None else f"{fraction:.4f}"}" style="font-size:90%">'
+                    f'data-fraction="{"" if fraction is None else f"{fraction:.4f}"}" '
+                    'style="font-size:90%">'
                     + (f"<code>{html.escape(label)}</code>" if label else "")
                     + bar + html.escape(progress_text(p)) + "</div>")
     return "".join(rows)
