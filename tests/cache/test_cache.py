@@ -143,7 +143,8 @@ def test_a_class_pickled_by_value_keeps_its_bytes_after_an_instance_was_pickled(
     from fairing_magics.capture import capture_cell
 
     namespace = {"__name__": "__main__"}
-    exec("class Model:\n    def __init__(self):\n        self.w = 1\n", namespace)  # no source: by value
+    # no source: by value
+    exec("class Model:\n    def __init__(self):\n        self.w = 1\n", namespace)
     before = capture_cell("m = Model()", namespace, []).digest
     cloudpickle.loads(cloudpickle.dumps(namespace["Model"]()))
     assert capture_cell("m = Model()", namespace, []).digest == before

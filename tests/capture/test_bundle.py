@@ -54,10 +54,12 @@ def test_main_is_readable(shell):
     header, cell = source.split(CELL_MARKER + "\n")
     assert cell == CELL
     lines = header.splitlines()
-    assert lines.index("import numpy as np") < lines.index("from math import sqrt") < lines.index("scale = 3")
+    assert (lines.index("import numpy as np") < lines.index("from math import sqrt")
+            < lines.index("scale = 3"))
     assert header.index("def norm(v):") < header.index("def report(v):")
     assert bundle.report.definitions == ("norm", "report")
-    assert set(bundle.report.names) == {"np", "sqrt", "scale", "sq", "weights", "norm", "report", "unit"}
+    assert set(bundle.report.names) == {"np", "sqrt", "scale", "sq", "weights", "norm", "report",
+                                        "unit"}
 
 
 def test_same_inputs_give_identical_bytes(shell):
@@ -86,8 +88,8 @@ def test_digest_is_the_same_in_another_kernel():
     """Two fresh kernels that ran the same cells (hash seeds differ) give the same bundle."""
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONHASHSEED": "random"}
-    runs = [subprocess.run([sys.executable, "-c", SCRIPT.format(root=root)], capture_output=True, text=True,
-                           env=env, cwd=root, timeout=120) for _ in range(2)]
+    runs = [subprocess.run([sys.executable, "-c", SCRIPT.format(root=root)], capture_output=True,
+                           text=True, env=env, cwd=root, timeout=120) for _ in range(2)]
     for run in runs:
         assert run.returncode == 0, run.stderr
     digests = {run.stdout.strip() for run in runs}
@@ -102,8 +104,10 @@ def test_python_version_recorded_and_enforced(shell, tmp_path):
     folder = write_bundle(other, tmp_path / "b")
     work = tmp_path / "w"
     work.mkdir()
-    run = subprocess.run([sys.executable, str(folder / "fairing_bootstrap.py")], cwd=work, capture_output=True,
-                         text=True, env={**os.environ, "FAIRING_OUTPUT_DIR": str(tmp_path / "out")}, timeout=60)
+    run = subprocess.run([sys.executable, str(folder / "fairing_bootstrap.py")], cwd=work,
+                         capture_output=True, text=True,
+                         env={**os.environ, "FAIRING_OUTPUT_DIR": str(tmp_path / "out")},
+                         timeout=60)
     assert run.returncode == 2
     assert f"captured on Python 3.{sys.version_info[1] + 1}.0" in run.stderr
 
@@ -134,7 +138,8 @@ def test_editable_install_is_reported_not_required(shell, tmp_path):
     info = find_package("fairing_magics")
     assert info is not None and not info.reproducible and "editable" in info.note
     # fairing_magics itself is never required: the run's runtime provides what a cell uses of it
-    bundle = capture(shell, cell="import fairing_magics\nfairing_magics.log_metric('loss', 1)\n", cwd=tmp_path)
+    bundle = capture(shell, cell="import fairing_magics\nfairing_magics.log_metric('loss', 1)\n",
+                     cwd=tmp_path)
     assert not any(line.lower().startswith("fairing-magics") for line in bundle.requirements)
     assert not any(path.startswith("fairing_magics/") for path in bundle.files)
     assert any("provided by the run's runtime" in note for note in bundle.report.notes)
@@ -169,20 +174,23 @@ def test_import_names_map_to_distributions(module, dist):
 def test_stdlib_and_unknown_modules():
     packages, notes = pin_requirements({"os", "json", "collections.abc", "not_a_module_anywhere"})
     assert packages == ()
-    assert notes == ("module 'not_a_module_anywhere' comes from no installed distribution; it is not in requirements.txt",)
+    assert notes == ("module 'not_a_module_anywhere' comes from no installed distribution; "
+                     "it is not in requirements.txt",)
 
 
 def test_kernel_file_names_do_not_change_pickles():
-    """ipykernel compiles cells as /tmp/ipykernel_<pid>/<hash>.py; the pid must not reach the bundle."""
+    """ipykernel compiles cells as /tmp/ipykernel_<pid>/<hash>.py; the pid must not reach the
+    bundle."""
     from fairing_magics.capture.values import pickle_state
 
     pickles = []
     for pid in (111, 222):
         namespace = {"__name__": "__main__"}
-        code = compile("def f(x):\n    return (lambda y: y + 1)(x)\n", f"/tmp/ipykernel_{pid}/123.py", "exec")
+        code = compile("def f(x):\n    return (lambda y: y + 1)(x)\n",
+                       f"/tmp/ipykernel_{pid}/123.py", "exec")
         exec(code, namespace)
-        pickles.append(pickle_state({"f": namespace["f"]}, {}, {}, [], namespace=namespace, main_refs={},
-                                    limit=2**20).data)
+        pickles.append(pickle_state({"f": namespace["f"]}, {}, {}, [], namespace=namespace,
+                                    main_refs={}, limit=2**20).data)
     assert pickles[0] == pickles[1]
     assert b"ipykernel_111" not in pickles[0]
 

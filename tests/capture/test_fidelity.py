@@ -62,7 +62,8 @@ def test_a_file_left_behind_is_named_with_include(shell, tmp_path):
     assert "data/big.csv" not in bundle.files
     run = run_bundle(bundle, tmp_path)
     assert run.returncode == 1
-    assert ("fairing: 'data/big.csv' exists in the notebook's folder but was not sent with the job" in run.stderr)
+    assert ("fairing: 'data/big.csv' exists in the notebook's folder but was not sent with the job"
+            in run.stderr)
     assert "add --include data/big.csv" in run.stderr
     error = json.loads((tmp_path / "out" / "error.json").read_text())
     assert error["type"] == "FileNotFoundError" and "--include data/big.csv" in error["message"]
@@ -70,7 +71,8 @@ def test_a_file_left_behind_is_named_with_include(shell, tmp_path):
 
 def test_a_missing_file_the_folder_lacks_gets_no_hint(shell, tmp_path):
     cell = "open('nowhere.csv')\n"
-    run = run_bundle(capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path), tmp_path)
+    run = run_bundle(capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path),
+                     tmp_path)
     assert run.returncode == 1 and "FileNotFoundError" in run.stderr
     assert "--include" not in run.stderr
 
@@ -118,7 +120,8 @@ def test_lazy_name_is_a_note_and_dry_run_shows_it(shell, tmp_path):
     cell = "def later():\n    return not_yet_defined\nprint('ok')\n"
     request = merge_request(TrainOptions(name="lazy", dry_run=True), Settings(home=tmp_path))
     text = plan_train(cell, shell.user_ns, [cell], request, cwd=tmp_path)
-    assert "'not_yet_defined' is defined nowhere, but only a function the cell does not call uses it" in text
+    assert ("'not_yet_defined' is defined nowhere, but only a function the cell does not call "
+            "uses it" in text)
 
 
 def test_cell_and_definitions_run_under_the_kernel_file_names(shell, tmp_path):

@@ -112,7 +112,8 @@ def isolated_library_state():
     import sklearn
 
     saved = (list(warnings.filters), sklearn.get_config(), np.get_printoptions(), np.geterr(),
-             decimal.getcontext().copy(), dict(matplotlib.rcParams), random.getstate(), np.random.get_state())
+             decimal.getcontext().copy(), dict(matplotlib.rcParams), random.getstate(),
+             np.random.get_state())
     try:
         yield
     finally:
@@ -154,7 +155,8 @@ def _run_in_shell(shell: InteractiveShell, pattern: Pattern, cwd: Path) -> Outco
                 continue  # ran remotely: the kernel never executed it
             with fd_stdout() as out:
                 result = shell.run_cell(cell, store_history=True)
-            assert result.success, f"{pattern.id}: history cell failed in IPython:\n{cell}\n{out['text']}"
+            assert result.success, (f"{pattern.id}: history cell failed in IPython:\n{cell}\n"
+                                    f"{out['text']}")
         try:
             outcome.bundle = capture_cell(
                 captured, shell.user_ns, [*pattern.history, captured], cwd=cwd,
@@ -166,7 +168,8 @@ def _run_in_shell(shell: InteractiveShell, pattern: Pattern, cwd: Path) -> Outco
         if pattern.shell:
             with fd_capture(2) as err, fd_stdout() as out:
                 result = shell.run_cell(captured, store_history=True, silent=True)
-            assert result.success, f"{pattern.id}: the cell failed in IPython:\n{out['text']}{err['text']}"
+            assert result.success, (f"{pattern.id}: the cell failed in IPython:\n"
+                                    f"{out['text']}{err['text']}")
             outcome.kernel_stdout = _filtered(out["text"], pattern.ignore)
             outcome.kernel_stderr = err["text"]
         else:
@@ -181,8 +184,8 @@ def _run_bundle(outcome: Outcome, root: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRING_")}
     env.update(outcome.bundle.runtime_env)
     env.update(FAIRING_OUTPUT_DIR=str(root / "out"), PYTHONPATH="", PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.run([sys.executable, str(folder / "fairing_bootstrap.py")], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, str(folder / "fairing_bootstrap.py")], cwd=workdir,
+                          env=env, capture_output=True, text=True, timeout=120)
     outcome.bundle_stdout = _filtered(proc.stdout, outcome.pattern.ignore)
     outcome.bundle_stderr = proc.stderr
     outcome.returncode = proc.returncode
@@ -192,7 +195,8 @@ def _run_bundle(outcome: Outcome, root: Path) -> None:
 def outcomes(tmp_path_factory) -> dict[str, Outcome]:
     """Every pattern run in the shell and captured (in-process: the unit tier)."""
     shell = ipython_shell()  # the same shell whichever test made it first
-    results = {p.id: _kernel_side(shell, p, tmp_path_factory.mktemp("nb-" + p.id)) for p in PATTERNS}
+    results = {p.id: _kernel_side(shell, p, tmp_path_factory.mktemp("nb-" + p.id))
+               for p in PATTERNS}
     fresh_namespace(shell)
     return results
 
@@ -202,7 +206,8 @@ def runs(outcomes, tmp_path_factory) -> dict[str, Outcome]:
     """Every captured bundle run in a fresh process, two at a time."""
     runnable = [o for o in outcomes.values() if o.bundle is not None]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(_run_bundle, o, tmp_path_factory.mktemp("run-" + o.pattern.id)) for o in runnable]
+        futures = [pool.submit(_run_bundle, o, tmp_path_factory.mktemp("run-" + o.pattern.id))
+                   for o in runnable]
         for future in futures:
             future.result()
     return outcomes
