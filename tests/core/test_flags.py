@@ -19,7 +19,8 @@ from tests.core.conftest import run
     ("--zzz 1", "unknown flag --zzz (%%fairing_train? lists every flag)"),
     ("--name a stray", "unexpected argument 'stray'"),
 ])
-def test_unknown_flags_and_abbreviations_are_refused_with_the_closest_flag(shell, line, message, tmp_path):
+def test_unknown_flags_and_abbreviations_are_refused_with_the_closest_flag(shell, line, message,
+                                                                           tmp_path):
     result = run(shell, f"%%fairing_train {line}\nprint('never')")
     assert not result.success
     assert isinstance(result.error_in_exec, UsageError)
@@ -45,30 +46,35 @@ def test_help_of_the_cell_magic_says_double_percent(shell):
 
 @pytest.mark.parametrize("flags, message", [
     ("--gpus -1", "gpus '-1' must be a whole number, 0 or more"),
-    ("--memory '2 Gi'", "memory '2 Gi' is not a Kubernetes quantity; write it like 2Gi or 512Mi (did you mean 2Gi?)"),
+    ("--memory '2 Gi'", "memory '2 Gi' is not a Kubernetes quantity; write it like 2Gi or 512Mi "
+                        "(did you mean 2Gi?)"),
     ("--cpu 2Gi", "cpu '2Gi' looks like an amount of memory"),
     ("--toleration gpu:Sometimes", "toleration 'gpu:Sometimes'"),
     ("--volume nfs:data:/mnt", "volume 'nfs:data:/mnt'"),
     ("--workers 2", "--workers 2 needs --kind tfjob or pytorchjob"),
     ("--kind tfjbo", "--kind 'tfjbo' is not one of"),
 ])
-def test_resource_and_placement_flags_are_checked_alike_on_every_backend(shell, flags, message, tmp_path):
+def test_resource_and_placement_flags_are_checked_alike_on_every_backend(shell, flags, message,
+                                                                         tmp_path):
     errors = {}
     for backend in ("local", "kubernetes"):
-        result = run(shell, f"%%fairing_train --dry-run --backend {backend} --registry 127.0.0.1:5000/me {flags}\n"
+        result = run(shell, f"%%fairing_train --dry-run --backend {backend} "
+                            f"--registry 127.0.0.1:5000/me {flags}\n"
                             "print('never')")
         assert isinstance(result.error_in_exec, ConfigError), (backend, result.error_in_exec)
         errors[backend] = str(result.error_in_exec)
     assert message in errors["local"]
     assert errors["local"] == errors["kubernetes"]
-    result = run(shell, f"%%fairing_train --backend local {flags}\nprint('never')")  # a real run, too
+    # a real run, too
+    result = run(shell, f"%%fairing_train --backend local {flags}\nprint('never')")
     assert str(result.error_in_exec) == errors["local"]
     assert not (tmp_path / "home" / "runs").exists()
 
 
 def test_one_notice_names_the_flags_the_backend_ignores(shell, capsys):
     capsys.readouterr()
-    result = run(shell, "%%fairing_train --name ign --gpus 1 --cpu 2 --memory 1Gi --node-selector pool=gpu\n"
+    result = run(shell, "%%fairing_train --name ign --gpus 1 --cpu 2 --memory 1Gi "
+                        "--node-selector pool=gpu\n"
                         "print('ran')")
     assert result.success, result.error_in_exec
     out = capsys.readouterr().out
@@ -76,16 +82,17 @@ def test_one_notice_names_the_flags_the_backend_ignores(shell, capsys):
               "this local run ignores them")
     assert out.count(notice) == 1 and "ran" in out
     assert run(shell, "%%fairing_train --dry-run --gpus 1\nprint('x')").success
-    assert "Ignored flags: --gpus applies to kubernetes; this local run ignores it" in capsys.readouterr().out
+    assert "Ignored flags: --gpus applies to kubernetes; this local run ignores it" in \
+        capsys.readouterr().out
     assert run(shell, "%%fairing_train --dry-run --name quiet\nprint('x')").success
     assert "Ignored flags" not in capsys.readouterr().out
 
 
 def test_image_only_names_the_run_flags_it_ignores(shell, capsys):
-    result = run(shell, "%%fairing_train --dry-run --image-only --registry 127.0.0.1:5000/me --outputs y "
-                        "--namespace team\ny = 1")
+    result = run(shell, "%%fairing_train --dry-run --image-only --registry 127.0.0.1:5000/me "
+                        "--outputs y --namespace team\ny = 1")
     assert result.success, result.error_in_exec
     out = capsys.readouterr().out
-    assert ("Ignored flags: --namespace applies to kubernetes; --outputs to runs (not --image-only); "
-            "this --image-only run ignores them") in out
+    assert ("Ignored flags: --namespace applies to kubernetes; --outputs to runs "
+            "(not --image-only); this --image-only run ignores them") in out
     assert "Outputs brought back" not in out
