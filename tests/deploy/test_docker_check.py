@@ -18,7 +18,8 @@ from fairing_magics.image.publish import NO_REGISTRY
 
 @pytest.fixture
 def docker_settings(tmp_path):
-    return Settings(home=tmp_path / "home", ui="text", backend="docker", registry="127.0.0.1:5999/me/serve")
+    return Settings(home=tmp_path / "home", ui="text", backend="docker",
+                    registry="127.0.0.1:5999/me/serve")
 
 
 @pytest.mark.parametrize("options, fragment", [
@@ -63,12 +64,15 @@ def test_no_engine_fails_before_anything_is_built(docker_settings, registry, mon
 def test_container_options_name_the_endpoint_and_use_host_networking():
     port = free_port()
     options = container_options("linreg", port, model_digest="sha256:" + "a" * 64)
-    assert options["network_mode"] == "host" and options["init"] is True and options["detach"] is True
-    assert options["environment"] == {"HOST": "127.0.0.1", "PORT": str(port), "FAIRING_MODEL_NAME": "linreg"}
+    assert options["network_mode"] == "host" and options["init"] is True and \
+        options["detach"] is True
+    assert options["environment"] == {"HOST": "127.0.0.1", "PORT": str(port),
+                                      "FAIRING_MODEL_NAME": "linreg"}
     assert options["labels"][ENDPOINT_LABEL] == "linreg"
     assert options["labels"]["fairing.endpoint.url"] == f"http://127.0.0.1:{port}"
     assert options["name"].startswith("fairing-endpoint-linreg-")
-    assert container_options("linreg", port)["name"] != options["name"]  # a redeploy runs beside the old one
+    # a redeploy runs beside the old one
+    assert container_options("linreg", port)["name"] != options["name"]
 
 
 def test_dry_run_prints_the_plan_and_touches_nothing(docker_settings, monkeypatch, linreg):
@@ -83,7 +87,8 @@ def test_dry_run_prints_the_plan_and_touches_nothing(docker_settings, monkeypatc
     image_lines = [line for line in plan.splitlines()
                    if line.startswith(("Registry", "Base image", "Layers", "Package index"))]
     assert len(image_lines) == 4 and all(line in kube.splitlines() for line in image_lines)
-    from_run = plan_deploy(None, name="linreg", backend="docker", settings=docker_settings, from_run="train-1")
+    from_run = plan_deploy(None, name="linreg", backend="docker", settings=docker_settings,
+                           from_run="train-1")
     assert "the model's pinned packages" in from_run
     with pytest.raises(ConfigError, match="--kserve"):
         plan_deploy(model, name="linreg", backend="docker", settings=docker_settings, kserve=True)
