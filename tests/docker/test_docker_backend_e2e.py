@@ -116,8 +116,8 @@ def test_lines_arrive_while_the_container_runs(engine, settings, images):
     assert times["second"] - times["first"] > 2.0  # "first" was shown before the sleep ended
 
 
-def test_displays_figures_and_the_final_value_come_back_as_on_the_local_backend(engine, settings, images,
-                                                                                  tmp_path):
+def test_displays_figures_and_the_final_value_come_back_as_on_the_local_backend(engine, settings,
+                                                                                  images, tmp_path):
     cell = ("import matplotlib.pyplot as plt\n"
             "class Score:\n"
             "    def _repr_html_(self):\n"
@@ -126,13 +126,16 @@ def test_displays_figures_and_the_final_value_come_back_as_on_the_local_backend(
             "for epoch in range(2):\n"
             "    plt.plot([epoch, epoch + 1])\n"
             "    plt.show()\n"
-            "print('no IPython here' if __import__('importlib').util.find_spec('IPython') is None else 'IPython')\n"
+            "print('no IPython here' if __import__('importlib').util.find_spec('IPython') is None"
+            " else 'IPython')\n"
             "{'total': total_of(values)}\n")
     run = train("total_of = sum\n" + cell, settings, images, name="rich")
     run.wait(300)
     assert run.status == ev.SUCCEEDED, run.logs()
-    assert program_lines(run) == ["no IPython here"]  # the image's Python has no IPython: ours formats
-    local = train("total_of = sum\n" + cell, Settings(backend="local", ui="text", home=tmp_path / "local-home"),
+    # the image's Python has no IPython: ours formats
+    assert program_lines(run) == ["no IPython here"]
+    local = train("total_of = sum\n" + cell,
+                  Settings(backend="local", ui="text", home=tmp_path / "local-home"),
                   images, name="rich")
     local.wait(120)
 
@@ -146,7 +149,8 @@ def test_displays_figures_and_the_final_value_come_back_as_on_the_local_backend(
                           ("result", ["text/plain"], "", "{'total': 16}")]
     assert [s[:3] for s in shown(local)] == [s[:3] for s in shown(run)]
     assert run.result == local.result == {"total": 16}
-    assert all(d.image.read_bytes().startswith(b"\x89PNG") for d in run.displays if d.kind == "figure")
+    assert all(d.image.read_bytes().startswith(b"\x89PNG")
+               for d in run.displays if d.kind == "figure")
     assert containers_of(engine, run) == []
 
 
