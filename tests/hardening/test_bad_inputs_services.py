@@ -19,7 +19,8 @@ from fairing_magics.train_request import merge_request
 from tests.core.conftest import run
 from tests.hardening.leftovers import processes_mentioning, run_folders
 from tests.hardening.test_bad_inputs import assert_nothing_left, assert_refused
-from tests.kubernetes.test_backend_e2e import kube  # noqa: F401 - fixture: a namespace of the emulated cluster
+# fixture: a namespace of the emulated cluster
+from tests.kubernetes.test_backend_e2e import kube  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +34,8 @@ def closed_port() -> int:
 def tags_of(registry_host: str, repository: str) -> list[str]:
     """Tags the registry holds for ``repository`` (none when it was never pushed)."""
     try:
-        with urllib.request.urlopen(f"http://{registry_host}/v2/{repository}/tags/list", timeout=10) as reply:
+        with urllib.request.urlopen(f"http://{registry_host}/v2/{repository}/tags/list",
+                                    timeout=10) as reply:
             return json.loads(reply.read()).get("tags") or []
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
@@ -65,11 +67,12 @@ def _cluster_objects(kube_api) -> tuple[list, list]:
     (("deny", "create", "jobs"), "", "create", "kubectl"),
     (("remove_crd", "tfjobs.kubeflow.org"), "--kind tfjob --workers 1", "TFJob", "install"),
 ], ids=["rbac-403", "missing-crd"])
-def test_cluster_refusals_are_one_line_and_leave_no_job(fault, flags, problem, advice, shell, tmp_path,
-                                                        monkeypatch, kube_api):
+def test_cluster_refusals_are_one_line_and_leave_no_job(fault, flags, problem, advice, shell,
+                                                        tmp_path, monkeypatch, kube_api):
     monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig))
     getattr(kube_api.emulator, fault[0])(*fault[1:])
-    result = run(shell, f"%%fairing_train --backend kubernetes --registry 127.0.0.1:9/hardening {flags}\nprint(1)\n")
+    result = run(shell, "%%fairing_train --backend kubernetes --registry 127.0.0.1:9/hardening "
+                        f"{flags}\nprint(1)\n")
     message = assert_refused(result, problem, advice)
     print(f"[{fault[0]}] {message}")
     assert_nothing_left(shell, tmp_path)
@@ -86,7 +89,8 @@ def image_shell(shell, registry, monkeypatch, tmp_path):
 
 
 def _image_cell(registry: str, base: str, extra: str = "") -> str:
-    return f"%%fairing_train --image-only --requirements none --registry {registry} --base-image {base} {extra}\nprint(1)\n"
+    return (f"%%fairing_train --image-only --requirements none --registry {registry} "
+            f"--base-image {base} {extra}\nprint(1)\n")
 
 
 def test_registry_auth_failure(image_shell, tmp_path, auth_registry, base_image):
@@ -125,7 +129,8 @@ def test_unreachable_kubernetes_api(shell, tmp_path, monkeypatch):
         "contexts: [{name: gone, context: {cluster: gone, user: u, namespace: default}}]\n")
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     started = time.monotonic()
-    result = run(shell, "%%fairing_train --backend kubernetes --registry 127.0.0.1:9/hardening\nprint(1)\n")
+    result = run(shell, "%%fairing_train --backend kubernetes --registry 127.0.0.1:9/hardening\n"
+                        "print(1)\n")
     seconds = time.monotonic() - started
     message = assert_refused(result, f"cannot reach the Kubernetes API at http://127.0.0.1:{port}",
                              "connection refused")
@@ -150,13 +155,15 @@ def test_unreachable_s3_endpoint(shell, tmp_path, monkeypatch):
     seconds = time.monotonic() - started
     message = assert_refused(result, "Cannot reach the AWS s3 endpoint", "connection refused")
     print(f"[unreachable s3, {seconds:.1f} s] {message}")
-    assert f"127.0.0.1:{port}" in message and secret not in message and "AKIAIOSFODNN7EXAMPLE" not in message
+    assert f"127.0.0.1:{port}" in message and secret not in message and \
+        "AKIAIOSFODNN7EXAMPLE" not in message
     assert seconds < 5
     assert_nothing_left(shell, tmp_path)
 
 
 def test_missing_base_image(image_shell, tmp_path, registry):
-    result = run(image_shell, _image_cell(f"{registry.host}/hardening/nobase", f"{registry.host}/nope/python:missing"))
+    result = run(image_shell, _image_cell(f"{registry.host}/hardening/nobase",
+                                          f"{registry.host}/nope/python:missing"))
     message = assert_refused(result, "nope/python:missing", "base")
     print(f"[missing base] {message}")
     assert_nothing_left(image_shell, tmp_path)
@@ -165,7 +172,8 @@ def test_missing_base_image(image_shell, tmp_path, registry):
 
 def test_package_without_a_wheel_for_the_target(image_shell, tmp_path, registry, base_image):
     (tmp_path / "req.txt").write_text("docopt==0.6.2\n")
-    cell = (f"%%fairing_train --image-only --requirements req.txt --registry {registry.host}/hardening/nowheel "
+    cell = ("%%fairing_train --image-only --requirements req.txt "
+            f"--registry {registry.host}/hardening/nowheel "
             f"--base-image {base_image.ref}\nprint(1)\n")
     result = run(image_shell, cell)
     message = assert_refused(result, "docopt", "wheel")
@@ -188,7 +196,9 @@ def test_ecr_access_denied(image_shell, tmp_path, aws, base_image, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
     aws.enforce_iam()
     result = run(image_shell, _image_cell(ECR, base_image.ref))
-    message = assert_refused(result, "AccessDenied" if "AccessDenied" in str(result.error_in_exec) else "ecr:",
+    message = assert_refused(result,
+                             "AccessDenied" if "AccessDenied" in str(result.error_in_exec)
+                             else "ecr:",
                              "ecr:")
     print(f"[ecr denied] {message}")
     assert key["SecretAccessKey"] not in message and key["AccessKeyId"] not in message
@@ -207,7 +217,8 @@ def test_missing_s3_bucket(shell, tmp_path, aws):
 
 # -- runs that fail ----------------------------------------------------------------------------
 def test_job_timeout_stops_the_run(shell, tmp_path):
-    result = run(shell, "%%fairing_train --timeout 1\nimport time\nprint('started', flush=True)\ntime.sleep(60)\n")
+    result = run(shell, "%%fairing_train --timeout 1\nimport time\nprint('started', flush=True)\n"
+                        "time.sleep(60)\n")
     message = assert_refused(result, "longer than --timeout 1 s and was stopped", "raise --timeout")
     folders = run_folders(tmp_path / "home")
     assert len(folders) == 1  # the run existed; its process must not outlive the cell
@@ -243,7 +254,8 @@ def test_endpoint_that_crashes_on_start(shell, tmp_path):
 # -- runs that fail on the emulated cluster ---------------------------------------------------
 def _kube_shell(shell, cluster) -> None:
     s = cluster.settings
-    assert run(shell, f"%fairing_config --backend kubernetes --registry {s.registry} --base-image {s.base_image} "
+    assert run(shell, f"%fairing_config --backend kubernetes --registry {s.registry} "
+                      f"--base-image {s.base_image} "
                       f"--insecure-registry {s.insecure_registries[0]} --namespace {s.namespace} "
                       f"--storage {s.storage}").success
 
@@ -262,7 +274,8 @@ def test_oomkilled_run_fails_clearly(shell, kube, tmp_path, monkeypatch):  # noq
     assert "OOMKilled" in str(error) and "--memory" in str(error)
     run_name = shell.magics_manager.registry["FairingMagics"].runs.all()[-1].name
     assert processes_mentioning(str(tmp_path)) == []
-    kube.cluster.emulator.wait_for(lambda: all(p.status.phase in ("Failed", "Succeeded") for p in kube.pods(run_name)),
+    kube.cluster.emulator.wait_for(lambda: all(p.status.phase in ("Failed", "Succeeded")
+                                               for p in kube.pods(run_name)),
                                    30, what="no pod of the run still running")
 
 

@@ -24,7 +24,8 @@ from fairing_magics import pipeline
 from fairing_magics.config import Settings
 from fairing_magics.image.publish import ImageService
 from fairing_magics.train_request import merge_request
-from tests.kubernetes.test_backend_e2e import kube  # noqa: F401 - fixture: a namespace of the emulated cluster
+# fixture: a namespace of the emulated cluster
+from tests.kubernetes.test_backend_e2e import kube  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -41,8 +42,10 @@ def _sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def test_image_through_a_registry_failing_30_percent_of_requests(registry, fault_proxy, base_image, tmp_path):
-    settings = Settings(base_image=base_image.ref, insecure_registries=(registry.host, fault_proxy.host),
+def test_image_through_a_registry_failing_30_percent_of_requests(registry, fault_proxy, base_image,
+                                                                 tmp_path):
+    settings = Settings(base_image=base_image.ref,
+                        insecure_registries=(registry.host, fault_proxy.host),
                         home=tmp_path / "home", ui="text")
     values = {"data": os.urandom(3 * 2**20)}  # a 3 MiB value: a code layer worth retrying
     cell = CELL + "print(len(data))\n"
@@ -67,14 +70,15 @@ def test_image_through_a_registry_failing_30_percent_of_requests(registry, fault
         assert _sha(manifest) == digest
         parsed = json.loads(manifest)
         for blob in [parsed["config"], *parsed["layers"]]:
-            assert _sha(_get(f"http://{registry.host}/v2/{repository}/blobs/{blob['digest']}")) == blob["digest"]
+            assert _sha(_get(f"http://{registry.host}/v2/{repository}/blobs/{blob['digest']}")) \
+                == blob["digest"]
     counts = dict(fault_proxy.counts)
     retries = images.client.transport.stats.retries
     assert counts["503"] > 0 and counts["reset"] > 0 and retries >= counts["503"]
-    print(f"[figure] registry failing 30% of requests: {len(repositories)} pushes of image {digest[:19]}, all "
-          f"verified by digest (manifest, config, {len(parsed['layers'])} layers); {counts['forwarded']} "
-          f"requests forwarded, {counts['503']} answered 503, {counts['reset']} reset, {retries} retries, "
-          f"{seconds:.1f} s")
+    print(f"[figure] registry failing 30% of requests: {len(repositories)} pushes of image "
+          f"{digest[:19]}, all verified by digest (manifest, config, {len(parsed['layers'])} "
+          f"layers); {counts['forwarded']} requests forwarded, {counts['503']} answered 503, "
+          f"{counts['reset']} reset, {retries} retries, {seconds:.1f} s")
 
 
 def _body(run) -> list[str]:
@@ -97,7 +101,8 @@ def test_ten_dropped_log_streams_during_a_10000_line_job(kube):  # noqa: F811
 
     def drop_later():  # five more drops of whatever stream is open, spread over the run
         for threshold in (5000, 6000, 7000, 8000, 9000):
-            emulator.wait_for(lambda t=threshold: run.line_count > t or run.done, 180, interval=0.005)
+            emulator.wait_for(lambda t=threshold: run.line_count > t or run.done, 180,
+                              interval=0.005)
             if run.done:
                 return
             dropped.append(emulator.drop_log_streams())
@@ -113,7 +118,8 @@ def test_ten_dropped_log_streams_during_a_10000_line_job(kube):  # noqa: F811
     lost = len(set(expected) - set(body))
     repeated = len(body) - len(set(body))
     log_reads = [path for method, path in list(emulator.requests)
-                 if method == "GET" and path.startswith(f"/api/v1/namespaces/{kube.namespace}/pods/")
+                 if method == "GET"
+                 and path.startswith(f"/api/v1/namespaces/{kube.namespace}/pods/")
                  and path.endswith("/log")]
     drops = 5 + sum(1 for d in dropped if d)
     print(f"[figure] {drops} dropped log streams during a {count}-line job: {lost} lines lost, "
@@ -125,7 +131,8 @@ def test_ten_dropped_log_streams_during_a_10000_line_job(kube):  # noqa: F811
 def test_api_429_and_500_bursts_during_submit_and_watch(kube):  # noqa: F811
     emulator = kube.cluster.emulator
     ns = kube.namespace
-    emulator.fail_requests(429, count=3, path=f"/namespaces/{ns}/jobs", method="POST", retry_after=1)
+    emulator.fail_requests(429, count=3, path=f"/namespaces/{ns}/jobs", method="POST",
+                           retry_after=1)
     emulator.fail_requests(500, count=3, path=f"/namespaces/{ns}/pods", method="GET")
     count = 2000
     cell = ("import time\n"
@@ -152,7 +159,8 @@ def test_api_429_and_500_bursts_during_submit_and_watch(kube):  # noqa: F811
     assert _body(run) == [f"row={i:04d}" for i in range(count)]
     rules = list(emulator.faults._failures)
     unused = [(r.status, r.path.pattern, r.remaining) for r in rules if r.remaining]
-    print(f"[figure] API 429/500 bursts (3x429 on submit, 3x500 on pod reads, then 5x500 + 5x429 and "
-          f"expired watches, a dropped log stream mid-run): job followed to Succeeded, {count} lines, none lost, {seconds:.1f} s"
+    print("[figure] API 429/500 bursts (3x429 on submit, 3x500 on pod reads, then 5x500 + 5x429 "
+          "and expired watches, a dropped log stream mid-run): job followed to Succeeded, "
+          f"{count} lines, none lost, {seconds:.1f} s"
           + f", faults left unanswered: {unused or 'none'}")
     assert unused == [], "every burst was answered"

@@ -25,10 +25,11 @@ SESSION_TOKEN = "IQoJb3JpZ2luX2VjEHardeningSessionToken" + "Y" * 90
 DOCKER_PASSWORD = "hardeningDockerPassw0rd"
 BEARER = "hardeningBearerToken0123456789abcdef"
 KUBE_TOKEN = ("eyJhbGciOiJSUzI1NiIsImtpZCI6ImhhcmRlbmluZyJ9."
-              "eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZGVmYXVsdDpmYWlyaW5nIn0.c2lnbmF0dXJlaGFyZGVuaW5n")
+              "eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZGVmYXVsdDpmYWlyaW5nIn0."
+              "c2lnbmF0dXJlaGFyZGVuaW5n")
 URL_PASSWORD = "hunter2secretpw"
-KNOWN = [FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, SESSION_TOKEN, DOCKER_PASSWORD, BEARER, KUBE_TOKEN,
-         URL_PASSWORD]
+KNOWN = [FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, SESSION_TOKEN, DOCKER_PASSWORD, BEARER,
+         KUBE_TOKEN, URL_PASSWORD]
 
 AWS_CELLS = [
     "import os\nimport boto3\n",
@@ -42,7 +43,8 @@ AWS_CELL = "print('region of', 'fairing-runs', 'is known to', bucket_region.__na
 
 @pytest.fixture
 def secret_kernel(shell, monkeypatch, tmp_path):
-    """The shell with credentials in its environment, a docker login and secrets in its namespace."""
+    """The shell with credentials in its environment, a docker login and secrets in its
+    namespace."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_ACCESS_KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET_ACCESS_KEY)
     monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION_TOKEN)
@@ -51,7 +53,8 @@ def secret_kernel(shell, monkeypatch, tmp_path):
     docker = tmp_path / "docker"
     docker.mkdir()
     auth = base64.b64encode(f"robot:{DOCKER_PASSWORD}".encode()).decode()
-    (docker / "config.json").write_text(json.dumps({"auths": {"registry.example.com": {"auth": auth}}}))
+    (docker / "config.json").write_text(
+        json.dumps({"auths": {"registry.example.com": {"auth": auth}}}))
     monkeypatch.setenv("DOCKER_CONFIG", str(docker))
     for source in AWS_CELLS:
         assert run(shell, source).success
@@ -71,11 +74,13 @@ def _get(url: str, accept: str = "") -> bytes:
 
 
 @pytest.mark.e2e
-def test_built_image_layers_and_config_hold_no_credentials(secret_kernel, registry, base_image, capsys):
+def test_built_image_layers_and_config_hold_no_credentials(secret_kernel, registry, base_image,
+                                                           capsys):
     shell, known = secret_kernel
     assert run(shell, f"%fairing_config --insecure-registry {registry.host}").success
     capsys.readouterr()
-    result = run(shell, f"%%fairing_train --image-only --requirements none --registry {registry.host}/hardening/secrets "
+    result = run(shell, "%%fairing_train --image-only --requirements none "
+                        f"--registry {registry.host}/hardening/secrets "
                         f"--base-image {base_image.ref}\n{AWS_CELL}")
     assert result.success, result.error_in_exec
     out = capsys.readouterr().out
@@ -88,7 +93,8 @@ def test_built_image_layers_and_config_hold_no_credentials(secret_kernel, regist
     parsed = json.loads(manifest)
     config = _get(f"http://{registry.host}/v2/{repository}/blobs/{parsed['config']['digest']}")
     assert_clean(config, known, "image config")
-    assert_clean(json.dumps(json.loads(config).get("config", {}).get("Labels") or {}), known, "labels")
+    assert_clean(json.dumps(json.loads(config).get("config", {}).get("Labels") or {}), known,
+                 "labels")
     scanned = 0
     for layer in parsed["layers"]:
         if layer["digest"] == base_image.layer_digest:
@@ -97,7 +103,8 @@ def test_built_image_layers_and_config_hold_no_credentials(secret_kernel, regist
         assert find_credentials_in_blob(blob, known) == [], layer["digest"]
         scanned += 1
     assert scanned >= 1
-    print(f"[secrets] image {ref}: manifest, config, labels and {scanned} layer(s) of ours hold no credentials")
+    print(f"[secrets] image {ref}: manifest, config, labels and {scanned} layer(s) of ours hold "
+          "no credentials")
 
 
 def test_rendered_kubernetes_specs_hold_no_credentials(secret_kernel, capsys, monkeypatch):
@@ -106,7 +113,8 @@ def test_rendered_kubernetes_specs_hold_no_credentials(secret_kernel, capsys, mo
     capsys.readouterr()
     for kind in ("job", "tfjob --workers 2", "pytorchjob --workers 1"):
         result = run(shell, "%%fairing_train --dry-run --backend kubernetes --registry "
-                            "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fairing-job --aws-secret aws-creds "
+                            "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fairing-job "
+                            "--aws-secret aws-creds "
                             f"--service-account trainer --kind {kind}\n{AWS_CELL}")
         assert result.success, result.error_in_exec
         out = capsys.readouterr().out
@@ -131,12 +139,15 @@ def _templates(spec: dict) -> list[dict]:
     return found
 
 
-FAILING_CELL = (f"print('calling https://admin:{URL_PASSWORD}@registry.example.com/v2/', flush=True)\n"
-                f"raise RuntimeError('refused: https://admin:{URL_PASSWORD}@registry.example.com/v2/ "
+FAILING_CELL = (f"print('calling https://admin:{URL_PASSWORD}@registry.example.com/v2/', "
+                "flush=True)\n"
+                "raise RuntimeError('refused: "
+                f"https://admin:{URL_PASSWORD}@registry.example.com/v2/ "
                 f"with Authorization: Bearer {BEARER}')\n")
 
 
-def test_failing_run_shows_credentials_redacted_in_message_and_panels(secret_kernel, capsys, tmp_path):
+def test_failing_run_shows_credentials_redacted_in_message_and_panels(secret_kernel, capsys,
+                                                                      tmp_path):
     shell, known = secret_kernel
     capsys.readouterr()
     result = run(shell, "%%fairing_train\n" + FAILING_CELL)
@@ -181,13 +192,15 @@ def test_references_with_credentials_are_refused_redacted(secret_kernel, capsys,
 
 
 @pytest.mark.e2e
-def test_registry_auth_failure_through_a_url_with_credentials(secret_kernel, auth_registry, base_image, capsys,
-                                                               registry):
+def test_registry_auth_failure_through_a_url_with_credentials(secret_kernel, auth_registry,
+                                                               base_image, capsys, registry):
     shell, known = secret_kernel
-    run(shell, f"%fairing_config --insecure-registry {auth_registry.host} --insecure-registry {registry.host}")
+    run(shell, f"%fairing_config --insecure-registry {auth_registry.host} "
+               f"--insecure-registry {registry.host}")
     capsys.readouterr()
     result = run(shell, "%%fairing_train --image-only --requirements none "
-                        f"--registry http://admin:{URL_PASSWORD}@{auth_registry.host}/hardening/secret "
+                        "--registry "
+                        f"http://admin:{URL_PASSWORD}@{auth_registry.host}/hardening/secret "
                         f"--base-image {base_image.ref}\nprint(1)\n")
     assert result.success is False and isinstance(result.error_in_exec, FairingError)
     message = str(result.error_in_exec)
@@ -198,7 +211,8 @@ def test_registry_auth_failure_through_a_url_with_credentials(secret_kernel, aut
 
 @pytest.fixture
 def secret_index(tmp_path_factory):
-    """A private package index on 127.0.0.1 whose basic-auth password is one of the known secrets."""
+    """A private package index on 127.0.0.1 whose basic-auth password is one of the known
+    secrets."""
     from tests.harness.package_index import PackageIndexServer, make_wheel
 
     wheels = tmp_path_factory.mktemp("index-wheels")
@@ -209,16 +223,20 @@ def secret_index(tmp_path_factory):
 
 
 @pytest.mark.e2e
-def test_package_index_credentials_stay_out_of_settings_panel_and_image(secret_kernel, secret_index, registry,
-                                                                        base_image, capsys, tmp_path):
+def test_package_index_credentials_stay_out_of_settings_panel_and_image(secret_kernel,
+                                                                        secret_index, registry,
+                                                                        base_image, capsys,
+                                                                        tmp_path):
     shell, known = secret_kernel
     (tmp_path / "requirements.txt").write_text("fairing-probe==1.0\n")
-    assert run(shell, f"%fairing_config --insecure-registry {registry.host} --index-url {secret_index.auth_url}").success
+    assert run(shell, f"%fairing_config --insecure-registry {registry.host} "
+                      f"--index-url {secret_index.auth_url}").success
     shown = capsys.readouterr().out
     assert_clean(shown, known, "%fairing_config")
     assert f"http://***@127.0.0.1:{secret_index.port}/simple" in shown
     result = run(shell, f"%%fairing_train --image-only --requirements requirements.txt "
-                        f"--registry {registry.host}/hardening/index --base-image {base_image.ref}\nprint(1)\n")
+                        f"--registry {registry.host}/hardening/index "
+                        f"--base-image {base_image.ref}\nprint(1)\n")
     assert result.success, result.error_in_exec
     out = capsys.readouterr().out
     assert_clean(out, known, "text panel of the build")
@@ -241,9 +259,11 @@ def test_package_index_credentials_stay_out_of_settings_panel_and_image(secret_k
     wrong = secret_index.url_with("robot", "x" + URL_PASSWORD)
     assert run(shell, f"%fairing_config --index-url {wrong}").success
     capsys.readouterr()
-    (tmp_path / "requirements.txt").write_text("fairing-probe==1.0\ncloudpickle==3.1.1\n")  # a new layer
+    # a new layer
+    (tmp_path / "requirements.txt").write_text("fairing-probe==1.0\ncloudpickle==3.1.1\n")
     result = run(shell, f"%%fairing_train --image-only --requirements requirements.txt "
-                        f"--registry {registry.host}/hardening/index --base-image {base_image.ref}\nprint(1)\n")
+                        f"--registry {registry.host}/hardening/index "
+                        f"--base-image {base_image.ref}\nprint(1)\n")
     assert result.success is False and isinstance(result.error_in_exec, FairingError)
     message = str(result.error_in_exec)
     assert "refused the credentials (401)" in message and "\n" not in message
