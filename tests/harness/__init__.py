@@ -52,8 +52,8 @@ def ipython_shell():
 
 def clear_user_namespace(shell) -> None:
     """Forget what earlier tests left in the shared shell: their variables (IPython's own names
-    stay) and their ``%config FairingMagics.x = ...`` values, which outlive ``%unload_ext`` and would
-    win over a later test's ``FAIRING_*`` environment."""
+    stay) and their ``%config FairingMagics.x = ...`` values, which outlive ``%unload_ext`` and
+    would win over a later test's ``FAIRING_*`` environment."""
     shell.config.pop("FairingMagics", None)
     hidden = shell.user_ns_hidden
     for name in list(shell.user_ns):

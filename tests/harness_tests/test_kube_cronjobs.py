@@ -56,7 +56,8 @@ def test_defaults_and_refusals_match_the_api_server(kube_api, batch):
         with pytest.raises(ApiException) as refused:
             batch.create_namespaced_cron_job("default", _cronjob("bad", bad))
         assert refused.value.status == 422
-        assert "spec.schedule" in refused.value.body and "unparseable schedule" in refused.value.body
+        assert "spec.schedule" in refused.value.body and \
+            "unparseable schedule" in refused.value.body
 
 
 def test_a_job_at_each_scheduled_time_forbid_skips_while_one_is_active(kube_api, batch):

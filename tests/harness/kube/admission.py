@@ -120,7 +120,8 @@ def validate(t: ResourceType, obj: dict) -> None:
         causes += _pod_causes("spec", spec)
     elif t.plural == "jobs":
         template = spec.get("template") or {}
-        causes += _label_causes("spec.template.labels", (template.get("metadata") or {}).get("labels"))
+        causes += _label_causes("spec.template.labels",
+                                (template.get("metadata") or {}).get("labels"))
         causes += _pod_causes("spec.template.spec", template.get("spec") or {})
         policy = (template.get("spec") or {}).get("restartPolicy")
         if policy not in ("OnFailure", "Never"):
@@ -182,7 +183,8 @@ def _pod_causes(path: str, spec: dict) -> list[tuple[str, str]]:
         if not cname:
             causes.append((f"{path}.containers[{i}].name", "Required value"))
         elif not _LABEL.match(cname) or len(cname) > 63:
-            causes.append((f"{path}.containers[{i}].name", f'Invalid value: "{cname}": {_LABEL_MSG}'))
+            causes.append((f"{path}.containers[{i}].name",
+                           f'Invalid value: "{cname}": {_LABEL_MSG}'))
         if not c.get("image"):
             causes.append((f"{path}.containers[{i}].image", "Required value"))
     policy = spec.get("restartPolicy")

@@ -91,7 +91,8 @@ TYPES: tuple[ResourceType, ...] = (
     ResourceType("serving.kserve.io", "v1alpha1", "servingruntimes", "ServingRuntime",
                  crd="servingruntimes.serving.kserve.io", has_status=False),
     ResourceType("serving.kserve.io", "v1alpha1", "clusterservingruntimes", "ClusterServingRuntime",
-                 namespaced=False, crd="clusterservingruntimes.serving.kserve.io", has_status=False),
+                 namespaced=False, crd="clusterservingruntimes.serving.kserve.io",
+                 has_status=False),
     ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
                  "CustomResourceDefinition", namespaced=False, short_names=("crd", "crds")),
 )
@@ -145,7 +146,8 @@ def _resource_entry(t: ResourceType) -> list[dict]:
     entries = [{"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced,
                 "kind": t.kind, "verbs": list(t.verbs), "shortNames": list(t.short_names)}]
     if t.has_status:
-        entries.append({"name": t.plural + "/status", "singularName": "", "namespaced": t.namespaced,
+        entries.append({"name": t.plural + "/status", "singularName": "",
+                        "namespaced": t.namespaced,
                         "kind": t.kind, "verbs": ["get", "patch", "update"]})
     if t.plural == "pods":
         entries.append({"name": "pods/log", "singularName": "", "namespaced": True,

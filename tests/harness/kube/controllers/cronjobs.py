@@ -134,7 +134,8 @@ class CronJobController:
         store, spec, meta = self.emu.store, cronjob["spec"], cronjob["metadata"]
         now = self.emu.now()
         jobs = self._jobs(cronjob)
-        finished = {j["metadata"]["name"]: ("Complete" if condition_true(j, "Complete") else "Failed")
+        finished = {j["metadata"]["name"]: ("Complete" if condition_true(j, "Complete")
+                                            else "Failed")
                     for j in jobs if condition_true(j, "Complete") or condition_true(j, "Failed")}
         active = [j for j in jobs if j["metadata"]["name"] not in finished and not is_deleting(j)]
         status = cronjob.get("status") or {}
@@ -169,7 +170,8 @@ class CronJobController:
 
         def update(obj: dict) -> None:
             st = obj.setdefault("status", {})
-            st["active"] = [{"kind": "Job", "apiVersion": "batch/v1", "namespace": meta["namespace"],
+            st["active"] = [{"kind": "Job", "apiVersion": "batch/v1",
+                             "namespace": meta["namespace"],
                              "name": j["metadata"]["name"], "uid": j["metadata"]["uid"]}
                             for j in active]
             if not st["active"]:
