@@ -19,6 +19,7 @@ from fairing_magics.train_request import merge_request
 from tests.core.conftest import run
 from tests.hardening.leftovers import processes_mentioning, run_folders
 from tests.hardening.test_bad_inputs import assert_nothing_left, assert_refused
+
 # fixture: a namespace of the emulated cluster
 from tests.kubernetes.test_backend_e2e import kube  # noqa: F401
 

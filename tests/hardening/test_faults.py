@@ -24,6 +24,7 @@ from fairing_magics import pipeline
 from fairing_magics.config import Settings
 from fairing_magics.image.publish import ImageService
 from fairing_magics.train_request import merge_request
+
 # fixture: a namespace of the emulated cluster
 from tests.kubernetes.test_backend_e2e import kube  # noqa: F401
 
