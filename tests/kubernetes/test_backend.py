@@ -99,8 +99,8 @@ def test_dry_run_of_a_tfjob_with_two_workers_and_one_gpu_each(tmp_path, capsys):
                                     gpus=1, cpu="2", memory="8Gi", timeout=3600,
                                     env={"EPOCHS": "5"})
     settings = Settings(registry="123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fairing-job",
-                        namespace="kubeflow-user", storage="s3://my-bucket/fairing?region=cn-northwest-1",
-                        home=tmp_path)
+                        namespace="kubeflow-user",
+                        storage="s3://my-bucket/fairing?region=cn-northwest-1", home=tmp_path)
     bundle = Bundle(source="print('train')\n")
     text = describe_cluster_plan(merge_request(options, settings), bundle, name="mnist")
     print(text)  # shown with -s; the report quotes it
@@ -223,9 +223,11 @@ def shell(cluster, registry, monkeypatch, tmp_path):
     ip.extension_manager.loaded.discard("fairing_magics")
     assert ip.run_cell("%load_ext fairing_magics").success
     # Other tests of this session may have configured the shared shell: say what we need.
+    # %fairing_doctor checks it answers
     assert ip.run_cell(f"%fairing_config --backend kubernetes --namespace default --ui text "
-                       f"--storage {tmp_path / 'store'} --base-image {registry.host}/fairing-test/python:3.11 "
-                       f"--insecure-registry {registry.host}").success  # %fairing_doctor checks it answers
+                       f"--storage {tmp_path / 'store'} "
+                       f"--base-image {registry.host}/fairing-test/python:3.11 "
+                       f"--insecure-registry {registry.host}").success
     yield ip
     ip.run_cell("%unload_ext fairing_magics")
 
