@@ -12,7 +12,8 @@ def write_notebook(path: Path, *cells: str, parameters: str | None = None,
     """A notebook of code ``cells``; with ``parameters``, a cell tagged 'parameters' at
     ``parameters_at`` (a markdown title first, as people write them)."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     code = [nbformat.v4.new_code_cell(text) for text in cells]
     if parameters is not None:
         tagged = nbformat.v4.new_code_cell(parameters)

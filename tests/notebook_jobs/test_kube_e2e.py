@@ -31,7 +31,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def cluster_shell(kube_cluster, tmp_path, monkeypatch):
     namespace = f"nb-{uuid.uuid4().hex[:8]}"
-    with magics_on_cluster(kube_cluster, tmp_path, monkeypatch, namespace, "notebook-jobs") as (ip, api):
+    with magics_on_cluster(kube_cluster, tmp_path, monkeypatch, namespace,
+                           "notebook-jobs") as (ip, api):
         yield ip, api, namespace
 
 
@@ -44,12 +45,15 @@ def _jobs(api, namespace: str) -> list:
 def test_a_notebook_runs_in_a_pod_and_a_failing_cell_comes_back_to_debug(cluster_shell, tmp_path,
                                                                         capsys):
     ip, api, namespace = cluster_shell
-    (tmp_path / "helpers.py").write_text("import socket\ndef where():\n    return socket.gethostname()\n")
+    (tmp_path / "helpers.py").write_text("import socket\ndef where():\n"
+                                         "    return socket.gethostname()\n")
     write_notebook(tmp_path / "train.ipynb",
                    "import helpers\nprint('on', helpers.where())",
-                   "weights = [w * alpha for w in (1, 2, 3)]\nprint(f'loss={1 / sum(weights):.3f}')",
+                   "weights = [w * alpha for w in (1, 2, 3)]\n"
+                   "print(f'loss={1 / sum(weights):.3f}')",
                    parameters="alpha = 1")
-    result = run(ip, "nb = %fairing_notebook train.ipynb -p alpha=2 --outputs weights --timeout 600")
+    result = run(ip, "nb = %fairing_notebook train.ipynb -p alpha=2 --outputs weights "
+                     "--timeout 600")
     assert result.success, result.error_in_exec
     job = ip.user_ns["nb"]
     assert ip.user_ns["weights"] == [2, 4, 6]
@@ -87,7 +91,8 @@ def test_a_scheduled_notebook_runs_when_its_time_comes_and_is_removed_by_cancel(
     ip, api, namespace = cluster_shell
     write_notebook(tmp_path / "report.ipynb", "import datetime\nprint('report for', day)",
                    parameters="day = 'today'")
-    result = run(ip, "sched = %fairing_notebook report.ipynb -p day=monday --schedule '*/5 * * * *'")
+    result = run(ip, "sched = %fairing_notebook report.ipynb -p day=monday "
+                     "--schedule '*/5 * * * *'")
     assert result.success, result.error_in_exec
     scheduled = ip.user_ns["sched"]
     out = capsys.readouterr().out
@@ -136,7 +141,8 @@ def test_a_scheduled_notebook_runs_when_its_time_comes_and_is_removed_by_cancel(
 def test_a_cell_with_the_same_inputs_is_not_submitted_again(cluster_shell, capsys):
     ip, api, namespace = cluster_shell
     ip.run_cell("values = [1.5, 2.5]", store_history=True)
-    cell = "%%fairing_train --name cached --cache --cpu 500m --outputs total\ntotal = sum(values)\nprint('total', total)\n"
+    cell = ("%%fairing_train --name cached --cache --cpu 500m --outputs total\n"
+            "total = sum(values)\nprint('total', total)\n")
     first = run(ip, cell)
     assert first.success, first.error_in_exec
     first_run = ip.user_ns["_"]

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _train_notebook(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "helpers.py").write_text("def scale(values, by):\n    return [v * by for v in values]\n")
+    (folder / "helpers.py").write_text("def scale(values, by):\n"
+                                       "    return [v * by for v in values]\n")
     (folder / "points.csv").write_text("1\n2\n3\n")
     return write_notebook(
         folder / "train.ipynb",
@@ -62,7 +63,8 @@ def test_a_notebook_runs_remotely_with_parameters_and_comes_back_executed(shell,
     assert "loss=15.00" in outputs_text(code[3])
     assert "'total': 15.0" in outputs_text(code[4]) and code[4].execution_count == 5
     # the source notebook is untouched
-    assert [c.source for c in nbformat.read(path, as_version=4).cells][1] == "alpha = 1.0\nlabel = 'base'"
+    assert [c.source for c in nbformat.read(path, as_version=4).cells][1] == \
+        "alpha = 1.0\nlabel = 'base'"
     # and the run is in storage like any run
     assert (tmp_path / "storage" / "runs" / run_obj.name / "train.ipynb").is_file()
 
@@ -77,7 +79,8 @@ def test_a_failing_cell_fails_the_run_naming_it_and_its_frames_come_back(shell, 
     assert not result.success
     error = result.error_in_exec
     message = str(error)
-    assert message.startswith("notebook fit.ipynb failed: cell 4 (In [3]: history = list(range(5))) "
+    assert message.startswith("notebook fit.ipynb failed: cell 4 "
+                              "(In [3]: history = list(range(5))) "
                               "raised ZeroDivisionError: float division by zero")
     run_name = message.split("(run ")[1].split(";")[0]
     executed = tmp_path / f"fit.{run_name}.ipynb"
@@ -88,7 +91,8 @@ def test_a_failing_cell_fails_the_run_naming_it_and_its_frames_come_back(shell, 
     assert "ZeroDivisionError: float division by zero" in outputs_text(code[2])
     assert code[3].outputs == [] and code[3].execution_count is None  # never ran
     # the traceback is the cell's own, with its line numbers
-    assert "Cell In[1], line 3" in error.remote_traceback or "line 3, in fit" in error.remote_traceback
+    assert "Cell In[1], line 3" in error.remote_traceback or \
+        "line 3, in fit" in error.remote_traceback
     # the variables of the failing frames, saved in the job's kernel
     frames = error.frames
     assert [f.function for f in frames] == ["<module>", "fit"]
