@@ -79,7 +79,8 @@ def test_the_failing_frames_come_back_with_what_pickles_and_why_the_rest_did_not
     text = frames.traceback_text()
     assert text.splitlines() == [
         "Traceback (most recent call last):",
-        f"  Cell In[{failed.cell_number}], line 5, in <module>", "    result = normalise(rows, 2.5)",
+        f"  Cell In[{failed.cell_number}], line 5, in <module>",
+        "    result = normalise(rows, 2.5)",
         f"  Cell In[{failed.definitions_number}], line 4, in normalise",
         "    factor = scale / (total - total)", "ZeroDivisionError: float division by zero"]
 
@@ -164,7 +165,8 @@ def test_frames_of_an_earlier_kernel_run_are_found_by_name(failed, shell, capsys
     capsys.readouterr()
     result = run(shell, f"%fairing_debug {name} --no-namespace")
     assert result.success, result.error_in_exec
-    assert f"Variables of normalise (Cell In[{failed.definitions_number}], line 4)" in capsys.readouterr().out
+    assert f"Variables of normalise (Cell In[{failed.definitions_number}], line 4)" in \
+        capsys.readouterr().out
     missing = run(shell, "%fairing_debug nosuchrun-abc123")
     assert "run nosuchrun-abc123 saved no frames to debug" in str(missing.error_in_exec)
 
