@@ -128,7 +128,8 @@ def _planted(change) -> list[str]:
     (lambda e: e["spec"]["objective"].update(additionalMetricNames=["val_loss"]),
      "should not contain spec.objective.objectiveMetricName"),
     (lambda e: e["spec"]["earlyStopping"].update(algorithmName="median")
-     if "earlyStopping" in e["spec"] else e["spec"].update(earlyStopping={"algorithmName": "median"}),
+     if "earlyStopping" in e["spec"]
+     else e["spec"].update(earlyStopping={"algorithmName": "median"}),
      "unable to get EarlyStopping config data for algorithm median"),
     (lambda e: e["spec"]["trialTemplate"].pop("primaryContainerName"),
      "spec.trialTemplate.primaryContainerName: Required value"),

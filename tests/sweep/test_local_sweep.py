@@ -12,7 +12,9 @@ import pytest
 
 from tests.core.conftest import run
 
-CELL = """%%fairing_sweep --param lr=loguniform:1e-3:1 --param depth=int:1:4 --param kind=choice:a,b --objective loss --metric acc --trials 6 --parallel 3 --seed 7 --outputs model
+CELL = """%%fairing_sweep --param lr=loguniform:1e-3:1 --param depth=int:1:4 \
+--param kind=choice:a,b --objective loss --metric acc --trials 6 --parallel 3 --seed 7 \
+--outputs model
 model = {"lr": lr, "depth": depth, "kind": kind, "offset": offset}
 score = (math.log10(lr) + 2) ** 2 + depth * 0.1 + (0.5 if kind == "b" else 0) + offset
 for step in range(3):
@@ -56,7 +58,8 @@ def test_the_capture_is_made_once_and_parameters_are_injected_not_captured(shell
     sweep = run(shell, CELL.replace("--trials 6 --parallel 3", "--trials 2 --parallel 2")).result
     bundle = sweep.folder / "bundle"
     manifest = (bundle / "fairing_manifest.json").read_text()
-    assert '"parameters"' in manifest and '"lr": "float"' in manifest and '"depth": "int"' in manifest
+    assert '"parameters"' in manifest and '"lr": "float"' in manifest and \
+        '"depth": "int"' in manifest
     main = (bundle / "main.py").read_text()
     assert "lr =" not in main.split("# --- cell ---")[0]  # not captured from the kernel
     assert sorted(p.name for p in (sweep.folder / "trials").iterdir()) == sorted(
@@ -65,7 +68,8 @@ def test_the_capture_is_made_once_and_parameters_are_injected_not_captured(shell
 
 
 def test_median_early_stopping_stops_trials_worse_than_the_median(shell):
-    cell = """%%fairing_sweep --param x=uniform:0:1 --objective loss --trials 8 --parallel 1 --early-stopping median --algorithm random --seed 3 --max-failed 8
+    cell = """%%fairing_sweep --param x=uniform:0:1 --objective loss --trials 8 --parallel 1 \
+--early-stopping median --algorithm random --seed 3 --max-failed 8
 import time
 for step in range(12):
     print(f"step={step} loss={x * 10 + 1 / (step + 1)}", flush=True)
@@ -84,7 +88,8 @@ for step in range(12):
 
 def test_a_grid_tries_every_point_once(shell):
     cell = ("%%fairing_sweep --param a=int:1:3 --param b=choice:x,y --objective m --algorithm grid "
-            "--trials 10 --parallel 2 --goal maximize\nprint(f\"m={a * (2 if b == 'y' else 1)}\")\n")
+            "--trials 10 --parallel 2 --goal maximize\n"
+            "print(f\"m={a * (2 if b == 'y' else 1)}\")\n")
     result = run(shell, cell)
     assert result.success, result.error_in_exec
     sweep = result.result
@@ -162,7 +167,8 @@ def test_trials_run_under_the_kernels_names_and_folder_as_a_run_does(shell, tmp_
     run(shell, "folder = 'data'")
     number = shell.execution_count
     cell = ("%%fairing_sweep --param x=choice:1,2 --objective m --algorithm grid --trials 2 "
-            "--parallel 1\nif x == 2:\n    print(open(folder + '/rows.csv').read())\nprint(f'm={x}')\n")
+            "--parallel 1\nif x == 2:\n    print(open(folder + '/rows.csv').read())\n"
+            "print(f'm={x}')\n")
     result = run(shell, cell)
     assert result.success, result.error_in_exec
     sweep = result.result
