@@ -16,7 +16,13 @@ import time
 import nbformat
 import pytest
 
-from tests.browser.test_jobview_browser import CHROMIUM, HERE, ROOT, browser_tools, lab  # noqa: F401
+from tests.browser.test_jobview_browser import (
+    CHROMIUM,
+    HERE,
+    ROOT,
+    browser_tools,  # noqa: F401
+    lab,  # noqa: F401
+)
 
 pytestmark = pytest.mark.e2e
 

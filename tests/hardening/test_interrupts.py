@@ -28,7 +28,9 @@ from tests.hardening.test_bad_inputs_services import (
     _kube_shell,
     tags_of,
 )
-from tests.kubernetes.test_backend_e2e import kube  # noqa: F401 - fixture: a namespace of the emulated cluster
+
+# fixture: a namespace of the emulated cluster
+from tests.kubernetes.test_backend_e2e import kube  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,9 @@ from fairing_magics.errors import RunCancelled
 from tests.core.conftest import run
 from tests.hardening.leftovers import processes_mentioning
 from tests.hardening.test_bad_inputs_services import _kube_shell
-from tests.kubernetes.test_backend_e2e import kube  # noqa: F401 - fixture: a namespace of the emulated cluster
+
+# fixture: a namespace of the emulated cluster
+from tests.kubernetes.test_backend_e2e import kube  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
