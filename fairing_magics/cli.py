@@ -11,6 +11,12 @@ registry to another with digests kept (:mod:`fairing_magics.copy_image`), e.g. a
 an ECR repository that builds in the China regions can reach::
 
     fairing-magics copy-image python:3.11-slim 123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/python:3.11-slim
+
+``fairing-magics submit NOTEBOOK [-p NAME=VALUE]... [--backend ...] [--schedule CRON] [flags]``
+runs the notebook as a job, exactly as ``%fairing_notebook`` does (the same flags, the settings
+from the environment: ``FAIRING_BACKEND``, ``FAIRING_REGISTRY``, ``FAIRING_STORAGE``, ...),
+prints the run's log as it goes and where the executed notebook went; it exits 1 when the run
+fails (naming the cell), 2 on bad input. With ``--schedule`` it creates the CronJob and exits.
 """
 
 from __future__ import annotations
@@ -69,6 +75,59 @@ def run_notebook(path: str, *, timeout: int = 1800, output: str | None = None, k
     if status == 0:
         out.write(f"\n{os.path.basename(path)}: all cells ran.\n")
     return status
+
+
+def submit_notebook(argv: list[str], out=None) -> int:
+    """``fairing-magics submit``: see the module docstring."""
+    out = out or sys.stdout
+    from fairing_magics import pipeline
+    from fairing_magics.config import FairingSettings
+    from fairing_magics.errors import FairingError
+    from fairing_magics.notebook import job
+    from fairing_magics.notebook.flags import notebook_parser, parse_notebook_args
+    from fairing_magics.notebook.source import parse_parameters
+    from fairing_magics.run import RunBook
+
+    os.environ.setdefault("FAIRING_UI", "text")
+    from fairing_magics.magics import FairingMagics
+
+    parser = notebook_parser("fairing-magics submit", FairingMagics.fairing_train.parser)
+    try:
+        args = parse_notebook_args(parser, argv)
+    except SystemExit as exc:
+        return 2 if exc.code else 0
+    try:
+        if not args.notebook:
+            raise FairingError("name the notebook to run: fairing-magics submit NOTEBOOK.ipynb "
+                               "[-p NAME=VALUE]... [--schedule CRON]")
+        settings = FairingSettings().snapshot()
+        options = pipeline.options_from_args(args, settings)
+        parameters = parse_parameters(args.parameter)
+        if args.dry_run:
+            out.write(job.plan_notebook(args.notebook, parameters, options, settings,
+                                        schedule=args.schedule) + "\n")
+            return 0
+        if args.schedule:
+            from fairing_magics.ui.textview import TextView
+
+            view = TextView(title=args.notebook, stream=out)
+            scheduled = job.schedule_notebook(args.notebook, parameters, options, settings,
+                                              schedule=args.schedule, emit=view.handle)
+            out.write(scheduled.describe() + "\n")
+            return 0
+        run = job.submit_notebook(args.notebook, parameters, options, settings, RunBook())
+    except FairingError as exc:
+        out.write(f"fairing-magics submit: {exc}\n")
+        return 2
+    try:
+        run.wait()
+    except FairingError as exc:
+        out.write(f"\n{exc}\n")
+        return 1
+    finally:
+        if getattr(run, "notebook", None) is not None:
+            out.write(f"executed notebook: {run.notebook}\n")
+    return 0
 
 
 def _kernel_config(folder: str):
@@ -139,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
                       help="a registry reached without TLS verification, or over plain HTTP (repeatable; "
                            "also FAIRING_INSECURE_REGISTRIES)")
     copy.add_argument("--parallel", type=int, default=4, help="blobs in flight at once (default 4)")
+    submit = sub.add_parser("submit", help="run a notebook as a job (or on a schedule), as "
+                            "%%fairing_notebook does", add_help=False)
+    submit.add_argument("rest", nargs=argparse.REMAINDER)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["submit"]:
+        return submit_notebook(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_notebook(args.notebook, timeout=args.timeout, output=args.output, kernel=args.kernel)

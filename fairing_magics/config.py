@@ -7,7 +7,8 @@ from it, so each setting can be changed three ways, strongest first:
 2. the environment: ``FAIRING_REGISTRY``, ``FAIRING_BASE_IMAGE``, ``FAIRING_BACKEND``,
    ``FAIRING_NAMESPACE``, ``FAIRING_STORAGE``, ``FAIRING_INSECURE_REGISTRIES`` (comma separated),
    ``FAIRING_INDEX_URL``, ``FAIRING_EXTRA_INDEX_URL`` (comma or space separated),
-   ``FAIRING_UI``, ``FAIRING_HOME``, ``FAIRING_ON_INTERRUPT``, ``FAIRING_CONTEXT``;
+   ``FAIRING_UI``, ``FAIRING_HOME``, ``FAIRING_ON_INTERRUPT``, ``FAIRING_CONTEXT``,
+   ``FAIRING_CACHE`` (``on``/``off``);
 3. the defaults below.
 
 The pipeline never reads traitlets: it gets a frozen :class:`Settings` snapshot from
@@ -31,6 +32,7 @@ BACKENDS = ("local", "docker", "kubernetes")
 FIGURE_FORMATS = ("png", "svg", "png,svg")
 MB = 2**20
 UI_MODES = ("auto", "widget", "text")
+CACHE_MODES = ("off", "on")
 INTERRUPT_ACTIONS = ("auto", "detach", "cancel")
 
 
@@ -70,6 +72,8 @@ class Settings:
     #: see fairing_magics.image.package_index). May carry credentials: shown redacted.
     index_url: str = ""
     extra_index_urls: tuple[str, ...] = ()
+    #: Reuse a successful run with the same inputs (``--cache``): ``on`` or ``off``.
+    cache: str = "off"
     #: Rich outputs of a run (fairing_magics.displays): caps in MiB per display, per run, and of
     #: the pickled final value (run.result); how figures are drawn.
     display_limit_mb: float = DISPLAY_LIMIT / MB
@@ -130,6 +134,8 @@ class FairingSettings(Configurable):
     index_url = Unicode(help="Package index of the dependency layer (default: pip's index-url, else PyPI); "
                         "may carry user:token@").tag(config=True)
     extra_index_urls = List(Unicode(), help="Extra package indexes of the dependency layer").tag(config=True)
+    cache = Enum(CACHE_MODES, help="Reuse a successful run with the same inputs (--cache): on or off; "
+                 "needs --storage").tag(config=True)
     display_limit_mb = Float(DISPLAY_LIMIT / MB, help="Largest rich output of a run (display(), "
                              "figure, final value) in MiB; a bigger one is left out with a "
                              "notice").tag(config=True)
@@ -181,6 +187,11 @@ class FairingSettings(Configurable):
     def _default_extra_index_urls(self):
         return _env("FAIRING_EXTRA_INDEX_URL").replace(",", " ").split()
 
+    @default("cache")
+    def _default_cache(self):
+        value = _env("FAIRING_CACHE", "off")
+        return value if value in CACHE_MODES else "off"
+
     @default("ui")
     def _default_ui(self):
         value = _env("FAIRING_UI", "auto")
@@ -215,6 +226,7 @@ class FairingSettings(Configurable):
             service_account=self.service_account,
             index_url=self.index_url,
             extra_index_urls=tuple(self.extra_index_urls),
+            cache=self.cache,
             display_limit_mb=self.display_limit_mb,
             displays_limit_mb=self.displays_limit_mb,
             result_limit_mb=self.result_limit_mb,

@@ -23,8 +23,9 @@ from traitlets import TraitError
 
 from fairing_magics import events as ev
 from fairing_magics import pipeline
+from fairing_magics.capture.origin import remember_cell
 from fairing_magics.config import FairingSettings
-from fairing_magics.errors import ConfigError, JobFailed
+from fairing_magics.errors import ClusterError, ConfigError, JobFailed
 from fairing_magics.run import RunBook, read_records
 from fairing_magics.ui.format import format_seconds
 
@@ -115,6 +116,8 @@ class FairingMagics(Magics, FairingSettings):
               help="an extra package index (repeatable or comma separated; --extra-index-url '' clears them)")
     @argument("--service-account", help="Kubernetes service account KServe reads S3 models with "
               "(%%fairing_deploy --kserve --runtime)")
+    @argument("--cache", help="on: every run reuses an earlier successful run with the same inputs "
+              "(needs --storage); off")
     @argument("--show", action="store_true", help="print the settings (the default with no flags)")
     @line_magic
     def fairing_config(self, line=""):
@@ -139,6 +142,7 @@ class FairingMagics(Magics, FairingSettings):
             "registry": args.registry, "base_image": args.base_image, "backend": args.backend,
             "namespace": args.namespace, "context": args.context, "storage": args.storage,
             "ui": args.ui, "service_account": args.service_account, "index_url": args.index_url,
+            "cache": args.cache,
         }
         changed = []
         for name, value in changes.items():
@@ -216,6 +220,10 @@ class FairingMagics(Magics, FairingSettings):
               help="kubernetes: volume to mount (repeatable)")
     @argument("--namespace", default="", help="kubernetes: namespace (default: %%fairing_config's)")
     @argument("--context", default="", help="kubernetes: kubeconfig context")
+    @argument("--cache", nargs="?", const="on", default=None, metavar="on|refresh|off",
+              help="reuse an earlier successful run with the same inputs from run storage (its "
+              "log, metrics and outputs, in milliseconds); refresh: run and record anew; "
+              "default: %%fairing_config's (off)")
     @cell_magic
     def fairing_train(self, line, cell):
         """Run this cell as a training job, with everything it needs from the notebook.
@@ -235,6 +243,12 @@ class FairingMagics(Magics, FairingSettings):
         variables come back into the notebook. If the cell raises, this cell fails with the
         remote traceback. Caps: ``%config FairingMagics.display_limit_mb`` (per display),
         ``displays_limit_mb`` (per run), ``result_limit_mb`` (``run.result``).
+
+        With ``--cache`` (and ``--storage`` set), a cell whose inputs (the bundle, the image,
+        the kind, resources and env) equal an earlier successful run's is not run again: its log,
+        metrics and outputs come back from storage and the panel says ``cached: same inputs as
+        run X``. When the cell raises, ``run.error.frames`` holds the failing frames' variables
+        and ``%fairing_debug`` opens them.
 
         Example::
 
@@ -259,20 +273,7 @@ class FairingMagics(Magics, FairingSettings):
         """
         args = _parse(self.fairing_train, line)
         settings = self.snapshot()
-        options = pipeline.TrainOptions(
-            name=args.name, backend=args.backend, env=pipeline.parse_env(args.env),
-            includes=tuple(args.include), outputs=pipeline.parse_outputs(args.outputs),
-            requirements=args.requirements, timeout=args.timeout, wait=not args.no_wait,
-            outputs_from=args.outputs_from, figure_format=args.figure_format,
-            dry_run=args.dry_run, image_only=args.image_only, registry=args.registry,
-            base_image=args.base_image, platform=args.platform, python=args.python, builder=args.builder,
-            kind=args.kind, runtime_ref=args.runtime_ref,
-            workers=args.workers, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
-            node_selector=pipeline.parse_pairs(args.node_selector, "--node-selector"),
-            tolerations=tuple(args.toleration), service_account=args.service_account,
-            aws_secret=args.aws_secret, image_pull_secrets=tuple(args.image_pull_secret),
-            volumes=tuple(args.volume), namespace=args.namespace, context=args.context,
-        )
+        options = pipeline.options_from_args(args, settings)
         namespace = self.shell.user_ns
         history = list(self.shell.history_manager.input_hist_raw[1:])
         if options.dry_run:
@@ -284,6 +285,9 @@ class FairingMagics(Magics, FairingSettings):
                                             self._images(settings), cwd=Path.cwd(), show=self._show_view)
                 print(ref)
                 return None
+            # The job runs the cell under the name IPython gives it here: say so to IPython, so
+            # its frames read "Cell In[N], line L" in this kernel (%fairing_debug, run.error.frames)
+            remember_cell(self.shell, cell)
             run = pipeline.train(cell, namespace, history, options, settings, self.runs, cwd=Path.cwd(),
                                  show=self._show_view, images=self._images(settings))
             if not options.wait:
@@ -621,6 +625,7 @@ class FairingMagics(Magics, FairingSettings):
             rows[run.name] = run.record()
         if settings.backend == "kubernetes":
             self._print_cluster_runs()
+        self._print_schedules()
         endpoints = ENDPOINTS.all()
         if not rows:
             others = f" %fairing_jobs --all lists the {len(recorded)} recorded runs." if recorded else ""
@@ -708,13 +713,16 @@ class FairingMagics(Magics, FairingSettings):
     def fairing_cancel(self, line=""):
         """Stop a run: one of this kernel, or any recorded under FAIRING_HOME or the storage
         (from a new kernel too): a local run's process is ended (its kernel, if alive, reports it
-        Cancelled), a cluster run's job and pods are deleted, a docker run's container stopped.
+        Cancelled), a cluster run's job and pods are deleted, a docker run's container stopped. A
+        scheduled notebook's name removes the schedule: its CronJob, with its Jobs and pods.
 
         Example::
 
             %fairing_cancel linreg-a1b2c3
         """
         args = _parse(self.fairing_cancel, line)
+        if self._cancel_schedule(args.name):
+            return
         settings = self.snapshot()
         run = self.runs.get(args.name)
         if run is None:
@@ -824,6 +832,227 @@ class FairingMagics(Magics, FairingSettings):
         print(f"{name}: " + (f"its container {containers[0].short_id} was stopped and removed"
                              if containers else "no container of it is running"))
 
+    # -- %fairing_notebook / %fairing_debug -------------------------------------------------
+    @line_magic
+    def fairing_notebook(self, line=""):
+        """Run a whole notebook as a job (or on a schedule), through the same capture, build and
+        submit path as a cell.
+
+        Its code cells run in order in a fresh headless kernel (nbclient) where the job runs;
+        ``-p NAME=VALUE`` parameters are injected after the cell tagged ``parameters``, as
+        papermill does. Its imports are pinned from this environment, its local modules and
+        ``--include`` files ship with it (paths relative to the notebook's folder). The panel
+        streams each cell's output; the executed notebook, outputs and errors included, comes
+        back next to the source as ``NAME.<run>.ipynb`` (``run.notebook``). A failing cell fails
+        this cell naming it, and ``%fairing_debug`` opens its variables. ``--schedule CRON``
+        (kubernetes) creates a CronJob of the same image instead: each run's executed notebook
+        lands in run storage; ``%fairing_jobs`` lists it, ``%fairing_cancel NAME`` removes it.
+
+        Example::
+
+            %fairing_notebook train.ipynb -p alpha=0.5 -p epochs=20
+            %fairing_notebook report.ipynb --backend kubernetes --schedule '0 6 * * *'
+        """
+        from fairing_magics.notebook import job
+        from fairing_magics.notebook.source import parse_parameters
+
+        args = self._notebook_args(line)
+        settings = self.snapshot()
+        options = pipeline.options_from_args(args, settings)
+        parameters = parse_parameters(args.parameter)
+        cwd = Path.cwd()
+        if args.dry_run:
+            print(job.plan_notebook(args.notebook, parameters, options, settings, cwd=cwd,
+                                    schedule=args.schedule))
+            return None
+        if args.schedule:
+            return self._schedule_notebook(args, parameters, options, settings)
+        run = job.submit_notebook(args.notebook, parameters, options, settings, self.runs,
+                                  cwd=cwd, show=self._show_view, images=self._images(settings))
+        run.suppress_next_display = True
+        if not options.wait:
+            return run
+        try:
+            self._follow(run, settings.on_interrupt)
+        except JobFailed as exc:
+            exc.shown_in_log = not hasattr(run.view, "widget")
+            raise
+        self.shell.user_ns.update(run.outputs)
+        if run.notebook is not None:
+            print(f"[fairing] executed notebook: {run.notebook}")
+        return run
+
+    def _notebook_args(self, line: str):
+        from fairing_magics.notebook.flags import parse_notebook_args
+
+        try:
+            # shell words: -p label='nightly run' is one parameter, as in a terminal
+            args = parse_notebook_args(self.fairing_notebook.parser, arg_split(line, posix=True))
+        except SystemExit as exc:
+            raise UsageError(f"bad arguments: {line!r} (%fairing_notebook? lists the flags)") from exc
+        if not args.notebook:
+            raise UsageError("name the notebook to run: %fairing_notebook NOTEBOOK.ipynb "
+                             "[-p NAME=VALUE]... [--schedule CRON] [train flags]")
+        return args
+
+    def _schedule_notebook(self, args, parameters, options, settings):
+        from fairing_magics import events as ev
+        from fairing_magics.errors import FairingError
+        from fairing_magics.notebook import job
+        from fairing_magics.ui import make_view
+
+        view = make_view(settings.ui, title=f"{args.notebook} (schedule)", backend="kubernetes",
+                         stages=("build", "push", "submit"), log_lines=settings.log_lines)
+        self._show_view(view)
+        try:
+            scheduled = job.schedule_notebook(args.notebook, parameters, options, settings,
+                                              schedule=args.schedule, cwd=Path.cwd(),
+                                              images=self._images(settings), emit=view.handle)
+        except FairingError as exc:
+            view.handle(ev.Finished(ev.FAILED, str(exc)))
+            raise
+        view.handle(ev.Finished(ev.SUCCEEDED, f"CronJob {scheduled.name}: {scheduled.schedule}"))
+        print(f"[fairing] {scheduled.describe()}")
+        return scheduled
+
+    def _print_schedules(self) -> None:
+        """%fairing_jobs: the scheduled notebooks (made from here, or found on the cluster)."""
+        from fairing_magics.backends.kubernetes.schedules import format_schedules, list_schedules
+        from fairing_magics.kube.access import load_cluster_access
+        from fairing_magics.notebook.job import remembered_schedules
+
+        settings = self.snapshot()
+        places = {(r.get("namespace", ""), r.get("context", "")) for r in remembered_schedules(settings)}
+        if settings.backend == "kubernetes":
+            places.add((settings.namespace, settings.context))
+        found = []
+        for namespace, context in sorted(places):
+            try:
+                access = load_cluster_access(context=context or None, namespace=namespace or None)
+                found += list_schedules(access, namespace or None)
+            except ClusterError as exc:  # no access to schedules must not hide the runs
+                print(f"Schedules in namespace {namespace or '(default)'} cannot be listed: {exc}")
+        if found:
+            print(format_schedules(found))
+            print()
+
+    def _cancel_schedule(self, name: str) -> bool:
+        """%fairing_cancel NAME for a scheduled notebook: delete its CronJob (True), or False
+        when NAME is no schedule (then it is a run)."""
+        from fairing_magics.backends.kubernetes.schedules import delete_schedule, find_schedule
+        from fairing_magics.kube.access import load_cluster_access
+        from fairing_magics.notebook.job import forget_schedule, remembered_schedules
+
+        settings = self.snapshot()
+        known = [r for r in remembered_schedules(settings) if r.get("name") == name]
+        if not known and (settings.backend != "kubernetes" or self.runs.get(name) is not None):
+            return False
+        place = known[0] if known else {"namespace": settings.namespace, "context": settings.context}
+        access = load_cluster_access(context=place.get("context") or None,
+                                     namespace=place.get("namespace") or None)
+        if not known:
+            try:
+                if find_schedule(access, name) is None:
+                    return False
+            except ClusterError:  # may not read CronJobs: then NAME is taken for a run
+                return False
+        deleted = delete_schedule(access, name, place.get("namespace") or None)
+        forget_schedule(settings, name)
+        print(f"{name}: schedule removed (its CronJob, Jobs and pods are deleted)" if deleted else
+              f"{name}: the schedule was already gone from the cluster")
+        return True
+
+    @magic_arguments()
+    @argument("run", nargs="?", default=None,
+              help="the failed run (default: this kernel's last failed run)")
+    @argument("--pdb", action="store_true",
+              help="open pdb (post-mortem) over a replay of the saved frames")
+    @argument("--frame", type=int, default=None, metavar="N",
+              help="show (and put in the namespace) the variables of frame N (0: outermost; "
+              "default: the failing frame)")
+    @argument("--no-namespace", action="store_true",
+              help="show the variables without putting them in the notebook's namespace")
+    @line_magic
+    def fairing_debug(self, line=""):
+        """Inspect a remote failure: the traceback where the kernel ran the code (``Cell In[7],
+        line 5`` for the cell, ``Cell In[3], line 4`` for a function defined in cell 3), and the
+        failing frame's variables, saved by the job when the cell raised (local, docker and
+        Kubernetes runs; on Kubernetes through run storage).
+
+        The variables that could be saved (they pickle, each under a size cap) are put in the
+        notebook's namespace (the names they replace are listed); the others are named with
+        their type and why they were left out. ``--pdb`` opens the debugger over a replay of
+        the saved frames: real frames rebuilt with the remote file names, lines, functions and
+        variables, so ``where``, ``up``, ``down``, ``list``, ``p`` work; nothing can be stepped
+        (the remote process has ended). ``run.error.frames`` holds the same frames.
+
+        Example::
+
+            %fairing_debug
+            %fairing_debug linreg-a1b2c3 --pdb
+        """
+        from fairing_magics.postmortem import read_frames
+
+        args = _parse(self.fairing_debug, line)
+        settings = self.snapshot()
+        frames, name = self._failed_run_frames(args.run, settings, read_frames)
+        if args.frame is not None and not 0 <= args.frame < len(frames):
+            raise UsageError(f"--frame {args.frame}: run {name} saved frames 0 to {len(frames) - 1}")
+        frame = frames[args.frame] if args.frame is not None else frames.failing
+        print(frames.describe(frame))
+        if frame is not None and not args.no_namespace:
+            values = frame.values()
+            replaced = sorted(n for n in values if n in self.shell.user_ns)
+            self.shell.user_ns.update(values)
+            if values:
+                print(f"\n[fairing] now in your namespace: {', '.join(sorted(values))}"
+                      + (f" (replacing this kernel's {', '.join(replaced)})" if replaced else ""))
+        if args.pdb:
+            frames.post_mortem(getattr(self.shell, "debugger_cls", None))
+
+    def _failed_run_frames(self, name, settings, read_frames):
+        """The saved frames of run ``name`` (default: this kernel's last failed run)."""
+        from fairing_magics import events as ev
+        from fairing_magics.errors import ConfigError
+
+        if name is None:
+            failed = [r for r in self.runs.all() if r.done and r.phase == ev.FAILED]
+            if not failed:
+                raise ConfigError("no run of this kernel failed; name one: %fairing_debug RUN "
+                                  "(%fairing_jobs lists the runs)")
+            name = failed[-1].name
+        run = self.runs.get(name)
+        if run is not None:
+            if not run.done:
+                raise ConfigError(f"run {run.name} is still {run.phase}: debug it once it has failed")
+            if run.phase != ev.FAILED:
+                raise ConfigError(f"run {run.name} {run.phase.lower()}: there is no remote failure "
+                                  "to debug; %fairing_debug takes a failed run (%fairing_jobs lists them)")
+            frames = getattr(run.error, "frames", None)
+            found = frames.loaded if hasattr(frames, "loaded") else frames
+            where, finished = run.folder, run.finished_at
+            name = run.name
+        else:
+            record = next((r for r in reversed(read_records(settings.runs_root))
+                           if r.get("name") == name or r.get("name", "").startswith(name + "-")), None)
+            if record is not None and record.get("phase") == ev.SUCCEEDED:
+                raise ConfigError(f"run {record['name']} succeeded: there is no remote failure to "
+                                  "debug; %fairing_debug takes a failed run")
+            name = record["name"] if record else name
+            where = Path(settings.runs_root) / "runs" / name
+            finished = record.get("finished_at") if record else None
+            found = None
+        if found is None or not len(found):
+            found = read_frames(name, folder=where if where.is_dir() else None,
+                                storage=settings.storage, finished_at=finished)
+        if found is None or not len(found):
+            why = ("it ran on Kubernetes without run storage (%fairing_config --storage)"
+                   if not settings.storage and run is not None and run.backend == "kubernetes"
+                   else "it did not fail in the cell (it could not start, was stopped, or ran out "
+                   "of memory), or no run by that name kept its folder")
+            raise ConfigError(f"run {name} saved no frames to debug: {why}")
+        return found, name
+
     # -- cluster runs (kubernetes backend): found by their labels; %fairing_doctor -----------
     def _cluster_access(self, settings):
         from fairing_magics.backends.kubernetes.backend import KubernetesBackend
@@ -909,3 +1138,16 @@ class FairingMagics(Magics, FairingSettings):
                                 runtime_ref=args.runtime_ref)
         print(format_findings(cluster))
         require_ok([*findings, *cluster])
+
+
+def _notebook_flags() -> None:
+    """``%fairing_notebook`` takes the notebook flags and every ``%%fairing_train`` flag; its
+    help (``%fairing_notebook?``) lists them."""
+    from fairing_magics.notebook.flags import notebook_parser
+
+    function = FairingMagics.fairing_notebook
+    function.parser = notebook_parser("%fairing_notebook", FairingMagics.fairing_train.parser)
+    function.__doc__ = (function.__doc__ or "") + "\n" + function.parser.format_help()
+
+
+_notebook_flags()

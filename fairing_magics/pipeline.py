@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from fairing_magics import events as ev
-from fairing_magics.backends import Launch, get_backend
+from fairing_magics.backends import Launch, get_backend, run_env
+from fairing_magics.cache import check_cache, reuse_or_record
 from fairing_magics.capture import capture_cell
 from fairing_magics.capture.bundle import Bundle, write_bundle
 from fairing_magics.config import BACKENDS, Settings
@@ -29,6 +30,7 @@ from fairing_magics.image.publish import (
 )
 from fairing_magics.kube.naming import unique_name, validate_name
 from fairing_magics.oci.reference import parse_reference
+from fairing_magics.postmortem import attach_frames
 from fairing_magics.run import Run, RunBook
 from fairing_magics.ui import make_view
 
@@ -74,6 +76,31 @@ class TrainOptions:
     volumes: tuple[str, ...] = ()
     namespace: str = ""
     context: str = ""
+    # --cache: off | on (reuse an earlier successful run with the same inputs) | refresh
+    cache: str = "off"
+
+
+def options_from_args(args, settings: Settings | None = None) -> TrainOptions:
+    """The :class:`TrainOptions` of parsed ``%%fairing_train`` flags (also the train flags of
+    ``%fairing_notebook`` and ``fairing-magics submit``); ``--cache`` falls back on the
+    setting."""
+    from fairing_magics.cache import cache_mode
+
+    return TrainOptions(
+        name=args.name, backend=args.backend, env=parse_env(args.env),
+        includes=tuple(args.include), outputs=parse_outputs(args.outputs),
+        requirements=args.requirements, timeout=args.timeout, wait=not args.no_wait,
+        outputs_from=args.outputs_from, figure_format=args.figure_format,
+        dry_run=args.dry_run, image_only=args.image_only, registry=args.registry,
+        base_image=args.base_image, platform=args.platform, python=args.python, builder=args.builder,
+        kind=args.kind, runtime_ref=args.runtime_ref,
+        workers=args.workers, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
+        node_selector=parse_pairs(args.node_selector, "--node-selector"),
+        tolerations=tuple(args.toleration), service_account=args.service_account,
+        aws_secret=args.aws_secret, image_pull_secrets=tuple(args.image_pull_secret),
+        volumes=tuple(args.volume), namespace=args.namespace, context=args.context,
+        cache=cache_mode(getattr(args, "cache", None), settings),
+    )
 
 
 def parse_env(pairs: Sequence[str]) -> dict[str, str]:
@@ -156,6 +183,7 @@ def check_options(options: TrainOptions, settings: Settings) -> str:
         from fairing_magics.storage import storage_for
 
         storage_for(settings.storage).check_settings()
+    check_cache(options, settings)
     return backend
 
 
@@ -375,11 +403,15 @@ def publish_only(cell: str, namespace: Mapping[str, Any], history: Sequence[str]
 
 def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], options: TrainOptions,
           settings: Settings, runs: RunBook, *, cwd: Path | None = None,
-          show: Callable[[object], None] | None = None, images: ImageService | None = None) -> Run:
+          show: Callable[[object], None] | None = None, images: ImageService | None = None,
+          bundle: Bundle | None = None, captured_in: float = 0.0, notices: Sequence[str] = (),
+          on_run: Callable[[Run], None] | None = None) -> Run:
     """Capture ``cell`` and start it; return the run at once (use :func:`follow` to wait).
 
     Bad input raises before anything is made; ``show(view)`` is called with the panel as soon as
-    the run exists.
+    the run exists. A caller that captured already (a notebook job) passes its ``bundle`` (the
+    cell is then unused), the seconds it took and the ``notices`` of its capture; ``on_run(run)`` is called once the
+    run exists, before it starts (to follow its end from the first event on).
     """
     backend_name = check_options(options, settings)
     backend = get_backend(backend_name)
@@ -390,7 +422,10 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
         check_base(options, settings)
     check_storage(settings)
     started_at = time.time()
-    bundle, capture_seconds = capture(cell, namespace, history, options, settings, cwd)
+    if bundle is None:
+        bundle, capture_seconds = capture(cell, namespace, history, options, settings, cwd)
+    else:
+        capture_seconds = captured_in
 
     name = unique_name(options.name)
     stages = backend.stages + (("upload",) if settings.storage.startswith("s3://") else ())
@@ -403,22 +438,29 @@ def train(cell: str, namespace: Mapping[str, Any], history: Sequence[str], optio
                      started=started_at)
     run.view = view
     run.subscribe(view.handle)
+    attach_frames(run, settings)  # run.error.frames, for %fairing_debug
     runs.add(run)
     if show is not None:
         show(view)
+    if on_run is not None:
+        on_run(run)
     run.emit(ev.StageChanged("capture", "done", capture_seconds, f"{len(bundle.members())} files"))
+    for notice in notices:
+        run.emit(ev.Notice(notice, level="warning"))
     announce(run.emit, options, backend_name, settings)
     try:
-        bundle_dir = write_bundle(bundle, run.folder / "bundle")
         image = ""
         if needs_image:
             image = build_image(bundle, options, settings, images or ImageService(settings),
                                 run.emit, tag=name)
             run.image = image
             run.save_record()
-        # the kernel's cell folder (its file names) first: --env wins; then how the runtime
-        # sends its displays and outputs back (ours, whatever --env says)
-        env = {**bundle.runtime_env, **options.env, **runtime_env(options, settings)}
+        if reuse_or_record(run, bundle, image, options, settings):  # --cache: same inputs ran
+            return run  # (its bundle is in the folder of the run it reused)
+        bundle_dir = write_bundle(bundle, run.folder / "bundle")
+        # the bundle's runtime env, then --env (backends.run_env); then how the runtime sends
+        # its displays and outputs back (ours, whatever --env says)
+        env = {**run_env(bundle, options), **runtime_env(options, settings)}
         backend.start(Launch(bundle_dir=bundle_dir, env=env, timeout=options.timeout,
                              image=image, options=options, settings=settings,
                              capture_digest=bundle.digest), run)

@@ -149,6 +149,31 @@ class LocalStorage:
         except FileNotFoundError as exc:
             raise MissingRunFile(f"run {run} has no {name} (looked in {path}).") from exc
 
+    def upload_files(self, folder: str, files: Mapping[str, bytes]) -> list[str]:
+        """Put ``files`` (name -> bytes) under ``<root>/folder/`` (outside ``runs/``, such as the
+        run cache's index); return their paths. Each file is replaced whole (atomically)."""
+        base = Path(self.root).expanduser().resolve() / _safe_relative(folder)
+        written = []
+        try:
+            for name, data in files.items():
+                path = base / _safe_relative(name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(path.name + ".tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+                written.append(str(path))
+        except OSError as exc:
+            raise StorageError(f"cannot write {folder}/ in run storage {self.root}: {exc}") from exc
+        return written
+
+    def read_file(self, folder: str, name: str) -> bytes | None:
+        """The file ``<root>/folder/name`` (outside ``runs/``), or None when there is none."""
+        path = Path(self.root).expanduser().resolve() / _safe_relative(folder) / _safe_relative(name)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+
 
 @dataclass(frozen=True)
 class S3Storage:
@@ -283,6 +308,16 @@ class S3Storage:
         except Exception as exc:
             if _code(exc) in ("NoSuchKey", "404"):
                 raise MissingRunFile(f"run {run} has no {name} (s3://{self.bucket}/{key}).") from exc
+            raise self._error(exc, f"reading s3://{self.bucket}/{key}") from exc
+
+    def read_file(self, folder: str, name: str) -> bytes | None:
+        """The object ``<prefix>folder/name`` (outside ``runs/``), or None when there is none."""
+        key = self._prefix() + _safe_relative(folder) + "/" + _safe_relative(name)
+        try:
+            return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                return None
             raise self._error(exc, f"reading s3://{self.bucket}/{key}") from exc
 
     def upload_files(self, folder: str, files: Mapping[str, bytes]) -> list[str]:

@@ -33,6 +33,13 @@ class Launch:
     capture_digest: str = ""
 
 
+def run_env(bundle, options) -> dict[str, str]:
+    """What a run's process gets in its environment besides the image's: the bundle's runtime
+    environment first (the kernel's cell folder and counts, the notebook folder's path hints:
+    kept out of the bundle, so its digest and image stay the same), then ``--env``, which wins."""
+    return {**bundle.runtime_env, **dict(options.env)}
+
+
 class Backend(Protocol):
     name: str
     stages: tuple[str, ...]

@@ -17,12 +17,12 @@ cloudpickle besides the pinned requirements) runs it with the bootstrap it carri
       fairing_shell.py        IPython's {expr}/$name expansion of !cmd lines, without IPython
       fairing_storage_upload.py  uploads the output folder when FAIRING_STORAGE is s3:// (boto3)
       fairing_live.py         log_metric, live progress frames, stage markers (stdlib)
+      fairing_frames.py       saves the failing frames' variables when the program raises
       fairing_display.py      display(), the final value, matplotlib figures to the kernel (stdlib)
-      fairing_paths.json      (not in the digest) hashes of the paths in the kernel's folder, so
-                              a FileNotFoundError in the job can say the file was left behind
 
 The :class:`Bundle` value is pure data; :func:`write_bundle` is the only function here that
-touches the disk. The same bundle gives byte-identical files and the same :attr:`Bundle.digest`.
+touches the disk. The same bundle gives byte-identical files and the same :attr:`Bundle.digest`;
+what varies with the kernel and its folder travels beside it, in :attr:`Bundle.runtime_env`.
 """
 
 from __future__ import annotations
@@ -40,15 +40,15 @@ MAIN_NAME = "main.py"
 BOOTSTRAP_NAME = "fairing_bootstrap.py"
 STORAGE_UPLOAD_NAME = "fairing_storage_upload.py"
 LIVE_NAME = "fairing_live.py"
+FRAMES_NAME = "fairing_frames.py"
 DISPLAY_NAME = "fairing_display.py"
 REQUIREMENTS_NAME = "requirements.txt"
 SETTINGS_NAME = "fairing_settings.py"
 SHELL_NAME = "fairing_shell.py"
 PICKLE_NAME = "values.pkl"
-PATHS_NAME = "fairing_paths.json"
 FILES_DIR = "files"
 FORMAT_VERSION = 2
-_OUTSIDE_DIGEST = (MANIFEST_NAME, PATHS_NAME)
+_OUTSIDE_DIGEST = (MANIFEST_NAME,)
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,10 @@ class Bundle:
     the live state of definitions and the library settings); ``files`` maps POSIX paths
     (relative to the notebook's working folder) to their bytes. ``program`` says how the
     bootstrap runs main.py: its parts, the kernel's file name and first line of each, where the
-    pickle loads. ``paths`` (hashes of the kernel folder's paths) and ``runtime_env`` (the
-    kernel's cell folder, which changes with every kernel start) stay out of the digest.
+    pickle loads. ``runtime_env`` is what the job gets in its environment, not its files: the
+    kernel's cell folder and execution counts (new with every kernel start and every run of a
+    cell), the kernel's folder and the hashes of its paths (new with every file written there).
+    It stays out of the members, so the digest, the image and the ``--cache`` key stay the same.
     """
 
     source: str
@@ -152,7 +154,6 @@ class Bundle:
     outputs: tuple[str, ...] = ()
     python: str = ""
     program: Mapping = field(default_factory=dict)
-    paths: Mapping = field(default_factory=dict, compare=False)
     runtime_env: Mapping[str, str] = field(default_factory=dict, compare=False)
     report: CaptureReport = field(default_factory=CaptureReport, compare=False)
     #: Values each run is given instead of capturing them (a sweep's parameters): name -> type
@@ -193,14 +194,13 @@ class Bundle:
             SHELL_NAME: runtime_source("shell.py"),
             STORAGE_UPLOAD_NAME: runtime_source("storage_upload.py"),
             LIVE_NAME: runtime_source("live.py"),
+            FRAMES_NAME: runtime_source("frames.py"),
             DISPLAY_NAME: runtime_source("display.py"),
         }
         if self.pickle:
             out[PICKLE_NAME] = self.pickle
         for path, data in self.files.items():
             out[f"{FILES_DIR}/{path}"] = data
-        if self.paths:
-            out[PATHS_NAME] = (json.dumps(dict(self.paths), sort_keys=True) + "\n").encode("utf-8")
         body = dict(self.manifest)
         body["digest"] = self._content_digest(self._digested(out))
         out[MANIFEST_NAME] = (json.dumps(body, indent=2, sort_keys=True) + "\n").encode("utf-8")
@@ -221,7 +221,7 @@ class Bundle:
         return self._content_digest(self._digested(self.members()))
 
     def _digested(self, members: Mapping[str, bytes]) -> dict[str, bytes]:
-        """What the digest covers: the members, less the manifest and the path hints, plus how
+        """What the digest covers: the members, less the manifest, plus how
         main.py runs (its parts and their kernel file names) and the outputs."""
         out = {k: v for k, v in members.items() if k not in _OUTSIDE_DIGEST}
         out["<program>"] = json.dumps([self.program, list(self.outputs)], sort_keys=True).encode("utf-8")

@@ -42,7 +42,7 @@ from fairing_magics.capture.origin import (
 from fairing_magics.capture.paths import (
     collect_named_files,
     path_candidates,
-    path_hints,
+    path_hints_env,
     source_path_candidates,
 )
 from fairing_magics.capture.requirements import (
@@ -299,7 +299,7 @@ def capture_cell(
     for module in free.star_imports:
         res.modules.add(module)
     shell = kernel_shell(namespace)
-    runtime_env: dict[str, str] = {}
+    runtime_env: dict[str, str] = path_hints_env(cwd)
 
     settings = _settings(res, [python.text, *(d.source for d in res.definitions.values())], cells)
     by_name = {entry.name: entry for entry in SETTINGS}
@@ -414,7 +414,6 @@ def capture_cell(
         outputs=tuple(outputs),
         python=version,
         program=manifest_program,
-        paths={"cwd": str(cwd), "hashes": list(path_hints(cwd))},
         runtime_env=runtime_env,
         report=report,
         parameters=dict(sorted(injected.items())),

@@ -8,11 +8,15 @@ report. Above the limit the report says to use ``--include`` or storage.
 
 :func:`path_hints` lists hashes of the working folder's paths (bounded) for the job: a
 FileNotFoundError there for a path the kernel's folder has says so and names ``--include``.
+They reach the job in its environment (:func:`path_hints_env`), never in the bundle or its
+image: they change whenever a file appears in the folder (a run's own outputs, an executed
+notebook), and the same cell and inputs must give the same image and ``--cache`` key.
 """
 
 from __future__ import annotations
 
 import ast
+import base64
 import hashlib
 import os
 import shlex
@@ -24,6 +28,11 @@ from pathlib import Path
 from fairing_magics.capture.files import SKIPPED_DIRS
 
 MAX_HINT_PATHS = 2000
+# Bytes of sha256 kept per path: with a full folder, a missing path matches one by chance once
+# in two million, and the environment variable stays under 11 kB.
+HINT_BYTES = 4
+KERNEL_FOLDER_ENV = "FAIRING_KERNEL_FOLDER"  # the kernel's working folder (absolute paths)
+KERNEL_PATHS_ENV = "FAIRING_KERNEL_PATHS"  # base64 of the sorted path hashes
 _MAX_STRING = 4096
 
 
@@ -135,12 +144,19 @@ def collect_named_files(candidates: Iterable[str], cwd: Path, limit: int,
     return result
 
 
-def path_hash(rel: str) -> str:
-    """The short hash a job compares a missing path's name with."""
-    return hashlib.sha256(rel.encode("utf-8")).hexdigest()[:16]
+def path_hash(rel: str) -> bytes:
+    """The short hash a job compares a missing path's name with (its folder-relative POSIX
+    path); the bootstrap computes the same."""
+    return hashlib.sha256(rel.encode("utf-8")).digest()[:HINT_BYTES]
 
 
-def path_hints(cwd: Path) -> tuple[str, ...]:
+def path_hints_env(cwd: Path) -> dict[str, str]:
+    """The job's environment that tells it the kernel's folder and :func:`path_hints`."""
+    hashes = base64.b64encode(b"".join(path_hints(cwd))).decode("ascii")
+    return {KERNEL_FOLDER_ENV: str(cwd), KERNEL_PATHS_ENV: hashes}
+
+
+def path_hints(cwd: Path) -> tuple[bytes, ...]:
     """Hashes of the files and folders under ``cwd`` (at most :data:`MAX_HINT_PATHS`, sorted).
 
     Kept for the folder's modification time (hints only: a file added deeper down since is
@@ -158,10 +174,10 @@ def path_hints(cwd: Path) -> tuple[str, ...]:
     return hints
 
 
-_HINTS: dict[str, tuple[int, tuple[str, ...]]] = {}
+_HINTS: dict[str, tuple[int, tuple[bytes, ...]]] = {}
 
 
-def _walk_hints(cwd: Path) -> tuple[str, ...]:
+def _walk_hints(cwd: Path) -> tuple[bytes, ...]:
     hashes = []
     for root, dirs, names in os.walk(cwd):
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.startswith("."))

@@ -12,6 +12,7 @@ in the requirements too.
 
 from __future__ import annotations
 
+import copyreg
 import hashlib
 import importlib
 import io
@@ -153,11 +154,18 @@ def _track_class_deterministically(cls: type) -> None:
         by_id[tracker] = cls
 
 
+# "__main__" as a string object of its own. Pickle memoizes strings by identity: the literal
+# would be shared with a class's or function's __module__ when that is the interned "__main__"
+# and written again when it is an equal copy (a pickle loaded in the kernel makes those), so
+# the same notebook would pickle to different bytes.
+_MAIN_NAME = "".join(("__main", "__"))
+
+
 class _MainModule:
     """Pickles as the job's ``__main__`` module (looked up when the pickle loads)."""
 
     def __reduce__(self):
-        return importlib.import_module, ("__main__",)
+        return importlib.import_module, (_MAIN_NAME,)
 
 
 class _MainGlobals(dict):
@@ -185,6 +193,8 @@ class _RecordingPickler(cloudpickle.Pickler):
         self._main_classes = main_classes
         self._main_refs = dict(main_refs or {})
         self._copies: dict[int, object] = {}
+        self._namespace = namespace
+        self._reset_methods: set[int] = set()
         if namespace is not None:
             self.globals_ref[id(namespace)] = _MainGlobals()
 
@@ -207,15 +217,53 @@ class _RecordingPickler(cloudpickle.Pickler):
             if isinstance(obj, type):
                 self._main_classes.add(obj.__qualname__)
                 _track_class_deterministically(obj)
-            elif kind is types.FunctionType and _KERNEL_FILENAME.search(obj.__code__.co_filename):
-                obj = self._stable_function(obj)  # cloudpickle 2 keeps the file name
+                # Pickling an instance caches __slotnames__ on its class (copyreg), and so does
+                # loading a run's outputs: compute it now, so the class pickles alike before and
+                # after (the cache's key would otherwise change once a run returned an instance).
+                copyreg._slotnames(obj)
+                self._note_reset_methods(obj)
+            elif kind is types.FunctionType:
+                obj = self._stable_function(obj)
         return super().reducer_override(obj)
 
+    def _note_reset_methods(self, cls: type) -> None:
+        """Note the methods of a notebook class that a load of its pickle in this process reset.
+
+        cloudpickle gives an object it loads the very class this kernel defined, and then sets
+        that class's attributes again from the pickle (cloudpipe/cloudpickle#439): once a run's
+        outputs or ``cloudpickle.loads`` brought an instance back, the class's methods are
+        copies whose globals are a snapshot cloudpickle made, no longer the notebook's namespace.
+        Those are pickled as the originals were, with the notebook's namespace as their globals:
+        the bundle (and the cache key) stay the same, and in the job they read the job's
+        ``__main__`` as the notebook's methods read the notebook.
+        """
+        namespace = self._namespace
+        if namespace is None:
+            return
+        for member in vars(cls).values():
+            if isinstance(member, property):
+                functions = (member.fget, member.fset, member.fdel)
+            else:
+                functions = (getattr(member, "__func__", member),)  # classmethod, staticmethod
+            for func in functions:
+                if (type(func) is types.FunctionType and func.__module__ == "__main__"
+                        and func.__globals__ is not namespace
+                        and func.__globals__.get("__name__") == "__main__"):
+                    self._reset_methods.add(id(func))
+
     def _stable_function(self, func: types.FunctionType) -> types.FunctionType:
+        """``func`` as it pickles alike in every kernel: a copy without the kernel's file name
+        (ipykernel's holds its pid; cloudpickle 2 keeps it), with the notebook's namespace as
+        globals when a load reset it (:meth:`_note_reset_methods`); else ``func`` itself."""
+        kernel_file = _KERNEL_FILENAME.search(func.__code__.co_filename) is not None
+        reset = id(func) in self._reset_methods
+        if not (kernel_file or reset):
+            return func
         copy = self._copies.get(id(func))
         if copy is None:
-            copy = types.FunctionType(_stable_code(func.__code__), func.__globals__, func.__name__,
-                                      func.__defaults__, func.__closure__)
+            code = _stable_code(func.__code__) if kernel_file else func.__code__
+            copy = types.FunctionType(code, self._namespace if reset else func.__globals__,
+                                      func.__name__, func.__defaults__, func.__closure__)
             copy.__kwdefaults__ = func.__kwdefaults__
             copy.__qualname__ = func.__qualname__
             copy.__module__ = func.__module__

@@ -58,6 +58,7 @@ EVENT = ApiResource("", "v1", "events", "Event")
 NODE = ApiResource("", "v1", "nodes", "Node")
 SERVICE_ACCOUNT = ApiResource("", "v1", "serviceaccounts", "ServiceAccount")
 JOB = ApiResource("batch", "v1", "jobs", "Job")
+CRONJOB = ApiResource("batch", "v1", "cronjobs", "CronJob")
 DEPLOYMENT = ApiResource("apps", "v1", "deployments", "Deployment")
 SELF_SUBJECT_ACCESS_REVIEW = ApiResource("authorization.k8s.io", "v1",
                                          "selfsubjectaccessreviews", "SelfSubjectAccessReview")
@@ -82,7 +83,7 @@ INFERENCESERVICE = ApiResource("serving.kserve.io", "v1beta1", "inferenceservice
 
 #: The resource of each ``--kind`` (and of the serving objects), by the name users type.
 API_RESOURCES: dict[str, ApiResource] = {
-    "job": JOB, "tfjob": TFJOB, "pytorchjob": PYTORCHJOB, "trainjob": TRAINJOB,
+    "job": JOB, "cronjob": CRONJOB, "tfjob": TFJOB, "pytorchjob": PYTORCHJOB, "trainjob": TRAINJOB,
     "deployment": DEPLOYMENT,
     "service": SERVICE, "inferenceservice": INFERENCESERVICE, "pod": POD,
     "experiment": EXPERIMENT,

@@ -24,7 +24,8 @@ What it does, in order:
 4. On success writes the named outputs to ``$FAIRING_OUTPUT_DIR/outputs.pkl`` (a cloudpickled
    dict) and exits 0. On failure writes ``$FAIRING_OUTPUT_DIR/error.json`` (type, message,
    traceback, replica, time) and exits non-zero; a FileNotFoundError for a path the notebook's
-   folder has says so and names ``--include``.
+   folder has says so and names ``--include``; before exiting it saves the failing frames'
+   variables to ``frames.pkl`` (the bundle's ``fairing_frames.py``, for ``%fairing_debug``).
 
    **Replicas** (a TFJob's, PyTorchJob's or TrainJob's pods, told apart by ``TF_CONFIG``,
    ``RANK``, ``PET_NODE_RANK``: :func:`replica_of`): the chief (rank 0) writes as above; every
@@ -39,12 +40,16 @@ What it does, in order:
 
 Environment: ``FAIRING_OUTPUT_DIR`` (default ``./fairing-output``), ``FAIRING_RUN_NAME``,
 ``FAIRING_STORAGE``, ``FAIRING_KERNEL_CELLS`` (the kernel's cell folder, for its file names),
-``FAIRING_OUTPUTS_FROM``; the displays' (``FAIRING_DISPLAYS`` ...) are read by
-``fairing_display.py``; a sweep's trial also gets ``FAIRING_PARAM_<name>`` for each parameter
-the manifest lists (set as a plain name before the cell runs).
+``FAIRING_INPUT_<hash>`` (a cell's execution count), ``FAIRING_KERNEL_FOLDER`` and
+``FAIRING_KERNEL_PATHS`` (the kernel's working folder and hashes of its paths, for absolute paths
+and the missing-file hint), ``FAIRING_OUTPUTS_FROM``; the displays' (``FAIRING_DISPLAYS`` ...)
+are read by ``fairing_display.py``; a sweep's trial also gets ``FAIRING_PARAM_<name>`` for each
+parameter the manifest lists (set as a plain name before the cell runs).
 Exit codes: 0 success, 1 the cell raised, 2 the bundle cannot run here, 130/143 interrupted.
 """
 
+import base64
+import binascii
 import hashlib
 import json
 import linecache
@@ -63,11 +68,17 @@ EXIT_BUNDLE_ERROR = 2
 
 OUTPUTS_FILE = "outputs.pkl"
 ERROR_FILE = "error.json"
+FRAMES_MODULE = "fairing_frames.py"
 REPLICAS_DIR = "replicas"
 LIVE_FILE = "fairing_live.py"
 DISPLAY_FILE = "fairing_display.py"
 KERNEL_CELLS_TOKEN = "<kernel-cells>"
 KERNEL_CELLS_ENV = "FAIRING_KERNEL_CELLS"
+KERNEL_INPUT_PREFIX = "<ipython-input-#-"  # + hash + ">": its count is in FAIRING_INPUT_<hash>
+KERNEL_INPUT_ENV = "FAIRING_INPUT_"
+KERNEL_FOLDER_ENV = "FAIRING_KERNEL_FOLDER"
+KERNEL_PATHS_ENV = "FAIRING_KERNEL_PATHS"  # base64 of 4-byte sha256 prefixes (capture/paths.py)
+HINT_BYTES = 4
 
 
 def _write_atomic(path, data):
@@ -139,6 +150,21 @@ def _upload_outputs(bundle_dir, output_dir):
         sys.stderr.write("fairing: cannot upload the outputs to %s: %s\n" % (storage, exc))
         return False
     return True
+
+
+def _inspect_failure(bundle_dir, output_dir, exc, tb_text):
+    """Save the failing frames' variables (``fairing_frames.py``, for ``%fairing_debug``) and
+    return the traceback to record: ``tb_text``, or a notebook cell's own."""
+    try:
+        module = _runtime_module(bundle_dir, "fairing_frames", FRAMES_MODULE)
+        if module is None:
+            return tb_text
+        if not isinstance(exc, KeyboardInterrupt):
+            module.save_frames(exc, output_dir)
+        return module.failure_traceback(exc, tb_text)
+    except Exception as err:  # noqa: BLE001 - never hide the program's own error
+        sys.stderr.write("fairing: could not inspect the failure: %s\\n" % err)
+        return tb_text
 
 
 def _runtime_module(bundle_dir, name, filename):
@@ -315,7 +341,7 @@ def main(argv):
         del module.__doc__  # the kernel's namespace had none: the name falls through to builtins
     sys.modules["__main__"] = module
     namespace = module.__dict__
-    _link_kernel_folder(bundle_dir, workdir, program)
+    _link_kernel_folder(workdir, program)
 
     _set_parameters(manifest.get("parameters") or {}, namespace, output_dir)
 
@@ -333,9 +359,9 @@ def main(argv):
         if isinstance(exc, SystemExit) and exc.code in (None, 0):
             pass
         else:
-            tb_text = _user_traceback(exc, main_path)
+            tb_text = _inspect_failure(bundle_dir, output_dir, exc, _user_traceback(exc, main_path))
             sys.stderr.write(tb_text)
-            hint = _missing_file_hint(bundle_dir, workdir, exc)
+            hint = _missing_file_hint(workdir, exc)
             if hint:
                 sys.stderr.write("fairing: " + hint + "\n")
             sys.stderr.flush()
@@ -383,6 +409,10 @@ def _kernel_filename(name, main_path):
     if name.startswith(KERNEL_CELLS_TOKEN):
         folder = os.environ.get(KERNEL_CELLS_ENV) or os.path.join(os.sep + "tmp", "ipykernel")
         return folder + name[len(KERNEL_CELLS_TOKEN):]
+    if name.startswith(KERNEL_INPUT_PREFIX) and name.endswith(">"):
+        cell_hash = name[len(KERNEL_INPUT_PREFIX):-1]
+        number = os.environ.get(KERNEL_INPUT_ENV + cell_hash, "0")
+        return "<ipython-input-%s-%s>" % (number, cell_hash)
     return name
 
 
@@ -511,12 +541,12 @@ def _run_program(bundle_dir, main_path, manifest, namespace, cloudpickle, rich=N
         exec(code, namespace)
 
 
-def _link_kernel_folder(bundle_dir, workdir, program):
+def _link_kernel_folder(workdir, program):
     """Absolute paths into the notebook's folder: make that folder lead to the working folder
     when it does not exist here (a container), so they find the shipped files."""
     if not program.get("absolute_paths"):
         return
-    folder = _paths_hints(bundle_dir).get("cwd") or ""
+    folder = os.environ.get(KERNEL_FOLDER_ENV, "")
     if folder and not os.path.exists(folder):
         try:
             os.makedirs(os.path.dirname(folder), exist_ok=True)
@@ -525,30 +555,30 @@ def _link_kernel_folder(bundle_dir, workdir, program):
             pass
 
 
-def _paths_hints(bundle_dir):
+def _kernel_path_hashes():
+    """The hashes of the paths in the kernel's folder (``FAIRING_KERNEL_PATHS``)."""
     try:
-        with open(os.path.join(bundle_dir, "fairing_paths.json"), encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return {}
+        raw = base64.b64decode(os.environ.get(KERNEL_PATHS_ENV, ""), validate=True)
+    except (binascii.Error, ValueError):
+        return set()
+    return {raw[i:i + HINT_BYTES] for i in range(0, len(raw) - HINT_BYTES + 1, HINT_BYTES)}
 
 
-def _missing_file_hint(bundle_dir, workdir, exc):
+def _missing_file_hint(workdir, exc):
     """For a FileNotFoundError of a path the notebook's folder has: say so and name --include."""
     if not isinstance(exc, FileNotFoundError) or not exc.filename:
         return ""
-    hints = _paths_hints(bundle_dir)
     name = os.fspath(exc.filename)
     if isinstance(name, bytes):
         name = name.decode("utf-8", "replace")
-    folder = hints.get("cwd") or ""
+    folder = os.environ.get(KERNEL_FOLDER_ENV, "")
     if os.path.isabs(name):
         base = folder if folder and (name + os.sep).startswith(folder + os.sep) else workdir
         rel = os.path.relpath(name, base)
     else:
         rel = os.path.normpath(name)
     rel = rel.replace(os.sep, "/")
-    if rel.startswith("../") or hashlib.sha256(rel.encode("utf-8")).hexdigest()[:16] not in set(hints.get("hashes", [])):
+    if rel.startswith("../") or hashlib.sha256(rel.encode("utf-8")).digest()[:HINT_BYTES] not in _kernel_path_hashes():
         return ""
     return ("%r exists in the notebook's folder but was not sent with the job (it was not named by a "
             "string in the code, or it was too large); add --include %s, or put it in storage" % (rel, rel))

@@ -17,11 +17,13 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from fairing_magics import events as ev
 from fairing_magics import pipeline
+from fairing_magics.backends import run_env
 from fairing_magics.capture.bundle import BOOTSTRAP_NAME, write_bundle
 from fairing_magics.errors import FairingError, RunCancelled
 from fairing_magics.image.publish import ImageService, target_repository
@@ -83,18 +85,19 @@ def start_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
         show(view)
     sweep.emit(ev.StageChanged("capture", "done", seconds, f"{len(bundle.members())} files"))
     pipeline.announce(sweep.emit, train, backend, settings)
+    trials = _with_run_env(options, bundle)
     try:
         bundle_dir = write_bundle(bundle, sweep.folder / "bundle")
         if sweeper_class is None:
             from fairing_magics.sweep.local import LocalSweeper
 
-            LocalSweeper(sweep, bundle_dir, options, settings).start()
+            LocalSweeper(sweep, bundle_dir, trials, settings).start()
         else:
             image = pipeline.build_image(bundle, train, settings, images or ImageService(settings),
                                          sweep.emit, tag=name)
             sweep.image = image
             sweep.save_record()
-            sweeper_class(sweep, options, settings).start(image, bundle.digest)
+            sweeper_class(sweep, trials, settings).start(image, bundle.digest)
     except FairingError as exc:
         sweep.finish(ev.CANCELLED if isinstance(exc, RunCancelled) else ev.FAILED, str(exc),
                      error=exc)
@@ -153,5 +156,12 @@ def plan_sweep(cell: str, namespace: Mapping[str, Any], history: Sequence[str],
         lines.append(f"Base image: {train.base_image or settings.base_image} (resolved to a "
                      "digest at build time)")
         lines.append("")
-        lines.append(describe_experiment_plan(options, settings, bundle))
+        lines.append(describe_experiment_plan(_with_run_env(options, bundle), settings, bundle))
     return "\n".join(lines)
+
+
+def _with_run_env(options: SweepOptions, bundle) -> SweepOptions:
+    """``options`` whose trials get what a run gets in its environment
+    (:func:`~fairing_magics.backends.run_env`: the kernel's cell names, the notebook folder's
+    path hints; ``--env`` wins)."""
+    return replace(options, train=replace(options.train, env=run_env(bundle, options.train)))

@@ -11,12 +11,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 
 from fairing_magics.capture import capture_cell, write_bundle
 from fairing_magics.capture.cell import CELL_MARKER
 from fairing_magics.capture.requirements import find_package, pin_requirements
 from fairing_magics.errors import CaptureError
+from tests.harness import ipython_shell
 
 HISTORY = [
     "import numpy as np\nfrom math import sqrt",
@@ -31,7 +31,7 @@ CELL = "print(report(weights), sq(scale), unit.n)\n"
 
 @pytest.fixture(scope="module")
 def shell():
-    sh = InteractiveShell.instance()
+    sh = ipython_shell()
     namespace = sh.user_ns
     for key in set(namespace) - {"__builtin__", "__builtins__", "__name__"}:
         del namespace[key]
@@ -70,11 +70,11 @@ SCRIPT = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from IPython.core.interactiveshell import InteractiveShell
     from fairing_magics.capture import capture_cell
     sys.path.insert(0, {root!r})
     from tests.capture.test_bundle import HISTORY, CELL
-    sh = InteractiveShell.instance()
+    from tests.harness import ipython_shell
+    sh = ipython_shell()
     for cell in HISTORY:
         assert sh.run_cell(cell, store_history=False).success
     print(capture_cell(CELL, sh.user_ns, HISTORY, cwd=Path("/")).digest)

@@ -13,18 +13,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 
 from fairing_magics.capture import capture_cell, write_bundle
-from fairing_magics.capture.bundle import PATHS_NAME
+from fairing_magics.capture.origin import cell_filename
+from fairing_magics.capture.paths import KERNEL_FOLDER_ENV, KERNEL_PATHS_ENV
 from fairing_magics.config import Settings
 from fairing_magics.pipeline import TrainOptions, plan_train
 from tests.capture.test_patterns import fresh_namespace, isolated_library_state
+from tests.harness import ipython_shell
 
 
 @pytest.fixture
 def shell():
-    sh = InteractiveShell.instance()
+    sh = ipython_shell()
     fresh_namespace(sh)
     with isolated_library_state():
         yield sh
@@ -85,14 +86,17 @@ def test_files_over_the_limit_are_left_out_with_a_note(shell, tmp_path):
     assert "add --include large.bin" in text
 
 
-def test_path_hints_stay_out_of_the_digest(shell, tmp_path):
+def test_path_hints_stay_out_of_the_bundle(shell, tmp_path):
+    """A file written in the notebook's folder (a run's outputs, say) changes the hints the job
+    gets in its environment, not the bundle's files: the image and the --cache key stay."""
     (tmp_path / "data.csv").write_text("x\n1\n")
     cell = "print(open('data.csv').read())\n"
     first = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path)
     (tmp_path / "unrelated.txt").write_text("new file in the folder")
     second = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path)
-    assert first.members()[PATHS_NAME] != second.members()[PATHS_NAME]
-    assert first.digest == second.digest
+    assert first.runtime_env[KERNEL_PATHS_ENV] != second.runtime_env[KERNEL_PATHS_ENV]
+    assert first.members() == second.members() and first.digest == second.digest
+    assert second.runtime_env[KERNEL_FOLDER_ENV] == str(tmp_path.resolve())
 
 
 def test_report_names_settings_and_live_state(shell, tmp_path):
@@ -123,9 +127,24 @@ def test_cell_and_definitions_run_under_the_kernel_file_names(shell, tmp_path):
     names = [s["filename"] for s in bundle.program["segments"] if s["kind"] != "prelude"]
     assert all(name.startswith("<ipython-input-") for name in names), names
     run = run_bundle(bundle, tmp_path)
-    assert f'File "{names[-1]}", line 2, in <module>' in run.stderr
-    assert f'File "{names[0]}", line 2, in bad' in run.stderr
+    cell_name = cell_filename(shell, cell, ran=False)  # the name the kernel gives this cell
+    assert cell_name and f'File "{cell_name}", line 2, in <module>' in run.stderr, run.stderr
+    defined_in = shell.user_ns["bad"].__code__.co_filename
+    assert f'File "{defined_in}", line 2, in bad' in run.stderr, run.stderr
     assert "    return 1 / 0\n" in run.stderr
+
+
+def test_running_an_unchanged_cell_again_gives_the_same_bundle(shell, tmp_path):
+    """IPython numbers a cell by its execution count; the count reaches the job through the
+    environment, so the digest (the key of --cache and of the build caches) stays the same."""
+    run_cells(shell, "def double(v):\n    return 2 * v", "values = [1, 2]")
+    cell = "print(double(sum(values)))\n"
+    first = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path)
+    run_cells(shell, "unrelated = 3", cell)
+    again = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=tmp_path)
+    assert again.digest == first.digest and again.members() == first.members()
+    assert again.runtime_env != first.runtime_env  # the counts differ, and only there
+    assert run_bundle(again, tmp_path).stdout == "6\n"
 
 
 def test_a_function_pickled_by_value_ships_no_fairing_module(shell):

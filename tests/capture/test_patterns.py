@@ -26,6 +26,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from fairing_magics.capture import Bundle, capture_cell, write_bundle
 from fairing_magics.errors import CaptureError
 from tests.capture.patterns import PATTERNS, Pattern
+from tests.harness import ipython_shell
 
 IDS = [p.id for p in PATTERNS]
 
@@ -190,7 +191,7 @@ def _run_bundle(outcome: Outcome, root: Path) -> None:
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory) -> dict[str, Outcome]:
     """Every pattern run in the shell and captured (in-process: the unit tier)."""
-    shell = InteractiveShell.instance()
+    shell = ipython_shell()  # the same shell whichever test made it first
     results = {p.id: _kernel_side(shell, p, tmp_path_factory.mktemp("nb-" + p.id)) for p in PATTERNS}
     fresh_namespace(shell)
     return results

@@ -22,7 +22,8 @@ def test_the_api_server_keeps_and_accepts_every_field(variant):
 def test_every_kind_meets_the_oldest_and_the_newest_schema():
     """Both ends of each API's tested range (README) are covered, each by several variants."""
     table = coverage(VARIANTS)
-    wanted = {"Job": "kubernetes", "Deployment": "kubernetes", "Service": "kubernetes",
+    wanted = {"Job": "kubernetes", "CronJob": "kubernetes", "Deployment": "kubernetes",
+              "Service": "kubernetes",
               "TFJob": "training-operator", "PyTorchJob": "training-operator",
               "TrainJob": "trainer", "InferenceService": "kserve"}
     for kind, api in wanted.items():

@@ -10,6 +10,9 @@ node selector, tolerations of both kinds, service account, AWS secret, pull secr
 volume source, timeout, workers) with S3 storage; GPUs only; the longest ``--name`` with local
 folder storage and Istio injection on; a TrainingRuntime of the namespace.
 
+Schedules (:func:`schedule_objects`): the CronJob of ``%fairing_notebook --schedule`` for the
+same variants (``schedules.schedule_spec``: the Job's pod template, a per-run output folder).
+
 Serving (:func:`serving_objects`): the Deployment and Service of every ``--expose``, the
 InferenceService with our predictor image, and the InferenceService of each stock KServe runtime
 (sklearn, xgboost), each plain and with every flag (replicas, cpu, memory, a service account).
@@ -108,6 +111,22 @@ def trainjob_objects() -> list[Variant]:
     return variants
 
 
+def schedule_objects() -> list[Variant]:
+    """The CronJob of a scheduled notebook, for each training variant (a Job: one pod)."""
+    from fairing_magics.backends.kubernetes.schedules import schedule_spec
+
+    variants = []
+    for (label, (options, settings)), schedule in zip(
+            _train_variants().items(), ("0 6 * * *", "*/15 8-18 * * MON-FRI", "@hourly",
+                                        "30 2 1,15 * ?"), strict=True):
+        options = TrainOptions(**{**options.__dict__, "kind": "job", "workers": 0})
+        name = unique_name(options.name, max_length=41)
+        spec = schedule_spec(options, settings, name=name, image=IMAGE, schedule=schedule,
+                             capture_digest=DIGEST, namespace=options.namespace or settings.namespace)
+        variants.append(Variant(f"--schedule {schedule!r}, {label}", spec))
+    return variants
+
+
 def serving_objects() -> list[Variant]:
     """Every endpoint shape: Deployment + Service per ``--expose``, InferenceServices."""
     from fairing_magics.deploy.kserve_runtime import runtime_objects
@@ -181,4 +200,5 @@ def every_object() -> list[Variant]:
     found = []
     for kind in ("job", "tfjob", "pytorchjob"):
         found += training_objects(kind)
-    return found + trainjob_objects() + serving_objects() + sweep_objects()
+    return (found + trainjob_objects() + schedule_objects() + serving_objects()
+            + sweep_objects())

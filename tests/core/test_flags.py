@@ -15,7 +15,7 @@ from tests.core.conftest import run
     ("--cpus 2", "unknown flag --cpus: did you mean --cpu? (%%fairing_train? lists every flag)"),
     ("--output model", "unknown flag --output: did you mean --outputs?"),
     ("--outputs=model --nmae x", "unknown flag --nmae: did you mean --name?"),
-    ("--c 1", "unknown flag --c: did you mean one of --cpu, --context?"),
+    ("--c 1", "unknown flag --c: did you mean one of --cpu, --context, --cache?"),
     ("--zzz 1", "unknown flag --zzz (%%fairing_train? lists every flag)"),
     ("--name a stray", "unexpected argument 'stray'"),
 ])

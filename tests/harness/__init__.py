@@ -26,17 +26,28 @@ def need(ok: bool, reason: str) -> None:
 
 
 def ipython_shell():
-    """The process's IPython shell (a singleton): the one other tests made, else a new test shell.
+    """The process's IPython shell (a singleton), made here by whichever test asks first, and the
+    same shell whatever that test was: a plain ``InteractiveShell``, which behaves as a notebook
+    kernel's shell where the tests look (``!cmd`` through IPython's piped ``system``, as
+    ipykernel's does; tracebacks on stdout), its history in memory (never the user's ~/.ipython).
 
-    ``InteractiveShell.instance()`` and IPython's ``globalipapp.start_ipython()`` refuse each
-    other's instance, so every test takes the shell from here.
+    Not ``IPython.testing.globalipapp.start_ipython()``: its doctest shell swaps ``system`` for
+    one that drops a command's last newline (``!echo hi`` printed ``hi`` without it), so what a
+    cell printed depended on which test had made the singleton. A shell made elsewhere (a bare
+    ``InteractiveShell.instance()``) is refused, so there is one way to make it.
     """
     from IPython.core.interactiveshell import InteractiveShell
-    from IPython.testing.globalipapp import start_ipython
+    from traitlets.config import Config
 
-    if InteractiveShell.initialized():
-        return InteractiveShell.instance()
-    return start_ipython()
+    if not InteractiveShell.initialized():
+        config = Config()
+        config.HistoryManager.hist_file = ":memory:"
+        InteractiveShell.instance(config=config)._made_by_test_harness = True
+    shell = InteractiveShell.instance()
+    if not getattr(shell, "_made_by_test_harness", False):
+        raise RuntimeError(f"IPython's singleton shell ({type(shell).__name__}) was made outside "
+                           "tests.harness.ipython_shell(): take the shell from there")
+    return shell
 
 
 def clear_user_namespace(shell) -> None:

@@ -151,3 +151,26 @@ def test_fairing_jobs_lists_the_sweep(shell, capsys):
     assert "Succeeded" in line and "best m=" in line
     shell.run_line_magic("fairing_jobs", "--all")
     assert "listed-" in capsys.readouterr().out
+
+
+def test_trials_run_under_the_kernels_names_and_folder_as_a_run_does(shell, tmp_path):
+    """A trial gets what a run gets beside its bundle, in its environment: the kernel's cell
+    names (its traceback names the cell as the kernel does) and the notebook folder's paths (a
+    file left behind is named with --include)."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rows.csv").write_text("1\n")
+    run(shell, "folder = 'data'")
+    number = shell.execution_count
+    cell = ("%%fairing_sweep --param x=choice:1,2 --objective m --algorithm grid --trials 2 "
+            "--parallel 1\nif x == 2:\n    print(open(folder + '/rows.csv').read())\nprint(f'm={x}')\n")
+    result = run(shell, cell)
+    assert result.success, result.error_in_exec
+    sweep = result.result
+    failed = next(t for t in sweep.trial_list() if t.params == {"x": 2})
+    assert failed.status == "Failed" and "FileNotFoundError" in failed.message
+    log = sweep.trial_runs[failed.name].logs()
+    assert "fairing: 'data/rows.csv' exists in the notebook's folder" in log
+    assert "add --include data/rows.csv" in log
+    body = cell.split("\n", 1)[1]
+    cell_file = shell.compile.get_code_name(body, shell.transform_cell(body), number)
+    assert f'File "{cell_file}", line 2, in <module>' in log

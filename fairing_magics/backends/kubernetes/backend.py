@@ -76,6 +76,7 @@ from fairing_magics.backends.kubernetes.plan import (
     output_folder,
     storage_kind,
     training_spec,
+    with_launch_env,
 )
 from fairing_magics.backends.kubernetes.trainjob_api import (
     assumed_api_notice,
@@ -158,8 +159,7 @@ class KubernetesBackend:
         resource = API_RESOURCES[kind]
         if options.timeout is None and launch.timeout is not None:
             options = replace(options, timeout=launch.timeout)
-        if launch.env:
-            options = replace(options, env={**dict(options.env), **launch.env})
+        options = with_launch_env(options, launch.env)
         if storage_kind(settings.storage) == "folder":
             output_folder(settings.storage, run.name).mkdir(parents=True, exist_ok=True)
         notices: list[str] = []

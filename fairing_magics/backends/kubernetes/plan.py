@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from fairing_magics.aws import aws_env_from_secret
+from fairing_magics.backends import run_env
 from fairing_magics.backends.kubernetes.trainjob_api import dry_run_trainjob_api
 from fairing_magics.displays import runtime_env
 from fairing_magics.errors import ConfigError
@@ -81,6 +83,12 @@ def job_options(options, settings, *, name: str, image: str, capture_digest: str
         istio_inject=bool(settings.istio_inject), capture_digest=capture_digest,
         kind=kind, workers=options.workers, timeout=timeout,
         runtime_ref=getattr(options, "runtime_ref", "") or "")
+
+
+def with_launch_env(options, env):
+    """``options`` with a launch's environment (:func:`~fairing_magics.backends.run_env`) added
+    to its ``--env``, as the run's pods get it (and as its dry run prints it)."""
+    return replace(options, env={**dict(options.env), **env}) if env else options
 
 
 def training_spec(options, settings, *, name: str, image: str, capture_digest: str = "",
@@ -145,6 +153,8 @@ def describe_cluster_plan(options, settings, bundle, *, name: str) -> str:
     The image is shown by repository: its digest is known once it is built.
     """
     object_name = unique_name(name, suffix=DRY_RUN_SUFFIX)
+    if bundle is not None:
+        options = with_launch_env(options, run_env(bundle, options))
     registry = (options.registry or settings.registry or "REGISTRY").rstrip("/")
     image = f"{registry}@sha256:<digest-of-the-built-image>"
     namespace = options.namespace or settings.namespace

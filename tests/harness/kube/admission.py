@@ -52,6 +52,10 @@ def default(t: ResourceType, obj: dict) -> None:
         template = spec.setdefault("template", {})
         template.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
         _default_pod_spec(template.setdefault("spec", {}), restart="")
+    elif t.plural == "cronjobs":
+        from .controllers.cronjobs import default_cronjob
+
+        default_cronjob(spec, _default_pod_spec)
     elif t.plural == "deployments":
         spec.setdefault("replicas", 1)
         spec.setdefault("revisionHistoryLimit", 10)
@@ -124,6 +128,10 @@ def validate(t: ResourceType, obj: dict) -> None:
                            f'Unsupported value: "{policy or ""}": supported values: '
                            '"OnFailure", "Never"' if policy else
                            'Required value: valid values: "OnFailure", "Never"'))
+    elif t.plural == "cronjobs":
+        from .controllers.cronjobs import cronjob_causes
+
+        causes += cronjob_causes(spec, _pod_causes, _label_causes)
     elif t.plural == "deployments":
         template = spec.get("template") or {}
         labels = (template.get("metadata") or {}).get("labels") or {}

@@ -60,6 +60,7 @@ class KubeEmulator:
         self.node_labels = {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux",
                             "kubernetes.io/arch": "amd64", **(node_labels or {})}
         self.restart_backoff = restart_backoff
+        self.clock_offset = 0.0  # seconds the controllers' clock is ahead (advance_clock)
         self.image_pull_backoff = image_pull_backoff
         self._initial_crds = crds
         self._drop_after: collections.deque = collections.deque()
@@ -227,6 +228,19 @@ class KubeEmulator:
 
     def close_log_stream(self, stream: LogStream) -> None:
         self.logbook.streams.discard(stream)
+
+    # -- the controllers' clock ----------------------------------------------------------
+    def now(self) -> float:
+        """The time controllers act on (the CronJob controller's schedule): the wall clock plus
+        what tests moved it forward by."""
+        return time.time() + self.clock_offset
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the controllers' clock ``seconds`` forward (a CronJob's next time comes without
+        waiting for it) and let them act at once; returns the new time."""
+        self.clock_offset += seconds
+        self._dirty.set()
+        return self.now()
 
     # -- conveniences for tests -----------------------------------------------------------
     def wait_for(self, predicate, timeout: float = 60, interval: float = 0.1, what: str = ""):

@@ -1,5 +1,6 @@
 """From a pod's container spec to ``podman create`` arguments: env (incl. Secret/ConfigMap
-refs, fieldRefs, ``$(VAR)`` expansion), command/args, working dir, volumes, resource limits.
+refs, fieldRefs, ``$(VAR)`` expansion), command/args, working dir, volumes (``subPath`` and
+``subPathExpr``), resource limits.
 
 :class:`MissingReference` says which Secret/ConfigMap (or key) is missing: the kubelet turns it
 into ``CreateContainerConfigError``, as a real one does.
@@ -196,8 +197,9 @@ def create_args(pod: dict, container: dict, env: dict[str, str], volumes: dict[s
         host = volumes.get(mount["name"])
         if host is None:
             continue
-        if mount.get("subPath"):
-            host = host / mount["subPath"]
+        sub = mount.get("subPath") or _expand(mount.get("subPathExpr") or "", env)
+        if sub:
+            host = host / sub
             host.mkdir(parents=True, exist_ok=True)
         spec = f"{host}:{mount['mountPath']}" + (":ro" if mount.get("readOnly") else "")
         args += ["--volume", spec]

@@ -72,6 +72,7 @@ TYPES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim",
                  short_names=("pvc",)),
     ResourceType("batch", "v1", "jobs", "Job", fields=("status.successful",)),
+    ResourceType("batch", "v1", "cronjobs", "CronJob", short_names=("cj",)),
     ResourceType("apps", "v1", "deployments", "Deployment", short_names=("deploy",)),
     ResourceType("kubeflow.org", "v1", "tfjobs", "TFJob", crd="tfjobs.kubeflow.org"),
     ResourceType("kubeflow.org", "v1", "pytorchjobs", "PyTorchJob", crd="pytorchjobs.kubeflow.org"),

@@ -5,6 +5,7 @@ simple, and fast enough for the tens of objects a test makes.
 
 from __future__ import annotations
 
+from .cronjobs import CronJobController
 from .deployments import DeploymentController
 from .housekeeping import GarbageCollector, NamespaceController
 from .jobs import JobController
@@ -17,7 +18,8 @@ from .trainjobs import TrainJobController
 
 def build_controllers(emu) -> list:
     controllers = [NamespaceController(emu), GarbageCollector(emu), Scheduler(emu),
-                   JobController(emu), TrainingJobController(emu), KatibController(emu), TrainJobController(emu),
+                   CronJobController(emu), JobController(emu), TrainingJobController(emu),
+                   KatibController(emu), TrainJobController(emu),
                    DeploymentController(emu),
                    InferenceServiceController(emu), ServiceController(emu)]
     if emu.kubelet is not None:
