@@ -170,7 +170,8 @@ def _filter_key(item):
 def _read_warnings(modules):
     # a filter for a category the job cannot import (a test runner's own) is left out
     filters = [item for item in warnings.filters
-               if item[2].__module__.split(".")[0] in modules or item[2].__module__ in ("builtins", "__main__")]
+               if item[2].__module__.split(".")[0] in modules
+               or item[2].__module__ in ("builtins", "__main__")]
     if {_filter_key(item) for item in filters} <= _DEFAULT_FILTERS:
         return None
     return filters
@@ -179,8 +180,8 @@ def _read_warnings(modules):
 def _encode_warnings(filters):
     out = []
     for action, message, category, module, lineno in filters:
-        out.append([action, getattr(message, "pattern", message), category.__module__, category.__qualname__,
-                    getattr(module, "pattern", module), lineno])
+        out.append([action, getattr(message, "pattern", message), category.__module__,
+                    category.__qualname__, getattr(module, "pattern", module), lineno])
     return out
 
 
@@ -193,8 +194,8 @@ def _decode_warnings(data):
                 category = getattr(category, part)
         except (ImportError, AttributeError):
             continue  # a category this job cannot import: that filter cannot match anything here
-        filters.append((action, re.compile(message, re.I) if message is not None else None, category,
-                        re.compile(module) if module is not None else None, lineno))
+        filters.append((action, re.compile(message, re.I) if message is not None else None,
+                        category, re.compile(module) if module is not None else None, lineno))
     return filters
 
 
@@ -274,7 +275,8 @@ SETTINGS = (
     LibrarySetting("pandas options", "pandas", _read_pandas, _restore_pandas),
     LibrarySetting("numpy print options and error state", "numpy", _read_numpy, _restore_numpy),
     LibrarySetting("matplotlib rcParams", "matplotlib", _read_matplotlib, _restore_matplotlib),
-    LibrarySetting("random global state", "random", _read_random, _restore_random, random_state=True),
+    LibrarySetting("random global state", "random", _read_random, _restore_random,
+                   random_state=True),
     LibrarySetting("numpy.random global state", "numpy", _read_numpy_random, _restore_numpy_random,
                    random_state=True),
 )
@@ -299,4 +301,5 @@ def restore_settings(snapshots, encoded=()):
                 snapshot = entry.decode(snapshot) if entry.decode is not None else snapshot
             entry.restore(snapshot)
         except Exception as exc:  # noqa: BLE001 - one setting must not stop the run
-            sys.stderr.write("fairing: could not restore the %s: %s: %s\n" % (name, type(exc).__name__, exc))
+            sys.stderr.write("fairing: could not restore the %s: %s: %s\n"
+                             % (name, type(exc).__name__, exc))

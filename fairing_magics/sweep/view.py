@@ -105,9 +105,9 @@ class SweepState:
             self.seconds = event.seconds or None
             for stage, (state, _seconds, detail) in list(self.stage_states.items()):
                 if state == "running":
-                    self.stage_states[stage] = ("failed" if event.phase != ev.SUCCEEDED else "done",
-                                                self.ended - self.stage_started.get(stage, self.ended),
-                                                detail)
+                    self.stage_states[stage] = (
+                        "failed" if event.phase != ev.SUCCEEDED else "done",
+                        self.ended - self.stage_started.get(stage, self.ended), detail)
 
     @property
     def elapsed(self) -> float:
@@ -198,8 +198,8 @@ def objective_chart(state: SweepState) -> str:
 
 def render_sweep_text(state: SweepState) -> str:
     """The panel as plain text: header, table, problems, result."""
-    out = [f"{state.title} · {state.backend} · sweep {state.phase} · {format_seconds(state.elapsed)}"
-           f" · {state.progress()}"]
+    out = [f"{state.title} · {state.backend} · sweep {state.phase} · "
+           f"{format_seconds(state.elapsed)} · {state.progress()}"]
     columns = ["#", "status", *state.param_names, state.objective, *state.metric_names, "duration"]
     best = state.best()
     rows = [columns]
