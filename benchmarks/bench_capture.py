@@ -2,7 +2,8 @@
 
 The history is run in a real IPython InteractiveShell: 50 function/class definitions (each
 calling the previous one, so the cell needs all 50), values, imports, and a few cells with
-IPython syntax. The captured cell uses the last definition, two literal values, a numpy array (pickled) and numpy.
+IPython syntax. The captured cell uses the last definition, two literal values, a numpy array
+(pickled) and numpy.
 
 Prints the first (cold) capture, the median of repeated captures (target: <= 20 ms), and the
 ratio against a baseline measured in the same run: ``ast.parse`` of the whole history, the
@@ -37,20 +38,23 @@ def make_history() -> list[str]:
             if k % 10 == 9:
                 cells.append(
                     f"class Step{k}:\n    '''step {k}'''\n    def __init__(self, x):\n"
-                    f"        self.x = x\n\n    def run(self):\n        return f{k - 1}(self.x) + {k}\n\n"
+                    f"        self.x = x\n\n    def run(self):\n"
+                    f"        return f{k - 1}(self.x) + {k}\n\n"
                     f"def f{k}(x):\n    return Step{k}(x).run()"
                 )
             elif k == 0:
                 cells.append("def f0(x):\n    '''the first step'''\n    return x + math.floor(0.5)")
             else:
-                cells.append(f"def f{k}(x):\n    # step {k}\n    total = f{k - 1}(x)\n    return total + {k}")
+                cells.append(f"def f{k}(x):\n    # step {k}\n    total = f{k - 1}(x)\n"
+                             f"    return total + {k}")
             defined += 1
         elif index % 25 == 0:
             cells.append(f"%time w{index} = sum(range({index}))\nprint(w{index})")
         elif index % 3 == 0:
             cells.append(f"arr{index} = np.arange({index})\nm{index} = float(arr{index}.mean())")
         else:
-            cells.append(f"v{index} = {index} * 2\ns{index} = 'cell {index}'\nprint(v{index}, s{index})")
+            cells.append(f"v{index} = {index} * 2\ns{index} = 'cell {index}'\n"
+                         f"print(v{index}, s{index})")
     assert defined == DEFINITIONS
     return cells
 
@@ -100,11 +104,12 @@ def main() -> int:
 
     median = statistics.median(times)
     base = statistics.median(baseline)
-    print(f"capture: {HISTORY_CELLS}-cell history, {len(bundle.report.definitions)} definitions captured, "
-          f"{len(bundle.values)} pickled values, {len(bundle.source.splitlines())} lines of main.py")
+    print(f"capture: {HISTORY_CELLS}-cell history, {len(bundle.report.definitions)} definitions "
+          f"captured, {len(bundle.values)} pickled values, {len(bundle.source.splitlines())} "
+          "lines of main.py")
     print(f"first capture (cold caches):   {cold_ms:8.2f} ms")
-    print(f"capture median of {args.repeat}:        {median:8.2f} ms  (target <= {TARGET_MS:.0f} ms: "
-          f"{'ok' if median <= TARGET_MS else 'MISSED'})")
+    print(f"capture median of {args.repeat}:        {median:8.2f} ms  "
+          f"(target <= {TARGET_MS:.0f} ms: {'ok' if median <= TARGET_MS else 'MISSED'})")
     print(f"baseline ast.parse(history):   {base:8.2f} ms")
     print(f"ratio capture / baseline:      {median / base:8.2f}x")
     return 0 if median <= TARGET_MS else 1

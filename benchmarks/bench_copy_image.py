@@ -39,17 +39,22 @@ def main() -> int:
         try:
             layers = []
             for i in range(3):
-                payload = b"".join(hashlib.sha256(f"{i}-{j}".encode()).digest() for j in range(LAYER_BYTES // 32))
-                layers.append(layer_from_entries([TarEntry(f"data/{i}.bin", data=payload)], f"layer {i}"))
+                payload = b"".join(hashlib.sha256(f"{i}-{j}".encode()).digest()
+                                   for j in range(LAYER_BYTES // 32))
+                layers.append(layer_from_entries([TarEntry(f"data/{i}.bin", data=payload)],
+                                                 f"layer {i}"))
             image = append_layers(None, layers, cmd=["python3"])
-            setup = RegistryClient(Transport(Keychain(docker_config={}), insecure_registries=[source.host]))
+            setup = RegistryClient(Transport(Keychain(docker_config={}),
+                                             insecure_registries=[source.host]))
             push_image(setup, image, parse_reference(f"{source.host}/bench/python:3.11-slim"))
 
             def timed(src: str, dst: str) -> tuple[float, int, str]:
-                transport = Transport(Keychain(docker_config={}), insecure_registries=[source.host, target.host])
+                transport = Transport(Keychain(docker_config={}),
+                                      insecure_registries=[source.host, target.host])
                 started = time.perf_counter()
                 result = copy_image(RegistryClient(transport), src, dst)
-                return time.perf_counter() - started, transport.stats.snapshot()[1], result.summary()
+                return (time.perf_counter() - started, transport.stats.snapshot()[1],
+                        result.summary())
 
             cold = timed(f"{source.host}/bench/python:3.11-slim", f"{target.host}/mirror/python")
             again = timed(f"{source.host}/bench/python:3.11-slim", f"{target.host}/mirror/python")
@@ -57,11 +62,14 @@ def main() -> int:
         finally:
             source.stop()
             target.stop()
-    for name, (seconds, sent, summary) in (("baseline (first copy)", cold), ("again (all there)", again),
+    for name, (seconds, sent, summary) in (("baseline (first copy)", cold),
+                                           ("again (all there)", again),
                                            ("mount (same registry)", mount)):
         print(f"{name:<24} {seconds * 1000:8.1f} ms  {sent / 1e6:7.1f} MB sent  {summary}")
-    print(f"ratio again/baseline: {again[0] / cold[0]:.3f} time, {again[1] / max(cold[1], 1):.4f} bytes")
-    print(f"ratio mount/baseline: {mount[0] / cold[0]:.3f} time, {mount[1] / max(cold[1], 1):.4f} bytes")
+    print(f"ratio again/baseline: {again[0] / cold[0]:.3f} time, "
+          f"{again[1] / max(cold[1], 1):.4f} bytes")
+    print(f"ratio mount/baseline: {mount[0] / cold[0]:.3f} time, "
+          f"{mount[1] / max(cold[1], 1):.4f} bytes")
     return 0
 
 

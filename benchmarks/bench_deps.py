@@ -6,8 +6,9 @@ For each installer:
           sharing wheels with an old one costs);
 - cached: the layer cache hit (what an unchanged set costs on every later build).
 
-Prints the times and the ratio pip/uv (the baseline is pip). Run: ``python benchmarks/bench_deps.py``
-(needs the package index; ``--requirements`` to change the set).
+Prints the times and the ratio pip/uv (the baseline is pip). Run:
+``python benchmarks/bench_deps.py`` (needs the package index; ``--requirements`` to change the
+set).
 """
 
 from __future__ import annotations
@@ -44,12 +45,16 @@ def timed(fn):
 def measure(installer: str, requirements: list[str], target: Target, root: Path) -> dict:
     os.environ["UV_CACHE_DIR"] = str(root / "uv-cache")
     os.environ["PIP_CACHE_DIR"] = str(root / "pip-cache")
-    cold, layer = timed(lambda: dependency_layer(requirements, target, cache_dir=root / "layers-1", installer=installer))
-    warm, _ = timed(lambda: dependency_layer(requirements, target, cache_dir=root / "layers-2", installer=installer))
-    cached, again = timed(lambda: dependency_layer(requirements, target, cache_dir=root / "layers-2",
+    cold, layer = timed(lambda: dependency_layer(requirements, target, cache_dir=root / "layers-1",
+                                                 installer=installer))
+    warm, _ = timed(lambda: dependency_layer(requirements, target, cache_dir=root / "layers-2",
+                                             installer=installer))
+    cached, again = timed(lambda: dependency_layer(requirements, target,
+                                                   cache_dir=root / "layers-2",
                                                    installer=installer))
     assert again.digest == _.digest
-    return {"cold": cold, "warm": warm, "cached": cached, "size": layer.size, "digest": layer.digest}
+    return {"cold": cold, "warm": warm, "cached": cached, "size": layer.size,
+            "digest": layer.digest}
 
 
 def main() -> int:
@@ -66,10 +71,12 @@ def main() -> int:
     print(f"dependency layer: {' '.join(args.requirements)} for {target.describe()}")
     print(f"{'installer':<10}{'cold s':>10}{'warm s':>10}{'cached s':>10}{'layer MB':>10}")
     for installer, r in results.items():
-        print(f"{installer:<10}{r['cold']:>10.2f}{r['warm']:>10.2f}{r['cached']:>10.3f}{r['size'] / 1e6:>10.1f}")
+        print(f"{installer:<10}{r['cold']:>10.2f}{r['warm']:>10.2f}{r['cached']:>10.3f}"
+              f"{r['size'] / 1e6:>10.1f}")
     if "uv" in results:
         pip, uv = results["pip"], results["uv"]
-        print(f"ratio pip/uv (baseline pip): cold {pip['cold'] / uv['cold']:.2f}x, warm {pip['warm'] / uv['warm']:.2f}x")
+        print(f"ratio pip/uv (baseline pip): cold {pip['cold'] / uv['cold']:.2f}x, "
+              f"warm {pip['warm'] / uv['warm']:.2f}x")
     return 0
 
 

@@ -3,9 +3,9 @@
 200,000 lines of one container's log, served by the API emulator (``follow=true&timestamps=true``,
 chunked HTTP on 127.0.0.1), followed by :class:`~fairing_magics.backends.kubernetes.follow.
 ContainerLogFollower` through the official client's connection pool, batched by the
-:class:`~fairing_magics.backends.kubernetes.follow.LineBatcher` into a :class:`~fairing_magics.run.Run`
-(log file on disk, last lines in memory) and a real :class:`~fairing_magics.ui.jobview.JobView`
-(ipywidgets objects, 1,000 lines shown).
+:class:`~fairing_magics.backends.kubernetes.follow.LineBatcher` into a
+:class:`~fairing_magics.run.Run` (log file on disk, last lines in memory) and a real
+:class:`~fairing_magics.ui.jobview.JobView` (ipywidgets objects, 1,000 lines shown).
 
 Baseline, same run, same URL: raw ``requests`` streaming (``iter_lines``), counting the lines and
 nothing else (the floor of reading this HTTP stream in Python). A third row follows the same log

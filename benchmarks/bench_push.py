@@ -69,7 +69,8 @@ def make_capture():
         from fairing_magics.capture import capture_cell
 
         def capture(cell: str) -> Bundle:
-            return capture_cell(cell, namespace, HISTORY + [cell], requirements="auto", outputs=("model",))
+            return capture_cell(cell, namespace, HISTORY + [cell], requirements="auto",
+                                outputs=("model",))
 
         capture(cell_text(0))
         return capture, "capture_cell (included)"
@@ -78,7 +79,8 @@ def make_capture():
 
         def capture(cell: str) -> Bundle:
             return Bundle(source=HISTORY[2] + "\n" + cell,
-                          values={"x": cloudpickle.dumps(namespace["x"]), "y": cloudpickle.dumps(namespace["y"])},
+                          values={"x": cloudpickle.dumps(namespace["x"]),
+                                  "y": cloudpickle.dumps(namespace["y"])},
                           outputs=("model",), requirements=(f"numpy=={np.__version__}",),
                           python=".".join(map(str, sys.version_info[:3])))
 
@@ -102,7 +104,8 @@ def ours(client, builder, publisher, capture, cell: str, base: str, repository: 
 def small_layer(size_hint: int, salt: int) -> tuple[bytes, str]:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
-        payload = b"".join(hashlib.sha256(f"{salt}-{i}".encode()).digest() for i in range(max(1, size_hint // 32)))
+        payload = b"".join(hashlib.sha256(f"{salt}-{i}".encode()).digest()
+                           for i in range(max(1, size_hint // 32)))
         info = tarfile.TarInfo("app/main.py")
         info.size = len(payload)
         tar.addfile(info, io.BytesIO(payload))
@@ -111,9 +114,11 @@ def small_layer(size_hint: int, salt: int) -> tuple[bytes, str]:
 
 
 def lower_bound(session: requests.Session, host: str, repository: str, layer: bytes, diff_id: str):
-    """The minimum: POST+PUT a layer, POST+PUT a config, PUT a manifest. Returns (s, requests, bytes)."""
+    """The minimum: POST+PUT a layer, POST+PUT a config, PUT a manifest. Returns (s, requests,
+    bytes)."""
     base = f"http://{host}/v2/{repository}"
-    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
                          "config": {}}).encode()
     start = time.perf_counter()
     sent = 0
@@ -124,14 +129,15 @@ def lower_bound(session: requests.Session, host: str, repository: str, layer: by
                     params={"digest": digest}, data=blob,
                     headers={"Content-Type": "application/octet-stream"}).raise_for_status()
         sent += len(blob)
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config),
-                                      "digest": "sha256:" + hashlib.sha256(config).hexdigest()},
-                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": len(layer),
-                                       "digest": "sha256:" + hashlib.sha256(layer).hexdigest()}]}).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config),
+                   "digest": "sha256:" + hashlib.sha256(config).hexdigest()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": len(layer),
+                    "digest": "sha256:" + hashlib.sha256(layer).hexdigest()}]}).encode()
     digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-    session.put(f"{base}/manifests/{digest}", data=manifest,
-                headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}).raise_for_status()
+    session.put(f"{base}/manifests/{digest}", data=manifest, headers={
+        "Content-Type": "application/vnd.oci.image.manifest.v1+json"}).raise_for_status()
     sent += len(manifest)
     return time.perf_counter() - start, 5, sent
 
@@ -139,7 +145,8 @@ def lower_bound(session: requests.Session, host: str, repository: str, layer: by
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--docker-runs", type=int, default=5, help="runs of the docker-SDK baseline (0: skip it)")
+    parser.add_argument("--docker-runs", type=int, default=5,
+                        help="runs of the docker-SDK baseline (0: skip it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
         server = start_registry(Path(tmp) / "registry")
@@ -163,18 +170,24 @@ class DockerBaseline:
         self.service = DockerAPI(insecure=(host, self.proxy.host))
         try:
             self.engine = docker_client(self.service.url)
-            # No package index inside the image here: the requirements come from wheels fetched once.
+            # No package index inside the image here: the requirements come from wheels fetched
+            # once.
             wheels = tmp / "wheels"
             reqs = runtime_requirements(capture(first_cell))
-            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                            "--only-binary=:all:",
                             "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64",
-                            "--platform", "manylinux2014_x86_64", "-d", str(wheels), *reqs], check=True)
-            self.builder = DockerBuilder(self.engine, bases=BaseResolver(new_client(host)), wheels=wheels)
+                            "--platform", "manylinux2014_x86_64", "-d", str(wheels), *reqs],
+                           check=True)
+            self.builder = DockerBuilder(self.engine, bases=BaseResolver(new_client(host)),
+                                         wheels=wheels)
             self.publisher = EnginePublisher()
             self.capture, self.base = capture, base
-            self.repository, self.counted_repository = f"{host}/bench/docker", f"{self.proxy.host}/bench/docker"
+            self.repository, self.counted_repository = (f"{host}/bench/docker",
+                                                        f"{self.proxy.host}/bench/docker")
             self.build(first_cell, self.repository)  # warm: base pulled, requirements layer cached
-            self.build(first_cell, self.counted_repository)  # the counted repository holds the base too
+            # the counted repository holds the base too
+            self.build(first_cell, self.counted_repository)
         except BaseException:
             self.stop()
             raise
@@ -243,7 +256,8 @@ def run(server, tmp: Path, runs: int, docker_runs: int = 5) -> int:
     if docker_runs > 0:
         try:
             docker = DockerBaseline(host, tmp, capture, base, cell_text(0))
-        except Exception as exc:  # noqa: BLE001 - podman or the docker SDK missing: report, measure the rest
+        except Exception as exc:  # noqa: BLE001 - podman or the docker SDK missing:
+            # report, measure the rest
             docker_note = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
     # The runs are interleaved, so that each sees the same load on a shared machine.
     warm, fresh, low, dock = [], [], [], []
@@ -252,8 +266,8 @@ def run(server, tmp: Path, runs: int, docker_runs: int = 5) -> int:
             low.append(lower_bound(session, host, "bench/minimal", *small_layer(code_size, i)))
             warm.append(ours(client, builder, publisher, capture, cell_text(i), base, repository))
             c = new_client(host)
-            fresh.append(ours(c, AppendBuilder(c), RegistryPublisher(c), capture, cell_text(runs + i), base,
-                              repository))
+            fresh.append(ours(c, AppendBuilder(c), RegistryPublisher(c), capture,
+                              cell_text(runs + i), base, repository))
             if docker is not None and i <= docker_runs:
                 dock.append(docker.timed(cell_text(2 * runs + i)))
         counted = docker.counted(cell_text(3 * runs + 1)) if docker is not None else None
@@ -269,17 +283,21 @@ def run(server, tmp: Path, runs: int, docker_runs: int = 5) -> int:
         print(f"{name:<34}{t * 1000:>10.1f}{reqs:>10.0f}{sent:>12.0f}")
         return t
 
-    print(f"code-only change, {runs} runs each, median; bundle from {how}; code layer {code_size} B")
+    print(f"code-only change, {runs} runs each, median; bundle from {how}; "
+          f"code layer {code_size} B")
     print(f"{'':<34}{'ms':>10}{'requests':>10}{'bytes out':>12}")
     t_low = row("lower bound (minimal script)", low)
     t_warm = row("ours, warm kernel (build+push)", warm)
     t_fresh = row("ours, fresh process (build+push)", fresh)
     if dock:
-        t_dock = row(f"docker SDK via podman ({len(dock)} runs)", [(t, *counted) for t, _, _ in dock])
-        print(f"ratio docker SDK/lower bound: {t_dock / t_low:.2f}x; ours/docker SDK: warm {t_warm / t_dock:.3f}x")
+        t_dock = row(f"docker SDK via podman ({len(dock)} runs)",
+                     [(t, *counted) for t, _, _ in dock])
+        print(f"ratio docker SDK/lower bound: {t_dock / t_low:.2f}x; "
+              f"ours/docker SDK: warm {t_warm / t_dock:.3f}x")
     elif docker_runs > 0:
         print(f"docker SDK via podman: not measured ({docker_note})")
-    print(f"ratio ours/lower bound: warm {t_warm / t_low:.2f}x, fresh process {t_fresh / t_low:.2f}x (target <= 1.5x)")
+    print(f"ratio ours/lower bound: warm {t_warm / t_low:.2f}x, "
+          f"fresh process {t_fresh / t_low:.2f}x (target <= 1.5x)")
     print(f"unchanged cell: {same[1]} requests, {same[2]} bytes out, {same[0] * 1000:.1f} ms "
           f"(target: no blob, <= 3 requests)")
     return 0 if same[2] == 0 and same[1] <= 3 else 1

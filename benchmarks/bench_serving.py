@@ -1,6 +1,7 @@
 """Benchmark the serving runtime (``fairing_magics/runtime/serve.py``) against a bare echo server.
 
-    python benchmarks/bench_serving.py [--seconds 3] [--rounds 3] [--threads 4] [--kserve /venv/bin/python]
+    python benchmarks/bench_serving.py [--seconds 3] [--rounds 3] [--threads 4] \\
+        [--kserve /venv/bin/python]
 
 What it measures, in one run on this machine:
 

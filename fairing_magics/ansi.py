@@ -17,7 +17,8 @@ def strip_ansi(line: str) -> str:
 
 
 def _colour(values: list[str], i: int) -> tuple[str, int]:
-    """The CSS colour of an extended colour at ``values[i]`` (``5;n`` or ``2;r;g;b``), and its size."""
+    """The CSS colour of an extended colour at ``values[i]`` (``5;n`` or ``2;r;g;b``), and its
+    size."""
     if i < len(values) and values[i] == "5" and i + 1 < len(values):
         n = int(values[i + 1] or 0)
         if n < 8:

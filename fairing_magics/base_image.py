@@ -41,7 +41,8 @@ def mirror_reference(base_image: str, registry: str) -> str:
     The copy sits next to the repository images are pushed to, under the base's own name and
     tag (or digest); Docker Hub's ``library/`` prefix is dropped::
 
-        >>> mirror_reference("python:3.11-slim", "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fairing-job")
+        >>> mirror_reference("python:3.11-slim",
+        ...                  "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fairing-job")
         '123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/python:3.11-slim'
         >>> mirror_reference("python:3.11-slim", "harbor.example.com/team/fairing-job")
         'harbor.example.com/team/python:3.11-slim'
@@ -136,8 +137,8 @@ def china_notice(base_image: str, registry: str) -> str:
     region = _china_region(registry)
     if not region or parse_reference(base_image).registry != DOCKER_HUB:
         return ""
-    return (f"the base image {base_image} comes from Docker Hub, which is often unreachable or very "
-            f"slow from {region} (and ECR Public is not offered in the China regions). "
+    return (f"the base image {base_image} comes from Docker Hub, which is often unreachable or "
+            f"very slow from {region} (and ECR Public is not offered in the China regions). "
             + copy_advice(base_image, registry))
 
 
@@ -191,7 +192,8 @@ def base_image_findings(base_image: str, registry: str, *, insecure_registries: 
     from fairing_magics.kube.preflight import Finding
 
     try:
-        check_base_reachable(base_image, registry, insecure_registries=insecure_registries, timeout=timeout)
+        check_base_reachable(base_image, registry, insecure_registries=insecure_registries,
+                             timeout=timeout)
     except FairingError as exc:
         return [Finding("base image", False, str(exc))]
     host = _registry_host(base_image)

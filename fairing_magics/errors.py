@@ -15,11 +15,13 @@ _SECRET_PATTERNS = [
     # user:password@ in URLs
     (re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\g<scheme>***@"),
     # Authorization headers and bearer tokens
-    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(basic|bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1\2 ***"),
+    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(basic|bearer)\s+[A-Za-z0-9._~+/=-]+"),
+     r"\1\2 ***"),
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"), "Bearer ***"),
     # AWS access key ids and secret keys
     (re.compile(r"\b(AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b"), "***AWS-KEY***"),
-    (re.compile(r"(?i)(aws_secret_access_key|secretaccesskey|aws_session_token|sessiontoken)([\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=]{16,}"), r"\1\2***"),
+    (re.compile(r"(?i)(aws_secret_access_key|secretaccesskey|aws_session_token|sessiontoken)"
+                r"([\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=]{16,}"), r"\1\2***"),
     # password=..., token=..., in query strings or key/value text
     (re.compile(r"(?i)\b(password|passwd|token|access_token|secret)=([^&\s\"']+)"), r"\1=***"),
     # docker config "auth": "base64"

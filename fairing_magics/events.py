@@ -41,7 +41,8 @@ class StageChanged:
 
 @dataclass
 class StageTimer:
-    """The stage being run inside :func:`stage`: set ``detail`` to say how it went (``3 layers``)."""
+    """The stage being run inside :func:`stage`: set ``detail`` to say how it went
+    (``3 layers``)."""
 
     name: str
     started: float

@@ -3,9 +3,9 @@
 What counts as a metric (:class:`MetricParser`), in each finished line:
 
 - ``name=value`` pairs: the convention Katib's StdOut metrics collector parses (its default
-  filter ``([\\w|-]+)\\s*=\\s*([+-]?\\d*(\\.\\d+)?([Ee][+-]?\\d+)?)``), so the same cell works under a
-  sweep; ``fairing_magics.log_metric`` prints these too. A tqdm bar's final frame carries its
-  postfix (``loss=0.3``) this way;
+  filter ``([\\w|-]+)\\s*=\\s*([+-]?\\d*(\\.\\d+)?([Ee][+-]?\\d+)?)``), so the same cell works
+  under a sweep; ``fairing_magics.log_metric`` prints these too. A tqdm bar's final frame
+  carries its postfix (``loss=0.3``) this way;
 - ``name: value`` pairs of Keras and Lightning epoch summaries (``10/10 [====] - 1s - loss:
   0.31 - val_loss: 0.35``, Keras 3's ``━━━`` bars alike);
 - JSON lines (``{"epoch": 3, "loss": 0.41}``): every number in them;
@@ -38,7 +38,8 @@ KATIB_FILTER = re.compile(r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)")
 # The same matches with two groups only (findall then gives pairs: much faster on every line).
 _KATIB_PAIRS = re.compile(r"([\w|-]+)\s*=\s*([+-]?\d*(?:\.\d+)?(?:[Ee][+-]?\d+)?)")
 _STEP_RANK = {key: rank for rank, key in enumerate(STEP_KEYS)}
-_KERAS_PAIR = re.compile(r"(?:^|\s-\s)([A-Za-z_][\w/.]*):\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[Ee][+-]?\d+)?)")
+_KERAS_PAIR = re.compile(r"(?:^|\s-\s)([A-Za-z_][\w/.]*):"
+                         r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[Ee][+-]?\d+)?)")
 _KERAS_LINE = re.compile(r"^\s*\d+/\d+\s")
 _EPOCH_LINE = re.compile(r"^\s*Epoch\s+(\d+)(?:/(\d+))?\s*$")
 # XGBoost / LightGBM evaluation lines: "[3]\ttrain-rmse:0.51\tvalid-rmse:0.62"
@@ -82,7 +83,8 @@ class MetricParser:
                 data = None
             if isinstance(data, dict):
                 return [(str(k), float(v)) for k, v in data.items()
-                        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and math.isfinite(v)]
         if "Epoch" in text:
             epoch = _EPOCH_LINE.match(text)
             if epoch:
@@ -127,7 +129,8 @@ class MetricParser:
             key = (name, source)
             count = counts.get(key, 0)
             counts[key] = count + 1
-            points.append(MetricPoint(name, value, float(count) if step is None else step, source, now))
+            points.append(MetricPoint(name, value, float(count) if step is None else step,
+                                      source, now))
         return points
 
 
@@ -143,7 +146,8 @@ class MetricSeries:
         self.best: dict[tuple[str, str], tuple[float, float]] = {}  # (min, max)
 
     def add(self, points: Iterable[MetricPoint]) -> None:
-        seen_of, last, best, strides, series = self._seen, self.last, self.best, self._stride, self.series
+        seen_of, last, best, strides, series = (self._seen, self.last, self.best, self._stride,
+                                                self.series)
         for p in points:
             key = (p.name, p.source)
             value = p.value
@@ -180,7 +184,8 @@ class MetricSeries:
 
 
 def point_record(point: MetricPoint) -> dict:
-    record = {"name": point.name, "value": point.value, "step": point.step, "time": round(point.time, 3)}
+    record = {"name": point.name, "value": point.value, "step": point.step,
+              "time": round(point.time, 3)}
     if point.source:
         record["source"] = point.source
     return record

@@ -15,13 +15,17 @@ _NUMBER = r"[\d.]+[kMGTP]?"
 _TQDM = re.compile(rf"(?:^|\s)(?P<pct>\d{{1,3}})%\|[^|]*\|\s*(?P<n>{_NUMBER})/(?P<total>{_NUMBER})"
                    r"\s*\[(?P<elapsed>[^<\]]*)<(?P<eta>[^,\]]*)(?:,\s*(?P<rate>[^,\]]*))?")
 # tqdm without a total: "desc: 45it [00:04, 10.20it/s]"
-_TQDM_OPEN = re.compile(rf"(?:^|:\s)(?P<n>{_NUMBER})(?P<unit>[a-zA-Z]+)\s+\[(?P<elapsed>[\d:]+),\s*(?P<rate>[^,\]]+)")
+_TQDM_OPEN = re.compile(rf"(?:^|:\s)(?P<n>{_NUMBER})(?P<unit>[a-zA-Z]+)"
+                        r"\s+\[(?P<elapsed>[\d:]+),\s*(?P<rate>[^,\]]+)")
 # Keras 2: "45/100 [=====>........] - ETA: 5s - loss: 0.3"
-_KERAS2 = re.compile(r"^\s*(?P<n>\d+)/(?P<total>\d+)\s*\[[=>.]*\](?:\s*-\s*ETA:\s*(?P<eta>[\d:hms]+))?")
+_KERAS2 = re.compile(r"^\s*(?P<n>\d+)/(?P<total>\d+)\s*\[[=>.]*\]"
+                     r"(?:\s*-\s*ETA:\s*(?P<eta>[\d:hms]+))?")
 # Keras 3: "45/100 ━━━━━━━━╺━━━━━━━━━━━ 5s 50ms/step - loss: 0.3"
-_KERAS3 = re.compile(r"^\s*(?P<n>\d+)/(?P<total>\d+)\s+[━╸╺─]+\s+(?P<time>[\d:hms]+)?\s*(?P<rate>\S+/step)?")
+_KERAS3 = re.compile(r"^\s*(?P<n>\d+)/(?P<total>\d+)\s+[━╸╺─]+"
+                     r"\s+(?P<time>[\d:hms]+)?\s*(?P<rate>\S+/step)?")
 # rich (Lightning's RichProgressBar): "Epoch 1/9 ━━━━━━━━━━ 31/62 0:00:01 • 0:00:02 29.79it/s"
-_RICH = re.compile(r"(?P<n>\d+)/(?P<total>\d+)\s+(?P<elapsed>\d+:\d\d:\d\d)\s*•\s*(?P<eta>[\d:-]+)\s*(?P<rate>\S+/s)?")
+_RICH = re.compile(r"(?P<n>\d+)/(?P<total>\d+)\s+(?P<elapsed>\d+:\d\d:\d\d)"
+                   r"\s*•\s*(?P<eta>[\d:-]+)\s*(?P<rate>\S+/s)?")
 _LABEL = re.compile(r"^\s*(?P<label>[^|%]*?):\s*\d{1,3}%\|")
 _UNITS = {"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
 
@@ -33,7 +37,8 @@ def _number(text: str) -> float:
 
 
 def parse_seconds(text: str | None) -> float | None:
-    """``00:05``, ``1:02:03``, ``5s``, ``250ms``, ``1h02m`` -> seconds; None when unknown (``?``)."""
+    """``00:05``, ``1:02:03``, ``5s``, ``250ms``, ``1h02m`` -> seconds; None when unknown
+    (``?``)."""
     if not text:
         return None
     text = text.strip()
@@ -80,7 +85,8 @@ def parse_progress(line: str, source: str = "") -> RunProgress | None:
                 return None
             label = _LABEL.match(line)
             return RunProgress(done, total, source, parse_seconds(match["eta"]),
-                               (match["rate"] or "").strip(), label["label"].strip() if label else "")
+                               (match["rate"] or "").strip(),
+                               label["label"].strip() if label else "")
     if "[" in line:
         match = _KERAS2.match(line)
         if match:

@@ -5,7 +5,8 @@ subscribers (the panel). It is also where a run's output becomes records that ou
 in its folder ``<home>/runs/<name>/``, each written as things happen:
 
 - ``logs.txt``: every finished line (its last frame, colours stripped), flushed with each batch;
-- ``metrics.jsonl``: one JSON object per metric value found in the log (:mod:`fairing_magics.metrics`);
+- ``metrics.jsonl``: one JSON object per metric value found in the log
+  (:mod:`fairing_magics.metrics`);
 - ``run.json``: phase, stages with their durations, owner kernel, process, heartbeat. Rewritten on
   every phase and stage change and every ``HEARTBEAT_SECONDS`` while the run goes on;
 - ``displays/``: the program's rich outputs (``display()``, figures, the cell's final value), put
@@ -59,8 +60,8 @@ CANCEL_FILE = "cancel.json"
 TAIL_LINES = 40
 HEARTBEAT_SECONDS = 5.0
 #: Lower-case fragments without which no credential :func:`redact` masks can be in a text.
-_SECRET_HINTS = ("://", "authorization", "bearer", "akia", "asia", "aroa", "aida", "secret", "token",
-                 "passw", '"auth"', "eyj")
+_SECRET_HINTS = ("://", "authorization", "bearer", "akia", "asia", "aroa", "aida", "secret",
+                 "token", "passw", '"auth"', "eyj")
 
 
 def redact_lines(lines: tuple[str, ...]) -> tuple[str, ...]:
@@ -162,7 +163,8 @@ class Run:
         self.suppress_next_display = False
         self.cancelled_by = ""  # who cancelled the run, when not the kernel: "the panel"
         self.save_record()
-        threading.Thread(target=self._heartbeat, name=f"fairing-heartbeat-{name}", daemon=True).start()
+        threading.Thread(target=self._heartbeat, name=f"fairing-heartbeat-{name}",
+                         daemon=True).start()
 
     # -- what backends call -------------------------------------------------------------
     def emit(self, event) -> None:
@@ -223,7 +225,8 @@ class Run:
     def _record_lines(self, event: ev.LogLines) -> list[object]:
         """Under the lock: the lines go to logs.txt and the tail; metrics and a finished bar out."""
         lines = event.lines
-        plain = tuple(strip_ansi(line) for line in lines) if any("\x1b" in line for line in lines) else lines
+        plain = (tuple(strip_ansi(line) for line in lines) if any("\x1b" in line for line in lines)
+                 else lines)
         prefix = f"[{event.source}] " if event.source else ""
         if prefix:
             self._log.write("".join(prefix + line + "\n" for line in plain))
@@ -255,8 +258,9 @@ class Run:
         self.process = {"pid": pid, "host": socket.gethostname(), "start": process_start(pid)}
         self.save_record()
 
-    def finish(self, phase: str, summary: str | Callable[[str], str], *, error: FairingError | None = None,
-               outputs: dict | None = None, result=None) -> None:
+    def finish(self, phase: str, summary: str | Callable[[str], str], *,
+               error: FairingError | None = None, outputs: dict | None = None,
+               result=None) -> None:
         """End the run (once): set the final phase, outputs (and the cell's final value) or error,
         and wake waiters.
         ``summary`` may be a function of the run's duration as text (``"2.3 s"``), so that the
@@ -289,7 +293,8 @@ class Run:
         try:
             store_run_records(storage, self.name, self.folder)
         except FairingError as exc:
-            self.emit(ev.Notice(f"the run's log and records were not kept in {storage}: {exc}", "warning"))
+            self.emit(ev.Notice(f"the run's log and records were not kept in {storage}: {exc}",
+                                "warning"))
 
     # -- what users call ----------------------------------------------------------------
     @property
@@ -351,7 +356,8 @@ class Run:
                 self.cancelled_by = by
             self._cancel()
 
-    def wait(self, timeout: float | None = None, *, poll: Callable[[], object] | None = None) -> Run:
+    def wait(self, timeout: float | None = None, *,
+             poll: Callable[[], object] | None = None) -> Run:
         """Block until the run ends; raise its error if it failed. Returns the run.
 
         ``poll`` is called about ten times a second while waiting (the panel's widget events)."""
@@ -413,7 +419,8 @@ class Run:
                 "duration": round(self.duration, 3),
                 "image": self.image,
                 "outputs": list(self.requested_outputs),
-                "stages": [{"name": s, "state": self.stages[s][0], "seconds": round(self.stages[s][1], 3),
+                "stages": [{"name": s, "state": self.stages[s][0],
+                            "seconds": round(self.stages[s][1], 3),
                             "detail": self.stage_details.get(s, "")}
                            for s in self.stages_shown if s in self.stages],
                 "lines": self.line_count,
@@ -457,7 +464,8 @@ def raise_for_run(run: Run) -> None:
     if run.error is not None:
         raise run.error
     if run.phase != ev.SUCCEEDED and run.done:
-        raise JobFailed(f"run {run.name} ended {run.phase}", phase=run.phase, last_lines=tuple(run.tail()))
+        raise JobFailed(f"run {run.name} ended {run.phase}", phase=run.phase,
+                        last_lines=tuple(run.tail()))
 
 
 class RunBook:
@@ -553,12 +561,14 @@ def settle_record(folder: Path, record: dict) -> dict:
         return record
     if record.get("backend") != "local":
         return {**record, "phase": ev.DETACHED,
-                "summary": f"its kernel is gone; the run goes on: %fairing_logs {record.get('name')}"}
+                "summary": "its kernel is gone; the run goes on: "
+                           f"%fairing_logs {record.get('name')}"}
     ended = end_process(record.get("process"))
     owner = record.get("owner") or {}
     record = {**record, "phase": ev.LOST, "finished_at": record.get("heartbeat_at") or time.time(),
               "summary": f"its kernel (pid {owner.get('pid')}) is gone; {ended}"}
-    record["duration"] = round(record["finished_at"] - (record.get("started_at") or record["finished_at"]), 3)
+    record["duration"] = round(record["finished_at"]
+                               - (record.get("started_at") or record["finished_at"]), 3)
     clean = {k: v for k, v in record.items() if k != "folder"}
     try:
         save_record(Path(folder), clean)

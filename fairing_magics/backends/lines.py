@@ -71,7 +71,8 @@ def _sgr(style: str, params: str) -> str:
         elif 40 <= code <= 47 or 100 <= code <= 107 or code == 49:
             attrs = [a for a in attrs if not _is_bg(a)] + ([] if code == 49 else [v])
         elif code in (22, 23, 24, 25, 27, 28, 29):
-            off = {22: ("1", "2"), 23: ("3",), 24: ("4",), 25: ("5",), 27: ("7",), 28: ("8",), 29: ("9",)}[code]
+            off = {22: ("1", "2"), 23: ("3",), 24: ("4",), 25: ("5",), 27: ("7",), 28: ("8",),
+                   29: ("9",)}[code]
             attrs = [a for a in attrs if a not in off]
         elif v not in attrs:
             attrs.append(v)
@@ -80,11 +81,13 @@ def _sgr(style: str, params: str) -> str:
 
 
 def _is_fg(attr: str) -> bool:
-    return attr.startswith("38;") or (attr.isdigit() and (30 <= int(attr) <= 37 or 90 <= int(attr) <= 97))
+    return attr.startswith("38;") or (attr.isdigit()
+                                      and (30 <= int(attr) <= 37 or 90 <= int(attr) <= 97))
 
 
 def _is_bg(attr: str) -> bool:
-    return attr.startswith("48;") or (attr.isdigit() and (40 <= int(attr) <= 47 or 100 <= int(attr) <= 107))
+    return attr.startswith("48;") or (attr.isdigit()
+                                      and (40 <= int(attr) <= 47 or 100 <= int(attr) <= 107))
 
 
 class Terminal:
@@ -156,7 +159,8 @@ class Terminal:
             return None
         segment = text[start:stop]
         row = self._rows[-1]
-        self._rows[-1] = segment if erase or len(segment) >= len(row) else segment + row[len(segment):]
+        self._rows[-1] = (segment if erase or len(segment) >= len(row)
+                          else segment + row[len(segment):])
         self._redrawn[-1] = True
         if stop != end:
             self._saved = (self._r, len(segment))
@@ -201,9 +205,10 @@ class Terminal:
 
     # -- the screen ----------------------------------------------------------------------
     def _simple(self) -> bool:
-        return (self._r == len(self._rows) - 1 and self._c == len(self._rows[-1]) and not self._style
-                and self._styles[-1] is None and self._saved is None and self._depth == 0
-                and len(self._rows) == 1 and not self._redrawn[0] and self._marker_row < 0)
+        return (self._r == len(self._rows) - 1 and self._c == len(self._rows[-1])
+                and not self._style and self._styles[-1] is None and self._saved is None
+                and self._depth == 0 and len(self._rows) == 1 and not self._redrawn[0]
+                and self._marker_row < 0)
 
     def _fast(self, text: str, finished: list[str]) -> tuple[str, ...]:
         """Plain text at the end of a plain last row: lines are what ``split`` says."""
@@ -444,7 +449,8 @@ class LineSplitter:
         return self.terminal.live()
 
     def close(self) -> tuple[str, ...]:
-        """The rows left (a last unterminated line, rows still live); the splitter is empty after."""
+        """The rows left (a last unterminated line, rows still live); the splitter is empty
+        after."""
         lines = self.terminal.feed(self._decoder.decode(b"", final=True))
         return lines + self.terminal.close()
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from fairing_magics.capture.requirements import is_stdlib
 from fairing_magics.errors import CaptureError
 
-SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints", ".venv", "venv", ".mypy_cache",
-                           ".pytest_cache", "node_modules"})
+SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints", ".venv", "venv",
+                          ".mypy_cache", ".pytest_cache", "node_modules"})
 
 
 @dataclass
@@ -75,7 +75,8 @@ def local_path(name: str, cwd: Path) -> Path | None:
         rel = path.relative_to(cwd)
     except ValueError:
         return None
-    if any(part in ("site-packages", "dist-packages") or part in SKIPPED_DIRS for part in rel.parts):
+    if any(part in ("site-packages", "dist-packages") or part in SKIPPED_DIRS
+           for part in rel.parts):
         return None
     return path
 
@@ -133,12 +134,14 @@ def collect_local_modules(modules: Iterable[str], cwd: Path, data_limit: int = 0
             parent = name.rpartition(".")[0]
             if parent and parent in seen and parent in result.modules:
                 continue  # "from pkg import attribute": not a submodule
-            if not is_stdlib(name) and name.split(".")[0] not in {m.split(".")[0] for m in result.modules}:
+            if not is_stdlib(name) and name.split(".")[0] not in {m.split(".")[0]
+                                                                  for m in result.modules}:
                 result.third_party.add(name.split(".")[0])
             continue
         result.modules.add(name)
         rel = path.relative_to(cwd).as_posix()
-        expected = name.replace(".", "/") + ("/__init__.py" if path.name == "__init__.py" else ".py")
+        expected = name.replace(".", "/") + ("/__init__.py" if path.name == "__init__.py"
+                                             else ".py")
         if rel != expected:
             result.notes.append(
                 f"local module {name} is {rel}; the runtime imports from the working folder, "

@@ -48,7 +48,8 @@ def _rebuilt_by_source(value) -> bool:
     (defined from source too), modules, and immutable singletons."""
     if isinstance(value, types.ModuleType) or value is None or isinstance(value, (bool, type(...))):
         return True
-    return getattr(value, "__module__", None) == "__main__" and (isinstance(value, type) or callable(value))
+    return (getattr(value, "__module__", None) == "__main__"
+            and (isinstance(value, type) or callable(value)))
 
 
 def _unchanged(node: ast.AST | None, value) -> bool:
@@ -68,7 +69,8 @@ def _definition_node(source: str, name: str):
     except SyntaxError:
         return None
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                and node.name == name):
             return node
     return None
 
@@ -91,7 +93,8 @@ def live_state(name: str, obj, source: str) -> LiveState:
 def _function_state(name: str, func: types.FunctionType, node, state: LiveState) -> None:
     args = node.args
     wrapped = func
-    while getattr(wrapped, "__wrapped__", None) is not None and isinstance(wrapped.__wrapped__, types.FunctionType):
+    while (getattr(wrapped, "__wrapped__", None) is not None
+           and isinstance(wrapped.__wrapped__, types.FunctionType)):
         wrapped = wrapped.__wrapped__
     if wrapped is func:  # the defaults in the source are this function's own
         positional = [*getattr(args, "posonlyargs", []), *args.args]
@@ -101,10 +104,12 @@ def _function_state(name: str, func: types.FunctionType, node, state: LiveState)
             for index, (expr, value) in enumerate(zip(args.defaults, defaults, strict=True)):
                 if not _unchanged(expr, value):
                     state.patch.setdefault("defaults", {})[index] = value
-                    state.notes.append(f"{name}: default of {names[index]!r} (changed since its cell ran)")
+                    state.notes.append(f"{name}: default of {names[index]!r} "
+                                       "(changed since its cell ran)")
         kwdefaults = func.__kwdefaults__ or {}
         for arg, expr in zip(args.kwonlyargs, args.kw_defaults, strict=True):
-            if expr is not None and arg.arg in kwdefaults and not _unchanged(expr, kwdefaults[arg.arg]):
+            if (expr is not None and arg.arg in kwdefaults
+                    and not _unchanged(expr, kwdefaults[arg.arg])):
                 state.patch.setdefault("kwdefaults", {})[arg.arg] = kwdefaults[arg.arg]
                 state.notes.append(f"{name}: default of {arg.arg!r} (changed since its cell ran)")
     for index, cell in enumerate(func.__closure__ or ()):

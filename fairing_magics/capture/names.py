@@ -302,7 +302,8 @@ class _Walker(ast.NodeVisitor):
         scope = _Scope("function", self.scope, deferred=True)
         scope.global_decls = collector.global_decls
         scope.nonlocal_decls = collector.nonlocal_decls
-        scope.names = (collector.names | _arg_names(args)) - collector.global_decls - collector.nonlocal_decls
+        scope.names = ((collector.names | _arg_names(args))
+                       - collector.global_decls - collector.nonlocal_decls)
         outer, self.scope = self.scope, scope
         try:
             for stmt in body if isinstance(body, list) else [body]:
@@ -336,8 +337,9 @@ class _Walker(ast.NodeVisitor):
 
     def visit_TypeAlias(self, node) -> None:  # Python 3.12+: type X[T] = ...
         outer = self._enter_type_params(node) or self.scope
-        self._enter_function(node, ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[],
-                                                 defaults=[]), [ast.Expr(node.value)])
+        self._enter_function(node, ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
+                                                 kw_defaults=[], defaults=[]),
+                             [ast.Expr(node.value)])
         self.scope = outer
         self._bind(node.name.id)
 
@@ -456,7 +458,8 @@ def find_free_names(tree: ast.Module) -> FreeNames:
             if name not in reached:
                 reached.add(name)
                 frontier.append(name)
-    lazy = frozenset(name for name, immediate in free.items() if not immediate and name not in reached)
+    lazy = frozenset(name for name, immediate in free.items()
+                     if not immediate and name not in reached)
     return FreeNames(free=free, bound=frozenset(walker.bound_anywhere),
                      star_imports=tuple(walker.star_imports), lazy=lazy)
 

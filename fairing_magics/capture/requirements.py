@@ -46,9 +46,8 @@ KNOWN_DISTRIBUTIONS = {
 }
 
 # Modules a fresh interpreter has without installing anything.
-STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | frozenset(sys.builtin_module_names) | {
-    "__future__", "__main__",
-}
+STDLIB = (frozenset(getattr(sys, "stdlib_module_names", ()))
+          | frozenset(sys.builtin_module_names) | {"__future__", "__main__"})
 
 
 def is_stdlib(module: str) -> bool:
@@ -81,7 +80,8 @@ def _dist_facts(dist: str) -> tuple[str, str, bool, str] | None:
         except ValueError:
             continue
         if direct.get("dir_info", {}).get("editable"):
-            return name, version, False, "editable install from " + direct.get("url", "a local folder")
+            return (name, version, False,
+                    "editable install from " + direct.get("url", "a local folder"))
         if str(direct.get("url", "")).startswith("file:"):
             return name, version, False, "installed from local path " + direct["url"]
     return name, version, True, ""
@@ -123,7 +123,8 @@ def _owns(dist: str, module: str) -> bool:
 
 def _is_namespace_package(top: str) -> bool:
     module = sys.modules.get(top)
-    return module is not None and getattr(module, "__file__", None) is None and hasattr(module, "__path__")
+    return (module is not None and getattr(module, "__file__", None) is None
+            and hasattr(module, "__path__"))
 
 
 def find_package(module: str) -> PackageInfo | None:
@@ -197,7 +198,8 @@ def _loaded_with(modules: frozenset[str], candidates: frozenset[str]) -> frozens
                 seen.add(required)
                 queue.append(required)
     return frozenset(name for name in candidates if not is_stdlib(name)
-                     for info in [find_package(name)] if info is not None and _normalized(info.dist) in seen)
+                     for info in [find_package(name)]
+                     if info is not None and _normalized(info.dist) in seen)
 
 
 def is_runtime_module(name: str) -> bool:
@@ -207,7 +209,8 @@ def is_runtime_module(name: str) -> bool:
     package whose extension made it is pinned already, so there is nothing to install or say.
     (A public module made at run time, e.g. by the notebook, still gets its note.)"""
     module = sys.modules.get(name)
-    return (name.startswith("_") and module is not None and getattr(module, "__spec__", None) is None
+    return (name.startswith("_") and module is not None
+            and getattr(module, "__spec__", None) is None
             and getattr(module, "__file__", None) is None and not hasattr(module, "__path__"))
 
 
@@ -222,18 +225,22 @@ def pin_requirements(modules: set[str]) -> tuple[tuple[PackageInfo, ...], tuple[
     keys = set()
     for module in modules:
         parts = module.split(".")
-        keys.add(".".join(parts[:2]) if len(parts) > 1 and _is_namespace_package(parts[0]) else parts[0])
+        keys.add(".".join(parts[:2]) if len(parts) > 1 and _is_namespace_package(parts[0])
+                 else parts[0])
     for key in sorted(keys):
         if is_stdlib(key) or key in packages or is_runtime_module(key):
             continue
         info = find_package(key)
         if info is None:
-            notes.append(f"module {key!r} comes from no installed distribution; it is not in requirements.txt")
+            notes.append(f"module {key!r} comes from no installed distribution; "
+                         "it is not in requirements.txt")
             continue
         packages[key] = info
     return tuple(packages.values()), tuple(notes)
 
 
 def requirement_lines(packages: tuple[PackageInfo, ...]) -> tuple[str, ...]:
-    """``dist==version`` for every reproducible package, sorted by distribution name, deduplicated."""
-    return tuple(sorted({f"{p.dist}=={p.version}" for p in packages if p.reproducible}, key=str.lower))
+    """``dist==version`` for every reproducible package, sorted by distribution name,
+    deduplicated."""
+    return tuple(sorted({f"{p.dist}=={p.version}" for p in packages if p.reproducible},
+                        key=str.lower))

@@ -61,7 +61,8 @@ def names_in_expression(text: str) -> tuple[str, ...]:
         return tuple(dict.fromkeys(re.findall(r"(?<![\w.])[A-Za-z_]\w*", text)))
     for token in tokens:
         if token.type == tokenize.NAME and not keyword.iskeyword(token.string):
-            if not (previous is not None and previous.type == tokenize.OP and previous.string == "."):
+            if not (previous is not None and previous.type == tokenize.OP
+                    and previous.string == "."):
                 found.append(token.string)
         if token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
             previous = token
@@ -88,7 +89,8 @@ def _strings(node: ast.AST) -> list[str]:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return [node.value]
     if isinstance(node, ast.JoinedStr):
-        return [v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+        return [v.value for v in node.values
+                if isinstance(v, ast.Constant) and isinstance(v.value, str)]
     return []
 
 
@@ -97,7 +99,8 @@ def names_in_strings(tree: ast.AST) -> tuple[str, ...]:
     texts: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and _call_name(node) in EVALUATORS:
-            arguments = list(node.args[:1]) + [k.value for k in node.keywords if k.arg in _STRING_KEYWORDS]
+            arguments = list(node.args[:1]) + [k.value for k in node.keywords
+                                               if k.arg in _STRING_KEYWORDS]
             for argument in arguments:
                 if EVALUATORS[_call_name(node)] == SHELL:
                     texts.extend(_shell_fields(text) for text in _strings(argument))
@@ -144,13 +147,15 @@ def _submodules_imported_by(package_file: str, package: str) -> frozenset[str]:
         if isinstance(node, ast.ImportFrom):
             module = node.module or ""
             if node.level == 1:
-                found.update(a.name for a in node.names) if not module else found.add(module.split(".")[0])
+                (found.update(a.name for a in node.names) if not module
+                 else found.add(module.split(".")[0]))
             elif module == package:
                 found.update(a.name for a in node.names)
             elif module.startswith(prefix):
                 found.add(module[len(prefix):].split(".")[0])
         elif isinstance(node, ast.Import):
-            found.update(a.name[len(prefix):].split(".")[0] for a in node.names if a.name.startswith(prefix))
+            found.update(a.name[len(prefix):].split(".")[0] for a in node.names
+                         if a.name.startswith(prefix))
     return frozenset(found)
 
 
@@ -175,7 +180,8 @@ def attribute_chains(tree: ast.AST) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(dict.fromkeys(out))
 
 
-def submodule_imports(chains: Iterable[tuple[str, tuple[str, ...]]], modules: Mapping[str, str]) -> tuple[str, ...]:
+def submodule_imports(chains: Iterable[tuple[str, tuple[str, ...]]],
+                      modules: Mapping[str, str]) -> tuple[str, ...]:
     """Dotted names of submodules reached by the attribute ``chains`` (see :func:`attribute_chains`)
     from the captured modules ``modules`` ({bound name: module name}) that their package does
     not import itself (see above)."""
@@ -189,9 +195,11 @@ def submodule_imports(chains: Iterable[tuple[str, tuple[str, ...]]], modules: Ma
             if not isinstance(child, types.ModuleType):
                 break
             package_file = getattr(module, "__file__", None) or ""
-            imported = _submodules_imported_by(package_file, module.__name__) if package_file else {"*"}
-            if (child.__name__ == f"{module.__name__}.{attr}" and package_file.endswith("__init__.py")
-                    and attr not in imported and "*" not in imported):
+            imported = (_submodules_imported_by(package_file, module.__name__) if package_file
+                        else {"*"})
+            if (child.__name__ == f"{module.__name__}.{attr}"
+                    and package_file.endswith("__init__.py") and attr not in imported
+                    and "*" not in imported):
                 found.add(child.__name__)
             module = child
     return tuple(sorted(found))

@@ -44,7 +44,8 @@ class PythonSource:
 
     def notes_between(self, first: int, last: int) -> tuple[str, ...]:
         """The notes about lines ``first``..``last`` (1-based, inclusive)."""
-        return tuple(n for n, line in zip(self.notes, self.note_lines, strict=True) if first <= line <= last)
+        return tuple(n for n, line in zip(self.notes, self.note_lines, strict=True)
+                     if first <= line <= last)
 
 
 _TRANSFORMER = None
@@ -96,18 +97,22 @@ def _translate_statement(method: str, args: list, indent: str, depth: int) -> tu
         if name in _TIMING and line.strip():
             return [indent + line.strip()], f"{label}: runs the statement, without timing"
         if name == "env" and line.strip():
-            key, _, value = line.strip().partition("=") if "=" in line else line.strip().partition(" ")
+            key, _, value = (line.strip().partition("=") if "=" in line
+                             else line.strip().partition(" "))
             return ([indent + f"__import__('os').environ[{key.strip()!r}] = {value.strip()!r}"],
                     f"{label}: translated to os.environ")
         if name == "cd" and line.strip():
-            return [indent + f"__import__('os').chdir({line.strip()!r})"], f"{label}: translated to os.chdir"
+            return ([indent + f"__import__('os').chdir({line.strip()!r})"],
+                    f"{label}: translated to os.chdir")
         if name in ("pip", "conda", "mamba") and "install" in line:
-            return [indent + "pass"], f"{label}: dropped (use --requirements FILE to install packages)"
+            return ([indent + "pass"],
+                    f"{label}: dropped (use --requirements FILE to install packages)")
         return [indent + "pass"], f"{label}: dropped (IPython only)"
     if method == "system":
         command = args[0]
         if _INSTALLERS.match(command):
-            return [indent + "pass"], f"{label}: dropped (use --requirements FILE to install packages)"
+            return ([indent + "pass"],
+                    f"{label}: dropped (use --requirements FILE to install packages)")
         return ([indent + f"__import__('subprocess').run({_expanded(command)}, shell=True)"],
                 f"{label}: translated to subprocess.run")
     if method == "run_cell_magic" and depth == 0:
@@ -143,8 +148,10 @@ def _writefile(indent: str, line: str, body: str) -> tuple[list[str], str]:
     append = "-a" in words or "--append" in words
     target = [w for w in words if not w.startswith("-")][-1]
     verb = "Appending to" if append else "Overwriting"
-    return ([indent + f"print(({verb + ' '!r} if __import__('os').path.exists({target!r}) else 'Writing ') + {target!r})",
-             indent + f"open({target!r}, {'a' if append else 'w'!r}, encoding='utf-8').write({body!r})"],
+    return ([indent + f"print(({verb + ' '!r} if __import__('os').path.exists({target!r}) "
+                      f"else 'Writing ') + {target!r})",
+             indent + f"open({target!r}, {'a' if append else 'w'!r}, encoding='utf-8')"
+                      f".write({body!r})"],
             f"%%writefile {target}: writes the file in the job's working folder, as in the kernel")
 
 
@@ -152,8 +159,9 @@ def _translate_expression(method: str, args: list) -> tuple[str, str] | None:
     """Replacement text for an IPython call used as a value (``x = !ls``)."""
     label = _label(method, args)
     if method == "getoutput":
-        return (f"__import__('subprocess').run({_expanded(args[0])}, shell=True, capture_output=True, "
-                f"text=True).stdout.splitlines()", f"{label}: translated to subprocess output lines")
+        return (f"__import__('subprocess').run({_expanded(args[0])}, shell=True, "
+                f"capture_output=True, text=True).stdout.splitlines()",
+                f"{label}: translated to subprocess output lines")
     if method == "run_line_magic" and args[0] in _TIMING and args[1].strip():
         return f"({args[1].strip()})", f"{label}: evaluates the expression, without timing"
     if method == "run_line_magic" and args[0] == "pwd":
@@ -174,7 +182,8 @@ def _splice(text: str, tree: ast.Module, depth: int) -> tuple[str, list[tuple[in
             new, note = _translate_statement(call[0], call[1], indent, depth)
             edits.append((node.lineno - 1, node.end_lineno - 1, new))
             notes.append((node.lineno, note))
-        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+        elif (isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+              and node.value is not None):
             call = _ipython_call(node.value)
             if call is None:
                 continue
@@ -205,7 +214,8 @@ def _to_python(cell: str, depth: int = 0) -> PythonSource:
         tree = ast.parse(text)
     except SyntaxError as exc:
         raise CaptureError(
-            f"the cell has a syntax error on line {exc.lineno}: {exc.msg}. Fix it and run the cell again."
+            f"the cell has a syntax error on line {exc.lineno}: {exc.msg}. "
+            "Fix it and run the cell again."
         ) from None
     if "get_ipython" not in text:
         return PythonSource(text, tree)
@@ -218,12 +228,14 @@ def _to_python(cell: str, depth: int = 0) -> PythonSource:
             "write that line in plain Python."
         ) from None
     notes.sort()
-    return PythonSource(new_text, new_tree, tuple(n for _, n in notes), tuple(line for line, _ in notes))
+    return PythonSource(new_text, new_tree, tuple(n for _, n in notes),
+                        tuple(line for line, _ in notes))
 
 
 @lru_cache(maxsize=4096)
 def to_python(cell: str) -> PythonSource:
-    """``cell`` (which may hold IPython syntax) as plain Python; raises CaptureError on a syntax error.
+    """``cell`` (which may hold IPython syntax) as plain Python; raises CaptureError on a syntax
+    error.
 
     Cached by cell text: history cells are converted once per kernel, not once per capture.
     """

@@ -61,7 +61,8 @@ class Server(Protocol):
 
 SHOWN_LINES = 20
 _SERVER_REFUSAL = re.compile(r"fairing-serve: cannot serve model '[^']*': (.+)")
-_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?_*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Failed)\b.*")
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?_*[A-Z]\w*"
+                             r"(?:Error|Exception|Exit|Interrupt|Failed)\b.*")
 
 
 def crash_cause(lines: list[str]) -> str:
@@ -94,7 +95,8 @@ def server_failure(subject: str, what: str, lines: list[str], *, hint: str = "",
         advice = "fix that and deploy again"
     else:
         advice = "read its log below, fix the model or its packages and deploy again"
-    first = f"{subject} {what}" + (f": {cause}" if cause else "") + f". {advice[0].upper()}{advice[1:]}."
+    first = (f"{subject} {what}" + (f": {cause}" if cause else "")
+             + f". {advice[0].upper()}{advice[1:]}.")
     shown = "\n".join("  " + line for line in lines) or "  (no output)"
     error = (FairingTimeout if timeout else DeployError)(f"{first}\nIts last lines:\n{shown}")
     error.last_lines = tuple(lines)
@@ -103,7 +105,8 @@ def server_failure(subject: str, what: str, lines: list[str], *, hint: str = "",
 
 def wait_until_ready(request, model_name: str, *, deadline: float, timeout: float,
                      ended: Callable[[], str], pause: Callable[[float], None],
-                     failure: Callable[..., DeployError], emit: Callable[[object], None] | None = None) -> None:
+                     failure: Callable[..., DeployError],
+                     emit: Callable[[object], None] | None = None) -> None:
     """Probe ``GET /v1/models/NAME`` with ``request`` until it answers 200 (the local and docker
     deployers share it), as the ``ready`` stage: ``emit`` gets it ``running`` with the attempt
     count and the last answer (``attempt 3: 503``) after each probe, then ``done`` or ``failed``
@@ -120,14 +123,15 @@ def wait_until_ready(request, model_name: str, *, deadline: float, timeout: floa
     started = time.perf_counter()
     emit(ev.StageChanged("ready", "running"))
     try:
-        _probe_until_ready(request, model_name, deadline=deadline, timeout=timeout, ended=ended, pause=pause,
-                           failure=failure, emit=emit)
+        _probe_until_ready(request, model_name, deadline=deadline, timeout=timeout, ended=ended,
+                           pause=pause, failure=failure, emit=emit)
     except BaseException:
         emit(ev.StageChanged("ready", "failed", time.perf_counter() - started))
         raise
 
 
-def _probe_until_ready(request, model_name, *, deadline, timeout, ended, pause, failure, emit) -> None:
+def _probe_until_ready(request, model_name, *, deadline, timeout, ended, pause, failure,
+                       emit) -> None:
     from fairing_magics import events as ev
 
     delay = 0.05
@@ -158,7 +162,8 @@ def http_request(url: str, method: str, path: str, body: bytes | None = None,
                  timeout: float = 60.0) -> tuple[int, bytes]:
     """One plain HTTP request; returns (status, body) for any status; OSError when unreachable."""
     request = urllib.request.Request(url.rstrip("/") + path, data=body, method=method,
-                                     headers={"Content-Type": "application/json"} if body is not None else {})
+                                     headers={"Content-Type": "application/json"}
+                                     if body is not None else {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             return reply.status, reply.read()
@@ -190,7 +195,8 @@ def encode_instances(x: Any) -> list | dict:
         return x
     if isinstance(x, tuple):
         return list(x)
-    raise TypeError(f"predict() takes a list, a numpy array or a pandas DataFrame, not a {type(x).__name__}")
+    raise TypeError("predict() takes a list, a numpy array or a pandas DataFrame, "
+                    f"not a {type(x).__name__}")
 
 
 def _json_default(value):
@@ -214,7 +220,8 @@ def decode_predictions(predictions: Any) -> Any:
 
 
 class Endpoint:
-    """A live prediction endpoint (see the module docstring). Made by :func:`fairing_magics.deploy.deploy`."""
+    """A live prediction endpoint (see the module docstring). Made by
+    :func:`fairing_magics.deploy.deploy`."""
 
     def __init__(self, name: str, server: Server, *, model: str = "", source: str = "",
                  on_delete=None):
@@ -245,7 +252,8 @@ class Endpoint:
 
     @property
     def status(self) -> str:
-        """``Ready``, ``Deleted``, or what is wrong (``Stopped (exit 1)``, ``Unavailable (0/2 ready)``)."""
+        """``Ready``, ``Deleted``, or what is wrong (``Stopped (exit 1)``,
+        ``Unavailable (0/2 ready)``)."""
         server = self._server
         return DELETED if server is None else server.status()
 
@@ -257,11 +265,13 @@ class Endpoint:
         """
         reply = self.request({"instances": encode_instances(x)}, timeout=timeout)
         if not isinstance(reply, dict) or "predictions" not in reply:
-            raise PredictionError(f"endpoint {self.name} answered without predictions: {str(reply)[:200]}")
+            raise PredictionError(f"endpoint {self.name} answered without predictions: "
+                                  f"{str(reply)[:200]}")
         return decode_predictions(reply["predictions"])
 
     def request(self, body: Any, *, timeout: float = 60.0) -> Any:
-        """POST ``body`` (any JSON value, or raw bytes) to ``:predict``; return the decoded reply."""
+        """POST ``body`` (any JSON value, or raw bytes) to ``:predict``; return the decoded
+        reply."""
         server = self._require_server()
         data = body if isinstance(body, bytes) else json.dumps(body, default=_json_default,
                                                                allow_nan=False).encode()
@@ -298,8 +308,8 @@ class Endpoint:
         if server is not None and view is not None:
             from fairing_magics import events as ev
 
-            view.handle(ev.PhaseChanged(DELETED, f"removed {time.strftime('%H:%M:%S')}; %fairing_deploy "
-                                                 "serves it again"))
+            view.handle(ev.PhaseChanged(DELETED, f"removed {time.strftime('%H:%M:%S')}; "
+                                                 "%fairing_deploy serves it again"))
             refresh = getattr(view, "refresh_display", None)
             if refresh is not None:
                 refresh()
@@ -321,7 +331,8 @@ class Endpoint:
     def _require_server(self) -> Server:
         server = self._server
         if server is None:
-            raise DeployError(f"endpoint {self.name} was deleted; deploy it again with %fairing_deploy")
+            raise DeployError(f"endpoint {self.name} was deleted; "
+                              "deploy it again with %fairing_deploy")
         return server
 
     # -- display -----------------------------------------------------------------------------
@@ -336,7 +347,8 @@ class Endpoint:
         url = html.escape(self.predict_url)
         link = f'<code>POST {url}</code>' if url else "-"
         rows = [("status", f'<b style="color:{colour}">{html.escape(status)}</b>'),
-                ("backend", html.escape(self.backend or "-")), ("model", html.escape(self.model or "?")),
+                ("backend", html.escape(self.backend or "-")),
+                ("model", html.escape(self.model or "?")),
                 ("from", html.escape(self.source or "-")), ("predict", link),
                 ("revision", str(self.revision))]
         cells = "".join(f'<tr><td style="text-align:left;color:#555">{k}</td>'

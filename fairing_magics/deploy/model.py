@@ -92,19 +92,22 @@ def describe_object(obj: Any) -> str:
     module = (kind.__module__ or "").split(".")[0]
     if callable(obj) and not hasattr(obj, "predict") and hasattr(obj, "__qualname__"):
         return f"function {obj.__qualname__}"
-    return f"{kind.__qualname__} ({module})" if module not in ("builtins", "__main__") else kind.__qualname__
+    return (f"{kind.__qualname__} ({module})" if module not in ("builtins", "__main__")
+            else kind.__qualname__)
 
 
 def check_servable(model: Any) -> None:
     """Refuse what serve.py could not call: neither a ``predict`` method nor a callable."""
     if isinstance(model, type):
-        raise ConfigError(f"the model is the {describe_object(model)} itself, which has no predict() "
-                          "of its own: create and fit one (model = LinearRegression().fit(x, y)), "
-                          "then deploy that")
-    if callable(getattr(model, "predict", None)) or (callable(model) and not isinstance(model, type)):
+        raise ConfigError(f"the model is the {describe_object(model)} itself, which has no "
+                          "predict() of its own: create and fit one "
+                          "(model = LinearRegression().fit(x, y)), then deploy that")
+    if callable(getattr(model, "predict", None)) or (callable(model)
+                                                     and not isinstance(model, type)):
         return
-    raise ConfigError(f"the model is a {describe_object(model)}, which has no predict() method and is "
-                      "not callable: deploy a fitted estimator, a pipeline, or a function f(x)")
+    raise ConfigError(f"the model is a {describe_object(model)}, which has no predict() method "
+                      "and is not callable: deploy a fitted estimator, a pipeline, or a function "
+                      "f(x)")
 
 
 def pickle_modules(data: bytes) -> set[str]:
@@ -135,7 +138,8 @@ def pickle_modules(data: bytes) -> set[str]:
                 want_subimport = attr in _SUBIMPORTS
                 pushed.append(None)
             elif name == "STACK_GLOBAL":
-                module, attr = (pushed[-2:] + [None, None])[:2] if len(pushed) >= 2 else (None, None)
+                module, attr = ((pushed[-2:] + [None, None])[:2] if len(pushed) >= 2
+                                else (None, None))
                 if isinstance(module, str):
                     modules.add(module)
                 want_subimport = attr in _SUBIMPORTS
@@ -149,7 +153,8 @@ def pickle_modules(data: bytes) -> set[str]:
     return {m for m in modules if m and not m.startswith("__")}
 
 
-def find_requirements(pickles: list[bytes], extra_modules: set[str] = frozenset()) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def find_requirements(pickles: list[bytes], extra_modules: set[str] = frozenset()
+                      ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Pinned requirements (``dist==version``) for the modules the pickles refer to, cloudpickle
     always included; and notes about modules no installed distribution provides."""
     from fairing_magics.capture.requirements import pin_requirements, requirement_lines
@@ -168,9 +173,9 @@ def _dumps(obj: Any, what: str) -> bytes:
     try:
         return cloudpickle.dumps(obj)
     except Exception as exc:  # noqa: BLE001 - any pickling failure is the user's to fix
-        raise DeployError(f"cannot pickle the {what} ({describe_object(obj)}): {type(exc).__name__}: "
-                          f"{exc}. Deploy an object cloudpickle can save (no open files, locks or "
-                          "connections in it).") from exc
+        raise DeployError(f"cannot pickle the {what} ({describe_object(obj)}): "
+                          f"{type(exc).__name__}: {exc}. Deploy an object cloudpickle can save "
+                          "(no open files, locks or connections in it).") from exc
 
 
 def package_model(model: Any, *, predictor: Any = None) -> ModelPackage:
@@ -181,7 +186,8 @@ def package_model(model: Any, *, predictor: Any = None) -> ModelPackage:
         if not (callable(predictor) or any(callable(getattr(predictor, n, None))
                                            for n in ("preprocess", "predict", "postprocess"))):
             raise ConfigError(f"the predictor is a {describe_object(predictor)}: give a function "
-                              "predict(model, x) or a class with preprocess/predict/postprocess methods")
+                              "predict(model, x) or a class with "
+                              "preprocess/predict/postprocess methods")
         members[PREDICTOR_FILE] = _dumps(predictor, "predictor")
     extra = set()
     if getattr(model, "feature_names_in_", None) is not None:
@@ -191,8 +197,10 @@ def package_model(model: Any, *, predictor: Any = None) -> ModelPackage:
     members[SERVER_FILE] = runtime_source("serve.py")
     description = describe_object(model)
     python = f"{sys.version_info[0]}.{sys.version_info[1]}.{sys.version_info[2]}"
-    package = ModelPackage(members=members, requirements=requirements, description=description, notes=notes)
-    manifest = {"model": description, "predictor": describe_object(predictor) if predictor is not None else None,
+    package = ModelPackage(members=members, requirements=requirements, description=description,
+                           notes=notes)
+    manifest = {"model": description,
+                "predictor": describe_object(predictor) if predictor is not None else None,
                 "requirements": list(requirements), "python": python, "digest": package.digest}
     members[MANIFEST_FILE] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     return ModelPackage(members=dict(sorted(members.items())), requirements=requirements,
@@ -230,8 +238,8 @@ def _unpickle(data: bytes, where: str) -> Any:
     try:
         return cloudpickle.loads(data)
     except Exception as exc:  # noqa: BLE001
-        raise DeployError(f"cannot load {where}: {type(exc).__name__}: {exc}. Use the same Python and "
-                          "packages as the run that saved it.") from exc
+        raise DeployError(f"cannot load {where}: {type(exc).__name__}: {exc}. Use the same Python "
+                          "and packages as the run that saved it.") from exc
 
 
 def load_run_model(run: str, storage) -> Any:
@@ -265,12 +273,14 @@ def load_uri_model(uri: str) -> Any:
     parsed = urllib.parse.urlsplit(uri)
     path = parsed.path if parsed.scheme in ("s3", "file") else uri
     parts = [p for p in path.split("/") if p]
-    if "runs" in parts and parts.index("runs") + 1 < len(parts) and parsed.scheme in ("s3", "file", ""):
+    if ("runs" in parts and parts.index("runs") + 1 < len(parts)
+            and parsed.scheme in ("s3", "file", "")):
         at = parts.index("runs")
         run, rest = parts[at + 1], "/".join(parts[at + 2:]) or OUTPUTS_FILE
         root = "/".join(parts[:at])
         if parsed.scheme == "s3":
-            storage = storage_for(f"s3://{parsed.netloc}/{root}" + (f"?{parsed.query}" if parsed.query else ""))
+            storage = storage_for(f"s3://{parsed.netloc}/{root}"
+                                  + (f"?{parsed.query}" if parsed.query else ""))
         else:
             storage = storage_for(("/" if path.startswith("/") else "") + root or ".")
         try:
@@ -280,7 +290,8 @@ def load_uri_model(uri: str) -> Any:
         value = _unpickle(data, uri)
         return pick_output(value, uri) if rest.endswith(OUTPUTS_FILE) else value
     if parsed.scheme == "s3":
-        raise ConfigError(f"{uri} is not a run folder of run storage (s3://bucket/prefix/runs/RUN/): "
+        raise ConfigError(f"{uri} is not a run folder of run storage "
+                          "(s3://bucket/prefix/runs/RUN/): "
                           "deploy a run's model with --from-run RUN, or give its runs/RUN/ URI")
     file = Path(urllib.parse.unquote(path)).expanduser()
     try:

@@ -6,10 +6,10 @@ the resource and the namespace, and what to do: the RBAC rule to add and the kub
 that add it (403, :func:`rbac_advice`), the CRD to install (404 on a custom resource,
 :func:`crd_missing_message`), the namespace to create, the credentials to refresh (401), the
 flags to check (422), the field a Strict create or patch sent that the cluster's schema lacks
-(400, :func:`.fieldvalidation.strict_refusal`). A cluster that cannot be reached is named with its address and how access
-was loaded. The :class:`~fairing_magics.errors.ClusterError` keeps the HTTP ``status`` and
-``reason`` (None and "" when no answer came), so a caller can still tell "gone" from "refused".
-Messages never quote credentials.
+(400, :func:`.fieldvalidation.strict_refusal`). A cluster that cannot be reached is named with
+its address and how access was loaded. The :class:`~fairing_magics.errors.ClusterError` keeps
+the HTTP ``status`` and ``reason`` (None and "" when no answer came), so a caller can still tell
+"gone" from "refused". Messages never quote credentials.
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ The pod spec part is the same in all three: ``serviceAccountName``, ``nodeSelect
 ``tolerations``, ``imagePullSecrets``, ``volumes`` and the ``node`` container's
 ``volumeMounts``; v2.0's ``podSpecOverrides`` has no ``imagePullSecrets``: there the pods get
 ``--image-pull-secret`` through their service account, or the run is refused
-(``backends.kubernetes.trainjob_api.pull_secret_carrier``). The env of ``node`` can only be set through
-``trainer.env`` (the API refuses it in a patch), so all env goes there. ``--timeout`` is
+(``backends.kubernetes.trainjob_api.pull_secret_carrier``). The env of ``node`` can only be set
+through ``trainer.env`` (the API refuses it in a patch), so all env goes there. ``--timeout`` is
 ``spec.activeDeadlineSeconds`` from Trainer v2.2; on v2.0 and v2.1, which have no such field, the
 backend deletes the TrainJob when the time is up (``active_deadline=False``).
 

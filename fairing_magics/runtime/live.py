@@ -47,7 +47,8 @@ class _LineState:
 
 
 class LiveStream(io.TextIOBase):
-    """A text stream in front of ``inner`` that lets redrawn lines reach a line-based log at once."""
+    """A text stream in front of ``inner`` that lets redrawn lines reach a line-based log at
+    once."""
 
     def __init__(self, inner, state):
         super().__init__()
@@ -160,17 +161,20 @@ def log_metric(name, value, step=None):
             fairing_magics.log_metric("loss", train_one_epoch(), step=epoch)
     """
     if not isinstance(name, str) or not name or not set(name) <= METRIC_NAME_CHARS:
-        raise ValueError("metric name %r: use letters, digits, '_' and '-' (Katib's convention)" % (name,))
+        raise ValueError("metric name %r: use letters, digits, '_' and '-' (Katib's convention)"
+                         % (name,))
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise TypeError("log_metric(%r, ...) needs a number, not %s" % (name, type(value).__name__)) from None
+        raise TypeError("log_metric(%r, ...) needs a number, not %s"
+                        % (name, type(value).__name__)) from None
     text = "%s=%s" % (name, _format_number(number))
     if step is not None:
         try:
             step_number = float(step)
         except (TypeError, ValueError):
-            raise TypeError("log_metric(..., step=...) needs a number, not %s" % type(step).__name__) from None
+            raise TypeError("log_metric(..., step=...) needs a number, not %s"
+                            % type(step).__name__) from None
         text = "step=%s %s" % (_format_number(step_number), text)
     stream = _streams.get("stdout") or sys.stdout
     stream.write(text + "\n")

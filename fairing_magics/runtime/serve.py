@@ -143,7 +143,8 @@ except ImportError:  # pragma: no cover - exercised in images without numpy
 
 
 def _pandas():
-    """pandas if importable, imported on first use (it costs a second; many models never need it)."""
+    """pandas if importable, imported on first use (it costs a second; many models never need
+    it)."""
     if "pandas" not in sys.modules:
         try:
             import pandas  # noqa: F401
@@ -280,8 +281,8 @@ def resolve_predictor(model, hooks=None):
     """Combine the model with the object found in ``predictor.pkl`` (see the module docstring)."""
     if not (callable(getattr(model, "predict", None)) or callable(model)):
         raise LoadFailed(
-            f"model.pkl holds a {_describe(model)}, which has no predict() method and is not callable; "
-            "deploy an estimator or a function"
+            f"model.pkl holds a {_describe(model)}, which has no predict() method and is not "
+            "callable; deploy an estimator or a function"
         )
     if hooks is None:
         return Predictor(model)
@@ -290,8 +291,8 @@ def resolve_predictor(model, hooks=None):
             hooks = hooks()
         except Exception as exc:  # noqa: BLE001
             raise LoadFailed(
-                f"cannot create the predictor {hooks.__qualname__}(): {type(exc).__name__}: {exc} (a predictor class is created with no "
-                "arguments)"
+                f"cannot create the predictor {hooks.__qualname__}(): {type(exc).__name__}: {exc} "
+                "(a predictor class is created with no arguments)"
             ) from exc
     found = {name: getattr(hooks, name, None) for name in ("preprocess", "predict", "postprocess")}
     if any(found.values()):
@@ -302,8 +303,8 @@ def resolve_predictor(model, hooks=None):
     if callable(hooks):
         return Predictor(model, predict=hooks)
     raise LoadFailed(
-        f"predictor.pkl holds a {_describe(hooks)}: expected a function predict(model, x) or a class with "
-        "preprocess/predict/postprocess methods"
+        f"predictor.pkl holds a {_describe(hooks)}: expected a function predict(model, x) or a "
+        "class with preprocess/predict/postprocess methods"
     )
 
 
@@ -516,7 +517,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass  # _send logs once the response is written, with its duration
 
     def send_error(self, code, message=None, explain=None):
-        """Malformed requests caught by http.server (bad request line, headers too long): JSON too."""
+        """Malformed requests caught by http.server (bad request line, headers too long): JSON
+        too."""
         self.close_connection = True
         phrase = self.responses.get(code, ("error",))[0]
         self._send(code, {"error": message or phrase})
@@ -731,7 +733,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise BadRequest(f"request body is not valid JSON: {exc}") from exc
         if not isinstance(request, dict):
             raise BadRequest(
-                f'request body must be a JSON object like {{"instances": [...]}}, not a {type(request).__name__}'
+                'request body must be a JSON object like {"instances": [...]}, '
+                f"not a {type(request).__name__}"
             )
         if "instances" in request:
             instances = request["instances"]
@@ -743,7 +746,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             instances = request["inputs"]
             if not isinstance(instances, (list, dict)):
                 raise BadRequest(
-                    f'"inputs" must be a list of instances or an object of columns, not a {type(instances).__name__}'
+                    '"inputs" must be a list of instances or an object of columns, '
+                    f"not a {type(instances).__name__}"
                 )
         else:
             raise BadRequest(

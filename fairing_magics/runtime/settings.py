@@ -167,10 +167,39 @@ def _filter_key(item):
     return (action, pattern(message), category.__name__, pattern(module), lineno)
 
 
+# Filters that libraries add when they are imported (numpy's, and what scipy, statsmodels and
+# IPython add; pandas, scikit-learn, matplotlib bring numpy's): not the notebook's settings, since
+# the job's own import of the library adds them again. Left out of the capture, so that a library
+# imported in the kernel between two runs (reading run.metrics imports pandas) leaves the bundle,
+# and so a --cache key, as it was. The job keeps the ones its imports added (_restore_warnings).
+_IMPORT_TIME_FILTERS = {
+    ("ignore", "numpy.ndarray size changed", "builtins.Warning", None, 0),
+    ("ignore", "numpy.ufunc size changed", "builtins.Warning", None, 0),
+    ("ignore", "numpy.dtype size changed", "builtins.Warning", None, 0),
+    ("ignore", "the matrix subclass is not the recommended way", "builtins.Warning", None, 0),
+    ("always", None, "numpy.exceptions.RankWarning", None, 0),
+    ("always", None, "numpy.RankWarning", None, 0),  # numpy < 1.25
+    ("always", None, "scipy.special._sf_error.SpecialFunctionWarning", None, 0),
+    ("error", None, "IPython.core.completer.ProvisionalCompleterWarning", None, 0),
+    *(("always", None, "statsmodels.tools.sm_exceptions." + name, None, 0)
+      for name in ("InvalidTestWarning", "IterationLimitWarning", "CacheWriteWarning",
+                   "ConvergenceWarning", "ModelWarning")),
+}
+
+
+def _import_time(item):
+    action, message, category, module, lineno = item
+    pattern = lambda p: getattr(p, "pattern", p) or None  # noqa: E731
+    name = "%s.%s" % (category.__module__, category.__qualname__)
+    return (action, pattern(message), name, pattern(module), lineno) in _IMPORT_TIME_FILTERS
+
+
 def _read_warnings(modules):
     # a filter for a category the job cannot import (a test runner's own) is left out
     filters = [item for item in warnings.filters
-               if item[2].__module__.split(".")[0] in modules or item[2].__module__ in ("builtins", "__main__")]
+               if (item[2].__module__.split(".")[0] in modules
+                   or item[2].__module__ in ("builtins", "__main__"))
+               and not _import_time(item)]
     if {_filter_key(item) for item in filters} <= _DEFAULT_FILTERS:
         return None
     return filters
@@ -179,8 +208,8 @@ def _read_warnings(modules):
 def _encode_warnings(filters):
     out = []
     for action, message, category, module, lineno in filters:
-        out.append([action, getattr(message, "pattern", message), category.__module__, category.__qualname__,
-                    getattr(module, "pattern", module), lineno])
+        out.append([action, getattr(message, "pattern", message), category.__module__,
+                    category.__qualname__, getattr(module, "pattern", module), lineno])
     return out
 
 
@@ -193,13 +222,16 @@ def _decode_warnings(data):
                 category = getattr(category, part)
         except (ImportError, AttributeError):
             continue  # a category this job cannot import: that filter cannot match anything here
-        filters.append((action, re.compile(message, re.I) if message is not None else None, category,
-                        re.compile(module) if module is not None else None, lineno))
+        filters.append((action, re.compile(message, re.I) if message is not None else None,
+                        category, re.compile(module) if module is not None else None, lineno))
     return filters
 
 
 def _restore_warnings(filters):
-    warnings.filters[:] = filters
+    # the notebook's filters first, then those the job's imports added so far (numpy's, ...):
+    # a library imported later puts its own in front, as it did in the kernel
+    added = [item for item in warnings.filters if _import_time(item) and item not in filters]
+    warnings.filters[:] = list(filters) + added
     mutated = getattr(warnings, "_filters_mutated", None)
     if mutated is not None:  # caches of "already shown" must see the new filters
         mutated()
@@ -274,7 +306,8 @@ SETTINGS = (
     LibrarySetting("pandas options", "pandas", _read_pandas, _restore_pandas),
     LibrarySetting("numpy print options and error state", "numpy", _read_numpy, _restore_numpy),
     LibrarySetting("matplotlib rcParams", "matplotlib", _read_matplotlib, _restore_matplotlib),
-    LibrarySetting("random global state", "random", _read_random, _restore_random, random_state=True),
+    LibrarySetting("random global state", "random", _read_random, _restore_random,
+                   random_state=True),
     LibrarySetting("numpy.random global state", "numpy", _read_numpy_random, _restore_numpy_random,
                    random_state=True),
 )
@@ -299,4 +332,5 @@ def restore_settings(snapshots, encoded=()):
                 snapshot = entry.decode(snapshot) if entry.decode is not None else snapshot
             entry.restore(snapshot)
         except Exception as exc:  # noqa: BLE001 - one setting must not stop the run
-            sys.stderr.write("fairing: could not restore the %s: %s: %s\n" % (name, type(exc).__name__, exc))
+            sys.stderr.write("fairing: could not restore the %s: %s: %s\n"
+                             % (name, type(exc).__name__, exc))

@@ -43,7 +43,8 @@ class _DollarFormatter(string.Formatter):
 
 
 def expand(command, namespace):
-    """``command`` with the notebook's values spliced in, as IPython would; unchanged when that fails."""
+    """``command`` with the notebook's values spliced in, as IPython would; unchanged when that
+    fails."""
     try:
         return _DollarFormatter().vformat(command, [], namespace)
     except Exception:  # noqa: BLE001 - IPython keeps the command as it is on any failure

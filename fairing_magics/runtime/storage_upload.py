@@ -57,13 +57,14 @@ def list_output_files(output_dir):
 
 
 def upload_output_dir(output_dir, storage_uri, run_name):
-    """Upload every file of ``output_dir`` to ``<storage_uri>/runs/<run_name>/``; return the keys."""
+    """Upload every file of ``output_dir`` to ``<storage_uri>/runs/<run_name>/``; return the
+    keys."""
     try:
         import boto3
     except ImportError:
         raise OutputUploadError(
-            f"boto3 is not installed in this image, so the outputs cannot be uploaded to {storage_uri}. "
-            "Add boto3 to the run's requirements (or the base image)."
+            "boto3 is not installed in this image, so the outputs cannot be uploaded to "
+            f"{storage_uri}. Add boto3 to the run's requirements (or the base image)."
         ) from None
     bucket, prefix, region = parse_s3_uri(storage_uri)
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -93,8 +94,8 @@ def _explain(exc, bucket, key):
     if code == "NoSuchBucket":
         return f"cannot upload {where}: bucket {bucket} does not exist"
     if type(exc).__name__ == "NoCredentialsError":
-        return (f"no AWS credentials in the pod to upload {where}: use a service account with an IAM "
-                "role (IRSA / Pod Identity) or --aws-secret")
+        return (f"no AWS credentials in the pod to upload {where}: use a service account with an "
+                "IAM role (IRSA / Pod Identity) or --aws-secret")
     detail = error.get("Message") or exc
     return f"cannot upload {where}: {code or type(exc).__name__}: {detail}"
 

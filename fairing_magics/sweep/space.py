@@ -90,7 +90,8 @@ class Param:
         step = f", step {format_number(self.step)}" if self.step is not None else ""
         what = {"uniform": "uniform float", "loguniform": "log-uniform float",
                 "int": "integer"}[self.kind]
-        return f"{self.name}: {what} in [{format_number(self.low)}, {format_number(self.high)}]{step}"
+        return (f"{self.name}: {what} in "
+                f"[{format_number(self.low)}, {format_number(self.high)}]{step}")
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,8 @@ class SearchSpace:
             if values is None:
                 hint = ("a log-uniform range has no grid: use choice:... with the values to try"
                         if p.kind == "loguniform" else
-                        f"give a step (uniform:{format_number(p.low)}:{format_number(p.high)}:STEP) or "
-                        "choice:...")
+                        f"give a step (uniform:{format_number(p.low)}:{format_number(p.high)}"
+                        ":STEP) or choice:...")
                 raise ConfigError(f"--algorithm grid needs a finite set of values for {p.name}, "
                                   f"but it is a continuous range: {hint}")
             grid[p.name] = values
@@ -208,7 +209,8 @@ def parse_param(text: str) -> Param:
     low, high = numbers[0], numbers[1]
     step = numbers[2] if len(numbers) == 3 else None
     if low > high:
-        raise ConfigError(f"{flag}: the range is inverted ({format_number(low)} > {format_number(high)}): "
+        raise ConfigError(f"{flag}: the range is inverted "
+                          f"({format_number(low)} > {format_number(high)}): "
                           f"write {name}={kind}:{format_number(high)}:{format_number(low)}")
     if low == high:
         raise ConfigError(f"{flag}: the range is empty (LOW equals HIGH); a fixed value belongs "

@@ -107,8 +107,7 @@ class SweepState:
                 if state == "running":
                     self.stage_states[stage] = (
                         "failed" if event.phase != ev.SUCCEEDED else "done",
-                        self.ended - self.stage_started.get(stage, self.ended),
-                        detail)
+                        self.ended - self.stage_started.get(stage, self.ended), detail)
 
     @property
     def elapsed(self) -> float:

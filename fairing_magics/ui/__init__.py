@@ -27,15 +27,15 @@ def widgets_supported() -> bool:
     return True
 
 
-def make_view(mode: str, *, title: str, backend: str, stages: tuple[str, ...], log_lines: int = 1000,
-              on_cancel=None, stream=None, started: float | None = None):
+def make_view(mode: str, *, title: str, backend: str, stages: tuple[str, ...],
+              log_lines: int = 1000, on_cancel=None, stream=None, started: float | None = None):
     """A view for one run: ``mode`` is ``widget``, ``text`` or ``auto``. ``started`` is when the
     run started (its duration is counted from there)."""
     if mode == "widget" or (mode == "auto" and widgets_supported()):
         from fairing_magics.ui.jobview import JobView
 
-        return JobView(title=title, backend=backend, stages=stages, log_lines=log_lines, on_cancel=on_cancel,
-                       started=started)
+        return JobView(title=title, backend=backend, stages=stages, log_lines=log_lines,
+                       on_cancel=on_cancel, started=started)
     from fairing_magics.ui.textview import TextView
 
     return TextView(title=title, stream=stream or sys.stdout)

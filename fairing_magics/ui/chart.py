@@ -56,27 +56,34 @@ def chart_svg(name: str, lines: list[tuple[str, list[tuple[float, float]]]],
     def sy(y: float) -> float:
         return PAD_TOP + (1 - (y - y0) / (y1 - y0)) * plot_h
 
-    parts = [f'<svg class="fairing-chart-metric" data-metric="{html.escape(name)}" xmlns="http://www.w3.org/2000/svg" '
+    parts = [f'<svg class="fairing-chart-metric" data-metric="{html.escape(name)}" '
+             'xmlns="http://www.w3.org/2000/svg" '
              f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
              'style="font:10px sans-serif;background:#fff;margin:2px 6px 2px 0">',
-             f'<rect x="{PAD_LEFT}" y="{PAD_TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#ddd"/>']
+             f'<rect x="{PAD_LEFT}" y="{PAD_TOP}" width="{plot_w}" height="{plot_h}" '
+             'fill="none" stroke="#ddd"/>']
     last_value = lines[0][1][-1][1] if lines[0][1] else 0.0
-    parts.append(f'<text x="{PAD_LEFT}" y="12" fill="#333"><tspan font-weight="bold">{html.escape(name)}</tspan>'
+    parts.append(f'<text x="{PAD_LEFT}" y="12" fill="#333">'
+                 f'<tspan font-weight="bold">{html.escape(name)}</tspan>'
                  f' {html.escape(_label(last_value))}</text>')
-    parts.append(f'<text x="{PAD_LEFT - 3}" y="{PAD_TOP + 8}" text-anchor="end" fill="#666">{_label(y1)}</text>')
-    parts.append(f'<text x="{PAD_LEFT - 3}" y="{PAD_TOP + plot_h}" text-anchor="end" fill="#666">{_label(y0)}</text>')
+    parts.append(f'<text x="{PAD_LEFT - 3}" y="{PAD_TOP + 8}" text-anchor="end" fill="#666">'
+                 f'{_label(y1)}</text>')
+    parts.append(f'<text x="{PAD_LEFT - 3}" y="{PAD_TOP + plot_h}" text-anchor="end" fill="#666">'
+                 f'{_label(y0)}</text>')
     parts.append(f'<text x="{PAD_LEFT}" y="{height - 4}" fill="#666">{_label(x0)}</text>')
-    parts.append(f'<text x="{width - PAD_RIGHT}" y="{height - 4}" text-anchor="end" fill="#666">{_label(x1)}</text>')
+    parts.append(f'<text x="{width - PAD_RIGHT}" y="{height - 4}" text-anchor="end" fill="#666">'
+                 f'{_label(x1)}</text>')
     for index, (source, pts) in enumerate(lines):
         colour = PALETTE[index % len(PALETTE)]
         coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts if math.isfinite(y))
         title = f"<title>{html.escape(source or name)}</title>"
         if len(pts) == 1:
             x, y = pts[0]
-            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{colour}">{title}</circle>')
+            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{colour}">'
+                         f'{title}</circle>')
         else:
-            parts.append(f'<polyline class="fairing-chart-line" fill="none" stroke="{colour}" stroke-width="1.5" '
-                         f'points="{coords}">{title}</polyline>')
+            parts.append(f'<polyline class="fairing-chart-line" fill="none" stroke="{colour}" '
+                         f'stroke-width="1.5" points="{coords}">{title}</polyline>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -89,14 +96,15 @@ def charts_html(series: MetricSeries) -> str:
     sources = list(dict.fromkeys(source for _, source in series.series))
     charts = []
     for name in names[:MAX_CHARTS]:
-        lines = [(source, series.points((name, source))) for source in sources if (name, source) in series.series]
+        lines = [(source, series.points((name, source))) for source in sources
+                 if (name, source) in series.series]
         charts.append(chart_svg(name, lines))
     legend = ""
     if len(sources) > 1:
         legend = "<div style='font-size:85%'>" + " ".join(
             f'<span style="color:{PALETTE[i % len(PALETTE)]}">■ {html.escape(s or "run")}</span>'
             for i, s in enumerate(sources)) + "</div>"
-    more = (f"<div style='font-size:85%;color:#666'>{len(names) - MAX_CHARTS} more metrics in run.metrics</div>"
-            if len(names) > MAX_CHARTS else "")
+    more = (f"<div style='font-size:85%;color:#666'>{len(names) - MAX_CHARTS} more metrics in "
+            "run.metrics</div>" if len(names) > MAX_CHARTS else "")
     return ('<div class="fairing-chart" style="display:flex;flex-wrap:wrap;align-items:flex-start">'
             + "".join(charts) + "</div>" + legend + more)

@@ -78,7 +78,8 @@ class CommPump:
     """Handles comm messages now, keeps the others for after the cell. Main thread only; use as a
     context manager (``close`` must run, or the kernel would stop reading its shell messages)."""
 
-    def __init__(self, kernel, stream, original_callback, *, concurrent_dispatch: bool = True) -> None:
+    def __init__(self, kernel, stream, original_callback, *,
+                 concurrent_dispatch: bool = True) -> None:
         self._kernel = kernel
         self._concurrent_dispatch = concurrent_dispatch
         self._stream = stream
@@ -143,7 +144,8 @@ class CommPump:
         try:
             session = self._kernel.session
             _, rest = session.feed_identities(frames, copy=False)
-            return session.deserialize(rest, content=False, copy=False)["header"].get("msg_type", "")
+            return (session.deserialize(rest, content=False, copy=False)["header"]
+                    .get("msg_type", ""))
         except Exception:  # noqa: BLE001 - let the kernel itself judge a message it cannot read
             return ""
 

@@ -97,7 +97,8 @@ class EndpointView(Panel):
             self.logs.extend(lines)
             self.line_count += len(lines)
         elif isinstance(event, ev.StageChanged):
-            if event.state == "running" and self.stage_states.get(event.stage, ("",))[0] != "running":
+            if (event.state == "running"
+                    and self.stage_states.get(event.stage, ("",))[0] != "running"):
                 self.stage_started[event.stage] = time.time()
             self.stage_states[event.stage] = (event.state, event.seconds, event.detail)
         elif isinstance(event, ev.PhaseChanged):
@@ -120,7 +121,8 @@ class EndpointView(Panel):
             for stage, (state, _, detail) in list(self.stage_states.items()):
                 if state == "running":  # the header and the stages tell the same story
                     seconds = self.ended - self.stage_started.get(stage, self.ended)
-                    self.stage_states[stage] = ("done" if event.phase == ev.SUCCEEDED else "failed", seconds, detail)
+                    self.stage_states[stage] = (
+                        "done" if event.phase == ev.SUCCEEDED else "failed", seconds, detail)
 
     def _stage_seconds(self, stage: str) -> float:
         return time.time() - self.stage_started.get(stage, time.time())
@@ -187,11 +189,13 @@ class EndpointView(Panel):
 
     def _header_html(self) -> str:
         detail = self.state_detail if self.state != READY else ""
-        return header_html(self.title, f"endpoint · {self.backend}", self.state, _COLOURS.get(self.state, "#444"),
-                           detail, (self.ended or time.time()) - self.started)
+        return header_html(self.title, f"endpoint · {self.backend}", self.state,
+                           _COLOURS.get(self.state, "#444"), detail,
+                           (self.ended or time.time()) - self.started)
 
     def _stages_html(self) -> str:
-        return stages_html(self.stage_names, self.stage_states, self.progress, running_seconds=self._stage_seconds)
+        return stages_html(self.stage_names, self.stage_states, self.progress,
+                           running_seconds=self._stage_seconds)
 
     def _pods_html(self) -> str:
         if not self.pods:
@@ -201,8 +205,8 @@ class EndpointView(Panel):
                 f'<span style="color:{_COLOURS.get(phase, "#555")}">{html.escape(phase)}</span>'
                 + (f" <small>{html.escape(detail)}</small>" if detail else "") + "</div>"
                 for pod, (phase, detail) in sorted(self.pods.items())]
-        return (f'<div class="fairing-pods" style="font-size:90%"><b>pods {ready}/{len(self.pods)} ready</b>'
-                + "".join(rows) + "</div>")
+        return ('<div class="fairing-pods" style="font-size:90%">'
+                f"<b>pods {ready}/{len(self.pods)} ready</b>" + "".join(rows) + "</div>")
 
     def _notices_html(self) -> str:
         return notices_html(self.notices)
@@ -216,8 +220,8 @@ class EndpointView(Panel):
         if self.state == DELETED:
             return (f'<div class="fairing-summary" style="color:#57606a"><b>Deleted</b>: '
                     f"{html.escape(self.state_detail or 'the endpoint was removed')}</div>")
-        return (f'<div class="fairing-summary" style="color:#cf222e"><b>{html.escape(self.state)}</b>: '
-                f"{html.escape(self.summary)}</div>")
+        return ('<div class="fairing-summary" style="color:#cf222e">'
+                f"<b>{html.escape(self.state)}</b>: {html.escape(self.summary)}</div>")
 
 
 def _is_readiness_probe(line: str, name: str) -> bool:

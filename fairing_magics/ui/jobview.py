@@ -101,7 +101,8 @@ class JobView(Panel):
 
     def block_cancel(self, hint: str) -> None:
         """The cell blocks and widget events cannot reach the kernel until the run ends: show the
-        button disabled, saying how to stop the run instead (``hint``), rather than a dead button."""
+        button disabled, saying how to stop the run instead (``hint``), rather than a dead
+        button."""
         self.cancel_button.disabled = True
         self.cancel_button.description = hint
         self.cancel_button.tooltip = ("The kernel is busy waiting for this run, so this button "
@@ -164,12 +165,14 @@ class JobView(Panel):
         state = self.state
         with self._lock:
             header = header_html(state.title, state.backend, state.phase,
-                                 PHASE_COLOURS.get(state.phase, "#444"), state.phase_detail, state.elapsed)
+                                 PHASE_COLOURS.get(state.phase, "#444"), state.phase_detail,
+                                 state.elapsed)
             header += progress_html(state.progress) if state.ended is None or state.progress else ""
             stages = stages_html(state.stage_names, state.stage_states, state.transfer,
                                  running_seconds=state.stage_seconds)
             notices = notices_html(state.notices)
-            logs = {source: (list(state.logs[source]), state.line_counts.get(source, 0), state.live.get(source, ()))
+            logs = {source: (list(state.logs[source]), state.line_counts.get(source, 0),
+                             state.live.get(source, ()))
                     for source in state.sources()}  # a copy: widgets are made outside the lock
             chart = charts_html(state.series)
             summary = state.summary

@@ -43,7 +43,8 @@ class LogBox:
         self.earlier = widgets.HTML()
         self.chunks = widgets.VBox(layout=widgets.Layout(flex="0 0 auto"))
         self.tail = widgets.HTML()
-        inner = widgets.VBox([self.earlier, self.chunks, self.tail], layout=widgets.Layout(flex="0 0 auto"))
+        inner = widgets.VBox([self.earlier, self.chunks, self.tail],
+                             layout=widgets.Layout(flex="0 0 auto"))
         self.widget = widgets.Box([inner], layout=widgets.Layout(
             display="flex", flex_flow="column-reverse", overflow="auto", max_height=height,
             border="1px solid #ddd", padding="2px 4px"))
@@ -52,7 +53,8 @@ class LogBox:
         self._first_shown = 0  # absolute index of the first line shown
 
     def update(self, lines, total: int, live: tuple[str, ...] = ()) -> None:
-        """``lines``: the last lines kept (a deque), ``total``: lines ever; ``live``: rows being redrawn."""
+        """``lines``: the last lines kept (a deque), ``total``: lines ever; ``live``: rows being
+        redrawn."""
         available_from = total - len(lines)
         if available_from > self._frozen_until:  # lines went by faster than we rendered them
             for chunk in self.chunks.children:
@@ -88,8 +90,8 @@ class LogBox:
         if self.tail.value != value:
             self.tail.value = value
         earlier = self._first_shown if self.chunks.children or tail else 0
-        text = (f'<div style="color:#888;font-size:85%">… {earlier} earlier lines: run.logs() has them all</div>'
-                if earlier else "")
+        text = (f'<div style="color:#888;font-size:85%">… {earlier} earlier lines: '
+                "run.logs() has them all</div>" if earlier else "")
         if self.earlier.value != text:
             self.earlier.value = text
 

@@ -94,8 +94,9 @@ class RunState:
             self.live = {}
             for stage, (state, _seconds, detail) in list(self.stage_states.items()):
                 if state == "running":  # it never said how it ended: the run's end ends it
-                    self.stage_states[stage] = ("failed" if event.phase != ev.SUCCEEDED else "done",
-                                                self.ended - self.stage_started.get(stage, self.ended), detail)
+                    self.stage_states[stage] = (
+                        "failed" if event.phase != ev.SUCCEEDED else "done",
+                        self.ended - self.stage_started.get(stage, self.ended), detail)
 
     @property
     def elapsed(self) -> float:

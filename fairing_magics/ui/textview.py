@@ -35,7 +35,8 @@ def _number(value: float) -> str:
 
 
 def metrics_text(series) -> str:
-    """``loss 0.2482 (step 1000, min 0.2482, 6 values) · acc ...``: one item per metric and replica."""
+    """``loss 0.2482 (step 1000, min 0.2482, 6 values) · acc ...``: one item per metric and
+    replica."""
     items = []
     for (name, source), (step, value) in series.last.items():
         low, high = series.best.get((name, source), (value, value))
@@ -55,8 +56,10 @@ def render_text(state, tail: int = TEXT_TAIL_LINES) -> str:
     for stage in state.stage_names:
         st, seconds, detail = state.stage_states.get(stage, ("waiting", 0.0, ""))
         mark = STATE_MARKS.get(st, "○")
-        timing = f" {format_seconds(state.stage_seconds(stage))}" if st in ("done", "failed", "running") else ""
-        stages.append(f"{mark} {stage}{timing}" + (f" ({detail})" if detail and st == "running" else ""))
+        timing = (f" {format_seconds(state.stage_seconds(stage))}"
+                  if st in ("done", "failed", "running") else "")
+        stages.append(f"{mark} {stage}{timing}"
+                      + (f" ({detail})" if detail and st == "running" else ""))
     out.append("stages: " + "  ".join(stages))
     for source, p in sorted(state.progress.items()):
         label = " ".join(x for x in (source, p.label) if x)
@@ -73,7 +76,8 @@ def render_text(state, tail: int = TEXT_TAIL_LINES) -> str:
         shown = [strip_ansi(line) for line in lines[-tail:]] + live
         name = f" of {source}" if source else ""
         if total > len(shown) - len(live):
-            out.append(f"log{name} (last {len(shown) - len(live)} of {total} lines; run.logs() has all):")
+            out.append(f"log{name} (last {len(shown) - len(live)} of {total} lines; "
+                       "run.logs() has all):")
         elif shown:
             out.append(f"log{name}:")
         out.extend("  " + line for line in shown)

@@ -12,8 +12,8 @@ from fairing_magics.storage import StorageError
 
 
 def _client_error(service, operation, code, status=400, message="", **params):
-    client = boto3.client(service, region_name="cn-northwest-1", aws_access_key_id="AKIAFAIRINGTESTKEY01",
-                          aws_secret_access_key="x" * 40)
+    client = boto3.client(service, region_name="cn-northwest-1",
+                          aws_access_key_id="AKIAFAIRINGTESTKEY01", aws_secret_access_key="x" * 40)
     method = {"GetAuthorizationToken": "get_authorization_token",
               "CreateRepository": "create_repository",
               "DescribeRepositories": "describe_repositories",
@@ -72,7 +72,8 @@ def test_credentials_of_the_other_partition(code):
 
 
 def test_wrong_bucket_region():
-    exc = _client_error("s3", "PutObject", "PermanentRedirect", 301, Bucket="b-1", Key="k", Body=b"")
+    exc = _client_error("s3", "PutObject", "PermanentRedirect", 301, Bucket="b-1", Key="k",
+                        Body=b"")
     error = aws_error(exc, service="s3", doing="uploading", error_class=StorageError)
     assert "Wrong AWS region" in error.message and "AWS_REGION" in error.message
 

@@ -86,7 +86,8 @@ def _user_with(actions: list[str]) -> dict:
     iam.create_user(UserName="notebook")
     policy = {"Version": "2012-10-17",
               "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
-    iam.put_user_policy(UserName="notebook", PolicyName="fairing", PolicyDocument=json.dumps(policy))
+    iam.put_user_policy(UserName="notebook", PolicyName="fairing",
+                        PolicyDocument=json.dumps(policy))
     return iam.create_access_key(UserName="notebook")["AccessKey"]
 
 
@@ -96,7 +97,8 @@ def _use(monkeypatch, key: dict) -> None:
 
 
 def test_access_denied_names_create_repository(aws, monkeypatch):
-    key = _user_with(["ecr:DescribeRepositories", "ecr:GetAuthorizationToken", "sts:GetCallerIdentity"])
+    key = _user_with(["ecr:DescribeRepositories", "ecr:GetAuthorizationToken",
+                      "sts:GetCallerIdentity"])
     _use(monkeypatch, key)
     aws.enforce_iam()
     registry = parse_ecr_host(CHINA_HOST)

@@ -23,8 +23,10 @@ def test_bucket_in_china_region_with_encryption(aws):
     storage = storage_for("s3://fairing-runs-cn/team?region=cn-northwest-1")
     assert storage.ensure_bucket() == "cn-northwest-1"
     s3 = boto3.client("s3", region_name="cn-northwest-1")
-    assert s3.get_bucket_location(Bucket="fairing-runs-cn")["LocationConstraint"] == "cn-northwest-1"
-    rules = s3.get_bucket_encryption(Bucket="fairing-runs-cn")["ServerSideEncryptionConfiguration"]["Rules"]
+    assert (s3.get_bucket_location(Bucket="fairing-runs-cn")["LocationConstraint"]
+            == "cn-northwest-1")
+    encryption = s3.get_bucket_encryption(Bucket="fairing-runs-cn")
+    rules = encryption["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert storage.ensure_bucket() == "cn-northwest-1"  # existing bucket: fine, unchanged
 
@@ -32,14 +34,16 @@ def test_bucket_in_china_region_with_encryption(aws):
 def test_bucket_in_region_from_environment(aws, monkeypatch):
     monkeypatch.setenv("AWS_REGION", "cn-north-1")
     assert S3Storage("fairing-runs-bj").ensure_bucket() == "cn-north-1"
-    location = boto3.client("s3", region_name="cn-north-1").get_bucket_location(Bucket="fairing-runs-bj")
+    location = boto3.client("s3", region_name="cn-north-1").get_bucket_location(
+        Bucket="fairing-runs-bj")
     assert location["LocationConstraint"] == "cn-north-1"
 
 
 def test_bucket_in_us_east_1_has_no_location_constraint(aws):
     # us-east-1 refuses a LocationConstraint naming itself (moto too).
     assert S3Storage("fairing-runs-us", region="us-east-1").ensure_bucket() == "us-east-1"
-    location = boto3.client("s3", region_name="us-east-1").get_bucket_location(Bucket="fairing-runs-us")
+    location = boto3.client("s3", region_name="us-east-1").get_bucket_location(
+        Bucket="fairing-runs-us")
     assert location["LocationConstraint"] in (None, "")
 
 
@@ -60,7 +64,8 @@ def test_no_region(aws, monkeypatch):
 def _run_outputs(folder: Path) -> Path:
     (folder / "model").mkdir(parents=True)
     (folder / "model" / "weights.bin").write_bytes(bytes(range(256)) * 64)
-    (folder / "outputs.pkl").write_bytes(pickle.dumps({"model": {"w": 2.0, "b": 0.5}, "loss": 0.01}))
+    (folder / "outputs.pkl").write_bytes(pickle.dumps({"model": {"w": 2.0, "b": 0.5},
+                                                       "loss": 0.01}))
     (folder / "logs.txt").write_text("epoch 1 loss 0.1\n", encoding="utf-8")
     return folder
 
@@ -115,7 +120,8 @@ def test_kernel_upload_matches_runtime_layout(aws, tmp_path):
     storage = S3Storage("fairing-runs-cn", "p", "cn-northwest-1")
     storage.ensure_bucket()
     out = _run_outputs(tmp_path / "out")
-    runtime_keys = runtime_upload.upload_output_dir(str(out), "s3://fairing-runs-cn/p?region=cn-northwest-1", "r1")
+    runtime_keys = runtime_upload.upload_output_dir(
+        str(out), "s3://fairing-runs-cn/p?region=cn-northwest-1", "r1")
     assert runtime_keys[-1] == "p/runs/r1/outputs.pkl"  # the commit file goes last
     assert storage.upload_run_dir(out, "r2") == ["logs.txt", "model/weights.bin", "outputs.pkl"]
     keys = [item["Key"] for item in boto3.client("s3", region_name="cn-northwest-1")
@@ -147,5 +153,7 @@ def test_runtime_upload_access_denied_names_put_object(aws, monkeypatch, tmp_pat
 
 def test_runtime_upload_missing_bucket(aws, tmp_path):
     out = _run_outputs(tmp_path / "out")
-    with pytest.raises(runtime_upload.OutputUploadError, match="bucket fairing-absent does not exist"):
-        runtime_upload.upload_output_dir(str(out), "s3://fairing-absent/p?region=cn-northwest-1", "r1")
+    with pytest.raises(runtime_upload.OutputUploadError,
+                       match="bucket fairing-absent does not exist"):
+        runtime_upload.upload_output_dir(str(out), "s3://fairing-absent/p?region=cn-northwest-1",
+                                         "r1")

@@ -23,7 +23,8 @@ JWT = ("eyJhbGciOiJSUzI1NiIsImtpZCI6IjEyMyJ9.eyJpc3MiOiJrdWJlcm5ldGVzL3NlcnZpY2V
         ('{"SecretAccessKey": "' + "Zz9+" * 10 + '"}', "AWS secret access key"),
         ("AWS_SESSION_TOKEN=" + "F" * 120, "AWS session token"),
         (base64.b64encode(b"AWS:eyJwYXlsb2FkIjoiZm9vIn0=").decode(), "ECR authorization token"),
-        (json.dumps({"auths": {"r.example": {"auth": "dXNlcjpwYXNzd29yZA=="}}}), "docker config auth"),
+        (json.dumps({"auths": {"r.example": {"auth": "dXNlcjpwYXNzd29yZA=="}}}),
+         "docker config auth"),
         ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "authorization header"),
         ("curl -H 'Authorization: Bearer abcdefghijklmnopqrstuvwxyz'", "bearer token"),
         ("https://user:hunter2@registry.example/v2/", "password in URL"),
@@ -76,7 +77,8 @@ def test_scans_layer_members():
     assert find_credentials_in_blob(clean) == []
     dirty = _layer({"app/main.py": b"print('hi')\n",
                     "root/.docker/config.json": b'{"auths": {"h": {"auth": "dXNlcjpwYXNz"}}}'})
-    assert find_credentials_in_blob(dirty) == ["root/.docker/config.json: docker config auth at offset 17"]
+    assert find_credentials_in_blob(dirty) == [
+        "root/.docker/config.json: docker config auth at offset 17"]
 
 
 def test_scans_config_json():

@@ -26,7 +26,8 @@ def test_local_round_trip(tmp_path):
     storage.ensure_bucket()
     names = storage.upload_run_dir(_outputs(tmp_path / "out"), "run-1")
     assert names == ["models/model.joblib", "notes.txt", "outputs.pkl"]  # commit file last
-    assert (tmp_path / "store" / "runs" / "run-1" / "models" / "model.joblib").read_bytes() == b"model-bytes"
+    assert ((tmp_path / "store" / "runs" / "run-1" / "models" / "model.joblib").read_bytes()
+            == b"model-bytes")
     assert storage.read_bytes("run-1", "outputs.pkl") == b"pickled-outputs"
     assert storage.download_run_dir("run-1", tmp_path / "back") == names
     assert (tmp_path / "back" / "notes.txt").read_text() == "hello\n"

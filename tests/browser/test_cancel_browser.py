@@ -16,7 +16,13 @@ import time
 import nbformat
 import pytest
 
-from tests.browser.test_jobview_browser import CHROMIUM, HERE, ROOT, browser_tools, lab  # noqa: F401
+from tests.browser.test_jobview_browser import (
+    CHROMIUM,
+    HERE,
+    ROOT,
+    browser_tools,  # noqa: F401
+    lab,  # noqa: F401
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -24,22 +30,25 @@ NOTEBOOK = "cancel.ipynb"
 
 
 def test_cancel_button_stops_a_waiting_cell_in_jupyterlab(lab):  # noqa: F811
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3",
+                                                           "display_name": "Python 3",
                                                            "language": "python"}})
     nb.cells = [nbformat.v4.new_code_cell(source) for source in (
         "%load_ext fairing_magics",
-        "%%fairing_train --name sleepy\nimport time\nprint('sleeping', flush=True)\ntime.sleep(120)",
+        "%%fairing_train --name sleepy\nimport time\nprint('sleeping', flush=True)\n"
+        "time.sleep(120)",
         "print('after the cancelled cell')",
     )]
     nbformat.write(nb, lab.root / NOTEBOOK)
     started = time.monotonic()
     env = dict(os.environ, JUPYTER_TOKEN=lab.token)
-    done = subprocess.run(["node", str(HERE / "cancel_run.mjs"), "--url", lab.url, "--notebook", NOTEBOOK,
-                           "--chromium", str(CHROMIUM), "--timeout", "60"],
+    done = subprocess.run(["node", str(HERE / "cancel_run.mjs"), "--url", lab.url,
+                           "--notebook", NOTEBOOK, "--chromium", str(CHROMIUM), "--timeout", "60"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     seconds = time.monotonic() - started
     lines = done.stdout.strip().splitlines()
-    assert lines, f"the browser script printed nothing (exit {done.returncode}):\n{done.stderr[-3000:]}"
+    assert lines, (f"the browser script printed nothing (exit {done.returncode}):\n"
+                   f"{done.stderr[-3000:]}")
     result = json.loads(lines[-1])
     context = f"exit {done.returncode}; result: {json.dumps(result)}\nserver log:\n{lab.log_tail()}"
     assert "error" not in result, context

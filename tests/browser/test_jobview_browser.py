@@ -58,7 +58,8 @@ def _free_port() -> int:
 
 
 def _get(url: str, token: str, method: str = "GET"):
-    request = urllib.request.Request(url, method=method, headers={"Authorization": f"token {token}"})
+    request = urllib.request.Request(url, method=method,
+                                     headers={"Authorization": f"token {token}"})
     with urllib.request.urlopen(request, timeout=10) as response:
         body = response.read()
     return json.loads(body) if body else None
@@ -72,12 +73,15 @@ def gated_quickstart(gate: Path) -> dict:
     """The quick start with its training run held after its first log line until ``gate`` exists."""
     nb = json.loads(QUICKSTART.read_text())
     held = [cell for cell in nb["cells"] if cell["cell_type"] == "code"
-            and "".join(cell["source"]).startswith("%%fairing_train") and GATE_AFTER in "".join(cell["source"])]
-    assert len(held) == 1, f"the quick start's training cell no longer prints {GATE_AFTER!r}: move the gate"
+            and "".join(cell["source"]).startswith("%%fairing_train")
+            and GATE_AFTER in "".join(cell["source"])]
+    assert len(held) == 1, (f"the quick start's training cell no longer prints {GATE_AFTER!r}: "
+                            "move the gate")
     source = "".join(held[0]["source"])
     hold = (f"import pathlib, time  # test gate: the browser opens it once it saw the run live\n"
             f"_gate_deadline = time.monotonic() + {GATE_WAIT_SECONDS}\n"
-            f"while not pathlib.Path({str(gate)!r}).exists() and time.monotonic() < _gate_deadline:\n"
+            f"while not pathlib.Path({str(gate)!r}).exists()"
+            " and time.monotonic() < _gate_deadline:\n"
             f"    time.sleep(0.05)\n")
     held[0]["source"] = source.replace(GATE_AFTER, GATE_AFTER + hold)
     return nb
@@ -122,8 +126,9 @@ class Lab:
                    "--ServerApp.jpserver_extensions={'jupyter_lsp': False}",
                    "--LabApp.extension_manager=readonly", "--LabApp.news_url=None"]
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=self.root, env=self.env(), stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(command, cwd=self.root, env=self.env(),
+                                            stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + SERVER_START_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -133,10 +138,12 @@ class Lab:
                 return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.25)
-        pytest.fail(f"JupyterLab did not answer within {SERVER_START_SECONDS} s:\n{self.log_tail()}")
+        pytest.fail(
+            f"JupyterLab did not answer within {SERVER_START_SECONDS} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
-        """Shut the kernels down through the API (they run in their own sessions), then the server."""
+        """Shut the kernels down through the API (they run in their own sessions), then the
+        server."""
         if self.process is None or self.process.poll() is not None:
             return
         try:
@@ -162,11 +169,13 @@ def browser_tools():
     need(CHROMIUM.exists(), "Debian's chromium is not installed (apt-get install chromium)")
     need(shutil.which("node") is not None and shutil.which("npm") is not None,
          "Node.js 20+ and npm are not installed")
-    need(find_spec("jupyterlab") is not None, "jupyterlab is not installed (pip install jupyterlab)")
+    need(find_spec("jupyterlab") is not None,
+         "jupyterlab is not installed (pip install jupyterlab)")
     if not (HERE / "node_modules" / "playwright-core" / "package.json").exists():
-        installed = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True,
-                                   text=True, timeout=300)
-        assert installed.returncode == 0, f"npm ci in {HERE} failed:\n{installed.stdout}\n{installed.stderr}"
+        installed = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE,
+                                   capture_output=True, text=True, timeout=300)
+        assert installed.returncode == 0, (f"npm ci in {HERE} failed:\n{installed.stdout}\n"
+                                           f"{installed.stderr}")
 
 
 @pytest.fixture
@@ -191,33 +200,40 @@ def test_quickstart_jobview_renders_in_jupyterlab(lab):
     started = time.monotonic()
     env = dict(os.environ, JUPYTER_TOKEN=lab.token)
     done = subprocess.run(["node", str(HERE / "run_quickstart.mjs"), "--url", lab.url,
-                           "--notebook", GATED.name, "--gate", str(lab.gate), "--screenshot", str(SCREENSHOT),
+                           "--notebook", GATED.name, "--gate", str(lab.gate),
+                           "--screenshot", str(SCREENSHOT),
                            "--chromium", str(CHROMIUM), "--timeout", "60"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     seconds = time.monotonic() - started
     lines = done.stdout.strip().splitlines()
-    assert lines, f"the browser script printed nothing (exit {done.returncode}):\n{done.stderr[-3000:]}"
+    assert lines, (f"the browser script printed nothing (exit {done.returncode}):\n"
+                   f"{done.stderr[-3000:]}")
     result = json.loads(lines[-1])
-    context = (f"exit {done.returncode}; result: {json.dumps({k: v for k, v in result.items() if k != 'cells'})}\n"
+    context = (f"exit {done.returncode}; result: "
+               f"{json.dumps({k: v for k, v in result.items() if k != 'cells'})}\n"
                f"server log:\n{lab.log_tail()}")
     assert "error" not in result, context
 
     assert result["panelCount"] == 1, context
     assert "linreg-" in result["header"] and " · local · " in result["header"], context
     assert result["phase"] == "Succeeded", context
-    assert result["seen"]["phases"][-1] == "Succeeded" and "Running" in result["seen"]["phases"], context
+    assert (result["seen"]["phases"][-1] == "Succeeded"
+            and "Running" in result["seen"]["phases"]), context
     assert result["seen"]["gateOpened"] and lab.gate.exists(), context
     assert "training in process" in result["seen"]["logWhileRunning"], context
     assert [name.split()[1] for name in result["stageNames"]] == ["capture", "run"], context
     epochs = [line for line in result["log"].splitlines() if line.startswith("epoch")]
-    assert len(epochs) == 6 and epochs[0].startswith("epoch=0 ") and epochs[-1].startswith("epoch=1000 "), context
+    assert (len(epochs) == 6 and epochs[0].startswith("epoch=0 ")
+            and epochs[-1].startswith("epoch=1000 ")), context
     assert "training in process" in result["log"] and "remote: weight=" in result["log"], context
     assert result["summary"].startswith("Succeeded: succeeded in"), context
     assert not result["cancelVisible"] and not result["widgetErrors"], context
     assert all(not cell["errors"] for cell in result["cells"]), context
-    assert any("the remote fit equals the local fit" in cell["output"] for cell in result["cells"]), context
+    assert any("the remote fit equals the local fit" in cell["output"]
+               for cell in result["cells"]), context
     assert all(result["checks"].values()), context  # the script's own checks agree
 
     assert SCREENSHOT.exists() and _png_size(SCREENSHOT) == (1280, 1000)
     assert result["checks"]["panelInScreenshot"], context
-    print(f"browser e2e: {seconds:.1f} s in node; timings {result['timings']}; screenshot {SCREENSHOT}")
+    print(f"browser e2e: {seconds:.1f} s in node; timings {result['timings']}; "
+          f"screenshot {SCREENSHOT}")

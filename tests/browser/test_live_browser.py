@@ -16,7 +16,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.browser.test_jobview_browser import CHROMIUM, HERE, ROOT, Lab, _png_size, browser_tools  # noqa: F401
+from tests.browser.test_jobview_browser import (
+    CHROMIUM,
+    HERE,
+    ROOT,
+    Lab,
+    _png_size,
+    browser_tools,  # noqa: F401
+)
 from tests.core.kernels import gate_code
 
 SCREENSHOT = ROOT / "build" / "browser" / "live-run.png"
@@ -30,16 +37,20 @@ def live_notebook(gate1: Path, gate2: Path) -> dict:
              "for k in range(60):\n"
              "    print(f'warming up, line {k}')\n"
              "for i in range(1, 41):\n"
-             "    sys.stdout.write(f'\\r\\x1b[Kepoch={i} loss={1 / i:.4f} accuracy={1 - 1 / (i + 1):.3f}\\n')\n"
+             "    sys.stdout.write(f'\\r\\x1b[Kepoch={i} loss={1 / i:.4f} "
+             "accuracy={1 - 1 / (i + 1):.3f}\\n')\n"
              "    bar = '#' * (i // 4)\n"
-             "    sys.stdout.write(f'\\r\\x1b[32mtrain\\x1b[0m: {i * 100 // 40:3d}%|{bar:<10}| {i}/40 [00:{i:02d}<00:30,  1.33it/s]')\n"
+             "    sys.stdout.write(f'\\r\\x1b[32mtrain\\x1b[0m: {i * 100 // 40:3d}%|{bar:<10}| "
+             "{i}/40 [00:{i:02d}<00:30,  1.33it/s]')\n"
              "    sys.stdout.flush()\n"
              "    if i == 10:\n" + gate_code(gate1, "        ") +
              "    if i == 25:\n" + gate_code(gate2, "        ") +
              "sys.stdout.write('\\n')\n")
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("%load_ext fairing_magics"), nbformat.v4.new_code_cell(train)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("%load_ext fairing_magics"),
+                nbformat.v4.new_code_cell(train)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     return nb
 
 
@@ -50,16 +61,19 @@ def test_a_run_is_watched_live_in_jupyterlab(browser_tools, tmp_path):  # noqa: 
     try:
         lab.start()
         gate1, gate2 = tmp_path / "gate1", tmp_path / "gate2"
-        nbformat.write(nbformat.from_dict(live_notebook(gate1, gate2)), str(lab.root / "live.ipynb"))
+        nbformat.write(nbformat.from_dict(live_notebook(gate1, gate2)),
+                       str(lab.root / "live.ipynb"))
         env = dict(os.environ, JUPYTER_TOKEN=lab.token)
-        done = subprocess.run(["node", str(HERE / "live_run.mjs"), "--url", lab.url, "--notebook", "live.ipynb",
-                               "--gate1", str(gate1), "--gate2", str(gate2), "--screenshot", str(SCREENSHOT),
+        done = subprocess.run(["node", str(HERE / "live_run.mjs"), "--url", lab.url,
+                               "--notebook", "live.ipynb", "--gate1", str(gate1),
+                               "--gate2", str(gate2), "--screenshot", str(SCREENSHOT),
                                "--chromium", str(CHROMIUM), "--timeout", "90"],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     finally:
         lab.stop()
     lines = done.stdout.strip().splitlines()
-    assert lines, f"the browser script printed nothing (exit {done.returncode}):\n{done.stderr[-3000:]}"
+    assert lines, (f"the browser script printed nothing (exit {done.returncode}):\n"
+                   f"{done.stderr[-3000:]}")
     result = json.loads(lines[-1])
     context = json.dumps(result, indent=1)[:6000]
     assert "error" not in result, context

@@ -12,7 +12,14 @@ import subprocess
 import nbformat
 import pytest
 
-from tests.browser.test_jobview_browser import CHROMIUM, HERE, ROOT, Lab, _png_size, browser_tools  # noqa: F401
+from tests.browser.test_jobview_browser import (
+    CHROMIUM,
+    HERE,
+    ROOT,
+    Lab,
+    _png_size,
+    browser_tools,  # noqa: F401
+)
 from tests.core.kernels import gate_code
 
 SCREENSHOT = ROOT / "build" / "browser" / "sweep-trials.png"
@@ -29,7 +36,8 @@ def sweep_notebook(gate) -> dict:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("%load_ext fairing_magics"),
                 nbformat.v4.new_code_cell(cell)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     return nb
 
 
@@ -50,7 +58,8 @@ def test_a_sweep_is_watched_live_in_jupyterlab(browser_tools, tmp_path):  # noqa
     finally:
         lab.stop()
     lines = done.stdout.strip().splitlines()
-    assert lines, f"the browser script printed nothing (exit {done.returncode}):\n{done.stderr[-3000:]}"
+    assert lines, (f"the browser script printed nothing (exit {done.returncode}):\n"
+                   f"{done.stderr[-3000:]}")
     result = json.loads(lines[-1])
     context = json.dumps(result, indent=1)[:6000]
     assert "error" not in result, context

@@ -22,7 +22,9 @@ def test_real_notebooks_print_the_same_in_the_job():
     printing = [r for r in results if r.prints]
     same = [r for r in printing if r.same]
     print(summary(results, verbose=True))
-    assert len({r.notebook for r in results}) >= 20 and len(printing) >= 250, "the corpus lost notebooks or cells"
+    assert len({r.notebook for r in results}) >= 20 and len(printing) >= 250, \
+        "the corpus lost notebooks or cells"
     failing = {(r.notebook, r.index) for r in results if r.kernel_error}
-    assert failing == set(KERNEL_FAILURES), f"cells that fail in the kernel itself changed: {failing ^ set(KERNEL_FAILURES)}"
+    assert failing == set(KERNEL_FAILURES), \
+        f"cells that fail in the kernel itself changed: {failing ^ set(KERNEL_FAILURES)}"
     assert len(same) / len(printing) >= TARGET, summary(results)

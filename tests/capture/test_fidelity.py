@@ -160,3 +160,48 @@ def test_a_function_pickled_by_value_ships_no_fairing_module(shell):
     bundle = capture_cell(cell, shell.user_ns, history(shell, cell), cwd=root)
     assert not [path for path in bundle.files if path.startswith("fairing_magics/")]
     assert [line.split("==")[0] for line in bundle.requirements] == ["cloudpickle"]
+
+
+LIBRARY_IMPORTED_BETWEEN_RUNS = r'''
+import json, sys, warnings
+from IPython.core.interactiveshell import InteractiveShell
+from fairing_magics.capture import capture_cell, write_bundle
+
+shell = InteractiveShell.instance()
+for cell in ("import warnings\nwarnings.filterwarnings('ignore', message='noisy')",
+             "import math\nvalues = [1.0, 2.0]"):
+    assert shell.run_cell(cell, store_history=True).success
+cell = "import numpy as np\nwarnings.warn('noisy thing')\nprint(np.polyfit(values, values, 1).round(3))\n"
+history = [*shell.history_manager.input_hist_raw[1:], cell]
+first = capture_cell(cell, shell.user_ns, history, cwd=sys.argv[1] if len(sys.argv) > 1 else None)
+before = len(warnings.filters)
+assert shell.run_cell("import pandas, scipy.special", store_history=False).success  # numpy's filters
+added = len(warnings.filters) - before
+again = capture_cell(cell, shell.user_ns, history, cwd=sys.argv[1] if len(sys.argv) > 1 else None)
+write_bundle(again, sys.argv[2])
+print(json.dumps({"added": added, "same": again.digest == first.digest,
+                  "env": dict(again.runtime_env)}))
+'''
+
+
+def test_a_library_imported_in_the_kernel_between_two_runs_leaves_the_bundle_as_it_was(tmp_path):
+    """numpy (through pandas, or run.metrics) adds warnings filters when it is imported; they are
+    not the notebook's settings (the job's own import adds them again), so the same cell is the
+    same bundle (a --cache hit) while the notebook's own filter still reaches the job. A fresh
+    interpreter: in this test process numpy was imported long ago."""
+    script = tmp_path / "kernel.py"
+    script.write_text(LIBRARY_IMPORTED_BETWEEN_RUNS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRING_")}
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), str(tmp_path / "bundle")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["added"] >= 4  # the import did change the kernel's filters
+    assert result["same"], "the import of a library changed the bundle"
+    work = tmp_path / "work"
+    work.mkdir()
+    env.update(result["env"], FAIRING_OUTPUT_DIR=str(tmp_path / "out"), PYTHONPATH="")
+    run = subprocess.run([sys.executable, str(tmp_path / "bundle" / "fairing_bootstrap.py")],
+                         cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "[1. 0.]\n" and "noisy" not in run.stderr  # the notebook's filter held

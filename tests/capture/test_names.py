@@ -40,7 +40,8 @@ def free(source: str) -> dict[str, bool]:
         ("lambda q=z: q", {"z": True}),
         ("def f():\n    global g\n    g = 1\nf()\nprint(g)", {"print": True, "g": True}),
         ("def f():\n    global g\n    g = 1", {}),
-        ("def outer():\n    c = 0\n    def inner():\n        nonlocal c\n        c += 1\n    return inner", {}),
+        ("def outer():\n    c = 0\n    def inner():\n        nonlocal c\n        c += 1\n"
+         "    return inner", {}),
         ("def outer():\n    def inner():\n        return v\n    return inner", {"v": False}),
         ("def outer():\n    v = 1\n    def inner():\n        return v\n    return inner", {}),
         ("try:\n    pass\nexcept E as err:\n    print(err)", {"E": True, "print": True}),
@@ -51,11 +52,14 @@ def free(source: str) -> dict[str, bool]:
         ("import numpy as np\nnp.ones(1)", {}),
         ("import os.path\nos.path.join('a')", {}),
         ("from m import a as b\nb()", {}),
-        ("match p:\n    case (0, yy):\n        print(yy)\n    case {'k': vv, **rest}:\n        print(vv, rest)",
+        ("match p:\n    case (0, yy):\n        print(yy)\n    case {'k': vv, **rest}:\n"
+         "        print(vv, rest)",
          {"p": True, "print": True}),
-        ("match p:\n    case Point(x=0) | Other():\n        pass\n    case Color.RED:\n        pass",
+        ("match p:\n    case Point(x=0) | Other():\n        pass\n"
+         "    case Color.RED:\n        pass",
          {"p": True, "Point": True, "Other": True, "Color": True}),
-        ("async def f():\n    async for i in src:\n        await g(i)\n    async with lock as held:\n        return held",
+        ("async def f():\n    async for i in src:\n        await g(i)\n"
+         "    async with lock as held:\n        return held",
          {"src": False, "g": False, "lock": False}),
         ("def f():\n    x: int = 1\n    return x", {}),
         ("x: Number = 3", {"Number": True}),
@@ -70,6 +74,7 @@ def test_free_names(source, expected):
 
 
 def test_bound_and_star_imports():
-    result = find_free_names(ast.parse("from math import *\nx = 1\ndef f():\n    global y\n    y = 2"))
+    result = find_free_names(ast.parse("from math import *\nx = 1\n"
+                                       "def f():\n    global y\n    y = 2"))
     assert result.star_imports == ("math",)
     assert {"x", "f", "y"} <= result.bound

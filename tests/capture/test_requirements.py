@@ -58,7 +58,8 @@ def test_import_name_differs_from_distribution(site):
     _install(site, "fair-module-dist", "3.1", {"fairmod/__init__.py": ""}, top_level="fairmod")
     importlib.invalidate_caches()
     info = req.find_package("fairmod.sub")
-    assert (info.import_name, info.dist, info.version, info.reproducible) == ("fairmod", "fair-module-dist", "3.1", True)
+    assert (info.import_name, info.dist, info.version, info.reproducible) == (
+        "fairmod", "fair-module-dist", "3.1", True)
     assert req.requirement_lines((info,)) == ("fair-module-dist==3.1",)
 
 

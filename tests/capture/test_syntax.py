@@ -21,17 +21,20 @@ from fairing_magics.errors import CaptureError
         ("!pip install numpy\n", "pass\n", "--requirements"),
         ("%pip install numpy\n", "pass\n", "--requirements"),
         ("!ls -l\n", "__import__('subprocess').run('ls -l', shell=True)\n", "subprocess.run"),
-        ("files = !ls\n", "files = __import__('subprocess').run('ls', shell=True, capture_output=True, "
-         "text=True).stdout.splitlines()\n", "output lines"),
+        ("files = !ls\n", "files = __import__('subprocess').run('ls', shell=True, "
+         "capture_output=True, text=True).stdout.splitlines()\n", "output lines"),
         ("%env A=1\n", "__import__('os').environ['A'] = '1'\n", "os.environ"),
         ("%cd /tmp\n", "__import__('os').chdir('/tmp')\n", "os.chdir"),
         ("here = %pwd\n", "here = __import__('os').getcwd()\n", "os.getcwd"),
         ("x?\n", "pass\n", "dropped"),
         ("def f():\n    !echo hi\n    return 1\n",
-         "def f():\n    __import__('subprocess').run('echo hi', shell=True)\n    return 1\n", "subprocess.run"),
-        ("%%bash\necho hi\n", "__import__('subprocess').run(['bash', '-c', 'echo hi\\n'])\n", "%%bash"),
+         "def f():\n    __import__('subprocess').run('echo hi', shell=True)\n    return 1\n",
+         "subprocess.run"),
+        ("%%bash\necho hi\n", "__import__('subprocess').run(['bash', '-c', 'echo hi\\n'])\n",
+         "%%bash"),
         ("%%writefile out.txt\nhello\n",
-         "print(('Overwriting ' if __import__('os').path.exists('out.txt') else 'Writing ') + 'out.txt')\n"
+         "print(('Overwriting ' if __import__('os').path.exists('out.txt') else 'Writing ') "
+         "+ 'out.txt')\n"
          "open('out.txt', 'w', encoding='utf-8').write('hello\\n')\n", "%%writefile"),
     ],
 )

@@ -93,7 +93,8 @@ def test_training_sends_what_its_dry_run_printed(shell, capsys, kind, trainer):
     try:
         (sent,) = received(emulator, namespace, run.name)
         dry_name = printed["metadata"]["name"]
-        same_after_substitution(printed, sent, {run.name: dry_name, run.image: printed_image(printed)})
+        same_after_substitution(printed, sent, {run.name: dry_name,
+                                                run.image: printed_image(printed)})
     finally:
         run.cancel()
         with contextlib.suppress(FairingError):

@@ -93,9 +93,10 @@ def test_a_wrong_type_is_refused():
 
 def test_an_out_of_range_int32_is_refused():
     pytorch = _one(training_objects("pytorchjob"), "no flags")
-    problems = _planted(pytorch, lambda o: o["spec"]["runPolicy"].__setitem__("backoffLimit", 2**31))
-    _expect(problems, "PyTorchJob (Kubeflow training-operator v1.9.0)", "spec.runPolicy.backoffLimit",
-            "int32")
+    problems = _planted(pytorch,
+                        lambda o: o["spec"]["runPolicy"].__setitem__("backoffLimit", 2**31))
+    _expect(problems, "PyTorchJob (Kubeflow training-operator v1.9.0)",
+            "spec.runPolicy.backoffLimit", "int32")
 
 
 def test_int_or_string_fields_take_only_integers_or_strings():

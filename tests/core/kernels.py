@@ -56,12 +56,14 @@ class Kernel:
             try:
                 msg = self.client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"no answer within {timeout} s; output so far:\n{''.join(text)}") from None
+                raise AssertionError(f"no answer within {timeout} s; output so far:\n"
+                                     f"{''.join(text)}") from None
             kind, content = msg["msg_type"], msg["content"]
             if kind == "comm_open":
                 self.models[content["comm_id"]] = dict(content.get("data", {}).get("state", {}))
             elif kind == "comm_msg" and content.get("data", {}).get("method") == "update":
-                self.models.setdefault(content["comm_id"], {}).update(content["data"].get("state", {}))
+                self.models.setdefault(content["comm_id"], {}).update(
+                    content["data"].get("state", {}))
             elif msg["parent_header"].get("msg_id") == msg_id:
                 if kind == "stream":
                     text.append(content["text"])
@@ -95,7 +97,8 @@ class Kernel:
 
     def values(self, model_name: str = "HTMLModel") -> list[str]:
         """The ``value`` of every widget model of that kind, as the front end has it now."""
-        return [state.get("value", "") for state in self.models.values() if state.get("_model_name") == model_name]
+        return [state.get("value", "") for state in self.models.values()
+                if state.get("_model_name") == model_name]
 
     def stop(self) -> None:
         try:

@@ -21,7 +21,8 @@ def complete(shell, text: str) -> list[str]:
     return [text[:c.start] + c.text for c in completions]
 
 
-@pytest.mark.filterwarnings("ignore:`Completer.complete` is pending deprecation:PendingDeprecationWarning")
+@pytest.mark.filterwarnings(
+    "ignore:`Completer.complete` is pending deprecation:PendingDeprecationWarning")
 def test_flags_complete_for_cell_and_line_magics(shell):
     assert complete(shell, "%%fairing_train --cp") == ["%%fairing_train --cpu"]
     assert complete(shell, "%%fairing_train --out") == ["%%fairing_train --outputs",
@@ -40,9 +41,12 @@ def test_flags_complete_for_cell_and_line_magics(shell):
 
 def test_backends_kinds_and_other_values_complete(shell):
     assert complete(shell, "%%fairing_train --backend ") == [
-        "%%fairing_train --backend docker", "%%fairing_train --backend kubernetes", "%%fairing_train --backend local"]
-    assert complete(shell, "%%fairing_train --backend=ku") == ["%%fairing_train --backend=kubernetes"]
-    assert complete(shell, "%%fairing_train --kind t") == ["%%fairing_train --kind tfjob", "%%fairing_train --kind trainjob"]
+        "%%fairing_train --backend docker", "%%fairing_train --backend kubernetes",
+        "%%fairing_train --backend local"]
+    assert complete(shell, "%%fairing_train --backend=ku") == [
+        "%%fairing_train --backend=kubernetes"]
+    assert complete(shell, "%%fairing_train --kind t") == ["%%fairing_train --kind tfjob",
+                                                           "%%fairing_train --kind trainjob"]
     assert "%fairing_doctor --kind inferenceservice" in complete(shell, "%fairing_doctor --kind ")
     assert complete(shell, "%fairing_config --ui w") == ["%fairing_config --ui widget"]
     # the train flags' values wherever the train flags are taken, --cache with its run modes
@@ -51,8 +55,10 @@ def test_backends_kinds_and_other_values_complete(shell):
         "%fairing_notebook nb.ipynb --kind pytorchjob"]
     assert complete(shell, "%fairing_config --cache o") == [
         "%fairing_config --cache off", "%fairing_config --cache on"]
-    assert complete(shell, "%fairing_deploy m --expose load") == ["%fairing_deploy m --expose loadbalancer"]
-    assert complete(shell, "%fairing_deploy m --kserve --runtime x") == ["%fairing_deploy m --kserve --runtime xgboost"]
+    assert complete(shell, "%fairing_deploy m --expose load") == [
+        "%fairing_deploy m --expose loadbalancer"]
+    assert complete(shell, "%fairing_deploy m --kserve --runtime x") == [
+        "%fairing_deploy m --kserve --runtime xgboost"]
 
 
 def test_run_and_endpoint_names_complete(shell, tmp_path):
@@ -62,10 +68,12 @@ def test_run_and_endpoint_names_complete(shell, tmp_path):
     assert len(runs) == 2 and runs[0].startswith("first-") and runs[1].startswith("second-")
     assert complete(shell, "%fairing_logs ") == [f"%fairing_logs {name}" for name in runs]
     assert complete(shell, "%fairing_cancel sec") == [f"%fairing_cancel {runs[1]}"]
-    assert complete(shell, "%fairing_deploy --from-run fi") == [f"%fairing_deploy --from-run {runs[0]}"]
+    assert complete(shell, "%fairing_deploy --from-run fi") == [
+        f"%fairing_deploy --from-run {runs[0]}"]
     assert run(shell, "class Model:\n    def predict(self, x):\n        return x\nmodel = Model()\n"
                       "def double(x):\n    return 2 * x\nnot_a_model = 3").success
-    assert complete(shell, "ep = %fairing_deploy ") == ["ep = %fairing_deploy double", "ep = %fairing_deploy model"]
+    assert complete(shell, "ep = %fairing_deploy ") == ["ep = %fairing_deploy double",
+                                                        "ep = %fairing_deploy model"]
     assert run(shell, "%fairing_deploy model --name served").success
     try:
         assert complete(shell, "%fairing_undeploy s") == ["%fairing_undeploy served"]
@@ -76,7 +84,8 @@ def test_run_and_endpoint_names_complete(shell, tmp_path):
 def test_a_new_kernel_completes_the_runs_recorded_by_earlier_ones(shell, tmp_path):
     folder = tmp_path / "home" / "runs" / "old-abc123"
     folder.mkdir(parents=True)
-    (folder / "run.json").write_text('{"name": "old-abc123", "backend": "local", "phase": "Succeeded"}')
+    (folder / "run.json").write_text(
+        '{"name": "old-abc123", "backend": "local", "phase": "Succeeded"}')
     assert complete(shell, "%fairing_logs old") == ["%fairing_logs old-abc123"]
 
 

@@ -31,7 +31,8 @@ def test_dry_run_shows_capture_report_and_ecr_plan_and_touches_nothing(shell, ca
 
 
 def test_dry_run_names_the_package_index_without_its_credentials(shell, capsys):
-    assert run(shell, f"%fairing_config --registry {ECR} --index-url https://ci:s3cr3t-t0ken@mirror.example/simple "
+    assert run(shell, f"%fairing_config --registry {ECR} --index-url "
+                      "https://ci:s3cr3t-t0ken@mirror.example/simple "
                       "--extra-index-url https://extra.example/simple").success
     run(shell, "import numpy as np\nweights = np.ones(3)")
     capsys.readouterr()
@@ -53,7 +54,8 @@ def test_run_folder_goes_to_s3_storage(shell, aws, capsys):
     assert run(shell, "%fairing_config --storage s3://fairing-runs-test/team-a").success
     result = run(shell, "%%fairing_train --name s3run --outputs total\nimport os\n"
                         "total = sum(range(10))\n"
-                        "open(os.path.join(os.environ['FAIRING_OUTPUT_DIR'], 'note.txt'), 'w').write('hi')")
+                        "open(os.path.join(os.environ['FAIRING_OUTPUT_DIR'], 'note.txt'), 'w')"
+                        ".write('hi')")
     assert result.success, result.error_in_exec
     name = result.result.name
     assert shell.user_ns["total"] == 45

@@ -82,4 +82,5 @@ def test_bad_values_fail_before_anything_runs(shell, tmp_path):
         result = run(shell, f"%%fairing_train {line}\nprint('never')")
         assert not result.success, line
         assert words in str(result.error_in_exec), (line, result.error_in_exec)
-    assert not (tmp_path / "home" / "runs").exists() or not any((tmp_path / "home" / "runs").iterdir())
+    assert (not (tmp_path / "home" / "runs").exists()
+            or not any((tmp_path / "home" / "runs").iterdir()))

@@ -21,7 +21,8 @@ def test_undecodable_bytes_become_replacement_characters_and_close_empties():
     assert splitter.feed(b"ok\n\xff\xfe bad\n") == ("ok", "\ufffd\ufffd bad")
     assert splitter.feed(b"") == ()
     assert splitter.close() == ()
-    assert splitter.feed(b"partial") == () and splitter.close() == ("partial",) and splitter.close() == ()
+    assert (splitter.feed(b"partial") == () and splitter.close() == ("partial",)
+            and splitter.close() == ())
 
 
 # -- the terminal: what a person would see ----------------------------------------------------
@@ -97,7 +98,8 @@ def test_live_stream_makes_each_frame_reach_a_line_based_log_at_once():
     stream.write("\n")
     stream.write("done\n")
     seen, finished = _through_a_line_log(out.getvalue())
-    assert [rows[-1] for rows in seen[1:4]] == ["1/3 [=]", "2/3 [==]", "3/3 [===]"]  # each frame, at once
+    # each frame, at once
+    assert [rows[-1] for rows in seen[1:4]] == ["1/3 [=]", "2/3 [==]", "3/3 [===]"]
     assert finished == ["Epoch 1/1", "3/3 [===]", "done"]
 
 
@@ -126,13 +128,14 @@ def test_marker_lines_leave_no_empty_line_and_never_break_an_open_line():
     out = io.StringIO()
     stream = LiveStream(out, _LineState())
     stream.write("epoch 1")  # an open line, then a display's markers, then the rest of the line
-    write_markers(["display=1.1;part=1;of=2;data=QUJD", "display=1.1;part=2;of=2;data=REVG"], stream)
+    write_markers(["display=1.1;part=1;of=2;data=QUJD", "display=1.1;part=2;of=2;data=REVG"],
+                  stream)
     stream.write(" loss=0.5\n")
     write_markers(["stage=upload;state=running"], stream)
     stream.write("done\n")
     assert list(t.feed(out.getvalue())) + list(t.close()) == ["epoch 1 loss=0.5", "done"]
-    assert t.take_markers() == ["display=1.1;part=1;of=2;data=QUJD", "display=1.1;part=2;of=2;data=REVG",
-                                "stage=upload;state=running"]
+    assert t.take_markers() == ["display=1.1;part=1;of=2;data=QUJD",
+                                "display=1.1;part=2;of=2;data=REVG", "stage=upload;state=running"]
 
 
 def test_markers_between_any_writes_leave_the_screen_as_the_raw_output():
@@ -154,7 +157,8 @@ def test_markers_between_any_writes_leave_the_screen_as_the_raw_output():
         finished_raw.extend(raw.close())
         data = out.getvalue()
         cut = rng.randrange(len(data) + 1)  # and read in two pieces, anywhere
-        finished_live = list(live.feed(data[:cut])) + list(live.feed(data[cut:])) + list(live.close())
+        finished_live = (list(live.feed(data[:cut])) + list(live.feed(data[cut:]))
+                         + list(live.close()))
         assert finished_live == finished_raw, chosen
         assert len(live.take_markers()) == chosen.count(None)
 
@@ -181,4 +185,5 @@ def test_live_stream_leaves_the_last_open_line_as_it_is_once_the_program_ends():
         live._streams.update(saved)
     assert out.getvalue() == "0 1 \x1b7\n\x1b82 3 "
     terminal = Terminal()  # the stream has closed: the runtime passes the partial line on too
-    assert [*terminal.feed(out.getvalue()), *terminal.close()] == ["0 1 2 3"]  # one row, as on a screen
+    # one row, as on a screen
+    assert [*terminal.feed(out.getvalue()), *terminal.close()] == ["0 1 2 3"]

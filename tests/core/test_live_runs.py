@@ -63,7 +63,8 @@ def test_tqdm_frames_reach_the_widget_while_the_run_is_held_mid_way(kernel, tmp_
 
     reply, out, seen = _held_run(kernel, code, gate, mid_way)
     assert reply["content"]["status"] == "ok", out
-    assert seen, f"the 5/10 frame never reached the widget while the run was held:\n{kernel.values()}"
+    assert seen, ("the 5/10 frame never reached the widget while the run was held:\n"
+                  f"{kernel.values()}")
     frame, header = seen
     assert "\r" not in frame and "\x1b" not in frame  # a clean frame, no raw control codes
     assert "train" in header and "50%" in header and "ETA" in header
@@ -83,7 +84,8 @@ def test_keras_style_progbar_frames_reach_the_widget_while_held(kernel, tmp_path
             "print('Epoch 1/2')\n"
             "width = 0\n"
             "for step in range(1, 11):\n"
-            "    bar = f'{step:2d}/10 [' + '=' * (step - 1) + '>' + '.' * (10 - step) + f'] - ETA: {10 - step}s - loss: {1 / step:.4f}'\n"
+            "    bar = f'{step:2d}/10 [' + '=' * (step - 1) + '>' + '.' * (10 - step)"
+            " + f'] - ETA: {10 - step}s - loss: {1 / step:.4f}'\n"
             "    sys.stdout.write('\\b' * width + '\\r' + bar)\n"
             "    sys.stdout.flush()\n"
             "    width = len(bar)\n"
@@ -98,7 +100,8 @@ def test_keras_style_progbar_frames_reach_the_widget_while_held(kernel, tmp_path
     assert reply["content"]["status"] == "ok", out
     assert seen, f"the 4/10 progbar frame never reached the widget while held:\n{_live(kernel)}"
     charts = [v for v in kernel.values() if "fairing-chart" in v]
-    assert charts and 'data-metric="loss"' in charts[-1]  # the final frame's "loss: 0.1000" at epoch 1
+    # the final frame's "loss: 0.1000" at epoch 1
+    assert charts and 'data-metric="loss"' in charts[-1]
 
 
 def test_metric_lines_and_log_metric_give_run_metrics_and_the_chart(shell):
@@ -113,7 +116,8 @@ def test_metric_lines_and_log_metric_give_run_metrics_and_the_chart(shell):
     assert list(frame.columns) == ["step", "name", "value", "source", "time"]
     loss = frame[frame.name == "loss"]
     assert loss.step.tolist() == [0, 1, 2, 3, 4] and loss.value.iloc[-1] == pytest.approx(0.41)
-    assert frame[frame.name == "accuracy"].value.tolist() == pytest.approx([0.5, 0.6, 0.7, 0.8, 0.9])
+    assert (frame[frame.name == "accuracy"].value.tolist()
+            == pytest.approx([0.5, 0.6, 0.7, 0.8, 0.9]))
     assert frame[frame.name == "lr"].step.tolist() == [9]
     stored = [json.loads(line) for line in (r.folder / "metrics.jsonl").read_text().splitlines()]
     assert len(stored) == 11 and {"name", "value", "step", "time"} <= set(stored[0])
@@ -121,7 +125,8 @@ def test_metric_lines_and_log_metric_give_run_metrics_and_the_chart(shell):
     from fairing_magics.ui.jobview import JobView
 
     view = JobView(title=r.name, backend="local", stages=("capture", "run"))
-    view.handle(ev.MetricPoints(tuple(ev.MetricPoint(s["name"], s["value"], s["step"]) for s in stored)))
+    view.handle(ev.MetricPoints(tuple(ev.MetricPoint(s["name"], s["value"], s["step"])
+                                      for s in stored)))
     view.handle(ev.Finished(ev.SUCCEEDED, "ok", 1.0))
     assert 'data-metric="loss"' in view.chart.value and 'data-metric="accuracy"' in view.chart.value
     assert view.chart.value.count("<polyline") == 2  # lr has one point: a dot
@@ -135,12 +140,14 @@ def test_a_killed_kernel_leaves_a_lost_run_with_its_log(tmp_path):
     try:
         first.execute("%load_ext fairing_magics")
         reply, out = first.execute("%%fairing_train --no-wait --name orphan\n"
-                                   "for i in range(3):\n    print('line', i, flush=True)\n" + gate_code(gate))
+                                   "for i in range(3):\n"
+                                   "    print('line', i, flush=True)\n" + gate_code(gate))
         assert reply["content"]["status"] == "ok", out
         folder = next((tmp_path / "home" / "runs").glob("orphan-*"))
         deadline = time.monotonic() + 60
         while "line 2" not in (folder / "logs.txt").read_text() and time.monotonic() < deadline:
-            time.sleep(0.05)  # waiting for the lines to be written, not racing the run: it waits at its gate
+            # waiting for the lines to be written, not racing the run: it waits at its gate
+            time.sleep(0.05)
         record = json.loads((folder / "run.json").read_text())
         assert record["phase"] == "Running" and record["process"]["pid"]
         os.kill(first.pid, signal.SIGKILL)
@@ -175,8 +182,10 @@ def test_a_remote_traceback_shows_once_in_the_panel_and_not_again_below_it(kerne
     import html
     import re
 
-    shown = " ".join(html.unescape(re.sub("<[^>]+>", "", v)) for v in kernel.values() if "<pre" in v)
-    assert shown.count("Traceback (most recent call last)") == 1 and "ValueError: bad value 3" in shown
+    shown = " ".join(html.unescape(re.sub("<[^>]+>", "", v)) for v in kernel.values()
+                     if "<pre" in v)
+    assert (shown.count("Traceback (most recent call last)") == 1
+            and "ValueError: bad value 3" in shown)
     error = reply["content"]
     assert error["ename"] == "JobFailed" and "ValueError: bad value 3" in error["evalue"]
     assert "Traceback" not in "\n".join(error["traceback"])  # the panel showed it: not repeated
@@ -184,15 +193,16 @@ def test_a_remote_traceback_shows_once_in_the_panel_and_not_again_below_it(kerne
     assert "(ValueError, exit code 1)" in summary
 
 
-def test_records_kept_in_s3_storage_are_read_from_a_kernel_without_the_local_folder(shell, aws, tmp_path,
-                                                                                   capsys):
+def test_records_kept_in_s3_storage_are_read_from_a_kernel_without_the_local_folder(
+        shell, aws, tmp_path, capsys):
     import shutil
 
     from fairing_magics.storage import S3Storage
 
     S3Storage("fairing-runs").ensure_bucket()
     assert run(shell, "%fairing_config --storage s3://fairing-runs/team").success
-    result = run(shell, "%%fairing_train --name stored\nfor epoch in range(3):\n    print(f'epoch={epoch} loss={1 / (epoch + 1)}')")
+    result = run(shell, "%%fairing_train --name stored\nfor epoch in range(3):\n"
+                        "    print(f'epoch={epoch} loss={1 / (epoch + 1)}')")
     assert result.success, result.error_in_exec
     name = result.result.name
     keys = {o["Key"] for o in S3Storage("fairing-runs", "team")._client.list_objects_v2(
@@ -202,7 +212,8 @@ def test_records_kept_in_s3_storage_are_read_from_a_kernel_without_the_local_fol
     shell.run_cell("%unload_ext fairing_magics")
     shell.extension_manager.loaded.discard("fairing_magics")
     assert run(shell, "%load_ext fairing_magics").success
-    assert run(shell, "%fairing_config --storage s3://fairing-runs/team").success  # the same storage
+    # the same storage
+    assert run(shell, "%fairing_config --storage s3://fairing-runs/team").success
     capsys.readouterr()
     assert run(shell, f"%fairing_logs {name}").success
     shown = capsys.readouterr().out
@@ -235,7 +246,8 @@ def test_cancel_from_a_new_kernel_stops_another_kernels_run(tmp_path):
     other = None
     try:
         owner.execute("%load_ext fairing_magics")
-        reply, out = owner.execute("%%fairing_train --no-wait --name held\nprint('waiting', flush=True)\n"
+        reply, out = owner.execute("%%fairing_train --no-wait --name held\n"
+                                   "print('waiting', flush=True)\n"
                                    + gate_code(gate))
         assert reply["content"]["status"] == "ok", out
         folder = next((tmp_path / "home" / "runs").glob("held-*"))

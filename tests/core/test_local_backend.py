@@ -59,10 +59,12 @@ def test_remote_exception_fails_the_cell_with_remote_traceback(shell, capsys):
 
 def test_lines_stream_while_the_program_runs(shell):
     seen: list[tuple[float, str]] = []
-    result = run(shell, "%%fairing_train --no-wait\nimport time\nprint('first')\ntime.sleep(1.5)\nprint('second')")
+    result = run(shell, "%%fairing_train --no-wait\nimport time\nprint('first')\ntime.sleep(1.5)\n"
+                        "print('second')")
     assert result.success
     r = result.result
-    r.subscribe(lambda e: isinstance(e, ev.LogLines) and seen.extend((time.monotonic(), line) for line in e.lines))
+    r.subscribe(lambda e: isinstance(e, ev.LogLines)
+                and seen.extend((time.monotonic(), line) for line in e.lines))
     r.wait(30)
     ended = time.monotonic()
     lines = r.logs().splitlines()
@@ -83,7 +85,8 @@ def test_no_wait_returns_at_once_and_wait_gives_outputs(shell):
 
 
 def test_timeout_stops_the_process_and_fails_the_cell(shell):
-    result = run(shell, "%%fairing_train --timeout 3\nimport os, time\nprint('pid', os.getpid(), flush=True)\n"
+    result = run(shell, "%%fairing_train --timeout 3\nimport os, time\n"
+                        "print('pid', os.getpid(), flush=True)\n"
                         "time.sleep(60)")
     assert not result.success
     assert isinstance(result.error_in_exec, FairingTimeout)
@@ -111,11 +114,13 @@ def test_cancel_magic_stops_a_run(shell, capsys):
 def test_kernel_interrupt_stops_the_subprocess_and_fails_the_cell(shell):
     timer = threading.Timer(1.5, os.kill, args=(os.getpid(), signal.SIGINT))
     timer.start()
-    result = run(shell, "%%fairing_train\nimport os, time\nprint('pid', os.getpid(), flush=True)\ntime.sleep(60)")
+    result = run(shell, "%%fairing_train\nimport os, time\nprint('pid', os.getpid(), flush=True)\n"
+                        "time.sleep(60)")
     timer.join()
     assert not result.success
     assert isinstance(result.error_in_exec, RunCancelled)
-    assert "interrupted" in str(result.error_in_exec) and "nothing is left running" in str(result.error_in_exec)
+    assert ("interrupted" in str(result.error_in_exec)
+            and "nothing is left running" in str(result.error_in_exec))
     r = shell.magics_manager.registry["FairingMagics"].runs.all()[-1]
     assert r.status == "Cancelled"
     assert not _pid_alive(_run_pid(r))
@@ -134,7 +139,8 @@ def test_jobs_and_logs_magics(shell, capsys):
     assert run(shell, "%fairing_logs hello").success  # the --name finds the latest run
     assert "hello from the run" in capsys.readouterr().out
     missing = run(shell, "%fairing_logs nosuchrun")
-    assert not missing.success and "%fairing_jobs --all lists the recorded runs" in str(missing.error_in_exec)
+    assert (not missing.success
+            and "%fairing_jobs --all lists the recorded runs" in str(missing.error_in_exec))
 
 
 def test_pump_lines_keeps_utf8_and_partial_lines_whole():
@@ -148,4 +154,5 @@ def test_pump_lines_keeps_utf8_and_partial_lines_whole():
     os.close(write_fd)
     thread.join(5)
     os.close(read_fd)
-    assert [line for batch in batches for line in batch] == ["héllo wörld", "second 日本", "no newline"]
+    assert [line for batch in batches for line in batch] == ["héllo wörld", "second 日本",
+                                                             "no newline"]

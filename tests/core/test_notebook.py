@@ -60,7 +60,8 @@ def test_quickstart_runs_remote_and_outputs_equal_local_fit(kernel_env):
     assert "linreg-" in "".join(_text(c) for c in nb.cells if c.source.strip() == "%fairing_jobs")
     served = "".join(_text(c) for c in nb.cells if "endpoint.predict" in c.source)
     kernel_line = [line for line in served.splitlines() if line.startswith("kernel:")][0]
-    assert served.count(kernel_line.replace("kernel:", "served:")) == 1  # served == kernel predictions
+    # served == kernel predictions
+    assert served.count(kernel_line.replace("kernel:", "served:")) == 1
     assert "deleted" in "".join(_text(c) for c in nb.cells if "%fairing_undeploy" in c.source)
 
 
@@ -76,12 +77,14 @@ def test_quickstart_headless_with_the_default_ui_saves_the_panel_as_text(tmp_pat
     _execute(nb, QUICKSTART.parent)
     train_cell = next(c for c in nb.cells if c.source.startswith("%%fairing_train"))
     shown = _text(train_cell)
-    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in train_cell.outputs)
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+               for o in train_cell.outputs)
     assert "VBox(" not in shown and "HTML(value=" not in shown
     header, stages = shown.splitlines()[:2]
     assert header.startswith("linreg-") and " · local · Succeeded · " in header
     assert stages.startswith("stages: ✓ capture") and "✓ run" in stages
-    assert "training in process" in shown and "epoch=1000 loss=" in shown and "remote: weight=" in shown
+    assert ("training in process" in shown and "epoch=1000 loss=" in shown
+            and "remote: weight=" in shown)
     assert "metrics: loss " in shown and "(step 1000," in shown and "6 values" in shown
     assert "Succeeded: succeeded in" in shown
     duration = header.rsplit(" · ", 1)[1]
@@ -116,14 +119,16 @@ def test_bad_flag_fails_notebook_with_one_line_usage_error(kernel_env):
 def test_widget_panel_holds_header_stages_logs_and_summary(kernel_env, monkeypatch):
     monkeypatch.setenv("FAIRING_UI", "widget")
     nb = _notebook("%load_ext fairing_magics",
-                   "%%fairing_train --name widgety --outputs n\nfor i in range(3000):\n    print('line', i)\nn = 3",
+                   "%%fairing_train --name widgety --outputs n\nfor i in range(3000):\n"
+                   "    print('line', i)\nn = 3",
                    "print(n)")
     _execute(nb, kernel_env, store_widget_state=True)
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     blob = json.dumps(state)
     assert "fairing-header" in blob and "widgety-" in blob and "Succeeded" in blob
     assert "capture" in blob and "fairing-stages" in blob and "fairing-summary" in blob
-    texts = [m["state"].get("value", "") for m in state.values() if m.get("model_name") == "HTMLModel"]
+    texts = [m["state"].get("value", "") for m in state.values()
+             if m.get("model_name") == "HTMLModel"]
     assert any("line 2999" in t for t in texts)
     assert not any("line 0\n" in t for t in texts)  # bounded: only the last lines stay
     assert _text(nb.cells[2]).strip() == "3"

@@ -6,8 +6,8 @@ sends on a click. They check the cell fails at once with one line, the run's pro
 and execute requests queued meanwhile run after the cell, in order (or are aborted, as Jupyter
 does after a failed cell), and that the kernel interrupt still cancels a run.
 
-They run against whichever ipykernel the interpreter has (7.4 in CI); for ipykernel 6, run them
-from a virtualenv holding it: ``PYTHONPATH=. VENV/bin/python -m pytest tests/core/test_panel_cancel.py``
+They run against whichever ipykernel the interpreter has (7.4 in CI); for ipykernel 6, run them from
+a virtualenv holding it: ``PYTHONPATH=. VENV/bin/python -m pytest tests/core/test_panel_cancel.py``
 (all pass with 6.31).
 """
 
@@ -25,7 +25,8 @@ from jupyter_client.manager import start_new_kernel
 def slow_cell(name: str, flags: str = "") -> str:
     """A run that writes its pid to HOME/<name>.pid, then sleeps long."""
     return (f"%%fairing_train --name {name} {flags}\nimport os, time\n"
-            f"open(os.path.join(os.environ['PID_DIR'], '{name}.pid'), 'w').write(str(os.getpid()))\n"
+            f"open(os.path.join(os.environ['PID_DIR'], '{name}.pid'), 'w')"
+            ".write(str(os.getpid()))\n"
             "time.sleep(90)")
 
 
@@ -107,7 +108,8 @@ class Kernel:
     def click(self, comm_id: str) -> None:
         """What a browser sends when the button is clicked (ipywidgets' ButtonView)."""
         msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id,
-                                               "data": {"method": "custom", "content": {"event": "click"}}})
+                                               "data": {"method": "custom",
+                                                        "content": {"event": "click"}}})
         self.kc.shell_channel.send(msg)
 
     def child_pid(self, name: str, timeout: float = 60) -> int:
@@ -169,7 +171,8 @@ def test_cancel_click_ends_waiting_cell_and_queued_cells_run_after_in_order(kern
     first, second = (kernel.reply(q, timeout=15) for q in queued)
     assert first["content"]["status"] == second["content"]["status"] == "ok"
     count = reply["content"]["execution_count"]
-    assert (first["content"]["execution_count"], second["content"]["execution_count"]) == (count + 1, count + 2)
+    assert ((first["content"]["execution_count"], second["content"]["execution_count"])
+            == (count + 1, count + 2))
     assert kernel.outputs_of(queued[0]) == "x is 1\n"
     assert kernel.outputs_of(queued[1]) == "then 2\n"
     states = kernel.button_states(button)
@@ -227,7 +230,8 @@ def test_without_a_pump_the_button_says_to_interrupt_instead(kernel):
     pid = kernel.child_pid("honest")
     time.sleep(0.5)
     states = kernel.button_states(button)
-    assert any(s.get("disabled") is True and s.get("description") == "■ interrupt the kernel to stop"
+    assert any(s.get("disabled") is True
+               and s.get("description") == "■ interrupt the kernel to stop"
                for s in states), states
     kernel.km.interrupt_kernel()
     assert kernel.reply(cell, timeout=20)["content"]["ename"] == "RunCancelled"

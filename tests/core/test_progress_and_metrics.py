@@ -11,18 +11,22 @@ from fairing_magics.progress import parse_progress, parse_seconds
 
 @pytest.mark.parametrize("frame, done, total, eta, label", [
     ("train:  45%|████▌     | 45/100 [00:04<00:05, 10.20it/s, loss=0.3]", 45, 100, 5, "train"),
-    ("Epoch 3:  40%|████      | 40/100 [00:02<00:03, 19.87it/s, v_num=0, train_loss=0.412]", 40, 100, 3,
-     "Epoch 3"),  # Lightning's TQDMProgressBar
-    ("\x1b[32mtrain\x1b[0m:  10%|#         | 1.2k/12k [01:02<9:18:00,  2.15it/s]", 1200, 12000, 33480, "train"),
-    (" 45/100 [=============>................] - ETA: 5s - loss: 0.3012", 45, 100, 5, ""),  # Keras 2
+    ("Epoch 3:  40%|████      | 40/100 [00:02<00:03, 19.87it/s, v_num=0, train_loss=0.412]", 40,
+     100, 3, "Epoch 3"),  # Lightning's TQDMProgressBar
+    ("\x1b[32mtrain\x1b[0m:  10%|#         | 1.2k/12k [01:02<9:18:00,  2.15it/s]", 1200, 12000,
+     33480, "train"),
+    (" 45/100 [=============>................] - ETA: 5s - loss: 0.3012", 45, 100, 5,
+     ""),  # Keras 2
     ("100/100 [==============================] - 2s 20ms/step - loss: 0.1", 100, 100, 0, ""),
     ("45/100 ━━━━━━━━━╸━━━━━━━━━━ 1:02 50ms/step - loss: 0.3000", 45, 100, 62, ""),  # Keras 3
-    ("Epoch 1/9 ━━━━━━━━━━━━━━━━ 31/62 0:00:01 • 0:00:02 29.79it/s v_num: 0", 31, 62, 2, "Epoch 1/9"),  # rich
+    ("Epoch 1/9 ━━━━━━━━━━━━━━━━ 31/62 0:00:01 • 0:00:02 29.79it/s v_num: 0", 31, 62, 2,
+     "Epoch 1/9"),  # rich
 ])
 def test_progress_frames_are_recognised(frame, done, total, eta, label):
     found = parse_progress(frame, "worker-0")
     assert found is not None
-    assert (found.done, found.total, found.eta, found.label, found.source) == (done, total, eta, label, "worker-0")
+    assert ((found.done, found.total, found.eta, found.label, found.source)
+            == (done, total, eta, label, "worker-0"))
     assert "\x1b" not in found.label
 
 
@@ -31,7 +35,8 @@ def test_an_open_ended_bar_and_ordinary_lines():
     assert open_ended is not None and open_ended.total == 0 and open_ended.fraction is None
     for line in ("epoch 1/3 done", "ratio 3/4 of the data", "see http://x/y", "hello"):
         assert parse_progress(line) is None
-    assert parse_seconds("1:02:03") == 3723 and parse_seconds("250ms") == 0.25 and parse_seconds("?") is None
+    assert (parse_seconds("1:02:03") == 3723 and parse_seconds("250ms") == 0.25
+            and parse_seconds("?") is None)
 
 
 def test_the_katib_filter_is_katibs_default():
@@ -61,7 +66,8 @@ def test_chart_series_stay_bounded_and_keep_the_newest_value():
     series = MetricSeries(max_points=100)
     parser = MetricParser()
     for start in range(0, 100_000, 1000):
-        series.add(parser.parse([f"step={i} loss={1 / (i + 1)}" for i in range(start, start + 1000)]))
+        series.add(parser.parse([f"step={i} loss={1 / (i + 1)}"
+                                 for i in range(start, start + 1000)]))
     kept = series.points(("loss", ""))
     assert len(kept) <= 101 and kept[0] == (0, 1.0) and kept[-1] == (99_999, 1 / 100_000)
     assert series.count(("loss", "")) == 100_000 and series.best[("loss", "")] == (1 / 100_000, 1.0)

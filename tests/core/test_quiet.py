@@ -37,7 +37,8 @@ def test_no_note_for_cythons_runtime_module(shell, capsys):
                       "from sklearn.utils import murmurhash3_32\n"
                       "df = pd.DataFrame({'a': [1.0, 2.0, 3.0], 'b': [2.0, 4.0, 6.0]})").success
     capsys.readouterr()
-    result = run(shell, "%%fairing_train --dry-run\nm = LinearRegression().fit(df[['a']], df['b'])\n"
+    result = run(shell, "%%fairing_train --dry-run\n"
+                        "m = LinearRegression().fit(df[['a']], df['b'])\n"
                         "print(murmurhash3_32(1), pd.isna(m.coef_[0]))")
     assert result.success, result.error_in_exec
     out = capsys.readouterr().out
@@ -53,13 +54,16 @@ def test_a_public_module_made_at_run_time_still_gets_its_note():
         packages, notes = pin_requirements({"made_in_the_notebook"})
     finally:
         del sys.modules["made_in_the_notebook"]
-    assert packages == () and "module 'made_in_the_notebook' comes from no installed distribution" in notes[0]
+    assert (packages == ()
+            and "module 'made_in_the_notebook' comes from no installed distribution" in notes[0])
 
 
 def test_fairing_magics_run_has_no_kernel_transport_warning(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello from the kernel')")])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("print('hello from the kernel')")])
     nbformat.write(nb, tmp_path / "tiny.ipynb")
-    proc = subprocess.run([sys.executable, "-m", "fairing_magics.cli", "run", str(tmp_path / "tiny.ipynb")],
+    proc = subprocess.run([sys.executable, "-m", "fairing_magics.cli", "run",
+                           str(tmp_path / "tiny.ipynb")],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path,
                           env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr

@@ -41,7 +41,8 @@ def test_final_value_dataframe_html_and_several_displays_come_back(shell, capsys
     r = result.result
     assert r.result == 1.0  # the final expression's value, unpickled in the kernel
     kinds = [(d.kind, sorted(d.data)) for d in r.displays]
-    assert kinds == [("display", ["text/html", "text/plain"]), ("display", ["text/markdown", "text/plain"]),
+    assert kinds == [("display", ["text/html", "text/plain"]),
+                     ("display", ["text/markdown", "text/plain"]),
                      ("display", ["text/plain"]), ("display", ["text/html", "text/plain"]),
                      ("result", ["text/plain"])]
     table, markdown, mapping, bold, value = r.displays
@@ -57,7 +58,8 @@ def test_final_value_dataframe_html_and_several_displays_come_back(shell, capsys
     capsys.readouterr()
     assert run(shell, f"%fairing_logs {r.name}").success
     logs = capsys.readouterr().out
-    assert "between the displays\n" in logs and "[fairing] display 1:" in logs and "[fairing] value 5: 1.0" in logs
+    assert ("between the displays\n" in logs and "[fairing] display 1:" in logs
+            and "[fairing] value 5: 1.0" in logs)
 
 
 def test_figures_pandas_and_seaborn_plots_come_back_as_png_and_svg_on_request(shell, capsys):
@@ -65,7 +67,8 @@ def test_figures_pandas_and_seaborn_plots_come_back_as_png_and_svg_on_request(sh
                         "import matplotlib.pyplot as plt\n"
                         "import pandas as pd\n"
                         "import seaborn as sns\n"
-                        "df = pd.DataFrame({'step': range(20), 'loss': [1 / (s + 1) for s in range(20)]})\n"
+                        "df = pd.DataFrame({'step': range(20),"
+                        " 'loss': [1 / (s + 1) for s in range(20)]})\n"
                         "df.plot(x='step', y='loss')\n"
                         "plt.show()\n"
                         "sns.lineplot(data=df, x='step', y='loss')\n"
@@ -101,7 +104,8 @@ def test_what_is_over_a_cap_is_left_out_with_a_notice_and_secrets_are_masked(she
     shell.run_cell("%config FairingMagics.result_limit_mb = 0.01")
     key = "AKIA" + "Z" * 16
     result = run(shell, "%%fairing_train --name caps\n"
-                        f"display({{'text/html': '<i>key={key}</i>', 'text/plain': 'k'}}, raw=True)\n"
+                        f"display({{'text/html': '<i>key={key}</i>', 'text/plain': 'k'}}, "
+                        "raw=True)\n"
                         "display('x' * 20000)\n"
                         "display('small')\n"
                         "'y' * 30000\n")
@@ -111,13 +115,17 @@ def test_what_is_over_a_cap_is_left_out_with_a_notice_and_secrets_are_masked(she
     assert key not in r.displays[0].data["text/html"]
     assert r.result is None
     printed = capsys.readouterr().out
-    assert "warning: a display (text/plain) of 19.5 KiB was left out: over the cap of 10.2 KiB per display" in printed
-    assert "run.result is None: the cell's value (str) pickles to more than the cap of 10.2 KiB" in printed
-    assert "a cell value (text/plain) of 29.3 KiB was left out" in printed  # its display was over too
+    assert ("warning: a display (text/plain) of 19.5 KiB was left out: over the cap of 10.2 KiB "
+            "per display") in printed
+    assert ("run.result is None: the cell's value (str) pickles to more than the cap of 10.2 KiB"
+            in printed)
+    # its display was over too
+    assert "a cell value (text/plain) of 29.3 KiB was left out" in printed
     assert key not in "".join(p.read_text() for p in (r.folder / "displays").glob("*.json"))
 
 
-def test_a_failing_cell_shows_what_it_drew_before_failing_and_an_unpicklable_value_is_said(shell, capsys):
+def test_a_failing_cell_shows_what_it_drew_before_failing_and_an_unpicklable_value_is_said(
+        shell, capsys):
     result = run(shell, "%%fairing_train --name drew\n"
                         "import matplotlib.pyplot as plt\n"
                         "plt.plot([1, 2, 3])\n"
@@ -128,7 +136,8 @@ def test_a_failing_cell_shows_what_it_drew_before_failing_and_an_unpicklable_val
     assert figure.kind == "figure" and failed.status == ev.FAILED
     unpicklable = run(shell, "%%fairing_train --name lock\nimport threading\nthreading.Lock()\n")
     assert unpicklable.success and unpicklable.result.result is None
-    assert "run.result is None: the cell's value (lock) cannot be pickled" in capsys.readouterr().out
+    assert ("run.result is None: the cell's value (lock) cannot be pickled"
+            in capsys.readouterr().out)
 
 
 def test_an_update_replaces_a_display_in_place(shell):
@@ -180,13 +189,18 @@ def test_two_figures_from_a_loop_appear_in_the_panel_before_the_run_ends(kernel,
     assert all(base64.b64decode(f["data"]["image/png"]).startswith(PNG_MAGIC) for f in figures)
     # The run ended: the panel gave its displays to the cell, as ordinary outputs after it.
     kinds = [(o["output_type"], sorted(o["data"])) for o in kernel.outputs]
-    assert kinds[1:] == [("display_data", ["image/png", "text/plain"]), ("display_data", ["image/png", "text/plain"]),
+    assert kinds[1:] == [("display_data", ["image/png", "text/plain"]),
+                         ("display_data", ["image/png", "text/plain"]),
                          ("execute_result", ["text/plain"])], kinds
-    assert "application/vnd.jupyter.widget-view+json" in kernel.outputs[0]["data"]  # the panel first
-    assert kernel.outputs[-1]["data"]["text/plain"] == "0.5" and kernel.outputs[-1]["execution_count"]
-    assert [o["data"]["image/png"] for o in kernel.outputs[1:3]] == [f["data"]["image/png"] for f in figures]
+    # the panel first
+    assert "application/vnd.jupyter.widget-view+json" in kernel.outputs[0]["data"]
+    assert (kernel.outputs[-1]["data"]["text/plain"] == "0.5"
+            and kernel.outputs[-1]["execution_count"])
+    assert ([o["data"]["image/png"] for o in kernel.outputs[1:3]]
+            == [f["data"]["image/png"] for f in figures])
     assert "displays (run.displays):" in kernel.outputs[0]["data"]["text/plain"]  # the panel's text
-    boxes = [s for s in kernel.states("VBoxModel") if "fairing-displays" in s.get("_dom_classes", ())]
+    boxes = [s for s in kernel.states("VBoxModel")
+             if "fairing-displays" in s.get("_dom_classes", ())]
     assert boxes and boxes[-1]["children"] == []  # moved out of the panel, not shown twice
     value = kernel.execute("print(type(_).__name__, _.result, len(_.displays))")[1]
     assert value.strip() == "Run 0.5 3"  # the cell's Out is the run, its value run.result
@@ -205,8 +219,10 @@ def test_a_notebook_run_headless_keeps_the_displays_as_ordinary_outputs(tmp_path
                     "sns.lineplot(data=df, x='step', y='loss')\n"
                     "display(df)\n"
                     "float(df.loss.iloc[-1])\n")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    NotebookClient(nb, timeout=180, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
     path = tmp_path / "saved.ipynb"
     nbformat.write(nb, str(path))
     outputs = nbformat.read(str(path), as_version=4).cells[1].outputs
@@ -227,11 +243,14 @@ def test_a_no_wait_run_keeps_its_displays_in_its_panel(kernel):
     assert reply["content"]["status"] == "ok", out
     assert [o["output_type"] for o in kernel.outputs] == ["display_data"]  # the panel only
     reply, out = kernel.execute("run = _.wait(60)\n"
-                                "print([d.text for d in run.displays], len(run.view.display_box.children))")
-    assert out.strip().splitlines()[-1] == "[\"'late'\"] 1", out  # no cell to go to: it stays in the panel
+                                "print([d.text for d in run.displays], "
+                                "len(run.view.display_box.children))")
+    # no cell to go to: it stays in the panel
+    assert out.strip().splitlines()[-1] == "[\"'late'\"] 1", out
 
 
-def test_displays_and_the_value_are_kept_in_s3_storage_and_replica_files_are_listed(shell, aws, tmp_path):
+def test_displays_and_the_value_are_kept_in_s3_storage_and_replica_files_are_listed(
+        shell, aws, tmp_path):
     from fairing_magics.secrets_scan import find_credentials
     from fairing_magics.storage import LocalStorage, S3Storage
 
@@ -245,9 +264,11 @@ def test_displays_and_the_value_are_kept_in_s3_storage_and_replica_files_are_lis
     assert r.result == {"auc": 0.91}
     stored = S3Storage("fairing-rich", "team")
     names = stored.list_files(r.name)
-    assert {"displays/001.json", "displays/001.png", "displays/002.json", "result.pkl", "run.json"} <= set(names)
+    assert ({"displays/001.json", "displays/001.png", "displays/002.json", "result.pkl", "run.json"}
+            <= set(names))
     assert stored.read_bytes(r.name, "displays/001.png") == r.displays[0].image.read_bytes()
-    assert not any(find_credentials(stored.read_bytes(r.name, n)) for n in names if n.startswith("displays/"))
+    assert not any(find_credentials(stored.read_bytes(r.name, n)) for n in names
+                   if n.startswith("displays/"))
     # What the kernel lists of a distributed run's replicas, in S3 and in a folder alike.
     for place in (stored, LocalStorage(tmp_path / "folder")):
         folder = tmp_path / "out"

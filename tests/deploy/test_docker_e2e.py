@@ -47,8 +47,9 @@ def engine(docker_api, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def docker_settings(engine, registry, base_image, tmp_path_factory):
-    return Settings(backend="docker", registry=f"{registry.host}/e2e/docker-deploy", base_image=base_image.tag_ref,
-                    insecure_registries=(registry.host,), ui="text", home=tmp_path_factory.mktemp("home"))
+    return Settings(backend="docker", registry=f"{registry.host}/e2e/docker-deploy",
+                    base_image=base_image.tag_ref, insecure_registries=(registry.host,), ui="text",
+                    home=tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,8 @@ def served(engine, docker_settings, images, linreg):
 
 
 def _post(url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=10) as reply:
             return reply.status, json.loads(reply.read())
@@ -97,12 +99,14 @@ def test_the_container_predicts_what_the_kernels_model_predicts(served, engine, 
     assert container.status == "running" and container.id == endpoint.server.container_id
     assert container.image.id and container.attrs["HostConfig"]["NetworkMode"] == "host"
     pulled = container.attrs["Config"]["Image"]
-    assert pulled.startswith(f"{registry.host}/e2e/docker-deploy@sha256:")  # the pushed image, by digest
+    # the pushed image, by digest
+    assert pulled.startswith(f"{registry.host}/e2e/docker-deploy@sha256:")
     assert container.labels["fairing.endpoint.url"] == endpoint.url
 
     stages = [e.stage for e in events if isinstance(e, ev.StageChanged) and e.state == "done"]
     assert stages == ["package", "build", "push", "pull", "start", "ready"]
-    assert any(isinstance(e, ev.LogLines) and any("listening on" in line for line in e.lines) for e in events)
+    assert any(isinstance(e, ev.LogLines) and any("listening on" in line for line in e.lines)
+               for e in events)
     finished = [e for e in events if isinstance(e, ev.Finished)]
     assert len(finished) == 1 and finished[0].phase == ev.SUCCEEDED
     assert "listening on" in endpoint.logs() and "POST /v1/models/linreg:predict" in endpoint.logs()
@@ -123,22 +127,24 @@ def test_bad_bodies_get_400_json(served, body, fragment):
     assert status == 400 and set(reply) == {"error"} and "Traceback" not in reply["error"]
 
 
-def test_a_server_that_crashes_on_start_fails_with_its_log_and_leaves_no_container(engine, docker_settings,
-                                                                                     images):
+def test_a_server_that_crashes_on_start_fails_with_its_log_and_leaves_no_container(
+        engine, docker_settings, images):
     book, events = EndpointBook(), []
     with pytest.raises(DeployError) as caught:
-        deploy(_crashing_model(), name="broken", settings=docker_settings, book=book, emit=events.append,
-               images=images, timeout=120)
+        deploy(_crashing_model(), name="broken", settings=docker_settings, book=book,
+               emit=events.append, images=images, timeout=120)
     message = str(caught.value)
     assert "exited with code" in message and "the weights file is corrupt" in message
     assert "container" in message.splitlines()[0]
     assert any("corrupt" in line for line in caught.value.last_lines)
     assert book.get("broken") is None and containers(engine, "broken") == []
     assert [e.phase for e in events if isinstance(e, ev.Finished)] == [ev.FAILED]
-    assert ("ready", "failed") in [(e.stage, e.state) for e in events if isinstance(e, ev.StageChanged)]
+    assert ("ready", "failed") in [(e.stage, e.state) for e in events
+                                   if isinstance(e, ev.StageChanged)]
 
 
-def test_redeploy_rolls_the_new_model_out_and_delete_leaves_nothing(engine, docker_settings, images, linreg):
+def test_redeploy_rolls_the_new_model_out_and_delete_leaves_nothing(
+        engine, docker_settings, images, linreg):
     first, x = linreg
     book = EndpointBook()
     endpoint = deploy(first, name="roll", settings=docker_settings, book=book, emit=lambda e: None,
@@ -147,8 +153,8 @@ def test_redeploy_rolls_the_new_model_out_and_delete_leaves_nothing(engine, dock
         [old] = containers(engine, "roll")
         old_url = endpoint.url
         second = LinearRegression().fit(x, x[:, 0] * 3.0 - 1.0)
-        again = deploy(second, name="roll", settings=docker_settings, book=book, emit=lambda e: None,
-                       images=images)
+        again = deploy(second, name="roll", settings=docker_settings, book=book,
+                       emit=lambda e: None, images=images)
         assert again is endpoint and endpoint.revision == 2
         assert np.allclose(endpoint.predict(x), second.predict(x), rtol=0, atol=1e-12)
         assert not np.allclose(second.predict(x), first.predict(x))
@@ -158,8 +164,8 @@ def test_redeploy_rolls_the_new_model_out_and_delete_leaves_nothing(engine, dock
             urllib.request.urlopen(f"{old_url}/healthz", timeout=2)
 
         with pytest.raises(DeployError):  # a failed redeploy keeps the running model
-            deploy(_crashing_model(), name="roll", settings=docker_settings, book=book, emit=lambda e: None,
-                   images=images, timeout=120)
+            deploy(_crashing_model(), name="roll", settings=docker_settings, book=book,
+                   emit=lambda e: None, images=images, timeout=120)
         assert [c.id for c in containers(engine, "roll")] == [new.id] and endpoint.status == "Ready"
         assert np.allclose(endpoint.predict(x), second.predict(x), rtol=0, atol=1e-12)
     finally:
@@ -168,10 +174,12 @@ def test_redeploy_rolls_the_new_model_out_and_delete_leaves_nothing(engine, dock
     endpoint.delete()  # twice is harmless
 
 
-def test_undeploy_finds_the_container_of_an_earlier_kernel_by_its_label(engine, docker_settings, images, linreg):
+def test_undeploy_finds_the_container_of_an_earlier_kernel_by_its_label(
+        engine, docker_settings, images, linreg):
     model, _ = linreg
     earlier = EndpointBook()  # the earlier kernel's book; this "kernel" starts with an empty one
-    deploy(model, name="orphan", settings=docker_settings, book=earlier, emit=lambda e: None, images=images)
+    deploy(model, name="orphan", settings=docker_settings, book=earlier, emit=lambda e: None,
+           images=images)
     assert len(containers(engine, "orphan")) == 1
     assert undeploy("orphan", settings=docker_settings, backend="docker",
                     book=EndpointBook()) == "endpoint orphan (docker) deleted"
@@ -190,7 +198,8 @@ def docker_shell(engine, docker_settings, registry, base_image, tmp_path, monkey
     ip.run_cell("%unload_ext fairing_magics")
     ip.extension_manager.loaded.discard("fairing_magics")
     assert ip.run_cell("%load_ext fairing_magics").success
-    result = ip.run_cell(f"%fairing_config --backend docker --registry {registry.host}/e2e/magic-deploy "
+    result = ip.run_cell("%fairing_config --backend docker "
+                         f"--registry {registry.host}/e2e/magic-deploy "
                          f"--base-image {base_image.tag_ref} --insecure-registry {registry.host}")
     assert result.success, result.error_in_exec
     ip.user_ns["fitted_model"], ip.user_ns["rows"] = linreg
@@ -200,7 +209,8 @@ def docker_shell(engine, docker_settings, registry, base_image, tmp_path, monkey
     ip.run_cell("%unload_ext fairing_magics")
 
 
-def test_the_magics_deploy_on_docker_and_dry_run_prints_the_plan(docker_shell, engine, linreg, capsys):
+def test_the_magics_deploy_on_docker_and_dry_run_prints_the_plan(
+        docker_shell, engine, linreg, capsys):
     model, x = linreg
     result = docker_shell.run_cell("%fairing_deploy fitted_model --name magic-lr --dry-run")
     assert result.success, result.error_in_exec

@@ -36,7 +36,8 @@ def test_endpointview_shows_rollout_pods_events_logs_and_the_url():
     assert len(lines) == 100 and lines[-1] == "[linreg-abc-1] access 499"
     assert view.url_box.value == ""  # not ready yet
     view.handle(ev.PhaseChanged("Ready", "http://127.0.0.1:40000"))
-    view.handle(ev.Finished(ev.SUCCEEDED, "linreg ready at http://127.0.0.1:40000/v1/models/linreg:predict", 9.0))
+    view.handle(ev.Finished(ev.SUCCEEDED,
+                            "linreg ready at http://127.0.0.1:40000/v1/models/linreg:predict", 9.0))
     assert view.url == "http://127.0.0.1:40000" and view.state == "Ready"
     assert "http://127.0.0.1:40000/v1/models/linreg:predict" in view.url_box.value
     assert "Ready" in view.header.value
@@ -52,10 +53,12 @@ def test_endpointview_shows_why_a_deployment_failed():
 
 def test_text_mode_prints_the_same_story():
     out = io.StringIO()
-    view = make_endpoint_view("text", title="linreg", backend="kubernetes", stages=STAGES, stream=out)
+    view = make_endpoint_view("text", title="linreg", backend="kubernetes", stages=STAGES,
+                              stream=out)
     assert isinstance(view, TextView)
     _rollout(view)
-    view.handle(ev.Finished(ev.SUCCEEDED, "linreg ready at http://127.0.0.1:40000/v1/models/linreg:predict", 9.0))
+    view.handle(ev.Finished(ev.SUCCEEDED,
+                            "linreg ready at http://127.0.0.1:40000/v1/models/linreg:predict", 9.0))
     text = out.getvalue()
     assert "linreg-abc-1: ContainerCreating" in text and "Readiness probe failed" in text
     assert "ready at http://127.0.0.1:40000" in text and "[linreg-abc-1] access 499" in text

@@ -45,17 +45,21 @@ def test_aws_china_notebook_runs_with_dry_run_and_a_local_endpoint(offline_kerne
     nb = nbformat.read(AWS_CHINA, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(AWS_CHINA.parent)}}).execute()
-    by_source = {cell.source.split("\n")[0]: _text(cell) for cell in nb.cells if cell.cell_type == "code"}
+    by_source = {cell.source.split("\n")[0]: _text(cell) for cell in nb.cells
+                 if cell.cell_type == "code"}
     train = next(text for first, text in by_source.items() if first.startswith("%%fairing_train"))
     assert "nothing was built, pushed or started" in train
     assert "cn-northwest-1" in train and "arn:aws-cn:ecr" in train and "kind: Job" in train
     # The base image and the packages come from where the China regions reach: no warning left.
     ecr = "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn"
-    assert f"Base image: {ecr}/python:3." in train and "-slim (resolved to a digest at build time)" in train
+    assert (f"Base image: {ecr}/python:3." in train
+            and "-slim (resolved to a digest at build time)" in train)
     assert "Package index: https://pypi.tuna.tsinghua.edu.cn/simple" in train
-    assert "Run storage: s3://fairing-runs-123456789012/linreg/runs/linreg-<suffix>/ (region cn-northwest-1)" in train
+    assert ("Run storage: s3://fairing-runs-123456789012/linreg/runs/linreg-<suffix>/ "
+            "(region cn-northwest-1)" in train)
     assert "Warning" not in train
-    deploy_plan = next(text for first, text in by_source.items() if "--dry-run" in first and "fairing_deploy" in first)
+    deploy_plan = next(text for first, text in by_source.items()
+                       if "--dry-run" in first and "fairing_deploy" in first)
     assert "type: LoadBalancer" in deploy_plan and "replicas: 2" in deploy_plan
     assert "fairing-job@sha256:" in deploy_plan
     compare = next(text for first, text in by_source.items() if first.startswith("x_new"))

@@ -34,7 +34,8 @@ def served(tmp_path_factory, linreg):
 
 
 def _post(url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=10) as reply:
             return reply.status, json.loads(reply.read())
@@ -60,14 +61,17 @@ def test_endpoint_shape_url_status_logs_and_events(served):
     assert "LinearRegression" in repr(endpoint) and "Ready" in endpoint._repr_html_()
     assert "listening on" in endpoint.logs()
     stages = [(e.stage, e.state) for e in events if isinstance(e, ev.StageChanged)]
-    assert stages[:4] == [("package", "running"), ("package", "done"), ("start", "running"), ("start", "done")]
+    assert stages[:4] == [("package", "running"), ("package", "done"), ("start", "running"),
+                          ("start", "done")]
     # readiness polling is the "ready" stage, with an attempt count, not access-log lines
     assert stages[4] == ("ready", "running") and stages[-1] == ("ready", "done")
     assert set(stages[4:-1]) == {("ready", "running")}
-    done = [e for e in events if isinstance(e, ev.StageChanged) and e.stage == "ready" and e.state == "done"]
+    done = [e for e in events
+            if isinstance(e, ev.StageChanged) and e.stage == "ready" and e.state == "done"]
     assert done[0].detail.endswith(("1 attempt", "attempts"))
     finished = [e for e in events if isinstance(e, ev.Finished)]
-    assert len(finished) == 1 and finished[0].phase == ev.SUCCEEDED and endpoint.url in finished[0].summary
+    assert (len(finished) == 1 and finished[0].phase == ev.SUCCEEDED
+            and endpoint.url in finished[0].summary)
     assert any(isinstance(e, ev.LogLines) and "ready in" in e.lines[0] for e in events)
     endpoint.predict([[1.0, 2.0, 3.0]])
     after = events[events.index(finished[0]) + 1:]
@@ -82,7 +86,8 @@ def test_endpoint_shape_url_status_logs_and_events(served):
     (b'{"instances": [[1, 2, 3], [4, 5]]}', "same shape"),
     (b'{"instances": [[1, 2]]}', ""),  # the model's own ValueError (2 features, 3 expected)
 ])
-def test_bad_request_bodies_get_400_json_through_the_endpoint_and_plain_http(served, body, fragment):
+def test_bad_request_bodies_get_400_json_through_the_endpoint_and_plain_http(
+        served, body, fragment):
     endpoint, _, _, _ = served
     with pytest.raises(PredictionError) as caught:
         endpoint.request(body)
@@ -119,7 +124,8 @@ def test_a_server_that_crashes_on_start_fails_with_its_log_and_leaves_nothing(se
     assert "exited with code 2" in message and "the weights file is corrupt" in message
     assert any("corrupt" in line for line in caught.value.last_lines)
     assert book.get("broken") is None
-    pids = [int(e.detail.split()[1]) for e in events if isinstance(e, ev.PhaseChanged) and e.detail.startswith("pid")]
+    pids = [int(e.detail.split()[1]) for e in events
+            if isinstance(e, ev.PhaseChanged) and e.detail.startswith("pid")]
     assert len(pids) == 1 and not alive(pids[0])
     assert [e.phase for e in events if isinstance(e, ev.Finished)] == [ev.FAILED]
 
@@ -134,7 +140,8 @@ def test_redeploy_rolls_out_a_model_from_a_run_and_stops_the_old_server(settings
     run_dir = LocalStorage(settings.home).run_dir("roll-train-abc123")
     run_dir.mkdir(parents=True)
     (run_dir / "outputs.pkl").write_bytes(cloudpickle.dumps({"model": second_model}))
-    again = deploy(None, from_run="roll-train", name="roll", settings=settings, book=book, emit=lambda e: None)
+    again = deploy(None, from_run="roll-train", name="roll", settings=settings, book=book,
+                   emit=lambda e: None)
 
     assert again is endpoint and endpoint.revision == 2 and endpoint.source == "run roll-train"
     assert np.allclose(endpoint.predict(x), second_model.predict(x))
@@ -158,7 +165,8 @@ def test_delete_and_undeploy_leave_nothing(settings, book, linreg):
     endpoint = deploy(model, name="gone", settings=settings, book=book, emit=lambda e: None)
     pid, url = endpoint.server.pid, endpoint.url
     assert undeploy("gone", book=book) == "endpoint gone (local) deleted"
-    assert not alive(pid) and book.all() == [] and endpoint.status == "Deleted" and endpoint.url == ""
+    assert (not alive(pid) and book.all() == [] and endpoint.status == "Deleted"
+            and endpoint.url == "")
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{url}/healthz", timeout=2)
     with pytest.raises(DeployError, match="was deleted"):

@@ -54,13 +54,15 @@ def test_deploy_predict_and_undeploy_from_magics(shell, linreg, capsys):
 
 def test_bad_model_names_and_dry_run(shell, capsys):
     result = shell.run_cell("%fairing_deploy no_such_model")
-    assert not result.success and "there is no variable 'no_such_model'" in str(result.error_in_exec)
+    assert (not result.success
+            and "there is no variable 'no_such_model'" in str(result.error_in_exec))
     result = shell.run_cell("%fairing_deploy")
     assert not result.success and "--from-run" in str(result.error_in_exec)
-    shell.run_cell("%fairing_config --registry 123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fairing-job")
+    shell.run_cell("%fairing_config --registry "
+                   "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fairing-job")
     capsys.readouterr()
-    result = shell.run_cell("%fairing_deploy fitted_model --name linreg --backend kubernetes --dry-run "
-                            "--expose loadbalancer --replicas 2 --cpu 500m")
+    result = shell.run_cell("%fairing_deploy fitted_model --name linreg --backend kubernetes "
+                            "--dry-run --expose loadbalancer --replicas 2 --cpu 500m")
     assert result.success, result.error_in_exec
     out = capsys.readouterr().out
     assert "kind: Deployment" in out and "type: LoadBalancer" in out and "replicas: 2" in out

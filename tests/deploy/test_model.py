@@ -60,7 +60,8 @@ def test_a_function_using_numpy_is_packaged_by_value_with_numpy():
 
     package = package_model(double)
     assert {r.split("==")[0] for r in package.requirements} == {"cloudpickle", "numpy"}
-    assert package.description == "function test_a_function_using_numpy_is_packaged_by_value_with_numpy.<locals>.double"
+    assert package.description == (
+        "function test_a_function_using_numpy_is_packaged_by_value_with_numpy.<locals>.double")
     assert "numpy" in pickle_modules(package.members[MODEL_FILE])
 
 
@@ -135,7 +136,8 @@ def test_from_run_by_exact_name_and_by_its_base_name(linreg, tmp_path):
 def test_model_from_a_uri_of_a_run_folder_or_a_pickle_file(linreg, tmp_path):
     model, x = linreg
     _store_run(tmp_path / "store", "r1", {"model": model})
-    assert np.allclose(load_uri_model(f"file://{tmp_path}/store/runs/r1/").predict(x), model.predict(x))
+    assert np.allclose(load_uri_model(f"file://{tmp_path}/store/runs/r1/").predict(x),
+                       model.predict(x))
     (tmp_path / "plain.pkl").write_bytes(cloudpickle.dumps(model))
     assert np.allclose(load_uri_model(str(tmp_path / "plain.pkl")).predict(x), model.predict(x))
     with pytest.raises(DeployError, match="cannot read the model file"):
@@ -150,13 +152,15 @@ def test_model_from_s3_run_storage_in_a_china_region(aws, linreg):
 
     model, x = linreg
     s3 = boto3.client("s3", region_name="cn-northwest-1")
-    s3.create_bucket(Bucket="fairing-models", CreateBucketConfiguration={"LocationConstraint": "cn-northwest-1"})
+    s3.create_bucket(Bucket="fairing-models",
+                     CreateBucketConfiguration={"LocationConstraint": "cn-northwest-1"})
     s3.put_object(Bucket="fairing-models", Key="team/runs/linreg-abc123/outputs.pkl",
                   Body=cloudpickle.dumps({"model": model}))
     found, source = resolve_model("s3://fairing-models/team/runs/linreg-abc123/")
     assert np.allclose(found.predict(x), model.predict(x)) and source.startswith("s3://")
-    by_run, _ = resolve_model(None, from_run="linreg-abc123", storage_uri="s3://fairing-models/team",
-                              settings=Settings())
+    by_run, _ = resolve_model(None, from_run="linreg-abc123",
+                              storage_uri="s3://fairing-models/team", settings=Settings())
     assert np.allclose(by_run.predict(x), model.predict(x))
     with pytest.raises(DeployError, match="no stored model"):
-        resolve_model(None, from_run="nope", storage_uri="s3://fairing-models/team", settings=Settings())
+        resolve_model(None, from_run="nope", storage_uri="s3://fairing-models/team",
+                      settings=Settings())

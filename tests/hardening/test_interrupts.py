@@ -28,7 +28,9 @@ from tests.hardening.test_bad_inputs_services import (
     _kube_shell,
     tags_of,
 )
-from tests.kubernetes.test_backend_e2e import kube  # noqa: F401 - fixture: a namespace of the emulated cluster
+
+# fixture: a namespace of the emulated cluster
+from tests.kubernetes.test_backend_e2e import kube  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -77,8 +79,8 @@ def _assert_cancelled_in_one_line(shell, result, stage_words: str) -> str:
     return message
 
 
-def test_interrupt_during_push_cancels_the_run_cleanly(shell, tmp_path, monkeypatch, kube_api, registry,
-                                                       base_image):
+def test_interrupt_during_push_cancels_the_run_cleanly(shell, tmp_path, monkeypatch, kube_api,
+                                                       registry, base_image):
     """The target registry accepts connections but never answers (the push waits on it)."""
     monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig))
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
@@ -91,7 +93,8 @@ def test_interrupt_during_push_cancels_the_run_cleanly(shell, tmp_path, monkeypa
         timer = threading.Timer(3.0, os.kill, args=(os.getpid(), signal.SIGINT))
         timer.start()
         result = run(shell, f"%%fairing_train --name intr --backend kubernetes --requirements none "
-                            f"--registry 127.0.0.1:{port}/hardening/intr --base-image {base_image.ref}\nprint(1)\n")
+                            f"--registry 127.0.0.1:{port}/hardening/intr "
+                            f"--base-image {base_image.ref}\nprint(1)\n")
         timer.join()
     message = _assert_cancelled_in_one_line(shell, result, "interrupted during push")
     print(f"[interrupt during push] {message}")
@@ -99,8 +102,8 @@ def test_interrupt_during_push_cancels_the_run_cleanly(shell, tmp_path, monkeypa
     assert _cluster_objects(kube_api) == ([], [])
 
 
-def test_interrupt_during_push_to_a_slow_registry(shell, tmp_path, monkeypatch, kube_api, registry, base_image,
-                                                  fault_proxy):
+def test_interrupt_during_push_to_a_slow_registry(shell, tmp_path, monkeypatch, kube_api, registry,
+                                                  base_image, fault_proxy):
     """The push is retrying 503s (a registry that answers, slowly): the interrupt ends it, and
     no manifest reaches the registry."""
     monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig))
@@ -112,7 +115,8 @@ def test_interrupt_during_push_to_a_slow_registry(shell, tmp_path, monkeypatch, 
                       f"--insecure-registry {fault_proxy.host}").success
     interrupter = Interrupter(lambda: fault_proxy.plan.counts["503"] >= 2)
     result = run(shell, f"%%fairing_train --name intp --backend kubernetes --requirements none "
-                        f"--registry {fault_proxy.host}/hardening/intp --base-image {base_image.ref}\nprint(1)\n")
+                        f"--registry {fault_proxy.host}/hardening/intp "
+                        f"--base-image {base_image.ref}\nprint(1)\n")
     interrupter.join()
     assert interrupter.fired
     # The cell ends at once, not when the uploads still retrying 503s give up (that took ~20 s).
@@ -125,7 +129,8 @@ def test_interrupt_during_push_to_a_slow_registry(shell, tmp_path, monkeypatch, 
     assert _cluster_objects(kube_api) == ([], [])
 
 
-def test_interrupt_during_build_stops_the_installer(shell, tmp_path, monkeypatch, kube_api, registry, base_image):
+def test_interrupt_during_build_stops_the_installer(shell, tmp_path, monkeypatch, kube_api,
+                                                    registry, base_image):
     """While the dependency layer is installed (an installer that takes its time: a ``uv`` of
     ours first on PATH, so the moment is certain): the installer is killed, its temporary
     folder removed, nothing is pushed or submitted."""
@@ -138,14 +143,17 @@ def test_interrupt_during_build_stops_the_installer(shell, tmp_path, monkeypatch
     requirements.write_text("six==1.16.0\n")
     assert run(shell, f"%fairing_config --insecure-registry {registry.host}").success
     interrupter = Interrupter(started.exists)
-    result = run(shell, f"%%fairing_train --name intb --backend kubernetes --requirements {requirements} "
-                        f"--registry {registry.host}/hardening/intb --base-image {base_image.ref}\nprint(1)\n")
+    result = run(shell, "%%fairing_train --name intb --backend kubernetes "
+                        f"--requirements {requirements} "
+                        f"--registry {registry.host}/hardening/intb "
+                        f"--base-image {base_image.ref}\nprint(1)\n")
     interrupter.join()
     assert interrupter.fired
     message = _assert_cancelled_in_one_line(shell, result, "interrupted during build")
     print(f"[interrupt during build] {message}")
     assert "nothing was pushed" in message
-    assert _the_run(shell).stages["build"][0] == "failed"  # the panel does not show it still building
+    # the panel does not show it still building
+    assert _the_run(shell).stages["build"][0] == "failed"
     assert processes_mentioning(str(tmp_path)) == []  # the installer is gone
     assert [p for p in cache.rglob("install-*")] == []  # and its temporary folder
     assert not list(cache.rglob("layer.tar.gz")) and not list(cache.rglob("meta.json"))
@@ -159,15 +167,16 @@ def _slow_installer(tmp_path, monkeypatch) -> object:
     bin_dir.mkdir()
     started = tmp_path / "installer-started"
     uv = bin_dir / "uv"
-    uv.write_text(f"#!{sys.executable}\nimport pathlib, time\npathlib.Path({str(started)!r}).touch()\n"
+    uv.write_text(f"#!{sys.executable}\nimport pathlib, time\n"
+                  f"pathlib.Path({str(started)!r}).touch()\n"
                   "time.sleep(120)\n")
     uv.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return started
 
 
-def test_interrupt_during_a_model_build_fails_the_build_stage(shell, tmp_path, monkeypatch, kube_api, registry,
-                                                               base_image, capsys):
+def test_interrupt_during_a_model_build_fails_the_build_stage(
+        shell, tmp_path, monkeypatch, kube_api, registry, base_image, capsys):
     """%fairing_deploy interrupted while its serving image installs the model's packages: the
     panel shows the build failed (the model build once caught Exception where the training build
     catches BaseException, and left "build running"), the installer is gone, nothing is pushed
@@ -198,8 +207,10 @@ def test_interrupt_during_a_model_build_fails_the_build_stage(shell, tmp_path, m
     assert _cluster_objects(kube_api) == ([], [])
 
 
-@pytest.mark.parametrize("when", ["before", "after"], ids=["held-before-create", "created-answer-held"])
-def test_interrupt_during_submit_leaves_no_job(when, shell, tmp_path, monkeypatch, kube_api, registry, base_image):
+@pytest.mark.parametrize("when", ["before", "after"],
+                         ids=["held-before-create", "created-answer-held"])
+def test_interrupt_during_submit_leaves_no_job(when, shell, tmp_path, monkeypatch, kube_api,
+                                               registry, base_image):
     """The create request is held by the API server: ``before`` it creates the Job (which it
     then does after the client was interrupted) or ``after`` (the Job exists, its answer is
     late). Either way the Job is deleted and the cell says so."""
@@ -211,7 +222,8 @@ def test_interrupt_during_submit_leaves_no_job(when, shell, tmp_path, monkeypatc
     interrupter = Interrupter(kube_api.emulator.faults.holding.is_set)
     held_at = time.monotonic()
     result = run(shell, f"%%fairing_train --name ints --backend kubernetes --requirements none "
-                        f"--registry {registry.host}/hardening/ints --base-image {base_image.ref}\nprint(1)\n")
+                        f"--registry {registry.host}/hardening/ints "
+                        f"--base-image {base_image.ref}\nprint(1)\n")
     interrupter.join()
     assert interrupter.fired
     message = _assert_cancelled_in_one_line(shell, result, "interrupted during submit")
@@ -227,7 +239,8 @@ def test_interrupt_during_submit_leaves_no_job(when, shell, tmp_path, monkeypatc
     assert processes_mentioning(str(tmp_path)) == []
 
 
-def test_interrupted_kube_run_is_deleted_when_on_interrupt_is_cancel(shell, kube, tmp_path):  # noqa: F811
+def test_interrupted_kube_run_is_deleted_when_on_interrupt_is_cancel(
+        shell, kube, tmp_path):  # noqa: F811
     """A Job running a long sleep in a real pod; ``on_interrupt = cancel``: the Job and its pod
     are deleted and the run ends Cancelled. (The default, ``auto``, detaches from cluster runs,
     which go on: that is the test below.)"""
@@ -237,7 +250,8 @@ def test_interrupted_kube_run_is_deleted_when_on_interrupt_is_cancel(shell, kube
     core, batch = CoreV1Api(kube.client), BatchV1Api(kube.client)
 
     def running() -> bool:
-        return any(p.status.phase == "Running" for p in core.list_namespaced_pod(kube.namespace).items)
+        return any(p.status.phase == "Running"
+                   for p in core.list_namespaced_pod(kube.namespace).items)
 
     def left() -> tuple[list, list]:
         return (batch.list_namespaced_job(kube.namespace).items,
@@ -255,7 +269,8 @@ def test_interrupted_kube_run_is_deleted_when_on_interrupt_is_cancel(shell, kube
     message = _assert_cancelled_in_one_line(shell, result, "interrupted during run")
     print(f"[interrupt during run] {message}")
     assert "nothing is left running" in message
-    kube.cluster.emulator.wait_for(lambda: left() == ([], []), 60, what="the Job and its pod deleted")
+    kube.cluster.emulator.wait_for(lambda: left() == ([], []), 60,
+                                   what="the Job and its pod deleted")
     assert processes_mentioning(_the_run(shell).name) == []
 
 
@@ -265,14 +280,17 @@ def test_interrupted_kube_run_detaches_by_default(shell, kube, tmp_path):  # noq
     _kube_shell(shell, kube)
     core, batch = CoreV1Api(kube.client), BatchV1Api(kube.client)
     interrupter = Interrupter(lambda: any(p.status.phase == "Running"
-                                          for p in core.list_namespaced_pod(kube.namespace).items), timeout=180)
-    result = run(shell, "%%fairing_train --name intd --requirements none\nimport time\ntime.sleep(600)\n")
+                                          for p in core.list_namespaced_pod(kube.namespace).items),
+                              timeout=180)
+    result = run(shell, "%%fairing_train --name intd --requirements none\n"
+                        "import time\ntime.sleep(600)\n")
     interrupter.join()
     assert interrupter.fired and result.success is False
     error = result.error_in_exec
     assert isinstance(error, RunCancelled) and "\n" not in str(error), error
     name = _the_run(shell).name
-    assert f"detached from run {name}, which goes on" in str(error) and f"%fairing_cancel {name}" in str(error)
+    assert (f"detached from run {name}, which goes on" in str(error)
+            and f"%fairing_cancel {name}" in str(error))
     assert batch.list_namespaced_job(kube.namespace).items  # it goes on
     assert run(shell, f"%fairing_cancel {name}").success
     kube.cluster.emulator.wait_for(lambda: not batch.list_namespaced_job(kube.namespace).items

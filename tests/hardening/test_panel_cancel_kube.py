@@ -1,7 +1,7 @@
-"""The panel's Cancel on a Kubernetes run that the cell waits for: the Job and its pod are
-deleted and the cell fails with "cancelled from the panel". The click is delivered as the comm
-pump delivers it in a kernel (the button's handler, from the waiting thread's poll), since this
-shell has no kernel; tests/core/test_panel_cancel.py sends the real comm message to a real kernel."""
+"""The panel's Cancel on a Kubernetes run that the cell waits for: the Job and its pod are deleted
+and the cell fails with "cancelled from the panel". The click is delivered as the comm pump delivers
+it in a kernel (the button's handler, from the waiting thread's poll), since this shell has no
+kernel; tests/core/test_panel_cancel.py sends the real comm message to a real kernel."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from fairing_magics.errors import RunCancelled
 from tests.core.conftest import run
 from tests.hardening.leftovers import processes_mentioning
 from tests.hardening.test_bad_inputs_services import _kube_shell
-from tests.kubernetes.test_backend_e2e import kube  # noqa: F401 - fixture: a namespace of the emulated cluster
+
+# fixture: a namespace of the emulated cluster
+from tests.kubernetes.test_backend_e2e import kube  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +45,8 @@ def test_panel_cancel_deletes_the_kubernetes_job(shell, kube, monkeypatch):  # n
         def poll(self):
             if clicked.is_set():
                 return
-            if any(p.status.phase == "Running" for p in core.list_namespaced_pod(kube.namespace).items):
+            if any(p.status.phase == "Running"
+                   for p in core.list_namespaced_pod(kube.namespace).items):
                 clicked.set()
                 (the_run,) = magics.runs.all()
                 the_run.view.cancel_button.click()  # the handler a browser click runs

@@ -24,7 +24,8 @@ from fairing_magics.registry.client import RegistryClient
 from fairing_magics.registry.push import push_image
 from tests.harness.rootfs import ensure_python_rootfs
 
-BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8"}
 
 
 @dataclass(frozen=True)
@@ -50,20 +51,21 @@ def python_base_layer() -> Layer:
             compressed, uncompressed = hashlib.sha256(), hashlib.sha256()
             tmp = gz_path.with_suffix(".tmp")
             with open(tar_path, "rb") as src, open(tmp, "wb") as raw:
-                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                                   compresslevel=6) as gz:
                     while chunk := src.read(1 << 20):
                         uncompressed.update(chunk)
                         gz.write(chunk)
             with open(tmp, "rb") as fh:
                 while chunk := fh.read(1 << 20):
                     compressed.update(chunk)
-            meta = {"digest": "sha256:" + compressed.hexdigest(), "diff_id": "sha256:" + uncompressed.hexdigest(),
-                    "size": tmp.stat().st_size}
+            meta = {"digest": "sha256:" + compressed.hexdigest(),
+                    "diff_id": "sha256:" + uncompressed.hexdigest(), "size": tmp.stat().st_size}
             os.replace(tmp, gz_path)
             meta_path.write_text(json.dumps(meta))
         meta = json.loads(meta_path.read_text())
-    return Layer(description="debootstrap --variant=minbase --include=python3 bookworm", path=gz_path,
-                 known=(meta["digest"], meta["diff_id"], meta["size"]))
+    return Layer(description="debootstrap --variant=minbase --include=python3 bookworm",
+                 path=gz_path, known=(meta["digest"], meta["diff_id"], meta["size"]))
 
 
 def push_python_base(client: RegistryClient, registry: str, repository: str = "base/python",
@@ -73,16 +75,17 @@ def push_python_base(client: RegistryClient, registry: str, repository: str = "b
     image = append_layers(None, [layer], env=BASE_ENV, cmd=["python3"])
     name = f"{registry}/{repository}"
     ref = str(push_image(client, image, parse_reference(name), tag=tag))
-    index_ref = push_platform_index(client, name, image.digest, len(image.manifest_bytes), image.media_type,
-                                    tag=f"{tag}-multi")
-    return PushedBase(ref=ref, tag_ref=f"{name}:{tag}", index_ref=index_ref, layer_digest=layer.digest,
-                      registry=registry)
+    index_ref = push_platform_index(client, name, image.digest, len(image.manifest_bytes),
+                                    image.media_type, tag=f"{tag}-multi")
+    return PushedBase(ref=ref, tag_ref=f"{name}:{tag}", index_ref=index_ref,
+                      layer_digest=layer.digest, registry=registry)
 
 
 def push_platform_index(client: RegistryClient, name: str, amd64_digest: str, amd64_size: int,
                         media_type: str, tag: str) -> str:
     """Push an OCI index (arm64 placeholder first, then amd64) and return ``name:tag``."""
-    arm_layer = layer_from_entries([TarEntry("etc/arm64-placeholder", data=b"not a real base\n")], "placeholder")
+    arm_layer = layer_from_entries([TarEntry("etc/arm64-placeholder", data=b"not a real base\n")],
+                                   "placeholder")
     arm = append_layers(None, [arm_layer], cmd=["true"])
     arm_cfg = dict(arm.config, architecture="arm64", variant="v8")
     arm = type(arm)(format=arm.format, config_bytes=canonical_json(arm_cfg), layers=arm.layers)

@@ -92,9 +92,9 @@ def aws(moto_server, monkeypatch, tmp_path):
     """boto3 pointed at a freshly reset moto, fake credentials, region cn-northwest-1."""
     moto_server.reset()
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                 "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_ENDPOINT_URL_ECR",
-                 "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS"):
+                 "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_ACCESS_KEY_ID)

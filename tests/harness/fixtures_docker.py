@@ -40,7 +40,8 @@ def docker_sdk_available() -> bool:
 
 
 class DockerAPI:
-    """``podman system service`` serving the Docker Engine API on ``url`` (``unix://.../podman.sock``).
+    """``podman system service`` serving the Docker Engine API on ``url``
+    (``unix://.../podman.sock``).
 
     ``insecure``: registries the engine reaches over plain HTTP. Stop it with :meth:`stop` (by
     PID; its mounts are undone and its folder removed). Raises RuntimeError when it does not start.
@@ -55,8 +56,9 @@ class DockerAPI:
         self.url = f"unix://{self.socket}"
         self.log_path = self.folder / "service.log"
         self._log = open(self.log_path, "wb")
-        self.process = self.podman.popen("system", "service", "--time=0", self.url, stdin=subprocess.DEVNULL,
-                                         stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = self.podman.popen("system", "service", "--time=0", self.url,
+                                         stdin=subprocess.DEVNULL, stdout=self._log,
+                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + start_seconds
         while True:
             if self.process.poll() is not None:
@@ -71,7 +73,8 @@ class DockerAPI:
                     pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"podman system service did not answer on {self.socket} within {start_seconds} s")
+                raise RuntimeError(f"podman system service did not answer on {self.socket} within "
+                                   f"{start_seconds} s")
             time.sleep(0.05)
 
     def stop(self) -> None:

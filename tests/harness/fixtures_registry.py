@@ -54,14 +54,16 @@ def token_registry(tmp_path_factory):
 def registry_client(registry):
     from fairing_magics.registry import Keychain, RegistryClient, Transport
 
-    return RegistryClient(Transport(Keychain(docker_config={}), insecure_registries=[registry.host]))
+    return RegistryClient(Transport(Keychain(docker_config={}),
+                                    insecure_registries=[registry.host]))
 
 
 @pytest.fixture(scope="session")
 def base_image(registry, registry_client):
     from tests.harness.base_image import push_python_base, rootfs_ready
 
-    need(rootfs_ready(), "the Python base needs debootstrap as root (apt-get install debootstrap) or a cached rootfs")
+    need(rootfs_ready(), "the Python base needs debootstrap as root (apt-get install debootstrap) "
+                         "or a cached rootfs")
     return push_python_base(registry_client, registry.host)
 
 

@@ -36,7 +36,8 @@ class SKLearnModel(Model):
         self._model = None
 
     def load(self) -> bool:
-        files = sorted(p for p in pathlib.Path(self.model_dir).iterdir() if p.suffix in MODEL_EXTENSIONS)
+        files = sorted(p for p in pathlib.Path(self.model_dir).iterdir()
+                       if p.suffix in MODEL_EXTENSIONS)
         if len(files) != 1:
             raise ModelMissingError(self.model_dir)
         self._model = joblib.load(files[0])

@@ -1,10 +1,10 @@
 """KServe's stock sklearn runtime on the emulated cluster: a stand-in image and its
 ClusterServingRuntime.
 
-:func:`build_sklearnserver_image` builds, with the project's own image builder (AppendBuilder on
-the debootstrapped python base, no Docker), an image holding the real ``kserve`` package from
-PyPI, scikit-learn and joblib at the kernel's versions, and :mod:`tests.harness.kserve_sklearnserver`
-as its entrypoint; then pushes it to the cluster's registry. The dependency layer (about 450 MB
+:func:`build_sklearnserver_image` builds, with the project's own image builder (AppendBuilder on the
+debootstrapped python base, no Docker), an image holding the real ``kserve`` package from PyPI,
+scikit-learn and joblib at the kernel's versions, and :mod:`tests.harness.kserve_sklearnserver` as
+its entrypoint; then pushes it to the cluster's registry. The dependency layer (about 450 MB
 unpacked) is cached by the builder under ``~/.cache`` like any dependency layer: a cold build
 downloads and compresses it once, later sessions only push it.
 
@@ -27,7 +27,8 @@ REPOSITORY = "kserve/sklearnserver"
 def standin_requirements() -> list[str]:
     """kserve from PyPI, and scikit-learn/joblib at the kernel's versions (the test compares
     predictions with the kernel's; real runtimes bring their own versions)."""
-    return [f"kserve=={KSERVE_VERSION}", f"scikit-learn=={version('scikit-learn')}", f"joblib=={version('joblib')}"]
+    return [f"kserve=={KSERVE_VERSION}", f"scikit-learn=={version('scikit-learn')}",
+            f"joblib=={version('joblib')}"]
 
 
 def build_sklearnserver_image(registry_host: str, base_image: str) -> str:
@@ -50,7 +51,8 @@ def build_sklearnserver_image(registry_host: str, base_image: str) -> str:
     source = (Path(__file__).resolve().parent / SERVER_FILE).read_bytes()
     server = layer_from_entries(entries_from_members({SERVER_FILE: source}, STANDIN_DIR),
                                 "kserve sklearnserver stand-in")
-    image = append_layers(base, [deps, server], env={"PYTHONPATH": DEPS_DIR, "PYTHONUNBUFFERED": "1"},
+    image = append_layers(base, [deps, server],
+                          env={"PYTHONPATH": DEPS_DIR, "PYTHONUNBUFFERED": "1"},
                           entrypoint=["python3", f"{STANDIN_DIR}/{SERVER_FILE}"], cmd=[])
     return str(images.publisher.publish(image, parse_reference(f"{registry_host}/{REPOSITORY}")))
 
@@ -60,8 +62,10 @@ def sklearn_runtime(image: str) -> dict:
         "apiVersion": "serving.kserve.io/v1alpha1", "kind": "ClusterServingRuntime",
         "metadata": {"name": "kserve-sklearnserver"},
         "spec": {
-            "annotations": {"prometheus.kserve.io/port": "8080", "prometheus.kserve.io/path": "/metrics"},
-            "supportedModelFormats": [{"name": "sklearn", "version": "1", "autoSelect": True, "priority": 1}],
+            "annotations": {"prometheus.kserve.io/port": "8080",
+                            "prometheus.kserve.io/path": "/metrics"},
+            "supportedModelFormats": [{"name": "sklearn", "version": "1", "autoSelect": True,
+                                       "priority": 1}],
             "protocolVersions": ["v1", "v2"],
             "containers": [{
                 "name": "kserve-container", "image": image,

@@ -23,14 +23,17 @@ def _normalize(name: str) -> str:
 
 
 def make_wheel(folder: Path, name: str, version: str, module_source: str) -> Path:
-    """A ``py3-none-any`` wheel of a one-module distribution ``name`` (module ``name`` with ``_``)."""
+    """A ``py3-none-any`` wheel of a one-module distribution ``name`` (module ``name`` with
+    ``_``)."""
     folder.mkdir(parents=True, exist_ok=True)
     module = name.replace("-", "_")
     dist_info = f"{module}-{version}.dist-info"
     files = {
         f"{module}.py": module_source.encode(),
-        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: fairing-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\n"
+                                 f"Version: {version}\n".encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: fairing-tests\n"
+                              b"Root-Is-Purelib: true\nTag: py3-none-any\n",
     }
     record = []
     for path, data in files.items():
@@ -81,7 +84,8 @@ class PackageIndexServer:
             def _serve(self, path: str):
                 parts = [p for p in path.split("/") if p]
                 if parts == ["simple"]:
-                    names = sorted({_normalize(w.name.split("-")[0]) for w in server.wheels.glob("*.whl")})
+                    names = sorted({_normalize(w.name.split("-")[0])
+                                    for w in server.wheels.glob("*.whl")})
                     body = "".join(f'<a href="/simple/{n}/">{n}</a>\n' for n in names)
                     self._send(200, f"<html><body>{body}</body></html>".encode(), "text/html")
                 elif len(parts) == 2 and parts[0] == "simple":
@@ -91,11 +95,14 @@ class PackageIndexServer:
                         self._send(404, b"not found", "text/plain")
                         return
                     links = "".join(
-                        f'<a href="/files/{html.escape(w.name)}#sha256={hashlib.sha256(w.read_bytes()).hexdigest()}">'
+                        f'<a href="/files/{html.escape(w.name)}'
+                        f'#sha256={hashlib.sha256(w.read_bytes()).hexdigest()}">'
                         f"{html.escape(w.name)}</a>\n" for w in found)
                     self._send(200, f"<html><body>{links}</body></html>".encode(), "text/html")
-                elif len(parts) == 2 and parts[0] == "files" and (server.wheels / parts[1]).is_file():
-                    self._send(200, (server.wheels / parts[1]).read_bytes(), "application/octet-stream")
+                elif len(parts) == 2 and parts[0] == "files" \
+                        and (server.wheels / parts[1]).is_file():
+                    self._send(200, (server.wheels / parts[1]).read_bytes(),
+                               "application/octet-stream")
                 else:
                     self._send(404, b"not found", "text/plain")
 
@@ -109,7 +116,8 @@ class PackageIndexServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="package-index", daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="package-index",
+                                       daemon=True)
         self.thread.start()
 
     def _authorized(self, header: str) -> bool:

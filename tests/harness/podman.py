@@ -61,7 +61,8 @@ class Podman:
     def command(self, *args: str) -> list[str]:
         return ["podman", *args]
 
-    def run(self, *args: str, check: bool = True, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    def run(self, *args: str, check: bool = True, timeout: float = 300,
+            **kwargs) -> subprocess.CompletedProcess:
         """Run ``podman ARGS`` and return the completed process (text mode)."""
         kwargs.setdefault("cwd", self.root)  # conmon writes an 'oom' file into its cwd
         return subprocess.run(

@@ -74,7 +74,8 @@ class RegistryServer:
                 self.process.wait(10)
 
     def manifest_status(self, repository: str, reference: str) -> int:
-        """HTTP status of ``HEAD /v2/REPO/manifests/REF`` straight to the registry (no client of ours)."""
+        """HTTP status of ``HEAD /v2/REPO/manifests/REF`` straight to the registry (no client of
+        ours)."""
         import requests
 
         headers = {"Accept": "application/vnd.oci.image.manifest.v1+json, "
@@ -96,14 +97,15 @@ def _q(path: Path) -> str:
 def _write_cert(folder: Path) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True, timeout=60)
     return cert, key
 
 
-def start_registry(folder: str | os.PathLike, *, auth: bool = False, tls: bool = False, token: bool = False,
-                   timeout: float = 20.0) -> RegistryServer:
+def start_registry(folder: str | os.PathLike, *, auth: bool = False, tls: bool = False,
+                   token: bool = False, timeout: float = 20.0) -> RegistryServer:
     """Start ``docker-registry serve`` with its storage in ``folder``; return once it answers.
 
     ``auth``: htpasswd basic auth. ``token``: bearer tokens from a :class:`TokenServer` started
@@ -115,7 +117,8 @@ def start_registry(folder: str | os.PathLike, *, auth: bool = False, tls: bool =
     lines = [
         "version: 0.1",
         "log: {level: error, accesslog: {disabled: true}}",
-        f"storage: {{filesystem: {{rootdirectory: {_q(root / 'data')}}}, delete: {{enabled: true}}}}",
+        f"storage: {{filesystem: {{rootdirectory: {_q(root / 'data')}}}, "
+        f"delete: {{enabled: true}}}}",
     ]
     http_line = f"http: {{addr: 127.0.0.1:{port}, secret: fixed"
     cert = None
@@ -124,30 +127,32 @@ def start_registry(folder: str | os.PathLike, *, auth: bool = False, tls: bool =
         http_line += f", tls: {{certificate: {_q(cert)}, key: {_q(key)}}}"
     lines.append(http_line + "}")
     if auth:
-        entry = subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD], check=True, capture_output=True,
-                               text=True, timeout=30).stdout
+        entry = subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD], check=True,
+                               capture_output=True, text=True, timeout=30).stdout
         (root / "htpasswd").write_text(entry.strip() + "\n")
         lines.append(f"auth: {{htpasswd: {{realm: fairing-test, path: {_q(root / 'htpasswd')}}}}}")
     token_server = None
     if token:
         token_server = TokenServer(root / "token")
-        lines.append(f"auth: {{token: {{realm: {_q(token_server.realm)}, service: {TokenServer.SERVICE}, "
+        lines.append(f"auth: {{token: {{realm: {_q(token_server.realm)}, "
+                     f"service: {TokenServer.SERVICE}, "
                      f"issuer: {TokenServer.ISSUER}, rootcertbundle: {_q(token_server.cert)}}}}}")
     config = root / "registry.yml"
     config.write_text("\n".join(lines) + "\n")
     log = root / "registry.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=out, stderr=subprocess.STDOUT)
-    server = RegistryServer(host=f"127.0.0.1:{port}", folder=root, process=process, tls=tls, auth=auth or token,
-                            cert=cert, log=log, token_server=token_server)
+        process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=out,
+                                   stderr=subprocess.STDOUT)
+    server = RegistryServer(host=f"127.0.0.1:{port}", folder=root, process=process, tls=tls,
+                            auth=auth or token, cert=cert, log=log, token_server=token_server)
     deadline = time.monotonic() + timeout
     context = ssl.create_default_context(cafile=str(cert)) if tls else None
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"docker-registry exited: {log.read_text()[-2000:]}")
         try:
-            conn = (http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=2) if tls
-                    else http.client.HTTPConnection("127.0.0.1", port, timeout=2))
+            conn = (http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=2)
+                    if tls else http.client.HTTPConnection("127.0.0.1", port, timeout=2))
             conn.request("GET", "/v2/")
             status = conn.getresponse().status
             conn.close()
@@ -183,17 +188,20 @@ class TokenServer:
         folder.mkdir(parents=True, exist_ok=True)
         self.cert, self.key = folder / "token-cert.pem", folder / "token-key.pem"
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-subj", "/CN=fairing-token", "-keyout", str(self.key), "-out", str(self.cert)],
+                        "-subj", "/CN=fairing-token",
+                        "-keyout", str(self.key), "-out", str(self.cert)],
                        check=True, capture_output=True, timeout=60)
         from cryptography import x509
         from cryptography.hazmat.primitives import serialization
 
         self._private = serialization.load_pem_private_key(self.key.read_bytes(), password=None)
-        der = x509.load_pem_x509_certificate(self.cert.read_bytes()).public_bytes(serialization.Encoding.DER)
+        der = x509.load_pem_x509_certificate(self.cert.read_bytes()).public_bytes(
+            serialization.Encoding.DER)
         self._x5c = base64.b64encode(der).decode("ascii")
         self.user, self.password = user, password
         self.requests: list[tuple[str, tuple[str, ...]]] = []
-        self.single_scope = False  # True: grant the first scope only (refuses cross-repository mounts)
+        # True: grant the first scope only (refuses cross-repository mounts)
+        self.single_scope = False
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -219,7 +227,8 @@ class TokenServer:
                 access = []
                 for scope in scopes[:1] if owner.single_scope else scopes:
                     kind, name, actions = scope.split(":")
-                    granted = actions.split(",") if who else [a for a in actions.split(",") if a == "pull"]
+                    granted = (actions.split(",") if who
+                               else [a for a in actions.split(",") if a == "pull"])
                     access.append((kind, name, granted))
                 body = json.dumps({"token": owner.issue(who, access), "expires_in": 300}).encode()
                 self.send_response(200)
@@ -231,7 +240,8 @@ class TokenServer:
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="token-server", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="token-server",
+                                       daemon=True)
         self.thread.start()
 
     def issue(self, subject: str, access: list[tuple[str, str, list[str]]]) -> str:
@@ -241,10 +251,11 @@ class TokenServer:
 
         now = int(time.time())
         header = {"typ": "JWT", "alg": "RS256", "x5c": [self._x5c]}
-        claims = {"iss": self.ISSUER, "sub": subject, "aud": self.SERVICE, "exp": now + 300, "nbf": now - 30,
-                  "iat": now, "jti": os.urandom(8).hex(),
+        claims = {"iss": self.ISSUER, "sub": subject, "aud": self.SERVICE, "exp": now + 300,
+                  "nbf": now - 30, "iat": now, "jti": os.urandom(8).hex(),
                   "access": [{"type": t, "name": n, "actions": a} for t, n, a in access]}
-        signing_input = (_b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(claims).encode())).encode()
+        signing_input = (_b64url(json.dumps(header).encode()) + "."
+                         + _b64url(json.dumps(claims).encode())).encode()
         signature = self._private.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
         return signing_input.decode() + "." + _b64url(signature)
 
@@ -306,7 +317,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
             return
         upstream = http.client.HTTPConnection(*self.server.upstream, timeout=120)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "connection")}
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("transfer-encoding", "connection")}
         if body or self.command in ("PUT", "POST", "PATCH"):
             headers["Content-Length"] = str(len(body))
         upstream.request(self.command, self.path, body=body, headers=headers)
@@ -359,7 +371,8 @@ class FaultProxy:
         self.plan = plan or FaultPlan()
         self.server = _ProxyServer(("127.0.0.1", 0), (name, int(port)), self.plan)
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="fault-proxy", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="fault-proxy",
+                                       daemon=True)
         self.thread.start()
 
     @property

@@ -15,7 +15,8 @@ import tarfile
 from pathlib import Path
 
 ROOTFS_VERSION = "bookworm-python3-v1"
-CACHE_ROOT = Path(os.environ.get("FAIRING_TEST_CACHE", Path.home() / ".cache" / "fairing-magics-tests"))
+CACHE_ROOT = Path(os.environ.get("FAIRING_TEST_CACHE",
+                                 Path.home() / ".cache" / "fairing-magics-tests"))
 MIRROR = os.environ.get("FAIRING_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 EXTRA_PACKAGES = "python3"
 _PRUNE = ["var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",

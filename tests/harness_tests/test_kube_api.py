@@ -101,7 +101,8 @@ def test_label_and_field_selectors(core):
 
 def test_patch_merge_json_and_conflict(core):
     core.create_namespaced_pod("default", _pod("p", {"v": "1"}))
-    merged = core.patch_namespaced_pod("p", "default", {"metadata": {"labels": {"v": "2", "x": "y"}}})
+    merged = core.patch_namespaced_pod("p", "default",
+                                       {"metadata": {"labels": {"v": "2", "x": "y"}}})
     assert merged.metadata.labels == {"v": "2", "x": "y"}
     removed = core.patch_namespaced_pod("p", "default", {"metadata": {"labels": {"x": None}}})
     assert removed.metadata.labels == {"v": "2"}
@@ -217,7 +218,8 @@ def test_rbac_deny_and_access_review(kube_api):
             "apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "t"},
             "spec": {"tfReplicaSpecs": {}}})
     assert e.value.status == 403
-    assert 'cannot create resource "tfjobs" in API group "kubeflow.org"' in _status(e.value)["message"]
+    assert ('cannot create resource "tfjobs" in API group "kubeflow.org"'
+            in _status(e.value)["message"])
 
 
 def test_crds_can_be_removed(kube_api):

@@ -74,7 +74,8 @@ def test_job_runs_a_real_container_to_complete(kube_cluster, api, ns):
     # timestamps, tailLines, sinceTime
     stamped = core.read_namespaced_pod_log(name, ns, timestamps=True).splitlines()
     assert len(stamped) == 5 and stamped[0].split(" ", 1)[1].startswith("hello 0")
-    assert core.read_namespaced_pod_log(name, ns, tail_lines=2).splitlines()[0].startswith("hello 3")
+    assert core.read_namespaced_pod_log(name, ns, tail_lines=2).splitlines()[0].startswith(
+        "hello 3")
     third = stamped[2].split(" ", 1)[0]
     # the python client has no sinceTime parameter (kubectl --since-time has): plain HTTP
     request = urllib.request.Request(
@@ -129,7 +130,8 @@ def test_tfjob_with_two_workers_runs_three_pods(kube_cluster, api, ns):
     assert job["status"]["conditions"][-1]["reason"] == "TFJobSucceeded"
 
     def all_pods_done():  # the chief may end the job while a worker still runs
-        pods = core.list_namespaced_pod(ns, label_selector="training.kubeflow.org/job-name=mnist").items
+        pods = core.list_namespaced_pod(
+            ns, label_selector="training.kubeflow.org/job-name=mnist").items
         return pods if len(pods) == 3 and all(p.status.phase == "Succeeded" for p in pods) else None
     pods = kube_cluster.emulator.wait_for(all_pods_done, 120, what="three Succeeded pods")
     logs = {p.metadata.name: core.read_namespaced_pod_log(p.metadata.name, ns) for p in pods}
@@ -171,7 +173,8 @@ def test_deployment_serves_http_on_port_and_becomes_ready(kube_cluster, api, ns)
         "replicas": 1, "selector": {"matchLabels": labels},
         "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
             "name": "http", "image": image,
-            "command": ["sh", "-c", "cd /etc && exec python3 -m http.server $PORT --bind 127.0.0.1"],
+            "command": ["sh", "-c",
+                        "cd /etc && exec python3 -m http.server $PORT --bind 127.0.0.1"],
             "readinessProbe": {"httpGet": {"path": "/hostname", "port": 8080},
                                "periodSeconds": 1}}]}}}})
     core.create_namespaced_service(ns, {"metadata": {"name": "web"}, "spec": {
@@ -194,9 +197,10 @@ def test_deployment_serves_http_on_port_and_becomes_ready(kube_cluster, api, ns)
         return len(pods) == 1 and pods[0].metadata.name != old.metadata.name and pods[0]
     new = kube_cluster.emulator.wait_for(rolled, 60, what="rollout")
     assert new.metadata.labels["pod-template-hash"] != old.metadata.labels["pod-template-hash"]
-    kube_cluster.emulator.wait_for(lambda: kube_cluster.emulator.service_endpoint(ns, "web")
-                                   == f"127.0.0.1:{new.metadata.annotations['emulator.fairing.dev/port']}",
-                                   30, what="service follows the new pod")
+    kube_cluster.emulator.wait_for(
+        lambda: kube_cluster.emulator.service_endpoint(ns, "web")
+        == f"127.0.0.1:{new.metadata.annotations['emulator.fairing.dev/port']}",
+        30, what="service follows the new pod")
     # the pod is deleted (container stopped) when the deployment goes away
     pod = core.list_namespaced_pod(ns, label_selector="app=web").items[0]
     cid = pod.status.container_statuses[0].container_id.split("://")[1]
@@ -240,8 +244,9 @@ def test_log_stream_drop_hook_breaks_a_follow(kube_cluster, api, ns):
     t.join(10)
     assert len(errors) == 1
     # resuming with sinceTime loses nothing
-    done = kube_cluster.emulator.wait_for(lambda: core.read_namespaced_pod("chatty", ns).status.phase
-                                          == "Succeeded", 60, what="done")
+    done = kube_cluster.emulator.wait_for(
+        lambda: core.read_namespaced_pod("chatty", ns).status.phase == "Succeeded", 60,
+        what="done")
     assert done
     assert len(core.read_namespaced_pod_log("chatty", ns).splitlines()) == 40
 

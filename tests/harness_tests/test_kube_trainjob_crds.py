@@ -85,7 +85,8 @@ def test_field_validation_strict_refuses_and_warn_warns(kube):
     answers Warning headers, Ignore drops silently."""
     cluster, custom, _ = kube
     install_trainjob_crd(cluster.emulator, "v2.1.0")
-    body = render_trainjob(JobOptions(name="tj-strict", timeout=60, **OPTIONS), "podTemplateOverrides")
+    body = render_trainjob(JobOptions(name="tj-strict", timeout=60, **OPTIONS),
+                           "podTemplateOverrides")
     with pytest.raises(client.ApiException) as caught:
         custom.create_namespaced_custom_object(GROUP, VERSION, "team", "trainjobs", body,
                                                field_validation="Strict")

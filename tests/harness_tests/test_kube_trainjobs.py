@@ -71,8 +71,9 @@ def test_trainjob_makes_one_labelled_pod_per_node_with_the_torch_env(kube):
     created = {c["type"]: c for c in job["status"]["conditions"]}["Created"]
     assert (created["status"], created["reason"]) == ("True", "JobsCreationSucceeded")
     # Foreground deletion takes the pods first, then the TrainJob.
-    custom.delete_namespaced_custom_object(GROUP, VERSION, "team", "trainjobs", "tj-abc123",
-                                           body=client.V1DeleteOptions(propagation_policy="Foreground"))
+    custom.delete_namespaced_custom_object(
+        GROUP, VERSION, "team", "trainjobs", "tj-abc123",
+        body=client.V1DeleteOptions(propagation_policy="Foreground"))
     cluster.emulator.wait_for(lambda: not _pods(core, "jobset.sigs.k8s.io/jobset-name=tj-abc123"),
                               10, what="pods deleted")
 
@@ -89,7 +90,8 @@ def test_missing_runtime_and_bad_names_are_reported_like_the_trainer(kube):
                      if c["type"] == "Created" and c["status"] == "False"), None)
     cond = cluster.emulator.wait_for(build_failed, 10, what="Created=False")
     assert cond["reason"] == "JobsBuildFailed"
-    assert 'clustertrainingruntimes.trainer.kubeflow.org "no-such-runtime" not found' in cond["message"]
+    assert ('clustertrainingruntimes.trainer.kubeflow.org "no-such-runtime" not found'
+            in cond["message"])
     bad = {**body, "metadata": {"name": "9-starts-with-a-digit"}}
     with pytest.raises(client.ApiException) as caught:
         custom.create_namespaced_custom_object(GROUP, VERSION, "team", "trainjobs", bad)

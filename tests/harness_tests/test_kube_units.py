@@ -49,7 +49,8 @@ def test_bad_selectors_are_400():
 
 def test_merge_and_json_patch():
     doc = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
-    assert merge_patch(doc, {"a": {"b": None, "c": [3]}, "e": 2}) == {"a": {"c": [3]}, "d": 1, "e": 2}
+    assert (merge_patch(doc, {"a": {"b": None, "c": [3]}, "e": 2})
+            == {"a": {"c": [3]}, "d": 1, "e": 2})
     patched = json_patch(doc, [{"op": "add", "path": "/a/c/-", "value": 3},
                                {"op": "remove", "path": "/d"},
                                {"op": "copy", "from": "/a/b", "path": "/f"},

@@ -50,7 +50,8 @@ def test_inference_service_becomes_ready_with_a_url(kube_cluster, api, ns):
               "        body = json.dumps({'ready': True}).encode()\n"
               "        self.send_response(200); self.end_headers(); self.wfile.write(body)\n"
               "http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()")
-    custom.create_namespaced_custom_object("serving.kserve.io", "v1beta1", ns, "inferenceservices", {
+    custom.create_namespaced_custom_object("serving.kserve.io", "v1beta1", ns,
+                                           "inferenceservices", {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
         "metadata": {"name": "linreg"},
         "spec": {"predictor": {"containers": [{
@@ -94,7 +95,8 @@ def test_pytorchjob_master_and_worker(kube_cluster, api, ns):
     assert conds["Running"]["status"] == "False"
 
     def both_done():  # the master may end the job while the worker still runs
-        pods = core.list_namespaced_pod(ns, label_selector="training.kubeflow.org/job-name=ddp").items
+        pods = core.list_namespaced_pod(
+            ns, label_selector="training.kubeflow.org/job-name=ddp").items
         return pods if len(pods) == 2 and all(p.status.phase == "Succeeded" for p in pods) else None
     kube_cluster.emulator.wait_for(both_done, 60, what="both pods Succeeded")
     assert core.read_namespaced_pod_log("ddp-master-0", ns) == "rank 0 of 2\n"
@@ -118,7 +120,8 @@ def test_env_and_volumes_from_secret_configmap_and_host_folder(kube_cluster, api
         {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "SHOUT", "value": "$(CFG_mode)-$(POD)"}],
         envFrom=[{"configMapRef": {"name": "settings"}, "prefix": "CFG_"}],
-        volumeMounts=[{"name": "conf", "mountPath": "/etc/app"}, {"name": "out", "mountPath": "/out"}])
+        volumeMounts=[{"name": "conf", "mountPath": "/etc/app"},
+                      {"name": "out", "mountPath": "/out"}])
     pod["spec"]["volumes"] = [{"name": "conf", "configMap": {"name": "settings"}},
                               {"name": "out", "hostPath": {"path": str(tmp_path)}}]
     core.create_namespaced_pod(ns, pod)

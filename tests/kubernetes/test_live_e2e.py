@@ -50,12 +50,14 @@ class Gate:
         self.server.server_close()
 
 
-def test_every_replicas_progress_frames_are_live_and_the_timeline_has_schedule_and_pull(kube: Kube):  # noqa: F811
+def test_every_replicas_progress_frames_are_live_and_the_timeline_has_schedule_and_pull(
+        kube: Kube):  # noqa: F811
     gate = Gate()
     cell = ("import sys, time, urllib.request\n"
             "for i in range(1, 11):\n"
             "    bar = '#' * i + ' ' * (10 - i)\n"
-            "    sys.stderr.write(f'\\rtrain: {i * 10:3d}%|{bar}| {i}/10 [00:01<00:02,  5.00it/s]')\n"
+            "    sys.stderr.write(f'\\rtrain: {i * 10:3d}%|{bar}| "
+            "{i}/10 [00:01<00:02,  5.00it/s]')\n"
             "    sys.stderr.flush()\n"
             "    while i == 5:\n"
             "        try:\n"
@@ -70,9 +72,11 @@ def test_every_replicas_progress_frames_are_live_and_the_timeline_has_schedule_a
         deadline = time.monotonic() + 180
         held = False
         while time.monotonic() < deadline and not run.done:
-            live = {e.source: e.lines for e in list(events) if isinstance(e, ev.LiveLines) and e.lines}
+            live = {e.source: e.lines for e in list(events)
+                    if isinstance(e, ev.LiveLines) and e.lines}
             if all(any("5/10" in row for row in live.get(r, ())) for r in REPLICAS) and \
-                    all(run.progress.get(r) is not None and run.progress[r].done == 5 for r in REPLICAS) \
+                    all(run.progress.get(r) is not None and run.progress[r].done == 5
+                        for r in REPLICAS) \
                     and run.phase == ev.RUNNING and run.stages.get("pull", ("",))[0] == "done":
                 held = True
                 break
@@ -88,7 +92,8 @@ def test_every_replicas_progress_frames_are_live_and_the_timeline_has_schedule_a
         lines = [line for line in run.logs().splitlines() if line.startswith(f"[{replica}]")]
         assert lines == [f"[{replica}] train: 100%|##########| 10/10 [00:01<00:02,  5.00it/s]",
                          f"[{replica}] loss=0.25"], lines
-    assert {(p.name, p.source) for e in events if isinstance(e, ev.MetricPoints) for p in e.points} == {
+    assert {(p.name, p.source)
+            for e in events if isinstance(e, ev.MetricPoints) for p in e.points} == {
         ("loss", r) for r in REPLICAS}
     record = run.record()
     names = [stage["name"] for stage in record["stages"]]

@@ -22,7 +22,8 @@ CELL = ("import os\n"
         "plt.title(who)\n"
         "plt.show()\n"
         "display(who)\n"
-        "print('drew', who, 'ipython' if __import__('importlib').util.find_spec('IPython') else 'no ipython')\n"
+        "print('drew', who, "
+        "'ipython' if __import__('importlib').util.find_spec('IPython') else 'no ipython')\n"
         "len(who) * 10\n")
 
 
@@ -62,4 +63,5 @@ def test_outputs_from_all_brings_one_set_per_replica(kube: Kube):  # noqa: F811
     assert run.result == 70  # the chief's value
     images = {d.source: d.image.name for d in run.displays if d.kind == "figure"}
     assert images == {"chief-0": images["chief-0"], "worker-0": images["worker-0"]}
-    assert images["chief-0"].endswith("-chief-0.png") and images["worker-0"].endswith("-worker-0.png")
+    assert (images["chief-0"].endswith("-chief-0.png")
+            and images["worker-0"].endswith("-worker-0.png"))

@@ -98,7 +98,8 @@ def test_the_first_failure_comes_back_not_the_node_stopped_because_of_it(shell):
     assert "bad data on node 1" in error.remote_traceback
     run = ip.magics_manager.registry["FairingMagics"].runs.get("tj-first")
     failed = json.loads((run.folder / "replicas" / "node-1" / "error.json").read_text())
-    assert (failed["kind"], failed["replica"]) == ("cell", "node-1")  # its own file, never overwritten
+    # its own file, never overwritten
+    assert (failed["kind"], failed["replica"]) == ("cell", "node-1")
 
 
 def test_cancel_deletes_the_trainjob_and_its_pods(shell):

@@ -36,21 +36,24 @@ class Release:
 
 def _checkout_files() -> list[str]:
     """The files a clone has (tracked, plus new files not ignored), relative to the root."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
-                            capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
+    done = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                          cwd=ROOT, capture_output=True, check=True, timeout=60)
+    listed = done.stdout.decode().split("\0")
     return [name for name in listed if name and (ROOT / name).is_file()]
 
 
 @pytest.fixture(scope="session")
 def release(tmp_path_factory) -> Release:
-    need(importlib.util.find_spec("build") is not None, "the build package is not installed (pip install build)")
+    need(importlib.util.find_spec("build") is not None,
+         "the build package is not installed (pip install build)")
     need(shutil.which("git") is not None, "git is not installed")
     root = tmp_path_factory.mktemp("release")
     source = root / "source"
     for name in _checkout_files():
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, source / name)
-    proc = subprocess.run([sys.executable, "-m", "build", "--outdir", str(root / "dist"), str(source)],
+    proc = subprocess.run([sys.executable, "-m", "build",
+                           "--outdir", str(root / "dist"), str(source)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (wheel,) = (root / "dist").glob("*.whl")
@@ -65,8 +68,9 @@ def clean_env(venv: Path, home: Path, **extra: str) -> dict:
            if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "JUPYTER_PATH")
            and not k.startswith(("AWS_", "FAIRING_", "KUBE"))}
     env.update(VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
-               FAIRING_HOME=str(home / "fairing"), FAIRING_UI="text", KUBECONFIG=str(home / "no-kubeconfig"),
-               AWS_CONFIG_FILE=str(home / "no-aws-config"), AWS_SHARED_CREDENTIALS_FILE=str(home / "no-aws-creds"),
+               FAIRING_HOME=str(home / "fairing"), FAIRING_UI="text",
+               KUBECONFIG=str(home / "no-kubeconfig"), AWS_CONFIG_FILE=str(home / "no-aws-config"),
+               AWS_SHARED_CREDENTIALS_FILE=str(home / "no-aws-creds"),
                AWS_EC2_METADATA_DISABLED="true", JUPYTER_DATA_DIR=str(home / "jupyter"))
     env.update(extra)
     return env
@@ -77,7 +81,8 @@ def venv(release, tmp_path_factory) -> Path:
     """``python3 -m venv`` + ``pip install 'fairing_magics-...whl[examples]'``, once per session."""
     folder = tmp_path_factory.mktemp("venv") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=300)
-    proc = subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "-q", f"{release.wheel}[examples]"],
+    proc = subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "-q",
+                           f"{release.wheel}[examples]"],
                           capture_output=True, text=True, timeout=900,
                           env=clean_env(folder, tmp_path_factory.mktemp("pip-home")))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -85,15 +90,18 @@ def venv(release, tmp_path_factory) -> Path:
 
 
 def test_wheel_and_sdist_hold_every_module_and_the_runtime_files(release):
-    modules = sorted(name for name in _checkout_files() if name.startswith("fairing_magics/") and name.endswith(".py"))
-    assert "fairing_magics/runtime/bootstrap.py" in modules and "fairing_magics/runtime/serve.py" in modules
+    modules = sorted(name for name in _checkout_files()
+                     if name.startswith("fairing_magics/") and name.endswith(".py"))
+    assert ("fairing_magics/runtime/bootstrap.py" in modules
+            and "fairing_magics/runtime/serve.py" in modules)
     wheel = zipfile.ZipFile(release.wheel)
     names = set(wheel.namelist())
     assert [m for m in modules if m not in names] == []
     metadata = next(wheel.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
     assert "Provides-Extra: examples" in metadata
     assert 'Requires-Dist: boto3>=1.28; extra == "examples"' in metadata
-    entry_points = next(wheel.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
+    entry_points = next(wheel.read(n).decode() for n in names
+                        if n.endswith(".dist-info/entry_points.txt"))
     assert "fairing-magics = fairing_magics.cli:main" in entry_points
     with tarfile.open(release.sdist) as sdist:
         top = sdist.getnames()[0].split("/")[0]
@@ -104,8 +112,8 @@ def test_wheel_and_sdist_hold_every_module_and_the_runtime_files(release):
 @pytest.mark.parametrize("notebook", EXAMPLES)
 def test_every_example_runs_in_the_fresh_venv(release, venv, notebook, tmp_path):
     proc = subprocess.run([str(venv / "bin" / "fairing-magics"), "run", f"examples/{notebook}"],
-                          cwd=release.source, env=clean_env(venv, tmp_path), capture_output=True, text=True,
-                          timeout=900)
+                          cwd=release.source, env=clean_env(venv, tmp_path), capture_output=True,
+                          text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert f"{notebook}: all cells ran." in proc.stdout
     assert "Traceback" not in proc.stdout and "without encryption" not in proc.stderr
@@ -127,11 +135,14 @@ def _probe_notebook(folder: Path) -> Path:
 
 
 def test_the_kernel_uses_the_venv_and_the_installed_package(venv, tmp_path):
-    proc = subprocess.run([str(venv / "bin" / "fairing-magics"), "run", str(_probe_notebook(tmp_path))],
-                          cwd=tmp_path, env=clean_env(venv, tmp_path), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([str(venv / "bin" / "fairing-magics"), "run",
+                           str(_probe_notebook(tmp_path))],
+                          cwd=tmp_path, env=clean_env(venv, tmp_path), capture_output=True,
+                          text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert f"python {venv / 'bin' / 'python'}" in proc.stdout
-    assert f"package {venv}/lib/" in proc.stdout and "/site-packages/fairing_magics/__init__.py" in proc.stdout
+    assert (f"package {venv}/lib/" in proc.stdout
+            and "/site-packages/fairing_magics/__init__.py" in proc.stdout)
     assert "answer 42" in proc.stdout
 
 
@@ -139,11 +150,14 @@ def test_the_sdist_installs_and_works(release, venv, tmp_path):
     target = tmp_path / "from-sdist"
     proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
                            "--target", str(target), str(release.sdist)],
-                          env=clean_env(venv, tmp_path), capture_output=True, text=True, timeout=600)
+                          env=clean_env(venv, tmp_path), capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (target / "fairing_magics" / "runtime" / "bootstrap.py").is_file()
     proc = subprocess.run([str(venv / "bin" / "python"), "-m", "fairing_magics.cli", "run",
-                           str(_probe_notebook(tmp_path))], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600, env=clean_env(venv, tmp_path, PYTHONPATH=str(target)))
+                           str(_probe_notebook(tmp_path))], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600,
+                          env=clean_env(venv, tmp_path, PYTHONPATH=str(target)))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert f"package {target}/fairing_magics/__init__.py" in proc.stdout and "answer 42" in proc.stdout
+    assert (f"package {target}/fairing_magics/__init__.py" in proc.stdout
+            and "answer 42" in proc.stdout)

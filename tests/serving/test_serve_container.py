@@ -44,7 +44,8 @@ def podman(tmp_path_factory):
     rootfs_cached = (CACHE_ROOT / ROOTFS_VERSION / "rootfs.tar").exists()
     need(
         rootfs_cached or debootstrap_available(),
-        "the Python base needs debootstrap as root (apt-get install debootstrap) or a cached rootfs",
+        "the Python base needs debootstrap as root (apt-get install debootstrap) "
+        "or a cached rootfs",
     )
     engine = Podman(tmp_path_factory.mktemp("podman"))
     engine.run("import", str(ensure_python_rootfs()), IMAGE, timeout=300)

@@ -14,7 +14,9 @@ from tests.kubernetes.magics_shell import magics_on_cluster
 
 pytestmark = pytest.mark.e2e
 
-CELL = """%%fairing_sweep --backend kubernetes --param lr=loguniform:1e-3:1 --param depth=int:1:4 --param kind=choice:a,b --objective loss --metric acc --trials 4 --parallel 2 --algorithm random --outputs score
+CELL = """%%fairing_sweep --backend kubernetes --param lr=loguniform:1e-3:1 --param depth=int:1:4 \
+--param kind=choice:a,b --objective loss --metric acc --trials 4 --parallel 2 \
+--algorithm random --outputs score
 import math
 score = (math.log10(lr) + 2) ** 2 + depth * 0.1 + (0.5 if kind == "b" else 0)
 for step in range(3):
@@ -73,7 +75,8 @@ def test_a_sweep_runs_as_a_katib_experiment_and_brings_the_best_trial_back(clust
     # each trial's log came back into its run
     best = sweep.best_run
     assert "loss=" in best.logs() and best.outputs["score"] == pytest.approx(sweep.best_value)
-    katib_trials = _objects(kube_cluster, TRIAL, namespace, f"{LABEL_KATIB_EXPERIMENT}={sweep.name}")
+    katib_trials = _objects(kube_cluster, TRIAL, namespace,
+                            f"{LABEL_KATIB_EXPERIMENT}={sweep.name}")
     assert len(katib_trials) == 4
     # a new kernel finds the sweep by its labels (%fairing_jobs, %fairing_cancel): the Experiment,
     # not its trials' jobs

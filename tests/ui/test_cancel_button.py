@@ -1,4 +1,5 @@
-"""The panel's Cancel button: honest when it cannot reach a blocked kernel, and what a click does."""
+"""The panel's Cancel button: honest when it cannot reach a blocked kernel, and what a click
+does."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def test_a_panel_cancel_names_the_panel_in_the_cells_error(tmp_path):
     try:
         pipeline.follow(run, poll=poll)
     except RunCancelled as exc:
-        assert str(exc) == "cancelled from the panel: run r-1 was cancelled; its process was stopped"
+        assert str(exc) == (
+            "cancelled from the panel: run r-1 was cancelled; its process was stopped")
         assert exc.phase == ev.CANCELLED
     else:
         raise AssertionError("the cell did not fail")

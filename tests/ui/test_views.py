@@ -15,7 +15,8 @@ def _feed(view, n_lines: int, source: str = "") -> None:
     view.handle(ev.PhaseChanged(ev.RUNNING, "pid 1"))
     batch = 1000
     for start in range(0, n_lines, batch):
-        view.handle(ev.LogLines(tuple(f"line {i}" for i in range(start, min(start + batch, n_lines))), source))
+        view.handle(ev.LogLines(tuple(f"line {i}"
+                                      for i in range(start, min(start + batch, n_lines))), source))
     view.handle(ev.StageChanged("run", "done", 1.5))
     view.handle(ev.Finished(ev.SUCCEEDED, "succeeded in 1.5 s (model)", 1.6))
 
@@ -29,7 +30,8 @@ def test_jobview_keeps_a_bounded_log_and_shows_the_final_state():
     # bounded: the last lines kept (at most twice log_lines on screen, chunks are dropped in halves)
     assert 500 <= len(lines) <= 1000 and lines[-1] == "line 99999" and "line 0" not in lines
     assert lines == [f"line {i}" for i in range(100_000 - len(lines), 100_000)]
-    assert "99" in view.log_boxes[""].earlier.value and "earlier lines" in view.log_boxes[""].earlier.value
+    assert ("99" in view.log_boxes[""].earlier.value
+            and "earlier lines" in view.log_boxes[""].earlier.value)
     assert "linreg-abc123" in view.header.value and "Succeeded" in view.header.value
     assert "capture" in view.stage_row.value and "run" in view.stage_row.value
     assert "push" not in view.stage_row.value  # a stage the backend does not have is not shown
@@ -80,7 +82,8 @@ def test_both_panels_end_on_the_final_state_when_events_race_the_flusher():
 
     for attempt in range(20):
         job = JobView(title=f"race-{attempt}", backend="local", stages=("run",), log_lines=50)
-        endpoint = EndpointView(title=f"ep-{attempt}", backend="local", stages=("start", "ready"), log_lines=50)
+        endpoint = EndpointView(title=f"ep-{attempt}", backend="local", stages=("start", "ready"),
+                                log_lines=50)
         assert isinstance(job, Panel) and isinstance(endpoint, Panel)
 
         def chatter(view, worker, phase):
@@ -96,7 +99,8 @@ def test_both_panels_end_on_the_final_state_when_events_race_the_flusher():
             thread.join()
         job.handle(ev.Finished(ev.SUCCEEDED, "done", 1.0))
         endpoint.handle(ev.PhaseChanged("Ready", "http://127.0.0.1:1"))
-        endpoint.handle(ev.Finished(ev.SUCCEEDED, "ep ready at http://127.0.0.1:1/v1/models/ep:predict", 1.0))
+        endpoint.handle(ev.Finished(ev.SUCCEEDED,
+                                    "ep ready at http://127.0.0.1:1/v1/models/ep:predict", 1.0))
         time.sleep(0.3)  # a flusher render in flight when Finished came must not win afterwards
         assert "Succeeded" in job.header.value and "step" not in job.header.value
         assert "done" in job.summary_box.value
@@ -123,9 +127,12 @@ def test_endpointview_stages_agree_with_the_header_probes_are_a_stage_and_delete
     assert "attempt 6: 503" in view.stage_row.value and "… ready" in view.stage_row.value
     assert "503" not in view.log_box.text() and "serving linreg" in view.log_box.text()
     view.handle(ev.PhaseChanged("Ready", "http://127.0.0.1:1"))
-    view.handle(ev.LogLines(('x "GET /v1/models/linreg HTTP/1.1" 200 40 0.1ms',), "linreg"))  # a user's, after
-    view.handle(ev.Finished(ev.SUCCEEDED, "linreg ready at http://127.0.0.1:1/v1/models/linreg:predict", 1.0))
-    assert "Ready" in view.header.value and "✓ ready" in view.stage_row.value  # no "○ ready" under Ready
+    # a user's, after
+    view.handle(ev.LogLines(('x "GET /v1/models/linreg HTTP/1.1" 200 40 0.1ms',), "linreg"))
+    view.handle(ev.Finished(ev.SUCCEEDED,
+                            "linreg ready at http://127.0.0.1:1/v1/models/linreg:predict", 1.0))
+    # no "○ ready" under Ready
+    assert "Ready" in view.header.value and "✓ ready" in view.stage_row.value
     assert "200" in view.log_box.text()
     assert "linreg · endpoint · local · Ready" in view._repr_mimebundle_()["text/plain"]
     view.handle(ev.PhaseChanged("Deleted", "removed 12:00:00"))
@@ -157,5 +164,5 @@ def test_textview_on_a_terminal_redraws_the_live_row_in_place_and_elsewhere_prin
     view.handle(ev.LogLines(("\x1b[31mred\x1b[0m",)))
     text = plain.getvalue()
     assert "\r" not in text and "\x1b" not in text and "red\n" in text
-    assert [line.split("progress ")[1].split(" ")[0] for line in text.splitlines() if "progress" in line] == [
-        "30%", "50%", "100%"]
+    assert [line.split("progress ")[1].split(" ")[0]
+            for line in text.splitlines() if "progress" in line] == ["30%", "50%", "100%"]

@@ -59,7 +59,8 @@ def pod_step(pod: dict) -> str:
         return "run"
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
     scheduled = spec.get("nodeName") or any(
-        c.get("type") == "PodScheduled" and c.get("status") == "True" for c in status.get("conditions") or [])
+        c.get("type") == "PodScheduled" and c.get("status") == "True"
+        for c in status.get("conditions") or [])
     return "pull" if scheduled else "schedule"
 
 
@@ -86,7 +87,8 @@ class ClusterTimeline:
                     if not self._state[stage]:
                         events.append(ev.StageChanged(stage, "running"))
                     self._state[stage] = "done"
-                    events.append(ev.StageChanged(stage, "done", time.perf_counter() - self._started))
+                    events.append(ev.StageChanged(stage, "done",
+                                                  time.perf_counter() - self._started))
                     self._started = time.perf_counter()
                 elif slowest == index and not self._state[stage]:
                     self._state[stage] = "running"

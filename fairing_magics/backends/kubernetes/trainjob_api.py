@@ -246,8 +246,8 @@ def deadline_notice(api: TrainJobApi, timeout: int | None) -> str:
             "the cell fails then; keep the kernel running until the run ends (with --no-wait too)")
 
 
-def pull_secret_carrier(access: ClusterAccess, api: TrainJobApi, namespace: str, service_account: str,
-                        secrets: tuple[str, ...]) -> str:
+def pull_secret_carrier(access: ClusterAccess, api: TrainJobApi, namespace: str,
+                        service_account: str, secrets: tuple[str, ...]) -> str:
     """On a Trainer whose TrainJob cannot carry ``imagePullSecrets`` (v2.0's podSpecOverrides),
     the pods can still get them from their service account (Kubernetes adds a service account's
     ``imagePullSecrets`` to each of its pods). Returns the notice saying so when the account

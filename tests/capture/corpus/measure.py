@@ -50,7 +50,8 @@ PARALLEL = 2
 # (notebook, cell index) -> why the cell fails in the kernel too (not counted).
 KERNEL_FAILURES = {
     ("numpy_100_exercises", 4): "%run of a backquoted command: IPython finds no such file",
-    ("numpy_100_exercises", 26): "the exercise shows an illegal expression (negative integer power)",
+    ("numpy_100_exercises", 26):
+        "the exercise shows an illegal expression (negative integer power)",
     ("numpy_100_exercises", 42): "the exercise shows writing to a read-only array",
     ("numpy_100_exercises", 53): "np.int, removed in numpy 1.24",
     ("numpy_100_exercises", 79): "indexing with a list of slices, removed in numpy 1.23",
@@ -64,7 +65,8 @@ VOLATILE = (
 
 # What %time and %timeit print in the kernel. The job runs the timed statement once, without
 # timing (see fairing_magics.capture.syntax): these lines are the kernel's alone.
-TIMING = re.compile(r"^(?:CPU times: .*|Wall time: .*|[\d.]+ \S+ ± [\d.]+ \S+ per loop \(mean ± std\. dev\. "
+TIMING = re.compile(r"^(?:CPU times: .*|Wall time: .*|"
+                    r"[\d.]+ \S+ ± [\d.]+ \S+ per loop \(mean ± std\. dev\. "
                     r"of \d+ runs?, [\d,]+ loops? each\))\n?", re.M)
 
 # Runs inside the kernel, in a namespace of its own: capture CELL as %%fairing_train would.
@@ -209,7 +211,8 @@ def kernel_env(package: Path) -> dict[str, str]:
     return env
 
 
-def run_notebook(path: Path, package: Path, scratch: Path, pool: ThreadPoolExecutor) -> list[CellResult]:
+def run_notebook(path: Path, package: Path, scratch: Path,
+                 pool: ThreadPoolExecutor) -> list[CellResult]:
     """Every code cell of ``path``; printing cells also run as jobs (on ``pool``)."""
     name = path.stem
     folder = scratch / name / "notebook"  # the notebook's working folder
@@ -224,7 +227,8 @@ def run_notebook(path: Path, package: Path, scratch: Path, pool: ThreadPoolExecu
         for index, cell in enumerate(read_cells(path)):
             result = CellResult(name, index, cell)
             out = str(scratch / name / f"bundle-{index}")
-            kernel.run(f"exec({_CAPTURE!r}, {{'CELL': {cell!r}, 'OUT': {out!r}}})", store_history=False)
+            kernel.run(f"exec({_CAPTURE!r}, {{'CELL': {cell!r}, 'OUT': {out!r}}})",
+                       store_history=False)
             status = json.loads(Path(out + ".json").read_text())
             result.captured = status["ok"]
             result.capture_error = status.get("error", "")
@@ -250,7 +254,8 @@ def measure(package: Path = ROOT, names: list[str] | None = None) -> list[CellRe
     paths.sort(key=lambda p: -p.stat().st_size)  # the long ones first: the two kernels end together
     scratch = Path(tempfile.mkdtemp(prefix="fairing-corpus-"))
     try:
-        with ThreadPoolExecutor(max_workers=PARALLEL) as jobs, ThreadPoolExecutor(max_workers=PARALLEL) as kernels:
+        with (ThreadPoolExecutor(max_workers=PARALLEL) as jobs,
+              ThreadPoolExecutor(max_workers=PARALLEL) as kernels):
             runs = [kernels.submit(run_notebook, path, package, scratch, jobs) for path in paths]
             results = [result for run in runs for result in run.result()]
         return sorted(results, key=lambda r: (r.notebook, r.index))
@@ -264,10 +269,12 @@ def summary(results: list[CellResult], verbose: bool = False) -> str:
     failed_in_kernel = [r for r in results if r.kernel_error]
     lines = [f"{len(same)}/{len(printing)} printing cells print the same "
              f"({100.0 * len(same) / max(len(printing), 1):.1f}%); {len(results)} code cells in "
-             f"{len({r.notebook for r in results})} notebooks; {len(failed_in_kernel)} failed in the kernel"]
+             f"{len({r.notebook for r in results})} notebooks; {len(failed_in_kernel)} failed in "
+             "the kernel"]
     for result in failed_in_kernel:
         known = KERNEL_FAILURES.get((result.notebook, result.index))
-        what = f"fails in the kernel too ({known})" if known else f"fails in the kernel: {result.kernel_error[:160]}"
+        what = (f"fails in the kernel too ({known})" if known
+                else f"fails in the kernel: {result.kernel_error[:160]}")
         lines.append(f"  {result.notebook}[{result.index}]: {what}")
     for result in printing:
         if not result.same:
@@ -284,9 +291,11 @@ def summary(results: list[CellResult], verbose: bool = False) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the real-notebook corpus and print the figure.")
+    parser = argparse.ArgumentParser(
+        description="Run the real-notebook corpus and print the figure.")
     parser.add_argument("--package", type=Path, default=ROOT,
-                        help="folder holding the fairing_magics to measure (default: this checkout)")
+                        help="folder holding the fairing_magics to measure "
+                             "(default: this checkout)")
     parser.add_argument("--notebook", action="append", help="only this notebook (by file stem)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)

@@ -108,7 +108,8 @@ def start_kube_cluster(folder: str | Path, **emulator_options) -> KubeCluster:
                        folder=folder, registry=registry, builder=builder)
 
 
-def ensure_registry_seed(podman, repository: str = PYTHON_REPOSITORY, tag: str = PYTHON_TAG) -> Path:
+def ensure_registry_seed(podman, repository: str = PYTHON_REPOSITORY,
+                         tag: str = PYTHON_TAG) -> Path:
     """Registry storage holding the python image, cached by rootfs version (built once)."""
     from tests.harness.registry import start_registry
     from tests.harness.rootfs import CACHE_ROOT, ROOTFS_VERSION, ensure_python_rootfs

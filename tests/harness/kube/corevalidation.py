@@ -22,7 +22,8 @@ from .objectmeta import (
     quote,
 )
 
-_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?(\d+(\.\d*)?|\.\d+))?$")
+_QUANTITY = re.compile(
+    r"^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?(\d+(\.\d*)?|\.\d+))?$")
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _IANA = re.compile(r"^[-a-z0-9]+$")
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -59,7 +60,8 @@ def _number(value) -> float:
 
 def _iana_name(name: str) -> bool:
     return (0 < len(name) <= 15 and bool(_IANA.match(name)) and re.search("[a-z]", name)
-            is not None and not name.startswith("-") and not name.endswith("-") and "--" not in name)
+            is not None and not name.startswith("-") and not name.endswith("-")
+            and "--" not in name)
 
 
 def _port(value, path: str, *, named_ok: bool) -> Causes:
@@ -96,8 +98,9 @@ def resources_causes(resources, path: str) -> Causes:
     for name, value in requests.items():
         if name in limits and is_quantity(value) and is_quantity(limits[name]):
             if _number(value) > _number(limits[name]):
-                causes.append((f"{path}.requests[{name}]", f"Invalid value: {quote(value)}: must "
-                                                           f"be less than or equal to {name} limit"))
+                causes.append((f"{path}.requests[{name}]",
+                               f"Invalid value: {quote(value)}: must be less than or equal to "
+                               f"{name} limit"))
             if "/" in name and _number(value) != _number(limits[name]):
                 causes.append((f"{path}.requests[{name}]", f"Invalid value: {quote(value)}: must "
                                                            f"be equal to {name} limit"))

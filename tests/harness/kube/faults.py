@@ -65,7 +65,8 @@ class Faults:
     def check_request(self, method: str, path: str) -> None:
         with self._lock:
             for rule in self._failures:
-                if rule.remaining > 0 and (rule.method in (None, method)) and rule.path.search(path):
+                if rule.remaining > 0 and (rule.method in (None, method)) \
+                        and rule.path.search(path):
                     rule.remaining -= 1
                     self.failed_requests += 1
                     self._failures = [r for r in self._failures if r.remaining > 0]

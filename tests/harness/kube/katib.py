@@ -161,18 +161,21 @@ def _parameters(parameters: list) -> Causes:
         space = param.get("feasibleSpace") or {}
         if space.get("distribution", "") not in DISTRIBUTIONS:
             causes.append((f"{where}.feasibleSpace.distribution",
-                           f"Invalid value: distribution: {space['distribution']} is not supported"))
+                           f"Invalid value: distribution: {space['distribution']} "
+                           "is not supported"))
         if not space:
             causes.append((f"{where}.feasibleSpace", "Required value: feasibleSpace must be "
                                                      "specified"))
         elif kind in ("double", "int"):
             if space.get("list"):
                 causes.append((f"{where}.feasibleSpace.list", "Invalid value: feasibleSpace.list "
-                                                              f"is not supported for parameterType: {kind}"))
+                                                              "is not supported for "
+                                                              f"parameterType: {kind}"))
             if not space.get("max") or not space.get("min"):
                 causes.append((f"{where}.feasibleSpace.max", "Required value: feasibleSpace.max "
                                                              "or feasibleSpace.min must be "
-                                                             f"specified for parameterType: {kind}"))
+                                                             "specified for parameterType: "
+                                                             f"{kind}"))
         elif kind in ("categorical", "discrete"):
             if space.get("max") or space.get("min") or space.get("step"):
                 causes.append((f"{where}.feasibleSpace", "Invalid value: feasibleSpace .max, .min "
@@ -213,7 +216,8 @@ def _trial_template(spec: dict) -> Causes:
     trial_spec, config_map = template.get("trialSpec"), template.get("configMap")
     if trial_spec is None and config_map is None:
         return causes + [(f"{path}.TrialSource", "Required value: spec.trialTemplate.trialSpec "
-                                                 "or spec.trialTemplate.configMap must be specified")]
+                                                 "or spec.trialTemplate.configMap "
+                                                 "must be specified")]
     if trial_spec is not None and config_map is not None:
         return causes + [(path, "Required value: only one of spec.trialTemplate.trialSpec or "
                                 "spec.trialTemplate.configMap can be specified")]

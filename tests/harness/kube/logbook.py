@@ -79,7 +79,8 @@ class LogBook:
             self._logs.setdefault((namespace, pod, container), []).append(log)
         return log
 
-    def attempts(self, namespace: str, pod: str, container: str, uid: str = "") -> list[ContainerLog]:
+    def attempts(self, namespace: str, pod: str, container: str,
+                 uid: str = "") -> list[ContainerLog]:
         with self._lock:
             return [log for log in self._logs.get((namespace, pod, container), [])
                     if not uid or log.uid == uid]

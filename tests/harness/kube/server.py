@@ -213,7 +213,8 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "the server could not find the requested resource")
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else ""
-        if sub and not (sub == "status" and t.has_status) and not (sub == "log" and t.plural == "pods"):
+        if sub and not (sub == "status" and t.has_status) \
+                and not (sub == "log" and t.plural == "pods"):
             raise ApiError(404, "the server could not find the requested resource")
         return Route(t, namespace if t.namespaced else None, name, sub)
 

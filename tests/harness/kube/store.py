@@ -163,7 +163,8 @@ class Store:
             if not meta.get("name") and meta.get("generateName"):
                 while True:
                     meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
-                    if (_key(t), namespace if t.namespaced else "", meta["name"]) not in self._objects:
+                    key = (_key(t), namespace if t.namespaced else "", meta["name"])
+                    if key not in self._objects:
                         break
             obj["apiVersion"], obj["kind"] = t.api_version, t.kind
             meta["uid"] = str(uuid.uuid4())

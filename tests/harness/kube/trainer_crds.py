@@ -51,4 +51,5 @@ def install_trainjob_crd(emulator, which: str | None) -> None:
     else:
         store.mutate(CRD_TYPE, "", TRAINJOB_CRD,
                      lambda crd: crd.update(spec=body["spec"], metadata={
-                         **crd["metadata"], "annotations": body["metadata"].get("annotations", {})}))
+                         **crd["metadata"],
+                         "annotations": body["metadata"].get("annotations", {})}))

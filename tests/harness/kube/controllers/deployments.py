@@ -55,7 +55,8 @@ class DeploymentController:
         if len(new) < replicas:
             if not new:
                 record_event(store, dep, "Normal", "ScalingReplicaSet",
-                             f"Scaled up replica set {name}-{h} to {replicas}", "deployment-controller")
+                             f"Scaled up replica set {name}-{h} to {replicas}",
+                             "deployment-controller")
             for _ in range(replicas - len(new)):
                 pod = pod_from_template(spec["template"], dep, generate_name=f"{name}-{h}-",
                                         labels={"pod-template-hash": h})

@@ -56,7 +56,8 @@ class GarbageCollector:
                     store.delete(t, ns, meta["name"], "Background")
                 except Exception:
                     pass
-            if meta.get("deletionTimestamp") and "foregroundDeletion" in (meta.get("finalizers") or []):
+            if meta.get("deletionTimestamp") \
+                    and "foregroundDeletion" in (meta.get("finalizers") or []):
                 deps = store.dependents(meta["uid"])
                 for dt, d in deps:
                     if not d["metadata"].get("deletionTimestamp"):

@@ -74,9 +74,11 @@ class JobController:
         if spec.get("suspend"):
             return
         if retries > spec.get("backoffLimit", 6):
-            verdict = ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+            verdict = ("Failed", "BackoffLimitExceeded",
+                       "Job has reached the specified backoff limit")
         elif deadline is not None and start and seconds_since(start) >= deadline:
-            verdict = ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
+            verdict = ("Failed", "DeadlineExceeded",
+                       "Job was active longer than specified deadline")
         elif succeeded >= spec.get("completions", 1):
             verdict = ("Complete", "", "")
         if verdict is None:

@@ -141,7 +141,8 @@ class KatibController:
         ns = meta["namespace"]
         completed = condition_true(exp, "Succeeded") or condition_true(exp, "Failed")
         trials = [t for t in store.list(TRIAL, ns)[0]
-                  if any(r.get("uid") == meta["uid"] for r in t["metadata"].get("ownerReferences") or [])]
+                  if any(r.get("uid") == meta["uid"]
+                         for r in t["metadata"].get("ownerReferences") or [])]
         if not completed:
             active = [t for t in trials if trial_state(t) not in _FINAL]
             wanted = min(int(spec.get("parallelTrialCount", 3)) - len(active),
@@ -189,7 +190,8 @@ class KatibController:
             if value is None:
                 continue
             better = (best_value is None or
-                      (value < best_value if objective["type"] == "minimize" else value > best_value))
+                      (value < best_value if objective["type"] == "minimize"
+                       else value > best_value))
             if better:
                 best, best_value = trial, value
         failed = len(lists["Failed"]) + len(lists["MetricsUnavailable"])
@@ -295,8 +297,9 @@ class KatibController:
             self._set(trial, "Running", "TrialRunning", "Trial is running")
 
     def _pods(self, trial: dict, job: dict) -> list[dict]:
+        name = trial["metadata"]["name"]
         return [p for p in self.emu.store.list(POD, trial["metadata"]["namespace"])[0]
-                if (p["metadata"].get("labels") or {}).get(LABEL_TRIAL) == trial["metadata"]["name"]]
+                if (p["metadata"].get("labels") or {}).get(LABEL_TRIAL) == name]
 
     def _primary_log(self, trial: dict, job: dict) -> list[str] | None:
         """The primary container's lines of the trial's primary pods (None while unfinished)."""

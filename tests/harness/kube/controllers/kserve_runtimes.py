@@ -69,13 +69,15 @@ def find_runtime(store, namespace: str, model: dict, served: list) -> dict:
         for supported in spec.get("supportedModelFormats") or []:
             if supported.get("name") == fmt and (named or supported.get("autoSelect")):
                 return runtime
-    raise RuntimeUnavailable("NoSupportingRuntime", f"No runtime found to support predictor with model type: "
-                                                    f"{{name: {fmt}}} and protocol {protocol}")
+    raise RuntimeUnavailable("NoSupportingRuntime",
+                             f"No runtime found to support predictor with model type: "
+                             f"{{name: {fmt}}} and protocol {protocol}")
 
 
 def s3_settings(store, namespace: str, account: str) -> dict:
     """Endpoint, https, region and keys for the storage-initializer, from the service account."""
-    settings = {"endpoint": "s3.amazonaws.com", "usehttps": "1", "region": "", "key": "", "secret": ""}
+    settings = {"endpoint": "s3.amazonaws.com", "usehttps": "1", "region": "", "key": "",
+                "secret": ""}
     sa = store.find(SERVICE_ACCOUNT, namespace, account) or {"metadata": {}}
     sources = [sa] + [s for s in (store.find(SECRET, namespace, ref.get("name", ""))
                                   for ref in sa.get("secrets") or []) if s is not None]
@@ -128,13 +130,15 @@ class StorageInitializer:
     def _download(self, store, namespace: str, uri: str, account: str, target: Path) -> None:
         parsed = urllib.parse.urlsplit(uri)
         if parsed.scheme != "s3":
-            raise RuntimeUnavailable("StorageInitializerFailed", f"the emulator downloads only s3:// URIs, not {uri}")
+            raise RuntimeUnavailable("StorageInitializerFailed",
+                                     f"the emulator downloads only s3:// URIs, not {uri}")
         s3 = s3_settings(store, namespace, account)
         if not _loopback(s3["endpoint"]):
             raise RuntimeUnavailable(
                 "StorageInitializerFailed",
-                f"storage-initializer: S3 endpoint {s3['endpoint']} is not on this machine; annotate the service "
-                f"account {account!r} or its Secret with {ANNOTATION}s3-endpoint: 127.0.0.1:PORT")
+                f"storage-initializer: S3 endpoint {s3['endpoint']} is not on this machine; "
+                f"annotate the service account {account!r} or its Secret with "
+                f"{ANNOTATION}s3-endpoint: 127.0.0.1:PORT")
         import boto3
 
         scheme = "https" if s3["usehttps"] not in ("0", "false") else "http"
@@ -146,18 +150,21 @@ class StorageInitializer:
         partial = target.with_name(target.name + ".partial")
         count = 0
         try:
-            for page in client.get_paginator("list_objects_v2").paginate(Bucket=parsed.netloc, Prefix=prefix):
+            for page in client.get_paginator("list_objects_v2").paginate(
+                    Bucket=parsed.netloc, Prefix=prefix):
                 for item in page.get("Contents", []):
                     rel = item["Key"][len(prefix):].lstrip("/") or Path(item["Key"]).name
                     (partial / rel).parent.mkdir(parents=True, exist_ok=True)
                     client.download_file(parsed.netloc, item["Key"], str(partial / rel))
                     count += 1
         except Exception as exc:  # noqa: BLE001 - any failure is the init container's exit
-            raise RuntimeUnavailable("StorageInitializerFailed",
-                                     f"storage-initializer: downloading {uri} failed: {exc}") from exc
+            raise RuntimeUnavailable(
+                "StorageInitializerFailed",
+                f"storage-initializer: downloading {uri} failed: {exc}") from exc
         if not count:
-            raise RuntimeUnavailable("StorageInitializerFailed",
-                                     f"storage-initializer: Failed to fetch model. No model found in {uri}.")
+            raise RuntimeUnavailable(
+                "StorageInitializerFailed",
+                f"storage-initializer: Failed to fetch model. No model found in {uri}.")
         (partial / ".done").write_text("ok\n")
         partial.rename(target)
 
@@ -175,8 +182,9 @@ def runtime_pod_spec(predictor: dict, runtime: dict, name: str, folder: Path) ->
         container["resources"] = model["resources"]
     container["volumeMounts"] = (container.get("volumeMounts") or []) + [
         {"name": PROVISION_VOLUME, "mountPath": MODEL_MOUNT, "readOnly": True}]
-    spec = {k: v for k, v in predictor.items() if k in ("serviceAccountName", "imagePullSecrets", "nodeSelector",
-                                                       "tolerations")}
+    spec = {k: v for k, v in predictor.items()
+            if k in ("serviceAccountName", "imagePullSecrets", "nodeSelector", "tolerations")}
     spec["containers"] = [container]
-    spec["volumes"] = [{"name": PROVISION_VOLUME, "hostPath": {"path": str(folder), "type": "Directory"}}]
+    spec["volumes"] = [{"name": PROVISION_VOLUME,
+                        "hostPath": {"path": str(folder), "type": "Directory"}}]
     return spec

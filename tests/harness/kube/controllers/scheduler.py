@@ -40,11 +40,13 @@ class Scheduler:
                 if time.monotonic() - self.reported.get(meta["uid"], -1e9) < 5:
                     continue
                 self.reported[meta["uid"]] = time.monotonic()
-                message = f"0/1 nodes are available: {problem}. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+                message = (f"0/1 nodes are available: {problem}. preemption: 0/1 nodes are "
+                           "available: 1 Preemption is not helpful for scheduling.")
                 store.mutate(POD, meta["namespace"], meta["name"], lambda p, m=message:
                              set_condition(p.setdefault("status", {}), "PodScheduled", "False",
                                            "Unschedulable", m))
-                record_event(store, pod, "Warning", "FailedScheduling", message, "default-scheduler")
+                record_event(store, pod, "Warning", "FailedScheduling", message,
+                             "default-scheduler")
                 continue
             port = self._port()
 

@@ -163,16 +163,19 @@ class InferenceServiceController:
 
         current = template_hash(dep["spec"]["template"])
         pods = [p for p in owned_pods(self.emu, dep) if not is_deleting(p)]
-        new = [p for p in pods if p["metadata"].get("labels", {}).get("pod-template-hash") == current]
+        new = [p for p in pods
+               if p["metadata"].get("labels", {}).get("pod-template-hash") == current]
         if len(pods) > len(new) or sum(is_ready(p) for p in new) < replicas:
             return None
-        port = next(p["metadata"].get("annotations", {}).get(PORT_ANNOTATION) for p in new if is_ready(p))
+        port = next(p["metadata"].get("annotations", {}).get(PORT_ANNOTATION)
+                    for p in new if is_ready(p))
         return f"127.0.0.1:{port}" if port else None
 
     def _not_ready(self, isvc: dict, reason: str, message: str) -> None:
         """Ready False with ``reason``, and a Warning event when the message is new."""
         meta = isvc["metadata"]
-        ready = next((c for c in (isvc.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
+        ready = next((c for c in (isvc.get("status") or {}).get("conditions") or []
+                      if c.get("type") == "Ready"), {})
         if ready.get("message") != message:
             record_event(self.emu.store, isvc, "Warning", reason, message, "kserve-controller")
 

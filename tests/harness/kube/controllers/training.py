@@ -48,8 +48,9 @@ class TrainingJobController:
                 if is_deleting(job):
                     continue
                 if condition_true(job, "Succeeded") or condition_true(job, "Failed"):
-                    expire_finished(self.emu, t, job,
-                                    (job["spec"].get("runPolicy") or {}).get("ttlSecondsAfterFinished"))
+                    expire_finished(
+                        self.emu, t, job,
+                        (job["spec"].get("runPolicy") or {}).get("ttlSecondsAfterFinished"))
                     continue
                 self._sync(t, job)
 
@@ -115,7 +116,8 @@ class TrainingJobController:
                          message, operator)
             if run_policy.get("cleanPodPolicy", "Running") in ("Running", "All"):
                 for p in pods.values():
-                    if run_policy.get("cleanPodPolicy") == "All" or phase(p) in ("Pending", "Running"):
+                    if run_policy.get("cleanPodPolicy") == "All" \
+                            or phase(p) in ("Pending", "Running"):
                         delete_pod(self.emu, p)
 
     def _verdict(self, t, job, specs, pods, failed_types, total_restarts, run_policy):
@@ -125,13 +127,16 @@ class TrainingJobController:
             rtype, n = failed_types[0]
             return ("Failed", f"{t.kind}Failed",
                     f"{t.kind} {ns}/{name} has failed because {n} {rtype} replica(s) failed.")
-        if run_policy.get("backoffLimit") is not None and total_restarts > run_policy["backoffLimit"]:
+        if run_policy.get("backoffLimit") is not None \
+                and total_restarts > run_policy["backoffLimit"]:
             return ("Failed", "BackoffLimitExceeded",
-                    f"{t.kind} {name} has failed because it has reached the specified backoff limit")
+                    f"{t.kind} {name} has failed because it has reached "
+                    "the specified backoff limit")
         deadline = run_policy.get("activeDeadlineSeconds")
         if deadline is not None and start and seconds_since(start) >= deadline:
             return ("Failed", "DeadlineExceeded",
-                    f"{t.kind} {name} has failed because it was active longer than specified deadline")
+                    f"{t.kind} {name} has failed because it was active "
+                    "longer than specified deadline")
 
         def done(rtype: str, index: int | None = None) -> bool:
             count = int(specs[rtype].get("replicas", 1))

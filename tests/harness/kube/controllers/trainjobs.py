@@ -112,7 +112,8 @@ def node_pod_template(trainjob: dict, runtime: dict) -> tuple[str, dict, int]:
         container["resources"] = trainer["resourcesPerNode"]
     if "torch" in policy:
         name = trainjob["metadata"]["name"]
-        nproc = str(trainer.get("numProcPerNode") or policy["torch"].get("numProcPerNode") or "auto")
+        nproc = str(trainer.get("numProcPerNode") or policy["torch"].get("numProcPerNode")
+                    or "auto")
         resources = trainer.get("resourcesPerNode")
         if nproc == "auto" and resources:
             limits = {**(resources.get("requests") or {}), **(resources.get("limits") or {})}
@@ -217,7 +218,8 @@ class TrainJobController:
             return
         rjob, template, nodes = node_pod_template(trainjob, runtime)
         job_name = f"{name}-{rjob}-0"
-        pods = {p["metadata"]["labels"].get(COMPLETION_INDEX): p for p in owned_pods(self.emu, trainjob)}
+        pods = {p["metadata"]["labels"].get(COMPLETION_INDEX): p
+                for p in owned_pods(self.emu, trainjob)}
         for index in range(nodes):
             if str(index) in pods:
                 continue
