@@ -171,11 +171,13 @@ shell = InteractiveShell.instance()
 for cell in ("import warnings\nwarnings.filterwarnings('ignore', message='noisy')",
              "import math\nvalues = [1.0, 2.0]"):
     assert shell.run_cell(cell, store_history=True).success
-cell = "import numpy as np\nwarnings.warn('noisy thing')\nprint(np.polyfit(values, values, 1).round(3))\n"
+cell = ("import numpy as np\nwarnings.warn('noisy thing')\n"
+        "print(np.polyfit(values, values, 1).round(3))\n")
 history = [*shell.history_manager.input_hist_raw[1:], cell]
 first = capture_cell(cell, shell.user_ns, history, cwd=sys.argv[1] if len(sys.argv) > 1 else None)
 before = len(warnings.filters)
-assert shell.run_cell("import pandas, scipy.special", store_history=False).success  # numpy's filters
+# numpy's filters
+assert shell.run_cell("import pandas, scipy.special", store_history=False).success
 added = len(warnings.filters) - before
 again = capture_cell(cell, shell.user_ns, history, cwd=sys.argv[1] if len(sys.argv) > 1 else None)
 write_bundle(again, sys.argv[2])
