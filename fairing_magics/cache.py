@@ -43,9 +43,14 @@ _NOTICE_LINE = re.compile(r"^# (info|warning|error): ")
 def check_cache(request) -> None:
     """``--cache`` (or the setting) needs run storage: refuse it without, before anything is
     made."""
-    if request.cache != "off" and not request.settings.storage:
+    if request.cache == "off" or request.settings.storage:
+        return
+    if request.given.cache:
         raise ConfigError("--cache reuses runs kept in run storage, and none is set: "
                           "%fairing_config --storage DIR (or s3://BUCKET/PREFIX), or drop --cache")
+    raise ConfigError("the cache setting is on (%fairing_config --cache on) and reuses runs kept "
+                      "in run storage, and none is set: %fairing_config --storage DIR (or "
+                      "s3://BUCKET/PREFIX), or %fairing_config --cache off")
 
 
 def cache_key(bundle, image: str, backend: str, request) -> str:
