@@ -28,7 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fairing_magics import events as ev  # noqa: E402
-from fairing_magics.backends.kubernetes.follow import ContainerLogFollower, LineBatcher  # noqa: E402
+from fairing_magics.backends.kubernetes.follow import (  # noqa: E402
+    ContainerLogFollower,
+    LineBatcher,
+)
 from fairing_magics.kube.access import client_retries, load_cluster_access  # noqa: E402
 from fairing_magics.kube.client import ClusterClient  # noqa: E402
 from fairing_magics.run import Run  # noqa: E402

@@ -43,7 +43,12 @@ import requests  # noqa: E402
 from fairing_magics.capture.bundle import Bundle  # noqa: E402
 from fairing_magics.image.builder import AppendBuilder, BuildRequest  # noqa: E402
 from fairing_magics.oci import parse_reference  # noqa: E402
-from fairing_magics.registry import Keychain, RegistryClient, RegistryPublisher, Transport  # noqa: E402
+from fairing_magics.registry import (  # noqa: E402
+    Keychain,
+    RegistryClient,
+    RegistryPublisher,
+    Transport,
+)
 from tests.harness.base_image import push_python_base  # noqa: E402
 from tests.harness.registry import start_registry  # noqa: E402
 

@@ -24,7 +24,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple(
     for kind, pattern in (
         ("AWS access key id", r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])"),
         ("AWS secret access key",
-         r"(?i)(?:aws_?secret_?access_?key|secretaccesskey)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}"),
+         r"(?i)(?:aws_?secret_?access_?key|secretaccesskey)"
+         r"[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}"),
         ("AWS session token",
          r"(?i)(?:aws_?session_?token|sessiontoken)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+=]{100,}"),
         ("ECR authorization token", r"QVdTO[a-zA-Z0-9+/]{20,}={0,2}"),

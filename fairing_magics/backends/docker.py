@@ -128,7 +128,8 @@ class DockerBackend(LazyEngine):
             returncode = int(container.wait().get("StatusCode", -1))
         except JobFailed as exc:
             state.error = exc
-        except Exception as exc:  # noqa: BLE001 - docker.errors.APIError, connection errors: the run fails
+        # docker.errors.APIError, connection errors: the run fails
+        except Exception as exc:  # noqa: BLE001
             state.error = JobFailed(f"the Docker Engine failed run {run.name}: "
                                     f"{redact(str(exc))[:500]}. Check the engine (DOCKER_HOST) and "
                                     "its log.", reason=type(exc).__name__,

@@ -148,7 +148,8 @@ def pickle_modules(data: bytes) -> set[str]:
                 pushed.append(None)
             if len(pushed) > 64:
                 del pushed[:-8]
-    except Exception:  # noqa: BLE001 - a pickle we cannot walk still serves; requirements are a help
+    # a pickle we cannot walk still serves; requirements are a help
+    except Exception:  # noqa: BLE001
         pass
     return {m for m in modules if m and not m.startswith("__")}
 

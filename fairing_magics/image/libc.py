@@ -166,7 +166,8 @@ def read_base_libc(client: RegistryClient, base: BaseImage,
         libc = probe_layers(client, base)
     except (RegistryError, FairingError, OSError, EOFError):
         return Libc()
-    except Exception:  # noqa: BLE001 - a broken stream (urllib3, zlib): reading the libc is an optimisation
+    # a broken stream (urllib3, zlib): reading the libc is an optimisation
+    except Exception:  # noqa: BLE001
         return Libc()
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -1,4 +1,5 @@
-"""Upload a run's output folder to S3, from inside the container: ``s3://bucket/prefix/runs/<run>/``.
+"""Upload a run's output folder to S3, from inside the container:
+``s3://bucket/prefix/runs/<run>/``.
 
 Runs in the training container next to ``fairing_bootstrap.py``; uses the standard library and
 boto3 only (it must not import fairing_magics, which is not installed there). The bootstrap

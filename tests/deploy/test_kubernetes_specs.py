@@ -69,7 +69,8 @@ def test_service_url_takes_an_eks_hostname_not_none():
     eks = [{"hostname": "a1b2-123.cn-northwest-1.elb.amazonaws.com.cn"}]
     assert service_url(_service("LoadBalancer", eks), in_cluster=False) == \
         "http://a1b2-123.cn-northwest-1.elb.amazonaws.com.cn:8080"
-    assert service_url(_service("LoadBalancer", [{"ip": "203.0.113.9"}]), in_cluster=True) == "http://203.0.113.9:8080"
+    assert service_url(_service("LoadBalancer", [{"ip": "203.0.113.9"}]),
+                       in_cluster=True) == "http://203.0.113.9:8080"
     assert service_url(_service("LoadBalancer", [{"ip": "127.0.0.1", "ports": [{"port": 41000}]}]),
                        in_cluster=False) == "http://127.0.0.1:41000"
     assert service_url(_service("LoadBalancer"), in_cluster=True) == ""  # still provisioning

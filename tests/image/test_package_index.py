@@ -63,7 +63,8 @@ def test_setting_wins_then_pip_env_then_pip_config_then_default(tmp_path):
     assert choose_index("", (), env) == PackageIndex(MIRROR, (), str(conf))
     assert choose_index("", (),
                         {**env,
-                         "PIP_INDEX_URL": "https://env.example/simple"}).url == "https://env.example/simple"
+                         "PIP_INDEX_URL": "https://env.example/simple"}).url \
+        == "https://env.example/simple"
     assert choose_index("", (), {**env, "PIP_CONFIG_FILE": os.devnull}) == PackageIndex()
     assert choose_index("", (), isolated_env(tmp_path)) == PackageIndex()
 
@@ -106,7 +107,8 @@ def test_credentials_are_redacted_and_kept_out_of_the_cache_key_and_command_line
                                                ("https://x/simple",)),
                                   {"PIP_EXTRA_INDEX_URL": "https://evil/simple",
                                    "PIP_FIND_LINKS": "/w", "PATH": "/bin"})
-    assert pip_env["PIP_CONFIG_FILE"] == os.devnull and pip_env["PIP_EXTRA_INDEX_URL"] == "https://x/simple"
+    assert pip_env["PIP_CONFIG_FILE"] == os.devnull
+    assert pip_env["PIP_EXTRA_INDEX_URL"] == "https://x/simple"
     assert pip_env["PIP_TRUSTED_HOST"] == "10.0.0.1" and "PIP_FIND_LINKS" not in pip_env
     settings = Settings(index_url=url, extra_index_urls=(f"https://a:{PASSWORD}@b.example/simple",))
     assert PASSWORD not in settings.describe() and "index_url" in settings.describe()

@@ -85,7 +85,8 @@ def test_keychain_order_explicit_hooks_config(tmp_path):
 
 
 def test_parse_challenges():
-    bearer = parse_challenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
+    bearer = parse_challenge('Bearer realm="https://auth.docker.io/token",'
+                             'service="registry.docker.io",'
                              'scope="repository:library/python:pull"')
     assert bearer.scheme == "bearer"
     assert bearer.get("realm") == "https://auth.docker.io/token"
