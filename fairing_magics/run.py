@@ -59,6 +59,10 @@ RECORD_FILE = "run.json"
 CANCEL_FILE = "cancel.json"
 TAIL_LINES = 40
 HEARTBEAT_SECONDS = 5.0
+#: How often a run looks for word of a cancel from another kernel (:func:`request_cancel`).
+CANCEL_POLL_SECONDS = 0.5
+#: The folder of a run's own runs (a sweep's trials), each a run folder: ``<run>/trials/<trial>``.
+CHILD_RUNS = "trials"
 #: Lower-case fragments without which no credential :func:`redact` masks can be in a text.
 _SECRET_HINTS = ("://", "authorization", "bearer", "akia", "asia", "aroa", "aida", "secret",
                  "token", "passw", '"auth"', "eyj")
@@ -435,11 +439,24 @@ class Run:
         save_record(self.folder, self.record())
 
     def _heartbeat(self) -> None:
-        while not self._done.wait(HEARTBEAT_SECONDS):
-            try:
-                self.save_record()
-            except OSError:
-                pass  # a full or gone disk: the run itself goes on
+        """Save the record every ``HEARTBEAT_SECONDS``; between, look for word of a cancel from
+        another kernel (:func:`request_cancel`) and stop the run as its own Cancel would: the one
+        way every run, a sweep (which has no process of its own to end) and its trials, learns
+        of ``%fairing_cancel`` in another kernel."""
+        saved = time.monotonic()
+        heard = False
+        while not self._done.wait(CANCEL_POLL_SECONDS):
+            if not heard and self._cancel is not None:  # no canceller yet: ask again later
+                by = cancel_request(self.folder)
+                if by:
+                    heard = True
+                    self.cancel(by=by)
+            if time.monotonic() - saved >= HEARTBEAT_SECONDS:
+                saved = time.monotonic()
+                try:
+                    self.save_record()
+                except OSError:
+                    pass  # a full or gone disk: the run itself goes on
 
     # -- display ---------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -555,7 +572,8 @@ def forget_schedule(home: Path, name: str) -> None:
 def settle_record(folder: Path, record: dict) -> dict:
     """``record`` as it stands now. A run still going whose kernel is gone is over for local
     runs: it becomes ``Lost`` (written back, with the time of its last heartbeat as its end),
-    and its orphaned process, if still there, is ended (SIGTERM, then SIGKILL). A cluster run
+    and its orphaned process, if still there, is ended (SIGTERM, then SIGKILL), as are a sweep's
+    trials still running (:func:`end_children`). A cluster run
     goes on without its kernel: it is shown ``Detached`` (reattach with ``%fairing_logs NAME``)."""
     if record.get("phase") in ev.FINAL_PHASES or process_alive(record.get("owner")) is not False:
         return record
@@ -564,6 +582,10 @@ def settle_record(folder: Path, record: dict) -> dict:
                 "summary": "its kernel is gone; the run goes on: "
                            f"%fairing_logs {record.get('name')}"}
     ended = end_process(record.get("process"))
+    children = end_children(folder)
+    if children or (record.get("where") or {}).get("sweep"):  # its trials have the processes
+        ended = (f"{children} running trial{'s were' if children != 1 else ' was'} ended"
+                 if children else "no trial was still running")
     owner = record.get("owner") or {}
     record = {**record, "phase": ev.LOST, "finished_at": record.get("heartbeat_at") or time.time(),
               "summary": f"its kernel (pid {owner.get('pid')}) is gone; {ended}"}
@@ -595,6 +617,20 @@ def end_process(info: dict | None, grace: float = 3.0) -> str:
         except ProcessLookupError:
             pass
     return f"its orphaned process (pid {pid}) was ended"
+
+
+def end_children(folder: Path) -> int:
+    """End the processes of the runs under ``folder/trials`` (a sweep's trials) still going;
+    how many were ended."""
+    ended = 0
+    for path in sorted((Path(folder) / CHILD_RUNS).glob(f"*/{RECORD_FILE}")):
+        record = load_record(path.parent)
+        if record is None or record.get("phase") in ev.FINAL_PHASES:
+            continue
+        if process_alive(record.get("process")):
+            end_process(record.get("process"))
+            ended += 1
+    return ended
 
 
 def request_cancel(folder: Path, by: str) -> None:

@@ -12,7 +12,8 @@ A run is looked for where it can be, in this order:
    labels, to list, reattach to and cancel them (:class:`~fairing_magics.backends.Backend`).
 
 A name is a run's full name (``linreg-a1b2c3``) or the ``--name`` it was started with: then the
-newest such run is meant.
+newest such run is meant. A sweep's trial is found by its full name (``tune-ab12cd-03``) in its
+sweep's folder, so another kernel can follow or cancel one trial.
 
 Schedules (a notebook on a timetable, ``%fairing_notebook --schedule``) are listed and removed
 by the backend that keeps them: the configured one, and the backend of each schedule this
@@ -36,6 +37,7 @@ from fairing_magics.backends import get_backend
 from fairing_magics.config import Settings
 from fairing_magics.errors import ConfigError
 from fairing_magics.run import (
+    CHILD_RUNS,
     Run,
     RunBook,
     load_record,
@@ -86,6 +88,8 @@ class PastRun:
             text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
             text += display_lines(self.folder)
         seconds = self.record.get("duration") or 0.0
+        if not self.ended and self.record.get("started_at"):  # the record's is its last save's
+            seconds = time.time() - self.record["started_at"]
         return (f"{text}[fairing] {self.name} {self.phase}: {self.record.get('summary') or '-'} "
                 f"[{format_seconds(seconds)}]\n")
 
@@ -108,6 +112,8 @@ def _recorded_run(name: str, settings: Settings) -> PastRun | None:
     folder = runs / name
     if not (folder / "run.json").exists():
         matches = sorted(runs.glob(f"{name}-*/run.json"), key=lambda p: p.stat().st_mtime)
+        # a sweep's trial, by its full name (``tune-ab12cd-03``), in its sweep's folder
+        matches = matches or sorted(runs.glob(f"*/{CHILD_RUNS}/{name}/run.json"))
         if not matches:
             return None
         folder = matches[-1].parent

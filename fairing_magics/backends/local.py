@@ -13,6 +13,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,11 +28,22 @@ from fairing_magics.backends.lines import LineEvents, LineSplitter
 from fairing_magics.capture.bundle import BOOTSTRAP_NAME
 from fairing_magics.displays import RESULT_FILE, load_result
 from fairing_magics.errors import ConfigError, FairingTimeout, JobFailed, RunCancelled
-from fairing_magics.run import Run, cancel_request, end_process, process_alive, request_cancel
+from fairing_magics.run import (
+    Run,
+    cancel_request,
+    end_children,
+    end_process,
+    load_record,
+    process_alive,
+    request_cancel,
+    settle_record,
+)
 
 READ_CHUNK = 1 << 16
 GATHER_SECONDS = 0.02
 TERM_GRACE_SECONDS = 3.0
+#: How long ``%fairing_cancel`` of another kernel's sweep waits for that kernel to end it.
+OWNER_ANSWER_SECONDS = 30.0
 
 
 class LocalBackend:
@@ -62,16 +74,30 @@ class LocalBackend:
 
     def cancel(self, name: str, settings, *, record: Mapping | None = None,
                folder: Path | None = None) -> str | None:
-        """End the process of a run of another kernel on this machine (that kernel, if alive,
-        reports it Cancelled, from the word left in the run folder)."""
+        """Stop a run of another kernel on this machine: leave word in its run folder
+        (:func:`~fairing_magics.run.request_cancel`), which its kernel reads and stops it as its
+        Cancel button would, and end its process (that kernel, if alive, reports it Cancelled).
+        A sweep has no process of its own: its kernel stops its trials and ends it Cancelled;
+        this waits for that, and ends the trials' processes itself if the kernel is gone or
+        does not answer within ``OWNER_ANSWER_SECONDS``."""
         if folder is None:
             return None
-        process = (record or {}).get("process") or {}
-        if process_alive(process) is None:
-            raise ConfigError(f"run {name} runs on another machine ({process.get('host')}): "
-                              "cancel it from its own kernel")
+        record = record or {}
+        process = record.get("process") or {}
+        owner = record.get("owner") or {}
+        host = process.get("host") or owner.get("host")
+        if host and host != socket.gethostname():
+            what = "sweep" if (record.get("where") or {}).get("sweep") else "run"
+            raise ConfigError(f"{what} {name} runs on another machine ({host}): cancel it from "
+                              f"a kernel there (%fairing_cancel {name})")
+        running = process_alive(process)
         request_cancel(folder, f"%fairing_cancel in another kernel (pid {os.getpid()})")
-        return f"{name}: {end_process(process)}; its kernel reports it Cancelled"
+        if process:
+            ended = end_process(process)  # its kernel may have been quicker, from the word
+            if running:
+                ended = f"its process (pid {process['pid']}) was ended"
+            return f"{name}: {ended}; its kernel reports it Cancelled"
+        return _await_owner(name, Path(folder), owner)
 
     def list_schedules(self, settings, remembered) -> str:
         return ""  # no schedules: a local run happens once
@@ -115,6 +141,30 @@ class LocalBackend:
         thread = threading.Thread(target=_follow, args=(proc, state, run, workdir, launch),
                                   name=f"fairing-local-{run.name}", daemon=True)
         thread.start()
+
+
+def _await_owner(name: str, folder: Path, owner: Mapping) -> str:
+    """Wait for the kernel ``owner`` to end the run of ``folder`` after word of a cancel (or to
+    be gone); one line saying what was done."""
+    deadline = time.monotonic() + OWNER_ANSWER_SECONDS
+    while True:
+        record = load_record(folder) or {}
+        if record.get("phase") in ev.FINAL_PHASES:
+            summary = record.get("summary") or "-"
+            if summary.startswith("cancelled by") and "; " in summary:
+                summary = summary.split("; ", 1)[1]  # who: this kernel
+            return (f"{name}: its kernel (pid {owner.get('pid')}) ended it {record['phase']}; "
+                    f"{summary}")
+        if process_alive(owner) is False:
+            settled = settle_record(folder, record)
+            return f"{name}: {settled.get('phase')}: {settled.get('summary') or '-'}"
+        if time.monotonic() > deadline:
+            ended = end_children(folder)
+            return (f"{name}: its kernel (pid {owner.get('pid')}) has not answered in "
+                    f"{OWNER_ANSWER_SECONDS:g} s; {ended} running trial process"
+                    f"{'es were' if ended != 1 else ' was'} ended; it ends the sweep Cancelled "
+                    "when it does")
+        time.sleep(0.1)
 
 
 class _ProcessState:

@@ -37,7 +37,7 @@ from fairing_magics.kube.api_resources import API_RESOURCES, EXPERIMENT, TRIAL
 from fairing_magics.kube.client import ClusterClient
 from fairing_magics.kube.manifests import to_yaml
 from fairing_magics.kube.preflight import check_crd, check_permission, require_ok
-from fairing_magics.run import Run
+from fairing_magics.run import CHILD_RUNS, Run
 from fairing_magics.sweep import trial as tr
 from fairing_magics.sweep.katib import (
     LABEL_KATIB_EXPERIMENT,
@@ -171,7 +171,7 @@ class KatibSweeper:
         sweep = self.sweep
         if entry is None:
             params = self.options.space.convert(assignments_of(trial))
-            run = Run(name, "kubernetes", sweep.folder / "trials" / name, stages=("run",),
+            run = Run(name, "kubernetes", sweep.folder / CHILD_RUNS / name, stages=("run",),
                       where={"namespace": self.namespace, "kind": self.options.train.kind,
                              **({"storage": self.settings.storage} if self.settings.storage
                                 else {})})

@@ -29,7 +29,7 @@ from pathlib import Path
 from fairing_magics import events as ev
 from fairing_magics.backends import Launch
 from fairing_magics.errors import ConfigError, JobFailed, RunCancelled
-from fairing_magics.run import Run
+from fairing_magics.run import CHILD_RUNS, Run
 from fairing_magics.sweep import trial as tr
 from fairing_magics.sweep.observe import Observation
 from fairing_magics.sweep.options import SweepOptions
@@ -128,11 +128,13 @@ class LocalSweeper:
                          daemon=True).start()
 
     def cancel(self) -> None:
-        """Stop launching trials, stop those running; the sweep ends Cancelled."""
-        self.cancelled.set()
-        self.events.put(("", None))
-        with self._lock:
+        """Stop launching trials, stop those running; the sweep ends Cancelled. (Its Cancel
+        button, an interrupt, and ``%fairing_cancel`` in any kernel: the sweep's run heartbeat
+        reads the word another kernel leaves in its folder and calls this.)"""
+        with self._lock:  # a trial being launched now is either in ``running`` or sees the flag
+            self.cancelled.set()
             running = list(self.running.values())
+        self.events.put(("", None))
         for item in running:
             item.run.cancel()
 
@@ -165,8 +167,9 @@ class LocalSweeper:
         while True:
             if not self.cancelled.is_set() and not stop_reason:
                 while len(self.running) < options.parallel and asked < total:
+                    if not self._launch(study, asked + 1, total):
+                        break  # cancelled meanwhile
                     asked += 1
-                    self._launch(study, asked, total)
             if not self.running:
                 break
             name, event = self.events.get()
@@ -187,19 +190,22 @@ class LocalSweeper:
                         self._stop_all()
         self._finish(stop_reason, time.perf_counter() - started)
 
-    def _launch(self, study, number: int, total: int) -> None:
+    def _launch(self, study, number: int, total: int) -> bool:
+        """Start trial ``number``; False when the sweep was cancelled before it could."""
         from fairing_magics.backends.local import LocalBackend
 
+        if self.cancelled.is_set():
+            return False
         otrial = study.ask()
         params = suggest(otrial, self.options.space)
         width = len(str(total))
         name = f"{self.sweep.name}-{number:0{width}d}"
         now = time.time()
-        run = Run(name, "local", self.sweep.folder / "trials" / name, stages=("run",),
+        run = Run(name, "local", self.sweep.folder / CHILD_RUNS / name, stages=("run",),
                   started_at=now)
         item = _Running(otrial, run, Observation(self.options.objective, self.options.names),
                         tr.Trial(number, name, params, tr.RUNNING, started=now))
-        with self._lock:
+        with self._lock:  # cancel() stops it, or it sees the flag below, once it has a process
             self.running[name] = item
         run.subscribe(lambda event, name=name: self.events.put((name, event))
                       if isinstance(event, (ev.LogLines, ev.Finished)) else None)
@@ -208,6 +214,9 @@ class LocalSweeper:
         env.update({PARAM_ENV_PREFIX + k: v for k, v in self.options.space.texts(params).items()})
         LocalBackend().start(Launch(bundle_dir=self.bundle_dir, request=self.options.train,
                                     env=env, timeout=self.options.train.timeout), run)
+        if self.cancelled.is_set():  # cancel() may have found it before it had a process
+            item.run.cancel()
+        return True
 
     def _observe(self, item: _Running, lines) -> None:
         new = item.observation.read(lines)
@@ -251,6 +260,10 @@ class LocalSweeper:
             message = "stopped: the sweep was cancelled or ended" if not item.stopped else \
                 "stopped: the sweep ended"
             study.tell(item.otrial, state=states.FAIL)
+        elif event.phase == ev.CANCELLED:  # this trial alone (%fairing_cancel TRIAL, .cancel())
+            status = tr.KILLED  # as Katib counts a killed trial: not against --max-failed
+            message = f"cancelled by {item.run.cancelled_by or 'its run'}; the sweep goes on"
+            study.tell(item.otrial, state=states.FAIL)
         else:
             status = tr.FAILED
             error = item.run.error
@@ -274,10 +287,12 @@ class LocalSweeper:
         sweep = self.sweep
         summary = sweep.summary_text()
         if self.cancelled.is_set():
+            by = f" by {sweep.cancelled_by}" if sweep.cancelled_by else ""
             sweep.emit(ev.StageChanged("run", "failed", seconds))
-            sweep.finish(ev.CANCELLED, f"cancelled; {summary}",
-                         error=RunCancelled(f"sweep {sweep.name} was cancelled; its running trials "
-                                            f"were stopped ({summary})", phase=ev.CANCELLED))
+            sweep.finish(ev.CANCELLED, f"cancelled{by}; {summary}",
+                         error=RunCancelled(f"sweep {sweep.name} was cancelled; its running "
+                                            f"trials were stopped ({summary})",
+                                            phase=ev.CANCELLED))  # who: the waiting cell says
             return
         best = sweep.best_trial
         if stop_reason or best is None:
