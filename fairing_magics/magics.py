@@ -518,9 +518,16 @@ class FairingMagics(Magics, FairingSettings):
         Cancelled), a cluster run's job and pods are deleted, a docker run's container stopped. A
         scheduled notebook's name removes the schedule: its CronJob, with its Jobs and pods.
 
+        A local sweep (from another kernel of this machine too) stops launching trials, its
+        running trials are ended and it ends Cancelled in its own kernel, saying who cancelled
+        it; its kernel is never stopped (gone: the sweep is Lost and its trials are ended). A
+        trial's full name (``tune-ab12cd-3``) cancels that trial alone; the sweep goes on. A
+        cluster sweep's Experiment is deleted with its trials.
+
         Example::
 
             %fairing_cancel linreg-a1b2c3
+            %fairing_cancel tune-ab12cd
         """
         args = parse_flags(self.fairing_cancel, line)
         print(runs.cancel(args.name, self.runs, self.snapshot()))
