@@ -78,8 +78,10 @@ class DockerBackend(LazyEngine):
         kernel, if alive, reports it Cancelled, from the word left in the run folder."""
         if folder is None:
             return None
-        request_cancel(folder, f"%fairing_cancel in another kernel (pid {os.getpid()})")
+        # its containers first: the word makes a live owner stop and remove them too (its run
+        # heartbeat hears it), and whichever of us is first, they are this run's, gone
         containers = self.engine.containers.list(filters={"label": f"{RUN_LABEL}={name}"})
+        request_cancel(folder, f"%fairing_cancel in another kernel (pid {os.getpid()})")
         for container in containers:
             stop_container(container)
             remove_container(container)
