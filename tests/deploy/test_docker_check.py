@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from fairing_magics.config import Settings
@@ -14,6 +16,7 @@ from fairing_magics.deploy.docker import (
 )
 from fairing_magics.errors import ConfigError
 from fairing_magics.image.publish import NO_REGISTRY
+from tests.harness import need
 
 
 @pytest.fixture
@@ -48,7 +51,7 @@ def test_the_defaults_pass_and_check_needs_no_engine(docker_settings, monkeypatc
 
 
 def test_no_engine_fails_before_anything_is_built(docker_settings, registry, monkeypatch, linreg):
-    pytest.importorskip("docker")
+    need(importlib.util.find_spec("docker") is not None, "the docker package is not installed")
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     model, _ = linreg
     stages = []

@@ -7,6 +7,7 @@ with one clear line and nothing is left behind.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
 import time
@@ -19,6 +20,7 @@ from fairing_magics.train_request import merge_request
 from tests.core.conftest import run
 from tests.hardening.leftovers import processes_mentioning, run_folders
 from tests.hardening.test_bad_inputs import assert_nothing_left, assert_refused
+from tests.harness import need
 
 # fixture: a namespace of the emulated cluster
 from tests.kubernetes.test_backend_e2e import kube  # noqa: F401
@@ -143,7 +145,7 @@ def test_unreachable_kubernetes_api(shell, tmp_path, monkeypatch):
 
 def test_unreachable_s3_endpoint(shell, tmp_path, monkeypatch):
     """``--storage s3://...`` with AWS_ENDPOINT_URL at a closed port: one line, fast."""
-    pytest.importorskip("boto3")
+    need(importlib.util.find_spec("boto3") is not None, "boto3 (the [aws] extra) is not installed")
     port = closed_port()
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
