@@ -21,7 +21,6 @@ from __future__ import annotations
 import html
 import sys
 import threading
-import time
 
 from fairing_magics import events as ev
 from fairing_magics.sweep.trial import (
@@ -43,8 +42,8 @@ from fairing_magics.ui.format import (
     notices_html,
     stages_html,
 )
-from fairing_magics.ui.panel import Panel
-from fairing_magics.ui.state import MAX_NOTICES
+from fairing_magics.ui.panel import CancelButton, Panel
+from fairing_magics.ui.state import MAX_NOTICES, StagedState
 
 STATUS_COLOURS = {RUNNING: "#1f6feb", SUCCEEDED: "#1a7f37", FAILED: "#cf222e",
                   METRICS_UNAVAILABLE: "#cf222e", EARLY_STOPPED: "#9a6700", KILLED: "#9a6700"}
@@ -63,63 +62,32 @@ def make_sweep_view(mode: str, sweep, *, on_cancel=None, stream=None):
     return TextView(title=sweep.name, stream=stream or sys.stdout)
 
 
-class SweepState:
+class SweepState(StagedState):
     """What the panel knows of a sweep, recorded from its events (under the panel's lock)."""
 
     def __init__(self, sweep):
-        self.title = sweep.name
-        self.backend = sweep.backend
-        self.stage_names = tuple(sweep.stages_shown)
+        super().__init__(title=sweep.name, backend=sweep.backend, stages=sweep.stages_shown,
+                         started=sweep.started_at)
         self.objective = sweep.objective
         self.goal = sweep.goal
         self.param_names = tuple(sweep.options.space.names)
         self.metric_names = tuple(sweep.options.metrics)
         self.planned = sweep.options.planned_trials()
-        self.phase, self.phase_detail = ev.PENDING, ""
-        self.started = sweep.started_at
-        self.ended: float | None = None
-        self.seconds: float | None = None
-        self.stage_states: dict[str, tuple[str, float, str]] = {}
-        self.stage_started: dict[str, float] = {}
         self.trials: dict[str, Trial] = {}
         self.notices: list[tuple[str, str]] = []
-        self.summary = ""
-        self.version = 0
 
     def record(self, event) -> None:
         self.version += 1
         if isinstance(event, TrialChanged):
             self.trials[event.trial.name] = event.trial
         elif isinstance(event, ev.StageChanged):
-            if event.state == "running":
-                self.stage_started[event.stage] = time.time()
-            self.stage_states[event.stage] = (event.state, event.seconds, event.detail)
+            self._stage(event)
         elif isinstance(event, ev.PhaseChanged) and not event.source:
             self.phase, self.phase_detail = event.phase, event.detail
         elif isinstance(event, ev.Notice) and event.level != "info":
             self.notices = (self.notices + [(event.level, event.text)])[-MAX_NOTICES:]
         elif isinstance(event, ev.Finished):
-            self.phase, self.phase_detail = event.phase, ""
-            self.summary = event.summary
-            self.ended = time.time()
-            self.seconds = event.seconds or None
-            for stage, (state, _seconds, detail) in list(self.stage_states.items()):
-                if state == "running":
-                    self.stage_states[stage] = (
-                        "failed" if event.phase != ev.SUCCEEDED else "done",
-                        self.ended - self.stage_started.get(stage, self.ended), detail)
-
-    @property
-    def elapsed(self) -> float:
-        if self.seconds is not None:
-            return self.seconds
-        return (self.ended or time.time()) - self.started
-
-    def stage_seconds(self, stage: str) -> float:
-        state, seconds, _ = self.stage_states.get(stage, ("", 0.0, ""))
-        if state == "running":
-            return time.time() - self.stage_started.get(stage, time.time())
-        return seconds
+            self._finish(event)
 
     def ordered(self) -> list[Trial]:
         return sorted(self.trials.values(), key=lambda t: t.number)
@@ -219,7 +187,7 @@ def render_sweep_text(state: SweepState) -> str:
     return "\n".join(out)
 
 
-class SweepView(Panel):
+class SweepView(CancelButton, Panel):
     """The widget panel of one sweep (see the module docstring)."""
 
     def __init__(self, sweep, *, on_cancel=None):
@@ -244,10 +212,7 @@ class SweepView(Panel):
         self.log_area = widgets.VBox()
         self.log_area.add_class("fairing-trial-log")
         self._shown_log = ("", -1)
-        self.cancel_button = widgets.Button(description="Cancel", button_style="warning",
-                                            icon="stop", layout=widgets.Layout(width="110px"))
-        self.cancel_button.on_click(self._cancel_clicked)
-        self._on_cancel = on_cancel
+        self._make_cancel_button(on_cancel)
         self.summary_box = widgets.HTML()
         self.widget = widgets.VBox(
             [self.header, self.stage_row, self.notice_box, self.table, self.chart,
@@ -261,17 +226,6 @@ class SweepView(Panel):
     # -- events ----------------------------------------------------------------------------
     def _record(self, event) -> None:
         self.state.record(event)
-
-    def block_cancel(self, hint: str) -> None:
-        self.cancel_button.disabled = True
-        self.cancel_button.description = hint
-        self.cancel_button.layout.width = "auto"
-
-    def _cancel_clicked(self, _button) -> None:
-        self.cancel_button.disabled = True
-        self.cancel_button.description = "Cancelling"
-        if self._on_cancel is not None:
-            self._on_cancel()
 
     def _picked(self, _change) -> None:
         """A trial was picked (the kernel's comm thread), or the options changed under the
@@ -338,8 +292,7 @@ class SweepView(Panel):
             colour = PHASE_COLOURS.get(phase, "#444")
             self.summary_box.value = (f'<div class="fairing-summary" style="color:{colour}">'
                                       f"<b>{html.escape(phase)}</b>: {html.escape(summary)}</div>")
-            self.cancel_button.disabled = True
-            self.cancel_button.layout.display = "none"
+            self._hide_cancel()
 
     def _render_log(self) -> None:
         name = self.picker.value or ""

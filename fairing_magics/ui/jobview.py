@@ -41,11 +41,11 @@ from fairing_magics.ui.format import (
     stages_html,
 )
 from fairing_magics.ui.logbox import LogBox
-from fairing_magics.ui.panel import Panel
+from fairing_magics.ui.panel import CancelButton, Panel
 from fairing_magics.ui.state import RunState
 
 
-class JobView(Panel):
+class JobView(CancelButton, Panel):
     """The panel of one run. ``widget`` is what gets displayed (``display(view)`` shows it with
     the text of :func:`~fairing_magics.ui.textview.render_text` as its ``text/plain``)."""
 
@@ -64,15 +64,12 @@ class JobView(Panel):
         self.tabs: widgets.Tab | None = None
         self.log_box = widgets.VBox([self.log_boxes[""].widget])
         self.chart = widgets.HTML()
-        self.cancel_button = widgets.Button(description="Cancel", button_style="warning",
-                                            icon="stop", layout=widgets.Layout(width="110px"))
+        self._make_cancel_button(on_cancel)
         self.summary_box = widgets.HTML()
         self.display_box = widgets.VBox()
         self.display_box.add_class("fairing-displays")
         self._display_widgets: dict[tuple[int, str], tuple[object, widgets.Output]] = {}
         self._released = False
-        self._on_cancel = on_cancel
-        self.cancel_button.on_click(self._cancel_clicked)
         self.widget = widgets.VBox(
             [self.header, self.stage_row, self.notice_box, self.log_box, self.chart,
              widgets.HBox([self.cancel_button]), self.summary_box, self.display_box],
@@ -98,22 +95,6 @@ class JobView(Panel):
     # -- events (any thread, under the lock) ---------------------------------------------
     def _record(self, event) -> None:
         self.state.record(event)
-
-    def block_cancel(self, hint: str) -> None:
-        """The cell blocks and widget events cannot reach the kernel until the run ends: show the
-        button disabled, saying how to stop the run instead (``hint``), rather than a dead
-        button."""
-        self.cancel_button.disabled = True
-        self.cancel_button.description = hint
-        self.cancel_button.tooltip = ("The kernel is busy waiting for this run, so this button "
-                                      f"cannot reach it: {hint}")
-        self.cancel_button.layout.width = "auto"
-
-    def _cancel_clicked(self, _button) -> None:
-        self.cancel_button.disabled = True
-        self.cancel_button.description = "Cancelling"
-        if self._on_cancel is not None:
-            self._on_cancel()
 
     def _render_now(self, event) -> None:
         if isinstance(event, ev.DisplayShown):
@@ -189,8 +170,7 @@ class JobView(Panel):
             colour = PHASE_COLOURS.get(phase, "#444")
             self.summary_box.value = (f'<div class="fairing-summary" style="color:{colour}">'
                                       f"<b>{html.escape(phase)}</b>: {html.escape(summary)}</div>")
-            self.cancel_button.disabled = True
-            self.cancel_button.layout.display = "none"
+            self._hide_cancel()
 
     def _render_displays(self) -> None:
         """New displays become Output widgets at the bottom; an updated one is replaced in place.

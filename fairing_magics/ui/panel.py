@@ -1,4 +1,5 @@
-"""Panel: what every ipywidgets panel shares (JobView, EndpointView).
+"""Panel: what every ipywidgets panel shares (JobView, EndpointView, SweepView); CancelButton:
+the Cancel button of the panels of something that runs (JobView, SweepView).
 
 Events arrive from background threads. :meth:`Panel.handle` only records them (the subclass's
 ``_record``, under a lock); a flusher thread pushes the changes to the widgets a few times a
@@ -80,3 +81,36 @@ class Panel:
 
     def _render_state(self) -> None:
         raise NotImplementedError
+
+
+class CancelButton:
+    """A panel's Cancel button (``self.cancel_button``): made by :meth:`_make_cancel_button`,
+    disabled with a hint while the kernel is busy (:meth:`block_cancel`), hidden at the end."""
+
+    def _make_cancel_button(self, on_cancel):
+        import ipywidgets as widgets
+
+        self._on_cancel = on_cancel
+        self.cancel_button = widgets.Button(description="Cancel", button_style="warning",
+                                            icon="stop", layout=widgets.Layout(width="110px"))
+        self.cancel_button.on_click(self._cancel_clicked)
+        return self.cancel_button
+
+    def block_cancel(self, hint: str) -> None:
+        """The cell blocks and widget events cannot reach the kernel until it ends: show the
+        button disabled, saying how to stop it instead (``hint``), rather than a dead button."""
+        self.cancel_button.disabled = True
+        self.cancel_button.description = hint
+        self.cancel_button.tooltip = ("The kernel is busy waiting for this, so this button "
+                                      f"cannot reach it: {hint}")
+        self.cancel_button.layout.width = "auto"
+
+    def _cancel_clicked(self, _button) -> None:
+        self.cancel_button.disabled = True
+        self.cancel_button.description = "Cancelling"
+        if self._on_cancel is not None:
+            self._on_cancel()
+
+    def _hide_cancel(self) -> None:
+        self.cancel_button.disabled = True
+        self.cancel_button.layout.display = "none"
