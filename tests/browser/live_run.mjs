@@ -10,25 +10,8 @@
 // Then the user scrolls the log up; at gate 2 the bar has moved on, the chart has grown, and the
 // line the user was reading is still where it was. The screenshot is taken at gate 2.
 
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
-
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-function parseArgs(argv) {
-  const args = { chromium: '/usr/bin/chromium', timeout: '90' };
-  for (let i = 0; i < argv.length; i += 2) args[argv[i].slice(2)] = argv[i + 1];
-  args.token ??= process.env.JUPYTER_TOKEN;
-  return args;
-}
-
-function kernelIdle() {
-  return [...document.querySelectorAll('#jp-main-statusbar .jp-StatusBar-TextItem')]
-    .some((item) => /^(?!No Kernel).+\|\s*Idle$/.test(item.textContent.trim()));
-}
+import { writeFileSync } from 'node:fs';
+import { kernelIdle, runInLab, screenshot } from './lab.mjs';
 
 // In the page: the panel's progress, chart and log scroll state, and the log line at its top.
 function look() {
@@ -65,86 +48,52 @@ function look() {
   };
 }
 
-async function main() {
-  const args = parseArgs(process.argv.slice(2));
-  const result = { checks: {}, steps: {} };
-  const profile = mkdtempSync(join(tmpdir(), 'fairing-chromium-'));
-  let context;
-  let page;
-  try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: args.chromium, headless: true, args: FLAGS, viewport: { width: 1280, height: 1000 },
-    });
-    page = context.pages()[0] ?? await context.newPage();
-    page.setDefaultTimeout(Number(args.timeout) * 1000);
-    await page.goto(`${args.url}/lab/tree/${encodeURIComponent(args.notebook)}?token=${encodeURIComponent(args.token)}`);
-    await page.locator('.jp-Notebook .jp-CodeCell').first().waitFor();
-    await page.waitForFunction(kernelIdle);
-    await page.locator('.lm-MenuBar-item', { hasText: /^Run$/ }).click();
-    await page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click();
-    await page.locator('.fairing-jobview .fairing-header').waitFor();
+await runInLab('.fairing-jobview', look, async (page, args, result) => {
+  // Gate 1: a quarter through, with a chart; the log shows its newest line.
+  await page.waitForFunction(() => {
+    const bar = document.querySelector('.fairing-jobview .fairing-progress');
+    const live = document.querySelector('.fairing-jobview .fairing-live');
+    return bar && Number(bar.dataset.fraction) === 0.25 && live?.textContent.includes('10/40')
+      && document.querySelectorAll('.fairing-jobview .fairing-chart polyline').length >= 2;
+  });
+  await page.waitForTimeout(600); // two flushes: the log box settles (no race: the run waits)
+  result.steps.gate1 = await page.evaluate(look);
+  // The user scrolls the log up a little, to read older lines.
+  await page.evaluate(() => { const log = document.querySelector('.fairing-jobview .fairing-log'); log.scrollTop -= 120; });
+  await page.waitForTimeout(300);
+  result.steps.scrolled = await page.evaluate(look);
+  writeFileSync(args.gate1, 'open\n');
 
-    // Gate 1: a quarter through, with a chart; the log shows its newest line.
-    await page.waitForFunction(() => {
-      const bar = document.querySelector('.fairing-jobview .fairing-progress');
-      const live = document.querySelector('.fairing-jobview .fairing-live');
-      return bar && Number(bar.dataset.fraction) === 0.25 && live?.textContent.includes('10/40')
-        && document.querySelectorAll('.fairing-jobview .fairing-chart polyline').length >= 2;
-    });
-    await page.waitForTimeout(600); // two flushes: the log box settles (no race: the run waits)
-    result.steps.gate1 = await page.evaluate(look);
-    // The user scrolls the log up a little, to read older lines.
-    await page.evaluate(() => { const log = document.querySelector('.fairing-jobview .fairing-log'); log.scrollTop -= 120; });
-    await page.waitForTimeout(300);
-    result.steps.scrolled = await page.evaluate(look);
-    writeFileSync(args.gate1, 'open\n');
+  // Gate 2: further on; the bar moved, the chart grew, the scrolled log stayed put.
+  await page.waitForFunction(() => {
+    const bar = document.querySelector('.fairing-jobview .fairing-progress');
+    return bar && Number(bar.dataset.fraction) === 0.625;
+  });
+  await page.waitForTimeout(600);
+  result.steps.gate2 = await page.evaluate(look);
+  const panel = page.locator('.fairing-jobview');
+  await panel.scrollIntoViewIfNeeded();
+  result.screenshot = await screenshot(page, args.screenshot);
+  // Back to the bottom: the log follows the newest lines again.
+  await page.evaluate(() => { const log = document.querySelector('.fairing-jobview .fairing-log'); log.scrollTop = 0; });
+  writeFileSync(args.gate2, 'open\n');
+  await page.locator('.fairing-jobview .fairing-summary').waitFor();
+  await page.waitForFunction(kernelIdle);
+  await page.waitForTimeout(600);
+  result.steps.end = await page.evaluate(look);
 
-    // Gate 2: further on; the bar moved, the chart grew, the scrolled log stayed put.
-    await page.waitForFunction(() => {
-      const bar = document.querySelector('.fairing-jobview .fairing-progress');
-      return bar && Number(bar.dataset.fraction) === 0.625;
-    });
-    await page.waitForTimeout(600);
-    result.steps.gate2 = await page.evaluate(look);
-    const panel = page.locator('.fairing-jobview');
-    await panel.scrollIntoViewIfNeeded();
-    const shot = resolve(args.screenshot);
-    mkdirSync(dirname(shot), { recursive: true });
-    await page.screenshot({ path: shot });
-    result.screenshot = shot;
-    // Back to the bottom: the log follows the newest lines again.
-    await page.evaluate(() => { const log = document.querySelector('.fairing-jobview .fairing-log'); log.scrollTop = 0; });
-    writeFileSync(args.gate2, 'open\n');
-    await page.locator('.fairing-jobview .fairing-summary').waitFor();
-    await page.waitForFunction(kernelIdle);
-    await page.waitForTimeout(600);
-    result.steps.end = await page.evaluate(look);
-
-    const { gate1, scrolled, gate2, end } = result.steps;
-    const c = result.checks;
-    c.barAtGate1 = gate1.fraction === 0.25 && /25% 10\/40/.test(gate1.progressText) && /ETA/.test(gate1.progressText);
-    c.chartAtGate1 = gate1.chartMetrics.includes('loss') && gate1.chartMetrics.includes('accuracy');
-    c.logAtNewest = Math.abs(gate1.scrollTop) < 2 && gate1.liveRow.includes('10/40')
-      && gate1.scrollHeight > gate1.clientHeight;
-    c.scrolledUp = scrolled.scrollTop < -100;
-    c.barMoved = gate2.fraction === 0.625 && gate2.fraction > gate1.fraction && gate2.liveRow.includes('25/40');
-    c.chartGrew = gate2.lossPoints > gate1.lossPoints;
-    c.scrolledLogStayed = scrolled.topLine !== null && gate2.topLine === scrolled.topLine;
-    c.endSucceeded = end.phase === 'Succeeded' && /Succeeded/.test(end.summary ?? '');
-    c.noRawEscapes = !/\\u001b/.test(JSON.stringify(result.steps)); // JSON writes ESC as \u001b
-    c.endFollowsNewest = end.logTail.some((l) => l.includes('epoch=40')) || end.logTail.some((l) => l.includes('40/40'));
-    result.ok = Object.values(c).every(Boolean);
-  } catch (err) {
-    result.error = String(err?.stack ?? err);
-    if (page) result.lastLook = await page.evaluate(look).catch((e) => String(e));
-    if (page) result.outputs = await page.evaluate(() => [...document.querySelectorAll('.jp-OutputArea')]
-      .map((o) => o.innerText.slice(0, 500))).catch(() => null);
-  } finally {
-    if (context) await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
-  }
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-  return result.error ? 2 : (result.ok ? 0 : 1);
-}
-
-main().then((code) => { process.exitCode = code; });
+  const { gate1, scrolled, gate2, end } = result.steps;
+  const c = result.checks;
+  c.barAtGate1 = gate1.fraction === 0.25 && /25% 10\/40/.test(gate1.progressText) && /ETA/.test(gate1.progressText);
+  c.chartAtGate1 = gate1.chartMetrics.includes('loss') && gate1.chartMetrics.includes('accuracy');
+  c.logAtNewest = Math.abs(gate1.scrollTop) < 2 && gate1.liveRow.includes('10/40')
+    && gate1.scrollHeight > gate1.clientHeight;
+  c.scrolledUp = scrolled.scrollTop < -100;
+  c.barMoved = gate2.fraction === 0.625 && gate2.fraction > gate1.fraction && gate2.liveRow.includes('25/40');
+  c.chartGrew = gate2.lossPoints > gate1.lossPoints;
+  c.scrolledLogStayed = scrolled.topLine !== null && gate2.topLine === scrolled.topLine;
+  c.endSucceeded = end.phase === 'Succeeded' && /Succeeded/.test(end.summary ?? '');
+  c.noRawEscapes = !/\\u001b/.test(JSON.stringify(result.steps)); // JSON writes ESC as \u001b
+  c.endFollowsNewest = end.logTail.some((l) => l.includes('epoch=40')) || end.logTail.some((l) => l.includes('40/40'));
+  result.ok = Object.values(c).every(Boolean);
+});

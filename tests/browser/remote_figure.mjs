@@ -9,25 +9,8 @@
 // The script creates the gate file only once it saw the figure drawn in the panel: nothing races
 // the run's speed.
 
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
-
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-function parseArgs(argv) {
-  const args = { chromium: '/usr/bin/chromium', timeout: '120' };
-  for (let i = 0; i < argv.length; i += 2) args[argv[i].slice(2)] = argv[i + 1];
-  args.token ??= process.env.JUPYTER_TOKEN;
-  return args;
-}
-
-function kernelIdle() {
-  return [...document.querySelectorAll('#jp-main-statusbar .jp-StatusBar-TextItem')]
-    .some((item) => /^(?!No Kernel).+\|\s*Idle$/.test(item.textContent.trim()));
-}
+import { writeFileSync } from 'node:fs';
+import { kernelIdle, runInLab, screenshot } from './lab.mjs';
 
 // In the page: the panel, its displays, and the training cell's outputs outside the panel.
 function look() {
@@ -53,73 +36,41 @@ function look() {
   };
 }
 
-async function main() {
-  const args = parseArgs(process.argv.slice(2));
-  const result = { checks: {}, steps: {} };
-  const profile = mkdtempSync(join(tmpdir(), 'fairing-chromium-'));
-  let context;
-  let page;
-  try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: args.chromium, headless: true, args: FLAGS, viewport: { width: 1280, height: 1000 },
-    });
-    page = context.pages()[0] ?? await context.newPage();
-    page.setDefaultTimeout(Number(args.timeout) * 1000);
-    await page.goto(`${args.url}/lab/tree/${encodeURIComponent(args.notebook)}?token=${encodeURIComponent(args.token)}`);
-    await page.locator('.jp-Notebook .jp-CodeCell').first().waitFor();
-    await page.waitForFunction(kernelIdle);
-    await page.locator('.lm-MenuBar-item', { hasText: /^Run$/ }).click();
-    await page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click();
-    await page.locator('.fairing-jobview .fairing-header').waitFor();
+await runInLab('.fairing-jobview', look, async (page, args, result) => {
+  // The run drew its curve and waits at the gate: the figure is in the panel, drawn.
+  await page.waitForFunction(() => [...document.querySelectorAll('.fairing-jobview .fairing-displays img')]
+    .some((img) => img.complete && img.naturalWidth > 100));
+  result.steps.held = await page.evaluate(look);
+  const figure = page.locator('.fairing-jobview .fairing-displays img').first();
+  await figure.scrollIntoViewIfNeeded();
+  await page.evaluate(() => {  // the whole panel in view when it fits, its figure at least
+    const panel = document.querySelector('.fairing-jobview');
+    const box = panel.getBoundingClientRect();
+    if (box.height < window.innerHeight) panel.scrollIntoView({ block: 'start' });
+  });
+  await page.waitForTimeout(300);
+  result.screenshot = await screenshot(page, args.screenshot);
+  writeFileSync(args.gate, 'open\n');
 
-    // The run drew its curve and waits at the gate: the figure is in the panel, drawn.
-    await page.waitForFunction(() => [...document.querySelectorAll('.fairing-jobview .fairing-displays img')]
-      .some((img) => img.complete && img.naturalWidth > 100));
-    result.steps.held = await page.evaluate(look);
-    const figure = page.locator('.fairing-jobview .fairing-displays img').first();
-    await figure.scrollIntoViewIfNeeded();
-    await page.evaluate(() => {  // the whole panel in view when it fits, its figure at least
-      const panel = document.querySelector('.fairing-jobview');
-      const box = panel.getBoundingClientRect();
-      if (box.height < window.innerHeight) panel.scrollIntoView({ block: 'start' });
-    });
-    await page.waitForTimeout(300);
-    const shot = resolve(args.screenshot);
-    mkdirSync(dirname(shot), { recursive: true });
-    await page.screenshot({ path: shot });
-    result.screenshot = shot;
-    writeFileSync(args.gate, 'open\n');
+  // The run ended: its displays moved out of the panel, into the cell's outputs.
+  await page.locator('.fairing-jobview .fairing-summary').waitFor();
+  await page.waitForFunction(kernelIdle);
+  await page.waitForFunction(() => {
+    const cell = document.querySelector('.fairing-jobview')?.closest('.jp-CodeCell');
+    return [...(cell?.querySelectorAll('.jp-OutputArea-child img') ?? [])]
+      .filter((img) => !img.closest('.fairing-jobview') && img.complete && img.naturalWidth > 100).length === 2;
+  });
+  result.steps.end = await page.evaluate(look);
 
-    // The run ended: its displays moved out of the panel, into the cell's outputs.
-    await page.locator('.fairing-jobview .fairing-summary').waitFor();
-    await page.waitForFunction(kernelIdle);
-    await page.waitForFunction(() => {
-      const cell = document.querySelector('.fairing-jobview')?.closest('.jp-CodeCell');
-      return [...(cell?.querySelectorAll('.jp-OutputArea-child img') ?? [])]
-        .filter((img) => !img.closest('.fairing-jobview') && img.complete && img.naturalWidth > 100).length === 2;
-    });
-    result.steps.end = await page.evaluate(look);
-
-    const { held, end } = result.steps;
-    const c = result.checks;
-    c.heldWhileRunning = held.phase === 'Running';
-    c.figureInPanel = held.panelImages.length === 1 && held.panelImages[0].width > 100 && held.belowLog;
-    c.logShownWithIt = held.logText.some((line) => line.includes('epoch 5'));
-    c.endSucceeded = end.phase === 'Succeeded' && /Succeeded/.test(end.summary ?? '');
-    c.panelEmptied = end.panelImages.length === 0 && end.displayBoxes === 0;
-    c.ordinaryOutputs = end.outsideImages.length === 2 && end.outsideImages.every((img) => img.width > 100);
-    c.finalValueWithPrompt = end.outsidePrompts.some((p) => /^\[\d+\]:$/.test(p))
-      && end.outsideText.some((text) => text.includes('0.59'));
-    result.ok = Object.values(c).every(Boolean);
-  } catch (err) {
-    result.error = String(err?.stack ?? err);
-    if (page) result.lastLook = await page.evaluate(look).catch((e) => String(e));
-  } finally {
-    if (context) await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
-  }
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-  return result.error ? 2 : (result.ok ? 0 : 1);
-}
-
-main().then((code) => { process.exitCode = code; });
+  const { held, end } = result.steps;
+  const c = result.checks;
+  c.heldWhileRunning = held.phase === 'Running';
+  c.figureInPanel = held.panelImages.length === 1 && held.panelImages[0].width > 100 && held.belowLog;
+  c.logShownWithIt = held.logText.some((line) => line.includes('epoch 5'));
+  c.endSucceeded = end.phase === 'Succeeded' && /Succeeded/.test(end.summary ?? '');
+  c.panelEmptied = end.panelImages.length === 0 && end.displayBoxes === 0;
+  c.ordinaryOutputs = end.outsideImages.length === 2 && end.outsideImages.every((img) => img.width > 100);
+  c.finalValueWithPrompt = end.outsidePrompts.some((p) => /^\[\d+\]:$/.test(p))
+    && end.outsideText.some((text) => text.includes('0.59'));
+  result.ok = Object.values(c).every(Boolean);
+});

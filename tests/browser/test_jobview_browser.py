@@ -32,6 +32,7 @@ import urllib.request
 from importlib.util import find_spec
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from tests.harness import need
@@ -186,6 +187,41 @@ def lab(browser_tools, tmp_path):
         yield server
     finally:
         server.stop()
+
+
+def magic_notebook(cell: str) -> dict:
+    """A notebook that loads the extension, then runs ``cell``."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%load_ext fairing_magics"),
+                nbformat.v4.new_code_cell(cell)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    return nb
+
+
+def watch_in_lab(tmp_path: Path, script: str, notebook: dict, name: str, screenshot: Path,
+                 *args: str, timeout: int = 90) -> dict:
+    """Write ``notebook`` as ``name`` into a fresh JupyterLab, run the browser script
+    ``script`` (see lab.mjs) on it with ``args`` and ``--screenshot``, and return the JSON line
+    it printed: its checks, the steps it looked at, an error."""
+    if screenshot.exists():
+        screenshot.unlink()
+    lab = Lab(tmp_path)
+    try:
+        lab.start()
+        nbformat.write(nbformat.from_dict(notebook), str(lab.root / name))
+        env = dict(os.environ, JUPYTER_TOKEN=lab.token)
+        done = subprocess.run(["node", str(HERE / script), "--url", lab.url, "--notebook", name,
+                               *args, "--screenshot", str(screenshot),
+                               "--chromium", str(CHROMIUM), "--timeout", str(timeout)],
+                              cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout * 3 + 60)
+    finally:
+        lab.stop()
+    lines = done.stdout.strip().splitlines()
+    assert lines, (f"the browser script printed nothing (exit {done.returncode}):\n"
+                   f"{done.stderr[-3000:]}")
+    return json.loads(lines[-1])
 
 
 def _png_size(path: Path) -> tuple[int, int]:

@@ -9,20 +9,16 @@ the checks never race the run's speed.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from tests.browser.test_jobview_browser import (
-    CHROMIUM,
-    HERE,
     ROOT,
-    Lab,
     _png_size,
     browser_tools,  # noqa: F401
+    magic_notebook,
+    watch_in_lab,
 )
 from tests.core.kernels import gate_code
 
@@ -46,35 +42,13 @@ def live_notebook(gate1: Path, gate2: Path) -> dict:
              "    if i == 10:\n" + gate_code(gate1, "        ") +
              "    if i == 25:\n" + gate_code(gate2, "        ") +
              "sys.stdout.write('\\n')\n")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("%load_ext fairing_magics"),
-                nbformat.v4.new_code_cell(train)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    return nb
+    return magic_notebook(train)
 
 
 def test_a_run_is_watched_live_in_jupyterlab(browser_tools, tmp_path):  # noqa: F811
-    if SCREENSHOT.exists():
-        SCREENSHOT.unlink()
-    lab = Lab(tmp_path)
-    try:
-        lab.start()
-        gate1, gate2 = tmp_path / "gate1", tmp_path / "gate2"
-        nbformat.write(nbformat.from_dict(live_notebook(gate1, gate2)),
-                       str(lab.root / "live.ipynb"))
-        env = dict(os.environ, JUPYTER_TOKEN=lab.token)
-        done = subprocess.run(["node", str(HERE / "live_run.mjs"), "--url", lab.url,
-                               "--notebook", "live.ipynb", "--gate1", str(gate1),
-                               "--gate2", str(gate2), "--screenshot", str(SCREENSHOT),
-                               "--chromium", str(CHROMIUM), "--timeout", "90"],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    finally:
-        lab.stop()
-    lines = done.stdout.strip().splitlines()
-    assert lines, (f"the browser script printed nothing (exit {done.returncode}):\n"
-                   f"{done.stderr[-3000:]}")
-    result = json.loads(lines[-1])
+    gate1, gate2 = tmp_path / "gate1", tmp_path / "gate2"
+    result = watch_in_lab(tmp_path, "live_run.mjs", live_notebook(gate1, gate2), "live.ipynb",
+                          SCREENSHOT, "--gate1", str(gate1), "--gate2", str(gate2))
     context = json.dumps(result, indent=1)[:6000]
     assert "error" not in result, context
     assert all(result["checks"].values()), context

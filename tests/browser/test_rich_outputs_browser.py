@@ -7,20 +7,16 @@ The screenshot mid-run is ``build/browser/remote-figure.png``."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from tests.browser.test_jobview_browser import (
-    CHROMIUM,
-    HERE,
     ROOT,
-    Lab,
     _png_size,
     browser_tools,  # noqa: F401
+    magic_notebook,
+    watch_in_lab,
 )
 from tests.core.kernels import gate_code
 
@@ -48,35 +44,14 @@ def curve_notebook(gate: Path) -> dict:
              "plt.title('training loss, all epochs')\n"
              "plt.show()\n"
              "losses[4]\n")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("%load_ext fairing_magics"),
-                nbformat.v4.new_code_cell(train)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    return nb
+    return magic_notebook(train)
 
 
 def test_a_remote_figure_shows_in_the_panel_while_the_run_goes_on(
         browser_tools, tmp_path):  # noqa: F811
-    if SCREENSHOT.exists():
-        SCREENSHOT.unlink()
-    lab = Lab(tmp_path)
-    try:
-        lab.start()
-        gate = tmp_path / "gate-figure"
-        nbformat.write(nbformat.from_dict(curve_notebook(gate)), str(lab.root / "curve.ipynb"))
-        env = dict(os.environ, JUPYTER_TOKEN=lab.token)
-        done = subprocess.run(["node", str(HERE / "remote_figure.mjs"), "--url", lab.url,
-                               "--notebook", "curve.ipynb", "--gate", str(gate),
-                               "--screenshot", str(SCREENSHOT),
-                               "--chromium", str(CHROMIUM), "--timeout", "120"],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
-    finally:
-        lab.stop()
-    lines = done.stdout.strip().splitlines()
-    assert lines, (f"the browser script printed nothing (exit {done.returncode}):\n"
-                   f"{done.stderr[-3000:]}")
-    result = json.loads(lines[-1])
+    gate = tmp_path / "gate-figure"
+    result = watch_in_lab(tmp_path, "remote_figure.mjs", curve_notebook(gate), "curve.ipynb",
+                          SCREENSHOT, "--gate", str(gate), timeout=120)
     context = json.dumps(result, indent=1)[:6000]
     assert "error" not in result, context
     assert all(result["checks"].values()), context

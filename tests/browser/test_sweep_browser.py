@@ -6,19 +6,15 @@ is ``build/browser/sweep-trials.png``."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
-import nbformat
 import pytest
 
 from tests.browser.test_jobview_browser import (
-    CHROMIUM,
-    HERE,
     ROOT,
-    Lab,
     _png_size,
     browser_tools,  # noqa: F401
+    magic_notebook,
+    watch_in_lab,
 )
 from tests.core.kernels import gate_code
 
@@ -33,34 +29,13 @@ def sweep_notebook(gate) -> dict:
             "print('x is', x)\n"
             "if x == 6:\n" + gate_code(gate, "    ") +
             "print(f'step_count=1 m={(x - 3) ** 2}')\n")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("%load_ext fairing_magics"),
-                nbformat.v4.new_code_cell(cell)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    return nb
+    return magic_notebook(cell)
 
 
 def test_a_sweep_is_watched_live_in_jupyterlab(browser_tools, tmp_path):  # noqa: F811
-    if SCREENSHOT.exists():
-        SCREENSHOT.unlink()
-    lab = Lab(tmp_path)
-    try:
-        lab.start()
-        gate = tmp_path / "gate"
-        nbformat.write(nbformat.from_dict(sweep_notebook(gate)), str(lab.root / "sweep.ipynb"))
-        env = dict(os.environ, JUPYTER_TOKEN=lab.token)
-        done = subprocess.run(["node", str(HERE / "sweep_run.mjs"), "--url", lab.url,
-                               "--notebook", "sweep.ipynb", "--gate", str(gate),
-                               "--screenshot", str(SCREENSHOT), "--chromium", str(CHROMIUM),
-                               "--timeout", "90"],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    finally:
-        lab.stop()
-    lines = done.stdout.strip().splitlines()
-    assert lines, (f"the browser script printed nothing (exit {done.returncode}):\n"
-                   f"{done.stderr[-3000:]}")
-    result = json.loads(lines[-1])
+    gate = tmp_path / "gate"
+    result = watch_in_lab(tmp_path, "sweep_run.mjs", sweep_notebook(gate), "sweep.ipynb",
+                          SCREENSHOT, "--gate", str(gate))
     context = json.dumps(result, indent=1)[:6000]
     assert "error" not in result, context
     assert all(result["checks"].values()), context
