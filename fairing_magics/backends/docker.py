@@ -260,13 +260,7 @@ def follow_lines(chunks: Iterable[bytes], deliver: Callable[[tuple[str, ...]], N
                 done = True
                 break
             parts.append(more)
-        for lines, markers in splitter.feed_in_order(b"".join(parts)):
-            if lines:
-                deliver(lines)
-            if markers and on_live is not None:
-                on_live(splitter.live(), markers)
-        if on_live is not None:
-            on_live(splitter.live(), [])
+        splitter.pass_on(b"".join(parts), deliver, on_live)
     last = splitter.close()
     if last:
         deliver(last)

@@ -448,6 +448,18 @@ class LineSplitter:
     def live(self) -> tuple[str, ...]:
         return self.terminal.live()
 
+    def pass_on(self, data: bytes, deliver, on_live=None) -> None:
+        """Feed ``data`` (what a process printed) and hand the finished lines to ``deliver``, in
+        order with the markers among them, and the live rows with those markers to
+        ``on_live(rows, markers)`` (then the rows once more, as they stand after ``data``)."""
+        for lines, markers in self.feed_in_order(data):
+            if lines:
+                deliver(lines)
+            if markers and on_live is not None:
+                on_live(self.live(), markers)
+        if on_live is not None:
+            on_live(self.live(), [])
+
     def close(self) -> tuple[str, ...]:
         """The rows left (a last unterminated line, rows still live); the splitter is empty
         after."""

@@ -230,13 +230,7 @@ def pump_lines(fd: int, deliver, chunk: int = READ_CHUNK, gather_seconds: float 
                 break
             parts.append(more)
             size += len(more)
-        for lines, markers in splitter.feed_in_order(b"".join(parts)):
-            if lines:
-                deliver(lines)
-            if markers and on_live is not None:
-                on_live(splitter.live(), markers)
-        if on_live is not None:
-            on_live(splitter.live(), [])
+        splitter.pass_on(b"".join(parts), deliver, on_live)
     last = splitter.close()
     if last:
         deliver(last)
